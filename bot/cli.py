@@ -1,0 +1,118 @@
+"""``pointsmall``: the command line, and the one place that reads the config file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.config import Config, ConfigError, load_config
+from core.db.database import Database
+from core.db.migrate import current_revision, head_revision, upgrade
+from core.invariants import LedgerReport, check_ledger
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pointsmall", description="A loyalty points mall in a Telegram chat."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"the mall's TOML config (default: ./{DEFAULT_CONFIG} if it exists, else defaults;"
+        " env POINTSMALL_CONFIG)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser(
+        "check", help="verify the ledger's invariants; exits 1 on any violation (fsck for points)"
+    )
+    return parser
+
+
+def _config_path(arg: str | None) -> Path | None:
+    chosen = arg or os.environ.get("POINTSMALL_CONFIG")
+    if chosen:
+        return Path(chosen)
+    default = Path(DEFAULT_CONFIG)
+    return default if default.exists() else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        config = load_config(_config_path(args.config))
+    except ConfigError as exc:
+        print(f"pointsmall: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        return asyncio.run(_migrate(config))
+    if args.command == "check":
+        return asyncio.run(_check(config))
+    raise AssertionError(args.command)
+
+
+async def _migrate(config: Config) -> int:
+    db = Database.from_url(config.database.effective_url())
+    try:
+        before = await current_revision(db)
+        await upgrade(db)
+        after = await current_revision(db)
+    finally:
+        await db.dispose()
+    if before == after:
+        print(f"schema is up to date (revision {after})")
+    else:
+        print(f"schema upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+async def _check(config: Config) -> int:
+    db = Database.from_url(config.database.effective_url())
+    try:
+        revision = await current_revision(db)
+        if revision != head_revision():
+            print(
+                f"schema is at revision {revision or 'empty'}, this code expects"
+                f" {head_revision()}: run `pointsmall migrate` first",
+                file=sys.stderr,
+            )
+            return 2
+        report = await check_ledger(db)
+    finally:
+        await db.dispose()
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def format_report(report: LedgerReport) -> str:
+    """The check's findings as an admin reads them."""
+    lines = [
+        f"members: {report.members}  transfers: {report.transfers}"
+        f"  outstanding points: {report.outstanding_points}",
+    ]
+    failed = {violation.check: violation for violation in report.violations}
+    for name in report.checks:
+        violation = failed.get(name)
+        if violation is None:
+            lines.append(f"  ok    {name}")
+            continue
+        lines.append(f"  FAIL  {name}: {violation.promise}")
+        for sample in violation.samples:
+            lines.append(f"          {sample}")
+    lines.append("ledger is consistent" if report.ok else f"{len(failed)} check(s) failed")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

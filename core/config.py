@@ -1,0 +1,624 @@
+"""The mall's configuration: one TOML file, validated into frozen, typed settings.
+
+Every setting has a default, so an empty file (or no file) is a working mall. Secrets can come
+from the environment instead of the file, which is where a deployment should keep them:
+
+- ``POINTSMALL_TELEGRAM_TOKEN`` sets ``telegram.token``,
+- ``POINTSMALL_DATABASE_URL`` sets ``database.url``,
+- ``POINTSMALL_DATABASE_PASSWORD`` sets ``database.password``.
+
+A mistake is reported as a :class:`ConfigError` with one line per problem that names the key
+(``checkin.rewards[2]``), the bad value and what was expected, so an admin can fix the file
+without reading this module. Secret values are never repeated in an error or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, tzinfo
+from decimal import Decimal
+from itertools import pairwise
+from typing import Annotated, Any, Literal, NoReturn
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic import Strict as _Strict
+from pydantic_core import ErrorDetails, PydanticCustomError
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "CheckInSettings",
+    "Config",
+    "ConfigError",
+    "DatabaseSettings",
+    "EarningSettings",
+    "ExpirySettings",
+    "HoldSettings",
+    "MallSettings",
+    "MembersSettings",
+    "Promotion",
+    "TelegramSettings",
+    "Tier",
+    "TiersSettings",
+    "load_config",
+    "parse_config",
+]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used: unreadable, not TOML, or a setting is wrong.
+
+    ``problems`` holds one human-readable line per problem; ``str(error)`` joins them.
+    """
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems: tuple[str, ...] = (
+            (problems,) if isinstance(problems, str) else tuple(problems)
+        )
+        super().__init__("\n".join(self.problems))
+
+
+# --- Validation building blocks -------------------------------------------------------------
+#
+# Two kinds of custom error: "config_expected" says what a value should have been (the line
+# shows the value), "config_rule" states a rule about several values (the line shows no value).
+
+
+def _expected(what: str) -> NoReturn:
+    raise PydanticCustomError("config_expected", what)
+
+
+def _rule(sentence: str) -> NoReturn:
+    raise PydanticCustomError("config_rule", sentence)
+
+
+def _to_zone(value: object) -> ZoneInfo:
+    """Resolve an IANA time zone name, so that a typo fails at start-up, not at midnight."""
+    if isinstance(value, ZoneInfo):
+        return value
+    expected = "an IANA time zone name such as 'Asia/Shanghai'"
+    if not isinstance(value, str) or not value.strip():
+        _expected(expected)
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        _expected(expected)
+
+
+def _to_decimal(value: object) -> Decimal:
+    """Accept a TOML integer or float (never a boolean or a string) as an exact decimal."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        _expected("a number")
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        _expected("a finite number")
+    return number
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        _expected("a number > 0")
+    return value
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        _expected("a number >= 0")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        _expected("a non-empty string")
+    return value
+
+
+def _currency_code(value: str) -> str:
+    if re.fullmatch(r"[A-Z]{3}", value) is None:
+        _expected("a three-letter ISO 4217 currency code in capitals, such as 'CNY'")
+    return value
+
+
+def _api_server(value: str) -> str:
+    if value == "":
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        _expected("'' (Telegram's own server) or an http(s) URL such as 'http://127.0.0.1:8081'")
+    return value
+
+
+_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+def _database_url(value: str) -> str:
+    expected = "a URL starting with 'sqlite+aiosqlite://' or 'postgresql+asyncpg://'"
+    if not value.startswith(_DATABASE_SCHEMES):
+        _expected(expected)
+    try:
+        make_url(value)
+    except Exception:  # SQLAlchemy raises ArgumentError or ValueError for malformed URLs.
+        _expected(expected)
+    return value
+
+
+def _month_day(value: str) -> str:
+    expected = "a day of the year as 'MM-DD' that exists every year, such as '12-31'"
+    match = re.fullmatch(r"(\d\d)-(\d\d)", value)
+    if match is None:
+        _expected(expected)
+    try:
+        date(2001, int(match[1]), int(match[2]))  # 2001 is not a leap year: 02-29 is refused.
+    except ValueError:
+        _expected(expected)
+    return value
+
+
+TimeZone = Annotated[
+    ZoneInfo,
+    PlainValidator(_to_zone),
+    PlainSerializer(lambda zone: zone.key, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["Asia/Shanghai"]}),
+]
+NonNegativeInt = Annotated[int, _Strict(), Field(ge=0)]
+PositiveInt = Annotated[int, _Strict(), Field(ge=1)]
+PositiveNumber = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_positive)]
+NonNegativeNumber = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_non_negative)]
+Name = Annotated[StrictStr, AfterValidator(_not_blank)]
+Moment = Annotated[AwareDatetime, _Strict()]
+Rewards = Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)]
+
+
+class _Settings(BaseModel):
+    """Base of every settings table: immutable, and an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+# --- The settings tables --------------------------------------------------------------------
+
+
+class MallSettings(_Settings):
+    """``[mall]``: who the mall is and the clock and money it counts in."""
+
+    name: Name = "PointsMall"
+    timezone: TimeZone = ZoneInfo("UTC")
+    """Where business days start and end (check-ins, daily caps, naive promotion times)."""
+    currency: Annotated[StrictStr, AfterValidator(_currency_code)] = "CNY"
+    point_value_minor: NonNegativeInt = 1
+    """Value of one point in minor currency units, for liability reports."""
+
+
+def _hide_url_password(url: str) -> str:
+    """The URL with any inline password replaced by ``***`` (also for URLs that do not parse)."""
+    return re.sub(r"^([^:/]+://[^:/@]*):.*@", r"\1:***@", url, flags=re.DOTALL)
+
+
+class DatabaseSettings(_Settings):
+    """``[database]``: where the ledger lives."""
+
+    url: Annotated[StrictStr, AfterValidator(_database_url)] = (
+        "sqlite+aiosqlite:///var/pointsmall.db"
+    )
+    password: SecretStr | None = None
+    """Injected into ``url`` by :meth:`effective_url`; keeps the password out of the URL."""
+
+    @field_validator("password")
+    @classmethod
+    def _password_needs_postgresql(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        url = info.data.get("url")
+        if value is not None and isinstance(url, str) and url.startswith("sqlite"):
+            _rule("a password is only used with a 'postgresql+asyncpg://' URL, not with SQLite")
+        return value
+
+    def effective_url(self) -> str:
+        """The URL to connect with: ``url`` with ``password`` injected when one is set."""
+        if self.password is None:
+            return self.url
+        url = make_url(self.url).set(password=self.password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, _hide_url_password(value) if name == "url" else value
+
+
+class TelegramSettings(_Settings):
+    """``[telegram]``: how the bot reaches Telegram and who administers the mall."""
+
+    token: SecretStr | None = None
+    """The bot token from @BotFather; None runs without Telegram (the sandbox)."""
+    mode: Literal["polling", "webhook"] = "polling"
+    api_server: Annotated[StrictStr, AfterValidator(_api_server)] = ""
+    """'' for Telegram's server, or the URL of a self-hosted Bot API server (or the sandbox)."""
+    admins: tuple[PositiveInt, ...] = ()
+    """Telegram user ids allowed to use the admin commands."""
+    framework: Literal["ptb", "aiogram"] = "ptb"
+
+
+class MembersSettings(_Settings):
+    """``[members]``: what a new member gets."""
+
+    signup_bonus: NonNegativeInt = 100
+
+
+class CheckInSettings(_Settings):
+    """``[checkin]``: daily check-in rewards and paid make-up check-ins."""
+
+    rewards: Rewards = (10, 10, 10, 10, 10, 10, 50)
+    """Points by streak day: index 0 is day 1 of a streak."""
+    cycle: StrictBool = True
+    """After the last day start over at day 1's reward; False keeps paying the last value."""
+    makeup_price: NonNegativeInt = 20
+    makeup_per_month: NonNegativeInt = 2
+    """Make-up check-ins a member may buy per month; 0 disables them."""
+
+
+class Promotion(_Settings):
+    """``[[earning.promotions]]``: a time-boxed earning multiplier, e.g. a double-points weekend.
+
+    ``starts`` and ``ends`` are aware datetimes. In the file they may be written without a UTC
+    offset: :class:`Config` then puts them in ``mall.timezone`` before validating.
+    """
+
+    name: Name
+    multiplier: PositiveNumber
+    starts: Moment
+    ends: Moment
+    categories: tuple[Name, ...] = ()
+    """Categories the promotion applies to; empty means every category."""
+
+    @field_validator("ends")
+    @classmethod
+    def _ends_after_starts(cls, value: datetime, info: ValidationInfo) -> datetime:
+        starts = info.data.get("starts")
+        if isinstance(starts, datetime) and value <= starts:
+            _expected(f"a date-time after starts ({starts.isoformat()})")
+        return value
+
+
+class EarningSettings(_Settings):
+    """``[earning]``: how purchases turn into points, and the promotions that multiply them."""
+
+    points_per_unit: NonNegativeNumber = Decimal(1)
+    """Points per whole currency unit spent."""
+    minor_per_unit: PositiveInt = 100
+    """Minor currency units (cents, fen) in one whole unit."""
+    daily_cap: NonNegativeInt = 0
+    """Most points a member earns per business day (check-ins and purchases); 0 = no cap."""
+    category_multipliers: dict[StrictStr, PositiveNumber] = Field(default_factory=dict)
+    promotions: tuple[Promotion, ...] = ()
+
+
+class Tier(_Settings):
+    """``[[tiers.levels]]``: a membership tier reached by points earned in the rolling window."""
+
+    name: Name
+    threshold: NonNegativeInt
+    """Points earned in the rolling window needed to reach this tier."""
+    multiplier: PositiveNumber
+    validity_days: PositiveInt
+    """Lifetime of points earned while in this tier (rolling expiry)."""
+
+
+class TiersSettings(_Settings):
+    """``[tiers]``: the tier ladder, lowest first."""
+
+    window_days: PositiveInt = 365
+    levels: tuple[Tier, ...] = (
+        Tier(name="Member", threshold=0, multiplier=Decimal(1), validity_days=365),
+        Tier(name="Silver", threshold=1000, multiplier=Decimal("1.2"), validity_days=540),
+        Tier(name="Gold", threshold=5000, multiplier=Decimal("1.5"), validity_days=730),
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _ladder(cls, levels: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        if not levels:
+            _rule("at least one tier is needed, with threshold 0")
+        thresholds = [level.threshold for level in levels]
+        if thresholds[0] != 0 or any(a >= b for a, b in pairwise(thresholds)):
+            shown = ", ".join(map(str, thresholds))
+            _rule(f"thresholds must start at 0 and increase strictly (got {shown})")
+        seen: set[str] = set()
+        for level in levels:
+            key = level.name.strip().casefold()
+            if key in seen:
+                _rule(f"tier names must be unique ({level.name!r} appears twice)")
+            seen.add(key)
+        return levels
+
+
+class ExpirySettings(_Settings):
+    """``[expiry]``: when earned points expire.
+
+    ``rolling``: a lot lives its tier's ``validity_days``. ``fixed``: every lot earned in year Y
+    expires at the end of ``fixed_date`` in year Y + ``fixed_years_after``.
+    """
+
+    policy: Literal["rolling", "fixed"] = "rolling"
+    fixed_date: Annotated[StrictStr, AfterValidator(_month_day)] = "12-31"
+    fixed_years_after: NonNegativeInt = 1
+
+
+class HoldSettings(_Settings):
+    """``[holds]``: points held while waiting for an approval or a payment."""
+
+    timeout_minutes: PositiveInt = 30
+
+
+class Config(_Settings):
+    """The whole configuration of a mall; every table is optional."""
+
+    mall: MallSettings = Field(default_factory=MallSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    members: MembersSettings = Field(default_factory=MembersSettings)
+    checkin: CheckInSettings = Field(default_factory=CheckInSettings)
+    earning: EarningSettings = Field(default_factory=EarningSettings)
+    tiers: TiersSettings = Field(default_factory=TiersSettings)
+    expiry: ExpirySettings = Field(default_factory=ExpirySettings)
+    holds: HoldSettings = Field(default_factory=HoldSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _localize_promotions(cls, data: Any) -> Any:
+        """Put promotion times written without a UTC offset into the mall's time zone."""
+        if not isinstance(data, Mapping):
+            return data
+        earning = data.get("earning")
+        promotions = earning.get("promotions") if isinstance(earning, Mapping) else None
+        if not isinstance(promotions, list | tuple):
+            return data
+        zone = _raw_zone(data.get("mall"))
+        localized = [_localize(promotion, zone) for promotion in promotions]
+        return {
+            **data,
+            "earning": {**typing.cast(Mapping[str, Any], earning), "promotions": localized},
+        }
+
+
+def _raw_zone(mall: object) -> tzinfo:
+    """The mall's zone from unvalidated input; UTC if it is wrong (that error is reported)."""
+    if isinstance(mall, MallSettings):
+        return mall.timezone
+    name = mall.get("timezone", "UTC") if isinstance(mall, Mapping) else "UTC"
+    try:
+        return _to_zone(name)
+    except PydanticCustomError:
+        return ZoneInfo("UTC")
+
+
+def _localize(promotion: object, zone: tzinfo) -> object:
+    if not isinstance(promotion, Mapping):
+        return promotion
+    localized = dict(promotion)
+    for key in ("starts", "ends"):
+        value = localized.get(key)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            localized[key] = value.replace(tzinfo=zone)
+    return localized
+
+
+# --- Loading --------------------------------------------------------------------------------
+
+_ENVIRONMENT: Mapping[str, tuple[str, str]] = {
+    "POINTSMALL_TELEGRAM_TOKEN": ("telegram", "token"),
+    "POINTSMALL_DATABASE_URL": ("database", "url"),
+    "POINTSMALL_DATABASE_PASSWORD": ("database", "password"),
+}
+_SECRET_KEYS = frozenset({"token", "password"})
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read and validate the configuration file at ``path`` (defaults only when None).
+
+    The secrets in ``environ`` (``os.environ`` by default) take precedence over the file.
+    Raises :class:`ConfigError` if the file cannot be read or anything in it is wrong.
+    """
+    if path is None:
+        return _validate({}, environ, "<defaults>")
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as file:
+            raw = file.read()
+    except OSError as error:
+        raise ConfigError(
+            f"{source}: cannot read the configuration file: {error.strerror or error}"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{source}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
+        ) from None
+    return parse_config(text, environ, source)
+
+
+def parse_config(
+    text: str, environ: Mapping[str, str] | None = None, source: str = "<string>"
+) -> Config:
+    """Validate the TOML document ``text``; ``source`` names it in error messages."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: invalid TOML: {error}") from None
+    return _validate(document, environ, source)
+
+
+def _validate(document: dict[str, Any], environ: Mapping[str, str] | None, source: str) -> Config:
+    environ = os.environ if environ is None else environ
+    blamed: dict[tuple[str, str], str] = {}
+    for variable, (table, key) in _ENVIRONMENT.items():
+        value = environ.get(variable)
+        if not value:  # Unset and empty are the same: a blank variable does not erase the file.
+            continue
+        section = document.setdefault(table, {})
+        if isinstance(section, dict):  # Otherwise the table itself is reported as wrong.
+            section[key] = value
+            blamed[table, key] = f"{variable} (environment)"
+    try:
+        return Config.model_validate(document)
+    except ValidationError as error:
+        # ``from None``: the ValidationError would repeat every input, secrets included.
+        raise ConfigError(_describe(e, source, blamed) for e in error.errors()) from None
+
+
+# --- Error messages -------------------------------------------------------------------------
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "tuple_type": "an array",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "datetime_type": "a TOML date-time such as 2025-06-07T09:00:00 (with a time, without quotes)",
+    "timezone_aware": "a date-time with a time zone",
+}
+
+
+def _describe(error: ErrorDetails, source: str, blamed: Mapping[tuple[str, str], str]) -> str:
+    """One line for one validation error: where, the value (unless secret), what was expected."""
+    loc = tuple(part for part in error["loc"] if part != "[key]")
+    prefix = blamed.get(typing.cast(tuple[str, str], loc[:2]), source)
+    where = f"{prefix}: {_dotted(loc)}" if loc else prefix
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    value = error["input"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key{_suggestion(loc)}"
+    if kind == "missing":
+        return f"{where}: missing; this setting is required"
+    if kind == "config_rule":
+        return f"{where}: {error['msg']}"
+    if kind == "config_expected":
+        expected = error["msg"]
+    elif kind == "greater_than_equal":
+        expected = f"an integer >= {ctx['ge']}"
+    elif kind == "greater_than":
+        expected = f"an integer > {ctx['gt']}"
+    elif kind == "literal_error":
+        expected = str(ctx["expected"])
+    elif kind == "too_short":
+        count = ctx["min_length"]
+        expected = f"at least {count} item" + ("" if count == 1 else "s")
+    elif kind.startswith("decimal_"):
+        expected = "a number"
+    else:
+        expected = _EXPECTED.get(kind, error["msg"])
+    if any(isinstance(part, str) and part in _SECRET_KEYS for part in loc):
+        return f"{where} = <hidden>: expected {expected}"
+    if expected == "a table" or isinstance(value, Mapping | list | tuple):
+        # A table's content is not repeated: a misplaced table may hold a secret.
+        return f"{where}: expected {expected}, got {_kind(value)}"
+    return f"{where} = {_render(value)}: expected {expected}"
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    """``('checkin', 'rewards', 2)`` -> ``checkin.rewards[2]``, quoting keys TOML would quote."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            key = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            text += f".{key}" if text else key
+    return text
+
+
+def _render(value: object) -> str:
+    """A scalar as an admin would recognize it from the file (URL passwords hidden)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(_hide_url_password(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _kind(value: object) -> str:
+    """The TOML kind of a value, for errors that do not repeat the value itself."""
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)}" if value else "an empty array"
+    kinds: list[tuple[type | types.UnionType, str]] = [
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        (datetime, "a date-time"),
+        (date, "a date"),
+        (time, "a time"),
+    ]
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    """For an unknown key: the closest known key, or the list of known keys."""
+    known = _known_keys(loc[:-1])
+    if not known:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (known keys: {', '.join(known)})"
+
+
+def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] | None = Config
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings model inside an annotation such as ``tuple[Tier, ...]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.GenericAlias | types.UnionType) or typing.get_origin(
+        annotation
+    ):
+        for argument in typing.get_args(annotation):
+            found = _model_in(argument)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,134 @@
+"""Crediting earned points: the daily cap, lot expiry by tier, and the tier that follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import rules
+from core.accounts import SystemAccount
+from core.config import Config
+from core.db.models import Member, MemberDay
+from core.errors import Frozen
+from core.ledger import MemberLock, credit_member
+
+
+@dataclass(frozen=True)
+class Earned:
+    """What a credit did: granted and capped points, the balance and tier after."""
+
+    granted: int
+    capped: int
+    balance: int
+    tier: str
+    expires_at: datetime | None
+
+
+async def earn(
+    conn: AsyncConnection,
+    config: Config,
+    member: MemberLock,
+    *,
+    amount: int,
+    code: str,
+    reference: str,
+    key: str,
+    now: datetime,
+    counts_as_earning: bool = True,
+) -> Earned:
+    """Credit points the member earned, within the daily cap, expiring by their tier.
+
+    ``counts_as_earning=False`` (a sign-up bonus) skips the cap and does not count toward the
+    tier window. A frozen member earns nothing: the request is refused.
+    """
+    if member.frozen:
+        raise Frozen(f"member {member.member_id} is frozen", member_id=member.member_id)
+    tz = config.mall.timezone
+    day = rules.business_day(now, tz)
+    grant = amount
+    cap = config.earning.daily_cap
+    if counts_as_earning and cap:
+        earned_today = await _earned_on(conn, member.member_id, day)
+        grant = max(0, min(amount, cap - earned_today))
+    tier = rules.tier_named(member.tier, config.tiers)
+    balance = member.balance
+    expires_at: datetime | None = None
+    if grant > 0:
+        expires_at = rules.lot_expiry(day, tier, config.expiry, tz)
+        balance = await credit_member(
+            conn,
+            member_id=member.member_id,
+            source=SystemAccount.ISSUANCE,
+            amount=grant,
+            code=code,
+            reference=reference,
+            key=key,
+            now=now,
+            expires_at=expires_at,
+        )
+    tier_name = member.tier
+    if counts_as_earning and grant > 0:
+        await add_earned(conn, member.member_id, day, grant)
+        tier_name = await refresh_tier(conn, config, member.member_id, member.tier, day)
+    return Earned(grant, amount - grant, balance, tier_name, expires_at)
+
+
+async def _earned_on(conn: AsyncConnection, member_id: int, day: date) -> int:
+    earned = (
+        await conn.execute(
+            select(MemberDay.earned).where(MemberDay.member_id == member_id, MemberDay.day == day)
+        )
+    ).scalar_one_or_none()
+    return int(earned or 0)
+
+
+async def add_earned(conn: AsyncConnection, member_id: int, day: date, delta: int) -> None:
+    """Count ``delta`` points (negative for a reversal) as earned by the member on ``day``."""
+    if delta >= 0:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(MemberDay).values(member_id=member_id, day=day, earned=delta)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[MemberDay.member_id, MemberDay.day],
+                set_={"earned": MemberDay.earned + stmt.excluded.earned},
+            )
+        )
+    else:
+        # A reversal lowers what counted, never below zero.
+        await conn.execute(
+            update(MemberDay)
+            .where(MemberDay.member_id == member_id, MemberDay.day == day)
+            .values(
+                earned=func.max(MemberDay.earned + delta, 0)
+                if conn.dialect.name == "sqlite"
+                else func.greatest(MemberDay.earned + delta, 0)
+            )
+        )
+
+
+async def earned_in_window(conn: AsyncConnection, config: Config, member_id: int, day: date) -> int:
+    """Points the member earned in the tier window that ends on ``day`` (inclusive)."""
+    first = day - timedelta(days=config.tiers.window_days - 1)
+    total = (
+        await conn.execute(
+            select(func.coalesce(func.sum(MemberDay.earned), 0)).where(
+                MemberDay.member_id == member_id, MemberDay.day >= first, MemberDay.day <= day
+            )
+        )
+    ).scalar_one()
+    return int(total)
+
+
+async def refresh_tier(
+    conn: AsyncConnection, config: Config, member_id: int, current: str, day: date
+) -> str:
+    """Move the member to the tier their earned points in the window give; returns its name."""
+    earned = await earned_in_window(conn, config, member_id, day)
+    tier = rules.tier_for(earned, config.tiers).name
+    if tier != current:
+        await conn.execute(update(Member).where(Member.id == member_id).values(tier=tier))
+    return tier

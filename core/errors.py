@@ -1,0 +1,113 @@
+"""Errors the mall raises. Each has a stable ``code`` that the bot turns into a localized text."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class MallError(Exception):
+    """A request the mall refused. Nothing was written by the refused request."""
+
+    code: ClassVar[str] = "mall_error"
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.details!r})"
+
+
+class InvalidAmount(MallError):
+    """An amount that is not a positive integer within the mall's bounds."""
+
+    code = "invalid_amount"
+
+
+class InvalidKey(MallError):
+    """An idempotency key or reference that is empty, too long or has forbidden characters."""
+
+    code = "invalid_key"
+
+
+class InvalidInput(MallError):
+    """Any other malformed argument (a category, a name, a date)."""
+
+    code = "invalid_input"
+
+
+class UnknownMember(MallError):
+    code = "unknown_member"
+
+
+class UnknownOrder(MallError):
+    code = "unknown_order"
+
+
+class UnknownHold(MallError):
+    code = "unknown_hold"
+
+
+class InsufficientPoints(MallError):
+    code = "insufficient_points"
+
+
+class Frozen(MallError):
+    """The member's account is frozen: they can neither earn nor spend."""
+
+    code = "frozen"
+
+
+class KeyReused(MallError):
+    """The idempotency key was used before for a request with different content."""
+
+    code = "key_reused"
+
+
+class HoldNotPending(MallError):
+    """The hold was already posted or voided."""
+
+    code = "hold_not_pending"
+
+
+class MakeUpNotAllowed(MallError):
+    """A make-up check-in for a day that is not a missed day of the current month."""
+
+    code = "makeup_not_allowed"
+
+
+class LimitReached(MallError):
+    code = "limit_reached"
+
+
+class AlreadyRefunded(MallError):
+    """A refund that exceeds what is left of the order."""
+
+    code = "already_refunded"
+
+
+ERRORS_BY_CODE: dict[str, type[MallError]] = {
+    cls.code: cls
+    for cls in (
+        MallError,
+        InvalidAmount,
+        InvalidKey,
+        InvalidInput,
+        UnknownMember,
+        UnknownOrder,
+        UnknownHold,
+        InsufficientPoints,
+        Frozen,
+        KeyReused,
+        HoldNotPending,
+        MakeUpNotAllowed,
+        LimitReached,
+        AlreadyRefunded,
+    )
+}
+
+
+def error_from_code(code: str, details: dict[str, Any] | None = None) -> MallError:
+    """Rebuild a recorded rejection, so a retried request fails the same way."""
+    cls = ERRORS_BY_CODE.get(code, MallError)
+    return cls(**(details or {}))

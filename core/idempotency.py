@@ -1,0 +1,149 @@
+"""Run a use case at most once per key, and answer every repetition the same way.
+
+The key is claimed first, inside the use case's own transaction (``INSERT ... ON CONFLICT DO
+NOTHING``): a concurrent request with the same key waits for the first to finish and then
+replays its outcome. The work runs inside a savepoint, so a refused request can roll back what
+it did and still record its refusal; a retry of a refused request is refused the same way
+(TigerBeetle's ``id_already_failed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import validation
+from core.db.database import Database
+from core.db.models import Operation
+from core.errors import KeyReused, MallError, error_from_code
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """A use case's result, and whether it is the replay of an earlier request."""
+
+    result: R
+    replayed: bool
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(result_type: type[R]) -> TypeAdapter[R]:
+    """The (de)serializer of a result type, built once per type."""
+    adapter = _ADAPTERS.get(result_type)
+    if adapter is None:
+        adapter = _ADAPTERS[result_type] = TypeAdapter(result_type)
+    return adapter
+
+
+def fingerprint(kind: str, request: Mapping[str, object]) -> str:
+    """What was asked, hashed: the same key with a different request is a conflict."""
+    canonical = json.dumps({"kind": kind, **request}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def run_once(
+    db: Database,
+    *,
+    key: str,
+    kind: str,
+    request: Mapping[str, object],
+    result_type: type[R],
+    work: Callable[[AsyncConnection], Awaitable[R]],
+    now: datetime,
+    record_rejection: bool = True,
+) -> Outcome[R]:
+    """Run ``work`` in one transaction unless ``key`` ran before; then replay its outcome.
+
+    ``record_rejection=False`` is for keys derived from the state itself (a day's check-in):
+    there a refusal (say, a frozen account) must not outlive the state that caused it.
+    """
+    validation.key(key)
+    digest = fingerprint(kind, request)
+    adapter = _adapter(result_type)
+    for attempt in range(3):
+        rejection: MallError | None = None
+        try:
+            async with db.write() as conn:
+                if not await _claim(conn, key, kind, digest, now):
+                    return Outcome(await _replay(conn, key, digest, adapter), replayed=True)
+                savepoint = await conn.begin_nested()
+                try:
+                    result = await work(conn)
+                except MallError as exc:
+                    await savepoint.rollback()
+                    if not record_rejection:
+                        raise
+                    rejection = exc
+                    await conn.execute(
+                        update(Operation)
+                        .where(Operation.key == key)
+                        .values(
+                            status="rejected",
+                            error_code=exc.code,
+                            result=json.dumps(exc.details, default=str),
+                        )
+                    )
+                else:
+                    await savepoint.commit()
+                    await conn.execute(
+                        update(Operation)
+                        .where(Operation.key == key)
+                        .values(status="ok", result=adapter.dump_json(result).decode())
+                    )
+                    return Outcome(result, replayed=False)
+        except IntegrityError:
+            # Two first requests raced past the claim on a unique row of their own (PostgreSQL
+            # READ COMMITTED); the loser retries and replays the winner's outcome.
+            if attempt == 2:
+                raise
+            continue
+        assert rejection is not None
+        raise rejection
+    raise AssertionError("unreachable")
+
+
+async def _claim(conn: AsyncConnection, key: str, kind: str, digest: str, now: datetime) -> bool:
+    values = {
+        "key": key,
+        "kind": kind,
+        "fingerprint": digest,
+        "status": "pending",
+        "created_at": now,
+    }
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Operation)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[Operation.key])
+        .returning(Operation.key)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def _replay(conn: AsyncConnection, key: str, digest: str, adapter: TypeAdapter[R]) -> R:
+    row = (
+        await conn.execute(
+            select(
+                Operation.fingerprint, Operation.status, Operation.error_code, Operation.result
+            ).where(Operation.key == key)
+        )
+    ).one()
+    if row.fingerprint != digest:
+        raise KeyReused(f"key {key!r} was used for a different request", key=key)
+    if row.status == "rejected":
+        raise error_from_code(row.error_code or "mall_error", json.loads(row.result or "{}"))
+    return adapter.validate_json(row.result or "null")

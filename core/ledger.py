@@ -1,0 +1,413 @@
+"""Moving points: double-entry transfers, lots consumed earliest expiry first, and holds.
+
+These functions run inside a caller's write transaction (one use case, one transaction) and
+take row locks in one fixed order: the member's account, then their lots, then anything else.
+Balances change only through conditional updates that the database checks, never by writing
+back a value computed in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NoReturn
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.accounts import SystemAccount
+from core.db.models import Account, Hold, Lot, Member, Transfer
+from core.errors import Frozen, HoldNotPending, InsufficientPoints, UnknownHold, UnknownMember
+
+
+@dataclass(frozen=True)
+class MemberLock:
+    """A member's account row, locked for the rest of the transaction."""
+
+    member_id: int
+    balance: int
+    frozen: bool
+    tier: str
+
+
+async def lock_member(conn: AsyncConnection, member_id: int) -> MemberLock:
+    """Lock the member's account (the first lock any use case takes) and read it."""
+    row = (
+        await conn.execute(
+            select(Account.balance, Account.frozen, Member.tier)
+            .join(Member, Member.id == Account.id)
+            .where(Account.id == member_id)
+            .with_for_update(of=Account)
+        )
+    ).first()
+    if row is None:
+        raise UnknownMember(f"no member {member_id}", member_id=member_id)
+    return MemberLock(member_id, row.balance, row.frozen, row.tier)
+
+
+async def require_member(conn: AsyncConnection, member_id: int) -> None:
+    """Refuse a member id nobody joined with (for reads, which lock nothing)."""
+    if (await conn.execute(select(Member.id).where(Member.id == member_id))).first() is None:
+        raise UnknownMember(f"no member {member_id}", member_id=member_id)
+
+
+async def _insert_transfer(
+    conn: AsyncConnection,
+    *,
+    key: str,
+    debit: int,
+    credit: int,
+    amount: int,
+    code: str,
+    reference: str,
+    now: datetime,
+) -> int:
+    transfer_id = (
+        await conn.execute(
+            insert(Transfer)
+            .values(
+                key=key,
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=amount,
+                code=code,
+                reference=reference,
+                created_at=now,
+            )
+            .returning(Transfer.id)
+        )
+    ).scalar_one()
+    return int(transfer_id)
+
+
+async def credit_member(
+    conn: AsyncConnection,
+    *,
+    member_id: int,
+    source: SystemAccount,
+    amount: int,
+    code: str,
+    reference: str,
+    key: str,
+    now: datetime,
+    expires_at: datetime | None,
+) -> int:
+    """Credit ``amount`` to the member from one of the mall's books, as a new lot.
+
+    Returns the member's balance after. The caller has locked the member and checked that they
+    may earn (frozen members do not).
+    """
+    transfer_id = await _insert_transfer(
+        conn,
+        key=key,
+        debit=source,
+        credit=member_id,
+        amount=amount,
+        code=code,
+        reference=reference,
+        now=now,
+    )
+    balance = (
+        await conn.execute(
+            update(Account)
+            .where(Account.id == member_id)
+            .values(balance=Account.balance + amount)
+            .returning(Account.balance)
+        )
+    ).scalar_one()
+    await conn.execute(
+        insert(Lot).values(
+            account_id=member_id,
+            transfer_id=transfer_id,
+            amount=amount,
+            remaining=amount,
+            expires_at=expires_at,
+        )
+    )
+    return int(balance)
+
+
+# Take ``amount`` from the member's open lots, earliest expiry first (lots that never expire
+# last), recording each lot's share so a reversal can put it back where it came from.
+_DRAW_LOTS = text(
+    """
+    INSERT INTO lot_draws (transfer_id, lot_id, amount)
+    SELECT :transfer_id, id,
+           CASE WHEN running <= :amount THEN remaining ELSE remaining - (running - :amount) END
+    FROM (
+        SELECT id, remaining,
+               SUM(remaining) OVER (
+                   ORDER BY expires_at IS NULL, expires_at, id ROWS UNBOUNDED PRECEDING
+               ) AS running
+        FROM lots
+        WHERE account_id = :member_id AND remaining > 0
+    ) AS ordered
+    WHERE running - remaining < :amount
+    """
+)
+_APPLY_DRAWS = text(
+    """
+    UPDATE lots SET remaining = lots.remaining - lot_draws.amount
+    FROM lot_draws
+    WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
+    """
+)
+
+
+async def debit_member(
+    conn: AsyncConnection,
+    *,
+    member_id: int,
+    destination: SystemAccount,
+    amount: int,
+    code: str,
+    reference: str,
+    key: str,
+    now: datetime,
+    require_active: bool = True,
+) -> tuple[int, int]:
+    """Take ``amount`` from the member's balance and lots; returns (transfer id, balance after).
+
+    The balance is decremented by a conditional update, so two spends can never both take the
+    last points. ``require_active`` refuses a frozen member (spending); reversals pass False.
+    """
+    condition = Account.balance >= amount
+    if require_active:
+        condition = condition & Account.frozen.is_(False)
+    balance = (
+        await conn.execute(
+            update(Account)
+            .where(Account.id == member_id, condition)
+            .values(balance=Account.balance - amount)
+            .returning(Account.balance)
+        )
+    ).scalar_one_or_none()
+    if balance is None:
+        await _explain_refused_debit(conn, member_id, amount, require_active)
+    transfer_id = await _insert_transfer(
+        conn,
+        key=key,
+        debit=member_id,
+        credit=destination,
+        amount=amount,
+        code=code,
+        reference=reference,
+        now=now,
+    )
+    params = {"transfer_id": transfer_id, "amount": amount, "member_id": member_id}
+    await conn.execute(_DRAW_LOTS, params)
+    await conn.execute(_APPLY_DRAWS, {"transfer_id": transfer_id})
+    return transfer_id, int(balance)
+
+
+async def _explain_refused_debit(
+    conn: AsyncConnection, member_id: int, amount: int, require_active: bool
+) -> NoReturn:
+    row = (
+        await conn.execute(select(Account.balance, Account.frozen).where(Account.id == member_id))
+    ).first()
+    if row is None:
+        raise UnknownMember(f"no member {member_id}", member_id=member_id)
+    if require_active and row.frozen:
+        raise Frozen(f"member {member_id} is frozen", member_id=member_id)
+    raise InsufficientPoints(
+        f"member {member_id} has {row.balance} points, needs {amount}",
+        balance=int(row.balance),
+        needed=amount,
+    )
+
+
+async def restore_debit(
+    conn: AsyncConnection,
+    *,
+    member_id: int,
+    original_transfer_id: int,
+    source: SystemAccount,
+    amount: int,
+    code: str,
+    reference: str,
+    key: str,
+    now: datetime,
+) -> tuple[int, int]:
+    """Give back a whole earlier debit into the lots it came from, with their original expiry.
+
+    A restored lot whose expiry has passed is expired by the next expiry run, as it would have
+    been. Returns (transfer id, balance after).
+    """
+    transfer_id = await _insert_transfer(
+        conn,
+        key=key,
+        debit=source,
+        credit=member_id,
+        amount=amount,
+        code=code,
+        reference=reference,
+        now=now,
+    )
+    balance = (
+        await conn.execute(
+            update(Account)
+            .where(Account.id == member_id)
+            .values(balance=Account.balance + amount)
+            .returning(Account.balance)
+        )
+    ).scalar_one()
+    await conn.execute(
+        text(
+            """
+            UPDATE lots SET remaining = lots.remaining + lot_draws.amount
+            FROM lot_draws
+            WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
+            """
+        ),
+        {"transfer_id": original_transfer_id},
+    )
+    return transfer_id, int(balance)
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    hold_id: int
+    member_id: int
+    destination: SystemAccount
+    amount: int
+    hold_transfer_id: int
+    code: str
+    reference: str
+
+
+async def place_hold(
+    conn: AsyncConnection,
+    *,
+    member_id: int,
+    destination: SystemAccount,
+    amount: int,
+    code: str,
+    reference: str,
+    key: str,
+    now: datetime,
+    expires_at: datetime,
+) -> tuple[int, int]:
+    """Reserve points: move them to escrow until the hold is posted or voided.
+
+    Returns (hold id, balance after). Held points leave the member's balance and lots at once,
+    so they cannot be spent twice or expire while they wait.
+    """
+    transfer_id, balance = await debit_member(
+        conn,
+        member_id=member_id,
+        destination=SystemAccount.ESCROW,
+        amount=amount,
+        code="hold",
+        reference=reference,
+        key=f"{key}#hold",
+        now=now,
+    )
+    hold_id = (
+        await conn.execute(
+            insert(Hold)
+            .values(
+                account_id=member_id,
+                destination_id=destination,
+                amount=amount,
+                status="pending",
+                code=code,
+                reference=reference,
+                created_at=now,
+                expires_at=expires_at,
+                hold_transfer_id=transfer_id,
+            )
+            .returning(Hold.id)
+        )
+    ).scalar_one()
+    return int(hold_id), balance
+
+
+async def settle_hold(
+    conn: AsyncConnection, *, hold_id: int, post: bool, key: str, now: datetime
+) -> tuple[HoldRow, int]:
+    """Post a pending hold to its destination, or void it back into the member's lots.
+
+    Returns the hold and the member's balance after. Refuses a hold that is not pending, so a
+    hold is settled exactly once however often it is asked.
+    """
+    member_id = (
+        await conn.execute(select(Hold.account_id).where(Hold.id == hold_id))
+    ).scalar_one_or_none()
+    if member_id is None:
+        raise UnknownHold(f"no hold {hold_id}", hold_id=hold_id)
+    member = await lock_member(conn, member_id)
+    row = (
+        await conn.execute(
+            update(Hold)
+            .where(Hold.id == hold_id, Hold.status == "pending")
+            .values(status="posted" if post else "voided")
+            .returning(
+                Hold.destination_id,
+                Hold.amount,
+                Hold.hold_transfer_id,
+                Hold.code,
+                Hold.reference,
+            )
+        )
+    ).first()
+    if row is None:
+        raise HoldNotPending(f"hold {hold_id} is already settled", hold_id=hold_id)
+    hold = HoldRow(
+        hold_id,
+        member_id,
+        SystemAccount(row.destination_id),
+        int(row.amount),
+        int(row.hold_transfer_id),
+        row.code,
+        row.reference,
+    )
+    if post:
+        settle_id = await _insert_transfer(
+            conn,
+            key=f"{key}#post",
+            debit=SystemAccount.ESCROW,
+            credit=hold.destination,
+            amount=hold.amount,
+            code=hold.code,
+            reference=hold.reference,
+            now=now,
+        )
+        balance = member.balance
+    else:
+        settle_id, balance = await restore_debit(
+            conn,
+            member_id=member_id,
+            original_transfer_id=hold.hold_transfer_id,
+            source=SystemAccount.ESCROW,
+            amount=hold.amount,
+            code="hold_void",
+            reference=hold.reference,
+            key=f"{key}#void",
+            now=now,
+        )
+    await conn.execute(update(Hold).where(Hold.id == hold_id).values(settle_transfer_id=settle_id))
+    return hold, balance
+
+
+async def pending_hold_total(conn: AsyncConnection, member_id: int) -> int:
+    """Points of the member's that wait in escrow."""
+    total = (
+        await conn.execute(
+            select(func.coalesce(func.sum(Hold.amount), 0)).where(
+                Hold.account_id == member_id, Hold.status == "pending"
+            )
+        )
+    ).scalar_one()
+    return int(total)
+
+
+async def expired_hold_ids(conn: AsyncConnection, now: datetime, limit: int) -> list[int]:
+    """Pending holds whose wait has timed out, oldest first."""
+    rows = await conn.execute(
+        select(Hold.id)
+        .where(Hold.status == "pending", Hold.expires_at <= now)
+        .order_by(Hold.expires_at, Hold.id)
+        .limit(limit)
+    )
+    return [int(r) for r in rows.scalars()]

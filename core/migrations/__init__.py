@@ -1,0 +1,1 @@
+"""Alembic migrations of the mall's schema (``pointsmall migrate`` applies them)."""

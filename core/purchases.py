@@ -1,0 +1,205 @@
+"""Points from purchases: earning by the rules, and taking them back on a refund."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import rules, validation
+from core.accounts import SystemAccount
+from core.config import Config
+from core.db.database import Database
+from core.db.models import Order
+from core.earning import add_earned, earn, refresh_tier
+from core.errors import AlreadyRefunded, Frozen, UnknownOrder
+from core.idempotency import run_once
+from core.ledger import debit_member, lock_member
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    """Points an order earned, and how they were reckoned."""
+
+    order_id: str
+    points: int
+    capped: int
+    base_points: Decimal
+    category_multiplier: Decimal
+    tier_multiplier: Decimal
+    promotion: str | None
+    promotion_multiplier: Decimal
+    balance: int
+    tier: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What a refund took back; ``unrecovered`` is what the member had already spent."""
+
+    order_id: str
+    refund_id: str
+    amount_minor: int
+    points_taken: int
+    unrecovered: int
+    balance: int
+
+
+class Purchases:
+    """Orders paid with money, recorded by the shop (or an admin) for a member."""
+
+    def __init__(self, db: Database, config: Config) -> None:
+        self.db = db
+        self.config = config
+
+    async def record_purchase(
+        self, member_id: int, order_id: str, amount_minor: int, category: str, now: datetime
+    ) -> PurchaseResult:
+        """Credit the points the order earns; the order id makes it happen at most once."""
+        validation.member_id(member_id)
+        validation.reference(order_id, field="order_id")
+        validation.amount(amount_minor, field="amount_minor")
+        validation.reference(category, field="category")
+        validation.instant(now)
+
+        async def work(conn: AsyncConnection) -> PurchaseResult:
+            member = await lock_member(conn, member_id)
+            tier = rules.tier_named(member.tier, self.config.tiers)
+            reckoned = rules.purchase_points(amount_minor, category, tier, now, self.config.earning)
+            granted, capped, balance, tier_name = 0, 0, member.balance, member.tier
+            if reckoned.points:
+                earned = await earn(
+                    conn,
+                    self.config,
+                    member,
+                    amount=reckoned.points,
+                    code="purchase",
+                    reference=order_id,
+                    key=f"purchase:{order_id}",
+                    now=now,
+                )
+                granted, capped = earned.granted, earned.capped
+                balance, tier_name = earned.balance, earned.tier
+            elif member.frozen:
+                raise Frozen(f"member {member_id} is frozen", member_id=member_id)
+            await conn.execute(
+                insert(Order).values(
+                    order_id=order_id,
+                    member_id=member_id,
+                    amount_minor=amount_minor,
+                    category=category,
+                    points=granted,
+                    created_at=now,
+                )
+            )
+            return PurchaseResult(
+                order_id=order_id,
+                points=granted,
+                capped=capped,
+                base_points=reckoned.base,
+                category_multiplier=reckoned.category_multiplier,
+                tier_multiplier=reckoned.tier_multiplier,
+                promotion=reckoned.promotion,
+                promotion_multiplier=reckoned.promotion_multiplier,
+                balance=balance,
+                tier=tier_name,
+            )
+
+        outcome = await run_once(
+            self.db,
+            key=f"purchase:{order_id}",
+            kind="purchase",
+            request={
+                "member_id": member_id,
+                "order_id": order_id,
+                "amount_minor": amount_minor,
+                "category": category,
+            },
+            result_type=PurchaseResult,
+            work=work,
+            now=now,
+        )
+        return outcome.result
+
+    async def refund_purchase(
+        self,
+        order_id: str,
+        now: datetime,
+        *,
+        refund_id: str = "full",
+        amount_minor: int | None = None,
+    ) -> RefundResult:
+        """Take back what the refunded part of the order earned, no more than the member has.
+
+        ``amount_minor`` None refunds what is left of the order. Each ``refund_id`` happens at
+        most once; partial refunds add up to the whole order's points, never more.
+        """
+        validation.reference(order_id, field="order_id")
+        validation.reference(refund_id, field="refund_id")
+        validation.instant(now)
+        if amount_minor is not None:
+            validation.amount(amount_minor, field="amount_minor")
+
+        async def work(conn: AsyncConnection) -> RefundResult:
+            member_id = (
+                await conn.execute(select(Order.member_id).where(Order.order_id == order_id))
+            ).scalar_one_or_none()
+            if member_id is None:
+                raise UnknownOrder(f"no order {order_id!r}", order_id=order_id)
+            member = await lock_member(conn, member_id)
+            order = (await conn.execute(select(Order).where(Order.order_id == order_id))).one()
+            left = order.amount_minor - order.refunded_minor
+            refund = left if amount_minor is None else amount_minor
+            if refund <= 0 or refund > left:
+                raise AlreadyRefunded(
+                    f"order {order_id!r} has {left} left to refund, asked {refund}",
+                    order_id=order_id,
+                    refundable_minor=left,
+                )
+            refunded = order.refunded_minor + refund
+            # Proportional and cumulative, so partial refunds never round their way past
+            # the order's points, and a full refund takes back exactly what it earned.
+            target = order.points * refunded // order.amount_minor
+            due = target - order.points_reversed - order.points_unrecovered
+            taken = min(due, member.balance)
+            balance = member.balance
+            if taken > 0:
+                _, balance = await debit_member(
+                    conn,
+                    member_id=member_id,
+                    destination=SystemAccount.ISSUANCE,
+                    amount=taken,
+                    code="purchase_refund",
+                    reference=order_id,
+                    key=f"refund:{order_id}:{refund_id}",
+                    now=now,
+                    require_active=False,
+                )
+                day = rules.business_day(order.created_at, self.config.mall.timezone)
+                await add_earned(conn, member_id, day, -taken)
+                today = rules.business_day(now, self.config.mall.timezone)
+                await refresh_tier(conn, self.config, member_id, member.tier, today)
+            await conn.execute(
+                update(Order)
+                .where(Order.order_id == order_id)
+                .values(
+                    refunded_minor=refunded,
+                    points_reversed=order.points_reversed + taken,
+                    points_unrecovered=order.points_unrecovered + due - taken,
+                )
+            )
+            return RefundResult(order_id, refund_id, refund, taken, due - taken, balance)
+
+        outcome = await run_once(
+            self.db,
+            key=f"refund:{order_id}:{refund_id}",
+            kind="refund",
+            request={"order_id": order_id, "refund_id": refund_id, "amount_minor": amount_minor},
+            result_type=RefundResult,
+            work=work,
+            now=now,
+        )
+        return outcome.result

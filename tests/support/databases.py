@@ -1,0 +1,112 @@
+"""Test databases: a migrated SQLite template copied per test, and one PostgreSQL database per
+test session, emptied between tests. Both are migrated with the real Alembic migrations.
+
+PostgreSQL comes from ``POINTSMALL_TEST_POSTGRES_URL``. Without it (or unreachable), its tests
+skip, unless ``POINTSMALL_REQUIRE_POSTGRES=1`` (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from core.db.database import Database
+from core.db.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("POINTSMALL_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("POINTSMALL_REQUIRE_POSTGRES") == "1"
+
+# Everything a test may write, emptied between tests (system accounts stay).
+MEMBER_TABLES = (
+    "lot_draws",
+    "lots",
+    "holds",
+    "transfers",
+    "checkins",
+    "member_days",
+    "orders",
+    "members",
+    "operations",
+)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class SqliteTemplate:
+    """A migrated database file; each test gets a copy, which is faster than migrating."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "template.db"
+        asyncio.run(self._migrate())
+
+    async def _migrate(self) -> None:
+        db = Database.from_url(f"sqlite+aiosqlite:///{self.path}")
+        await upgrade(db)
+        await db.dispose()
+
+    def copy_url(self, directory: Path) -> str:
+        target = directory / f"mall-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(self.path, target)
+        return f"sqlite+aiosqlite:///{target}"
+
+
+class PostgresDatabase:
+    """A database of its own for this test session, created, migrated, and dropped at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.name = f"pointsmall_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+        asyncio.run(self._create())
+
+    async def _create(self) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(self.admin_url), timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            await conn.close()
+        db = Database.from_url(self.url)
+        await upgrade(db)
+        await db.dispose()
+
+    async def empty(self) -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(self.url))
+        try:
+            await conn.execute(f"TRUNCATE {', '.join(MEMBER_TABLES)} RESTART IDENTITY CASCADE")
+            await conn.execute("DELETE FROM accounts WHERE kind = 'member'")
+        finally:
+            await conn.close()
+
+    def drop(self) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(_asyncpg_dsn(self.admin_url))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+
+def postgres_unavailable_reason() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when they can."""
+    if not POSTGRES_URL:
+        return "POINTSMALL_TEST_POSTGRES_URL is not set"
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
+    return None
