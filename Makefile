@@ -34,7 +34,7 @@ pytest: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/pointsmall migrate
 
-check: $(STAMP)
+check: migrate
 	$(BIN)/pointsmall check
 
 bench: $(STAMP)

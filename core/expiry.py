@@ -9,13 +9,19 @@ same time on PostgreSQL can never be expired twice. Running it again expires not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BindParameter, bindparam, text
 
 from core import validation
 from core.accounts import SystemAccount
 from core.db.database import Database
+from core.db.types import UTCDateTime
+
+# ``now`` is bound through the column's own type: on SQLite instants are text, and only the
+# same formatting compares correctly at the exact instant.
+_NOW = bindparam("now", type_=UTCDateTime)
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 
 _CANDIDATES = text(
     """
@@ -23,10 +29,8 @@ _CANDIDATES = text(
     WHERE remaining > 0 AND account_id > :after AND expires_at <= :now
     GROUP BY account_id ORDER BY account_id LIMIT :batch
     """
-)
-_LOCK = text("SELECT id FROM accounts WHERE id IN :ids ORDER BY id FOR UPDATE").bindparams(
-    bindparam("ids", expanding=True)
-)
+).bindparams(_NOW)
+_LOCK = text("SELECT id FROM accounts WHERE id IN :ids ORDER BY id FOR UPDATE").bindparams(_IDS)
 _TRANSFERS = text(
     """
     INSERT INTO transfers (key, debit_account_id, credit_account_id, amount, code, reference,
@@ -37,7 +41,7 @@ _TRANSFERS = text(
     WHERE account_id IN :ids AND remaining > 0 AND expires_at <= :now
     GROUP BY account_id
     """
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(_IDS, _NOW)
 _BALANCES = text(
     """
     UPDATE accounts SET balance = balance - COALESCE((
@@ -46,19 +50,19 @@ _BALANCES = text(
     ), 0)
     WHERE id IN :ids
     """
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(_IDS, _NOW)
 _LOTS = text(
     """
     UPDATE lots SET remaining = 0
     WHERE account_id IN :ids AND remaining > 0 AND expires_at <= :now
     """
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(_IDS, _NOW)
 _TOTAL = text(
     """
     SELECT COUNT(*), COALESCE(SUM(remaining), 0) FROM lots
     WHERE account_id IN :ids AND remaining > 0 AND expires_at <= :now
     """
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(_IDS, _NOW)
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,7 @@ async def expire_lots(db: Database, now: datetime, *, batch: int = 2000) -> Expi
     after = 0
     while True:
         async with db.write() as conn:
-            # Raw SQL bypasses UTCDateTime: hand it naive UTC the way the column stores it.
-            base = {"now": _db_instant(now)}
+            base = {"now": now}
             ids = [
                 int(row[0])
                 for row in await conn.execute(_CANDIDATES, {**base, "after": after, "batch": batch})
@@ -98,7 +101,3 @@ async def expire_lots(db: Database, now: datetime, *, batch: int = 2000) -> Expi
         points += int(total)
         after = ids[-1]
     return ExpiryReport(members, lots, points)
-
-
-def _db_instant(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(tzinfo=None)

@@ -7,6 +7,7 @@ rows into memory; a violation lists up to a few offending ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import text
 
@@ -143,6 +144,13 @@ class LedgerReport:
         return not self.violations
 
 
+def _plain(value: object) -> object:
+    """PostgreSQL sums are NUMERIC: show whole numbers as the integers they are."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 async def check_ledger(db: Database) -> LedgerReport:
     """Run every check in one consistent read."""
     violations: list[Violation] = []
@@ -150,7 +158,8 @@ async def check_ledger(db: Database) -> LedgerReport:
         for name, promise, sql in _CHECKS:
             rows = (await conn.execute(text(sql))).fetchmany(_SAMPLE)
             if rows:
-                violations.append(Violation(name, promise, tuple(tuple(r) for r in rows)))
+                samples = tuple(tuple(_plain(value) for value in row) for row in rows)
+                violations.append(Violation(name, promise, samples))
         members, transfers, outstanding = (
             await conn.execute(
                 text(

@@ -1,8 +1,11 @@
-"""Configs for tests: the defaults with a fixed time zone, plus what a test overrides."""
+"""Configs for tests: a fixed time zone and known rewards, plus what a test overrides."""
 
 from __future__ import annotations
 
-from core.config import Config, parse_config
+import tomllib
+from typing import Any
+
+from core.config import Config
 
 BASE = """
 [mall]
@@ -19,6 +22,16 @@ makeup_per_month = 2
 """
 
 
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def make_config(extra: str = "") -> Config:
-    """The test mall's config; ``extra`` is TOML appended (later keys of a table win)."""
-    return parse_config(BASE + "\n" + extra, environ={}, source="test config")
+    """The test mall's config with the TOML ``extra`` laid over it, table by table."""
+    return Config.model_validate(_merge(tomllib.loads(BASE), tomllib.loads(extra)))

@@ -11,7 +11,10 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -21,6 +24,8 @@ from core.db.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("POINTSMALL_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("POINTSMALL_REQUIRE_POSTGRES") == "1"
+
+T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
@@ -36,6 +41,16 @@ MEMBER_TABLES = (
 )
 
 
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end from sync code, even where an event loop is running.
+
+    Session fixtures are first requested from inside async tests; their setup runs on a loop
+    of its own in a worker thread.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -45,7 +60,7 @@ class SqliteTemplate:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "template.db"
-        asyncio.run(self._migrate())
+        run_blocking(self._migrate())
 
     async def _migrate(self) -> None:
         db = Database.from_url(f"sqlite+aiosqlite:///{self.path}")
@@ -65,7 +80,7 @@ class PostgresDatabase:
         self.admin_url = admin_url
         self.name = f"pointsmall_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
-        asyncio.run(self._create())
+        run_blocking(self._create())
 
     async def _create(self) -> None:
         conn = await asyncpg.connect(_asyncpg_dsn(self.admin_url), timeout=10)
@@ -93,7 +108,7 @@ class PostgresDatabase:
             finally:
                 await conn.close()
 
-        asyncio.run(run())
+        run_blocking(run())
 
 
 def postgres_unavailable_reason() -> str | None:
@@ -106,7 +121,7 @@ def postgres_unavailable_reason() -> str | None:
         await conn.close()
 
     try:
-        asyncio.run(probe())
+        run_blocking(probe())
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
     return None

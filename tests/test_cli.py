@@ -1,0 +1,95 @@
+"""The admin's command line: migrate, and check (an fsck for points) that fails loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.cli import main
+from core.config import parse_config
+from core.db.database import Database
+from core.mall import Mall
+from tests.conftest import at
+from tests.support.databases import PostgresDatabase, run_blocking
+
+
+@pytest.fixture
+def url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    postgres: PostgresDatabase = request.getfixturevalue("postgres_database")
+    run_blocking(postgres.empty())
+    return postgres.url
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def _seed_and_corrupt(url: str, corrupt: str | None) -> None:
+    db = Database.from_url(url)
+    mall = Mall.build(db, parse_config('[mall]\ntimezone = "Asia/Shanghai"', environ={}))
+    await mall.members.join(1, "Alice", "en", at("2026-03-01 08:00"))
+    await mall.checkins.check_in(1, at("2026-03-01 09:00"))
+    if corrupt:
+        async with db.write() as conn:
+            await conn.execute(text(corrupt))
+    await db.dispose()
+
+
+def test_migrate_then_check_a_healthy_ledger(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    code, out, _ = _run(capsys, "migrate")
+    assert code == 0
+    assert "schema" in out
+    code, out, _ = _run(capsys, "migrate")
+    assert code == 0
+    assert "up to date" in out
+    run_blocking(_seed_and_corrupt(url, None))
+    code, out, _ = _run(capsys, "check")
+    assert code == 0
+    assert "members: 1" in out
+    assert "outstanding points: 110" in out
+    assert "ledger is consistent" in out
+
+
+def test_check_fails_and_names_the_broken_promise(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    _run(capsys, "migrate")
+    # Someone "fixed" a balance by hand, bypassing the ledger.
+    run_blocking(_seed_and_corrupt(url, "UPDATE accounts SET balance = balance + 5 WHERE id = 1"))
+    code, out, _ = _run(capsys, "check")
+    assert code == 1
+    assert "FAIL  member_balance_matches_transfers" in out
+    assert "FAIL  member_balance_matches_lots" in out
+    assert "FAIL  books_balance" in out
+    assert "(1, 115, 110)" in out
+
+
+def test_check_on_an_unmigrated_database_says_to_migrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    code, _, err = _run(capsys, "check")
+    assert code == 2
+    assert "pointsmall migrate" in err
+
+
+def test_a_bad_config_names_the_key_and_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.delenv("POINTSMALL_DATABASE_URL", raising=False)
+    config = tmp_path / "mall.toml"
+    config.write_text('[earning]\ndaily_cap = "lots"\n', encoding="utf-8")
+    code, _, err = _run(capsys, "--config", str(config), "check")
+    assert code == 2
+    assert "earning.daily_cap = 'lots'" in err
+    assert "integer" in err
