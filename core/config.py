@@ -373,6 +373,39 @@ class HoldSettings(_Settings):
     timeout_minutes: PositiveInt = 30
 
 
+class RedemptionSettings(_Settings):
+    """``[redemptions]``: how long a redemption may wait before its held points go back."""
+
+    approval_timeout_hours: PositiveInt = 72
+    """An admin has this long to approve a redemption above an item's approval threshold."""
+    payment_timeout_minutes: PositiveInt = 30
+    """A member has this long to pay the cash part of a points + cash redemption."""
+
+
+class ReferralSettings(_Settings):
+    """``[referrals]``: rewards for inviting friends."""
+
+    qualify_on: Literal["join", "checkins", "redemption"] = "checkins"
+    """When an invite is rewarded: on joining, after ``qualify_checkins`` check-ins, or after
+    the invitee's first redemption."""
+    qualify_checkins: PositiveInt = 3
+    referrer_reward: NonNegativeInt = 100
+    """Points for the member who invited."""
+    invitee_reward: NonNegativeInt = 50
+    """Points for the friend who joined."""
+    monthly_cap: NonNegativeInt = 20
+    """Rewarded invites per referrer per calendar month; 0 means no limit."""
+
+
+class DonationSettings(_Settings):
+    """``[donations]``: the cause members can give points to."""
+
+    enabled: bool = True
+    cause: Name = "Plant a tree"
+    """The cause's name as members see it."""
+    description: StrictStr = "Every 100 points donated plant one tree with our partner."
+
+
 class Config(_Settings):
     """The whole configuration of a mall; every table is optional."""
 
@@ -385,6 +418,9 @@ class Config(_Settings):
     tiers: TiersSettings = Field(default_factory=TiersSettings)
     expiry: ExpirySettings = Field(default_factory=ExpirySettings)
     holds: HoldSettings = Field(default_factory=HoldSettings)
+    redemptions: RedemptionSettings = Field(default_factory=RedemptionSettings)
+    referrals: ReferralSettings = Field(default_factory=ReferralSettings)
+    donations: DonationSettings = Field(default_factory=DonationSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -86,28 +86,74 @@ class AlreadyRefunded(MallError):
     code = "already_refunded"
 
 
-ERRORS_BY_CODE: dict[str, type[MallError]] = {
-    cls.code: cls
-    for cls in (
-        MallError,
-        InvalidAmount,
-        InvalidKey,
-        InvalidInput,
-        UnknownMember,
-        UnknownOrder,
-        UnknownHold,
-        InsufficientPoints,
-        Frozen,
-        KeyReused,
-        HoldNotPending,
-        MakeUpNotAllowed,
-        LimitReached,
-        AlreadyRefunded,
-    )
-}
+class SoldOut(MallError):
+    """No stock, no coupon code, or no sale quantity left."""
+
+    code = "sold_out"
+
+
+class NotAvailable(MallError):
+    """The item, sale or box is inactive or outside its time window."""
+
+    code = "not_available"
+
+
+class TierTooLow(MallError):
+    code = "tier_too_low"
+
+
+class UnknownItem(MallError):
+    code = "unknown_item"
+
+
+class UnknownRedemption(MallError):
+    code = "unknown_redemption"
+
+
+class InvalidToken(MallError):
+    """A confirm token that was never issued, belongs to someone else, or is for another item."""
+
+    code = "invalid_token"
+
+
+class InvalidState(MallError):
+    """The thing exists but cannot do that now (approve a completed redemption, ...)."""
+
+    code = "invalid_state"
+
+
+class DailyCapReached(MallError):
+    code = "daily_cap_reached"
+
+
+class UnknownBox(MallError):
+    code = "unknown_box"
+
+
+class UnknownSale(MallError):
+    code = "unknown_sale"
+
+
+class UnknownInvite(MallError):
+    code = "unknown_invite"
+
+
+class DonationsClosed(MallError):
+    code = "donations_closed"
 
 
 def error_from_code(code: str, details: dict[str, Any] | None = None) -> MallError:
     """Rebuild a recorded rejection, so a retried request fails the same way."""
-    cls = ERRORS_BY_CODE.get(code, MallError)
+    cls = _registry().get(code, MallError)
     return cls(**(details or {}))
+
+
+def _registry() -> dict[str, type[MallError]]:
+    """Every MallError subclass by code, wherever it is defined."""
+    found: dict[str, type[MallError]] = {}
+    pending: list[type[MallError]] = [MallError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -239,3 +239,272 @@ class Order(Base):
     # What a refund should have taken back but the member had already spent.
     points_unrecovered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- The mall: catalog, redemptions, flash sales, blind boxes, referrals ------------------------
+
+
+class Item(Base):
+    """A reward in the catalog. ``sku`` is the catalog file's stable name for it."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        CheckConstraint("kind IN ('physical', 'coupon', 'service', 'virtual')", name="kind_known"),
+        CheckConstraint("price_points >= 0 AND cash_minor >= 0", name="price_not_negative"),
+        CheckConstraint("price_points > 0 OR cash_minor > 0", name="price_not_free"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint(
+            "limit_period IS NULL OR limit_period IN ('day', 'week', 'month', 'ever')",
+            name="limit_period_known",
+        ),
+        CheckConstraint("limit_count IS NULL OR limit_count > 0", name="limit_count_positive"),
+        Index("ix_items_category", "category", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    photo: Mapped[str | None] = mapped_column(String(500))
+    category: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    price_points: Mapped[int] = mapped_column(BigInteger)
+    cash_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # NULL: unlimited. Coupons are limited by their pool of codes instead.
+    stock: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    min_tier: Mapped[str | None] = mapped_column(String(64))
+    limit_count: Mapped[int | None] = mapped_column(Integer)
+    limit_period: Mapped[str | None] = mapped_column(String(8))
+    # A redemption costing at least this many points waits for an admin's approval.
+    approval_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CouponCode(Base):
+    """One code of a coupon item's pool; taken by at most one redemption or box draw."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (
+        Index("uq_coupon_codes_item_code", "item_id", "code", unique=True),
+        Index(
+            "ix_coupon_codes_free",
+            "item_id",
+            "id",
+            sqlite_where=text("taken_at IS NULL"),
+            postgresql_where=text("taken_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id"))
+    code: Mapped[str] = mapped_column(String(128))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    taken_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"))
+
+
+class FlashSale(Base):
+    """An item sold at a sale price, in its own quantity, within a time window.
+
+    ``first_come``: members buy while ``remaining`` lasts. ``draw``: members enter between
+    ``starts_at`` and ``entry_ends_at`` (their points held); then a draw picks the winners.
+    """
+
+    __tablename__ = "flash_sales"
+    __table_args__ = (
+        CheckConstraint("mode IN ('first_come', 'draw')", name="mode_known"),
+        CheckConstraint("sale_price > 0", name="price_positive"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining_in_range"),
+        CheckConstraint("ends_at > starts_at", name="window_ordered"),
+        CheckConstraint("status IN ('scheduled', 'drawn', 'cancelled')", name="status_known"),
+        Index("ix_flash_sales_window", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id"))
+    sale_price: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    entry_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="scheduled")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FlashSaleEntry(Base):
+    """A member's entry in a draw-mode sale, with the hold that reserves the sale price."""
+
+    __tablename__ = "flash_sale_entries"
+    __table_args__ = (CheckConstraint("status IN ('entered', 'won', 'lost')", name="status_known"),)
+
+    sale_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("flash_sales.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), primary_key=True)
+    hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"))
+    status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Redemption(Base):
+    """A member's redemption of an item, and where it stands."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('completed', 'awaiting_approval', 'awaiting_payment', 'fulfilled',"
+            " 'cancelled', 'rejected')",
+            name="status_known",
+        ),
+        CheckConstraint("points >= 0 AND cash_minor >= 0", name="price_not_negative"),
+        Index("ix_redemptions_member", "member_id", "item_id", "created_at"),
+        Index("ix_redemptions_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id"))
+    flash_sale_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("flash_sales.id"))
+    # The token put into the Redeem button when it was shown: one redemption per token.
+    confirm_token: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    points: Mapped[int] = mapped_column(BigInteger)
+    cash_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Pending while approval or payment is awaited; the points were taken once it is posted.
+    hold_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("holds.id"))
+    # A direct spend (no wait): the transfer that took the points.
+    transfer_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("transfers.id"))
+    coupon_code_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("coupon_codes.id"))
+    address: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    payment_charge_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BlindBox(Base):
+    """A points blind box. ``seed_hash`` (SHA-256 of the current seed) is published."""
+
+    __tablename__ = "blind_boxes"
+    __table_args__ = (
+        CheckConstraint("price_points > 0", name="price_positive"),
+        CheckConstraint("pity_after IS NULL OR pity_after > 0", name="pity_positive"),
+        CheckConstraint("daily_cap IS NULL OR daily_cap > 0", name="daily_cap_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    price_points: Mapped[int] = mapped_column(BigInteger)
+    # After this many draws without a rare prize, the next draw gives one.
+    pity_after: Mapped[int | None] = mapped_column(Integer)
+    # Points a member may spend on this box per business day.
+    daily_cap: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    seed_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BoxSeed(Base):
+    """A box's server seed: its hash is published at once, the seed itself once rotated."""
+
+    __tablename__ = "box_seeds"
+
+    box_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("blind_boxes.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seed: Mapped[str] = mapped_column(String(64))
+    seed_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BoxPrize(Base):
+    """One prize of a box. A prize whose stock runs out leaves the draw."""
+
+    __tablename__ = "box_prizes"
+    __table_args__ = (
+        CheckConstraint("kind IN ('points', 'item', 'coupon', 'consolation')", name="kind_known"),
+        CheckConstraint("weight >= 0", name="weight_not_negative"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint("points IS NULL OR points > 0", name="points_positive"),
+        Index("uq_box_prizes_box_name", "box_id", "name", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    box_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("blind_boxes.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(12))
+    points: Mapped[int | None] = mapped_column(BigInteger)
+    item_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("items.id"))
+    weight: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(BigInteger)
+    rare: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+
+class BoxDraw(Base):
+    """One opening of a box: verifiable from the seed, the member and the draw number."""
+
+    __tablename__ = "box_draws"
+    __table_args__ = (
+        Index("uq_box_draws_member_number", "box_id", "member_id", "draw_number", unique=True),
+        Index("ix_box_draws_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    box_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("blind_boxes.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    draw_number: Mapped[int] = mapped_column(Integer)
+    seed_version: Mapped[int] = mapped_column(Integer)
+    prize_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("box_prizes.id"))
+    price_points: Mapped[int] = mapped_column(BigInteger)
+    points_won: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    by_guarantee: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    coupon_code_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("coupon_codes.id"))
+    redemption_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("redemptions.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BoxStreak(Base):
+    """Draws a member made on a box since their last rare prize (the guarantee counter)."""
+
+    __tablename__ = "box_streaks"
+
+    box_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("blind_boxes.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), primary_key=True)
+    draws: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    since_rare: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class InviteCode(Base):
+    """The code in a member's invite link (``/start CODE``)."""
+
+    __tablename__ = "invite_codes"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Referral(Base):
+    """An invitee's attribution to the member who invited them, and its reward."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'rewarded', 'capped')", name="status_known"),
+        CheckConstraint("invitee_id <> referrer_id", name="not_self"),
+        Index("ix_referrals_referrer", "referrer_id", "created_at"),
+    )
+
+    invitee_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    referrer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

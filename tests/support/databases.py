@@ -29,6 +29,18 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "box_draws",
+    "box_streaks",
+    "box_prizes",
+    "box_seeds",
+    "blind_boxes",
+    "flash_sale_entries",
+    "redemptions",
+    "coupon_codes",
+    "flash_sales",
+    "items",
+    "referrals",
+    "invite_codes",
     "lot_draws",
     "lots",
     "holds",

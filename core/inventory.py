@@ -1,0 +1,107 @@
+"""What can run out: item stock and coupon codes, taken by conditional updates.
+
+Two members can never take the last unit or the same code: each take is one UPDATE whose
+condition the database checks, never a read followed by a write in Python. Call these after
+the member's account is locked (the item is the hot row: its lock comes last).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.db.models import CouponCode, Item
+from core.db.types import UTCDateTime
+
+
+async def take_stock(conn: AsyncConnection, item_id: int, quantity: int = 1) -> bool:
+    """Take ``quantity`` units; False when not enough are left. Unlimited items always give."""
+    result = await conn.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.stock.is_not(None), Item.stock >= quantity)
+        .values(stock=Item.stock - quantity)
+    )
+    if result.rowcount:
+        return True
+    unlimited = (
+        await conn.execute(select(Item.id).where(Item.id == item_id, Item.stock.is_(None)))
+    ).first()
+    return unlimited is not None
+
+
+async def return_stock(conn: AsyncConnection, item_id: int, quantity: int = 1) -> None:
+    """Put units back (a cancelled or rejected redemption); unlimited items ignore it."""
+    await conn.execute(
+        update(Item)
+        .where(Item.id == item_id, Item.stock.is_not(None))
+        .values(stock=Item.stock + quantity)
+    )
+
+
+@dataclass(frozen=True)
+class TakenCode:
+    code_id: int
+    code: str
+
+
+_TAKE_CODE = {
+    # PostgreSQL: skip codes another transaction is taking instead of queueing behind it.
+    "postgresql": text(
+        """
+        UPDATE coupon_codes SET taken_at = :now, taken_by = :member_id
+        WHERE id = (
+            SELECT id FROM coupon_codes WHERE item_id = :item_id AND taken_at IS NULL
+            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+        ) AND taken_at IS NULL
+        RETURNING id, code
+        """
+    ),
+    # SQLite serializes writers: the first free code is free until this transaction ends.
+    "sqlite": text(
+        """
+        UPDATE coupon_codes SET taken_at = :now, taken_by = :member_id
+        WHERE id = (
+            SELECT id FROM coupon_codes WHERE item_id = :item_id AND taken_at IS NULL
+            ORDER BY id LIMIT 1
+        ) AND taken_at IS NULL
+        RETURNING id, code
+        """
+    ),
+}
+# Instants bind through the column's type, so raw SQL stores them exactly like the models do.
+_TAKE_CODE = {
+    dialect: statement.bindparams(bindparam("now", type_=UTCDateTime))
+    for dialect, statement in _TAKE_CODE.items()
+}
+
+
+async def take_coupon_code(
+    conn: AsyncConnection, item_id: int, member_id: int, now: datetime
+) -> TakenCode | None:
+    """Give the member the next free code of the item's pool; None when the pool is empty."""
+    statement = _TAKE_CODE[conn.dialect.name]
+    params = {"now": now, "member_id": member_id, "item_id": item_id}
+    row = (await conn.execute(statement, params)).first()
+    return TakenCode(int(row[0]), str(row[1])) if row else None
+
+
+async def release_coupon_code(conn: AsyncConnection, code_id: int) -> None:
+    """Return a code to the pool (its redemption was cancelled before the member saw it)."""
+    await conn.execute(
+        update(CouponCode).where(CouponCode.id == code_id).values(taken_at=None, taken_by=None)
+    )
+
+
+async def free_codes(conn: AsyncConnection, item_id: int) -> int:
+    """Codes left in the item's pool."""
+    count = (
+        await conn.execute(
+            select(func.count())
+            .select_from(CouponCode)
+            .where(CouponCode.item_id == item_id, CouponCode.taken_at.is_(None))
+        )
+    ).scalar_one()
+    return int(count)
