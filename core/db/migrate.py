@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from core.db.database import Database
 
 
-def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    """Alembic's config for our migrations, optionally bound to an open connection."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", "core:migrations")
     if connection is not None:
@@ -23,7 +24,7 @@ async def upgrade(db: Database) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
 
     def run(connection: Connection) -> None:
-        command.upgrade(_alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "head")
 
     async with db.engine.begin() as conn:
         await conn.run_sync(run)
@@ -41,4 +42,4 @@ async def current_revision(db: Database) -> str | None:
 
 def head_revision() -> str | None:
     """The newest revision this code knows."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
