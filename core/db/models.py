@@ -401,7 +401,7 @@ class BlindBox(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     price_points: Mapped[int] = mapped_column(BigInteger)
-    # After this many draws without a rare prize, the next draw gives one.
+    # After this many draws in a row without a rare prize, the next draw gives one.
     pity_after: Mapped[int | None] = mapped_column(Integer)
     # Points a member may spend on this box per business day.
     daily_cap: Mapped[int | None] = mapped_column(BigInteger)

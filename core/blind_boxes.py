@@ -1,0 +1,1310 @@
+"""Points blind boxes: true odds, a guarantee, verifiable draws, and what a box pays out.
+
+A box has a points price and prizes (points, items, coupons, a consolation), each with a weight
+and an optional stock. Rules worth knowing:
+
+- Odds are always true. A prize is in the draw while its weight is above 0, its own stock (if
+  any) is not used up, and for an item or coupon prize while the item is active and has stock
+  or free codes left. The odds shown are recomputed from that, and a draw picks only among
+  those prizes: a prize that runs out leaves the draw, never turns into a silent "no win".
+- The guarantee: a member never makes more than ``pity_after`` draws in a row without a rare
+  prize; the ``pity_after``-th is drawn among the rare prizes left (if none is left, it is an
+  ordinary draw and says so). The counter (``box_streaks``) persists.
+- Verifiable draws: see :mod:`core.box_draws`. The seed whose hash is published signs every
+  draw until it is rotated; :meth:`BlindBoxes.rotate_seed` reveals it. What a draw needs to be
+  recomputed is its seed version and draw number (on ``box_draws``) and the pool it was drawn
+  from. The schema has no column for the pool, so it is part of the :class:`DrawResult` the
+  member receives, and that result is stored as the draw's idempotency record (``operations``);
+  :meth:`BlindBoxes.verify_draw` reads it back through the price's transfer, whose key is the
+  operation's key and whose reference names the box and the draw number.
+- The ``BOX_POOL`` book takes the prices and pays the points prizes; its balance is derived and
+  may go negative after a lucky streak: :meth:`BlindBoxes.payout_report` shows it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from pydantic import TypeAdapter
+from sqlalchemy import case, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import box_draws, rules, validation
+from core.accounts import SystemAccount
+from core.config import Config
+from core.db.database import Database
+from core.db.models import (
+    BlindBox,
+    BoxDraw,
+    BoxPrize,
+    BoxSeed,
+    BoxStreak,
+    CouponCode,
+    Item,
+    Operation,
+    Redemption,
+    Transfer,
+)
+from core.errors import (
+    DailyCapReached,
+    Frozen,
+    InvalidInput,
+    InvalidState,
+    MallError,
+    NotAvailable,
+    SoldOut,
+    UnknownBox,
+)
+from core.idempotency import run_once
+from core.inventory import take_coupon_code, take_stock
+from core.ledger import credit_member, debit_member, lock_member, require_member
+
+PRIZE_KINDS = ("points", "item", "coupon", "consolation")
+# The columns' own bounds: weights are INTEGER, names VARCHAR(100).
+MAX_WEIGHT = 2**31 - 1
+MAX_PITY = 100_000
+_PROBABILITY_PLACES = Decimal("0.000001")
+
+
+class UnknownDraw(MallError):
+    code = "unknown_draw"
+
+
+def new_seed() -> str:
+    """A fresh server seed from the system's secure random source: 64 hex characters."""
+    return secrets.token_hex(32)
+
+
+# --- Results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolEntry:
+    """One prize of the pool a draw was made from."""
+
+    prize_id: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class PrizeOdds:
+    """A prize as members see it: its true chance now, ordinary and on a guaranteed draw.
+
+    ``probability`` is ``weight / total_weight`` of the box rounded to 6 places (exact: those
+    two numbers); 0 when the prize is out of the draw (``available`` False).
+    """
+
+    prize_id: int
+    name: str
+    kind: str
+    points: int | None
+    item_id: int | None
+    item_title: str | None
+    value: int
+    weight: int
+    stock: int | None
+    rare: bool
+    available: bool
+    probability: Decimal
+    guaranteed_probability: Decimal
+
+
+@dataclass(frozen=True)
+class PrizeTable:
+    """A box's prizes with their current odds, and its expected value for admins.
+
+    ``expected_value`` is points paid out (items and coupons at their points price) per point
+    spent, in the long run, guarantee included; above 1 the box costs the mall.
+    """
+
+    box_id: int
+    price_points: int
+    pity_after: int | None
+    total_weight: int
+    rare_weight: int
+    prizes: tuple[PrizeOdds, ...]
+    expected_value: Decimal
+    pays_out_more_than_it_takes: bool
+
+
+@dataclass(frozen=True)
+class CreatedBox:
+    box_id: int
+    sku: str
+    seed_version: int
+    seed_hash: str
+    table: PrizeTable
+
+
+@dataclass(frozen=True)
+class BoxSummary:
+    box_id: int
+    sku: str
+    title: str
+    price_points: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class BoxView:
+    """What the box screen shows a member: price, true odds, the published seed hash, their
+    guarantee counter and today's spending on this box against the daily cap."""
+
+    box_id: int
+    sku: str
+    title: str
+    description: str
+    price_points: int
+    active: bool
+    sold_out: bool
+    prizes: tuple[PrizeOdds, ...]
+    total_weight: int
+    seed_version: int
+    seed_hash: str
+    pity_after: int | None
+    guarantee_available: bool
+    draws: int
+    since_rare: int
+    draws_until_guarantee: int | None
+    next_draw_guaranteed: bool
+    daily_cap: int | None
+    spent_today: int
+    left_today: int | None
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    """One opening of a box: the prize, and everything needed to verify it later.
+
+    ``pool`` is what the draw picked from (after the guarantee narrowed it to rare prizes, and
+    without prizes that ran out). ``replayed`` marks the answer to a repeated Open button.
+    """
+
+    draw_id: int
+    box_id: int
+    member_id: int
+    draw_number: int
+    seed_version: int
+    seed_hash: str
+    value: int
+    pool: tuple[PoolEntry, ...]
+    prize_id: int
+    prize_name: str
+    prize_kind: str
+    rare: bool
+    points_won: int
+    item_id: int | None
+    item_title: str | None
+    coupon_code: str | None
+    redemption_id: int | None
+    by_guarantee: bool
+    guarantee_missed: bool
+    price_points: int
+    balance: int
+    since_rare: int
+    draws_until_guarantee: int | None
+    spent_today: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class SeedRotation:
+    """The seed that signed draws until now, revealed, and the hash of the one that follows."""
+
+    box_id: int
+    revealed_seed: str
+    old_version: int
+    old_hash: str
+    new_version: int
+    new_hash: str
+
+
+VERIFIED, MISMATCH, NOT_YET_REVEALED, RECORD_MISSING = (
+    "verified",
+    "mismatch",
+    "not_yet_revealed",
+    "record_missing",
+)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A past draw recomputed from its revealed seed.
+
+    ``status``: ``verified``; ``mismatch`` (the seed or the recorded prize does not agree);
+    ``not_yet_revealed`` (the seed still signs draws: nothing can be shown yet); or
+    ``record_missing`` (the draw's pool record is gone).
+    """
+
+    draw_id: int
+    box_id: int
+    member_id: int
+    draw_number: int
+    seed_version: int
+    seed_hash: str
+    status: str
+    seed: str | None
+    pool: tuple[PoolEntry, ...]
+    value: int | None
+    prize_id: int
+    recomputed_prize_id: int | None
+
+    @property
+    def verified(self) -> bool:
+        return self.status == VERIFIED
+
+
+@dataclass(frozen=True)
+class PrizeCount:
+    prize_id: int
+    name: str
+    kind: str
+    draws: int
+
+
+@dataclass(frozen=True)
+class PayoutReport:
+    """What a box took and paid since ``since`` (all time when None), and what it should.
+
+    ``ratio`` is (points paid + item value) per point spent, None before any draw; item value
+    counts each item or coupon prize at its item's current points price. ``pool_balance`` is
+    the whole ``BOX_POOL`` book (every box, all time): prices in minus points prizes out.
+    """
+
+    box_id: int
+    since: datetime | None
+    draws: int
+    points_spent: int
+    points_paid: int
+    item_value: int
+    ratio: Decimal | None
+    points_ratio: Decimal | None
+    by_guarantee: int
+    by_prize: tuple[PrizeCount, ...]
+    expected_value: Decimal
+    pays_out_more_than_it_takes: bool
+    pool_balance: int
+
+
+@dataclass(frozen=True)
+class PrizeSpec:
+    """A prize as an admin sets it: ``points`` for points (and optionally consolation) prizes,
+    ``item_id`` for item and coupon prizes, ``stock`` None for unlimited."""
+
+    name: str
+    kind: str
+    weight: int
+    points: int | None = None
+    item_id: int | None = None
+    stock: int | None = None
+    rare: bool = False
+
+
+# --- The service -----------------------------------------------------------------------------
+
+
+class BlindBoxes:
+    """Opening boxes, their odds and guarantee, verifying draws, and the admin's prize table."""
+
+    def __init__(
+        self, db: Database, config: Config, *, seed_source: Callable[[], str] = new_seed
+    ) -> None:
+        self.db = db
+        self.config = config
+        # Server seeds must come from a secure source; tests pass a fixed one.
+        self.seed_source = seed_source
+
+    # --- Members ------------------------------------------------------------------------------
+
+    async def list_boxes(self) -> tuple[BoxSummary, ...]:
+        """Every box, active first."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(
+                    BlindBox.id,
+                    BlindBox.sku,
+                    BlindBox.title,
+                    BlindBox.price_points,
+                    BlindBox.active,
+                ).order_by(BlindBox.active.desc(), BlindBox.id)
+            )
+            return tuple(
+                BoxSummary(int(r.id), r.sku, r.title, int(r.price_points), bool(r.active))
+                for r in rows
+            )
+
+    async def describe(self, box_id: int, member_id: int, now: datetime) -> BoxView:
+        """The box as the member sees it now: true odds, seed hash, their counter and cap."""
+        _box_id(box_id)
+        validation.member_id(member_id)
+        validation.instant(now)
+        async with self.db.read() as conn:
+            await require_member(conn, member_id)
+            box = await _box(conn, box_id)
+            rows = await _prize_rows(conn, box_id)
+            seed = await _current_seed(conn, box_id, lock=False)
+            draws, since_rare = await _streak(conn, box_id, member_id)
+            spent = await _spent_on(conn, self.config, box_id, member_id, now)
+        table = _table(box, rows)
+        due = box_draws.guarantee_due(since_rare, box.pity_after)
+        return BoxView(
+            box_id=box_id,
+            sku=box.sku,
+            title=box.title,
+            description=box.description,
+            price_points=int(box.price_points),
+            active=bool(box.active),
+            sold_out=table.total_weight == 0,
+            prizes=tuple(p for p in table.prizes if p.weight > 0),
+            total_weight=table.total_weight,
+            seed_version=seed.version,
+            seed_hash=seed.seed_hash,
+            pity_after=box.pity_after,
+            guarantee_available=table.rare_weight > 0,
+            draws=draws,
+            since_rare=since_rare,
+            draws_until_guarantee=box_draws.draws_until_guarantee(since_rare, box.pity_after),
+            next_draw_guaranteed=due and table.rare_weight > 0,
+            daily_cap=box.daily_cap,
+            spent_today=spent,
+            left_today=None if box.daily_cap is None else max(0, box.daily_cap - spent),
+        )
+
+    async def open(self, member_id: int, box_id: int, key: str, now: datetime) -> DrawResult:
+        """Open the box once per ``key`` (the token in the Open button): pay, draw, award.
+
+        Refused, with nothing written: ``unknown_box``, ``not_available`` (inactive box),
+        ``sold_out`` (no prize left in the draw), ``frozen``, ``daily_cap_reached`` and
+        ``insufficient_points``. A refused key is refused again on retry.
+        """
+        validation.member_id(member_id)
+        _box_id(box_id)
+        validation.key(key)
+        validation.instant(now)
+        operation_key = f"box:{key}"
+        validation.key(f"{operation_key}#prize")
+
+        async def work(conn: AsyncConnection) -> DrawResult:
+            return await self._open(conn, member_id, box_id, operation_key, now)
+
+        outcome = await run_once(
+            self.db,
+            key=operation_key,
+            kind="box_open",
+            request={"member_id": member_id, "box_id": box_id},
+            result_type=DrawResult,
+            work=work,
+            now=now,
+        )
+        if outcome.replayed:
+            return replace(outcome.result, replayed=True)
+        return outcome.result
+
+    async def _open(
+        self, conn: AsyncConnection, member_id: int, box_id: int, key: str, now: datetime
+    ) -> DrawResult:
+        box = await _box(conn, box_id)
+        if not box.active:
+            raise NotAvailable(f"box {box_id} is not open", box_id=box_id)
+        # Refuse a sold-out box before taking any lock.
+        rows = await _prize_rows(conn, box_id)
+        if not any(row.available for row in rows):
+            raise SoldOut(f"box {box_id} has no prize left", box_id=box_id)
+        member = await lock_member(conn, member_id)
+        if member.frozen:
+            raise Frozen(f"member {member_id} is frozen", member_id=member_id)
+        price = int(box.price_points)
+        spent = await _spent_on(conn, self.config, box_id, member_id, now)
+        if box.daily_cap is not None and spent + price > box.daily_cap:
+            raise DailyCapReached(
+                f"member {member_id} spent {spent} of {box.daily_cap} on box {box_id} today",
+                box_id=box_id,
+                daily_cap=int(box.daily_cap),
+                spent_today=spent,
+            )
+        draw_number, since_rare = await _next_draw(conn, box_id, member_id)
+        _, balance = await debit_member(
+            conn,
+            member_id=member_id,
+            destination=SystemAccount.BOX_POOL,
+            amount=price,
+            code="box_draw",
+            reference=_draw_reference(box_id, draw_number),
+            key=key,
+            now=now,
+        )
+        seed = await _current_seed(conn, box_id, lock=True)
+        value = box_draws.draw_value(seed.seed, member_id, draw_number)
+        choice, prize, taken_code = await _draw(conn, box, rows, member_id, value, since_rare, now)
+        points_won = (prize.points or 0) if prize.kind in ("points", "consolation") else 0
+        if points_won:
+            tz = self.config.mall.timezone
+            tier = rules.tier_named(member.tier, self.config.tiers)
+            # A prize is no earning: it does not count toward the daily earning cap or the tier.
+            balance = await credit_member(
+                conn,
+                member_id=member_id,
+                source=SystemAccount.BOX_POOL,
+                amount=points_won,
+                code="box_prize",
+                reference=_draw_reference(box_id, draw_number),
+                key=f"{key}#prize",
+                now=now,
+                expires_at=rules.lot_expiry(
+                    rules.business_day(now, tz), tier, self.config.expiry, tz
+                ),
+            )
+        redemption_id: int | None = None
+        if prize.kind == "item":
+            assert prize.item_id is not None
+            redemption_id = await _record_item_prize(
+                conn, member_id, prize.item_id, box_id, draw_number, now
+            )
+        since_rare = 0 if prize.rare else since_rare + 1
+        await conn.execute(
+            update(BoxStreak)
+            .where(BoxStreak.box_id == box_id, BoxStreak.member_id == member_id)
+            .values(since_rare=since_rare)
+        )
+        draw_id = (
+            await conn.execute(
+                insert(BoxDraw)
+                .values(
+                    box_id=box_id,
+                    member_id=member_id,
+                    draw_number=draw_number,
+                    seed_version=seed.version,
+                    prize_id=prize.prize_id,
+                    price_points=price,
+                    points_won=points_won,
+                    by_guarantee=choice.by_guarantee,
+                    coupon_code_id=taken_code.code_id if taken_code else None,
+                    redemption_id=redemption_id,
+                    created_at=now,
+                )
+                .returning(BoxDraw.id)
+            )
+        ).scalar_one()
+        return DrawResult(
+            draw_id=int(draw_id),
+            box_id=box_id,
+            member_id=member_id,
+            draw_number=draw_number,
+            seed_version=seed.version,
+            seed_hash=seed.seed_hash,
+            value=value,
+            pool=tuple(PoolEntry(prize_id, weight) for prize_id, weight in choice.pool),
+            prize_id=prize.prize_id,
+            prize_name=prize.name,
+            prize_kind=prize.kind,
+            rare=prize.rare,
+            points_won=points_won,
+            item_id=prize.item_id,
+            item_title=prize.item_title,
+            coupon_code=taken_code.code if taken_code else None,
+            redemption_id=redemption_id,
+            by_guarantee=choice.by_guarantee,
+            guarantee_missed=choice.guarantee_missed,
+            price_points=price,
+            balance=balance,
+            since_rare=since_rare,
+            draws_until_guarantee=box_draws.draws_until_guarantee(since_rare, box.pity_after),
+            spent_today=spent + price,
+        )
+
+    # --- Verifying ----------------------------------------------------------------------------
+
+    async def verify_draw(self, draw_id: int) -> Verification:
+        """Recompute a past draw from its seed, once that seed has been revealed."""
+        if isinstance(draw_id, bool) or not isinstance(draw_id, int) or draw_id <= 0:
+            raise InvalidInput(
+                f"draw id must be a positive integer, got {draw_id!r}", field="draw_id"
+            )
+        async with self.db.read() as conn:
+            draw = (await conn.execute(select(BoxDraw).where(BoxDraw.id == draw_id))).one_or_none()
+            if draw is None:
+                raise UnknownDraw(f"no draw {draw_id}", draw_id=draw_id)
+            seed = (
+                await conn.execute(
+                    select(BoxSeed.seed, BoxSeed.seed_hash, BoxSeed.revealed_at).where(
+                        BoxSeed.box_id == draw.box_id, BoxSeed.version == draw.seed_version
+                    )
+                )
+            ).one()
+            recorded = await _recorded_result(conn, draw.box_id, draw.member_id, draw.draw_number)
+        base = Verification(
+            draw_id=draw_id,
+            box_id=int(draw.box_id),
+            member_id=int(draw.member_id),
+            draw_number=int(draw.draw_number),
+            seed_version=int(draw.seed_version),
+            seed_hash=seed.seed_hash,
+            status=NOT_YET_REVEALED,
+            seed=None,
+            pool=recorded.pool if recorded else (),
+            value=None,
+            prize_id=int(draw.prize_id),
+            recomputed_prize_id=None,
+        )
+        if seed.revealed_at is None:
+            return base
+        value = box_draws.draw_value(seed.seed, base.member_id, base.draw_number)
+        if recorded is None:
+            return replace(base, status=RECORD_MISSING, seed=seed.seed, value=value)
+        pool = [(entry.prize_id, entry.weight) for entry in recorded.pool]
+        ok = box_draws.verify(
+            seed.seed, seed.seed_hash, base.member_id, base.draw_number, pool, base.prize_id
+        )
+        try:
+            recomputed: int | None = box_draws.pick(value, pool)
+        except ValueError:
+            recomputed = None
+        return replace(
+            base,
+            status=VERIFIED if ok and recorded.prize_id == base.prize_id else MISMATCH,
+            seed=seed.seed,
+            value=value,
+            recomputed_prize_id=recomputed,
+        )
+
+    # --- Admins -------------------------------------------------------------------------------
+
+    async def create_box(
+        self,
+        sku: str,
+        title: str,
+        price_points: int,
+        prizes: Sequence[PrizeSpec],
+        now: datetime,
+        *,
+        description: str = "",
+        pity_after: int | None = None,
+        daily_cap: int | None = None,
+        active: bool = True,
+    ) -> CreatedBox:
+        """A new box with its prizes and its first seed, whose hash is published at once."""
+        validation.reference(sku, field="sku")
+        if len(sku) > 64:
+            raise InvalidInput("sku must be at most 64 characters", field="sku")
+        title = validation.text(title, field="title", max_length=200)
+        description = validation.text(
+            description, field="description", max_length=4000, allow_empty=True
+        )
+        validation.amount(price_points, field="price_points")
+        if pity_after is not None:
+            _bounded(pity_after, field="pity_after", low=1, high=MAX_PITY)
+        if daily_cap is not None:
+            validation.amount(daily_cap, field="daily_cap")
+        if not isinstance(active, bool):
+            raise InvalidInput("active must be true or false", field="active")
+        validation.instant(now)
+        specs = _checked_specs(prizes)
+        seed = self.seed_source()
+        try:
+            async with self.db.write() as conn:
+                taken = (await conn.execute(select(BlindBox.id).where(BlindBox.sku == sku))).first()
+                if taken is not None:
+                    raise InvalidInput(f"a box {sku!r} exists", field="sku", reason="taken")
+                await _check_items(conn, specs)
+                box_id = int(
+                    (
+                        await conn.execute(
+                            insert(BlindBox)
+                            .values(
+                                sku=sku,
+                                title=title,
+                                description=description,
+                                price_points=price_points,
+                                pity_after=pity_after,
+                                daily_cap=daily_cap,
+                                active=active,
+                                seed_version=1,
+                                created_at=now,
+                            )
+                            .returning(BlindBox.id)
+                        )
+                    ).scalar_one()
+                )
+                await conn.execute(
+                    insert(BoxSeed).values(
+                        box_id=box_id,
+                        version=1,
+                        seed=seed,
+                        seed_hash=box_draws.seed_hash(seed),
+                        created_at=now,
+                    )
+                )
+                await _write_prizes(conn, box_id, specs)
+                table = _table(await _box(conn, box_id), await _prize_rows(conn, box_id))
+        except IntegrityError:
+            # Another admin created the same sku in the meantime.
+            raise InvalidInput(f"a box {sku!r} exists", field="sku", reason="taken") from None
+        return CreatedBox(box_id, sku, 1, box_draws.seed_hash(seed), table)
+
+    async def set_prizes(
+        self, box_id: int, prizes: Sequence[PrizeSpec], now: datetime
+    ) -> PrizeTable:
+        """Replace the box's prize table; returns the odds and expected value it results in.
+
+        Prizes are matched by name: a new name is added, a known one updated (its stock set,
+        which is how a prize is restocked), and a prize left out keeps its row for the draws
+        that won it but leaves the draw (weight 0). Weights must be >= 0 and not all 0.
+        """
+        _box_id(box_id)
+        validation.instant(now)
+        specs = _checked_specs(prizes)
+        async with self.db.write() as conn:
+            box = await _box(conn, box_id)
+            await _check_items(conn, specs)
+            await _write_prizes(conn, box_id, specs)
+            return _table(box, await _prize_rows(conn, box_id))
+
+    async def prize_table(self, box_id: int) -> PrizeTable:
+        """The box's prizes with their current odds and the expected value (for admins)."""
+        _box_id(box_id)
+        async with self.db.read() as conn:
+            return _table(await _box(conn, box_id), await _prize_rows(conn, box_id))
+
+    async def rotate_seed(self, box_id: int, now: datetime) -> SeedRotation:
+        """Reveal the seed that signed the draws so far and start a new one, hash published.
+
+        Draws in progress finish on the old seed first (they hold it shared); every later draw
+        is signed by the new one, so a revealed seed never signs a draw.
+        """
+        _box_id(box_id)
+        validation.instant(now)
+        fresh = self.seed_source()
+        async with self.db.write() as conn:
+            # Rotations of one box queue on its row.
+            found = (
+                await conn.execute(
+                    select(BlindBox.id).where(BlindBox.id == box_id).with_for_update()
+                )
+            ).first()
+            if found is None:
+                raise UnknownBox(f"no box {box_id}", box_id=box_id)
+            current = await _current_seed(conn, box_id, lock=False)
+            revealed = (
+                await conn.execute(
+                    update(BoxSeed)
+                    .where(
+                        BoxSeed.box_id == box_id,
+                        BoxSeed.version == current.version,
+                        BoxSeed.revealed_at.is_(None),
+                    )
+                    .values(revealed_at=now)
+                    .returning(BoxSeed.seed)
+                )
+            ).scalar_one()
+            version = current.version + 1
+            await conn.execute(
+                insert(BoxSeed).values(
+                    box_id=box_id,
+                    version=version,
+                    seed=fresh,
+                    seed_hash=box_draws.seed_hash(fresh),
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                update(BlindBox).where(BlindBox.id == box_id).values(seed_version=version)
+            )
+        return SeedRotation(
+            box_id=box_id,
+            revealed_seed=str(revealed),
+            old_version=current.version,
+            old_hash=current.seed_hash,
+            new_version=version,
+            new_hash=box_draws.seed_hash(fresh),
+        )
+
+    async def payout_report(self, box_id: int, since: datetime | None = None) -> PayoutReport:
+        """Draws, points spent and paid out, item value and the ratio, beside the theory."""
+        _box_id(box_id)
+        if since is not None:
+            validation.instant(since, field="since")
+        async with self.db.read() as conn:
+            box = await _box(conn, box_id)
+            table = _table(box, await _prize_rows(conn, box_id))
+            window = [BoxDraw.box_id == box_id]
+            if since is not None:
+                window.append(BoxDraw.created_at >= since)
+            rows = (
+                await conn.execute(
+                    select(
+                        BoxPrize.id,
+                        BoxPrize.name,
+                        BoxPrize.kind,
+                        func.count(BoxDraw.id).label("draws"),
+                        func.coalesce(func.sum(BoxDraw.price_points), 0).label("spent"),
+                        func.coalesce(func.sum(BoxDraw.points_won), 0).label("paid"),
+                        func.coalesce(func.sum(func.coalesce(Item.price_points, 0)), 0).label(
+                            "item_value"
+                        ),
+                        func.coalesce(
+                            func.sum(case((BoxDraw.by_guarantee.is_(True), 1), else_=0)), 0
+                        ).label("guaranteed"),
+                    )
+                    .join(BoxPrize, BoxPrize.id == BoxDraw.prize_id)
+                    .outerjoin(Item, Item.id == BoxPrize.item_id)
+                    .where(*window)
+                    .group_by(BoxPrize.id, BoxPrize.name, BoxPrize.kind)
+                    .order_by(BoxPrize.id)
+                )
+            ).all()
+            pool_balance = await _book_balance(conn, SystemAccount.BOX_POOL)
+        draws = sum(int(r.draws) for r in rows)
+        spent = sum(int(r.spent) for r in rows)
+        paid = sum(int(r.paid) for r in rows)
+        item_value = sum(int(r.item_value) for r in rows if r.kind in ("item", "coupon"))
+        return PayoutReport(
+            box_id=box_id,
+            since=since,
+            draws=draws,
+            points_spent=spent,
+            points_paid=paid,
+            item_value=item_value,
+            ratio=_ratio(paid + item_value, spent),
+            points_ratio=_ratio(paid, spent),
+            by_guarantee=sum(int(r.guaranteed) for r in rows),
+            by_prize=tuple(PrizeCount(int(r.id), r.name, r.kind, int(r.draws)) for r in rows),
+            expected_value=table.expected_value,
+            pays_out_more_than_it_takes=table.pays_out_more_than_it_takes,
+            pool_balance=pool_balance,
+        )
+
+
+# --- Reading a box ---------------------------------------------------------------------------
+
+
+def _box_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(f"box id must be a positive integer, got {value!r}", field="box_id")
+    return value
+
+
+def _bounded(value: object, *, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field} must be an integer {low}-{high}, got {value!r}", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class _Box:
+    box_id: int
+    sku: str
+    title: str
+    description: str
+    price_points: int
+    pity_after: int | None
+    daily_cap: int | None
+    active: bool
+
+
+async def _box(conn: AsyncConnection, box_id: int) -> _Box:
+    row = (
+        await conn.execute(
+            select(
+                BlindBox.sku,
+                BlindBox.title,
+                BlindBox.description,
+                BlindBox.price_points,
+                BlindBox.pity_after,
+                BlindBox.daily_cap,
+                BlindBox.active,
+            ).where(BlindBox.id == box_id)
+        )
+    ).first()
+    if row is None:
+        raise UnknownBox(f"no box {box_id}", box_id=box_id)
+    return _Box(
+        box_id,
+        row.sku,
+        row.title,
+        row.description,
+        int(row.price_points),
+        None if row.pity_after is None else int(row.pity_after),
+        None if row.daily_cap is None else int(row.daily_cap),
+        bool(row.active),
+    )
+
+
+@dataclass(frozen=True)
+class _Prize:
+    """A prize row with what decides whether it is in the draw."""
+
+    prize_id: int
+    name: str
+    kind: str
+    points: int | None
+    item_id: int | None
+    weight: int
+    stock: int | None
+    rare: bool
+    item_title: str | None
+    item_price: int | None
+    item_stock: int | None
+    item_active: bool
+    has_code: bool
+
+    @property
+    def available(self) -> bool:
+        """In the draw: weighted, not used up, and its item (if any) can still be given."""
+        if self.weight <= 0 or (self.stock is not None and self.stock <= 0):
+            return False
+        if self.kind in ("item", "coupon"):
+            if self.item_id is None or not self.item_active:
+                return False
+            if self.kind == "coupon":
+                return self.has_code
+            return self.item_stock is None or self.item_stock > 0
+        return True
+
+    @property
+    def value(self) -> int:
+        """What the prize pays out, in points (items and coupons at their price)."""
+        if self.kind in ("item", "coupon"):
+            return self.item_price or 0
+        return self.points or 0
+
+    def candidate(self) -> box_draws.Candidate:
+        return box_draws.Candidate(self.prize_id, self.weight, self.rare, self.value)
+
+
+async def _prize_rows(conn: AsyncConnection, box_id: int) -> list[_Prize]:
+    has_code = (
+        exists()
+        .where(CouponCode.item_id == BoxPrize.item_id, CouponCode.taken_at.is_(None))
+        .label("has_code")
+    )
+    rows = await conn.execute(
+        select(
+            BoxPrize.id,
+            BoxPrize.name,
+            BoxPrize.kind,
+            BoxPrize.points,
+            BoxPrize.item_id,
+            BoxPrize.weight,
+            BoxPrize.stock,
+            BoxPrize.rare,
+            Item.title,
+            Item.price_points,
+            Item.stock.label("item_stock"),
+            Item.active,
+            has_code,
+        )
+        .outerjoin(Item, Item.id == BoxPrize.item_id)
+        .where(BoxPrize.box_id == box_id)
+        .order_by(BoxPrize.id)
+    )
+    return [
+        _Prize(
+            prize_id=int(r.id),
+            name=r.name,
+            kind=r.kind,
+            points=None if r.points is None else int(r.points),
+            item_id=None if r.item_id is None else int(r.item_id),
+            weight=int(r.weight),
+            stock=None if r.stock is None else int(r.stock),
+            rare=bool(r.rare),
+            item_title=r.title,
+            item_price=None if r.price_points is None else int(r.price_points),
+            item_stock=None if r.item_stock is None else int(r.item_stock),
+            item_active=bool(r.active),
+            has_code=bool(r.has_code),
+        )
+        for r in rows
+    ]
+
+
+def _probability(weight: int, total: int) -> Decimal:
+    if total <= 0:
+        return Decimal(0).quantize(_PROBABILITY_PLACES)
+    chance = Fraction(weight, total)
+    return (Decimal(chance.numerator) / Decimal(chance.denominator)).quantize(_PROBABILITY_PLACES)
+
+
+def _table(box: _Box, rows: Sequence[_Prize]) -> PrizeTable:
+    live = [row for row in rows if row.available]
+    total = sum(row.weight for row in live)
+    rare_total = sum(row.weight for row in live if row.rare)
+    ev = box_draws.expected_value(
+        box.price_points, [row.candidate() for row in live], box.pity_after
+    )
+    prizes = tuple(
+        PrizeOdds(
+            prize_id=row.prize_id,
+            name=row.name,
+            kind=row.kind,
+            points=row.points,
+            item_id=row.item_id,
+            item_title=row.item_title,
+            value=row.value,
+            weight=row.weight,
+            stock=row.stock,
+            rare=row.rare,
+            available=row.available,
+            probability=_probability(row.weight if row.available else 0, total),
+            guaranteed_probability=_probability(
+                row.weight if row.available and row.rare else 0, rare_total
+            ),
+        )
+        for row in rows
+    )
+    return PrizeTable(
+        box_id=box.box_id,
+        price_points=box.price_points,
+        pity_after=box.pity_after,
+        total_weight=total,
+        rare_weight=rare_total,
+        prizes=prizes,
+        expected_value=ev,
+        pays_out_more_than_it_takes=ev > 1,
+    )
+
+
+@dataclass(frozen=True)
+class _Seed:
+    version: int
+    seed: str
+    seed_hash: str
+
+
+async def _current_seed(conn: AsyncConnection, box_id: int, *, lock: bool) -> _Seed:
+    """The box's unrevealed seed. ``lock``: hold it shared, so a rotation waits for this draw.
+
+    On PostgreSQL a draw that queued behind a rotation finds the seed it waited for revealed
+    and reads again, now seeing the new one.
+    """
+    for _ in range(3):
+        query = (
+            select(BoxSeed.version, BoxSeed.seed, BoxSeed.seed_hash)
+            .where(BoxSeed.box_id == box_id, BoxSeed.revealed_at.is_(None))
+            .order_by(BoxSeed.version.desc())
+            .limit(1)
+        )
+        if lock:
+            query = query.with_for_update(read=True)
+        row = (await conn.execute(query)).first()
+        if row is not None:
+            return _Seed(int(row.version), row.seed, row.seed_hash)
+    raise InvalidState(f"box {box_id} has no unrevealed seed", box_id=box_id)
+
+
+async def _streak(conn: AsyncConnection, box_id: int, member_id: int) -> tuple[int, int]:
+    row = (
+        await conn.execute(
+            select(BoxStreak.draws, BoxStreak.since_rare).where(
+                BoxStreak.box_id == box_id, BoxStreak.member_id == member_id
+            )
+        )
+    ).first()
+    return (0, 0) if row is None else (int(row.draws), int(row.since_rare))
+
+
+async def _next_draw(conn: AsyncConnection, box_id: int, member_id: int) -> tuple[int, int]:
+    """Count the member's next draw on the box: (its number, draws since their last rare)."""
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert_(BoxStreak).values(box_id=box_id, member_id=member_id, draws=1, since_rare=0)
+    row = (
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[BoxStreak.box_id, BoxStreak.member_id],
+                set_={"draws": BoxStreak.draws + 1},
+            ).returning(BoxStreak.draws, BoxStreak.since_rare)
+        )
+    ).one()
+    return int(row.draws), int(row.since_rare)
+
+
+async def _spent_on(
+    conn: AsyncConnection, config: Config, box_id: int, member_id: int, now: datetime
+) -> int:
+    """Points the member spent on the box during the mall's business day of ``now``."""
+    tz = config.mall.timezone
+    day = rules.business_day(now, tz)
+    start, end = rules.start_of_day(day, tz), rules.start_of_day(day + timedelta(days=1), tz)
+    total = (
+        await conn.execute(
+            select(func.coalesce(func.sum(BoxDraw.price_points), 0)).where(
+                BoxDraw.box_id == box_id,
+                BoxDraw.member_id == member_id,
+                BoxDraw.created_at >= start,
+                BoxDraw.created_at < end,
+            )
+        )
+    ).scalar_one()
+    return int(total)
+
+
+# --- Drawing ---------------------------------------------------------------------------------
+
+
+async def _draw(
+    conn: AsyncConnection,
+    box: _Box,
+    rows: Sequence[_Prize],
+    member_id: int,
+    value: int,
+    since_rare: int,
+    now: datetime,
+) -> tuple[box_draws.Choice, _Prize, _TakenCode | None]:
+    """Pick a prize and take it. A prize another draw just used up leaves the pool and the
+    same value is drawn again from what is left: deterministic, and recorded in the pool.
+
+    ``rows`` is the prize table as read before the member was locked; the takes are
+    conditional, so a stale row costs a retry, never a prize that is not there.
+    """
+    gone: set[int] = set()
+    while True:
+        if gone:
+            rows = await _prize_rows(conn, box.box_id)
+        live = [row for row in rows if row.available and row.prize_id not in gone]
+        if not live:
+            raise SoldOut(f"box {box.box_id} has no prize left", box_id=box.box_id)
+        choice = box_draws.choose(
+            value, [row.candidate() for row in live], since_rare, box.pity_after
+        )
+        prize = next(row for row in live if row.prize_id == choice.prize_id)
+        taken = await _take_prize(conn, prize, member_id, now)
+        if taken is not None:
+            return choice, prize, taken.code
+        gone.add(prize.prize_id)
+
+
+@dataclass(frozen=True)
+class _TakenCode:
+    code_id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class _Taken:
+    code: _TakenCode | None
+
+
+async def _take_prize(
+    conn: AsyncConnection, prize: _Prize, member_id: int, now: datetime
+) -> _Taken | None:
+    """Take one of the prize (its own stock, then its item's unit or code); None if gone."""
+    # Unlimited prizes are not touched: their row must not become a lock every draw queues on.
+    if prize.stock is not None:
+        result = await conn.execute(
+            update(BoxPrize)
+            .where(BoxPrize.id == prize.prize_id, BoxPrize.stock >= 1)
+            .values(stock=BoxPrize.stock - 1)
+        )
+        if not result.rowcount:
+            return None
+    if prize.kind == "item" and prize.item_id is not None:
+        if await take_stock(conn, prize.item_id):
+            return _Taken(None)
+    elif prize.kind == "coupon" and prize.item_id is not None:
+        code = await take_coupon_code(conn, prize.item_id, member_id, now)
+        if code is not None:
+            return _Taken(_TakenCode(code.code_id, code.code))
+    else:
+        return _Taken(None)
+    if prize.stock is not None:
+        await conn.execute(
+            update(BoxPrize).where(BoxPrize.id == prize.prize_id).values(stock=BoxPrize.stock + 1)
+        )
+    return None
+
+
+async def _record_item_prize(
+    conn: AsyncConnection,
+    member_id: int,
+    item_id: int,
+    box_id: int,
+    draw_number: int,
+    now: datetime,
+) -> int:
+    """An item won is fulfilled like any redemption: a completed one, for 0 points."""
+    redemption_id = (
+        await conn.execute(
+            insert(Redemption)
+            .values(
+                member_id=member_id,
+                item_id=item_id,
+                confirm_token=f"box-{box_id}-{member_id}-{draw_number}",
+                status="completed",
+                points=0,
+                cash_minor=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Redemption.id)
+        )
+    ).scalar_one()
+    return int(redemption_id)
+
+
+def _draw_reference(box_id: int, draw_number: int) -> str:
+    """The reference of a draw's transfers: with the member, it names the draw."""
+    return f"box:{box_id}:{draw_number}"
+
+
+_RESULT = TypeAdapter(DrawResult)
+
+
+async def _recorded_result(
+    conn: AsyncConnection, box_id: int, member_id: int, draw_number: int
+) -> DrawResult | None:
+    """The result the draw returned (and stored under its key), found through its price."""
+    key = (
+        await conn.execute(
+            select(Transfer.key).where(
+                Transfer.debit_account_id == member_id,
+                Transfer.credit_account_id == int(SystemAccount.BOX_POOL),
+                Transfer.code == "box_draw",
+                Transfer.reference == _draw_reference(box_id, draw_number),
+            )
+        )
+    ).scalar_one_or_none()
+    if key is None:
+        return None
+    stored = (
+        await conn.execute(
+            select(Operation.result).where(Operation.key == key, Operation.status == "ok")
+        )
+    ).scalar_one_or_none()
+    return None if stored is None else _RESULT.validate_json(stored)
+
+
+async def _book_balance(conn: AsyncConnection, book: SystemAccount) -> int:
+    """A system account's balance, derived from its transfers: in minus out."""
+    credited = (
+        await conn.execute(
+            select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+                Transfer.credit_account_id == int(book)
+            )
+        )
+    ).scalar_one()
+    debited = (
+        await conn.execute(
+            select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+                Transfer.debit_account_id == int(book)
+            )
+        )
+    ).scalar_one()
+    return int(credited) - int(debited)
+
+
+def _ratio(numerator: int, denominator: int) -> Decimal | None:
+    if denominator <= 0:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.0001"))
+
+
+# --- Writing the prize table -----------------------------------------------------------------
+
+
+def _checked_specs(prizes: object) -> list[PrizeSpec]:
+    """The prize table, checked before anything is written."""
+    if isinstance(prizes, str | bytes) or not isinstance(prizes, Sequence) or not prizes:
+        raise InvalidInput("a box needs at least one prize", field="prizes")
+    specs: list[PrizeSpec] = []
+    names: set[str] = set()
+    for index, spec in enumerate(prizes):
+        where = f"prizes[{index}]"
+        if not isinstance(spec, PrizeSpec):
+            raise InvalidInput(f"{where} must be a PrizeSpec", field=where)
+        name = validation.text(spec.name, field=f"{where}.name", max_length=100)
+        if name.casefold() in names:
+            raise InvalidInput(f"prize name {name!r} appears twice", field=f"{where}.name")
+        names.add(name.casefold())
+        if spec.kind not in PRIZE_KINDS:
+            raise InvalidInput(
+                f"{where}.kind must be one of {', '.join(PRIZE_KINDS)}, got {spec.kind!r}",
+                field=f"{where}.kind",
+            )
+        _bounded(spec.weight, field=f"{where}.weight", low=0, high=MAX_WEIGHT)
+        if spec.stock is not None:
+            _bounded(spec.stock, field=f"{where}.stock", low=0, high=validation.MAX_AMOUNT)
+        if not isinstance(spec.rare, bool):
+            raise InvalidInput(f"{where}.rare must be true or false", field=f"{where}.rare")
+        if spec.kind == "points" and spec.points is None:
+            raise InvalidInput(f"{where} is a points prize without points", field=f"{where}.points")
+        if spec.points is not None:
+            if spec.kind not in ("points", "consolation"):
+                raise InvalidInput(
+                    f"{where}: only points and consolation prizes give points",
+                    field=f"{where}.points",
+                )
+            validation.amount(spec.points, field=f"{where}.points")
+        if spec.kind in ("item", "coupon"):
+            if spec.item_id is None:
+                raise InvalidInput(f"{where} needs an item", field=f"{where}.item_id")
+            _bounded(spec.item_id, field=f"{where}.item_id", low=1, high=2**63 - 1)
+        elif spec.item_id is not None:
+            raise InvalidInput(
+                f"{where}: only item and coupon prizes name an item", field=f"{where}.item_id"
+            )
+        specs.append(replace(spec, name=name))
+    if sum(spec.weight for spec in specs) <= 0:
+        raise InvalidInput(
+            "the weights sum to 0: nothing could be drawn", field="prizes", reason="zero_weights"
+        )
+    return specs
+
+
+async def _check_items(conn: AsyncConnection, specs: Sequence[PrizeSpec]) -> None:
+    """Item prizes name existing items; coupon prizes name coupon items, item prizes others."""
+    wanted = {spec.item_id for spec in specs if spec.item_id is not None}
+    if not wanted:
+        return
+    kinds = {
+        int(r.id): r.kind
+        for r in await conn.execute(select(Item.id, Item.kind).where(Item.id.in_(wanted)))
+    }
+    for index, spec in enumerate(specs):
+        if spec.item_id is None:
+            continue
+        where = f"prizes[{index}].item_id"
+        kind = kinds.get(spec.item_id)
+        if kind is None:
+            raise InvalidInput(f"{where}: no item {spec.item_id}", field=where, reason="unknown")
+        if (kind == "coupon") != (spec.kind == "coupon"):
+            raise InvalidInput(
+                f"{where}: a {spec.kind} prize cannot give a {kind} item",
+                field=where,
+                reason="kind_mismatch",
+            )
+
+
+async def _write_prizes(conn: AsyncConnection, box_id: int, specs: Sequence[PrizeSpec]) -> None:
+    existing = {
+        row.name.casefold(): int(row.id)
+        for row in await conn.execute(
+            select(BoxPrize.id, BoxPrize.name).where(BoxPrize.box_id == box_id)
+        )
+    }
+    kept: set[int] = set()
+    for spec in specs:
+        values = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "points": spec.points,
+            "item_id": spec.item_id,
+            "weight": spec.weight,
+            "stock": spec.stock,
+            "rare": spec.rare,
+        }
+        prize_id = existing.get(spec.name.casefold())
+        if prize_id is None:
+            await conn.execute(insert(BoxPrize).values(box_id=box_id, **values))
+        else:
+            kept.add(prize_id)
+            await conn.execute(update(BoxPrize).where(BoxPrize.id == prize_id).values(**values))
+    # Prizes left out keep their rows (past draws name them) and leave the draw.
+    retired = set(existing.values()) - kept
+    if retired:
+        await conn.execute(update(BoxPrize).where(BoxPrize.id.in_(retired)).values(weight=0))
