@@ -52,6 +52,7 @@ from core.db.models import (
     Redemption,
     Transfer,
 )
+from core.earning import current_standing
 from core.errors import (
     DailyCapReached,
     Frozen,
@@ -446,7 +447,8 @@ class BlindBoxes:
         points_won = (prize.points or 0) if prize.kind in ("points", "consolation") else 0
         if points_won:
             tz = self.config.mall.timezone
-            tier = rules.tier_named(member.tier, self.config.tiers)
+            today = rules.business_day(now, tz)
+            tier = (await current_standing(conn, self.config, member_id, today)).tier
             # A prize is no earning: it does not count toward the daily earning cap or the tier.
             balance = await credit_member(
                 conn,

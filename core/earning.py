@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules
 from core.accounts import SystemAccount
-from core.config import Config
+from core.config import Config, Tier
 from core.db.models import Member, MemberDay
 from core.errors import Frozen
 from core.ledger import MemberLock, credit_member
@@ -39,11 +39,13 @@ async def earn(
     key: str,
     now: datetime,
     counts_as_earning: bool = True,
+    standing: Standing | None = None,
 ) -> Earned:
     """Credit points the member earned, within the daily cap, expiring by their tier.
 
     ``counts_as_earning=False`` (a sign-up bonus) skips the cap and does not count toward the
-    tier window. A frozen member earns nothing: the request is refused.
+    tier window. A frozen member earns nothing: the request is refused. ``standing`` is the
+    member's tier as the caller already read it (see :func:`current_standing`), to save a query.
     """
     if member.frozen:
         raise Frozen(f"member {member.member_id} is frozen", member_id=member.member_id)
@@ -54,11 +56,11 @@ async def earn(
     if counts_as_earning and cap:
         earned_today = await _earned_on(conn, member.member_id, day)
         grant = max(0, min(amount, cap - earned_today))
-    tier = rules.tier_named(member.tier, config.tiers)
+    now_standing = standing or await current_standing(conn, config, member.member_id, day)
     balance = member.balance
     expires_at: datetime | None = None
     if grant > 0:
-        expires_at = rules.lot_expiry(day, tier, config.expiry, tz)
+        expires_at = rules.lot_expiry(day, now_standing.tier, config.expiry, tz)
         balance = await credit_member(
             conn,
             member_id=member.member_id,
@@ -70,11 +72,33 @@ async def earn(
             now=now,
             expires_at=expires_at,
         )
-    tier_name = member.tier
+    earned = now_standing.earned_in_window
     if counts_as_earning and grant > 0:
         await add_earned(conn, member.member_id, day, grant)
-        tier_name = await refresh_tier(conn, config, member.member_id, member.tier, day)
+        earned += grant
+    tier_name = rules.tier_for(earned, config.tiers).name
+    if tier_name != member.tier:
+        await conn.execute(
+            update(Member).where(Member.id == member.member_id).values(tier=tier_name)
+        )
     return Earned(grant, amount - grant, balance, tier_name, expires_at)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The member's tier as their points earned in the window give it today."""
+
+    tier: Tier
+    earned_in_window: int
+
+
+async def current_standing(
+    conn: AsyncConnection, config: Config, member_id: int, day: date
+) -> Standing:
+    """The tier the rolling window gives on ``day``: a tier lapses when its earnings age out,
+    whatever the member row last recorded."""
+    earned = await earned_in_window(conn, config, member_id, day)
+    return Standing(rules.tier_for(earned, config.tiers), earned)
 
 
 async def _earned_on(conn: AsyncConnection, member_id: int, day: date) -> int:

@@ -3,11 +3,13 @@
 Set-based SQL in batches of members, so a run over millions of lots takes seconds and memory
 that does not grow with the number of lots. Each batch locks its members' accounts first (the
 fixed lock order) and only then reads what is left of their lots, so a spend running at the
-same time on PostgreSQL can never be expired twice. Running it again expires nothing more.
+same time on PostgreSQL can never be expired twice. Running it again expires nothing more
+(unless a void has since put points back into an expired lot: those it expires).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,7 +37,7 @@ _TRANSFERS = text(
     """
     INSERT INTO transfers (key, debit_account_id, credit_account_id, amount, code, reference,
                            created_at)
-    SELECT 'expiry:' || CAST(account_id AS VARCHAR(20)) || ':' || :stamp, account_id, :expiry,
+    SELECT 'expiry:' || CAST(account_id AS VARCHAR(20)) || ':' || :run, account_id, :expiry,
            SUM(remaining), 'expiry', :stamp, :now
     FROM lots
     WHERE account_id IN :ids AND remaining > 0 AND expires_at <= :now
@@ -76,6 +78,9 @@ async def expire_lots(db: Database, now: datetime, *, batch: int = 2000) -> Expi
     """Expire every lot whose instant has come (``expires_at <= now``)."""
     validation.instant(now)
     stamp = now.isoformat()
+    # A run's transfers need keys of their own: a void can put points back into lots that
+    # already expired, and a second run at the same instant must expire them again.
+    run = uuid.uuid4().hex
     members = lots = points = 0
     after = 0
     while True:
@@ -92,7 +97,8 @@ async def expire_lots(db: Database, now: datetime, *, batch: int = 2000) -> Expi
             count, total = (await conn.execute(_TOTAL, {**base, "ids": ids})).one()
             params = {**base, "ids": ids}
             await conn.execute(
-                _TRANSFERS, {**params, "stamp": stamp, "expiry": int(SystemAccount.EXPIRY)}
+                _TRANSFERS,
+                {**params, "run": run, "stamp": stamp, "expiry": int(SystemAccount.EXPIRY)},
             )
             await conn.execute(_BALANCES, params)
             await conn.execute(_LOTS, params)

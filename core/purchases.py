@@ -14,7 +14,7 @@ from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Order
-from core.earning import add_earned, earn, refresh_tier
+from core.earning import add_earned, current_standing, earn, refresh_tier
 from core.errors import AlreadyRefunded, Frozen, UnknownOrder
 from core.idempotency import run_once
 from core.ledger import debit_member, lock_member
@@ -48,6 +48,11 @@ class RefundResult:
     balance: int
 
 
+def _refund_key(order_id: str, refund_id: str) -> str:
+    # Both ids may contain ':'; '@' never occurs in a reference, so no two refunds share a key.
+    return f"refund:{order_id}@{refund_id}"
+
+
 class Purchases:
     """Orders paid with money, recorded by the shop (or an admin) for a member."""
 
@@ -67,8 +72,11 @@ class Purchases:
 
         async def work(conn: AsyncConnection) -> PurchaseResult:
             member = await lock_member(conn, member_id)
-            tier = rules.tier_named(member.tier, self.config.tiers)
-            reckoned = rules.purchase_points(amount_minor, category, tier, now, self.config.earning)
+            day = rules.business_day(now, self.config.mall.timezone)
+            standing = await current_standing(conn, self.config, member_id, day)
+            reckoned = rules.purchase_points(
+                amount_minor, category, standing.tier, now, self.config.earning
+            )
             granted, capped, balance, tier_name = 0, 0, member.balance, member.tier
             if reckoned.points:
                 earned = await earn(
@@ -80,6 +88,7 @@ class Purchases:
                     reference=order_id,
                     key=f"purchase:{order_id}",
                     now=now,
+                    standing=standing,
                 )
                 granted, capped = earned.granted, earned.capped
                 balance, tier_name = earned.balance, earned.tier
@@ -174,7 +183,7 @@ class Purchases:
                     amount=taken,
                     code="purchase_refund",
                     reference=order_id,
-                    key=f"refund:{order_id}:{refund_id}",
+                    key=_refund_key(order_id, refund_id),
                     now=now,
                     require_active=False,
                 )
@@ -195,7 +204,7 @@ class Purchases:
 
         outcome = await run_once(
             self.db,
-            key=f"refund:{order_id}:{refund_id}",
+            key=_refund_key(order_id, refund_id),
             kind="refund",
             request={"order_id": order_id, "refund_id": refund_id, "amount_minor": amount_minor},
             result_type=RefundResult,
