@@ -1,0 +1,660 @@
+"""The catalog file: items, coupon code pools and blind boxes in one TOML document.
+
+``pointsmall catalog load FILE`` calls :func:`load_catalog`. The format is documented, with a
+working example, in ``examples/catalog.toml``. Loading is all or nothing and idempotent:
+
+1. Everything is validated first; every problem is reported at once, with where it is (the
+   item's or box's index and sku, and the line in the file where it can be found), in one
+   :class:`CatalogError`. Nothing is written then.
+2. Then, in one transaction, items and boxes are inserted or updated by sku (only what
+   differs is written), new coupon codes are added (codes already in a pool are skipped),
+   and box prizes are inserted or updated by name. Loading the same file twice changes
+   nothing the second time.
+
+Stock (of items and of prizes) is set when the item or prize is created; later loads keep
+the stock it has, which redemptions and draws use up, so a reload never refills the shelves.
+A prize left out of a later file stays (draws refer to it) with its weight set to 0.
+
+A new box gets its first server seed: ``seed = secrets.token_hex(32)`` and
+``seed_hash = hashlib.sha256(seed.encode()).hexdigest()`` (SHA-256 of the seed's 64 hex
+characters as UTF-8 text), version 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import validation
+from core.catalog import (
+    SKU_PATTERN,
+    ItemSpec,
+    clean_codes,
+    insert_codes,
+    item_problems,
+    upsert_item_row,
+)
+from core.config import Config
+from core.db.database import Database
+from core.db.models import BlindBox, BoxPrize, BoxSeed, Item
+from core.errors import MallError
+
+PRIZE_KINDS = ("points", "item", "coupon", "consolation")
+# Integer columns (weights, pity counters) hold 32-bit values.
+_MAX_INT32 = 2**31 - 1
+
+
+# --- Results and errors ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    """One thing wrong with a catalog file: where (and on which line, if known), and what."""
+
+    where: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        place = f"line {self.line}: " if self.line else ""
+        return f"{place}{self.where}: {self.message}" if self.where else f"{place}{self.message}"
+
+
+class CatalogError(MallError):
+    """The catalog file cannot be loaded; ``problems`` lists every problem found."""
+
+    code = "catalog_invalid"
+
+    def __init__(
+        self, message: str = "", *, problems: Iterable[CatalogProblem | str] = (), **details: Any
+    ) -> None:
+        found = tuple(
+            p if isinstance(p, CatalogProblem) else CatalogProblem("", None, str(p))
+            for p in problems
+        )
+        text = message or "\n".join(str(p) for p in found) or "the catalog file is invalid"
+        super().__init__(text, problems=[str(p) for p in found], **details)
+        self.problems = found
+
+
+@dataclass(frozen=True)
+class CatalogLoadReport:
+    """What a load changed."""
+
+    items_created: int
+    items_updated: int
+    items_unchanged: int
+    codes_added: int
+    boxes_created: int
+    boxes_updated: int
+    boxes_unchanged: int
+
+
+# --- The file's shape --------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Limit(_Model):
+    count: int
+    per: str
+
+
+class _Item(_Model):
+    sku: str
+    title: str
+    description: str = ""
+    photo: str | None = None
+    category: str
+    kind: str
+    price: int
+    cash: int = 0
+    stock: int | None = None
+    starts: datetime | None = None
+    ends: datetime | None = None
+    min_tier: str | None = None
+    limit: _Limit | None = None
+    approval_threshold: int | None = None
+    active: bool = True
+    codes: list[str] = []
+    codes_file: str | None = None
+
+
+class _Prize(_Model):
+    name: str
+    kind: str
+    points: int | None = None
+    item: str | None = None
+    weight: int
+    stock: int | None = None
+    rare: bool = False
+
+
+class _Box(_Model):
+    sku: str
+    title: str
+    description: str = ""
+    price: int
+    pity_after: int | None = None
+    daily_cap: int | None = None
+    active: bool = True
+    prizes: list[_Prize]
+
+
+@dataclass(frozen=True)
+class _ItemEntry:
+    spec: ItemSpec
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _BoxEntry:
+    index: int
+    model: _Box
+
+
+_MESSAGES = {
+    "missing": "missing; this key is required",
+    "extra_forbidden": "unknown key",
+    "int_type": "expected an integer",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "datetime_type": "expected a date-time such as 2026-03-01T09:00:00",
+    "list_type": "expected an array",
+    "model_type": "expected a table",
+    "dict_type": "expected a table",
+}
+
+
+# --- Finding lines -----------------------------------------------------------------------------
+
+
+class _Lines:
+    """Where things are in the file's text, for messages (tomllib keeps no positions)."""
+
+    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes)\s*\]\]")
+    _PRIZE_HEADER = re.compile(r"^\s*\[\[\s*boxes\s*\.\s*prizes\s*\]\]")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.starts: dict[str, list[int]] = {"items": [], "boxes": []}
+        for number, line in enumerate(self.lines):
+            match = self._HEADER.match(line)
+            if match:
+                self.starts[match[1]].append(number)
+
+    def _block(self, table: str, index: int) -> tuple[int, int] | None:
+        starts = self.starts[table]
+        if index >= len(starts):
+            return None
+        begin = starts[index]
+        later = [n for n in self.starts["items"] + self.starts["boxes"] if n > begin]
+        return begin, min(later, default=len(self.lines))
+
+    def _key(self, key: str, begin: int, end: int) -> int | None:
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(begin, end):
+            if pattern.match(self.lines[number]):
+                return number
+        return None
+
+    def find(self, table: str, index: int, loc: Sequence[int | str]) -> int | None:
+        """The 1-based line of ``table[index]`` and the key ``loc`` in it, as near as known."""
+        block = self._block(table, index)
+        if block is None:
+            return None
+        begin, end = block
+        if table == "boxes" and len(loc) >= 2 and loc[0] == "prizes" and isinstance(loc[1], int):
+            found = self._prize(begin, end, loc[1], [str(p) for p in loc[2:3]])
+            if found is not None:
+                return found + 1
+        if loc:
+            found = self._key(str(loc[0]), begin, end)
+            if found is not None:
+                return found + 1
+        return begin + 1
+
+    def _prize(self, begin: int, end: int, index: int, key: list[str]) -> int | None:
+        headers = [n for n in range(begin, end) if self._PRIZE_HEADER.match(self.lines[n])]
+        if headers:
+            if index >= len(headers):
+                return None
+            sub_end = headers[index + 1] if index + 1 < len(headers) else end
+            found = self._key(key[0], headers[index], sub_end) if key else None
+            return found if found is not None else headers[index]
+        prizes = self._key("prizes", begin, end)
+        if prizes is None:
+            return None
+        # An inline array of tables, one table per line as the example writes it.
+        tables = [n for n in range(prizes, end) if "{" in self.lines[n]]
+        return tables[index] if index < len(tables) else prizes
+
+
+# --- Validation --------------------------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
+        self.found: list[CatalogProblem] = []
+
+    def add(
+        self, table: str, index: int, sku: object, loc: Sequence[int | str], message: str
+    ) -> None:
+        name = f" (sku {sku!r})" if isinstance(sku, str) and sku else ""
+        where = f"{table}[{index}]{name}"
+        if loc:
+            where += "." + _dotted(loc)
+        self.found.append(CatalogProblem(where, self.lines.find(table, index, loc), message))
+
+    def add_validation(self, table: str, index: int, sku: object, error: ValidationError) -> None:
+        for detail in error.errors():
+            loc = tuple(detail["loc"])
+            message = _MESSAGES.get(detail["type"], detail["msg"])
+            value = detail.get("input")
+            if detail["type"] not in ("missing", "extra_forbidden") and _is_scalar(value):
+                message = f"{message}, got {value!r}"
+            self.add(table, index, sku, loc, message)
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | int | float | bool | datetime) or value is None
+
+
+def _localize(moment: datetime | None, config: Config) -> datetime | None:
+    """A date-time written without an offset is on the mall's clock."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=config.mall.timezone)
+
+
+def _item_spec(model: _Item, config: Config) -> ItemSpec:
+    return ItemSpec(
+        sku=model.sku,
+        title=model.title,
+        category=model.category,
+        kind=model.kind,
+        price_points=model.price,
+        description=model.description,
+        photo=model.photo,
+        cash_minor=model.cash,
+        stock=model.stock,
+        starts_at=_localize(model.starts, config),
+        ends_at=_localize(model.ends, config),
+        min_tier=model.min_tier,
+        limit_count=model.limit.count if model.limit else None,
+        limit_period=model.limit.per if model.limit else None,
+        approval_threshold=model.approval_threshold,
+        active=model.active,
+    )
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "strerror", None) or error)
+
+
+def _read_codes_file(base: Path, name: str) -> list[str]:
+    """Codes one a line; blank lines and lines starting with ``#`` are skipped."""
+    text = (base / name).read_text(encoding="utf-8-sig")
+    return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
+
+
+def _check_items(
+    raw_items: list[Any], config: Config, base: Path, problems: _Problems
+) -> list[_ItemEntry]:
+    entries: list[_ItemEntry] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_items):
+        if not isinstance(raw, dict):
+            problems.add("items", index, None, (), "expected a table")
+            continue
+        sku = raw.get("sku")
+        try:
+            model = _Item.model_validate(raw)
+        except ValidationError as error:
+            problems.add_validation("items", index, sku, error)
+            continue
+        spec = _item_spec(model, config)
+        ok = True
+        for field, message in item_problems(spec, config.tiers):
+            problems.add("items", index, sku, tuple(field.split(".")), message)
+            ok = False
+        if model.sku in seen:
+            problems.add("items", index, sku, ("sku",), "appears twice in the file")
+            ok = False
+        seen.add(model.sku)
+        codes: list[str] = list(model.codes)
+        if model.codes_file is not None:
+            try:
+                codes += _read_codes_file(base, model.codes_file)
+            except (OSError, UnicodeDecodeError) as error:
+                problems.add(
+                    "items",
+                    index,
+                    sku,
+                    ("codes_file",),
+                    f"cannot read {model.codes_file!r}: {_reason(error)}",
+                )
+                ok = False
+        if codes and model.kind != "coupon":
+            field = "codes" if model.codes else "codes_file"
+            problems.add("items", index, sku, (field,), "only coupon items have codes")
+            ok = False
+        try:
+            cleaned = clean_codes(codes)
+        except MallError as error:
+            problems.add("items", index, sku, ("codes",), str(error))
+            ok = False
+        if ok:
+            entries.append(_ItemEntry(spec, tuple(cleaned)))
+    return entries
+
+
+def _check_boxes(
+    raw_boxes: list[Any], file_items: Mapping[str, str], problems: _Problems
+) -> tuple[list[_BoxEntry], dict[str, list[tuple[int, int, str]]]]:
+    """Validated boxes, and the item skus their prizes name that the file does not define."""
+    entries: list[_BoxEntry] = []
+    outside: dict[str, list[tuple[int, int, str]]] = {}
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_boxes):
+        if not isinstance(raw, dict):
+            problems.add("boxes", index, None, (), "expected a table")
+            continue
+        sku = raw.get("sku")
+        try:
+            model = _Box.model_validate(raw)
+        except ValidationError as error:
+            problems.add_validation("boxes", index, sku, error)
+            continue
+        before = len(problems.found)
+
+        def bad(
+            loc: tuple[int | str, ...], message: str, index: int = index, sku: object = sku
+        ) -> None:
+            problems.add("boxes", index, sku, loc, message)
+
+        if not SKU_PATTERN.fullmatch(model.sku):
+            bad(("sku",), "must be 1-64 of A-Z a-z 0-9 _ . - starting with a letter/digit")
+        elif model.sku in seen:
+            bad(("sku",), "appears twice in the file")
+        seen.add(model.sku)
+        for field, value, limit in (
+            ("title", model.title, 200),
+            ("description", model.description, 4000),
+        ):
+            try:
+                validation.text(value, field=field, max_length=limit, allow_empty=field != "title")
+            except MallError:
+                bad((field,), f"must be text of 1-{limit} characters without control characters")
+        if not 1 <= model.price <= validation.MAX_AMOUNT:
+            bad(("price",), "must be a whole number of points >= 1")
+        if model.pity_after is not None and not 1 <= model.pity_after <= _MAX_INT32:
+            bad(("pity_after",), "must be a whole number of draws >= 1")
+        if model.daily_cap is not None and not 1 <= model.daily_cap <= validation.MAX_AMOUNT:
+            bad(("daily_cap",), "must be a whole number of points >= 1")
+        if not model.prizes:
+            bad(("prizes",), "a box needs at least one prize")
+        names: set[str] = set()
+        for number, prize in enumerate(model.prizes):
+            _check_prize(prize, number, names, file_items, outside, index, bad)
+        if model.prizes and sum(p.weight for p in model.prizes if p.weight > 0) <= 0:
+            bad(("prizes",), "at least one prize needs a weight above 0")
+        if model.pity_after is not None and not any(p.rare for p in model.prizes):
+            bad(("pity_after",), "a guarantee needs at least one prize marked rare = true")
+        if len(problems.found) == before:
+            entries.append(_BoxEntry(index, model))
+    return entries, outside
+
+
+def _check_prize(
+    prize: _Prize,
+    number: int,
+    names: set[str],
+    file_items: Mapping[str, str],
+    outside: dict[str, list[tuple[int, int, str]]],
+    box_index: int,
+    bad: Callable[[tuple[int | str, ...], str], None],
+) -> None:
+    loc: tuple[int | str, ...] = ("prizes", number)
+    if not prize.name.strip() or len(prize.name.strip()) > 100:
+        bad((*loc, "name"), "must be 1-100 characters")
+    elif prize.name.strip() in names:
+        bad((*loc, "name"), f"prize {prize.name!r} appears twice in this box")
+    names.add(prize.name.strip())
+    if prize.kind not in PRIZE_KINDS:
+        bad((*loc, "kind"), f"must be one of {', '.join(PRIZE_KINDS)}")
+        return
+    if not 0 <= prize.weight <= _MAX_INT32:
+        bad((*loc, "weight"), "must be a whole number >= 0")
+    if prize.stock is not None and not 0 <= prize.stock <= validation.MAX_AMOUNT:
+        bad((*loc, "stock"), "must be a whole number >= 0 (leave it out for unlimited)")
+    if prize.kind == "points":
+        if prize.points is None or not 1 <= prize.points <= validation.MAX_AMOUNT:
+            bad((*loc, "points"), "a points prize needs points >= 1")
+    elif prize.points is not None:
+        bad((*loc, "points"), f"only a points prize has points, not a {prize.kind} prize")
+    if prize.kind in ("item", "coupon"):
+        if prize.item is None:
+            bad((*loc, "item"), f"a {prize.kind} prize needs the sku of its item")
+        elif prize.item in file_items:
+            if prize.kind == "coupon" and file_items[prize.item] != "coupon":
+                bad((*loc, "item"), f"item {prize.item!r} is not a coupon item")
+        else:
+            outside.setdefault(prize.item, []).append((box_index, number, prize.kind))
+    elif prize.item is not None:
+        bad((*loc, "item"), f"only item and coupon prizes name an item, not a {prize.kind} prize")
+
+
+# --- Loading -----------------------------------------------------------------------------------
+
+
+def _source(path_or_text: str | os.PathLike[str]) -> tuple[str, Path]:
+    """(text, directory codes files are relative to).
+
+    A path-like, or a string without a line break, is a file's path; any other string is the
+    TOML text itself (codes files are then relative to the working directory).
+    """
+    if isinstance(path_or_text, str) and "\n" in path_or_text:
+        return path_or_text, Path.cwd()
+    path = Path(path_or_text)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as error:
+        raise CatalogError(
+            problems=[CatalogProblem(str(path), None, f"cannot read: {error.strerror or error}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise CatalogError(
+            problems=[CatalogProblem(str(path), None, "not UTF-8 text; save it as UTF-8")]
+        ) from None
+    return text, path.parent
+
+
+async def load_catalog(
+    db: Database, config: Config, path_or_text: str | os.PathLike[str], now: datetime
+) -> CatalogLoadReport:
+    """Load (or update) the catalog from a TOML file or text: all of it, or nothing.
+
+    Raises :class:`CatalogError` (code ``catalog_invalid``) listing every problem.
+    """
+    validation.instant(now)
+    text, base = _source(path_or_text)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"line (\d+)", str(error))
+        line = int(match[1]) if match else None
+        raise CatalogError(problems=[CatalogProblem("", line, f"invalid TOML: {error}")]) from None
+    problems = _Problems(_Lines(text))
+    for key in document:
+        if key not in ("items", "boxes"):
+            problems.found.append(
+                CatalogProblem(key, None, "unknown key (a catalog has [[items]] and [[boxes]])")
+            )
+    raw_items, raw_boxes = document.get("items", []), document.get("boxes", [])
+    for key, value in (("items", raw_items), ("boxes", raw_boxes)):
+        if not isinstance(value, list):
+            problems.found.append(CatalogProblem(key, None, f"expected [[{key}]] tables"))
+    items = _check_items(raw_items if isinstance(raw_items, list) else [], config, base, problems)
+    file_items = {
+        raw["sku"]: raw.get("kind", "")
+        for raw in (raw_items if isinstance(raw_items, list) else [])
+        if isinstance(raw, dict) and isinstance(raw.get("sku"), str)
+    }
+    boxes, outside = _check_boxes(
+        raw_boxes if isinstance(raw_boxes, list) else [], file_items, problems
+    )
+    async with db.write() as conn:
+        # Prizes may name items loaded earlier: they must exist (and be coupons where asked).
+        known = await _existing_items(conn, list(outside))
+        for sku, uses in outside.items():
+            for box_index, number, kind in uses:
+                raw_box = raw_boxes[box_index]
+                loc = ("prizes", number, "item")
+                if sku not in known:
+                    problems.add("boxes", box_index, raw_box.get("sku"), loc, f"no item {sku!r}")
+                elif kind == "coupon" and known[sku][1] != "coupon":
+                    message = f"item {sku!r} is not a coupon item"
+                    problems.add("boxes", box_index, raw_box.get("sku"), loc, message)
+        if problems.found:
+            raise CatalogError(problems=problems.found)
+        return await _apply(conn, items, boxes, now)
+
+
+async def _existing_items(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[int, str]]:
+    if not skus:
+        return {}
+    rows = await conn.execute(select(Item.sku, Item.id, Item.kind).where(Item.sku.in_(skus)))
+    return {row.sku: (int(row.id), row.kind) for row in rows}
+
+
+async def _apply(
+    conn: AsyncConnection, items: list[_ItemEntry], boxes: list[_BoxEntry], now: datetime
+) -> CatalogLoadReport:
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    codes_added = 0
+    for entry in items:
+        result = await upsert_item_row(conn, entry.spec, now)
+        counts[result.status] += 1
+        codes_added += await insert_codes(conn, result.item_id, entry.codes)
+    box_counts = {"created": 0, "updated": 0, "unchanged": 0}
+    if boxes:
+        skus = sorted({p.item for b in boxes for p in b.model.prizes if p.item is not None})
+        item_ids = {sku: ids[0] for sku, ids in (await _existing_items(conn, skus)).items()}
+        for box in boxes:
+            box_counts[await _upsert_box(conn, box.model, item_ids, now)] += 1
+    return CatalogLoadReport(
+        items_created=counts["created"],
+        items_updated=counts["updated"],
+        items_unchanged=counts["unchanged"],
+        codes_added=codes_added,
+        boxes_created=box_counts["created"],
+        boxes_updated=box_counts["updated"],
+        boxes_unchanged=box_counts["unchanged"],
+    )
+
+
+async def _upsert_box(
+    conn: AsyncConnection, model: _Box, item_ids: Mapping[str, int], now: datetime
+) -> str:
+    """Insert or update one box and its prizes; returns created, updated or unchanged."""
+    values: dict[str, Any] = {
+        "title": model.title.strip(),
+        "description": model.description.strip(),
+        "price_points": model.price,
+        "pity_after": model.pity_after,
+        "daily_cap": model.daily_cap,
+        "active": model.active,
+    }
+    row = (await conn.execute(select(BlindBox).where(BlindBox.sku == model.sku))).first()
+    if row is None:
+        box_id = int(
+            (
+                await conn.execute(
+                    insert(BlindBox)
+                    .values(sku=model.sku, seed_version=1, created_at=now, **values)
+                    .returning(BlindBox.id)
+                )
+            ).scalar_one()
+        )
+        seed = secrets.token_hex(32)
+        await conn.execute(
+            insert(BoxSeed).values(
+                box_id=box_id,
+                version=1,
+                seed=seed,
+                seed_hash=hashlib.sha256(seed.encode()).hexdigest(),
+                created_at=now,
+            )
+        )
+        await _upsert_prizes(conn, box_id, model.prizes, item_ids)
+        return "created"
+    box_id = int(row.id)
+    changed = {key: value for key, value in values.items() if getattr(row, key) != value}
+    if changed:
+        await conn.execute(update(BlindBox).where(BlindBox.id == box_id).values(**changed))
+    prizes_changed = await _upsert_prizes(conn, box_id, model.prizes, item_ids)
+    return "updated" if changed or prizes_changed else "unchanged"
+
+
+async def _upsert_prizes(
+    conn: AsyncConnection, box_id: int, prizes: list[_Prize], item_ids: Mapping[str, int]
+) -> bool:
+    """Bring the box's prizes in line with the file; True if anything changed."""
+    existing = {
+        row.name: row
+        for row in await conn.execute(select(BoxPrize).where(BoxPrize.box_id == box_id))
+    }
+    changed = False
+    listed: set[str] = set()
+    for prize in prizes:
+        name = prize.name.strip()
+        listed.add(name)
+        values: dict[str, Any] = {
+            "kind": prize.kind,
+            "points": prize.points,
+            "item_id": item_ids[prize.item] if prize.item is not None else None,
+            "weight": prize.weight,
+            "rare": prize.rare,
+        }
+        row = existing.get(name)
+        if row is None:
+            await conn.execute(
+                insert(BoxPrize).values(box_id=box_id, name=name, stock=prize.stock, **values)
+            )
+            changed = True
+            continue
+        differs = {key: value for key, value in values.items() if getattr(row, key) != value}
+        # Stock is set on creation only; switching between limited and unlimited is a term.
+        if (prize.stock is None) != (row.stock is None):
+            differs["stock"] = prize.stock
+        if differs:
+            await conn.execute(update(BoxPrize).where(BoxPrize.id == row.id).values(**differs))
+            changed = True
+    for name, row in existing.items():
+        if name not in listed and row.weight != 0:
+            await conn.execute(update(BoxPrize).where(BoxPrize.id == row.id).values(weight=0))
+            changed = True
+    return changed

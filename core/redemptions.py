@@ -1,0 +1,851 @@
+"""Redeeming rewards: the confirmation a member is shown, and the one atomic step that follows.
+
+A redemption is offered first (:meth:`Redemptions.offer`): the bot shows the price and a
+Redeem button that carries a confirm token. The token is an HMAC over the member, the item,
+the flash sale and the instant it was issued, so it cannot be forged, works for nobody else,
+and fits in Telegram's callback data with room for a prefix (``item.sale.`` and 28 URL-safe
+characters: about 33 characters for ids of a few digits). Redeeming with it
+(:meth:`Redemptions.redeem`) runs once per token: a double tap replays the result.
+A token stops working when the item's terms changed after it was shown (``offer_changed``).
+
+Where the points go:
+
+- no wait: debited at once to the redemptions book (``completed``);
+- an approval (points at or above the item's threshold) or a cash part: held in escrow
+  (``awaiting_approval`` / ``awaiting_payment``) until approved, paid, refused or timed out;
+- cancelled or rejected after completion: given back into the lots they came from, with
+  their original expiry dates.
+
+Stock, coupon codes and a sale's quantity are taken when the redemption is made (also while
+it waits) and given back when it is cancelled or rejected. A coupon's code is shown once the
+redemption is completed; a code already shown is not returned to the pool.
+
+The signing key is a random secret kept in the database (one ``operations`` row, created the
+first time a token is issued). Deleting that row invalidates every confirmation shown so far,
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import validation
+from core.accounts import SystemAccount
+from core.catalog import (
+    ItemRecord,
+    ItemView,
+    MemberState,
+    SaleTerms,
+    assess,
+    item_id_of,
+    load_item,
+    page_args,
+    read_member,
+    refuse_if_blocked,
+    sale_terms,
+    units_left,
+)
+from core.config import Config
+from core.db.database import Database
+from core.db.models import CouponCode, FlashSale, Hold, Item, Operation, Redemption
+from core.errors import (
+    InvalidInput,
+    InvalidState,
+    InvalidToken,
+    MallError,
+    SoldOut,
+    UnknownItem,
+    UnknownRedemption,
+    UnknownSale,
+)
+from core.idempotency import run_once
+from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
+from core.ledger import (
+    debit_member,
+    lock_member,
+    place_hold,
+    require_member,
+    restore_debit,
+    settle_hold,
+)
+
+AWAITING = ("awaiting_approval", "awaiting_payment")
+ENDED = ("cancelled", "rejected")
+GOT_IT = ("completed", "fulfilled")
+
+_SECRET_KEY = "secret:confirm-tokens"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# item id . sale id (0: none) . base64url(issued ms [6] + nonce [3] + mac [12])
+# At most 60 characters: it fits the redemptions' confirm_token column (64).
+_TOKEN = re.compile(r"([1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})\.([A-Za-z0-9_-]{28})")
+_MAC_BYTES = 12
+_MAX_ID = 10**15  # ids a token can carry
+
+
+class OfferChanged(MallError):
+    """The item's terms changed after the confirmation was shown: show the item again."""
+
+    code = "offer_changed"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The confirmation to show before a redemption; ``token`` goes into the Redeem button."""
+
+    token: str
+    item: ItemView
+    points: int
+    cash_minor: int
+    balance_after: int
+    needs_address: bool
+    needs_approval: bool
+    needs_payment: bool
+    flash_sale_id: int | None
+
+
+@dataclass(frozen=True)
+class RedemptionView:
+    """A redemption and where it stands.
+
+    ``coupon_code`` is shown once the redemption is completed. ``wait_ends_at`` is when an
+    awaiting redemption times out and its held points go back.
+    """
+
+    redemption_id: int
+    member_id: int
+    item_id: int
+    sku: str
+    title: str
+    kind: str
+    status: str
+    points: int
+    cash_minor: int
+    flash_sale_id: int | None
+    coupon_code: str | None
+    address: str | None
+    note: str | None
+    payment_charge_id: str | None
+    wait_ends_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RedemptionResult:
+    """What a use case did to a redemption, and the member's balance after it.
+
+    ``replayed`` marks a repeated request (a double-tapped button) that changed nothing.
+    """
+
+    redemption: RedemptionView
+    balance: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RedemptionPage:
+    entries: tuple[RedemptionView, ...]
+    page: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a verified confirm token says: the item, the sale, when it was shown."""
+
+    item_id: int
+    sale_id: int | None
+    issued_at: datetime
+
+
+# --- Confirm tokens ----------------------------------------------------------------------------
+
+
+def _mac(key: bytes, member_id: int, item_id: int, sale_id: int, body: bytes) -> bytes:
+    message = f"{member_id}.{item_id}.{sale_id}.".encode() + body
+    return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def _millis(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def issue_token(
+    key: bytes, member_id: int, item_id: int, sale_id: int | None, now: datetime
+) -> str:
+    """A confirm token for this member, item and sale, shown at ``now``."""
+    body = _millis(now).to_bytes(6, "big") + secrets.token_bytes(3)
+    raw = body + _mac(key, member_id, item_id, sale_id or 0, body)
+    return f"{item_id}.{sale_id or 0}.{base64.urlsafe_b64encode(raw).decode()}"
+
+
+def read_token(key: bytes | None, member_id: int, token: object) -> TokenClaims:
+    """Verify a confirm token for ``member_id``; :class:`InvalidToken` if it is not theirs."""
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if key is None or match is None:
+        raise InvalidToken("malformed or unknown confirm token")
+    item_id, sale_id = int(match[1]), int(match[2])
+    raw = base64.urlsafe_b64decode(match[3])
+    body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    if not hmac.compare_digest(mac, _mac(key, member_id, item_id, sale_id, body)):
+        raise InvalidToken("confirm token was not issued to this member for this item")
+    issued_at = _EPOCH + timedelta(milliseconds=int.from_bytes(body[:6], "big"))
+    return TokenClaims(item_id, sale_id or None, issued_at)
+
+
+# --- Reading redemptions -----------------------------------------------------------------------
+
+
+def _view_query() -> Any:
+    return (
+        select(
+            Redemption,
+            Item.sku,
+            Item.title,
+            Item.kind,
+            CouponCode.code.label("coupon_code"),
+            Hold.expires_at.label("hold_expires_at"),
+        )
+        .join(Item, Item.id == Redemption.item_id)
+        .outerjoin(CouponCode, CouponCode.id == Redemption.coupon_code_id)
+        .outerjoin(Hold, Hold.id == Redemption.hold_id)
+    )
+
+
+def _to_view(row: Row[Any], config: Config) -> RedemptionView:
+    wait_ends_at = None
+    if row.status in AWAITING:
+        if row.hold_expires_at is not None:
+            wait_ends_at = row.hold_expires_at
+        else:  # a cash-only item: nothing held, the payment window still applies
+            minutes = config.redemptions.payment_timeout_minutes
+            wait_ends_at = row.created_at + timedelta(minutes=minutes)
+    return RedemptionView(
+        redemption_id=int(row.id),
+        member_id=int(row.member_id),
+        item_id=int(row.item_id),
+        sku=row.sku,
+        title=row.title,
+        kind=row.kind,
+        status=row.status,
+        points=int(row.points),
+        cash_minor=int(row.cash_minor),
+        flash_sale_id=None if row.flash_sale_id is None else int(row.flash_sale_id),
+        coupon_code=row.coupon_code if row.status in GOT_IT else None,
+        address=row.address,
+        note=row.note,
+        payment_charge_id=row.payment_charge_id,
+        wait_ends_at=wait_ends_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def redemption_view(
+    conn: AsyncConnection, config: Config, redemption_id: int
+) -> RedemptionView:
+    row = (await conn.execute(_view_query().where(Redemption.id == redemption_id))).first()
+    if row is None:
+        raise UnknownRedemption(f"no redemption {redemption_id}", redemption_id=redemption_id)
+    return _to_view(row, config)
+
+
+def _redemption_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+        raise UnknownRedemption(f"no redemption {value!r}", redemption_id=str(value))
+    return value
+
+
+# --- Taking and giving back units --------------------------------------------------------------
+
+
+async def take_sale_unit(conn: AsyncConnection, sale_id: int, quantity: int = 1) -> bool:
+    """Take units of a sale's own quantity by conditional update; False when too few are left."""
+    result = await conn.execute(
+        update(FlashSale)
+        .where(FlashSale.id == sale_id, FlashSale.remaining >= quantity)
+        .values(remaining=FlashSale.remaining - quantity)
+    )
+    return bool(result.rowcount)
+
+
+async def take_units(
+    conn: AsyncConnection, item: ItemRecord, member_id: int, now: datetime
+) -> int | None:
+    """Take one unit of the item (and a code, for coupons); returns the code's id.
+
+    Raises :class:`SoldOut` when there is none; the caller's savepoint gives back what was
+    taken before.
+    """
+    if not await take_stock(conn, item.item_id):
+        raise SoldOut(f"item {item.item_id} is sold out", item_id=item.item_id)
+    if item.kind != "coupon":
+        return None
+    code = await take_coupon_code(conn, item.item_id, member_id, now)
+    if code is None:
+        raise SoldOut(f"item {item.item_id} has no codes left", item_id=item.item_id)
+    return code.code_id
+
+
+async def give_back_units(
+    conn: AsyncConnection,
+    *,
+    item_id: int,
+    sale_id: int | None,
+    code_id: int | None,
+    code_shown: bool,
+) -> None:
+    """Return a cancelled redemption's unit to the item (and its sale); an unseen code too."""
+    if sale_id is not None:
+        await conn.execute(
+            update(FlashSale)
+            .where(FlashSale.id == sale_id, FlashSale.remaining < FlashSale.quantity)
+            .values(remaining=FlashSale.remaining + 1)
+        )
+    await return_stock(conn, item_id)
+    if code_id is not None and not code_shown:
+        await release_coupon_code(conn, code_id)
+
+
+async def insert_redemption(conn: AsyncConnection, **values: Any) -> int:
+    """Record a redemption; ``values`` are its columns."""
+    redemption_id = (
+        await conn.execute(insert(Redemption).values(**values).returning(Redemption.id))
+    ).scalar_one()
+    return int(redemption_id)
+
+
+# --- The service -------------------------------------------------------------------------------
+
+
+class Redemptions:
+    """Members redeem rewards; admins approve, reject, fulfil; jobs release what timed out."""
+
+    def __init__(self, db: Database, config: Config) -> None:
+        self.db = db
+        self.config = config
+        self._key: bytes | None = None
+
+    async def _signing_key(self, now: datetime | None) -> bytes | None:
+        """The token key; created on first use when ``now`` is given (issuing), else None."""
+        if self._key is not None:
+            return self._key
+        async with self.db.read() as conn:
+            stored = (
+                await conn.execute(
+                    select(Operation.result).where(
+                        Operation.key == _SECRET_KEY, Operation.status == "ok"
+                    )
+                )
+            ).scalar_one_or_none()
+        if stored is not None:
+            secret = str(json.loads(stored))
+        elif now is None:
+            return None  # no token was ever issued: whatever was sent is not one
+        else:
+
+            async def create(conn: AsyncConnection) -> str:
+                return secrets.token_hex(32)
+
+            # run_once makes the first secret the only one, even with several bot processes.
+            outcome = await run_once(
+                self.db,
+                key=_SECRET_KEY,
+                kind="secret",
+                request={},
+                result_type=str,
+                work=create,
+                now=now,
+            )
+            secret = outcome.result
+        self._key = bytes.fromhex(secret)
+        return self._key
+
+    async def offer(
+        self, member_id: int, item_id: int, now: datetime, flash_sale_id: int | None = None
+    ) -> Offer:
+        """The confirmation for redeeming the item (at a first-come sale's price, if given).
+
+        Refuses, with the error of the item's ``blocked_reason``, what redeem would refuse.
+        """
+        validation.member_id(member_id)
+        item_id = item_id_of(item_id)
+        validation.instant(now)
+        if item_id >= _MAX_ID:
+            raise UnknownItem(f"no item {item_id}", item_id=item_id)
+        if flash_sale_id is not None and (
+            isinstance(flash_sale_id, bool)
+            or not isinstance(flash_sale_id, int)
+            or not 0 < flash_sale_id < _MAX_ID
+        ):
+            raise UnknownSale(f"no sale {flash_sale_id!r}", sale_id=str(flash_sale_id))
+        key = await self._signing_key(now)
+        assert key is not None
+        async with self.db.read() as conn:
+            member = await read_member(conn, member_id)
+            item = await load_item(conn, item_id)
+            sale = await _sale_of(conn, item, flash_sale_id)
+            view = await assess(conn, self.config, member, item, sale, now)
+        refuse_if_blocked(view, member)
+        token = issue_token(key, member_id, item_id, flash_sale_id, now)
+        return Offer(
+            token=token,
+            item=view,
+            points=view.points,
+            cash_minor=item.cash_minor,
+            balance_after=member.balance - view.points,
+            needs_address=item.kind == "physical",
+            needs_approval=view.needs_approval,
+            needs_payment=item.cash_minor > 0,
+            flash_sale_id=flash_sale_id,
+        )
+
+    async def redeem(
+        self, member_id: int, token: str, now: datetime, address: str | None = None
+    ) -> RedemptionResult:
+        """Redeem what the confirm token offered: check, take the stock and the points, record.
+
+        One transaction; once per token (a double tap replays the first result). Physical
+        goods need the delivery ``address``.
+        """
+        validation.member_id(member_id)
+        validation.instant(now)
+        if address is not None:
+            address = validation.text(address, field="address", max_length=500)
+        claims = read_token(await self._signing_key(None), member_id, token)
+        if address is None:
+            async with self.db.read() as conn:
+                kind = (await load_item(conn, claims.item_id)).kind
+            if kind == "physical":
+                raise InvalidInput("a delivery address is needed", field="address")
+
+        async def work(conn: AsyncConnection) -> RedemptionResult:
+            return await self._redeem(conn, member_id, token, claims, now, address)
+
+        outcome = await run_once(
+            self.db,
+            key=f"redeem:{token}",
+            kind="redeem",
+            request={"member_id": member_id, "token": token, "address": address},
+            result_type=RedemptionResult,
+            work=work,
+            now=now,
+        )
+        if outcome.replayed:
+            return replace(outcome.result, replayed=True)
+        return outcome.result
+
+    async def _redeem(
+        self,
+        conn: AsyncConnection,
+        member_id: int,
+        token: str,
+        claims: TokenClaims,
+        now: datetime,
+        address: str | None,
+    ) -> RedemptionResult:
+        item = await load_item(conn, claims.item_id)
+        if _millis(item.updated_at) > _millis(claims.issued_at):
+            raise OfferChanged(
+                f"item {item.item_id} changed since it was shown", item_id=item.item_id
+            )
+        sale = await _sale_of(conn, item, claims.sale_id)
+        # Sold out: refused before any lock is taken.
+        if (left := await units_left(conn, item, sale)) is not None and left <= 0:
+            raise SoldOut(f"item {item.item_id} is sold out", item_id=item.item_id)
+        lock = await lock_member(conn, member_id)
+        member = MemberState(member_id, lock.balance, lock.frozen, lock.tier)
+        view = await assess(conn, self.config, member, item, sale, now)
+        refuse_if_blocked(view, member)
+        points, cash = view.points, item.cash_minor
+        settings = self.config.redemptions
+        hold_id = transfer_id = None
+        balance = member.balance
+        if cash > 0 or view.needs_approval:
+            status = "awaiting_payment" if cash > 0 else "awaiting_approval"
+            wait = (
+                timedelta(minutes=settings.payment_timeout_minutes)
+                if cash > 0
+                else timedelta(hours=settings.approval_timeout_hours)
+            )
+            if points > 0:
+                hold_id, balance = await place_hold(
+                    conn,
+                    member_id=member_id,
+                    destination=SystemAccount.REDEMPTIONS,
+                    amount=points,
+                    code="redemption",
+                    reference=item.sku,
+                    key=f"redeem:{token}",
+                    now=now,
+                    expires_at=now + wait,
+                )
+        else:
+            status = "completed"
+            transfer_id, balance = await debit_member(
+                conn,
+                member_id=member_id,
+                destination=SystemAccount.REDEMPTIONS,
+                amount=points,
+                code="redemption",
+                reference=item.sku,
+                key=f"redeem:{token}",
+                now=now,
+            )
+        # The hot rows last: the sale's quantity, the item's stock, the code pool.
+        if sale is not None and not await take_sale_unit(conn, sale.sale_id):
+            raise SoldOut(f"sale {sale.sale_id} is sold out", item_id=item.item_id)
+        code_id = await take_units(conn, item, member_id, now)
+        redemption_id = await insert_redemption(
+            conn,
+            member_id=member_id,
+            item_id=item.item_id,
+            flash_sale_id=sale.sale_id if sale else None,
+            confirm_token=token,
+            status=status,
+            points=points,
+            cash_minor=cash,
+            hold_id=hold_id,
+            transfer_id=transfer_id,
+            coupon_code_id=code_id,
+            address=address if item.kind == "physical" else None,
+            created_at=now,
+            updated_at=now,
+        )
+        return RedemptionResult(await redemption_view(conn, self.config, redemption_id), balance)
+
+    # --- Answering a redemption that waits, and undoing one -----------------------------------
+
+    async def approve(self, redemption_id: int, now: datetime) -> RedemptionResult:
+        """The admin approves: the held points are taken, the redemption is completed."""
+        return await self._move(
+            redemption_id, now, op="approve", allowed=("awaiting_approval",), to="completed"
+        )
+
+    async def reject(
+        self, redemption_id: int, now: datetime, note: str | None = None
+    ) -> RedemptionResult:
+        """The admin refuses: held points are released, taken points refunded, stock returned."""
+        return await self._move(
+            redemption_id,
+            now,
+            op="reject",
+            allowed=(*AWAITING, "completed"),
+            to="rejected",
+            note=note,
+        )
+
+    async def cancel(
+        self, redemption_id: int, now: datetime, *, member_id: int | None = None
+    ) -> RedemptionResult:
+        """Cancel: a member (``member_id``) their own waiting redemption; an admin also a
+        completed one (its points refunded into their original lots)."""
+        if member_id is not None:
+            validation.member_id(member_id)
+        allowed = AWAITING if member_id is not None else (*AWAITING, "completed")
+        return await self._move(
+            redemption_id, now, op="cancel", allowed=allowed, to="cancelled", owner=member_id
+        )
+
+    async def confirm_payment(
+        self, redemption_id: int, charge_id: str, now: datetime
+    ) -> RedemptionResult:
+        """The cash part arrived: the held points are taken, the redemption is completed."""
+        charge = validation.text(charge_id, field="charge_id", max_length=128)
+        return await self._move(
+            redemption_id,
+            now,
+            op="payment",
+            allowed=("awaiting_payment",),
+            to="completed",
+            charge_id=charge,
+        )
+
+    async def fail_payment(self, redemption_id: int, now: datetime) -> RedemptionResult:
+        """The payment failed or was abandoned: held points and stock go back."""
+        return await self._move(
+            redemption_id, now, op="payment_failed", allowed=("awaiting_payment",), to="cancelled"
+        )
+
+    async def fulfil(self, redemption_id: int, note: str, now: datetime) -> RedemptionResult:
+        """Mark a completed redemption as handed over (shipped, served), with a note."""
+        text = validation.text(note, field="note", max_length=500)
+        return await self._move(
+            redemption_id, now, op="fulfil", allowed=("completed",), to="fulfilled", note=text
+        )
+
+    async def release_expired(
+        self, now: datetime, *, limit: int = 500
+    ) -> tuple[RedemptionResult, ...]:
+        """Cancel every waiting redemption past its timeout; its points and stock go back.
+
+        Returns what it released, so members can be told. Safe to run from several processes.
+        A hold voided meanwhile by the generic hold timeout is treated as timed out too.
+        """
+        validation.instant(now)
+        unpaid_since = now - timedelta(minutes=self.config.redemptions.payment_timeout_minutes)
+        released: list[RedemptionResult] = []
+        while True:
+            async with self.db.read() as conn:
+                ids = (
+                    await conn.execute(
+                        select(Redemption.id)
+                        .outerjoin(Hold, Hold.id == Redemption.hold_id)
+                        .where(
+                            Redemption.status.in_(AWAITING),
+                            or_(
+                                and_(
+                                    Redemption.hold_id.is_not(None),
+                                    or_(Hold.expires_at <= now, Hold.status != "pending"),
+                                ),
+                                and_(
+                                    Redemption.hold_id.is_(None),
+                                    Redemption.status == "awaiting_payment",
+                                    Redemption.created_at <= unpaid_since,
+                                ),
+                            ),
+                        )
+                        .order_by(Redemption.id)
+                        .limit(limit)
+                    )
+                ).scalars()
+                batch = [int(i) for i in ids]
+            for redemption_id in batch:
+                try:
+                    released.append(
+                        await self._move(
+                            redemption_id, now, op="timeout", allowed=AWAITING, to="cancelled"
+                        )
+                    )
+                except InvalidState:
+                    continue  # answered meanwhile
+            if len(batch) < limit:
+                return tuple(released)
+
+    async def _move(
+        self,
+        redemption_id: int,
+        now: datetime,
+        *,
+        op: str,
+        allowed: tuple[str, ...],
+        to: str,
+        owner: int | None = None,
+        note: str | None = None,
+        charge_id: str | None = None,
+    ) -> RedemptionResult:
+        """Move a redemption from one of ``allowed`` to ``to``, settling its points and units."""
+        redemption_id = _redemption_id(redemption_id)
+        validation.instant(now)
+        if note is not None:
+            note = validation.text(note, field="note", max_length=500)
+
+        async def work(conn: AsyncConnection) -> RedemptionResult:
+            found = (
+                await conn.execute(
+                    select(Redemption.member_id).where(Redemption.id == redemption_id)
+                )
+            ).scalar_one_or_none()
+            if found is None or (owner is not None and found != owner):
+                raise UnknownRedemption(
+                    f"no redemption {redemption_id}", redemption_id=redemption_id
+                )
+            lock = await lock_member(conn, int(found))
+            # Every change of a redemption locks its member first: this read is current.
+            row = (
+                await conn.execute(
+                    select(Redemption, Item.sku)
+                    .join(Item, Item.id == Redemption.item_id)
+                    .where(Redemption.id == redemption_id)
+                )
+            ).one()
+            if row.status not in allowed:
+                raise InvalidState(
+                    f"redemption {redemption_id} is {row.status}",
+                    redemption_id=redemption_id,
+                    status=row.status,
+                )
+            balance = await self._settle_points(conn, row, to, now, lock.balance)
+            values: dict[str, Any] = {"status": to, "updated_at": now}
+            if note is not None:
+                values["note"] = note
+            if charge_id is not None:
+                values["payment_charge_id"] = charge_id
+            await conn.execute(
+                update(Redemption)
+                .where(Redemption.id == redemption_id, Redemption.status == row.status)
+                .values(**values)
+            )
+            if to in ENDED:
+                await give_back_units(
+                    conn,
+                    item_id=int(row.item_id),
+                    sale_id=row.flash_sale_id,
+                    code_id=row.coupon_code_id,
+                    code_shown=row.status in GOT_IT,
+                )
+            return RedemptionResult(
+                await redemption_view(conn, self.config, redemption_id), balance
+            )
+
+        suffix = f":{owner}" if owner is not None else ""
+        outcome = await run_once(
+            self.db,
+            key=f"redemption-{op}:{redemption_id}{suffix}",
+            kind=f"redemption_{op}",
+            request={"redemption_id": redemption_id, "note": note, "charge_id": charge_id},
+            result_type=RedemptionResult,
+            work=work,
+            now=now,
+            # The key is the redemption itself: a refusal must not outlive the state behind it.
+            record_rejection=False,
+        )
+        if outcome.replayed:
+            return replace(outcome.result, replayed=True)
+        return outcome.result
+
+    async def _settle_points(
+        self, conn: AsyncConnection, row: Any, to: str, now: datetime, balance: int
+    ) -> int:
+        """Post, void or refund the redemption's points for its move to ``to``."""
+        redemption_id = int(row.id)
+        if row.status in AWAITING:
+            if row.hold_id is None:
+                return balance  # a cash-only item: no points were held
+            hold_status = (
+                await conn.execute(select(Hold.status).where(Hold.id == row.hold_id))
+            ).scalar_one()
+            if hold_status == "pending":
+                _, balance = await settle_hold(
+                    conn,
+                    hold_id=int(row.hold_id),
+                    post=to == "completed",
+                    key=f"redemption-settle:{redemption_id}",
+                    now=now,
+                )
+            elif to == "completed":
+                # The generic hold timeout voided it: the wait is over, the points are back.
+                raise InvalidState(
+                    f"redemption {redemption_id} timed out",
+                    redemption_id=redemption_id,
+                    status=row.status,
+                    reason="expired",
+                )
+            return balance
+        if to in ENDED and row.points > 0:
+            original = row.transfer_id
+            if original is None:  # completed by posting its hold: the hold drew the lots
+                original = (
+                    await conn.execute(select(Hold.hold_transfer_id).where(Hold.id == row.hold_id))
+                ).scalar_one()
+            _, balance = await restore_debit(
+                conn,
+                member_id=int(row.member_id),
+                original_transfer_id=int(original),
+                source=SystemAccount.REDEMPTIONS,
+                amount=int(row.points),
+                code="redemption_refund",
+                reference=row.sku,
+                key=f"redemption-refund:{redemption_id}",
+                now=now,
+            )
+        return balance
+
+    # --- Addresses and reading ------------------------------------------------------------------
+
+    async def set_address(
+        self, member_id: int, redemption_id: int, address: str, now: datetime
+    ) -> RedemptionView:
+        """The member gives (or corrects) where their physical reward should go."""
+        validation.member_id(member_id)
+        redemption_id = _redemption_id(redemption_id)
+        text = validation.text(address, field="address", max_length=500)
+        validation.instant(now)
+        async with self.db.write() as conn:
+            view = await redemption_view(conn, self.config, redemption_id)
+            if view.member_id != member_id:
+                raise UnknownRedemption(
+                    f"no redemption {redemption_id}", redemption_id=redemption_id
+                )
+            if view.kind != "physical" or view.status not in (*AWAITING, "completed"):
+                raise InvalidState(
+                    f"redemption {redemption_id} takes no address now",
+                    redemption_id=redemption_id,
+                    status=view.status,
+                )
+            await conn.execute(
+                update(Redemption)
+                .where(Redemption.id == redemption_id)
+                .values(address=text, updated_at=now)
+            )
+            return await redemption_view(conn, self.config, redemption_id)
+
+    async def get(self, redemption_id: int) -> RedemptionView:
+        redemption_id = _redemption_id(redemption_id)
+        async with self.db.read() as conn:
+            return await redemption_view(conn, self.config, redemption_id)
+
+    async def list_for_member(
+        self, member_id: int, page: int = 0, page_size: int = 10
+    ) -> RedemptionPage:
+        """The member's redemptions, newest first."""
+        validation.member_id(member_id)
+        page, page_size = page_args(page, page_size)
+        async with self.db.read() as conn:
+            await require_member(conn, member_id)
+            rows = (
+                await conn.execute(
+                    _view_query()
+                    .where(Redemption.member_id == member_id)
+                    .order_by(Redemption.id.desc())
+                    .offset(page * page_size)
+                    .limit(page_size + 1)
+                )
+            ).all()
+        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
+        return RedemptionPage(entries, page, len(rows) > page_size)
+
+    async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
+        """Redemptions waiting for an admin's approval, oldest first."""
+        page, page_size = page_args(page, page_size)
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    _view_query()
+                    .where(Redemption.status == "awaiting_approval")
+                    .order_by(Redemption.id)
+                    .offset(page * page_size)
+                    .limit(page_size + 1)
+                )
+            ).all()
+        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
+        return RedemptionPage(entries, page, len(rows) > page_size)
+
+
+async def _sale_of(
+    conn: AsyncConnection, item: ItemRecord, sale_id: int | None
+) -> SaleTerms | None:
+    """The first-come sale a redemption of ``item`` is made under, if any."""
+    if sale_id is None:
+        return None
+    row = (await conn.execute(select(FlashSale).where(FlashSale.id == sale_id))).first()
+    if row is None or int(row.item_id) != item.item_id:
+        raise UnknownSale(f"no sale {sale_id} for item {item.item_id}", sale_id=sale_id)
+    sale = sale_terms(row)
+    if sale.mode != "first_come":
+        raise InvalidState(
+            f"sale {sale_id} is a draw: enter it instead", sale_id=sale_id, reason="draw_sale"
+        )
+    return sale

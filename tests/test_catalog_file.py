@@ -1,0 +1,196 @@
+"""Loading the catalog file: all or nothing, every problem at once, and idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core.catalog import Catalog
+from core.catalog_file import CatalogError, load_catalog
+from core.db.models import BlindBox, BoxPrize, BoxSeed, CouponCode, Item
+from core.errors import error_from_code
+from core.mall import Mall
+from core.redemptions import OfferChanged, Redemptions
+from tests.conftest import at
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "catalog.toml"
+NOW = at("2026-03-01 09:00")
+
+
+async def everything(mall: Mall) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the catalog file writes, to compare before and after."""
+    tables = {"items": Item, "codes": CouponCode, "boxes": BlindBox, "prizes": BoxPrize}
+    async with mall.db.read() as conn:
+        found = {
+            name: [tuple(row) for row in await conn.execute(select(model).order_by(model.id))]
+            for name, model in tables.items()
+        }
+        found["seeds"] = [tuple(row) for row in await conn.execute(select(BoxSeed))]
+    return found
+
+
+async def test_the_example_catalog_loads_and_loading_it_again_changes_nothing(mall: Mall):
+    first = await load_catalog(mall.db, mall.config, EXAMPLE, NOW)
+    assert (first.items_created, first.items_updated, first.items_unchanged) == (11, 0, 0)
+    assert (first.codes_added, first.boxes_created) == (15, 1)
+    before = await everything(mall)
+    again = await load_catalog(mall.db, mall.config, str(EXAMPLE), at("2026-03-02 09:00"))
+    assert (again.items_created, again.items_updated, again.items_unchanged) == (0, 0, 11)
+    assert (again.codes_added, again.boxes_created, again.boxes_unchanged) == (0, 0, 1)
+    assert await everything(mall) == before
+
+    catalog = Catalog(mall.db, mall.config)
+    beans = await catalog.get_item_by_sku("house-beans-250g")
+    assert (beans.price_points, beans.cash_minor, beans.stock) == (900, 2900, 30)
+    art = await catalog.get_item_by_sku("latte-art-class")
+    assert art.starts_at == at("2026-03-01 00:00")  # written without an offset: mall time
+    latte = await catalog.get_item_by_sku("latte-coupon")
+    assert (latte.free_codes, latte.limit_count, latte.limit_period) == (10, 2, "week")
+    assert (await catalog.get_item_by_sku("gold-tasting-night")).min_tier == "Gold"
+    assert (await catalog.get_item_by_sku("signed-first-edition")).approval_threshold == 5000
+    assert {item.kind for item in [beans, art, latte]} | {"virtual"} == {
+        "physical",
+        "service",
+        "coupon",
+        "virtual",
+    }
+    async with mall.db.read() as conn:
+        seed = (await conn.execute(select(BoxSeed))).one()
+        prizes = (await conn.execute(select(BoxPrize).order_by(BoxPrize.id))).all()
+    assert seed.version == 1
+    assert seed.seed_hash == hashlib.sha256(seed.seed.encode()).hexdigest()
+    assert [(p.name, p.kind, p.rare) for p in prizes if p.rare] == [
+        ("The golden mug", "item", True)
+    ]
+    assert {p.kind for p in prizes} == {"points", "item", "coupon", "consolation"}
+
+
+async def test_a_reload_updates_what_changed_and_never_refills_the_shelves(mall: Mall):
+    text = EXAMPLE.read_text()
+    await load_catalog(mall.db, mall.config, text, NOW)
+    await mall.members.join(1001, "Alice", "en", NOW)
+    await mall.purchases.record_purchase(1001, "o-1", 200_000, "books", NOW)
+    catalog, redemptions = Catalog(mall.db, mall.config), Redemptions(mall.db, mall.config)
+    tote = await catalog.get_item_by_sku("tote-bag")
+    offer = await redemptions.offer(1001, tote.item_id, NOW)
+    await redemptions.redeem(1001, offer.token, NOW, address="Upstairs")
+    upgrade = await catalog.get_item_by_sku("size-upgrade")
+    shown = await redemptions.offer(1001, upgrade.item_id, NOW)
+    edited = (
+        text.replace("price = 1200", "price = 1100")
+        .replace("price = 80\n", "price = 90\n")
+        .replace('"BOOK50-WP33"]', '"BOOK50-WP33", "BOOK50-NEW1"]')
+        .replace("weight = 40 }", "weight = 45 }")
+        .replace(
+            '  { name = "A smile from the barista", kind = "consolation", weight = 38 },\n', ""
+        )
+    )
+    later = at("2026-03-02 09:00")
+    report = await load_catalog(mall.db, mall.config, edited, later)
+    assert (report.items_updated, report.items_unchanged, report.codes_added) == (2, 9, 1)
+    assert (report.boxes_updated, report.boxes_unchanged) == (1, 0)
+    tote = await catalog.get_item_by_sku("tote-bag")
+    assert (tote.price_points, tote.stock, tote.updated_at) == (1100, 49, later)
+    async with mall.db.read() as conn:
+        weights = dict((await conn.execute(select(BoxPrize.name, BoxPrize.weight))).all())
+    assert weights["50 points back"] == 45
+    assert weights["A smile from the barista"] == 0  # out of the draw, still on record
+    with pytest.raises(OfferChanged):  # Alice was shown the old price
+        await redemptions.redeem(1001, shown.token, later)
+
+
+BROKEN = """\
+[[items]]
+sku = "tea"
+title = "Tea"
+category = "Drinks"
+kind = "virtual"
+price = -5
+
+[[items]]
+sku = "scarf"
+title = "Scarf"
+category = "Goods"
+kind = "gift"
+price = 100
+
+[[boxes]]
+sku = "lucky"
+title = "Lucky box"
+price = 50
+prizes = [
+  { name = "Tea", kind = "item", item = "tea", weight = 5 },
+  { name = "Unicorn", kind = "item", item = "unicorn", weight = 1 },
+]
+"""
+
+
+async def test_three_mistakes_are_reported_together_with_where_they_are(mall: Mall):
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog(mall.db, mall.config, BROKEN, NOW)
+    problems = [str(problem) for problem in refused.value.problems]
+    assert problems == [
+        "line 6: items[0] (sku 'tea').price: must be a whole number of points >= 0",
+        "line 12: items[1] (sku 'scarf').kind: must be one of physical, coupon, service, virtual",
+        "line 21: boxes[0] (sku 'lucky').prizes[1].item: no item 'unicorn'",
+    ]
+    assert refused.value.code == "catalog_invalid"
+    # The error survives the trip through a recorded rejection.
+    rebuilt = error_from_code("catalog_invalid", refused.value.details)
+    assert isinstance(rebuilt, CatalogError)
+    assert [str(p) for p in rebuilt.problems] == problems
+    async with mall.db.read() as conn:
+        for model in (Item, BlindBox, BoxPrize):
+            assert (await conn.execute(select(func.count()).select_from(model))).scalar() == 0
+
+
+MISTAKES = [
+    ("[[items]]\nsku = 'tea'\n", "items[0] (sku 'tea').title: missing"),
+    ("items = 3\n", "items: expected [[items]] tables"),
+    ("[shop]\nname = 'x'\n", "shop: unknown key"),
+    ("[[items]\nsku = 1\n", "line 1: invalid TOML"),
+    (
+        "[[items]]\nsku='t'\ntitle='T'\ncategory='C'\nkind='virtual'\nprice=1\ncodes=['A']\n",
+        "line 7: items[0] (sku 't').codes: only coupon items have codes",
+    ),
+    (
+        "[[items]]\nsku='t'\ntitle='T'\ncategory='C'\nkind='virtual'\nprice=1\nstarts=2026-03-01\n",
+        "line 7: items[0] (sku 't').starts: expected a date-time",
+    ),
+    (
+        "[[boxes]]\nsku='b'\ntitle='B'\nprice=5\npity_after=3\n"
+        "[[boxes.prizes]]\nname='P'\nkind='points'\nweight=1\n",
+        "line 6: boxes[0] (sku 'b').prizes[0].points: a points prize needs points >= 1",
+    ),
+]
+
+
+async def test_each_kind_of_mistake_is_named(mall: Mall):
+    for text, expected in MISTAKES:
+        with pytest.raises(CatalogError) as refused:
+            await load_catalog(mall.db, mall.config, text + "\n", NOW)
+        found = [str(problem) for problem in refused.value.problems]
+        assert any(expected in problem for problem in found), found
+
+
+async def test_codes_can_come_from_a_file_beside_the_catalog(mall: Mall, tmp_path: Path):
+    (tmp_path / "codes").mkdir()
+    (tmp_path / "codes" / "latte.txt").write_text("# printed batch 7\nL-1\n\nL-2\nL-1\n")
+    catalog_file = tmp_path / "shop.toml"
+    catalog_file.write_text(
+        "[[items]]\nsku = 'latte'\ntitle = 'Latte'\ncategory = 'Drinks'\nkind = 'coupon'\n"
+        "price = 300\ncodes = ['L-0']\ncodes_file = 'codes/latte.txt'\n"
+    )
+    report = await load_catalog(mall.db, mall.config, catalog_file, NOW)
+    assert report.codes_added == 3
+    missing = tmp_path / "other.toml"
+    missing.write_text(catalog_file.read_text().replace("latte.txt", "mocha.txt"))
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog(mall.db, mall.config, missing, NOW)
+    assert "line 8: items[0] (sku 'latte').codes_file: cannot read" in str(refused.value)
+    with pytest.raises(CatalogError):
+        await load_catalog(mall.db, mall.config, tmp_path / "nowhere.toml", NOW)
