@@ -8,8 +8,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+from core.catalog_file import CatalogError, load_catalog
 from core.config import Config, ConfigError, load_config
 from core.db.database import Database
 from core.db.migrate import current_revision, head_revision, upgrade
@@ -33,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check", help="verify the ledger's invariants; exits 1 on any violation (fsck for points)"
     )
+    catalog = commands.add_parser("catalog", help="manage the catalog")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    load = catalog_commands.add_parser(
+        "load", help="create or update items, coupon codes and blind boxes from a TOML file"
+    )
+    load.add_argument("file", type=Path, help="the catalog file (see examples/catalog.toml)")
     return parser
 
 
@@ -59,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_migrate(config))
     if args.command == "check":
         return asyncio.run(_check(config))
+    if args.command == "catalog":
+        if not args.file.is_file():
+            print(f"pointsmall: no catalog file at {args.file}", file=sys.stderr)
+            return 2
+        return asyncio.run(_load_catalog(config, args.file))
     raise AssertionError(args.command)
 
 
@@ -77,22 +90,50 @@ async def _migrate(config: Config) -> int:
     return 0
 
 
+async def _schema_is_current(db: Database) -> bool:
+    revision = await current_revision(db)
+    if revision == head_revision():
+        return True
+    print(
+        f"schema is at revision {revision or 'empty'}, this code expects"
+        f" {head_revision()}: run `pointsmall migrate` first",
+        file=sys.stderr,
+    )
+    return False
+
+
 async def _check(config: Config) -> int:
     db = Database.from_url(config.database.effective_url())
     try:
-        revision = await current_revision(db)
-        if revision != head_revision():
-            print(
-                f"schema is at revision {revision or 'empty'}, this code expects"
-                f" {head_revision()}: run `pointsmall migrate` first",
-                file=sys.stderr,
-            )
+        if not await _schema_is_current(db):
             return 2
         report = await check_ledger(db)
     finally:
         await db.dispose()
     print(format_report(report))
     return 0 if report.ok else 1
+
+
+async def _load_catalog(config: Config, path: Path) -> int:
+    db = Database.from_url(config.database.effective_url())
+    try:
+        if not await _schema_is_current(db):
+            return 2
+        report = await load_catalog(db, config, path, datetime.now(UTC))
+    except CatalogError as error:
+        print(f"pointsmall: {path} was not loaded, nothing changed:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(
+        f"items: {report.items_created} created, {report.items_updated} updated,"
+        f" {report.items_unchanged} unchanged; coupon codes added: {report.codes_added};"
+        f" boxes: {report.boxes_created} created, {report.boxes_updated} updated,"
+        f" {report.boxes_unchanged} unchanged"
+    )
+    return 0
 
 
 def format_report(report: LedgerReport) -> str:

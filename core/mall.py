@@ -5,15 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.blind_boxes import BlindBoxes
+from core.catalog import Catalog
 from core.checkins import CheckIns
 from core.config import Config
 from core.db.database import Database
+from core.donations import Donations
 from core.expiry import ExpiryReport, expire_lots
-from core.holds import Holds
+from core.flash_sales import FlashSales
+from core.holds import HoldResult, Holds
 from core.invariants import LedgerReport, check_ledger
 from core.members import Members
 from core.purchases import Purchases
+from core.redemptions import RedemptionResult, Redemptions
+from core.referrals import Referrals
+from core.reports import Reports
 from core.statements import Statements
+
+
+@dataclass(frozen=True)
+class ReleasedHolds:
+    """What a timeout run gave back: redemptions cancelled, and any other holds voided."""
+
+    redemptions: tuple[RedemptionResult, ...]
+    holds: tuple[HoldResult, ...]
 
 
 @dataclass(frozen=True)
@@ -27,6 +42,13 @@ class Mall:
     purchases: Purchases
     holds: Holds
     statements: Statements
+    catalog: Catalog
+    redemptions: Redemptions
+    flash_sales: FlashSales
+    boxes: BlindBoxes
+    referrals: Referrals
+    donations: Donations
+    reports: Reports
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -38,11 +60,28 @@ class Mall:
             purchases=Purchases(db, config),
             holds=Holds(db, config),
             statements=Statements(db, config),
+            catalog=Catalog(db, config),
+            redemptions=Redemptions(db, config),
+            flash_sales=FlashSales(db, config),
+            boxes=BlindBoxes(db, config),
+            referrals=Referrals(db, config),
+            donations=Donations(db, config),
+            reports=Reports(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:
         """Expire what is left of every lot past its date (the daily job calls this)."""
         return await expire_lots(self.db, now)
+
+    async def release_expired(self, now: datetime) -> ReleasedHolds:
+        """Give back points whose wait timed out (the hold job calls this).
+
+        Redemptions first, so each ends cancelled with its stock returned; then whatever other
+        hold is left past its timeout (a draw entry whose draw never ran, say).
+        """
+        redemptions = await self.redemptions.release_expired(now)
+        holds = await self.holds.release_expired(now)
+        return ReleasedHolds(redemptions, tuple(holds))
 
     async def check(self) -> LedgerReport:
         """Verify the ledger's invariants."""

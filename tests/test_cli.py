@@ -93,3 +93,40 @@ def test_a_bad_config_names_the_key_and_stops(
     assert code == 2
     assert "earning.daily_cap = 'lots'" in err
     assert "integer" in err
+
+
+def test_loading_the_demo_catalog_twice_changes_nothing_the_second_time(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    _run(capsys, "migrate")
+    code, out, _ = _run(capsys, "catalog", "load", "examples/catalog.toml")
+    assert code == 0
+    assert "0 unchanged; coupon codes added" in out
+    code, out, _ = _run(capsys, "catalog", "load", "examples/catalog.toml")
+    assert code == 0
+    assert "items: 0 created, 0 updated" in out
+    assert "coupon codes added: 0; boxes: 0 created, 0 updated, 1 unchanged" in out
+
+
+def test_a_broken_catalog_file_lists_its_problems_and_loads_nothing(
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    _run(capsys, "migrate")
+    broken = tmp_path / "catalog.toml"
+    broken.write_text(
+        '[[items]]\nsku = "mug"\ntitle = "Mug"\ncategory = "gifts"\nkind = "teapot"\nprice = -3\n',
+        encoding="utf-8",
+    )
+    code, _, err = _run(capsys, "catalog", "load", str(broken))
+    assert code == 1
+    assert "nothing changed" in err
+    assert "kind" in err
+    assert "price" in err
+    code, _, err = _run(capsys, "catalog", "load", str(tmp_path / "missing.toml"))
+    assert code == 2
+    assert "no catalog file" in err
