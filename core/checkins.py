@@ -17,6 +17,7 @@ from core.earning import earn
 from core.errors import Frozen, MakeUpNotAllowed
 from core.idempotency import run_once
 from core.ledger import debit_member, lock_member, require_member
+from core.referrals import ReferralReward, qualify
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class CheckInResult:
     next_milestone_reward: int | None
     next_open_at: datetime
     already_checked_in: bool = False
+    # This check-in qualified the member's invite: what it paid them and their referrer.
+    referral: ReferralReward | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,9 @@ class CheckIns:
                     created_at=now,
                 )
             )
+            referral = await qualify(conn, self.config, member_id, "checkin", now)
+            if referral is not None:
+                balance = referral.invitee_balance
             milestone = rules.next_milestone(streak, self.config.checkin)
             return CheckInResult(
                 day=day,
@@ -109,6 +115,7 @@ class CheckIns:
                 next_milestone_streak=milestone.streak if milestone else None,
                 next_milestone_reward=milestone.reward if milestone else None,
                 next_open_at=rules.start_of_day(day + timedelta(days=1), self.config.mall.timezone),
+                referral=referral,
             )
 
         outcome = await run_once(

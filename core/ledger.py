@@ -45,6 +45,14 @@ async def lock_member(conn: AsyncConnection, member_id: int) -> MemberLock:
     return MemberLock(member_id, row.balance, row.frozen, row.tier)
 
 
+async def current_balance(conn: AsyncConnection, member_id: int) -> int:
+    """The member's balance as this transaction sees it."""
+    balance = (
+        await conn.execute(select(Account.balance).where(Account.id == member_id))
+    ).scalar_one()
+    return int(balance)
+
+
 async def require_member(conn: AsyncConnection, member_id: int) -> None:
     """Refuse a member id nobody joined with (for reads, which lock nothing)."""
     if (await conn.execute(select(Member.id).where(Member.id == member_id))).first() is None:

@@ -15,7 +15,8 @@ from core.db.models import Account, Member
 from core.earning import earn
 from core.errors import UnknownMember
 from core.idempotency import run_once
-from core.ledger import lock_member
+from core.ledger import current_balance, lock_member
+from core.referrals import attribute
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class JoinResult:
     bonus: int
     balance: int
     invited_by: int | None
+    # The invite's status: pending, or rewarded/capped when the mall rewards on joining.
+    referral: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,10 @@ class Members:
                     counts_as_earning=False,
                 )
                 balance = earned.balance
-            return JoinResult(member_id, True, bonus, balance, inviter)
+            referral = await attribute(conn, self.config, member_id, inviter, now)
+            if referral is not None and referral != "pending":
+                balance = await current_balance(conn, member_id)
+            return JoinResult(member_id, True, bonus, balance, inviter, referral)
 
         outcome = await run_once(
             self.db,
@@ -110,7 +116,7 @@ class Members:
         )
         if outcome.replayed:
             first = outcome.result
-            return JoinResult(member_id, False, 0, first.balance, first.invited_by)
+            return JoinResult(member_id, False, 0, first.balance, first.invited_by, first.referral)
         return outcome.result
 
     async def update_profile(

@@ -80,6 +80,7 @@ from core.ledger import (
     restore_debit,
     settle_hold,
 )
+from core.referrals import qualify
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
 ENDED = ("cancelled", "rejected")
@@ -524,6 +525,10 @@ class Redemptions:
             created_at=now,
             updated_at=now,
         )
+        if status == "completed":
+            referral = await qualify(conn, self.config, member_id, "redemption", now)
+            if referral is not None:
+                balance = referral.invitee_balance
         return RedemptionResult(await redemption_view(conn, self.config, redemption_id), balance)
 
     # --- Answering a redemption that waits, and undoing one -----------------------------------
@@ -696,6 +701,11 @@ class Redemptions:
                     code_id=row.coupon_code_id,
                     code_shown=row.status in GOT_IT,
                 )
+            elif to == "completed":
+                # The member's first redemption may qualify the invite that brought them.
+                referral = await qualify(conn, self.config, int(found), "redemption", now)
+                if referral is not None:
+                    balance = referral.invitee_balance
             return RedemptionResult(
                 await redemption_view(conn, self.config, redemption_id), balance
             )

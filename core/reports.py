@@ -1,0 +1,444 @@
+"""Figures for admins and the scheduled jobs: the liability, daily flows, redemptions by item,
+and the members whose points are about to expire.
+
+Everything here only reads. Days are the mall's business days (``[mall] timezone``): a day's
+figures cover the instants from its midnight to the next, converted to UTC in Python, because
+SQLite has no time zones; rows are bucketed in SQL with those instants as bounds (a binary
+search written as CASEs), so a month of a large mall is three aggregate queries, not rows
+shipped to Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    SQLColumnExpression,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import rules, validation
+from core.accounts import SystemAccount
+from core.config import Config
+from core.db.database import Database
+from core.db.models import Account, CheckIn, Hold, Item, Lot, Member, Redemption, Transfer
+from core.errors import InvalidInput
+
+# Most days one ``daily`` call covers; longer ranges are asked in parts.
+MAX_DAYS = 366
+# Days bucketed per query, which keeps each statement (and its CASE of day bounds) small.
+_CHUNK_DAYS = 31
+_REDEEMED = ("completed", "fulfilled")
+_AWAITING = ("awaiting_approval", "awaiting_payment")
+_ISSUING_BOOKS = (SystemAccount.ISSUANCE, SystemAccount.ADJUSTMENTS, SystemAccount.BOX_POOL)
+
+
+@dataclass(frozen=True)
+class Liability:
+    """Points the mall owes its members at ``as_of``, and what they are worth.
+
+    ``outstanding`` = ``member_balances`` (spendable, including ``awaiting_expiry``: lots past
+    their date that the expiry job has not swept yet, still spendable until it runs) + ``held``
+    (points in escrow for pending holds, which go back to the member if the hold is voided).
+    ``value_minor`` = ``outstanding`` x ``point_value_minor``, in minor units of ``currency``.
+    """
+
+    as_of: datetime
+    member_balances: int
+    held: int
+    outstanding: int
+    awaiting_expiry: int
+    point_value_minor: int
+    value_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One business day of the mall.
+
+    - ``issued``: points credited to members by the mall (issuance, adjustments, box prizes).
+    - ``redeemed``: points that reached the redemptions book (direct spends and posted holds),
+      less what it gave back (a cancelled redemption); it can be negative on a quiet day.
+    - ``expired``, ``donated``: points moved to the expiry and donations books.
+    - ``checkins``: members who checked in for the day; ``makeups``: make-up check-ins bought
+      that day (for an earlier day).
+    - ``active_members``: members with a check-in or any movement of their own that day (the
+      expiry job's sweep is not the member's doing and does not count).
+    """
+
+    day: date
+    issued: int
+    redeemed: int
+    expired: int
+    donated: int
+    checkins: int
+    makeups: int
+    active_members: int
+
+
+@dataclass(frozen=True)
+class ItemRedemptions:
+    """Redemptions of one item made in the period: done, and still waiting (approval, payment)."""
+
+    item_id: int
+    title: str
+    redeemed: int
+    points: int
+    awaiting: int
+    awaiting_points: int
+
+
+@dataclass(frozen=True)
+class ExpiringMember:
+    """A member to remind: ``amount`` points expire within the window asked.
+
+    The soonest of them, ``soonest_amount`` points, can be used through ``last_day``.
+    """
+
+    member_id: int
+    language: str
+    amount: int
+    last_day: date
+    soonest_amount: int
+
+
+class Reports:
+    """Read-only reports; every method is one consistent read (or a stream of short ones)."""
+
+    def __init__(self, db: Database, config: Config) -> None:
+        self.db = db
+        self.config = config
+
+    async def liability(self, now: datetime) -> Liability:
+        """The points outstanding now, and their value at ``[mall] point_value_minor``."""
+        validation.instant(now)
+        balances = (
+            select(func.coalesce(func.sum(Account.balance), 0))
+            .where(Account.kind == "member")
+            .scalar_subquery()
+        )
+        held = (
+            select(func.coalesce(func.sum(Hold.amount), 0))
+            .where(Hold.status == "pending")
+            .scalar_subquery()
+        )
+        overdue = (
+            select(func.coalesce(func.sum(Lot.remaining), 0))
+            .where(Lot.remaining > 0, Lot.expires_at <= now)
+            .scalar_subquery()
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(balances, held, overdue))).one()
+        member_balances, pending, awaiting = (int(value) for value in row)
+        outstanding = member_balances + pending
+        mall = self.config.mall
+        return Liability(
+            as_of=now,
+            member_balances=member_balances,
+            held=pending,
+            outstanding=outstanding,
+            awaiting_expiry=awaiting,
+            point_value_minor=mall.point_value_minor,
+            value_minor=outstanding * mall.point_value_minor,
+            currency=mall.currency,
+        )
+
+    async def daily(self, start: date, end: date) -> tuple[DayFigures, ...]:
+        """Figures for each business day from ``start`` to ``end`` inclusive, quiet days too."""
+        _require_day(start, "start")
+        _require_day(end, "end")
+        if end < start:
+            raise InvalidInput("end is before start", field="end")
+        if (end - start).days + 1 > MAX_DAYS:
+            raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
+        figures: list[DayFigures] = []
+        async with self.db.read() as conn:
+            first = start
+            while first <= end:
+                last = min(end, first + timedelta(days=_CHUNK_DAYS - 1))
+                figures.extend(await self._days(conn, first, last))
+                first = last + timedelta(days=1)
+        return tuple(figures)
+
+    async def _days(self, conn: AsyncConnection, first: date, last: date) -> list[DayFigures]:
+        tz = self.config.mall.timezone
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        bounds = [rules.start_of_day(day, tz) for day in [*days, last + timedelta(days=1)]]
+        flows = await _flows(conn, days, bounds)
+        checkins = await _checkins(conn, days, bounds)
+        active = await _active_members(conn, days, bounds)
+        zero = (0, 0, 0, 0)
+        return [
+            DayFigures(
+                day,
+                *flows.get(day, zero),
+                *checkins.get(day, (0, 0)),
+                active.get(day, 0),
+            )
+            for day in days
+        ]
+
+    async def redemptions_per_item(self, start: date, end: date) -> tuple[ItemRedemptions, ...]:
+        """Redemptions made from ``start`` to ``end`` (business days), most redeemed first."""
+        _require_day(start, "start")
+        _require_day(end, "end")
+        if end < start:
+            raise InvalidInput("end is before start", field="end")
+        tz = self.config.mall.timezone
+        lower, upper = rules.start_of_day(start, tz), rules.start_of_day(end + timedelta(1), tz)
+        done = Redemption.status.in_(_REDEEMED)
+        waiting = Redemption.status.in_(_AWAITING)
+        redeemed = func.sum(case((done, 1), else_=0))
+        points = func.sum(case((done, Redemption.points), else_=0))
+        awaiting = func.sum(case((waiting, 1), else_=0))
+        awaiting_points = func.sum(case((waiting, Redemption.points), else_=0))
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(Item.id, Item.title, redeemed, points, awaiting, awaiting_points)
+                    .join(Item, Item.id == Redemption.item_id)
+                    .where(
+                        Redemption.created_at >= lower,
+                        Redemption.created_at < upper,
+                        Redemption.status.in_((*_REDEEMED, *_AWAITING)),
+                    )
+                    .group_by(Item.id, Item.title)
+                )
+            ).all()
+        found = [ItemRedemptions(int(r[0]), r[1], *(int(v) for v in r[2:])) for r in rows]
+        return tuple(
+            sorted(
+                found, key=lambda item: (-item.redeemed, -item.points, -item.awaiting, item.item_id)
+            )
+        )
+
+    async def expiring_members(self, now: datetime, within_days: int) -> tuple[ExpiringMember, ...]:
+        """Every member to remind, at once; for a large mall use :meth:`expiring_members_iter`."""
+        return tuple([member async for member in self.expiring_members_iter(now, within_days)])
+
+    async def expiring_members_iter(
+        self, now: datetime, within_days: int, *, batch: int = 1000
+    ) -> AsyncIterator[ExpiringMember]:
+        """Members (not frozen) with points whose last day of use is within ``within_days``
+        days from today (0: today), by member id, read ``batch`` members at a time.
+
+        The window is the one a member's own statement shows (``Statements.expiring``).
+        """
+        validation.instant(now)
+        if isinstance(within_days, bool) or not isinstance(within_days, int):
+            raise InvalidInput("within_days must be a whole number", field="within_days")
+        if not 0 <= within_days <= 3650:
+            raise InvalidInput("within_days must be 0-3650", field="within_days")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise InvalidInput("batch must be a whole number >= 1", field="batch")
+        tz = self.config.mall.timezone
+        horizon = rules.start_of_day(
+            rules.business_day(now, tz) + timedelta(days=within_days + 1), tz
+        )
+        window = and_(Lot.remaining > 0, Lot.expires_at > now, Lot.expires_at <= horizon)
+        after = 0
+        while True:
+            # A short read per batch: no snapshot is held open while the caller sends messages.
+            async with self.db.read() as conn:
+                ids = (
+                    (
+                        await conn.execute(
+                            select(Lot.account_id)
+                            .join(Account, Account.id == Lot.account_id)
+                            .where(window, Lot.account_id > after, Account.frozen.is_(False))
+                            .group_by(Lot.account_id)
+                            .order_by(Lot.account_id)
+                            .limit(batch)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not ids:
+                    return
+                rows = (
+                    await conn.execute(
+                        select(
+                            Lot.account_id,
+                            Member.language,
+                            Lot.expires_at,
+                            func.sum(Lot.remaining),
+                        )
+                        .join(Member, Member.id == Lot.account_id)
+                        .where(window, Lot.account_id.in_(ids))
+                        .group_by(Lot.account_id, Member.language, Lot.expires_at)
+                        .order_by(Lot.account_id, Lot.expires_at)
+                    )
+                ).all()
+            by_member: dict[int, list[tuple[str, date, int]]] = {}
+            for member_id, language, expires_at, remaining in rows:
+                assert expires_at is not None  # the window selects dated lots only
+                day = rules.last_valid_day(expires_at, tz)
+                by_member.setdefault(int(member_id), []).append((language, day, int(remaining)))
+            for member_id in sorted(by_member):
+                lots = by_member[member_id]
+                language, soonest, _ = lots[0]
+                yield ExpiringMember(
+                    member_id=member_id,
+                    language=language,
+                    amount=sum(amount for _, _, amount in lots),
+                    last_day=soonest,
+                    soonest_amount=sum(amount for _, day, amount in lots if day == soonest),
+                )
+            if len(ids) < batch:
+                return
+            after = int(ids[-1])
+
+
+def _require_day(value: object, field: str) -> None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidInput(f"{field} must be a date", field=field)
+
+
+def _bucket(
+    instant: SQLColumnExpression[datetime], days: list[date], bounds: list[datetime]
+) -> Any:
+    """The business day an instant falls on, as SQL: ``days[i]`` if it is in ``bounds[i:i+2]``.
+
+    A binary search written as nested CASEs: about log2(len(days)) comparisons a row, on both
+    databases, and right across daylight-saving changes. The caller keeps rows within
+    ``bounds[0] <= instant < bounds[-1]``.
+    """
+    if len(days) == 1:
+        return literal(days[0], Date)
+    middle = len(days) // 2
+    return case(
+        (
+            instant < bounds[middle],
+            _bucket(instant, days[:middle], bounds[: middle + 1]),
+        ),
+        else_=_bucket(instant, days[middle:], bounds[middle:]),
+    )
+
+
+def _in_range(
+    instant: SQLColumnExpression[datetime], bounds: list[datetime]
+) -> ColumnElement[bool]:
+    return and_(instant >= bounds[0], instant < bounds[-1])
+
+
+async def _flows(
+    conn: AsyncConnection, days: list[date], bounds: list[datetime]
+) -> dict[date, tuple[int, int, int, int]]:
+    """Issued, redeemed (net), expired and donated points by day.
+
+    The database sums the day's amounts by pair of books (0 standing for any member), which
+    is one addition a row; which pairs make which figure is decided here, on a few rows.
+    """
+    member = 0
+    moved = (
+        select(
+            _bucket(Transfer.created_at, days, bounds).label("day"),
+            case((Transfer.debit_account_id < 0, Transfer.debit_account_id), else_=member).label(
+                "source"
+            ),
+            case((Transfer.credit_account_id < 0, Transfer.credit_account_id), else_=member).label(
+                "destination"
+            ),
+            Transfer.amount.label("amount"),
+        )
+        .where(_in_range(Transfer.created_at, bounds))
+        .subquery()
+    )
+    by_pair = await conn.execute(
+        select(moved.c.day, moved.c.source, moved.c.destination, func.sum(moved.c.amount)).group_by(
+            moved.c.day, moved.c.source, moved.c.destination
+        )
+    )
+    flows: dict[date, list[int]] = {}
+    for day, source, destination, amount in by_pair:
+        figures = flows.setdefault(day, [0, 0, 0, 0])
+        points = int(amount)
+        if destination == member and source in _ISSUING_BOOKS:
+            figures[0] += points
+        elif destination == SystemAccount.REDEMPTIONS and source in (member, SystemAccount.ESCROW):
+            figures[1] += points  # a direct spend, or a hold posted
+        elif source == SystemAccount.REDEMPTIONS and destination == member:
+            figures[1] -= points  # given back: a cancelled redemption
+        elif source == member and destination == SystemAccount.EXPIRY:
+            figures[2] += points
+        elif source == member and destination == SystemAccount.DONATIONS:
+            figures[3] += points
+    return {day: (f[0], f[1], f[2], f[3]) for day, f in flows.items()}
+
+
+async def _checkins(
+    conn: AsyncConnection, days: list[date], bounds: list[datetime]
+) -> dict[date, tuple[int, int]]:
+    """Check-ins for each day, and make-ups bought on each day (for whichever day they fill).
+
+    One pass over the check-ins: a check-in counts on its day, a make-up on the day it was
+    bought.
+    """
+    counted = (
+        select(
+            case(
+                (CheckIn.makeup.is_(True), _bucket(CheckIn.created_at, days, bounds)),
+                else_=CheckIn.day,
+            ).label("day"),
+            CheckIn.makeup.label("makeup"),
+        )
+        .where(
+            or_(
+                and_(CheckIn.makeup.is_(False), CheckIn.day >= days[0], CheckIn.day <= days[-1]),
+                and_(CheckIn.makeup.is_(True), _in_range(CheckIn.created_at, bounds)),
+            )
+        )
+        .subquery()
+    )
+    counts: dict[date, list[int]] = {}
+    for day, makeup, count in await conn.execute(
+        select(counted.c.day, counted.c.makeup, func.count()).group_by(
+            counted.c.day, counted.c.makeup
+        )
+    ):
+        counts.setdefault(day, [0, 0])[1 if makeup else 0] = int(count)
+    return {day: (c[0], c[1]) for day, c in counts.items()}
+
+
+async def _active_members(
+    conn: AsyncConnection, days: list[date], bounds: list[datetime]
+) -> dict[date, int]:
+    """Distinct members per day with a check-in or a movement of their own."""
+    day = _bucket(Transfer.created_at, days, bounds)
+    own = and_(_in_range(Transfer.created_at, bounds), Transfer.code != "expiry")
+    seen = union_all(
+        # One pass over the period's transfers: a member is on one side of nearly every one,
+        select(
+            day.label("day"),
+            case(
+                (Transfer.debit_account_id > 0, Transfer.debit_account_id),
+                else_=Transfer.credit_account_id,
+            ).label("member_id"),
+        ).where(own, (Transfer.debit_account_id > 0) | (Transfer.credit_account_id > 0)),
+        # and the other side of a transfer between two members, should there be one.
+        select(day.label("day"), Transfer.credit_account_id.label("member_id")).where(
+            own, Transfer.debit_account_id > 0, Transfer.credit_account_id > 0
+        ),
+        select(CheckIn.day.label("day"), CheckIn.member_id.label("member_id")).where(
+            CheckIn.makeup.is_(False), CheckIn.day >= days[0], CheckIn.day <= days[-1]
+        ),
+    ).subquery()
+    rows = await conn.execute(
+        select(seen.c.day, func.count(distinct(seen.c.member_id))).group_by(seen.c.day)
+    )
+    return {row[0]: int(row[1]) for row in rows}
