@@ -12,7 +12,7 @@ from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
 from core.errors import HoldNotPending, InvalidInput, UnknownHold
-from core.idempotency import run_once
+from core.idempotency import Outcome, run_once
 from core.ledger import expired_hold_ids, lock_member, place_hold, settle_hold
 
 _CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz_")
@@ -101,6 +101,11 @@ class Holds:
         return await self._settle(hold_id, post=False, key=key, now=now)
 
     async def _settle(self, hold_id: int, *, post: bool, key: str, now: datetime) -> HoldResult:
+        return (await self._settle_once(hold_id, post=post, key=key, now=now)).result
+
+    async def _settle_once(
+        self, hold_id: int, *, post: bool, key: str, now: datetime
+    ) -> Outcome[HoldResult]:
         validation.key(key)
         validation.instant(now)
         if isinstance(hold_id, bool) or not isinstance(hold_id, int) or hold_id <= 0:
@@ -111,7 +116,7 @@ class Holds:
             status = "posted" if post else "voided"
             return HoldResult(hold.hold_id, hold.member_id, hold.amount, status, balance)
 
-        outcome = await run_once(
+        return await run_once(
             self.db,
             key=key,
             kind="hold_post" if post else "hold_void",
@@ -120,7 +125,6 @@ class Holds:
             work=work,
             now=now,
         )
-        return outcome.result
 
     async def release_expired(self, now: datetime, *, limit: int = 500) -> list[HoldResult]:
         """Void every pending hold past its timeout; safe to run from several processes."""
@@ -131,8 +135,12 @@ class Holds:
                 ids = await expired_hold_ids(conn, now, limit)
             for hold_id in ids:
                 try:
-                    released.append(await self.void(hold_id, key=f"timeout:{hold_id}", now=now))
+                    outcome = await self._settle_once(
+                        hold_id, post=False, key=f"timeout:{hold_id}", now=now
+                    )
                 except HoldNotPending:
-                    continue  # answered, or released by another process, meanwhile
+                    continue  # answered meanwhile
+                if not outcome.replayed:  # else another process released it and reports it
+                    released.append(outcome.result)
             if len(ids) < limit:
                 return released

@@ -77,7 +77,7 @@ class Purchases:
             reckoned = rules.purchase_points(
                 amount_minor, category, standing.tier, now, self.config.earning
             )
-            granted, capped, balance, tier_name = 0, 0, member.balance, member.tier
+            granted, capped, balance, tier_name = 0, 0, member.balance, standing.tier.name
             if reckoned.points:
                 earned = await earn(
                     conn,
