@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
@@ -241,12 +242,17 @@ class CheckIns:
         )
 
 
+_CHECKINS = cast(Table, CheckIn.__table__)
+# Built once: every check-in runs it (see core.ledger on why).
+_STREAK_ON = select(_CHECKINS.c.streak).where(
+    _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("on_day")
+)
+
+
 async def _streak_on(conn: AsyncConnection, member_id: int, day: date) -> int:
     """The streak counted on ``day``, 0 if the member did not check in that day."""
     streak = (
-        await conn.execute(
-            select(CheckIn.streak).where(CheckIn.member_id == member_id, CheckIn.day == day)
-        )
+        await conn.execute(_STREAK_ON, {"member_id": member_id, "on_day": day})
     ).scalar_one_or_none()
     return int(streak or 0)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -101,11 +103,35 @@ async def current_standing(
     return Standing(rules.tier_for(earned, config.tiers), earned)
 
 
+# Built once: they run in every earning (see core.ledger on why).
+_DAYS = cast(Table, MemberDay.__table__)
+_EARNED_ON = select(_DAYS.c.earned).where(
+    _DAYS.c.member_id == bindparam("member_id"), _DAYS.c.day == bindparam("on_day")
+)
+_EARNED_BETWEEN = select(func.coalesce(func.sum(_DAYS.c.earned), 0)).where(
+    _DAYS.c.member_id == bindparam("member_id"),
+    _DAYS.c.day >= bindparam("first_day"),
+    _DAYS.c.day <= bindparam("last_day"),
+)
+
+
+def _add_earned_statement(insert: Callable[[Table], Any]) -> Any:
+    statement = insert(_DAYS)
+    return statement.on_conflict_do_update(
+        index_elements=[_DAYS.c.member_id, _DAYS.c.day],
+        set_={"earned": _DAYS.c.earned + statement.excluded.earned},
+    )
+
+
+_ADD_EARNED = {
+    "postgresql": _add_earned_statement(postgresql.insert),
+    "sqlite": _add_earned_statement(sqlite.insert),
+}
+
+
 async def _earned_on(conn: AsyncConnection, member_id: int, day: date) -> int:
     earned = (
-        await conn.execute(
-            select(MemberDay.earned).where(MemberDay.member_id == member_id, MemberDay.day == day)
-        )
+        await conn.execute(_EARNED_ON, {"member_id": member_id, "on_day": day})
     ).scalar_one_or_none()
     return int(earned or 0)
 
@@ -113,13 +139,8 @@ async def _earned_on(conn: AsyncConnection, member_id: int, day: date) -> int:
 async def add_earned(conn: AsyncConnection, member_id: int, day: date, delta: int) -> None:
     """Count ``delta`` points (negative for a reversal) as earned by the member on ``day``."""
     if delta >= 0:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(MemberDay).values(member_id=member_id, day=day, earned=delta)
         await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[MemberDay.member_id, MemberDay.day],
-                set_={"earned": MemberDay.earned + stmt.excluded.earned},
-            )
+            _ADD_EARNED[conn.dialect.name], {"member_id": member_id, "day": day, "earned": delta}
         )
     else:
         # A reversal lowers what counted, never below zero.
@@ -139,9 +160,7 @@ async def earned_in_window(conn: AsyncConnection, config: Config, member_id: int
     first = day - timedelta(days=config.tiers.window_days - 1)
     total = (
         await conn.execute(
-            select(func.coalesce(func.sum(MemberDay.earned), 0)).where(
-                MemberDay.member_id == member_id, MemberDay.day >= first, MemberDay.day <= day
-            )
+            _EARNED_BETWEEN, {"member_id": member_id, "first_day": first, "last_day": day}
         )
     ).scalar_one()
     return int(total)

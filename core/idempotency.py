@@ -14,10 +14,10 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,46 +74,72 @@ async def run_once(
     validation.key(key)
     digest = fingerprint(kind, request)
     adapter = _adapter(result_type)
-    for attempt in range(3):
-        rejection: MallError | None = None
+
+    async def once(conn: AsyncConnection) -> Outcome[R] | MallError:
+        """One transaction: the outcome, or a refusal to raise once it is recorded."""
+        if not await _claim(conn, key, kind, digest, now):
+            return Outcome(await _replay(conn, key, digest, adapter), replayed=True)
+        savepoint = await conn.begin_nested()
         try:
-            async with db.write() as conn:
-                if not await _claim(conn, key, kind, digest, now):
-                    return Outcome(await _replay(conn, key, digest, adapter), replayed=True)
-                savepoint = await conn.begin_nested()
-                try:
-                    result = await work(conn)
-                except MallError as exc:
-                    await savepoint.rollback()
-                    if not record_rejection:
-                        raise
-                    rejection = exc
-                    await conn.execute(
-                        update(Operation)
-                        .where(Operation.key == key)
-                        .values(
-                            status="rejected",
-                            error_code=exc.code,
-                            result=json.dumps(exc.details, default=str),
-                        )
-                    )
-                else:
-                    await savepoint.commit()
-                    await conn.execute(
-                        update(Operation)
-                        .where(Operation.key == key)
-                        .values(status="ok", result=adapter.dump_json(result).decode())
-                    )
-                    return Outcome(result, replayed=False)
+            result = await work(conn)
+        except MallError as exc:
+            await savepoint.rollback()
+            if not record_rejection:
+                raise
+            await conn.execute(
+                _FINISH,
+                {
+                    "op_key": key,
+                    "op_status": "rejected",
+                    "op_error": exc.code,
+                    "op_result": json.dumps(exc.details, default=str),
+                },
+            )
+            return exc
+        await savepoint.commit()
+        await conn.execute(
+            _FINISH,
+            {
+                "op_key": key,
+                "op_status": "ok",
+                "op_error": None,
+                "op_result": adapter.dump_json(result).decode(),
+            },
+        )
+        return Outcome(result, replayed=False)
+
+    for attempt in range(3):
+        try:
+            done = await db.transact(once)
         except IntegrityError:
             # Two first requests raced past the claim on a unique row of their own (PostgreSQL
             # READ COMMITTED); the loser retries and replays the winner's outcome.
             if attempt == 2:
                 raise
             continue
-        assert rejection is not None
-        raise rejection
+        if isinstance(done, MallError):
+            raise done
+        return done
     raise AssertionError("unreachable")
+
+
+# Built once: every use case runs these (building a statement costs more than running it).
+_OPERATIONS = cast(Table, Operation.__table__)
+_CLAIM = {
+    name: insert(_OPERATIONS)
+    .on_conflict_do_nothing(index_elements=[_OPERATIONS.c.key])
+    .returning(_OPERATIONS.c.key)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_FINISH = (
+    update(_OPERATIONS)
+    .where(_OPERATIONS.c.key == bindparam("op_key"))
+    .values(
+        status=bindparam("op_status"),
+        error_code=bindparam("op_error"),
+        result=bindparam("op_result"),
+    )
+)
 
 
 async def _claim(conn: AsyncConnection, key: str, kind: str, digest: str, now: datetime) -> bool:
@@ -124,14 +150,7 @@ async def _claim(conn: AsyncConnection, key: str, kind: str, digest: str, now: d
         "status": "pending",
         "created_at": now,
     }
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(Operation)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[Operation.key])
-        .returning(Operation.key)
-    )
-    return (await conn.execute(stmt)).first() is not None
+    return (await conn.execute(_CLAIM[conn.dialect.name], values)).first() is not None
 
 
 async def _replay(conn: AsyncConnection, key: str, digest: str, adapter: TypeAdapter[R]) -> R:

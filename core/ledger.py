@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, cast
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.accounts import SystemAccount
@@ -30,16 +30,38 @@ class MemberLock:
     tier: str
 
 
+# The statements every use case runs, built once: building one per call costs several times
+# more than executing it (docs/performance.md). Parameters never share a column's name.
+_ACCOUNTS = cast(Table, Account.__table__)
+_MEMBERS = cast(Table, Member.__table__)
+_TRANSFERS = cast(Table, Transfer.__table__)
+_LOTS = cast(Table, Lot.__table__)
+_LOCK_MEMBER = (
+    select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen, _MEMBERS.c.tier)
+    .join(_MEMBERS, _MEMBERS.c.id == _ACCOUNTS.c.id)
+    .where(_ACCOUNTS.c.id == bindparam("member_id"))
+    .with_for_update(of=_ACCOUNTS)
+)
+_INSERT_TRANSFER = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
+_INSERT_LOT = insert(_LOTS)
+_ADD_TO_BALANCE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("member_id"))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("delta"))
+    .returning(_ACCOUNTS.c.balance)
+)
+_TAKE_FROM_BALANCE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("member_id"), _ACCOUNTS.c.balance >= bindparam("delta"))
+    .values(balance=_ACCOUNTS.c.balance - bindparam("delta"))
+    .returning(_ACCOUNTS.c.balance)
+)
+_SPEND_FROM_BALANCE = _TAKE_FROM_BALANCE.where(_ACCOUNTS.c.frozen.is_(False))
+
+
 async def lock_member(conn: AsyncConnection, member_id: int) -> MemberLock:
     """Lock the member's account (the first lock any use case takes) and read it."""
-    row = (
-        await conn.execute(
-            select(Account.balance, Account.frozen, Member.tier)
-            .join(Member, Member.id == Account.id)
-            .where(Account.id == member_id)
-            .with_for_update(of=Account)
-        )
-    ).first()
+    row = (await conn.execute(_LOCK_MEMBER, {"member_id": member_id})).first()
     if row is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
     return MemberLock(member_id, row.balance, row.frozen, row.tier)
@@ -72,17 +94,16 @@ async def _insert_transfer(
 ) -> int:
     transfer_id = (
         await conn.execute(
-            insert(Transfer)
-            .values(
-                key=key,
-                debit_account_id=debit,
-                credit_account_id=credit,
-                amount=amount,
-                code=code,
-                reference=reference,
-                created_at=now,
-            )
-            .returning(Transfer.id)
+            _INSERT_TRANSFER,
+            {
+                "key": key,
+                "debit_account_id": int(debit),
+                "credit_account_id": int(credit),
+                "amount": amount,
+                "code": code,
+                "reference": reference,
+                "created_at": now,
+            },
         )
     ).scalar_one()
     return int(transfer_id)
@@ -116,21 +137,17 @@ async def credit_member(
         now=now,
     )
     balance = (
-        await conn.execute(
-            update(Account)
-            .where(Account.id == member_id)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-        )
+        await conn.execute(_ADD_TO_BALANCE, {"member_id": member_id, "delta": amount})
     ).scalar_one()
     await conn.execute(
-        insert(Lot).values(
-            account_id=member_id,
-            transfer_id=transfer_id,
-            amount=amount,
-            remaining=amount,
-            expires_at=expires_at,
-        )
+        _INSERT_LOT,
+        {
+            "account_id": member_id,
+            "transfer_id": transfer_id,
+            "amount": amount,
+            "remaining": amount,
+            "expires_at": expires_at,
+        },
     )
     return int(balance)
 
@@ -179,16 +196,9 @@ async def debit_member(
     The balance is decremented by a conditional update, so two spends can never both take the
     last points. ``require_active`` refuses a frozen member (spending); reversals pass False.
     """
-    condition = Account.balance >= amount
-    if require_active:
-        condition = condition & Account.frozen.is_(False)
+    statement = _SPEND_FROM_BALANCE if require_active else _TAKE_FROM_BALANCE
     balance = (
-        await conn.execute(
-            update(Account)
-            .where(Account.id == member_id, condition)
-            .values(balance=Account.balance - amount)
-            .returning(Account.balance)
-        )
+        await conn.execute(statement, {"member_id": member_id, "delta": amount})
     ).scalar_one_or_none()
     if balance is None:
         await _explain_refused_debit(conn, member_id, amount, require_active)
@@ -253,12 +263,7 @@ async def restore_debit(
         now=now,
     )
     balance = (
-        await conn.execute(
-            update(Account)
-            .where(Account.id == member_id)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-        )
+        await conn.execute(_ADD_TO_BALANCE, {"member_id": member_id, "delta": amount})
     ).scalar_one()
     await conn.execute(
         text(

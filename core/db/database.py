@@ -12,14 +12,18 @@ and conditional updates.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from core.db.writer import SqliteWriter
+
+T = TypeVar("T")
 
 _WRITE = "pointsmall_write"
 
@@ -27,11 +31,12 @@ _WRITE = "pointsmall_write"
 class Database:
     """One engine and how to open read and write transactions on it."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: SqliteWriter | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._writer = writer
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
@@ -47,9 +52,12 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
         engine = create_async_engine(parsed, **kwargs)
+        writer = None
         if parsed.get_backend_name() == "sqlite":
-            _configure_sqlite(engine)
-        return cls(engine)
+            _configure_sqlite(engine.sync_engine)
+            if parsed.database and parsed.database != ":memory:":
+                writer = SqliteWriter(parsed, _configure_sqlite)
+        return cls(engine, writer)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -66,6 +74,18 @@ class Database:
             finally:
                 conn.sync_connection.info.pop(_WRITE, None)  # type: ignore[union-attr]
 
+    async def transact(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``body`` in one write transaction: committed if it returns, rolled back if not.
+
+        On SQLite the whole of ``body`` runs on the writer thread (see ``core.db.writer``): one
+        hand-off per use case instead of several per statement.
+        """
+        if self._writer is None or self._write_lock is None:
+            async with self.write() as conn:
+                return await body(conn)
+        async with self._write_lock:
+            return await self._writer.run(body, _mark_write)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction with a consistent snapshot."""
@@ -73,11 +93,16 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def _mark_write(connection: Connection) -> None:
+    connection.info[_WRITE] = True
+
+
+def _configure_sqlite(sync_engine: Engine) -> None:
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
