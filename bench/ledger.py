@@ -311,7 +311,6 @@ class Ours:
 async def counting(db: Database) -> AsyncIterator[list[int]]:
     """Count the round trips the engine makes: statements, and BEGIN/COMMIT where they are."""
     counter = [0]
-    engine = db.engine.sync_engine
 
     def on_statement(*_args: Any) -> None:
         counter[0] += 1
@@ -328,13 +327,16 @@ async def counting(db: Database) -> AsyncIterator[list[int]]:
         ("commit", on_statement),
         ("rollback", on_statement),
     ]
-    for name, hook in hooks:
-        event.listen(engine, name, hook)
+    # On SQLite the writer thread's engine runs the use cases: count on every engine.
+    for engine in db.sync_engines:
+        for name, hook in hooks:
+            event.listen(engine, name, hook)
     try:
         yield counter
     finally:
-        for name, hook in hooks:
-            event.remove(engine, name, hook)
+        for engine in db.sync_engines:
+            for name, hook in hooks:
+                event.remove(engine, name, hook)
 
 
 # --- The raw driver's side --------------------------------------------------------------------
@@ -345,7 +347,7 @@ CLAIM = (
     "INSERT INTO operations (key, kind, fingerprint, status, created_at) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (key) DO NOTHING RETURNING key"
 )
-FINISH = "UPDATE operations SET status = ?, result = ? WHERE key = ?"
+FINISH = "UPDATE operations SET status = ?, error_code = ?, result = ? WHERE key = ?"
 LOCK = (
     "SELECT a.balance, a.frozen, m.tier FROM accounts a JOIN members m ON m.id = a.id"
     " WHERE a.id = ?"
@@ -526,7 +528,7 @@ class Raw:
                 "next_open_at": rules.start_of_day(day + timedelta(days=1), tz).isoformat(),
                 "already_checked_in": False,
             }
-            await tx.run(FINISH, "ok", json.dumps(result), key)
+            await tx.run(FINISH, "ok", None, json.dumps(result), key)
 
     async def purchase(self, index: int) -> None:
         member = member_of(index, self.members)
@@ -577,7 +579,7 @@ class Raw:
                 "balance": balance,
                 "tier": tier_name,
             }
-            await tx.run(FINISH, "ok", json.dumps(result), key)
+            await tx.run(FINISH, "ok", None, json.dumps(result), key)
 
     async def spend(self, index: int) -> None:
         member = member_of(index, self.members)
@@ -632,7 +634,7 @@ class Raw:
                 "balance": balance,
                 "expires_at": expires_at.isoformat(),
             }
-            await tx.run(FINISH, "ok", json.dumps(result), key)
+            await tx.run(FINISH, "ok", None, json.dumps(result), key)
         post_key = f"spend-{index}-post"
         digest = fingerprint("hold_post", {"hold_id": hold_id})
         async with self.transaction() as tx:
@@ -662,7 +664,7 @@ class Raw:
                 "balance": balance,
                 "expires_at": None,
             }
-            await tx.run(FINISH, "ok", json.dumps(result), post_key)
+            await tx.run(FINISH, "ok", None, json.dumps(result), post_key)
 
     async def _claim(self, tx: RawTx, key: str, kind: str, digest: str, now: datetime) -> None:
         claimed = await tx.one(CLAIM, key, kind, digest, "pending", self.instant(now))

@@ -486,7 +486,7 @@ class RawSide(Side):
                     "balance": balance,
                     "replayed": False,
                 }
-                await tx.run(FINISH, "ok", json.dumps(result), key)
+                await tx.run(FINISH, "ok", None, json.dumps(result), key)
             return OK
         except _LostTheLastUnit:
             # The mall rolls back to its savepoint; without one, the raw side starts over.
@@ -607,7 +607,7 @@ class RawSide(Side):
                 "spent_today": int(spent) + price,
                 "replayed": False,
             }
-            await tx.run(FINISH, "ok", json.dumps(result), key)
+            await tx.run(FINISH, "ok", None, json.dumps(result), key)
         self.prizes[prize.name] += 1
 
     @staticmethod

@@ -74,6 +74,14 @@ class Database:
             finally:
                 conn.sync_connection.info.pop(_WRITE, None)  # type: ignore[union-attr]
 
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every engine behind this database (for instrumentation: counting statements)."""
+        engines = [self.engine.sync_engine]
+        if self._writer is not None:
+            engines.append(self._writer.engine)
+        return engines
+
     async def transact(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``body`` in one write transaction: committed if it returns, rolled back if not.
 

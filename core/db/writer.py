@@ -38,6 +38,10 @@ class SqliteWriter:
         )
         self._thread.start()
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     async def run(
         self, body: Callable[[AsyncConnection], Awaitable[T]], mark_write: Callable[[Any], None]
     ) -> T:
