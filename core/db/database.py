@@ -3,7 +3,8 @@
 SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every write transaction, so a
 transaction that reads first cannot fail with "database is locked" when another writer commits.
 Writes in this process also queue on an asyncio lock, so they wait in order instead of
-polling SQLite's busy handler.
+polling SQLite's busy handler, and the idempotent use cases (``transact``) run whole on one
+writer thread with a synchronous connection (``core.db.writer``).
 
 PostgreSQL: asyncpg, READ COMMITTED; correctness comes from row locks taken in a fixed order
 and conditional updates.

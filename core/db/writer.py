@@ -32,6 +32,7 @@ class SqliteWriter:
         self._engine = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30})
         configure(self._engine)
         self._connection: Connection | None = None
+        self._busy: asyncio.Lock | None = None  # made on the writer's loop, which it belongs to
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="pointsmall-sqlite-writer", daemon=True
@@ -52,11 +53,16 @@ class SqliteWriter:
     async def _transact(
         self, body: Callable[[AsyncConnection], Awaitable[T]], mark_write: Callable[[Any], None]
     ) -> T:
-        if self._connection is None:  # sqlite3 connections belong to the thread that made them
-            self._connection = self._engine.connect()
-            mark_write(self._connection)
-        with self._connection.begin():
-            return await body(cast(AsyncConnection, _ThreadConnection(self._connection)))
+        if self._busy is None:
+            self._busy = asyncio.Lock()
+        # One transaction at a time on the one connection, even if a caller that was cancelled
+        # left its use case running here while the next one arrives.
+        async with self._busy:
+            if self._connection is None:  # sqlite3 connections belong to their thread
+                self._connection = self._engine.connect()
+                mark_write(self._connection)
+            with self._connection.begin():
+                return await body(cast(AsyncConnection, _ThreadConnection(self._connection)))
 
     def close(self) -> None:
         """Close the connection on its own thread and stop the thread."""
