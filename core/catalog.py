@@ -23,6 +23,7 @@ from core import rules, validation
 from core.config import Config, TiersSettings
 from core.db.database import Database
 from core.db.models import Account, CouponCode, FlashSale, Item, Member, Redemption
+from core.earning import current_standing
 from core.errors import (
     Frozen,
     InsufficientPoints,
@@ -355,6 +356,11 @@ async def assess(
     Called by the listing without locks, and by the redemption after the member's lock, where
     its verdict is final for everything but stock, which the conditional updates settle.
     """
+    if item.min_tier is not None:
+        # The tier the window gives today: a stored tier lags until the member next earns.
+        day = rules.business_day(now, config.mall.timezone)
+        standing = await current_standing(conn, config, member.member_id, day)
+        member = replace(member, tier=standing.tier.name)
     left = await units_left(conn, item, sale)
     used = await used_in_period(conn, config, member.member_id, item, now)
     points = sale.sale_price if sale is not None else item.price_points

@@ -132,6 +132,21 @@ async def test_a_gold_only_item_waits_for_alice_to_reach_gold(mall: Mall):
     assert (await redeem(mall, ALICE, lounge)).redemption.status == "completed"
 
 
+async def test_a_gold_tier_that_lapsed_no_longer_opens_the_gold_lounge(mall: Mall):
+    """Alice was Gold a year and a half ago and has earned nothing since: the window makes her
+    a Member today, though her stored tier still says Gold until she next earns."""
+    await mall.members.join(ALICE, "Alice", "en", at("2025-01-01 08:00"))
+    await mall.purchases.record_purchase(
+        ALICE, "old-order", 500_000, "books", at("2025-01-01 09:00")
+    )
+    assert (await mall.members.profile(ALICE)).tier == "Gold"
+    lounge = await add(mall, "lounge", min_tier="Gold", price_points=1000)
+    with pytest.raises(TierTooLow):
+        await redeem(mall, ALICE, lounge)
+    listed = await Catalog(mall.db, mall.config).item_view(ALICE, lounge, NOW)
+    assert listed.blocked_reason == "tier_too_low"
+
+
 async def test_an_item_outside_its_window_cannot_be_redeemed(mall: Mall):
     await mall.members.join(ALICE, "Alice", "en", at("2026-03-01 08:00"))
     cocoa = await add(
