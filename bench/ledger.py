@@ -1227,6 +1227,32 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def print_throughput(rows: list[list[str]]) -> None:
+    """The throughput table both benchmarks print: the mall beside the raw driver."""
+    print(
+        "Throughput and latency: the mall beside the raw driver issuing the same statements,"
+        " one transaction per use case"
+    )
+    print(
+        table(
+            [
+                "operation",
+                "ops/s",
+                "raw ops/s",
+                "ours/raw",
+                "p50 ms",
+                "raw p50",
+                "p99 ms",
+                "raw p99",
+                "CPU ms/op",
+                "raw CPU",
+                "round trips",
+            ],
+            rows,
+        )
+    )
+
+
 def ratio(ours: float, raw: float) -> str:
     return f"{ours / raw:.2f}" if raw else "-"
 
@@ -1372,28 +1398,7 @@ async def main(args: argparse.Namespace) -> None:
         f" {args.concurrency} workers on a pool of {args.concurrency}."
     )
     print()
-    print(
-        "Throughput and latency: the mall beside the raw driver issuing the same statements,"
-        " one transaction per use case"
-    )
-    print(
-        table(
-            [
-                "operation",
-                "ops/s",
-                "raw ops/s",
-                "ours/raw",
-                "p50 ms",
-                "raw p50",
-                "p99 ms",
-                "raw p99",
-                "CPU ms/op",
-                "raw CPU",
-                "round trips",
-            ],
-            throughput,
-        )
-    )
+    print_throughput(throughput)
     print(
         "ours/raw: the mall's rate as a fraction of the raw driver's. CPU ms/op: CPU time of"
         " this process (all threads) per operation. Round trips: statements plus BEGIN/COMMIT"

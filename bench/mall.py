@@ -80,10 +80,10 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
     log,
     member_of,
     prepare,
+    print_throughput,
     ratio,
     recreate_postgres,
     server_version,
-    table,
 )
 from ledger import DRAW as LOT_DRAW  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -1083,28 +1083,7 @@ async def main(args: argparse.Namespace) -> int:
         f" {args.concurrency} workers on a pool of {args.concurrency}."
     )
     print()
-    print(
-        "Throughput and latency: the mall beside the raw driver issuing the same statements,"
-        " one transaction per use case"
-    )
-    print(
-        table(
-            [
-                "operation",
-                "ops/s",
-                "raw ops/s",
-                "ours/raw",
-                "p50 ms",
-                "raw p50",
-                "p99 ms",
-                "raw p99",
-                "CPU ms/op",
-                "raw CPU",
-                "round trips",
-            ],
-            [row for r in results for row in rows_of(r)],
-        )
-    )
+    print_throughput([row for r in results for row in rows_of(r)])
     print(
         "redeem until sold out: successful redemptions (offer + redeem, each its own"
         " transactions) per second of the sell-out, which ends when every worker has been told"

@@ -78,11 +78,9 @@ async def earn(
     if counts_as_earning and grant > 0:
         await add_earned(conn, member.member_id, day, grant)
         earned += grant
-    tier_name = rules.tier_for(earned, config.tiers).name
-    if tier_name != member.tier:
-        await conn.execute(
-            update(Member).where(Member.id == member.member_id).values(tier=tier_name)
-        )
+    tier_name = await refresh_tier(
+        conn, config, member.member_id, member.tier, day, known_earned=earned
+    )
     return Earned(grant, amount - grant, balance, tier_name, expires_at)
 
 
@@ -167,10 +165,21 @@ async def earned_in_window(conn: AsyncConnection, config: Config, member_id: int
 
 
 async def refresh_tier(
-    conn: AsyncConnection, config: Config, member_id: int, current: str, day: date
+    conn: AsyncConnection,
+    config: Config,
+    member_id: int,
+    current: str,
+    day: date,
+    *,
+    known_earned: int | None = None,
 ) -> str:
-    """Move the member to the tier their earned points in the window give; returns its name."""
-    earned = await earned_in_window(conn, config, member_id, day)
+    """Move the member to the tier their earned points in the window give; returns its name.
+
+    ``known_earned`` (points earned in the window) saves the query when the caller knows it.
+    """
+    earned = known_earned
+    if earned is None:
+        earned = await earned_in_window(conn, config, member_id, day)
     tier = rules.tier_for(earned, config.tiers).name
     if tier != current:
         await conn.execute(update(Member).where(Member.id == member_id).values(tier=tier))
