@@ -39,6 +39,7 @@ from pydantic import (
     PlainValidator,
     SecretStr,
     StrictBool,
+    StrictInt,
     StrictStr,
     ValidationError,
     ValidationInfo,
@@ -249,10 +250,32 @@ class DatabaseSettings(_Settings):
             yield name, _hide_url_password(value) if name == "url" else value
 
 
+_TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,}")
+_SECRET_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
+
+
+def _token(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and _TOKEN_SHAPE.fullmatch(value.get_secret_value()) is None:
+        _expected("a bot token as @BotFather gives it: digits, a colon, then the secret")
+    return value
+
+
+def _secret_token(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and _SECRET_TOKEN_SHAPE.fullmatch(value.get_secret_value()) is None:
+        _expected("16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
+def _public_url(value: str) -> str:
+    if value and (urlsplit(value).scheme != "https" or not urlsplit(value).netloc):
+        _expected("'' or the public https URL Telegram sends updates to")
+    return value
+
+
 class TelegramSettings(_Settings):
     """``[telegram]``: how the bot reaches Telegram and who administers the mall."""
 
-    token: SecretStr | None = None
+    token: Annotated[SecretStr | None, AfterValidator(_token)] = None
     """The bot token from @BotFather; None runs without Telegram (the sandbox)."""
     mode: Literal["polling", "webhook"] = "polling"
     api_server: Annotated[StrictStr, AfterValidator(_api_server)] = ""
@@ -260,6 +283,29 @@ class TelegramSettings(_Settings):
     admins: tuple[PositiveInt, ...] = ()
     """Telegram user ids allowed to use the admin commands."""
     framework: Literal["ptb", "aiogram"] = "ptb"
+    webhook_url: Annotated[StrictStr, AfterValidator(_public_url)] = ""
+    """Webhook mode: the public https URL (behind the load balancer) Telegram posts to."""
+    webhook_listen: Name = "127.0.0.1"
+    """Webhook mode: the address this process listens on."""
+    webhook_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8443
+    webhook_secret: Annotated[SecretStr | None, AfterValidator(_secret_token)] = None
+    """Webhook mode: every request must carry it in X-Telegram-Bot-Api-Secret-Token."""
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> TelegramSettings:
+        if self.mode == "webhook" and (not self.webhook_url or self.webhook_secret is None):
+            _rule(
+                "mode = 'webhook' needs webhook_url and webhook_secret (or POINTSMALL_WEBHOOK_SECRET)"
+            )
+        return self
+
+
+class SandboxSettings(_Settings):
+    """``[sandbox]``: the local Bot API server and chat page of ``pointsmall sandbox``."""
+
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8081
+    """The page is http://127.0.0.1:<port>/ and the bot's api_server points here."""
+    database_url: StrictStr = "sqlite+aiosqlite:///var/sandbox.db"
 
 
 class MembersSettings(_Settings):
@@ -421,6 +467,7 @@ class Config(_Settings):
     redemptions: RedemptionSettings = Field(default_factory=RedemptionSettings)
     referrals: ReferralSettings = Field(default_factory=ReferralSettings)
     donations: DonationSettings = Field(default_factory=DonationSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -468,8 +515,9 @@ _ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "POINTSMALL_TELEGRAM_TOKEN": ("telegram", "token"),
     "POINTSMALL_DATABASE_URL": ("database", "url"),
     "POINTSMALL_DATABASE_PASSWORD": ("database", "password"),
+    "POINTSMALL_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
 }
-_SECRET_KEYS = frozenset({"token", "password"})
+_SECRET_KEYS = frozenset({"token", "password", "webhook_secret"})
 
 
 def load_config(

@@ -16,6 +16,8 @@ from core.flash_sales import FlashSales
 from core.holds import HoldResult, Holds
 from core.invariants import LedgerReport, check_ledger
 from core.members import Members
+from core.pending_inputs import PendingInputs
+from core.privacy import Privacy
 from core.purchases import Purchases
 from core.redemptions import RedemptionResult, Redemptions
 from core.referrals import Referrals
@@ -49,6 +51,8 @@ class Mall:
     referrals: Referrals
     donations: Donations
     reports: Reports
+    inputs: PendingInputs
+    privacy: Privacy
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -67,6 +71,8 @@ class Mall:
             referrals=Referrals(db, config),
             donations=Donations(db, config),
             reports=Reports(db, config),
+            inputs=PendingInputs(db, config),
+            privacy=Privacy(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,10 +15,23 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import Account, Member
 from core.earning import earn
-from core.errors import UnknownMember
+from core.errors import InvalidInput, UnknownMember
 from core.idempotency import run_once
 from core.ledger import current_balance, lock_member
+from core.privacy import was_erased
 from core.referrals import attribute
+
+# Telegram's usernames: letters, digits and underscores, at most 32; "@" is how they are typed.
+_USERNAME = re.compile(r"@?([A-Za-z0-9_]{1,32})")
+
+
+class _Keep(Enum):
+    """The default of a profile field that is left as it is (None means "clear" there)."""
+
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,8 @@ class JoinResult:
     invited_by: int | None
     # The invite's status: pending, or rewarded/capped when the mall rewards on joining.
     referral: str | None = None
+    # This Telegram user erased an earlier account: no sign-up bonus, no invite this time.
+    erased_before: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,8 @@ class MemberProfile:
     tier: str
     frozen: bool
     frozen_reason: str | None
+    username: str | None = None
+    announcements: bool = True
 
 
 class Members:
@@ -58,11 +77,13 @@ class Members:
         language: str,
         now: datetime,
         invited_by: int | None = None,
+        username: str | None = None,
     ) -> JoinResult:
         """Register the member once, with the sign-up bonus; later calls change nothing.
 
         ``invited_by`` is recorded only on the first join, only if that member exists and is
         not the newcomer: since an inviter always joined earlier, invitations form no cycles.
+        Someone who erased an account before joins afresh, without the bonus or an inviter.
         """
         validation.member_id(member_id)
         name = validation.text(display_name, field="display_name", max_length=128)
@@ -70,10 +91,16 @@ class Members:
         validation.instant(now)
         if invited_by is not None:
             validation.member_id(invited_by)
+        handle = None if username is None else _username(username)
 
         async def work(conn: AsyncConnection) -> JoinResult:
-            inviter = await _existing_inviter(conn, invited_by, member_id)
+            erased_before = await was_erased(conn, member_id)
+            inviter = (
+                None if erased_before else await _existing_inviter(conn, invited_by, member_id)
+            )
             await conn.execute(insert(Account).values(id=member_id, kind="member", balance=0))
+            if handle is not None:
+                await _release_username(conn, handle, member_id)
             await conn.execute(
                 insert(Member).values(
                     id=member_id,
@@ -82,9 +109,10 @@ class Members:
                     joined_at=now,
                     invited_by=inviter,
                     tier=self.config.tiers.levels[0].name,
+                    username=handle,
                 )
             )
-            bonus = self.config.members.signup_bonus
+            bonus = 0 if erased_before else self.config.members.signup_bonus
             balance = 0
             if bonus:
                 member = await lock_member(conn, member_id)
@@ -103,7 +131,7 @@ class Members:
             referral = await attribute(conn, self.config, member_id, inviter, now)
             if referral is not None and referral != "pending":
                 balance = await current_balance(conn, member_id)
-            return JoinResult(member_id, True, bonus, balance, inviter, referral)
+            return JoinResult(member_id, True, bonus, balance, inviter, referral, erased_before)
 
         outcome = await run_once(
             self.db,
@@ -116,32 +144,90 @@ class Members:
         )
         if outcome.replayed:
             first = outcome.result
-            return JoinResult(member_id, False, 0, first.balance, first.invited_by, first.referral)
+            return JoinResult(
+                member_id,
+                False,
+                0,
+                first.balance,
+                first.invited_by,
+                first.referral,
+                first.erased_before,
+            )
         return outcome.result
 
     async def update_profile(
-        self, member_id: int, *, display_name: str | None = None, language: str | None = None
+        self,
+        member_id: int,
+        *,
+        display_name: str | None = None,
+        language: str | None = None,
+        username: str | _Keep | None = KEEP,
     ) -> MemberProfile:
-        """Keep the member's name and language as Telegram or the member last gave them."""
-        values: dict[str, str] = {}
+        """Keep the member's name, language and username as Telegram or the member last gave them.
+
+        ``username=None`` clears it (the member has none any more); leaving it out keeps it.
+        A username another member had is theirs no longer: Telegram gives each to one user.
+        """
+        values: dict[str, str | None] = {}
         if display_name is not None:
             values["display_name"] = validation.text(
                 display_name, field="display_name", max_length=128
             )
         if language is not None:
             values["language"] = validation.text(language, field="language", max_length=16)
+        if not isinstance(username, _Keep):
+            values["username"] = None if username is None else _username(username)
         async with self.db.write() as conn:
             if values:
+                handle = values.get("username")
+                if handle is not None:
+                    await _release_username(conn, handle, member_id)
                 result = await conn.execute(
-                    update(Member).where(Member.id == member_id).values(**values)
+                    update(Member)
+                    .where(Member.id == member_id, Member.deleted_at.is_(None))
+                    .values(**values)
                 )
                 if result.rowcount == 0:
                     raise UnknownMember(f"no member {member_id}", member_id=member_id)
             return await _profile(conn, member_id)
 
+    async def set_announcements(self, member_id: int, on: bool) -> MemberProfile:
+        """Whether the member receives announcements (flash sales, news): /notifications."""
+        validation.member_id(member_id)
+        if not isinstance(on, bool):
+            raise InvalidInput(f"on must be true or false, got {on!r}", field="on")
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(Member)
+                .where(Member.id == member_id, Member.deleted_at.is_(None))
+                .values(announcements=on)
+            )
+            if result.rowcount == 0:
+                raise UnknownMember(f"no member {member_id}", member_id=member_id)
+            return await _profile(conn, member_id)
+
     async def profile(self, member_id: int) -> MemberProfile:
         async with self.db.read() as conn:
             return await _profile(conn, member_id)
+
+    async def find_by_username(self, name: str) -> MemberProfile:
+        """The member with this Telegram username (``"@Name"`` or ``"name"``, any case)."""
+        match = _USERNAME.fullmatch(name.strip()) if isinstance(name, str) else None
+        if match is None:
+            raise UnknownMember(f"no member @{name!s:.40}", username=str(name)[:40])
+        handle = match[1].lower()
+        async with self.db.read() as conn:
+            found = (
+                await conn.execute(
+                    select(Member.id)
+                    .where(Member.username == handle, Member.deleted_at.is_(None))
+                    .order_by(Member.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if found is None:
+                raise UnknownMember(f"no member @{handle}", username=handle)
+            return await _profile(conn, int(found))
 
     async def freeze(self, member_id: int, reason: str) -> MemberProfile:
         """Stop the member earning and spending; they can still look around."""
@@ -163,13 +249,32 @@ class Members:
             return await _profile(conn, member_id)
 
 
+def _username(value: object) -> str:
+    """A Telegram username as stored: without the "@", lower-cased."""
+    match = _USERNAME.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidInput("username must be 1-32 letters, digits or underscores", field="username")
+    return match[1].lower()
+
+
+async def _release_username(conn: AsyncConnection, handle: str, member_id: int) -> None:
+    """Take the username from whoever had it before: Telegram has passed it on."""
+    await conn.execute(
+        update(Member)
+        .where(Member.username == handle, Member.id != member_id)
+        .values(username=None)
+    )
+
+
 async def _existing_inviter(
     conn: AsyncConnection, invited_by: int | None, member_id: int
 ) -> int | None:
     if invited_by is None or invited_by == member_id:
         return None
     found = (
-        await conn.execute(select(Member.id).where(Member.id == invited_by))
+        await conn.execute(
+            select(Member.id).where(Member.id == invited_by, Member.deleted_at.is_(None))
+        )
     ).scalar_one_or_none()
     return int(found) if found is not None else None
 
@@ -185,6 +290,8 @@ async def _profile(conn: AsyncConnection, member_id: int) -> MemberProfile:
                 Member.tier,
                 Account.frozen,
                 Account.frozen_reason,
+                Member.username,
+                Member.announcements,
             )
             .join(Account, Account.id == Member.id)
             .where(Member.id == member_id)
@@ -201,4 +308,6 @@ async def _profile(conn: AsyncConnection, member_id: int) -> MemberProfile:
         row.tier,
         row.frozen,
         row.frozen_reason,
+        row.username,
+        row.announcements,
     )

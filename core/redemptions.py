@@ -658,56 +658,16 @@ class Redemptions:
             note = validation.text(note, field="note", max_length=500)
 
         async def work(conn: AsyncConnection) -> RedemptionResult:
-            found = (
-                await conn.execute(
-                    select(Redemption.member_id).where(Redemption.id == redemption_id)
-                )
-            ).scalar_one_or_none()
-            if found is None or (owner is not None and found != owner):
-                raise UnknownRedemption(
-                    f"no redemption {redemption_id}", redemption_id=redemption_id
-                )
-            lock = await lock_member(conn, int(found))
-            # Every change of a redemption locks its member first: this read is current.
-            row = (
-                await conn.execute(
-                    select(Redemption, Item.sku)
-                    .join(Item, Item.id == Redemption.item_id)
-                    .where(Redemption.id == redemption_id)
-                )
-            ).one()
-            if row.status not in allowed:
-                raise InvalidState(
-                    f"redemption {redemption_id} is {row.status}",
-                    redemption_id=redemption_id,
-                    status=row.status,
-                )
-            balance = await self._settle_points(conn, row, to, now, lock.balance)
-            values: dict[str, Any] = {"status": to, "updated_at": now}
-            if note is not None:
-                values["note"] = note
-            if charge_id is not None:
-                values["payment_charge_id"] = charge_id
-            await conn.execute(
-                update(Redemption)
-                .where(Redemption.id == redemption_id, Redemption.status == row.status)
-                .values(**values)
-            )
-            if to in ENDED:
-                await give_back_units(
-                    conn,
-                    item_id=int(row.item_id),
-                    sale_id=row.flash_sale_id,
-                    code_id=row.coupon_code_id,
-                    code_shown=row.status in GOT_IT,
-                )
-            elif to == "completed":
-                # The member's first redemption may qualify the invite that brought them.
-                referral = await qualify(conn, self.config, int(found), "redemption", now)
-                if referral is not None:
-                    balance = referral.invitee_balance
-            return RedemptionResult(
-                await redemption_view(conn, self.config, redemption_id), balance
+            return await _apply_move(
+                conn,
+                self.config,
+                redemption_id,
+                now,
+                allowed=allowed,
+                to=to,
+                owner=owner,
+                note=note,
+                charge_id=charge_id,
             )
 
         suffix = f":{owner}" if owner is not None else ""
@@ -725,53 +685,6 @@ class Redemptions:
         if outcome.replayed:
             return replace(outcome.result, replayed=True)
         return outcome.result
-
-    async def _settle_points(
-        self, conn: AsyncConnection, row: Any, to: str, now: datetime, balance: int
-    ) -> int:
-        """Post, void or refund the redemption's points for its move to ``to``."""
-        redemption_id = int(row.id)
-        if row.status in AWAITING:
-            if row.hold_id is None:
-                return balance  # a cash-only item: no points were held
-            hold_status = (
-                await conn.execute(select(Hold.status).where(Hold.id == row.hold_id))
-            ).scalar_one()
-            if hold_status == "pending":
-                _, balance = await settle_hold(
-                    conn,
-                    hold_id=int(row.hold_id),
-                    post=to == "completed",
-                    key=f"redemption-settle:{redemption_id}",
-                    now=now,
-                )
-            elif to == "completed":
-                # The generic hold timeout voided it: the wait is over, the points are back.
-                raise InvalidState(
-                    f"redemption {redemption_id} timed out",
-                    redemption_id=redemption_id,
-                    status=row.status,
-                    reason="expired",
-                )
-            return balance
-        if to in ENDED and row.points > 0:
-            original = row.transfer_id
-            if original is None:  # completed by posting its hold: the hold drew the lots
-                original = (
-                    await conn.execute(select(Hold.hold_transfer_id).where(Hold.id == row.hold_id))
-                ).scalar_one()
-            _, balance = await restore_debit(
-                conn,
-                member_id=int(row.member_id),
-                original_transfer_id=int(original),
-                source=SystemAccount.REDEMPTIONS,
-                amount=int(row.points),
-                code="redemption_refund",
-                reference=row.sku,
-                key=f"redemption-refund:{redemption_id}",
-                now=now,
-            )
-        return balance
 
     # --- Addresses and reading ------------------------------------------------------------------
 
@@ -859,3 +772,124 @@ async def _sale_of(
             f"sale {sale_id} is a draw: enter it instead", sale_id=sale_id, reason="draw_sale"
         )
     return sale
+
+
+# --- Moving a redemption, inside a caller's transaction --------------------------------------
+
+
+async def cancel_waiting(
+    conn: AsyncConnection, config: Config, redemption_id: int, now: datetime
+) -> RedemptionResult:
+    """Cancel a waiting redemption inside the caller's transaction (an account's erasure).
+
+    Its held points go back into their lots and its unit to the item, as any cancel does.
+    """
+    return await _apply_move(conn, config, redemption_id, now, allowed=AWAITING, to="cancelled")
+
+
+async def _apply_move(
+    conn: AsyncConnection,
+    config: Config,
+    redemption_id: int,
+    now: datetime,
+    *,
+    allowed: tuple[str, ...],
+    to: str,
+    owner: int | None = None,
+    note: str | None = None,
+    charge_id: str | None = None,
+) -> RedemptionResult:
+    """Move a redemption from one of ``allowed`` to ``to`` in the caller's transaction."""
+    found = (
+        await conn.execute(select(Redemption.member_id).where(Redemption.id == redemption_id))
+    ).scalar_one_or_none()
+    if found is None or (owner is not None and found != owner):
+        raise UnknownRedemption(f"no redemption {redemption_id}", redemption_id=redemption_id)
+    lock = await lock_member(conn, int(found))
+    # Every change of a redemption locks its member first: this read is current.
+    row = (
+        await conn.execute(
+            select(Redemption, Item.sku)
+            .join(Item, Item.id == Redemption.item_id)
+            .where(Redemption.id == redemption_id)
+        )
+    ).one()
+    if row.status not in allowed:
+        raise InvalidState(
+            f"redemption {redemption_id} is {row.status}",
+            redemption_id=redemption_id,
+            status=row.status,
+        )
+    balance = await _settle_points(conn, row, to, now, lock.balance)
+    values: dict[str, Any] = {"status": to, "updated_at": now}
+    if note is not None:
+        values["note"] = note
+    if charge_id is not None:
+        values["payment_charge_id"] = charge_id
+    await conn.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption_id, Redemption.status == row.status)
+        .values(**values)
+    )
+    if to in ENDED:
+        await give_back_units(
+            conn,
+            item_id=int(row.item_id),
+            sale_id=row.flash_sale_id,
+            code_id=row.coupon_code_id,
+            code_shown=row.status in GOT_IT,
+        )
+    elif to == "completed":
+        # The member's first redemption may qualify the invite that brought them.
+        referral = await qualify(conn, config, int(found), "redemption", now)
+        if referral is not None:
+            balance = referral.invitee_balance
+    return RedemptionResult(await redemption_view(conn, config, redemption_id), balance)
+
+
+async def _settle_points(
+    conn: AsyncConnection, row: Any, to: str, now: datetime, balance: int
+) -> int:
+    """Post, void or refund the redemption's points for its move to ``to``."""
+    redemption_id = int(row.id)
+    if row.status in AWAITING:
+        if row.hold_id is None:
+            return balance  # a cash-only item: no points were held
+        hold_status = (
+            await conn.execute(select(Hold.status).where(Hold.id == row.hold_id))
+        ).scalar_one()
+        if hold_status == "pending":
+            _, balance = await settle_hold(
+                conn,
+                hold_id=int(row.hold_id),
+                post=to == "completed",
+                key=f"redemption-settle:{redemption_id}",
+                now=now,
+            )
+        elif to == "completed":
+            # The generic hold timeout voided it: the wait is over, the points are back.
+            raise InvalidState(
+                f"redemption {redemption_id} timed out",
+                redemption_id=redemption_id,
+                status=row.status,
+                reason="expired",
+            )
+        return balance
+    if to in ENDED and row.points > 0:
+        original = row.transfer_id
+        if original is None:  # completed by posting its hold: the hold drew the lots
+            original = (
+                await conn.execute(select(Hold.hold_transfer_id).where(Hold.id == row.hold_id))
+            ).scalar_one()
+        _, balance = await restore_debit(
+            conn,
+            member_id=int(row.member_id),
+            original_transfer_id=int(original),
+            source=SystemAccount.REDEMPTIONS,
+            amount=int(row.points),
+            code="redemption_refund",
+            reference=row.sku,
+            key=f"redemption-refund:{redemption_id}",
+            now=now,
+        )
+    return balance

@@ -381,38 +381,41 @@ def test_secrets_from_the_environment_take_precedence_over_the_file() -> None:
     config = parse_config(
         """
         [telegram]
-        token = "111:from-file"
+        token = "111:from-file-0123456789abcdef"
         [database]
         url = "postgresql+asyncpg://mall@file-host/mall"
         """,
         environ={
-            "POINTSMALL_TELEGRAM_TOKEN": "222:from-env",
+            "POINTSMALL_TELEGRAM_TOKEN": "222:from-env-0123456789abcdefg",
             "POINTSMALL_DATABASE_URL": "postgresql+asyncpg://mall@env-host/mall",
             "POINTSMALL_DATABASE_PASSWORD": "s3cret",
         },
     )
 
     assert config.telegram.token is not None
-    assert config.telegram.token.get_secret_value() == "222:from-env"
+    assert config.telegram.token.get_secret_value() == "222:from-env-0123456789abcdefg"
     assert config.database.url == "postgresql+asyncpg://mall@env-host/mall"
     assert config.database.password is not None
     assert config.database.password.get_secret_value() == "s3cret"
 
 
 def test_the_environment_applies_without_a_file() -> None:
-    config = load_config(None, environ={"POINTSMALL_TELEGRAM_TOKEN": "333:abc"})
+    config = load_config(
+        None, environ={"POINTSMALL_TELEGRAM_TOKEN": "333:abc-0123456789abcdefghij"}
+    )
 
     assert config.telegram.token is not None
-    assert config.telegram.token.get_secret_value() == "333:abc"
+    assert config.telegram.token.get_secret_value() == "333:abc-0123456789abcdefghij"
 
 
 def test_an_empty_environment_variable_does_not_erase_the_file() -> None:
     config = parse_config(
-        "[telegram]\ntoken = '111:from-file'", environ={"POINTSMALL_TELEGRAM_TOKEN": ""}
+        "[telegram]\ntoken = '111:from-file-0123456789abcdef'",
+        environ={"POINTSMALL_TELEGRAM_TOKEN": ""},
     )
 
     assert config.telegram.token is not None
-    assert config.telegram.token.get_secret_value() == "111:from-file"
+    assert config.telegram.token.get_secret_value() == "111:from-file-0123456789abcdef"
 
 
 def test_a_bad_value_from_the_environment_blames_the_variable() -> None:
@@ -476,7 +479,7 @@ def test_a_secret_never_appears_when_the_configuration_is_printed() -> None:
     config = parse_config(
         "[database]\nurl = 'postgresql+asyncpg://mall:inline-secret@db/mall'",
         environ={
-            "POINTSMALL_TELEGRAM_TOKEN": "444:token-secret",
+            "POINTSMALL_TELEGRAM_TOKEN": "444:token-secret-0123456789abcdef",
             "POINTSMALL_DATABASE_PASSWORD": "pw",
         },
     )
@@ -649,3 +652,29 @@ def test_tiers_built_in_code_are_validated_too() -> None:
         TiersSettings(
             levels=(Tier(name="Gold", threshold=5000, multiplier=Decimal(2), validity_days=30),)
         )
+
+
+def test_a_malformed_token_is_named_without_showing_it() -> None:
+    error = problems("[telegram]\ntoken = 'not-a-token'")
+
+    assert "telegram.token = <hidden>: expected a bot token as @BotFather gives it" in error
+    assert "not-a-token" not in error
+
+
+def test_webhook_mode_needs_its_url_and_secret() -> None:
+    error = problems("[telegram]\nwebhook_url = 'http://plain.example/hook'")
+    assert "telegram.webhook_url = 'http://plain.example/hook': expected" in error
+
+    error = problems("[telegram]\nmode = 'webhook'\nwebhook_url = 'https://mall.example/hook'")
+    assert "needs webhook_url and webhook_secret" in error
+
+
+def test_the_webhook_secret_comes_from_the_environment() -> None:
+    config = parse_config(
+        "[telegram]\nmode = 'webhook'\nwebhook_url = 'https://mall.example/telegram'",
+        environ={"POINTSMALL_WEBHOOK_SECRET": "s3cret-s3cret-s3cret"},
+    )
+
+    assert config.telegram.webhook_secret is not None
+    assert config.telegram.webhook_secret.get_secret_value() == "s3cret-s3cret-s3cret"
+    assert "s3cret" not in repr(config)

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from core.errors import InvalidInput, UnknownMember
 from core.mall import Mall
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
@@ -97,3 +98,61 @@ async def test_what_expires_when_groups_by_day_for_90_days(make_mall: MallFactor
 async def test_names_are_stored_as_given(mall: Mall, name: str):
     await mall.members.join(DAN, name, "en", at("2026-03-01 08:00"))
     assert (await mall.members.profile(DAN)).display_name == name
+
+
+# --- Usernames and announcements ----------------------------------------------------------------
+
+
+async def test_an_admin_finds_dan_by_his_username_however_it_is_typed(mall: Mall):
+    joined = await mall.members.join(DAN, "Dan", "en", at("2026-03-01 08:00"), username="@Dan_S")
+    assert joined.is_new
+    assert (await mall.members.profile(DAN)).username == "dan_s"
+    for typed in ("@Dan_S", "dan_s", "DAN_S", " @dan_S "):
+        assert (await mall.members.find_by_username(typed)).member_id == DAN
+    for unknown in ("@erin", "dan s", "", "@", "x" * 33):
+        with pytest.raises(UnknownMember):
+            await mall.members.find_by_username(unknown)
+
+
+async def test_dan_changes_and_drops_his_username_and_erin_takes_it_over(mall: Mall):
+    await mall.members.join(DAN, "Dan", "en", at("2026-03-01 08:00"), username="dan_s")
+    await mall.members.join(ERIN, "Erin", "en", at("2026-03-01 09:00"))
+    renamed = await mall.members.update_profile(DAN, display_name="Daniel")
+    assert (renamed.display_name, renamed.username) == ("Daniel", "dan_s")  # left as it was
+    assert (await mall.members.update_profile(DAN, username="DanTheMan")).username == "dantheman"
+    assert (await mall.members.update_profile(DAN, username=None)).username is None
+    with pytest.raises(UnknownMember):
+        await mall.members.find_by_username("dantheman")
+    # Telegram passed @dan_s on: whoever had it before has it no longer.
+    await mall.members.update_profile(DAN, username="dan_s")
+    taken = await mall.members.update_profile(ERIN, username="Dan_S")
+    assert taken.username == "dan_s"
+    assert (await mall.members.profile(DAN)).username is None
+    assert (await mall.members.find_by_username("@dan_s")).member_id == ERIN
+
+
+@pytest.mark.parametrize("username", ["dan-s", "dan s", "@@dan", "", "x" * 33, 42])
+async def test_a_malformed_username_is_refused(mall: Mall, username: object):
+    with pytest.raises(InvalidInput):
+        await mall.members.join(DAN, "Dan", "en", at("2026-03-01 08:00"), username=username)  # type: ignore[arg-type]
+    await mall.members.join(DAN, "Dan", "en", at("2026-03-01 08:00"))
+    with pytest.raises(InvalidInput):
+        await mall.members.update_profile(DAN, username=username)  # type: ignore[arg-type]
+    assert (await mall.members.profile(DAN)).username is None
+
+
+async def test_dan_turns_announcements_off_and_on_again(mall: Mall):
+    await mall.members.join(DAN, "Dan", "en", at("2026-03-01 08:00"))
+    assert (await mall.members.profile(DAN)).announcements
+    assert not (await mall.members.set_announcements(DAN, False)).announcements
+    assert not (await mall.members.profile(DAN)).announcements
+    assert (await mall.members.set_announcements(DAN, True)).announcements
+    with pytest.raises(InvalidInput):
+        await mall.members.set_announcements(DAN, "off")  # type: ignore[arg-type]
+
+
+async def test_strangers_have_no_profile_to_change(mall: Mall):
+    with pytest.raises(UnknownMember):
+        await mall.members.set_announcements(DAN, False)
+    with pytest.raises(UnknownMember):
+        await mall.members.update_profile(DAN, username="dan_s")

@@ -69,6 +69,13 @@ class Member(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     invited_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"))
     tier: Mapped[str] = mapped_column(String(64))
+    # Telegram's @username without the "@", lower-cased (Telegram's are case-insensitive), so
+    # the plain index serves lookups on both databases.
+    username: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Whether the member wants announcements (flash sales, news); reminders are not these.
+    announcements: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Set when the member erased their account: the row is then a nameless surrogate.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Transfer(Base):
@@ -508,3 +515,31 @@ class Referral(Base):
     status: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- The member bot: questions awaiting an answer, and erased accounts ---------------------------
+
+
+class PendingInput(Base):
+    """The question the bot asked a member, so their next text answers it in any bot process."""
+
+    __tablename__ = "pending_inputs"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    # A JSON object: what the answer is for (the redemption id, ...).
+    data: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Erasure(Base):
+    """A Telegram id whose account was erased, as a keyed hash (see ``core.privacy``).
+
+    Nothing else is stored, not even when: a date would link it to the anonymous remains.
+    """
+
+    __tablename__ = "erasures"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "pending_inputs",
+    "erasures",
     "box_draws",
     "box_streaks",
     "box_prizes",
