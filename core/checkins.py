@@ -13,7 +13,7 @@ from core import rules, validation
 from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
-from core.db.models import CheckIn
+from core.db.models import CheckIn, Member
 from core.earning import earn
 from core.errors import Frozen, MakeUpNotAllowed
 from core.idempotency import run_once
@@ -157,6 +157,10 @@ class CheckIns:
             member = await lock_member(conn, member_id)
             if member.frozen:
                 raise Frozen(f"member {member_id} is frozen", member_id=member_id)
+            if day < await _joined_on(conn, member_id, self.config):
+                raise MakeUpNotAllowed(
+                    f"{day} is before the member joined", reason="before_joining"
+                )
             if await _streak_on(conn, member_id, day):
                 raise MakeUpNotAllowed(f"{day} is already checked in", reason="checked_in")
             used = await _makeups_in_month(conn, member_id, today)
@@ -213,6 +217,8 @@ class CheckIns:
         first = today.replace(day=1)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
+            # Days before joining were never the member's to miss.
+            since = max(first, await _joined_on(conn, member_id, self.config))
             rows = (
                 await conn.execute(
                     select(CheckIn.day, CheckIn.makeup)
@@ -226,9 +232,9 @@ class CheckIns:
             used = await _makeups_in_month(conn, member_id, today)
         days = {row.day for row in rows}
         missed = tuple(
-            first + timedelta(days=n)
-            for n in range((today - first).days)
-            if first + timedelta(days=n) not in days
+            since + timedelta(days=n)
+            for n in range((today - since).days)
+            if since + timedelta(days=n) not in days
         )
         settings = self.config.checkin
         return MonthCalendar(
@@ -240,6 +246,13 @@ class CheckIns:
             makeup_price=settings.makeup_price,
             missed=missed,
         )
+
+
+async def _joined_on(conn: AsyncConnection, member_id: int, config: Config) -> date:
+    joined = (
+        await conn.execute(select(Member.joined_at).where(Member.id == member_id))
+    ).scalar_one()
+    return rules.business_day(joined, config.mall.timezone)
 
 
 _CHECKINS = cast(Table, CheckIn.__table__)

@@ -93,6 +93,17 @@ async def test_make_up_days_are_limited_to_this_month_and_a_count(mall: Mall):
     assert (await mall.statements.balance(ALICE)).balance == 100 - 40
 
 
+async def test_days_before_joining_are_neither_missed_nor_made_up(mall: Mall):
+    await mall.members.join(ALICE, "Alice", "en", at("2026-03-05 08:00"))
+
+    calendar = await mall.checkins.calendar(ALICE, at("2026-03-07 12:00"))
+    assert calendar.missed == (date(2026, 3, 5), date(2026, 3, 6))
+    with pytest.raises(MakeUpNotAllowed) as early:
+        await mall.checkins.make_up(ALICE, date(2026, 3, 4), at("2026-03-07 12:00"))
+    assert early.value.details["reason"] == "before_joining"
+    assert (await mall.statements.balance(ALICE)).balance == 100
+
+
 async def test_a_make_up_the_member_cannot_afford_is_refused_and_costs_nothing(
     make_mall: MallFactory,
 ):
