@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 POINTSMALL_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export POINTSMALL_TEST_POSTGRES_URL
 
-.PHONY: test lint typecheck pytest install migrate check bench clean
+.PHONY: test lint typecheck pytest install browser sandbox run migrate check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The browser test drives Debian's Chromium through ChromeDriver (root or sudo installs them).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+
 test: lint typecheck pytest
+
+# The whole mall on this machine, no token, no network: open the address it prints.
+sandbox: $(STAMP)
+	$(BIN)/pointsmall sandbox
+
+# The bot against Telegram: set POINTSMALL_TELEGRAM_TOKEN (and POINTSMALL_CONFIG) first.
+run: $(STAMP)
+	$(BIN)/pointsmall run
 
 lint: $(STAMP)
 	$(BIN)/ruff check core bot tests bench
@@ -28,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy core bot
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest
 
 migrate: $(STAMP)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import serve
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config, ConfigError, load_config
 from core.db.database import Database
@@ -41,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
         "load", help="create or update items, coupon codes and blind boxes from a TOML file"
     )
     load.add_argument("file", type=Path, help="the catalog file (see examples/catalog.toml)")
+    commands.add_parser(
+        "run",
+        help="run the bot: upgrades the schema, then polls Telegram or serves its webhook"
+        " ([telegram] in the config)",
+    )
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the whole mall on this machine with no token and no network: a local Bot API"
+        " server, a chat page in the browser, a demo catalog",
+    )
+    sandbox.add_argument("--port", type=int, help="port of the page and server (default 8081)")
     return parser
 
 
@@ -72,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pointsmall: no catalog file at {args.file}", file=sys.stderr)
             return 2
         return asyncio.run(_load_catalog(config, args.file))
+    if args.command == "run":
+        return asyncio.run(serve.run(config))
+    if args.command == "sandbox":
+        return asyncio.run(serve.sandbox(config, args.port))
     raise AssertionError(args.command)
 
 

@@ -28,7 +28,7 @@ import re
 import secrets
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -310,6 +310,16 @@ def _item_spec(model: _Item, config: Config) -> ItemSpec:
     )
 
 
+def is_photo_file(photo: str) -> bool:
+    """Whether an item's ``photo`` names a picture file rather than a URL or a file id.
+
+    Telegram file ids use only ``A-Z a-z 0-9 _ -``, and a URL has a scheme, so anything else
+    (``photos/latte.png``) is a path. The loader stores it absolute, resolved against the
+    catalog file's folder, so the bot finds it whatever its working directory.
+    """
+    return "://" not in photo and re.fullmatch(r"[A-Za-z0-9_-]+", photo) is None
+
+
 def _reason(error: Exception) -> str:
     return str(getattr(error, "strerror", None) or error)
 
@@ -321,7 +331,7 @@ def _read_codes_file(base: Path, name: str) -> list[str]:
 
 
 def _check_items(
-    raw_items: list[Any], config: Config, base: Path, problems: _Problems
+    raw_items: list[Any], config: Config, base: Path, problems: _Problems, *, from_file: bool
 ) -> list[_ItemEntry]:
     entries: list[_ItemEntry] = []
     seen: set[str] = set()
@@ -337,6 +347,14 @@ def _check_items(
             continue
         spec = _item_spec(model, config)
         ok = True
+        if spec.photo is not None and is_photo_file(spec.photo):
+            picture = (base / spec.photo).resolve()
+            spec = replace(spec, photo=str(picture))
+            # Text (an upload, a test) has no folder of its own: a missing picture is left to
+            # the bot, which shows the item without it.
+            if from_file and not picture.is_file():
+                problems.add("items", index, sku, ("photo",), f"no picture file {str(picture)!r}")
+                ok = False
         for field, message in item_problems(spec, config.tiers):
             problems.add("items", index, sku, tuple(field.split(".")), message)
             ok = False
@@ -470,13 +488,17 @@ def _check_prize(
 # --- Loading -----------------------------------------------------------------------------------
 
 
+def _is_text(path_or_text: str | os.PathLike[str]) -> bool:
+    return isinstance(path_or_text, str) and "\n" in path_or_text
+
+
 def _source(path_or_text: str | os.PathLike[str]) -> tuple[str, Path]:
-    """(text, directory codes files are relative to).
+    """(text, directory codes files and picture files are relative to).
 
     A path-like, or a string without a line break, is a file's path; any other string is the
-    TOML text itself (codes files are then relative to the working directory).
+    TOML text itself (those files are then relative to the working directory).
     """
-    if isinstance(path_or_text, str) and "\n" in path_or_text:
+    if isinstance(path_or_text, str) and _is_text(path_or_text):
         return path_or_text, Path.cwd()
     path = Path(path_or_text)
     try:
@@ -517,7 +539,13 @@ async def load_catalog(
     for key, value in (("items", raw_items), ("boxes", raw_boxes)):
         if not isinstance(value, list):
             problems.found.append(CatalogProblem(key, None, f"expected [[{key}]] tables"))
-    items = _check_items(raw_items if isinstance(raw_items, list) else [], config, base, problems)
+    items = _check_items(
+        raw_items if isinstance(raw_items, list) else [],
+        config,
+        base,
+        problems,
+        from_file=not _is_text(path_or_text),
+    )
     file_items = {
         raw["sku"]: raw.get("kind", "")
         for raw in (raw_items if isinstance(raw_items, list) else [])

@@ -295,7 +295,8 @@ class TelegramSettings(_Settings):
     def _webhook_complete(self) -> TelegramSettings:
         if self.mode == "webhook" and (not self.webhook_url or self.webhook_secret is None):
             _rule(
-                "mode = 'webhook' needs webhook_url and webhook_secret (or POINTSMALL_WEBHOOK_SECRET)"
+                "mode = 'webhook' needs webhook_url and webhook_secret"
+                " (or POINTSMALL_WEBHOOK_SECRET)"
             )
         return self
 

@@ -194,3 +194,44 @@ async def test_codes_can_come_from_a_file_beside_the_catalog(mall: Mall, tmp_pat
     assert "line 8: items[0] (sku 'latte').codes_file: cannot read" in str(refused.value)
     with pytest.raises(CatalogError):
         await load_catalog(mall.db, mall.config, tmp_path / "nowhere.toml", NOW)
+
+
+async def test_a_picture_file_is_found_beside_the_catalog_and_stored_absolute(
+    mall: Mall, tmp_path: Path
+):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "latte.png").write_bytes(b"\x89PNG picture")
+    item = "[[items]]\nsku = '{sku}'\ntitle = 'T'\ncategory = 'C'\nkind = 'virtual'\nprice = 5\n"
+    catalog_file = tmp_path / "shop.toml"
+    catalog_file.write_text(
+        item.format(sku="local")
+        + "photo = 'photos/latte.png'\n"
+        + item.format(sku="url")
+        + "photo = 'https://example.com/latte.jpg'\n"
+        + item.format(sku="file-id")
+        + "photo = 'AgACAgIAAxkBAAIBZ2Xy_-0'\n"
+    )
+    await load_catalog(mall.db, mall.config, catalog_file, NOW)
+    catalog = Catalog(mall.db, mall.config)
+    local = await catalog.get_item_by_sku("local")
+    assert local.photo == str((tmp_path / "photos" / "latte.png").resolve())
+    assert (await catalog.get_item_by_sku("url")).photo == "https://example.com/latte.jpg"
+    assert (await catalog.get_item_by_sku("file-id")).photo == "AgACAgIAAxkBAAIBZ2Xy_-0"
+    # The same file loaded from elsewhere resolves to the same picture: nothing changes.
+    again = await load_catalog(mall.db, mall.config, str(catalog_file), NOW)
+    assert again.items_unchanged == 3
+
+    missing = tmp_path / "other.toml"
+    missing.write_text(item.format(sku="lost") + "photo = 'photos/mocha.png'\n")
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog(mall.db, mall.config, missing, NOW)
+    assert "line 7: items[0] (sku 'lost').photo: no picture file" in str(refused.value)
+    assert "mocha.png" in str(refused.value)
+
+
+async def test_the_example_catalogs_pictures_exist(mall: Mall):
+    await load_catalog(mall.db, mall.config, EXAMPLE, NOW)
+    catalog = Catalog(mall.db, mall.config)
+    # Loading from a file refuses a missing picture, so these exist.
+    latte = await catalog.get_item_by_sku("latte-coupon")
+    assert latte.photo == str(EXAMPLE.parent / "photos" / "latte-coupon.png")

@@ -1,0 +1,240 @@
+"""The member bot under load, beside a bare echo bot on the same framework and the same server.
+
+Run from the repository root::
+
+    .venv/bin/python bench/bot.py                          # 50 members, 12 actions each
+    .venv/bin/python bench/bot.py --members 20 --rounds 1  # a quick look
+
+K simulated members talk to the bot through the sandbox's Bot API server over HTTP, each
+following the same script: /start, check in, back to the menu, balance, history, the mall, a
+category, an item, Redeem, confirm, the menu. Every member waits for the answer to one action
+before the next, as a person does; the members run concurrently.
+
+- **Maximum rate**: all members at once (closed loop): updates handled per second.
+- **Latency at half that rate**: actions are started at half the maximum rate (open loop, evenly
+  spaced); p50 and p99 from sending the update to the bot having answered it (its messages,
+  edits and callback answers all made).
+
+The baseline is an echo bot on python-telegram-bot, with the same update processor (concurrent
+across chats, ordered within one) and the same script: it answers a message with the same
+text and the script's buttons, and a press with a callback answer and an edit. Ratio = mall /
+echo. Everything runs in this one process and event loop (server, bots, members), on a fresh
+SQLite store; nothing leaves 127.0.0.1. Speed is reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update  # noqa: E402
+from telegram.ext import ContextTypes, TypeHandler  # noqa: E402
+
+from bot.ptb.app import build_application, running_bot  # noqa: E402
+from bot.runtime import open_runtime  # noqa: E402
+from bot.sandbox import Sandbox, SandboxUser  # noqa: E402
+from bot.serve import DEMO_CATALOG  # noqa: E402
+from bot.tracking import Handled  # noqa: E402
+from core.catalog_file import load_catalog  # noqa: E402
+from core.config import parse_config  # noqa: E402
+
+TOKEN = "777000:bench-token-for-the-sandbox-only"
+# (kind, what): send a text, or press the button with this text on the newest message having it.
+SCRIPT: tuple[tuple[str, str], ...] = (
+    ("send", "/start"),
+    ("press", "✅ Check in"),
+    ("press", "⬅️ Menu"),
+    ("press", "💰 Balance"),
+    ("press", "📜 History"),
+    ("press", "⬅️ Menu"),
+    ("press", "🛍 Mall"),
+    ("send", "/balance"),
+    ("send", "/menu"),
+    ("press", "🎁 Blind boxes"),
+    ("press", "⬅️ Menu"),
+    ("send", "/checkin"),
+)
+ECHO_BUTTONS = sorted({what for kind, what in SCRIPT if kind == "press"})
+
+
+@dataclass
+class Figures:
+    updates: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+BotFactory = Callable[[Sandbox], "AsyncIterator[Handled]"]
+
+
+@asynccontextmanager
+async def mall_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
+    with tempfile.TemporaryDirectory() as folder:
+        config = parse_config(f'[database]\nurl = "sqlite+aiosqlite:///{folder}/bench.db"\n')
+        async with open_runtime(config) as runtime:
+            await load_catalog(runtime.db, config, DEMO_CATALOG, runtime.clock())
+            async with running_bot(runtime, TOKEN, sandbox.api_server) as bot:
+                yield bot.handled
+
+
+@asynccontextmanager
+async def echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
+    application = build_application(TOKEN, sandbox.api_server)
+    handled = Handled()
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=f"e{i}")] for i, text in enumerate(ECHO_BUTTONS)]
+    )
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            if update.callback_query is not None:
+                query = update.callback_query
+                await query.answer()
+                await query.edit_message_text(f"pressed {query.data}", reply_markup=keyboard)
+            elif update.message is not None and update.message.text:
+                await update.message.reply_text(update.message.text, reply_markup=keyboard)
+        finally:
+            handled.done(update.update_id)
+
+    application.add_handler(TypeHandler(Update, echo))
+    await application.initialize()
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(timeout=20)
+    try:
+        yield handled
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+
+
+async def act(user: SandboxUser, step: tuple[str, str], handled: Handled) -> float:
+    kind, what = step
+    started = time.perf_counter()
+    update_id = user.send(what) if kind == "send" else user.press(what)
+    await handled.wait(update_id, timeout=60)
+    return (time.perf_counter() - started) * 1000
+
+
+async def closed_loop(users: list[SandboxUser], handled: Handled) -> Figures:
+    latencies: list[float] = []
+
+    async def member(user: SandboxUser) -> None:
+        for step in SCRIPT:
+            latencies.append(await act(user, step, handled))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(member(user) for user in users))
+    return Figures(len(latencies), time.perf_counter() - started, latencies)
+
+
+async def open_loop(users: list[SandboxUser], handled: Handled, rate: float) -> Figures:
+    """Start actions every 1/rate seconds, round-robin over members whose last one is done."""
+    latencies: list[float] = []
+    ready: asyncio.Queue[tuple[SandboxUser, int]] = asyncio.Queue()
+    for user in users:
+        ready.put_nowait((user, 0))
+    total = len(users) * len(SCRIPT)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(user: SandboxUser, index: int) -> None:
+        latencies.append(await act(user, SCRIPT[index], handled))
+        if index + 1 < len(SCRIPT):
+            ready.put_nowait((user, index + 1))
+
+    started = time.perf_counter()
+    for n in range(total):
+        user, index = await ready.get()
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(user, index))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    return Figures(len(latencies), time.perf_counter() - started, latencies)
+
+
+async def measure(factory: BotFactory, members: int) -> tuple[Figures, Figures]:
+    async with Sandbox(token=TOKEN, host="127.0.0.1", port=0) as sandbox:
+        async with factory(sandbox) as handled:  # type: ignore[attr-defined]
+            warm = [sandbox.add_user(first_name=f"Warm{i}", language_code="en") for i in range(5)]
+            await closed_loop(warm, handled)
+            users = [
+                sandbox.add_user(first_name=f"Member{i}", language_code="en")
+                for i in range(members)
+            ]
+            peak = await closed_loop(users, handled)
+            users = [
+                sandbox.add_user(first_name=f"Paced{i}", language_code="en") for i in range(members)
+            ]
+            paced = await open_loop(users, handled, peak.rate / 2)
+        if sandbox.violations:
+            raise SystemExit(f"spec violations: {sandbox.violations[:5]}")
+    return peak, paced
+
+
+def row(name: str, peak: Figures, paced: Figures) -> str:
+    return (
+        f"| {name} | {peak.rate:,.0f} | {peak.percentile(50):.1f} | {peak.percentile(99):.1f}"
+        f" | {paced.rate:,.0f} | {paced.percentile(50):.1f} | {paced.percentile(99):.1f} |"
+    )
+
+
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="best of N for each bot")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    results: dict[str, tuple[Figures, Figures]] = {}
+    for round_ in range(args.rounds):
+        for name, factory in (("echo bot (ptb)", echo_bot), ("PointsMall (ptb)", mall_bot)):
+            print(f"round {round_ + 1}: {name}...", file=sys.stderr)
+            peak, paced = await measure(factory, args.members)  # type: ignore[arg-type]
+            best = results.get(name)
+            if best is None or peak.rate > best[0].rate:
+                results[name] = (peak, paced)
+    echo, mall = results["echo bot (ptb)"], results["PointsMall (ptb)"]
+    print(f"command: python bench/bot.py {shlex.join(argv)}")
+    print(f"machine: {platform.machine()}, {platform.python_version()}; best of {args.rounds}")
+    print(
+        f"{args.members} members x {len(SCRIPT)} actions, all at once, then paced at half the rate"
+    )
+    print()
+    print("| bot | max updates/s | p50 ms | p99 ms | paced updates/s | p50 ms | p99 ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(row("echo bot (ptb)", *echo))
+    print(row("PointsMall (ptb)", *mall))
+    print()
+    print(f"ratio mall / echo (max rate): {mall[0].rate / echo[0].rate:.2f}  (aim: >= 0.7)")
+    print(f"mall p99 at half its max rate: {mall[1].percentile(99):.1f} ms  (aim: < 100 ms)")
+    print(f"median latency at max rate, mall: {statistics.median(mall[0].latencies_ms):.1f} ms")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

@@ -1,0 +1,169 @@
+"""From what a member did to what the bot answers: the layer both adapters share.
+
+:meth:`Conversation.handle` takes one :class:`~bot.events.Event` and returns the outputs to
+render. It finds (or registers) the member, picks their language, routes the action to the
+feature that handles it, and makes sure every update is answered: a refused request gets the
+mall's reason in the member's language, an out-of-date button says so, an unexpected error is
+logged with its update and answered with an apology, every button press gets its
+``answerCallbackQuery`` and every pre-checkout query its answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bot.events import Command, Event, Paid, PreCheckout, Press, Text, Upload
+from bot.features import build_router
+from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
+from bot.i18n import Html, Languages, language_for
+from bot.router import Router, Stale, parse_callback
+from bot.screens import CheckoutAnswer, Notice, Output
+from bot.turn import Turn
+from core.errors import MallError, UnknownMember
+from core.mall import Mall
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# What someone who has not joined may do: join, or read what the mall is.
+OPEN_COMMANDS = frozenset({"start", "help"})
+
+
+class NotJoined(Exception):
+    """Someone who has not joined (or deleted their account) did something other than join."""
+
+
+class Conversation:
+    def __init__(
+        self,
+        mall: Mall,
+        languages: Languages,
+        bot_username: str,
+        clock: Clock = utc_now,
+        router: Router | None = None,
+    ) -> None:
+        self.mall = mall
+        self.config = mall.config
+        self.languages = languages
+        self.bot_username = bot_username
+        self.clock = clock
+        self.router = router or build_router()
+
+    async def handle(self, event: Event) -> list[Output]:
+        now = self.clock()
+        turn = Turn(
+            mall=self.mall,
+            config=self.config,
+            sender=event.sender,
+            action=event.action,
+            now=now,
+            t=self.languages[language_for(event.sender.language_code)],
+            languages=self.languages,
+            bot_username=self.bot_username,
+        )
+        try:
+            language = await self._known_member(turn)
+            if language is not None:
+                turn.t = self.languages[language]
+            await self._dispatch(turn)
+        except NotJoined:
+            if isinstance(turn.action, PreCheckout):
+                turn.out.add(CheckoutAnswer(ok=False, error=turn.t("error.not_joined")))
+            elif isinstance(turn.action, Press):  # an old button: leave its message as it is
+                turn.notice(turn.t("error.not_joined"), alert=True)
+            else:
+                turn.send(join_screen(turn))
+        except Stale as exc:
+            log.info("stale request from %s: %s", event.sender.user_id, exc)
+            if isinstance(turn.action, PreCheckout):
+                turn.out.add(CheckoutAnswer(ok=False, error=turn.t("error.stale_payment")))
+            else:
+                turn.notice(turn.t("error.stale_button"), alert=True)
+        except MallError as exc:
+            self._refused(turn, exc)
+        except Exception:
+            log.exception("update from %s failed: %r", event.sender.user_id, event.action)
+            turn.out.items.clear()
+            turn.send(turn.with_menu(turn.t("error.unexpected")))
+            if isinstance(turn.action, PreCheckout):
+                turn.out.add(CheckoutAnswer(ok=False, error=turn.t("error.unexpected")))
+        if isinstance(turn.action, Press) and turn.out.notice is None:
+            turn.out.add(Notice())
+        return turn.out.items
+
+    async def _known_member(self, turn: Turn) -> str | None:
+        """The member's chosen language; None for a newcomer on their way in.
+
+        Only ``/start`` (or the Join button) registers, and ``/help`` is open to all; anything
+        else from someone unknown, such as an old button pressed after deleting their account,
+        is answered with the way in.
+        """
+        sender = turn.sender
+        try:
+            profile = await self.mall.members.profile(sender.user_id)
+        except UnknownMember:
+            action = turn.action
+            if (isinstance(action, Command) and action.name in OPEN_COMMANDS) or (
+                isinstance(action, Press) and action.data == JOIN_ROUTE
+            ):
+                return None
+            raise NotJoined from None
+        if profile.display_name != sender.display_name or profile.username != sender.username:
+            await self.mall.members.update_profile(
+                sender.user_id, display_name=sender.display_name, username=sender.username
+            )
+        return profile.language
+
+    async def _dispatch(self, turn: Turn) -> None:
+        action = turn.action
+        router = self.router
+        if isinstance(action, Command):
+            await router.commands.get(action.name, router.commands["menu"])(turn)
+        elif isinstance(action, Press):
+            route, args = parse_callback(action.data)
+            handler = router.buttons.get(route)
+            if handler is None:
+                raise Stale(f"unknown route {route!r}")
+            await handler(turn, args)
+        elif isinstance(action, Text):
+            pending = await self.mall.inputs.take(turn.member_id, turn.now)
+            if pending is not None and pending.kind in router.inputs:
+                await router.inputs[pending.kind](turn, action.text, pending.data)
+            else:
+                turn.send(await main_menu(turn, intro=turn.t("menu.unknown_text")))
+        elif isinstance(action, Upload):
+            turn.send(await main_menu(turn, intro=turn.t("menu.unknown_upload")))
+        elif isinstance(action, PreCheckout | Paid):
+            route, args = parse_callback(action.payload)
+            payment = router.payments.get(route)
+            if payment is None:
+                raise Stale(f"unknown payment route {route!r}")
+            await payment(turn, args)
+        else:  # pragma: no cover - the Action union is closed
+            raise AssertionError(action)
+
+    def _refused(self, turn: Turn, exc: MallError) -> None:
+        t = turn.t
+        key = f"error.{exc.code}"
+        try:
+            text = t(key, **exc.details)
+        except (KeyError, IndexError):  # the wording wants a detail this refusal lacks
+            text = Html(key)
+        if text == key:  # no wording for this code: still say it was refused, never nothing
+            log.warning("no text for refusal %r", exc)
+            text = t("error.refused", code=exc.code)
+        if isinstance(turn.action, PreCheckout):
+            turn.out.add(CheckoutAnswer(ok=False, error=str(text)))
+        elif isinstance(turn.action, Press):
+            turn.notice(text, alert=True)
+            turn.show(turn.with_menu(Html(text)))
+        else:
+            turn.send(turn.with_menu(Html(text)))

@@ -1,0 +1,81 @@
+"""What a member did, as the conversation sees it, whichever framework received it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The Telegram user behind an update (their private chat has the same id)."""
+
+    user_id: int
+    first_name: str
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        name = f"{self.first_name} {self.last_name or ''}".strip()
+        return name[:128] or str(self.user_id)
+
+
+@dataclass(frozen=True)
+class Command:
+    """``/name args``; ``args`` is everything after the command (a /start payload, a code)."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Press:
+    """A button press: its callback data, and whether the pressed message carries media."""
+
+    data: str
+    message_id: int
+    has_media: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A document or photo the member sent; ``fetch`` downloads it (check ``size`` first)."""
+
+    filename: str
+    mime_type: str
+    size: int
+    fetch: Callable[[], Awaitable[bytes]]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class PreCheckout:
+    """Telegram asks whether to take a payment; must be answered within 10 seconds."""
+
+    payload: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Paid:
+    payload: str
+    currency: str
+    amount: int
+    charge_id: str
+
+
+Action = Command | Text | Press | Upload | PreCheckout | Paid
+
+
+@dataclass(frozen=True)
+class Event:
+    sender: Sender
+    action: Action

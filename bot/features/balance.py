@@ -1,0 +1,111 @@
+"""Balance, tier and progress, what expires when, and the history of every movement."""
+
+from __future__ import annotations
+
+from bot.i18n import Html, Translator
+from bot.router import Router, callback, int_arg
+from bot.screens import Button
+from bot.turn import Turn
+from core.statements import HistoryEntry
+
+router = Router()
+# How many expiry dates the balance screen lists (the soonest first).
+EXPIRY_LINES = 3
+HISTORY_PAGE = 10
+# The route of the shop's "what can I afford now" list (bot/features/shop.py).
+AFFORDABLE_ROUTE = "aff"
+
+
+@router.command("balance")
+async def balance_command(turn: Turn) -> None:
+    await _balance(turn)
+
+
+@router.button("bal")
+async def balance_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _balance(turn)
+
+
+async def _balance(turn: Turn) -> None:
+    t = turn.t
+    statements = turn.mall.statements
+    balance = await statements.balance(turn.member_id)
+    tier = await statements.tier(turn.member_id, turn.now)
+    expiring = await statements.expiring(turn.member_id, turn.now)
+    lines: list[str] = [t("balance.points", balance=t.points(balance.balance))]
+    if balance.held:
+        lines.append(t("balance.held", points=t.points(balance.held)))
+    if balance.frozen:
+        lines.append(t("balance.frozen", reason=balance.frozen_reason or "-"))
+    lines.append(t("balance.tier", tier=tier.tier, multiplier=tier.multiplier))
+    if tier.next_tier is not None and tier.points_to_next is not None:
+        lines.append(
+            t(
+                "balance.next_tier",
+                points=t.points(tier.points_to_next),
+                tier=tier.next_tier,
+                days=t.number(tier.window_days),
+            )
+        )
+    else:
+        lines.append(t("balance.top_tier"))
+    if expiring:
+        lines.append("")
+        lines += [
+            t("balance.expires", points=t.points(lot.amount), day=t.date(lot.last_day))
+            for lot in expiring[:EXPIRY_LINES]
+        ]
+    else:
+        lines.append(t("balance.nothing_expires"))
+    rows = (
+        (
+            Button(t("balance.affordable"), data=AFFORDABLE_ROUTE),
+            Button(t("balance.history"), data=callback("hist", 0)),
+        ),
+    )
+    turn.show(turn.with_menu(Html("\n".join(lines)), rows))
+
+
+@router.command("history")
+async def history_command(turn: Turn) -> None:
+    await _history(turn, 0)
+
+
+@router.button("hist")
+async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _history(turn, int_arg(args, 0))
+
+
+async def _history(turn: Turn, page: int) -> None:
+    t = turn.t
+    found = await turn.mall.statements.history(turn.member_id, page=page, page_size=HISTORY_PAGE)
+    if not found.entries:
+        text = t("history.empty") if page == 0 else t("history.no_more")
+    else:
+        lines = [t("history.title", page=t.number(page + 1))]
+        lines += [history_line(t, entry) for entry in found.entries]
+        text = Html("\n".join(lines))
+    nav: list[Button] = []
+    if page > 0:
+        nav.append(Button(t("nav.previous"), data=callback("hist", page - 1)))
+    if found.has_more:
+        nav.append(Button(t("nav.next"), data=callback("hist", page + 1)))
+    rows = (tuple(nav),) if nav else ()
+    turn.show(turn.with_menu(text, (*rows, (Button(t("balance.back"), data="bal"),))))
+
+
+def history_line(t: Translator, entry: HistoryEntry) -> Html:
+    sign = "+" if entry.amount > 0 else "−"
+    return t(
+        "history.line",
+        at=t.moment(entry.at),
+        amount=Html(f"{sign}{t.number(abs(entry.amount))}"),
+        reason=reason(t, entry.code),
+    )
+
+
+def reason(t: Translator, code: str) -> Html:
+    """Why points moved, in words; a code without wording yet still reads sensibly."""
+    key = f"reason.{code}"
+    text = t(key)
+    return t("reason.other", code=code) if text == key else text

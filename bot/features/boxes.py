@@ -1,0 +1,391 @@
+"""Points blind boxes: the list, a box's true odds and guarantee, opening one, verifying a draw.
+
+Opening is idempotent per Open button: each box screen puts a fresh nonce into its Open
+button, and the nonce (with the member and the box) is the draw's key. So a double tap of one
+button opens once, while Open on the next screen (it has a new nonce) opens again.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from decimal import Decimal
+
+from babel.numbers import format_percent
+
+from bot.events import Command
+from bot.i18n import Html, Translator, plain
+from bot.router import Router, Stale, callback, int_arg
+from bot.screens import Button, Screen
+from bot.turn import Turn
+from core.blind_boxes import (
+    MISMATCH,
+    NOT_YET_REVEALED,
+    RECORD_MISSING,
+    VERIFIED,
+    BoxView,
+    DrawResult,
+    UnknownDraw,
+    Verification,
+)
+from core.errors import DailyCapReached, InsufficientPoints, NotAvailable, SoldOut
+
+router = Router()
+BOX_PAGE = 8
+# A verification lists the pool it recomputes from; beyond this it says how many more.
+POOL_LINES = 20
+# Ids are 64-bit in the database; anything larger in a button was not made by us.
+MAX_ID = 2**62
+_NONCE = re.compile(r"[A-Za-z0-9_-]{8,16}")
+_PERCENT_PLACES = Decimal("0.0001")
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(6)
+
+
+def _id_arg(args: tuple[str, ...], index: int) -> int:
+    value = int_arg(args, index)
+    if not 0 < value < MAX_ID:
+        raise Stale(f"bad id {value}")
+    return value
+
+
+def _nonce_arg(args: tuple[str, ...], index: int) -> str:
+    if len(args) <= index or not _NONCE.fullmatch(args[index]):
+        raise Stale(f"bad nonce in {args!r}")
+    return args[index]
+
+
+# --- The list --------------------------------------------------------------------------------
+
+
+@router.command("boxes")
+async def boxes_command(turn: Turn) -> None:
+    await _list(turn, 0)
+
+
+@router.button("boxes")
+async def boxes_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _list(turn, int_arg(args, 0) if args else 0)
+
+
+async def _list(turn: Turn, page: int) -> None:
+    turn.show(await list_screen(turn, page))
+
+
+async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Screen:
+    t = turn.t
+    boxes = [box for box in await turn.mall.boxes.list_boxes() if box.active]
+    balance = (await turn.mall.statements.balance(turn.member_id)).balance
+    last_page = max(0, (len(boxes) - 1) // BOX_PAGE)
+    page = min(page, last_page)  # the list may have shrunk since the button was shown
+    shown = boxes[page * BOX_PAGE : (page + 1) * BOX_PAGE]
+    lines: list[str] = [note] if note else []
+    lines.append(t("boxes.list.title"))
+    lines.append(t("boxes.list.intro") if boxes else t("boxes.list.empty"))
+    lines.append(t("boxes.balance", balance=t.points(balance)))
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button(
+                plain(t("boxes.list.button", title=box.title, price=t.points(box.price_points))),
+                data=callback("box", box.box_id),
+            ),
+        )
+        for box in shown
+    ]
+    nav: list[Button] = []
+    if page > 0:
+        nav.append(Button(t("nav.previous"), data=callback("boxes", page - 1)))
+    if page < last_page:
+        nav.append(Button(t("nav.next"), data=callback("boxes", page + 1)))
+    if nav:
+        rows.append(tuple(nav))
+    return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
+# --- One box ---------------------------------------------------------------------------------
+
+
+@router.button("box")
+async def box_button(turn: Turn, args: tuple[str, ...]) -> None:
+    view = await turn.mall.boxes.describe(_id_arg(args, 0), turn.member_id, turn.now)
+    if not view.active:
+        turn.notice(turn.t("boxes.closed_notice"), alert=True)
+        turn.show(await list_screen(turn))
+        return
+    balance = (await turn.mall.statements.balance(turn.member_id)).balance
+    turn.show(box_screen(turn, view, balance))
+
+
+def openable(view: BoxView) -> bool:
+    """Whether an Open button makes sense now (core checks again when it is pressed)."""
+    cap_left = view.left_today is None or view.left_today >= view.price_points
+    return view.active and not view.sold_out and cap_left
+
+
+def box_screen(turn: Turn, view: BoxView, balance: int, note: Html | None = None) -> Screen:
+    t = turn.t
+    lines: list[str] = [note, ""] if note else []
+    lines.append(t("boxes.box.title", title=view.title))
+    if view.description:
+        lines.append(t("boxes.box.description", description=view.description))
+    lines.append(t("boxes.box.price", price=t.points(view.price_points)))
+    lines.append("")
+    lines += odds_lines(t, view)
+    lines.append("")
+    lines += counter_lines(t, view)
+    lines.append(
+        t("boxes.box.seed", version=t.number(view.seed_version), hash=Html(view.seed_hash))
+    )
+    lines.append(t("boxes.balance", balance=t.points(balance)))
+    if view.sold_out:
+        lines.append(t("boxes.box.sold_out"))
+    rows: list[tuple[Button, ...]] = []
+    if openable(view):
+        rows.append((open_button(t, view),))
+    rows.append((Button(t("boxes.back"), data=callback("boxes")),))
+    return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
+def open_button(t: Translator, view: BoxView, again: bool = False) -> Button:
+    price = t.points(view.price_points)
+    label = t("boxes.open_again", price=price) if again else t("boxes.open", price=price)
+    return Button(plain(label), data=callback("bo", view.box_id, new_nonce()))
+
+
+def percent(t: Translator, weight: int, total: int) -> Html:
+    """A prize's chance, to two decimal places of a percent (never a false 0% or 100%)."""
+    share = (Decimal(weight) / Decimal(total)).quantize(_PERCENT_PLACES)
+    if share == 0:
+        return t("boxes.odds.tiny")
+    if share == 1 and weight < total:
+        return t("boxes.odds.almost")
+    return Html(format_percent(share, format="#,##0.##%", locale=t.locale))
+
+
+def odds_lines(t: Translator, view: BoxView) -> list[str]:
+    lines: list[str] = [t("boxes.odds.title")]
+    for prize in view.prizes:
+        if not prize.available:
+            lines.append(t("boxes.odds.gone", name=prize.name))
+        elif prize.rare:
+            chance = percent(t, prize.weight, view.total_weight)
+            lines.append(t("boxes.odds.rare", name=prize.name, chance=chance))
+        else:
+            chance = percent(t, prize.weight, view.total_weight)
+            lines.append(t("boxes.odds.line", name=prize.name, chance=chance))
+    return lines
+
+
+def counter_lines(t: Translator, view: BoxView) -> list[str]:
+    """The guarantee counter and today's spending against the daily cap."""
+    lines: list[str] = []
+    if view.pity_after is not None:
+        if not view.guarantee_available:
+            lines.append(t("boxes.guarantee.paused"))
+        elif view.next_draw_guaranteed:
+            lines.append(t("boxes.guarantee.next"))
+        elif view.draws_until_guarantee is not None:
+            lines.append(
+                t.n(
+                    "boxes.guarantee.within",
+                    view.draws_until_guarantee,
+                    since=t.number(view.since_rare),
+                    pity=t.number(view.pity_after),
+                )
+            )
+    if view.daily_cap is not None:
+        lines.append(
+            t(
+                "boxes.cap.spent",
+                spent=t.points(view.spent_today),
+                cap=t.points(view.daily_cap),
+            )
+        )
+        if view.left_today is not None and view.left_today < view.price_points:
+            lines.append(t("boxes.cap.reached"))
+    return lines
+
+
+# --- Opening ---------------------------------------------------------------------------------
+
+
+@router.button("bo")
+async def open_box(turn: Turn, args: tuple[str, ...]) -> None:
+    box_id = _id_arg(args, 0)
+    nonce = _nonce_arg(args, 1)
+    t = turn.t
+    boxes = turn.mall.boxes
+    try:
+        result = await boxes.open(
+            turn.member_id, box_id, f"{turn.member_id}.{box_id}.{nonce}", turn.now
+        )
+    except (InsufficientPoints, DailyCapReached, SoldOut) as refusal:
+        # Say why on the box as it is now, with a fresh Open button if opening makes sense:
+        # the refused button's key stays refused.
+        view = await boxes.describe(box_id, turn.member_id, turn.now)
+        balance = (await turn.mall.statements.balance(turn.member_id)).balance
+        note = refusal_note(t, refusal, view, balance)
+        turn.notice(plain(note), alert=True)
+        turn.show(box_screen(turn, view, balance, note=note))
+        return
+    except NotAvailable:
+        turn.notice(t("boxes.closed_notice"), alert=True)
+        turn.show(await list_screen(turn, note=t("boxes.closed_notice")))
+        return
+    view = await boxes.describe(box_id, turn.member_id, turn.now)
+    if result.replayed:
+        turn.notice(t("boxes.replayed"))
+    else:
+        turn.show(Screen(t("boxes.opening", title=view.title)))
+        turn.notice(plain(t("boxes.won.notice", prize=result.prize_name)))
+    turn.show(prize_screen(turn, view, result))
+
+
+def refusal_note(
+    t: Translator,
+    refusal: InsufficientPoints | DailyCapReached | SoldOut,
+    view: BoxView,
+    balance: int,
+) -> Html:
+    if isinstance(refusal, InsufficientPoints):
+        return t(
+            "boxes.refused.points", price=t.points(view.price_points), balance=t.points(balance)
+        )
+    if isinstance(refusal, DailyCapReached):
+        # The figures of the refusal itself: the cap may have changed since.
+        spent, cap = refusal.details["spent_today"], refusal.details["daily_cap"]
+        return t("boxes.refused.cap", spent=t.points(int(spent)), cap=t.points(int(cap)))
+    return t("boxes.refused.sold_out")
+
+
+def prize_screen(turn: Turn, view: BoxView, result: DrawResult) -> Screen:
+    t = turn.t
+    lines: list[str] = [t("boxes.won.title", title=view.title, prize=result.prize_name)]
+    if result.rare:
+        lines.append(t("boxes.won.rare"))
+    if result.by_guarantee:
+        lines.append(t("boxes.won.by_guarantee"))
+    if result.guarantee_missed:
+        lines.append(t("boxes.won.guarantee_missed"))
+    if result.points_won:
+        lines.append(t("boxes.won.points", points=t.points(result.points_won)))
+    if result.prize_kind == "coupon" and result.coupon_code is not None:
+        lines.append(
+            t(
+                "boxes.won.coupon",
+                item=result.item_title or result.prize_name,
+                code=result.coupon_code,
+            )
+        )
+    elif result.prize_kind == "item":
+        lines.append(t("boxes.won.item", item=result.item_title or result.prize_name))
+    elif result.prize_kind == "consolation" and not result.points_won:
+        lines.append(t("boxes.won.consolation"))
+    lines.append("")
+    lines.append(
+        t(
+            "boxes.won.paid",
+            price=t.points(result.price_points),
+            balance=t.points(result.balance),
+        )
+    )
+    lines += counter_lines(t, view)
+    lines.append(t("boxes.won.draw", draw=str(result.draw_id)))
+    rows: list[tuple[Button, ...]] = []
+    if openable(view):
+        rows.append((open_button(t, view, again=True),))
+    rows.append((Button(t("boxes.verify_button"), data=callback("bv", result.draw_id)),))
+    rows.append((Button(t("boxes.back"), data=callback("boxes")),))
+    return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
+# --- Verifying -------------------------------------------------------------------------------
+
+
+@router.button("bv")
+async def verify_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _verify(turn, _id_arg(args, 0))
+
+
+@router.command("verify")
+async def verify_command(turn: Turn) -> None:
+    action = turn.action
+    assert isinstance(action, Command)
+    value = action.args.strip().lstrip("#")
+    if not value.isdigit() or not 0 < int(value) < MAX_ID:
+        turn.send(turn.with_menu(turn.t("boxes.verify.usage")))
+        return
+    await _verify(turn, int(value))
+
+
+async def _verify(turn: Turn, draw_id: int) -> None:
+    boxes = turn.mall.boxes
+    verification = await boxes.verify_draw(draw_id)
+    # A draw is the member's own business: someone else's reads as no draw at all.
+    if verification.member_id != turn.member_id:
+        raise UnknownDraw(f"draw {draw_id} is not member {turn.member_id}'s", draw_id=draw_id)
+    view = await boxes.describe(verification.box_id, turn.member_id, turn.now)
+    names = {p.prize_id: p.name for p in (await boxes.prize_table(view.box_id)).prizes}
+    rows = (
+        (
+            Button(
+                plain(turn.t("boxes.verify.back", title=view.title)),
+                data=callback("box", view.box_id),
+            ),
+        ),
+    )
+    turn.show(turn.with_menu(verification_text(turn.t, verification, view.title, names), rows))
+
+
+def verification_text(
+    t: Translator, found: Verification, title: str, names: dict[int, str]
+) -> Html:
+    prize = names.get(found.prize_id, str(found.prize_id))
+    lines: list[str] = [
+        t("boxes.verify.title", draw=str(found.draw_id), title=title),
+        t(
+            "boxes.verify.what",
+            number=t.number(found.draw_number),
+            prize=prize,
+            version=t.number(found.seed_version),
+        ),
+        t("boxes.verify.hash", hash=Html(found.seed_hash)),
+        "",
+    ]
+    if found.status == NOT_YET_REVEALED:
+        lines.append(t("boxes.verify.not_revealed"))
+        lines.append(t("boxes.verify.later", draw=str(found.draw_id)))
+        return Html("\n".join(lines))
+    if found.status == VERIFIED:
+        lines.append(t("boxes.verify.verified"))
+    elif found.status == MISMATCH:
+        lines.append(t("boxes.verify.mismatch"))
+    elif found.status == RECORD_MISSING:
+        lines.append(t("boxes.verify.record_missing"))
+    assert found.seed is not None
+    lines.append(t("boxes.verify.seed", seed=Html(found.seed)))
+    if found.value is not None and found.pool:
+        total = sum(entry.weight for entry in found.pool)
+        point = (found.value * total) >> 64
+        lines.append("")
+        lines.append(
+            t(
+                "boxes.verify.how",
+                message=f"{found.member_id}:{found.draw_number}",
+                value=str(found.value),
+                total=str(total),
+                point=str(point),
+            )
+        )
+        start = 0
+        for entry in found.pool[:POOL_LINES]:
+            end = start + entry.weight
+            key_name = names.get(entry.prize_id, str(entry.prize_id))
+            line = t("boxes.verify.pool_line", name=key_name, start=str(start), end=str(end - 1))
+            lines.append(f"<b>{line}</b>" if start <= point < end else line)
+            start = end
+        if len(found.pool) > POOL_LINES:
+            lines.append(t.n("boxes.verify.pool_more", len(found.pool) - POOL_LINES))
+    return Html("\n".join(lines))

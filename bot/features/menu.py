@@ -1,0 +1,135 @@
+"""/start, the main menu, /help and /language."""
+
+from __future__ import annotations
+
+from bot.events import Command
+from bot.i18n import LANGUAGE_NAMES, Html, language_for
+from bot.router import Router, Stale, callback
+from bot.screens import Button, Screen
+from bot.turn import Turn
+
+router = Router()
+
+# The commands registered with Telegram (setMyCommands), in menu order; texts: command.<name>.
+COMMANDS = (
+    "menu",
+    "checkin",
+    "balance",
+    "mall",
+    "boxes",
+    "sales",
+    "invite",
+    "redemptions",
+    "language",
+    "privacy",
+    "help",
+)
+# Invite links carry the inviter's code after this prefix: /start i-<code>.
+INVITE_PREFIX = "i-"
+
+
+async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
+    t = turn.t
+    rows = (
+        (Button(t("menu.checkin"), data="ci"), Button(t("menu.balance"), data="bal")),
+        (Button(t("menu.mall"), data="shop"), Button(t("menu.boxes"), data="boxes")),
+        (Button(t("menu.sales"), data="sales"), Button(t("menu.invite"), data="inv")),
+        (Button(t("menu.redemptions"), data="reds"), Button(t("menu.language"), data="lang")),
+    )
+    balance = await turn.mall.statements.balance(turn.member_id)
+    text = t("menu.text", balance=turn.t.points(balance.balance))
+    return Screen(Html(f"{intro}\n\n{text}") if intro else text, rows)
+
+
+JOIN_ROUTE = "join"
+
+
+def join_screen(turn: Turn) -> Screen:
+    """For someone not (or no longer) a member: what the mall is, and the way in."""
+    t = turn.t
+    text = t("start.not_joined", mall=turn.config.mall.name)
+    return Screen(text, ((Button(t("start.join"), data=JOIN_ROUTE),),))
+
+
+@router.button(JOIN_ROUTE)
+async def join_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _join(turn, "")
+
+
+@router.command("start")
+async def start(turn: Turn) -> None:
+    action = turn.action
+    assert isinstance(action, Command)
+    await _join(turn, action.args.strip())
+
+
+async def _join(turn: Turn, payload: str) -> None:
+    invited_by = None
+    if payload.startswith(INVITE_PREFIX):
+        invited_by = await turn.mall.referrals.resolve(payload.removeprefix(INVITE_PREFIX))
+    sender = turn.sender
+    joined = await turn.mall.members.join(
+        sender.user_id,
+        sender.display_name,
+        language_for(sender.language_code),
+        turn.now,
+        invited_by=invited_by,
+        username=sender.username,
+    )
+    t = turn.t
+    if joined.is_new:
+        intro = t("start.welcome", name=sender.first_name, mall=turn.config.mall.name)
+        if joined.bonus:
+            intro = Html(f"{intro}\n{t('start.bonus', points=t.points(joined.bonus))}")
+        if joined.invited_by is not None:
+            intro = Html(f"{intro}\n{t('start.invited')}")
+    else:
+        intro = t("start.welcome_back", name=sender.first_name)
+        if payload.startswith(INVITE_PREFIX):
+            intro = Html(f"{intro}\n{t('start.invite_only_new')}")
+    turn.show(await main_menu(turn, intro))
+
+
+@router.command("menu")
+async def menu(turn: Turn) -> None:
+    turn.show(await main_menu(turn))
+
+
+@router.button("menu")
+async def menu_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(await main_menu(turn))
+
+
+@router.command("help")
+async def help_(turn: Turn) -> None:
+    t = turn.t
+    lines: list[str] = [t("help.intro", mall=turn.config.mall.name)]
+    lines += [f"/{name} - {t('command.' + name)}" for name in COMMANDS]
+    turn.send(turn.with_menu(Html("\n".join(lines))))
+
+
+def _language_screen(turn: Turn) -> Screen:
+    rows = tuple(
+        (Button(name, data=callback("setlang", code)),) for code, name in LANGUAGE_NAMES.items()
+    )
+    return turn.with_menu(turn.t("language.choose"), rows)
+
+
+@router.command("language")
+async def language(turn: Turn) -> None:
+    turn.show(_language_screen(turn))
+
+
+@router.button("lang")
+async def language_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(_language_screen(turn))
+
+
+@router.button("setlang")
+async def set_language(turn: Turn, args: tuple[str, ...]) -> None:
+    if not args or args[0] not in LANGUAGE_NAMES:
+        raise Stale(f"no language {args!r}")
+    await turn.mall.members.update_profile(turn.member_id, language=args[0])
+    turn.t = turn.languages[args[0]]
+    turn.notice(turn.t("language.changed"))
+    turn.show(await main_menu(turn))

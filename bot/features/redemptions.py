@@ -1,0 +1,318 @@
+"""My redemptions (each with its state and details, cancelling one that waits) and donations.
+
+A donation is confirmed before it is made; the confirm button carries the amount, the time it
+was shown and a random nonce, and the nonce is the donation's idempotency key, so a double tap
+gives once and an old confirmation (``DONATION_CONFIRM_VALID``) gives nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from babel.dates import format_timedelta
+
+from bot.i18n import Html, Translator, plain
+from bot.router import Router, Stale, callback, int_arg
+from bot.screens import Button, Keyboard
+from bot.turn import Turn
+from core.errors import InvalidState
+from core.redemptions import AWAITING, RedemptionView
+
+router = Router()
+REDEMPTIONS_PAGE = 8
+# What the donate screen offers (each only when the balance covers it), besides "all".
+DONATION_AMOUNTS = (10, 50, 100)
+DONATION_CONFIRM_VALID = timedelta(minutes=30)
+_NONCE = re.compile(r"[A-Za-z0-9_-]{11}")
+_TITLE_IN_BUTTON = 40
+# Far beyond any member's list; a page number past it is a made-up button.
+_LAST_PAGE = 10_000
+
+
+# --- My redemptions ----------------------------------------------------------------------------
+
+
+@router.command("redemptions")
+async def redemptions_command(turn: Turn) -> None:
+    await _list(turn, 0)
+
+
+@router.button("reds")
+async def redemptions_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _list(turn, _page(args, 0) if args else 0)
+
+
+async def _list(turn: Turn, page: int) -> None:
+    t = turn.t
+    found = await turn.mall.redemptions.list_for_member(
+        turn.member_id, page=page, page_size=REDEMPTIONS_PAGE
+    )
+    rows: list[tuple[Button, ...]] = []
+    if found.entries:
+        lines = [t("reds.title", page=t.number(page + 1))]
+        for entry in found.entries:
+            lines.append(_list_line(turn, entry))
+            label = f"#{entry.redemption_id} {_shorten(entry.title)}"
+            rows.append((Button(label, data=callback("myr", entry.redemption_id, page)),))
+        text = Html("\n".join(lines))
+    else:
+        text = t("reds.empty") if page == 0 else t("reds.no_more")
+    nav: list[Button] = []
+    if page > 0:
+        nav.append(Button(t("nav.previous"), data=callback("reds", page - 1)))
+    if found.has_more:
+        nav.append(Button(t("nav.next"), data=callback("reds", page + 1)))
+    if nav:
+        rows.append(tuple(nav))
+    cause = turn.config.donations.cause
+    rows.append((Button(plain(t("reds.donate", cause=cause)), data="don"),))
+    turn.show(turn.with_menu(text, tuple(rows)))
+
+
+def _page(args: tuple[str, ...], index: int) -> int:
+    page = int_arg(args, index)
+    if page > _LAST_PAGE:
+        raise Stale(f"page {page} is past any list")
+    return page
+
+
+def _list_line(turn: Turn, entry: RedemptionView) -> Html:
+    t = turn.t
+    return t(
+        "reds.line",
+        id=entry.redemption_id,
+        title=entry.title,
+        state=state_text(t, entry.status),
+        price=_price(turn, entry),
+        day=t.date(entry.created_at.astimezone(turn.config.mall.timezone).date()),
+    )
+
+
+def state_text(t: Translator, status: str) -> Html:
+    """A redemption's status in words (every status has a literal key, for the catalogs)."""
+    texts = {
+        "completed": t("reds.state_completed"),
+        "fulfilled": t("reds.state_fulfilled"),
+        "awaiting_approval": t("reds.state_awaiting_approval"),
+        "awaiting_payment": t("reds.state_awaiting_payment"),
+        "cancelled": t("reds.state_cancelled"),
+        "rejected": t("reds.state_rejected"),
+    }
+    return texts.get(status) or Html(html.escape(status))
+
+
+def _price(turn: Turn, entry: RedemptionView) -> Html:
+    t = turn.t
+    if not entry.cash_minor:
+        return t.points(entry.points)
+    cash = t.money(entry.cash_minor, turn.config.mall.currency)
+    if not entry.points:
+        return cash
+    return t("reds.points_and_cash", points=t.points(entry.points), cash=cash)
+
+
+def _shorten(title: str) -> str:
+    return title if len(title) <= _TITLE_IN_BUTTON else title[: _TITLE_IN_BUTTON - 1] + "…"
+
+
+@router.button("myr")
+async def redemption_button(turn: Turn, args: tuple[str, ...]) -> None:
+    redemption_id, page = int_arg(args, 0), _page(args, 1) if len(args) > 1 else 0
+    _detail(turn, await _own(turn, redemption_id), page)
+
+
+async def _own(turn: Turn, redemption_id: int) -> RedemptionView:
+    """The member's own redemption; someone else's (a forged button) is no button of theirs."""
+    view = await turn.mall.redemptions.get(redemption_id)
+    if view.member_id != turn.member_id:
+        raise Stale(f"redemption {redemption_id} is not {turn.member_id}'s")
+    return view
+
+
+def _detail(turn: Turn, view: RedemptionView, page: int, intro: Html | None = None) -> None:
+    t = turn.t
+    lines: list[str] = [intro, ""] if intro else []
+    lines += [
+        t("reds.detail_title", id=view.redemption_id, title=view.title),
+        t("reds.detail_state", state=state_text(t, view.status)),
+        t("reds.detail_price", price=_price(turn, view)),
+        t("reds.detail_when", at=t.moment(view.created_at)),
+    ]
+    if view.coupon_code:
+        lines.append(t("reds.detail_code", code=view.coupon_code))
+    if view.address:
+        lines.append(t("reds.detail_address", address=view.address))
+    if view.note:
+        lines.append(t("reds.detail_note", note=view.note))
+    rows: list[tuple[Button, ...]] = []
+    if view.status in AWAITING and view.wait_ends_at is not None:
+        lines.append(_wait_line(t, view, turn.now))
+        rows.append((Button(t("reds.cancel"), data=callback("myrx", view.redemption_id, page)),))
+    rows.append((Button(t("reds.back"), data=callback("reds", page)),))
+    turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
+
+
+def _wait_line(t: Translator, view: RedemptionView, now: datetime) -> Html:
+    assert view.wait_ends_at is not None
+    left = max(view.wait_ends_at - now, timedelta(minutes=1))
+    duration = Html(
+        html.escape(format_timedelta(left, threshold=1, granularity="minute", locale=t.locale))
+    )
+    if view.status == "awaiting_payment":
+        return t("reds.wait_payment", at=t.moment(view.wait_ends_at), left=duration)
+    return t("reds.wait_approval", at=t.moment(view.wait_ends_at), left=duration)
+
+
+@router.button("myrx")
+async def ask_cancel(turn: Turn, args: tuple[str, ...]) -> None:
+    redemption_id, page = int_arg(args, 0), _page(args, 1)
+    view = await _own(turn, redemption_id)
+    t = turn.t
+    if view.status not in AWAITING:
+        turn.notice(t("reds.cannot_cancel"), alert=True)
+        _detail(turn, view, page)
+        return
+    text = Html(
+        "\n".join(
+            [
+                t("reds.cancel_ask", title=view.title),
+                t("reds.cancel_points", points=t.points(view.points))
+                if view.points
+                else t("reds.cancel_nothing_held"),
+            ]
+        )
+    )
+    rows: Keyboard = (
+        (
+            Button(t("reds.cancel_yes"), data=callback("myrc", view.redemption_id, page)),
+            Button(t("reds.cancel_no"), data=callback("myr", view.redemption_id, page)),
+        ),
+    )
+    turn.show(turn.with_menu(text, rows))
+
+
+@router.button("myrc")
+async def cancel(turn: Turn, args: tuple[str, ...]) -> None:
+    redemption_id, page = int_arg(args, 0), _page(args, 1)
+    view = await _own(turn, redemption_id)
+    t = turn.t
+    try:
+        result = await turn.mall.redemptions.cancel(
+            view.redemption_id, turn.now, member_id=turn.member_id
+        )
+    except InvalidState:
+        # Approved, paid or timed out meanwhile: show where it stands now.
+        turn.notice(t("reds.cannot_cancel"), alert=True)
+        _detail(turn, await _own(turn, view.redemption_id), page)
+        return
+    turn.notice(t("reds.cancelled_notice"))
+    intro = t("reds.cancelled", balance=t.points(result.balance))
+    _detail(turn, result.redemption, page, intro)
+
+
+# --- Donations ---------------------------------------------------------------------------------
+
+
+@router.button("don")
+async def donate(turn: Turn, args: tuple[str, ...]) -> None:
+    await _donate_screen(turn)
+
+
+async def _donate_screen(turn: Turn, intro: Html | None = None) -> None:
+    t = turn.t
+    totals = await turn.mall.donations.totals(turn.member_id)
+    balance = (await turn.mall.statements.balance(turn.member_id)).balance
+    lines: list[str] = [intro, ""] if intro else []
+    lines += [
+        t("donate.title", cause=totals.cause),
+        t("donate.description", description=totals.description),
+        "",
+        t.n("donate.totals", totals.donors, total=t.points(totals.cause_total)),
+        t("donate.mine", points=t.points(totals.member_total)),
+        t("donate.balance", balance=t.points(balance)),
+    ]
+    rows: list[tuple[Button, ...]] = []
+    if not totals.enabled:
+        lines += ["", t("error.donations_closed")]
+    elif balance <= 0:
+        lines += ["", t("donate.nothing_to_give")]
+    else:
+        lines += ["", t("donate.choose")]
+        amounts = [
+            Button(plain(t.points(amount)), data=callback("dona", amount))
+            for amount in DONATION_AMOUNTS
+            if amount <= balance
+        ]
+        if amounts:
+            rows.append(tuple(amounts))
+        everything = plain(t("donate.all", points=t.points(balance)))
+        rows.append((Button(everything, data=callback("dona", "all")),))
+    rows.append((Button(t("reds.back"), data=callback("reds", 0)),))
+    turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
+
+
+@router.button("dona")
+async def donate_amount(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    settings = turn.config.donations
+    balance = (await turn.mall.statements.balance(turn.member_id)).balance
+    amount = balance if args[:1] == ("all",) else int_arg(args, 0)
+    if not settings.enabled or amount <= 0 or amount > balance:
+        # Donations closed, or the balance went down since the amounts were offered.
+        turn.notice(t("donate.amount_gone"), alert=True)
+        await _donate_screen(turn)
+        return
+    shown = int(turn.now.timestamp())
+    nonce = secrets.token_urlsafe(8)
+    text = Html(
+        "\n".join(
+            [
+                t("donate.confirm", points=t.points(amount), cause=settings.cause),
+                t("donate.balance_after", balance=t.points(balance - amount)),
+            ]
+        )
+    )
+    rows: Keyboard = (
+        (
+            Button(
+                plain(t("donate.confirm_button", points=t.points(amount))),
+                data=callback("donc", amount, shown, nonce),
+            ),
+            Button(t("donate.cancel"), data="don"),
+        ),
+    )
+    turn.show(turn.with_menu(text, rows))
+
+
+@router.button("donc")
+async def donate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
+    amount, shown = int_arg(args, 0), int_arg(args, 1)
+    nonce = args[2] if len(args) == 3 else ""
+    if amount <= 0 or _NONCE.fullmatch(nonce) is None:
+        raise Stale(f"bad donation confirmation {args!r}")
+    age = int(turn.now.timestamp()) - shown
+    if age < 0:
+        raise Stale(f"donation confirmation from the future {args!r}")
+    t = turn.t
+    if age > DONATION_CONFIRM_VALID.total_seconds():
+        turn.notice(t("donate.expired"), alert=True)
+        await _donate_screen(turn)
+        return
+    result = await turn.mall.donations.donate(
+        turn.member_id, amount, f"{turn.member_id}:{shown}:{nonce}", turn.now
+    )
+    turn.notice(t("donate.thanks_notice"))
+    text = Html(
+        "\n".join(
+            [
+                t("donate.thanks", points=t.points(result.amount), cause=result.cause),
+                t("donate.mine", points=t.points(result.member_total)),
+                t("donate.balance", balance=t.points(result.balance)),
+            ]
+        )
+    )
+    rows: Keyboard = ((Button(t("donate.again"), data="don"),),)
+    turn.show(turn.with_menu(text, rows))

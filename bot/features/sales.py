@@ -1,0 +1,276 @@
+"""Flash sales: what is on now and coming up, a sale's terms, entering a draw or buying.
+
+A first-come sale's Buy goes through the shop's redemption confirmation: this module asks core
+for the offer at the sale price and shows it with the shop's Redeem button (``rd:<token>``).
+Every press reads the sale again, so a button from a sale that has ended or sold out since it
+was shown says so instead of acting.
+"""
+
+from __future__ import annotations
+
+from bot.i18n import Html, Translator, plain
+from bot.router import Router, Stale, callback, int_arg
+from bot.screens import Button, Screen
+from bot.turn import Turn
+from core.errors import InsufficientPoints
+from core.flash_sales import SaleView
+
+router = Router()
+SALE_PAGE = 8
+# The shop's route for a redemption's confirm token (bot/features/shop.py).
+REDEEM_ROUTE = "rd"
+NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
+# Sale ids are 64-bit in the database; anything larger in a button was not made by us.
+MAX_ID = 2**62
+
+
+def _sale_arg(args: tuple[str, ...]) -> int:
+    value = int_arg(args, 0)
+    if not 0 < value < MAX_ID:
+        raise Stale(f"bad sale id {value}")
+    return value
+
+
+# --- The list --------------------------------------------------------------------------------
+
+
+@router.command("sales")
+async def sales_command(turn: Turn) -> None:
+    await _list(turn, 0)
+
+
+@router.button("sales")
+async def sales_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _list(turn, int_arg(args, 0) if args else 0)
+
+
+async def _list(turn: Turn, page: int) -> None:
+    t = turn.t
+    sales = await turn.mall.flash_sales.current_and_upcoming(turn.now)
+    last_page = max(0, (len(sales) - 1) // SALE_PAGE)
+    page = min(page, last_page)  # the list may have shrunk since the button was shown
+    shown = sales[page * SALE_PAGE : (page + 1) * SALE_PAGE]
+    current = [sale for sale in shown if sale.phase in NOW_PHASES]
+    upcoming = [sale for sale in shown if sale.phase not in NOW_PHASES]
+    lines: list[str] = [t("sales.list.title")]
+    if not sales:
+        lines.append(t("sales.list.empty"))
+    if current:
+        lines += ["", t("sales.list.now")]
+        lines += [list_line(t, sale) for sale in current]
+    if upcoming:
+        lines += ["", t("sales.list.upcoming")]
+        lines += [list_line(t, sale) for sale in upcoming]
+    rows: list[tuple[Button, ...]] = [
+        (
+            Button(
+                plain(t("sales.list.button", title=sale.title)), data=callback("sale", sale.sale_id)
+            ),
+        )
+        for sale in (*current, *upcoming)
+    ]
+    nav: list[Button] = []
+    if page > 0:
+        nav.append(Button(t("nav.previous"), data=callback("sales", page - 1)))
+    if page < last_page:
+        nav.append(Button(t("nav.next"), data=callback("sales", page + 1)))
+    if nav:
+        rows.append(tuple(nav))
+    turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
+
+
+def list_line(t: Translator, sale: SaleView) -> Html:
+    price, regular = t.points(sale.sale_price), t.points(sale.regular_price)
+    left = t.duration(sale.seconds_left)
+    if sale.phase == "open":
+        return t(
+            "sales.line.open",
+            title=sale.title,
+            price=price,
+            regular=regular,
+            remaining=t.number(sale.remaining),
+            quantity=t.number(sale.quantity),
+            left=left,
+        )
+    if sale.phase == "sold_out":
+        return t("sales.line.sold_out", title=sale.title, price=price, left=left)
+    if sale.phase == "entry":
+        return t(
+            "sales.line.entry",
+            title=sale.title,
+            price=price,
+            regular=regular,
+            quantity=t.number(sale.quantity),
+            left=left,
+        )
+    if sale.phase == "awaiting_draw":
+        return t("sales.line.awaiting_draw", title=sale.title, price=price)
+    starts = t.moment(sale.starts_at)
+    if sale.mode == "draw":
+        return t(
+            "sales.line.upcoming_draw", title=sale.title, price=price, regular=regular, at=starts
+        )
+    return t("sales.line.upcoming", title=sale.title, price=price, regular=regular, at=starts)
+
+
+# --- One sale --------------------------------------------------------------------------------
+
+
+@router.button("sale")
+async def sale_button(turn: Turn, args: tuple[str, ...]) -> None:
+    sale = await turn.mall.flash_sales.get_sale(_sale_arg(args), turn.now)
+    turn.show(sale_screen(turn, sale))
+
+
+def sale_screen(turn: Turn, sale: SaleView, note: Html | None = None) -> Screen:
+    t = turn.t
+    price = t.points(sale.sale_price)
+    lines: list[str] = [note, ""] if note else []
+    lines.append(t("sales.sale.title", title=sale.title))
+    lines.append(t("sales.sale.price", price=price, regular=t.points(sale.regular_price)))
+    if sale.mode == "draw":
+        lines.append(
+            t.n("sales.sale.draw", sale.quantity, entrants=t.number(sale.entrants), price=price)
+        )
+    else:
+        lines.append(
+            t(
+                "sales.sale.first_come",
+                remaining=t.number(sale.remaining),
+                quantity=t.number(sale.quantity),
+            )
+        )
+    lines.append(phase_line(t, sale))
+    rows: list[tuple[Button, ...]] = []
+    if sale.phase == "open":
+        rows.append(
+            (Button(plain(t("sales.buy", price=price)), data=callback("sb", sale.sale_id)),)
+        )
+    elif sale.phase == "entry":
+        rows.append(
+            (Button(plain(t("sales.enter", price=price)), data=callback("se", sale.sale_id)),)
+        )
+    rows.append(
+        (
+            Button(t("sales.refresh"), data=callback("sale", sale.sale_id)),
+            Button(t("sales.back"), data=callback("sales")),
+        )
+    )
+    return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
+def phase_line(t: Translator, sale: SaleView) -> Html:
+    left = t.duration(sale.seconds_left)
+    if sale.phase == "upcoming":
+        return t("sales.phase.upcoming", at=t.moment(sale.starts_at), left=left)
+    if sale.phase == "open":
+        return t("sales.phase.open", at=t.moment(sale.ends_at), left=left)
+    if sale.phase == "sold_out":
+        return t("sales.phase.sold_out")
+    if sale.phase == "entry":
+        assert sale.entry_ends_at is not None
+        return t("sales.phase.entry", at=t.moment(sale.entry_ends_at), left=left)
+    if sale.phase == "awaiting_draw":
+        return t("sales.phase.awaiting_draw")
+    if sale.phase == "drawn":
+        return t("sales.phase.drawn")
+    if sale.phase == "cancelled":
+        return t("sales.phase.cancelled")
+    return t("sales.phase.ended")
+
+
+def gone_note(t: Translator, sale: SaleView) -> Html:
+    """Why a Buy or Enter button shown earlier no longer acts."""
+    if sale.phase == "upcoming":
+        return t("sales.gone.not_yet", at=t.moment(sale.starts_at))
+    if sale.phase == "sold_out":
+        return t("sales.gone.sold_out")
+    if sale.mode == "draw" and sale.phase in ("awaiting_draw", "drawn"):
+        return t("sales.gone.entries_closed")
+    return t("sales.gone.ended")
+
+
+# --- Entering a draw -------------------------------------------------------------------------
+
+
+@router.button("se")
+async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
+    sales = turn.mall.flash_sales
+    sale = await sales.get_sale(_sale_arg(args), turn.now)
+    if sale.mode != "draw":
+        raise Stale(f"sale {sale.sale_id} is no draw")
+    t = turn.t
+    if sale.phase != "entry":
+        note = gone_note(t, sale)
+        turn.notice(plain(note), alert=True)
+        turn.show(sale_screen(turn, sale, note))
+        return
+    try:
+        entry = await sales.enter(sale.sale_id, turn.member_id, turn.now)
+    except InsufficientPoints:
+        balance = (await turn.mall.statements.balance(turn.member_id)).balance
+        note = t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
+        turn.notice(plain(note), alert=True)
+        turn.show(sale_screen(turn, sale, note))
+        return
+    lines: list[str] = []
+    if entry.already_entered:
+        turn.notice(t("sales.entered.already"))
+        lines += [t("sales.entered.already"), ""]
+    else:
+        turn.notice(t("sales.entered.notice"))
+    lines += [
+        t("sales.entered.title", title=sale.title),
+        t("sales.entered.held", points=t.points(entry.points)),
+        t("sales.entered.when", at=t.moment(entry.entry_ends_at)),
+        t("sales.entered.balance", balance=t.points(entry.balance)),
+    ]
+    rows = ((Button(t("sales.back"), data=callback("sales")),),)
+    turn.show(turn.with_menu(Html("\n".join(lines)), rows))
+
+
+# --- Buying in a first-come sale -------------------------------------------------------------
+
+
+@router.button("sb")
+async def buy(turn: Turn, args: tuple[str, ...]) -> None:
+    sale = await turn.mall.flash_sales.get_sale(_sale_arg(args), turn.now)
+    if sale.mode != "first_come":
+        raise Stale(f"sale {sale.sale_id} is a draw")
+    t = turn.t
+    if sale.phase != "open":
+        note = gone_note(t, sale)
+        turn.notice(plain(note), alert=True)
+        turn.show(sale_screen(turn, sale, note))
+        return
+    try:
+        offer = await turn.mall.redemptions.offer(
+            turn.member_id, sale.item_id, turn.now, flash_sale_id=sale.sale_id
+        )
+    except InsufficientPoints:
+        balance = (await turn.mall.statements.balance(turn.member_id)).balance
+        note = t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
+        turn.notice(plain(note), alert=True)
+        turn.show(sale_screen(turn, sale, note))
+        return
+    price = t.points(offer.points)
+    lines: list[str] = [
+        t("sales.confirm.title", title=offer.item.title),
+        t("sales.confirm.price", price=price, regular=t.points(offer.item.price_points)),
+        t("sales.confirm.after", balance=t.points(offer.balance_after)),
+    ]
+    if offer.needs_approval:
+        lines.append(t("sales.confirm.approval"))
+    if offer.needs_address:
+        lines.append(t("sales.confirm.address"))
+    lines.append(t("sales.confirm.first_come"))
+    rows = (
+        (
+            Button(
+                plain(t("sales.confirm.redeem", price=price)),
+                data=callback(REDEEM_ROUTE, offer.token),
+            ),
+        ),
+        (Button(t("sales.confirm.back"), data=callback("sale", sale.sale_id)),),
+    )
+    turn.show(turn.with_menu(Html("\n".join(lines)), rows))

@@ -1,0 +1,106 @@
+"""Where each command, button and awaited answer is handled: features register here.
+
+Callback data is ``route:arg:arg`` (at most 64 bytes). A button is a request, never a
+permission: handlers check everything again, and a button whose arguments no longer make sense
+raises :class:`Stale`, which the member sees as a clear "this button is out of date".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.screens import CALLBACK_DATA_LIMIT
+
+if TYPE_CHECKING:
+    from bot.turn import Turn
+
+CommandHandler = Callable[["Turn"], Awaitable[None]]
+ButtonHandler = Callable[["Turn", tuple[str, ...]], Awaitable[None]]
+InputHandler = Callable[["Turn", str, Mapping[str, Any]], Awaitable[None]]
+SEPARATOR = ":"
+
+
+class Stale(Exception):
+    """A button that no longer matches anything (old menu, bad arguments, someone else's)."""
+
+
+def callback(route: str, *args: object) -> str:
+    data = SEPARATOR.join([route, *(str(a) for a in args)])
+    if len(data.encode()) > CALLBACK_DATA_LIMIT:
+        raise ValueError(f"callback data {data!r} is over {CALLBACK_DATA_LIMIT} bytes")
+    return data
+
+
+def parse_callback(data: str) -> tuple[str, tuple[str, ...]]:
+    route, *args = data.split(SEPARATOR)
+    return route, tuple(args)
+
+
+def int_arg(args: tuple[str, ...], index: int) -> int:
+    """The ``index``-th argument as a non-negative integer, or :class:`Stale`."""
+    try:
+        value = args[index]
+    except IndexError:
+        raise Stale(f"missing argument {index}") from None
+    if not value.isdigit() or len(value) > 19:
+        raise Stale(f"bad argument {value!r}")
+    return int(value)
+
+
+@dataclass
+class Router:
+    commands: dict[str, CommandHandler] = field(default_factory=dict)
+    buttons: dict[str, ButtonHandler] = field(default_factory=dict)
+    inputs: dict[str, InputHandler] = field(default_factory=dict)
+    # Invoice payloads are ``route:args`` too; the pre-checkout query and the payment come here.
+    payments: dict[str, ButtonHandler] = field(default_factory=dict)
+
+    def command(self, *names: str) -> Callable[[CommandHandler], CommandHandler]:
+        def register(handler: CommandHandler) -> CommandHandler:
+            for name in names:
+                self._add(self.commands, name, handler)
+            return handler
+
+        return register
+
+    def button(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]:
+        if SEPARATOR in route:
+            raise ValueError(f"route {route!r} contains {SEPARATOR!r}")
+
+        def register(handler: ButtonHandler) -> ButtonHandler:
+            self._add(self.buttons, route, handler)
+            return handler
+
+        return register
+
+    def input(self, kind: str) -> Callable[[InputHandler], InputHandler]:
+        def register(handler: InputHandler) -> InputHandler:
+            self._add(self.inputs, kind, handler)
+            return handler
+
+        return register
+
+    def payment(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]:
+        def register(handler: ButtonHandler) -> ButtonHandler:
+            self._add(self.payments, route, handler)
+            return handler
+
+        return register
+
+    def include(self, other: Router) -> None:
+        for mine, theirs in (
+            (self.commands, other.commands),
+            (self.buttons, other.buttons),
+            (self.inputs, other.inputs),
+            (self.payments, other.payments),
+        ):
+            for name, handler in theirs.items():
+                self._add(mine, name, handler)
+
+    @staticmethod
+    def _add(table: dict[str, Any], name: str, handler: Any) -> None:
+        if name in table:
+            raise ValueError(f"{name!r} is registered twice")
+        table[name] = handler

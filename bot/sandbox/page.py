@@ -1,0 +1,252 @@
+"""The chat page: static files at ``/`` and the JSON API under ``/sandbox/api/`` behind it.
+
+The page plays members; everything it does goes through the same ``SandboxUser`` methods
+the tests use, and it learns of changes from a server-sent event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.sandbox.errors import PaymentRefused
+from bot.sandbox.media import image_mime_type, image_size, mime_type_of
+from bot.sandbox.messages import ChatMessage
+from bot.sandbox.users import SandboxUser
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import Sandbox
+
+STATIC = Path(__file__).with_name("static")
+LANGUAGES = ("en", "zh-hans")
+KEEPALIVE_SECONDS = 15.0
+
+
+def add_page_routes(app: web.Application, sandbox: Sandbox) -> None:
+    page = ChatPage(sandbox)
+    app.router.add_get("/", page.index)
+    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/sandbox/api/users", page.list_users)
+    app.router.add_post("/sandbox/api/users", page.create_user)
+    app.router.add_get("/sandbox/api/users/{user_id}/chat", page.chat)
+    app.router.add_post("/sandbox/api/users/{user_id}/send", page.send)
+    app.router.add_post("/sandbox/api/users/{user_id}/press", page.press)
+    app.router.add_post("/sandbox/api/users/{user_id}/pay", page.pay)
+    app.router.add_post("/sandbox/api/users/{user_id}/upload", page.upload)
+    app.router.add_post("/sandbox/api/users/{user_id}/block", page.block)
+    app.router.add_get("/sandbox/api/users/{user_id}/messages/{message_id}/{kind}", page.media)
+    app.router.add_get("/sandbox/api/events", page.events)
+
+
+def _user_json(user: SandboxUser) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "username": user.username,
+        "language_code": user.language_code,
+        "admin": user.admin,
+        "blocked": user.blocked,
+    }
+
+
+def _message_json(user: SandboxUser, message: ChatMessage) -> dict[str, Any]:
+    base = f"/sandbox/api/users/{user.id}/messages/{message.message_id}"
+    document = None
+    if message.document is not None:
+        name, content, mime = message.document
+        document = {"file_name": name, "mime_type": mime, "size": len(content)}
+        document["url"] = f"{base}/document"
+    return {
+        "message_id": message.message_id,
+        "from_bot": message.from_bot,
+        "text": message.text,
+        "entities": message.entities,
+        "buttons": [
+            [{"text": b.text, "callback_data": b.callback_data, "url": b.url} for b in row]
+            for row in message.buttons
+        ],
+        "photo": f"{base}/photo" if message.photo is not None else None,
+        "document": document,
+        "invoice": message.invoice,
+        "payment": message.payment,
+        "edited": message.edited,
+        "date": message.date,
+    }
+
+
+class ChatPage:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _user(self, request: web.Request) -> SandboxUser:
+        try:
+            return self.sandbox.user(int(request.match_info["user_id"]))
+        except (LookupError, ValueError):
+            raise web.HTTPNotFound(text="no such member") from None
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="expected a JSON object") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        return body
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def list_users(self, request: web.Request) -> web.Response:
+        return web.json_response([_user_json(u) for u in self.sandbox.users])
+
+    async def create_user(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        name = str(body.get("first_name", "")).strip()
+        language = str(body.get("language_code", "en"))
+        if not name:
+            raise web.HTTPBadRequest(text="a member needs a first name")
+        if language not in LANGUAGES:
+            raise web.HTTPBadRequest(text=f"language must be one of {', '.join(LANGUAGES)}")
+        user = self.sandbox.add_user(first_name=name[:64], language_code=language)
+        return web.json_response(_user_json(user), status=201)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        return web.json_response(
+            {
+                "user": _user_json(user),
+                "messages": [_message_json(user, m) for m in user.messages if not m.deleted],
+                "reply_keyboard": user.reply_keyboard,
+                "commands": [{"command": c, "description": d} for c, d in self._commands_for(user)],
+            }
+        )
+
+    def _commands_for(self, user: SandboxUser) -> list[tuple[str, str]]:
+        """The menu a Telegram app shows this member: narrowest scope, own language first."""
+        language = (user.language_code or "")[:2]
+        for scope in (f"chat:{user.id}", "all_private_chats", "default"):
+            for code in (language, ""):
+                found = self.sandbox.commands.get((scope, code))
+                if found:
+                    return found
+        return []
+
+    async def send(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        text = str((await self._body(request)).get("text", "")).strip()
+        if not text:
+            raise web.HTTPBadRequest(text="nothing to send")
+        return web.json_response({"update_id": user.send(text)})
+
+    async def press(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        body = await self._body(request)
+        message = user.find(int(body.get("message_id", 0)))
+        if message is None:
+            raise web.HTTPNotFound(text="that message is gone")
+        try:
+            update_id = user.press(str(body.get("text", "")), message=message)
+        except (LookupError, ValueError) as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return web.json_response({"update_id": update_id})
+
+    async def pay(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        body = await self._body(request)
+        message = user.find(int(body.get("message_id", 0)))
+        if message is None or message.invoice is None:
+            raise web.HTTPNotFound(text="no such invoice")
+        task = asyncio.get_running_loop().create_task(self._pay(user, message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.json_response({"paying": message.message_id}, status=202)
+
+    async def _pay(self, user: SandboxUser, message: ChatMessage) -> None:
+        """Pay in the background: the bot has up to 10 s to answer the pre-checkout query."""
+        try:
+            await user.pay(message)
+        except PaymentRefused as refused:
+            self._notice(user, f"Payment refused: {refused.error_message}")
+        except TimeoutError as error:
+            self._notice(user, f"Payment failed: {error}")
+
+    def _notice(self, user: SandboxUser, text: str) -> None:
+        self.sandbox.world.signal.notify(
+            {"type": "notice", "user_id": user.id, "text": text, "show_alert": True}
+        )
+
+    async def upload(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        form = await request.post()
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            raise web.HTTPBadRequest(text="expected a file")
+        content = upload.file.read()
+        caption = str(form.get("caption", "")) or None
+        if image_size(content) is not None and upload.content_type.startswith("image/"):
+            update_id = user.send_photo(content, caption=caption)
+        else:
+            mime = mime_type_of(upload.filename, upload.content_type)
+            update_id = user.send_document(upload.filename, content, mime, caption=caption)
+        return web.json_response({"update_id": update_id})
+
+    async def block(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        blocked = bool((await self._body(request)).get("blocked"))
+        if blocked and not user.blocked:
+            user.block()
+        elif not blocked and user.blocked:
+            user.unblock()
+        return web.json_response(_user_json(user))
+
+    async def media(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        message = user.find(int(request.match_info["message_id"]))
+        kind = request.match_info["kind"]
+        if message is not None and kind == "photo" and message.photo is not None:
+            return web.Response(body=message.photo, content_type=image_mime_type(message.photo))
+        if message is not None and kind == "document" and message.document is not None:
+            name, content, mime = message.document
+            disposition = f"attachment; filename*=UTF-8''{_quote(name)}"
+            return web.Response(
+                body=content, content_type=mime, headers={"Content-Disposition": disposition}
+            )
+        raise web.HTTPNotFound()
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: which chat changed, notices, chat actions."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        queue = self.sandbox.world.signal.subscribe()
+        try:
+            await response.write(b": connected\n\n")
+            while True:
+                try:
+                    async with asyncio.timeout(KEEPALIVE_SECONDS):
+                        event = await queue.get()
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if event.get("type") == "closing":
+                    return response
+                if event.get("type") == "update":
+                    continue
+                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        except ConnectionResetError:
+            return response  # the page went away
+        finally:
+            self.sandbox.world.signal.unsubscribe(queue)
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

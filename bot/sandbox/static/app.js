@@ -1,0 +1,563 @@
+// PointsMall sandbox chat page: plays members against the local Bot API server.
+// Vanilla JS, no build step, no network beyond this server. Bot text is rendered from its
+// plain text and entities with DOM nodes, never as HTML, so nothing the bot sends can inject.
+"use strict";
+
+const state = {
+  users: [],
+  current: null,
+  unread: new Set(),
+  chat: null,
+  loading: false,
+  reloadAgain: false,
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+async function api(path, options = {}) {
+  const init = { method: options.method || "GET", headers: {} };
+  if (options.json !== undefined) {
+    init.method = options.method || "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.json);
+  } else if (options.form !== undefined) {
+    init.method = "POST";
+    init.body = options.form;
+  }
+  const response = await fetch(`/sandbox/api${path}`, init);
+  if (!response.ok) {
+    const text = await response.text();
+    throw new Error(text || `${response.status} ${response.statusText}`);
+  }
+  return response.json();
+}
+
+// -- members ---------------------------------------------------------------------------------
+
+const AVATAR_COLORS = ["#e17076", "#7bc862", "#65aadd", "#a695e7", "#ee7aae", "#6ec9cb", "#faa774"];
+
+function avatar(user) {
+  const initials = (user.first_name || "?").trim().slice(0, 1).toUpperCase();
+  const node = el("div", { class: "avatar", "aria-hidden": "true" }, initials);
+  node.style.background = AVATAR_COLORS[user.id % AVATAR_COLORS.length];
+  return node;
+}
+
+function languageName(code) {
+  return code === "zh-hans" ? "简体中文" : code === "en" ? "English" : code || "—";
+}
+
+async function loadUsers() {
+  state.users = await api("/users");
+  renderUsers();
+}
+
+function renderUsers() {
+  const list = $("#user-list");
+  list.replaceChildren(
+    ...state.users.map((user) => {
+      const name = el("div", { class: "user-name" }, user.first_name);
+      if (user.admin) name.append(el("span", { class: "badge admin-badge" }, "Admin"));
+      const sub = el(
+        "div",
+        { class: "user-sub" },
+        `${languageName(user.language_code)} · ${user.id}${user.blocked ? " · blocked the bot" : ""}`,
+      );
+      return el(
+        "li",
+        {
+          class: ["user", user.admin ? "admin" : "", user.id === state.current ? "active" : ""]
+            .filter(Boolean)
+            .join(" "),
+          dataset: { userId: String(user.id) },
+          onclick: () => selectUser(user.id),
+        },
+        avatar(user),
+        el("div", { class: "user-main" }, name, sub),
+        state.unread.has(user.id) ? el("span", { class: "unread", title: "new messages" }) : null,
+      );
+    }),
+  );
+}
+
+async function createUser(event) {
+  event.preventDefault();
+  const nameInput = $("#new-user-name");
+  const first_name = nameInput.value.trim();
+  if (!first_name) {
+    nameInput.focus();
+    return;
+  }
+  const user = await api("/users", {
+    json: { first_name, language_code: $("#new-user-lang").value },
+  });
+  nameInput.value = "";
+  await loadUsers();
+  await selectUser(user.id);
+}
+
+async function selectUser(id) {
+  state.current = id;
+  state.unread.delete(id);
+  $("#chat").classList.remove("empty");
+  $("#composer-input").disabled = false;
+  $("#composer-send").disabled = false;
+  $("#commands-menu").hidden = true;
+  renderUsers();
+  await loadChat();
+  $("#composer-input").focus();
+}
+
+// -- the chat --------------------------------------------------------------------------------
+
+async function loadChat() {
+  if (state.current === null) return;
+  if (state.loading) {
+    state.reloadAgain = true;
+    return;
+  }
+  state.loading = true;
+  try {
+    do {
+      state.reloadAgain = false;
+      const id = state.current;
+      const chat = await api(`/users/${id}/chat`);
+      if (id === state.current) renderChat(chat);
+    } while (state.reloadAgain);
+  } finally {
+    state.loading = false;
+  }
+}
+
+function renderChat(chat) {
+  state.chat = chat;
+  const user = chat.user;
+  $("#chat-avatar").replaceWith(Object.assign(avatar(user), { id: "chat-avatar" }));
+  $("#chat-name").textContent = [user.first_name, user.last_name].filter(Boolean).join(" ");
+  setStatus(user.blocked ? "you blocked this bot" : "bot · @pointsmall_sandbox_bot");
+  const toggle = $("#block-toggle");
+  toggle.hidden = false;
+  toggle.textContent = user.blocked ? "Unblock bot" : "Block bot";
+
+  const box = $("#messages");
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  let lastDay = null;
+  const nodes = [];
+  for (const message of chat.messages) {
+    const day = new Date(message.date * 1000).toDateString();
+    if (day !== lastDay) {
+      nodes.push(el("div", { class: "day-note" }, day));
+      lastDay = day;
+    }
+    nodes.push(renderMessage(message));
+  }
+  box.replaceChildren(...nodes);
+  if (nearBottom || box.dataset.userId !== String(user.id)) {
+    box.scrollTop = box.scrollHeight;
+    // Photos grow the chat once loaded; stay at the newest message.
+    for (const image of box.querySelectorAll("img")) {
+      image.addEventListener("load", () => {
+        box.scrollTop = box.scrollHeight;
+      });
+    }
+  }
+  box.dataset.userId = String(user.id);
+
+  renderReplyKeyboard(chat.reply_keyboard);
+  renderCommands(chat.commands);
+}
+
+function clock(unix) {
+  const date = new Date(unix * 1000);
+  return `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`;
+}
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function renderMessage(message) {
+  const side = message.from_bot ? "bot" : "user";
+  const bubble = el("div", { class: "bubble" });
+
+  if (message.photo) {
+    bubble.append(el("img", { class: "photo", src: message.photo, alt: "photo" }));
+  }
+  if (message.document) {
+    const doc = message.document;
+    bubble.append(
+      el(
+        "a",
+        { class: "document", href: doc.url, download: doc.file_name },
+        el("span", { class: "document-icon", "aria-hidden": "true" }, "⬇"),
+        el(
+          "span",
+          {},
+          el("div", { class: "document-name" }, doc.file_name),
+          el("div", { class: "document-size" }, `${formatSize(doc.size)} · ${doc.mime_type}`),
+        ),
+      ),
+    );
+  }
+  if (message.invoice) {
+    const invoice = message.invoice;
+    const price = invoice.currency === "XTR" ? `★ ${invoice.total_amount}` : `${invoice.total_amount} ${invoice.currency}`;
+    bubble.append(
+      el("div", { class: "invoice-title" }, invoice.title),
+      el("div", { class: "invoice-description" }, invoice.description),
+      el("div", { class: "invoice-price" }, price),
+      el(
+        "button",
+        {
+          class: "pay-button",
+          type: "button",
+          dataset: { messageId: String(message.message_id) },
+          onclick: () => pay(message.message_id),
+        },
+        `Pay (test) ${price}`,
+      ),
+    );
+  } else if (message.payment) {
+    const payment = message.payment;
+    const amount = payment.currency === "XTR" ? `★ ${payment.total_amount}` : `${payment.total_amount} ${payment.currency}`;
+    bubble.append(el("div", { class: "payment" }, `You paid ${amount}`));
+  } else if (message.text) {
+    bubble.append(renderText(message.text, message.entities || []));
+  }
+
+  const meta = el("span", { class: "meta" });
+  if (message.edited) meta.append(el("span", { class: "edited" }, "edited "));
+  meta.append(clock(message.date));
+  bubble.append(meta);
+
+  const node = el(
+    "div",
+    {
+      class: `message ${side}`,
+      dataset: { messageId: String(message.message_id) },
+    },
+    bubble,
+  );
+  if (message.buttons && message.buttons.length) {
+    node.append(renderKeyboard(message));
+  }
+  return node;
+}
+
+function renderKeyboard(message) {
+  return el(
+    "div",
+    { class: "keyboard" },
+    ...message.buttons.map((row) =>
+      el(
+        "div",
+        { class: "keyboard-row" },
+        ...row.map((button) =>
+          button.url
+            ? el("a", { href: safeUrl(button.url), target: "_blank", rel: "noopener noreferrer" }, button.text)
+            : el(
+                "button",
+                {
+                  type: "button",
+                  dataset: { callback: button.callback_data || "" },
+                  onclick: () => press(message.message_id, button.text),
+                },
+                button.text,
+              ),
+        ),
+      ),
+    ),
+  );
+}
+
+function safeUrl(url) {
+  return /^(https?:|tg:|mailto:)/i.test(url) ? url : "#";
+}
+
+// Telegram entities -> DOM. Offsets are UTF-16 code units, which is what JS strings index.
+function renderText(text, entities) {
+  const root = el("div", { class: "text" });
+  const sorted = [...entities].sort((a, b) => a.offset - b.offset || b.length - a.length);
+  renderRange(root, text, sorted, 0, text.length);
+  return root;
+}
+
+function renderRange(parent, text, entities, start, end) {
+  let position = start;
+  let index = 0;
+  while (index < entities.length) {
+    const entity = entities[index];
+    const entityStart = Math.max(entity.offset, position);
+    const entityEnd = Math.min(entity.offset + entity.length, end);
+    let next = index + 1;
+    const inner = [];
+    while (next < entities.length && entities[next].offset < entity.offset + entity.length) {
+      inner.push(entities[next]);
+      next += 1;
+    }
+    if (entityStart > position) parent.append(text.slice(position, entityStart));
+    if (entityEnd > entityStart) {
+      const node = entityNode(entity, text.slice(entityStart, entityEnd));
+      renderRange(node.querySelector("code") || node, text, inner, entityStart, entityEnd);
+      parent.append(node);
+      position = entityEnd;
+    }
+    index = next;
+  }
+  if (position < end) parent.append(text.slice(position, end));
+}
+
+function entityNode(entity, content) {
+  switch (entity.type) {
+    case "bold":
+      return el("strong");
+    case "italic":
+      return el("em");
+    case "underline":
+      return el("u");
+    case "strikethrough":
+      return el("s");
+    case "spoiler":
+      return el("span", { class: "spoiler", onclick: (event) => event.currentTarget.classList.toggle("revealed") });
+    case "code":
+      return el("code");
+    case "pre":
+      return el("pre", { dataset: { language: entity.language || "" } }, el("code"));
+    case "text_link":
+      return el("a", { href: safeUrl(entity.url), target: "_blank", rel: "noopener noreferrer" });
+    case "url":
+      return el("a", { href: safeUrl(content), target: "_blank", rel: "noopener noreferrer" });
+    case "blockquote":
+    case "expandable_blockquote":
+      return el("blockquote");
+    case "bot_command":
+      return el("span", { class: "command", onclick: () => sendText(content) });
+    default:
+      return el("span", { class: `entity-${entity.type}` });
+  }
+}
+
+function renderReplyKeyboard(rows) {
+  const box = $("#reply-keyboard");
+  if (!rows || !rows.length) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  box.hidden = false;
+  box.replaceChildren(
+    ...rows.map((row) =>
+      el(
+        "div",
+        { class: "keyboard-row" },
+        ...row.map((label) => el("button", { type: "button", onclick: () => sendText(label) }, label)),
+      ),
+    ),
+  );
+}
+
+function renderCommands(commands) {
+  const menu = $("#commands-menu");
+  $("#commands-button").hidden = !commands || !commands.length;
+  menu.replaceChildren(
+    ...(commands || []).map((command) =>
+      el(
+        "button",
+        {
+          type: "button",
+          class: "command-item",
+          onclick: () => {
+            menu.hidden = true;
+            sendText(`/${command.command}`);
+          },
+        },
+        el("span", { class: "command-name" }, `/${command.command}`),
+        el("span", { class: "command-description" }, command.description),
+      ),
+    ),
+  );
+}
+
+// -- what the member does --------------------------------------------------------------------
+
+async function sendText(text) {
+  if (state.current === null || !text.trim()) return;
+  await api(`/users/${state.current}/send`, { json: { text } });
+  await loadChat();
+}
+
+async function submitComposer(event) {
+  event.preventDefault();
+  const input = $("#composer-input");
+  const text = input.value;
+  if (!text.trim()) return;
+  input.value = "";
+  autoGrow();
+  try {
+    await sendText(text);
+  } catch (error) {
+    showToast(String(error.message || error));
+  }
+}
+
+async function press(messageId, text) {
+  try {
+    await api(`/users/${state.current}/press`, { json: { message_id: messageId, text } });
+  } catch (error) {
+    showToast(String(error.message || error));
+  }
+}
+
+async function pay(messageId) {
+  try {
+    await api(`/users/${state.current}/pay`, { json: { message_id: messageId } });
+    showToast("Paying… waiting for the bot to confirm");
+  } catch (error) {
+    showToast(String(error.message || error));
+  }
+}
+
+async function upload(event) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || state.current === null) return;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const caption = $("#composer-input").value.trim();
+  if (caption) {
+    form.append("caption", caption);
+    $("#composer-input").value = "";
+  }
+  await api(`/users/${state.current}/upload`, { form });
+  await loadChat();
+}
+
+async function toggleBlock() {
+  if (!state.chat) return;
+  await api(`/users/${state.current}/block`, { json: { blocked: !state.chat.user.blocked } });
+  await Promise.all([loadUsers(), loadChat()]);
+}
+
+function autoGrow() {
+  const input = $("#composer-input");
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
+// -- notices ---------------------------------------------------------------------------------
+
+let toastTimer = null;
+
+function showToast(text) {
+  const toast = $("#toast");
+  toast.textContent = text;
+  toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    toast.hidden = true;
+  }, 2800);
+}
+
+function showAlert(text) {
+  $("#alert-text").textContent = text;
+  $("#alert").hidden = false;
+  $("#alert-ok").focus();
+}
+
+let statusTimer = null;
+
+function setStatus(text, typing = false) {
+  const status = $("#chat-status");
+  status.textContent = text;
+  status.classList.toggle("typing", typing);
+}
+
+function showAction(action) {
+  const words = {
+    typing: "typing…",
+    upload_photo: "sending a photo…",
+    upload_document: "sending a file…",
+  };
+  setStatus(words[action] || `${action.replaceAll("_", " ")}…`, true);
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => {
+    if (state.chat) setStatus(state.chat.user.blocked ? "you blocked this bot" : "bot · @pointsmall_sandbox_bot");
+  }, 5000);
+}
+
+// -- live updates ----------------------------------------------------------------------------
+
+function listen() {
+  const source = new EventSource("/sandbox/api/events");
+  source.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    const mine = event.user_id === state.current;
+    if (event.type === "users") {
+      loadUsers();
+    } else if (event.type === "chat") {
+      if (mine) loadChat();
+      else if (event.user_id !== null && event.user_id !== undefined) {
+        state.unread.add(event.user_id);
+        renderUsers();
+      }
+    } else if (event.type === "notice" && mine && event.text) {
+      if (event.show_alert) showAlert(event.text);
+      else showToast(event.text);
+    } else if (event.type === "action" && mine) {
+      showAction(event.action);
+    } else if (event.type === "commands") {
+      loadChat();
+    }
+  };
+  source.onerror = () => {
+    // EventSource reconnects by itself; catch up on what happened meanwhile.
+    source.onopen = () => {
+      loadUsers();
+      loadChat();
+    };
+  };
+}
+
+function start() {
+  $("#new-user").addEventListener("submit", (event) => createUser(event).catch((e) => showToast(String(e.message || e))));
+  $("#composer").addEventListener("submit", submitComposer);
+  $("#composer-input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("#composer").requestSubmit();
+    }
+  });
+  $("#composer-input").addEventListener("input", autoGrow);
+  $("#commands-button").addEventListener("click", () => {
+    $("#commands-menu").hidden = !$("#commands-menu").hidden;
+  });
+  $("#attach-input").addEventListener("change", (event) => upload(event).catch((e) => showToast(String(e.message || e))));
+  $("#block-toggle").addEventListener("click", () => toggleBlock().catch((e) => showToast(String(e.message || e))));
+  $("#alert-ok").addEventListener("click", () => {
+    $("#alert").hidden = true;
+  });
+  listen();
+  loadUsers().then(() => {
+    const first = state.users.find((user) => user.admin) || state.users[0];
+    if (first && state.current === null) selectUser(first.id);
+  });
+}
+
+document.addEventListener("DOMContentLoaded", start);

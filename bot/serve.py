@@ -1,0 +1,78 @@
+"""``pointsmall run`` (Telegram or any Bot API server) and ``pointsmall sandbox`` (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.ptb.app import running_bot
+from bot.runtime import open_runtime
+from bot.sandbox import Sandbox
+from core.catalog_file import CatalogError, load_catalog
+from core.config import Config
+
+log = logging.getLogger(__name__)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_CATALOG = EXAMPLES / "catalog.toml"
+SANDBOX_TOKEN = "424242:sandbox-token-no-network-needed"
+# The sandbox's admin when the config names none.
+SANDBOX_ADMIN_ID = 1000
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run(config: Config) -> int:
+    telegram = config.telegram
+    if telegram.token is None:
+        print(
+            "pointsmall: no bot token: set POINTSMALL_TELEGRAM_TOKEN (or telegram.token in the"
+            " config) to the token @BotFather gave you, or try `pointsmall sandbox`"
+        )
+        return 2
+    async with (
+        open_runtime(config) as runtime,
+        running_bot(
+            runtime,
+            telegram.token.get_secret_value(),
+            telegram.api_server,
+            webhook=telegram.mode == "webhook",
+        ),
+    ):
+        await _until_stopped()
+    return 0
+
+
+async def sandbox(config: Config, port: int | None = None) -> int:
+    admins = config.telegram.admins or (SANDBOX_ADMIN_ID,)
+    config = config.model_copy(
+        update={"telegram": config.telegram.model_copy(update={"admins": admins})}
+    )
+    server = Sandbox(
+        token=SANDBOX_TOKEN,
+        host="127.0.0.1",
+        port=port or config.sandbox.port,
+        admins=[(admin, "Admin" if i == 0 else f"Admin {i + 1}") for i, admin in enumerate(admins)],
+    )
+    await asyncio.to_thread(Path("var").mkdir, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        await server.start()
+        stack.push_async_callback(server.stop)
+        runtime = await stack.enter_async_context(open_runtime(config, config.sandbox.database_url))
+        try:
+            await load_catalog(runtime.db, config, DEMO_CATALOG, datetime.now(UTC))
+        except CatalogError as error:  # the demo is ours: a problem here is a bug to report
+            log.error("the demo catalog did not load: %s", "; ".join(map(str, error.problems)))
+        await stack.enter_async_context(running_bot(runtime, SANDBOX_TOKEN, server.api_server))
+        print(f"\n  PointsMall sandbox: open {server.page_url} in a browser (Ctrl-C stops)\n")
+        await _until_stopped()
+    return 0

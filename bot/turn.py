@@ -1,0 +1,54 @@
+"""One update being handled: who acted, in which language, at what time, and what to answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.events import Action, Press, Sender
+from bot.i18n import Html, Languages, Translator
+from bot.screens import Button, Edit, Keyboard, Notice, Outputs, Screen, Send
+from core.config import Config
+from core.mall import Mall
+
+
+@dataclass
+class Turn:
+    mall: Mall
+    config: Config
+    sender: Sender
+    action: Action
+    now: datetime
+    t: Translator
+    languages: Languages
+    # The link members share: https://t.me/<bot>?start=<payload>.
+    bot_username: str
+    out: Outputs = field(default_factory=Outputs)
+
+    @property
+    def member_id(self) -> int:
+        return self.sender.user_id
+
+    @property
+    def pressed(self) -> bool:
+        return isinstance(self.action, Press)
+
+    def show(self, screen: Screen) -> None:
+        """Answer in place of the pressed message, or as a new message to a command or text."""
+        self.out.add(Edit(screen) if self.pressed else Send(screen))
+
+    def send(self, screen: Screen, chat_id: int | None = None) -> None:
+        self.out.add(Send(screen, chat_id))
+
+    def notice(self, text: str, *, alert: bool = False) -> None:
+        self.out.add(Notice(text, alert))
+
+    def menu_button(self) -> Button:
+        return Button(self.t("menu.back"), data="menu")
+
+    def with_menu(self, text: Html, rows: Keyboard = ()) -> Screen:
+        """A screen whose last row leads back to the main menu."""
+        return Screen(text, (*rows, (self.menu_button(),)))
+
+    def deep_link(self, payload: str) -> str:
+        return f"https://t.me/{self.bot_username}?start={payload}"

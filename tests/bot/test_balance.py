@@ -1,0 +1,77 @@
+"""Balance, tier, what expires when, and the paginated history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.bot.conftest import ChatFactory
+from tests.conftest import at
+from tests.support.chat import Chat
+
+SHORT_LIVED = """
+[[tiers.levels]]
+name = "Member"
+threshold = 0
+multiplier = 1
+validity_days = 30
+[[tiers.levels]]
+name = "Silver"
+threshold = 1000
+multiplier = 1.2
+validity_days = 60
+"""
+
+
+async def test_balance_shows_tier_progress_and_what_expires_when(make_chat: ChatFactory) -> None:
+    async with make_chat(SHORT_LIVED) as chat:
+        ann = chat.member("Ann")
+        await ann.start()
+        await ann.send("/checkin")
+
+        reply = await ann.press("💰 Balance")
+
+    assert "Balance: 110 points" in reply.text
+    assert "Tier: Member (earning ×1)" in reply.text
+    assert "Earn 990 points more within 365 days to reach Silver." in reply.text
+    assert "110 points expire after Mar 31" in reply.text
+    assert ann.buttons(reply)[:2] == ["🛍 What can I get?", "📜 History"]
+
+
+async def test_nothing_expiring_soon_says_so(chat: Chat) -> None:
+    ann = chat.member("Ann")
+    await ann.start()
+
+    reply = await ann.send("/balance")
+
+    assert "Nothing expires in the next 90 days." in reply.text
+
+
+async def test_history_pages_with_reasons(chat: Chat) -> None:
+    ann = chat.member("Ann")
+    await ann.start()
+    for day in range(12):
+        chat.now = at("2026-03-02 09:00") + timedelta(days=day)
+        await ann.send("/checkin")
+    await ann.send("/balance")
+
+    first = await ann.press("📜 History")
+
+    assert "History, page 1:" in first.text
+    assert first.text.count("Check-in") == 10
+    second = await ann.press("Next ▶️")
+    assert "History, page 2:" in second.text
+    assert "Check-in" in second.text
+    assert "Welcome bonus" in second.text
+    assert "Next ▶️" not in ann.buttons(second)
+    back = await ann.press("◀️ Previous")
+    assert "History, page 1:" in back.text
+
+
+async def test_history_in_chinese(chat: Chat) -> None:
+    li = chat.member("李雷", language="zh")
+    await li.start()
+
+    reply = await li.send("/history")
+
+    assert "积分明细" in reply.text
+    assert "新人奖励" in reply.text

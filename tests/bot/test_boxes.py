@@ -1,0 +1,337 @@
+"""Blind boxes from the chat: the list, true odds, opening (an edit from "opening" to the prize),
+the guarantee, the daily cap, verifying a draw, double taps and boxes that closed meanwhile."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from core.catalog_file import load_catalog
+from tests.bot.conftest import ChatFactory
+from tests.support.chat import Chat, Member
+
+# Members join with 1,000 points here: enough for a few openings.
+RICH = "[members]\nsignup_bonus = 1000"
+
+BOXES = """
+[[boxes]]
+sku = "lucky"
+title = "Lucky box"
+description = "A scoop of luck."
+price = 30
+prizes = [
+  { name = "10 points back", kind = "points", points = 10, weight = 12 },
+  { name = "50 points", kind = "points", points = 50, weight = 6 },
+  { name = "A sticker", kind = "consolation", weight = 2 },
+]
+
+# One prize all but certain, one rare prize the guarantee brings on the fourth opening.
+[[boxes]]
+sku = "sure"
+title = "Sure box"
+price = 30
+pity_after = 3
+prizes = [
+  { name = "20 points back", kind = "points", points = 20, weight = 2000000000 },
+  { name = "Jackpot", kind = "points", points = 1000, weight = 1, rare = true },
+]
+
+[[boxes]]
+sku = "capped"
+title = "Capped box"
+price = 30
+daily_cap = 60
+prizes = [{ name = "20 points back", kind = "points", points = 20, weight = 1 }]
+
+[[boxes]]
+sku = "pricey"
+title = "Pricey box"
+price = 5000
+prizes = [{ name = "A sticker", kind = "consolation", weight = 1 }]
+
+[[boxes]]
+sku = "tom"
+title = "Tom & Jerry <3"
+price = 30
+prizes = [{ name = "<b>not bold</b>", kind = "consolation", weight = 1 }]
+"""
+
+
+@pytest.fixture
+async def chat(make_chat: ChatFactory) -> AsyncIterator[Chat]:
+    async with make_chat(RICH) as opened:
+        await load_catalog(opened.mall.db, opened.mall.config, BOXES, opened.now)
+        yield opened
+
+
+async def box_id(chat: Chat, sku: str) -> int:
+    return next(box.box_id for box in await chat.mall.boxes.list_boxes() if box.sku == sku)
+
+
+async def balance(chat: Chat, member: Member) -> int:
+    return (await chat.mall.statements.balance(member.id)).balance
+
+
+async def joined(chat: Chat, name: str = "Ann", language: str = "en") -> Member:
+    member = chat.member(name, language=language)
+    await member.start()
+    return member
+
+
+async def test_the_list_and_a_box_show_price_true_odds_seed_hash_and_balance(chat: Chat) -> None:
+    ann = await joined(chat)
+
+    listing = await ann.send("/boxes")
+
+    assert listing.text.startswith("🎁 Blind boxes\nEach opening draws one prize at the odds")
+    assert "Your balance: 1,000 points" in listing.text
+    assert ann.buttons(listing) == [
+        "Lucky box · 30 points",
+        "Sure box · 30 points",
+        "Capped box · 30 points",
+        "Pricey box · 5,000 points",
+        "Tom & Jerry <3 · 30 points",
+        "⬅️ Menu",
+    ]
+
+    box = await ann.press("Lucky box · 30 points")
+
+    assert box.message_id == listing.message_id
+    assert "🎁 Lucky box\nA scoop of luck.\nPrice: 30 points per opening" in box.text
+    assert (
+        "Prizes and odds (exact, from the prize weights):\n"
+        "• 10 points back: 60%\n• 50 points: 30%\n• A sticker: 10%"
+    ) in box.text
+    shown = [float(p) for p in re.findall(r"^• .*: ([\d.]+)%$", box.text, flags=re.MULTILINE)]
+    assert sum(shown) == 100
+    view = await chat.mall.boxes.describe(await box_id(chat, "lucky"), ann.id, chat.now)
+    assert f"🔐 Published seed hash (v1):\n{view.seed_hash}" in box.text
+    assert ann.buttons(box) == ["🎁 Open for 30 points", "⬅️ All boxes", "⬅️ Menu"]
+
+
+async def test_the_box_screen_in_chinese(chat: Chat) -> None:
+    li = await joined(chat, "李雷", "zh-hans")
+    await li.press("🎁 盲盒")
+
+    box = await li.press("Lucky box · 30 积分")
+
+    assert "🎁 Lucky box\nA scoop of luck.\n价格：每次 30 积分" in box.text
+    assert (
+        "奖品与概率（按奖品权重精确计算）：\n"
+        "• 10 points back：60%\n• 50 points：30%\n• A sticker：10%"
+    ) in box.text
+    assert "🔐 已公布的种子哈希（第 1 版）：" in box.text
+    assert "你的余额：1,000 积分" in box.text
+    assert li.buttons(box) == ["🎁 花 30 积分开盒", "⬅️ 全部盲盒", "⬅️ 菜单"]
+
+
+async def test_opening_edits_the_message_from_opening_to_the_prize(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    box = await ann.press("Sure box · 30 points")
+    assert "• 20 points back: over 99.99%\n• ⭐ Jackpot: under 0.01% (rare)" in box.text
+    assert "🎯 Guarantee: a rare prize within your next 4 openings (0 of 3 without one so far)" in (
+        box.text
+    )
+    before = len(chat.sandbox.requests)
+
+    prize = await ann.press("🎁 Open for 30 points")
+
+    edits = [
+        params for method, params in chat.sandbox.requests[before:] if method == "editMessageText"
+    ]
+    assert len(edits) == 2
+    assert edits[0]["text"] == "🎁 Opening <b>Sure box</b>…"
+    assert all(int(e["message_id"]) == box.message_id for e in edits)
+    assert prize.message_id == box.message_id
+    assert prize.edited
+    assert prize.text.startswith(
+        "🎉 Sure box: you got 20 points back!\n+20 points credited to your balance.\n\n"
+        "Paid 30 points · Balance: 990 points\n"
+        "🎯 Guarantee: a rare prize within your next 3 openings (1 of 3 without one so far)\n"
+        "Draw #"
+    )
+    assert ann.notices[-1] == ("🎉 20 points back", False)
+    assert ann.buttons(prize) == [
+        "🎁 Open again (30 points)",
+        "🔍 Verify this draw",
+        "⬅️ All boxes",
+        "⬅️ Menu",
+    ]
+    assert await balance(chat, ann) == 1000 - 30 + 20
+
+
+async def test_the_prize_in_chinese(chat: Chat) -> None:
+    li = await joined(chat, "李雷", "zh-hans")
+    await li.send("/boxes")
+    await li.press("Sure box · 30 积分")
+
+    prize = await li.press("🎁 花 30 积分开盒")
+
+    assert prize.text.startswith(
+        "🎉 Sure box：你抽到了 20 points back！\n+20 积分已存入你的余额。\n\n"
+        "花费 30 积分 · 余额：990 积分\n"
+        "🎯 保底：3 次内必出稀有奖品（已连续 1/3 次未出）\n抽奖编号 #"
+    )
+
+
+async def test_a_double_tap_of_open_draws_once_and_the_next_screen_opens_again(
+    chat: Chat,
+) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    box = await ann.press("Sure box · 30 points")
+    first = ann.user.press("🎁 Open for 30 points", box)
+
+    await ann.press("🎁 Open for 30 points", box)
+    await chat.bot.handled.wait(first)
+
+    sure = await box_id(chat, "sure")
+    assert (await chat.mall.boxes.describe(sure, ann.id, chat.now)).draws == 1
+    assert await balance(chat, ann) == 990
+    assert ann.notices[-1] == ("Already opened: here is what you got.", False)
+    assert "you got 20 points back" in ann.last.text
+
+    again = await ann.press("🎁 Open again (30 points)")
+
+    assert (await chat.mall.boxes.describe(sure, ann.id, chat.now)).draws == 2
+    assert "Paid 30 points · Balance: 980 points" in again.text
+    assert await balance(chat, ann) == 980
+
+
+async def test_a_member_short_of_points_is_told_what_it_costs_and_nothing_moves(
+    chat: Chat,
+) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    await ann.press("Pricey box · 5,000 points")
+
+    reply = await ann.press("🎁 Open for 5,000 points")
+
+    refusal = "Not enough points: opening costs 5,000 points, you have 1,000 points."
+    assert ann.notices[-1] == (refusal, True)
+    assert reply.text.startswith(refusal + "\n\n🎁 Pricey box")
+    assert "🎁 Open for 5,000 points" in ann.buttons(reply)
+    assert await balance(chat, ann) == 1000
+
+
+async def test_the_guarantee_counter_counts_down_to_a_rare_prize(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    await ann.press("Sure box · 30 points")
+    await ann.press("🎁 Open for 30 points")
+    await ann.press("🎁 Open again (30 points)")
+
+    third = await ann.press("🎁 Open again (30 points)")
+
+    assert "🎯 Your next opening is guaranteed a rare prize!" in third.text
+
+    fourth = await ann.press("🎁 Open again (30 points)")
+
+    assert fourth.text.startswith(
+        "🎉 Sure box: you got Jackpot!\n⭐ A rare prize!\n🎯 This was your guaranteed rare prize.\n"
+        "+1,000 points credited to your balance."
+    )
+    assert "a rare prize within your next 4 openings (0 of 3 without one so far)" in fourth.text
+    assert await balance(chat, ann) == 1000 - 4 * 30 + 3 * 20 + 1000
+
+
+async def test_a_draw_verifies_once_its_seed_is_revealed(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    await ann.press("Sure box · 30 points")
+    prize = await ann.press("🎁 Open for 30 points")
+    found = re.search(r"Draw #(\d+): check it any time with /verify (\d+)", prize.text)
+    assert found is not None
+    assert found[1] == found[2]
+    draw = found[1]
+    sure = await box_id(chat, "sure")
+    seed_hash = (await chat.mall.boxes.describe(sure, ann.id, chat.now)).seed_hash
+
+    pending = await ann.press("🔍 Verify this draw")
+
+    assert pending.text.startswith(
+        f"🔍 Draw #{draw} · Sure box\n"
+        "Your opening no. 1 of this box gave 20 points back. It was signed by seed v1, whose "
+        f"hash was published before the draw:\n{seed_hash}\n\n⏳ Not verifiable yet"
+    )
+    assert f"Check again later with /verify {draw}." in pending.text
+
+    rotation = await chat.mall.boxes.rotate_seed(sure, chat.now)
+    verified = await ann.send(f"/verify {draw}")
+
+    assert "✅ Verified: the revealed seed matches the published hash" in verified.text
+    assert f"Seed: {rotation.revealed_seed}" in verified.text
+    assert f"HMAC-SHA256 of {ann.id}:1 with the seed as key" in verified.text
+    assert "20 points back: 0–1999999999" in verified.text
+    assert ann.buttons(verified) == ["⬅️ Sure box", "⬅️ Menu"]
+
+    bob = await joined(chat, "Bob")
+    other = await bob.send(f"/verify {draw}")
+    assert other.text == "No draw with that number."
+    usage = await bob.send("/verify latest")
+    assert usage.text.startswith("Send /verify and a draw number, like /verify 12.")
+
+
+async def test_the_daily_cap_stops_openings_until_tomorrow(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    await ann.press("Capped box · 30 points")
+    first = await ann.press("🎁 Open for 30 points")
+    assert "Daily limit: 30 points of 60 points spent today" in first.text
+    await ann.send("/boxes")
+    older_screen = await ann.press("Capped box · 30 points")
+
+    second = await ann.press("🎁 Open again (30 points)", first)
+
+    assert "Daily limit: 60 points of 60 points spent today\n" in second.text
+    assert "You've reached today's limit for this box; it opens again tomorrow." in second.text
+    assert "🎁 Open again (30 points)" not in ann.buttons(second)
+
+    refused = await ann.press("🎁 Open for 30 points", older_screen)
+
+    refusal = (
+        "You've spent 60 points on this box today, and the daily limit is 60 points. "
+        "It opens again tomorrow."
+    )
+    assert ann.notices[-1] == (refusal, True)
+    assert refused.text.startswith(refusal)
+    assert await balance(chat, ann) == 1000 - 2 * 30 + 2 * 20
+
+    chat.now += timedelta(days=1)
+    await ann.send("/boxes")
+    tomorrow = await ann.press("Capped box · 30 points")
+    assert "Daily limit: 0 points of 60 points spent today" in tomorrow.text
+    assert "🎁 Open for 30 points" in ann.buttons(tomorrow)
+
+
+async def test_a_box_closed_while_its_screen_was_open_says_so(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    await ann.press("Lucky box · 30 points")
+    closed = BOXES.replace('sku = "lucky"', 'sku = "lucky"\nactive = false')
+    await load_catalog(chat.mall.db, chat.mall.config, closed, chat.now)
+
+    reply = await ann.press("🎁 Open for 30 points")
+
+    assert ann.notices[-1] == ("This box is closed now.", True)
+    assert reply.text.startswith("This box is closed now.\n🎁 Blind boxes")
+    assert "Lucky box · 30 points" not in ann.buttons(reply)
+    assert await balance(chat, ann) == 1000
+
+
+async def test_names_are_shown_as_written(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+
+    box = await ann.press("Tom & Jerry <3 · 30 points")
+    assert box.text.startswith("🎁 Tom & Jerry <3\n")
+    assert "• <b>not bold</b>: 100%" in box.text
+
+    prize = await ann.press("🎁 Open for 30 points")
+    assert prize.text.startswith("🎉 Tom & Jerry <3: you got <b>not bold</b>!")
+    assert "No prize this time." in prize.text
+    assert ann.notices[-1] == ("🎉 <b>not bold</b>", False)

@@ -1,0 +1,142 @@
+"""Conversation tests: the real bot, talking over HTTP to the sandbox's Bot API server.
+
+A test plays members: ``ann = chat.member("Ann")``, ``await ann.send("/start")``,
+``await ann.press("✅ Check in")``, then reads ``ann.last.text``. Each action returns once the
+bot has finished handling it (its answers are in the chat), so no test sleeps or polls.
+The mall's clock is the test's: ``chat.now = at("2026-03-02 09:00")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.ptb.app import RunningBot, running_bot
+from bot.runtime import Runtime, open_runtime
+from bot.sandbox import ChatMessage, Sandbox, SandboxUser
+from core.config import Config
+from core.mall import Mall
+
+TOKEN = "123456:sandbox-token-for-the-tests"
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Member:
+    """A member at the keyboard: every action waits until the bot has answered it."""
+
+    user: SandboxUser
+    bot: RunningBot
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    async def send(self, text: str) -> ChatMessage:
+        await self._handled(self.user.send(text))
+        return self.last
+
+    async def start(self, payload: str = "") -> ChatMessage:
+        return await self.send(f"/start {payload}".strip())
+
+    async def press(self, text: str, message: ChatMessage | None = None) -> ChatMessage:
+        """Press a button; returns the bot's new message, or the pressed one as edited."""
+        target = message or next(
+            (m for m in reversed(self.messages) if not m.deleted and text in self.buttons(m)),
+            None,
+        )
+        before = len(self.messages)
+        await self._handled(self.user.press(text, target))
+        if len(self.messages) > before or target is None:
+            return self.last
+        return self.user.find(target.message_id) or self.last
+
+    async def press_data(self, data: str, message: ChatMessage | None = None) -> ChatMessage:
+        """Press a button carrying ``data`` whatever the screen shows: stale or forged presses."""
+        await self._handled(self.user.press_data(data, message or self.last))
+        return self.last
+
+    async def send_document(self, filename: str, content: bytes, mime_type: str) -> ChatMessage:
+        await self._handled(self.user.send_document(filename, content, mime_type=mime_type))
+        return self.last
+
+    async def pay(self, message: ChatMessage | None = None) -> ChatMessage:
+        await self._handled(await self.user.pay(message))
+        return self.last
+
+    @property
+    def last(self) -> ChatMessage:
+        return self.user.last
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return self.user.bot_messages
+
+    @property
+    def notices(self) -> list[tuple[str, bool]]:
+        return self.user.notices
+
+    def buttons(self, message: ChatMessage | None = None) -> list[str]:
+        """The texts of the buttons on ``message`` (the newest bot message by default)."""
+        shown = message or self.last
+        return [button.text for row in shown.buttons for button in row]
+
+    async def _handled(self, update_id: int) -> None:
+        await self.bot.handled.wait(update_id)
+
+
+@dataclass
+class Chat:
+    sandbox: Sandbox
+    bot: RunningBot
+    runtime: Runtime
+    clock: Clock
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def mall(self) -> Mall:
+        return self.runtime.mall
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.clock.now = value
+
+    def member(
+        self, first_name: str = "Ann", language: str = "en", username: str | None = None
+    ) -> Member:
+        user = self.sandbox.add_user(
+            first_name=first_name, username=username, language_code=language
+        )
+        member = Member(user, self.bot)
+        self.members.append(member)
+        return member
+
+
+@asynccontextmanager
+async def open_chat(config: Config, database_url: str, now: datetime) -> AsyncIterator[Chat]:
+    """The sandbox server, the mall on ``database_url`` and the bot between them."""
+    sandbox = Sandbox(token=TOKEN, host="127.0.0.1", port=0)
+    await sandbox.start()
+    clock = Clock(now)
+    try:
+        async with (
+            open_runtime(config, database_url, clock=clock) as runtime,
+            running_bot(runtime, TOKEN, sandbox.api_server) as bot,
+        ):
+            yield Chat(sandbox, bot, runtime, clock)
+    finally:
+        await sandbox.stop()
+    assert sandbox.violations == [], "requests Telegram would refuse or not understand"
