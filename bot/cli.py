@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every Bot API request at INFO, with the bot token in its URL: never that.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         config = load_config(_config_path(args.config))
     except ConfigError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,8 @@ async def run(config: Config) -> int:
     if telegram.token is None:
         print(
             "pointsmall: no bot token: set POINTSMALL_TELEGRAM_TOKEN (or telegram.token in the"
-            " config) to the token @BotFather gave you, or try `pointsmall sandbox`"
+            " config) to the token @BotFather gave you, or try `pointsmall sandbox`",
+            file=sys.stderr,
         )
         return 2
     async with (

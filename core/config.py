@@ -301,6 +301,13 @@ class TelegramSettings(_Settings):
         return self
 
 
+class PaymentSettings(_Settings):
+    """``[payments]``: how the cash part of a reward is paid in the chat (Telegram Stars)."""
+
+    minor_per_star: PositiveInt = 10
+    """Minor currency units (fen, cents) one Star pays for; a cash part is rounded up."""
+
+
 class SandboxSettings(_Settings):
     """``[sandbox]``: the local Bot API server and chat page of ``pointsmall sandbox``."""
 
@@ -468,6 +475,7 @@ class Config(_Settings):
     redemptions: RedemptionSettings = Field(default_factory=RedemptionSettings)
     referrals: ReferralSettings = Field(default_factory=ReferralSettings)
     donations: DonationSettings = Field(default_factory=DonationSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     @model_validator(mode="before")

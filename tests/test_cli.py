@@ -130,3 +130,24 @@ def test_a_broken_catalog_file_lists_its_problems_and_loads_nothing(
     code, _, err = _run(capsys, "catalog", "load", str(tmp_path / "missing.toml"))
     assert code == 2
     assert "no catalog file" in err
+
+
+def test_run_without_a_token_says_where_to_put_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.delenv("POINTSMALL_TELEGRAM_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, "run")
+    assert code == 2
+    assert "no bot token: set POINTSMALL_TELEGRAM_TOKEN" in err
+
+
+def test_run_with_a_malformed_token_names_the_key_and_hides_the_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POINTSMALL_TELEGRAM_TOKEN", "pasted-the-wrong-thing")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, "run")
+    assert code == 2
+    assert "POINTSMALL_TELEGRAM_TOKEN (environment): telegram.token = <hidden>" in err
+    assert "pasted-the-wrong-thing" not in err

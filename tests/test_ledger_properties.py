@@ -146,6 +146,7 @@ class LotModel:
 @dataclass
 class MemberModel:
     member_id: int
+    joined_on: date
     frozen: bool = False
     lots: list[LotModel] = field(default_factory=list)
     checkins: dict[date, bool] = field(default_factory=dict)  # day: made up
@@ -377,7 +378,7 @@ def ledger_machine(new_database_url: Any, dispose_database: Any) -> type[RuleBas
                 SIGNUP_BONUS,
             )
             assert result.invited_by is None
-            member = self.members[member_id] = MemberModel(member_id)
+            member = self.members[member_id] = MemberModel(member_id, joined_on=self.today)
             self.credit(member, SIGNUP_BONUS)
             self.record(key, ("join", member_id), result)
 
@@ -459,7 +460,7 @@ def ledger_machine(new_database_url: Any, dispose_database: Any) -> type[RuleBas
             used = sum(
                 1 for d, made_up in member.checkins.items() if made_up and d >= today.replace(day=1)
             )
-            if day in member.checkins or used >= MAKEUPS_PER_MONTH:
+            if day < member.joined_on or day in member.checkins or used >= MAKEUPS_PER_MONTH:
                 self.expect_refusal(MakeUpNotAllowed, call)
                 return
             if member.balance < MAKEUP_PRICE:

@@ -13,12 +13,14 @@ def build_router() -> Router:
         invite,
         menu,
         privacy,
+        redeem,
         redemptions,
         sales,
         shop,
     )
 
     router = Router()
-    for feature in (menu, checkin, balance, shop, boxes, sales, invite, redemptions, privacy):
+    features = (menu, checkin, balance, shop, redeem, boxes, sales, invite, redemptions, privacy)
+    for feature in features:
         router.include(feature.router)
     return router

@@ -17,7 +17,7 @@ from core.flash_sales import SaleView
 
 router = Router()
 SALE_PAGE = 8
-# The shop's route for a redemption's confirm token (bot/features/shop.py).
+# The shop's route for a redemption's confirm token (bot/features/redeem.py).
 REDEEM_ROUTE = "rd"
 NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
 # Sale ids are 64-bit in the database; anything larger in a button was not made by us.

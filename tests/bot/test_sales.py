@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.features.shop import router as shop_router
 from core.catalog_file import load_catalog
 from core.flash_sales import SaleView
 from tests.bot.conftest import ChatFactory
@@ -260,7 +259,6 @@ async def test_buying_in_a_first_come_sale_reaches_the_confirmation_at_the_sale_
     assert (await chat.mall.statements.balance(ann.id)).balance == 1000
 
 
-@pytest.mark.skipif("rd" not in shop_router.buttons, reason="the shop's Redeem route is not in")
 async def test_confirming_a_sale_redemption_pays_the_sale_price(chat: Chat, sales: Sales) -> None:
     ann = await joined(chat)
     await ann.send("/sales")
