@@ -55,6 +55,7 @@ check: migrate
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/mall.py
+	$(BIN)/python bench/bot.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
