@@ -16,13 +16,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from core.db.writer import SqliteWriter
+from core.db.writer import SqliteWriter, ThreadConnection
 
 T = TypeVar("T")
 
@@ -32,12 +32,15 @@ _WRITE = "pointsmall_write"
 class Database:
     """One engine and how to open read and write transactions on it."""
 
-    def __init__(self, engine: AsyncEngine, writer: SqliteWriter | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, writer: SqliteWriter | None = None, reader: Engine | None = None
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = writer
+        self._reader = reader
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
@@ -53,12 +56,16 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
         engine = create_async_engine(parsed, **kwargs)
-        writer = None
+        writer = reader = None
         if parsed.get_backend_name() == "sqlite":
             _configure_sqlite(engine.sync_engine)
             if parsed.database and parsed.database != ":memory:":
                 writer = SqliteWriter(parsed, _configure_sqlite)
-        return cls(engine, writer)
+                reader = create_engine(
+                    parsed.set(drivername="sqlite"), connect_args={"timeout": 30}
+                )
+                _configure_sqlite(reader)
+        return cls(engine, writer, reader)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -81,6 +88,8 @@ class Database:
         engines = [self.engine.sync_engine]
         if self._writer is not None:
             engines.append(self._writer.engine)
+        if self._reader is not None:
+            engines.append(self._reader)
         return engines
 
     async def transact(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -97,13 +106,25 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction with a consistent snapshot."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read-only transaction with a consistent snapshot.
+
+        On a SQLite file the statements run on a synchronous connection in the caller's
+        thread: a screen's few indexed reads take less time than the thread hops aiosqlite
+        makes for each statement (measured in docs/performance.md, "The member bot"). Each
+        read gets a connection of its own, so reads that interleave do not share a snapshot.
+        """
+        if self._reader is None:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._reader.connect() as connection, connection.begin():
+            yield cast(AsyncConnection, ThreadConnection(connection))
 
     async def dispose(self) -> None:
         if self._writer is not None:
             await asyncio.to_thread(self._writer.close)
+        if self._reader is not None:
+            self._reader.dispose()
         await self.engine.dispose()
 
 

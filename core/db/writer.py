@@ -6,7 +6,7 @@ Here a use case crosses once: its coroutine runs on this thread's event loop, ag
 synchronous connection, and every ``await conn.execute(...)`` returns at once. SQLite takes
 one writer at a time anyway, so nothing is lost by running them one after another here.
 
-Use cases are written once, against ``AsyncConnection``; :class:`_ThreadConnection` offers
+Use cases are written once, against ``AsyncConnection``; :class:`ThreadConnection` offers
 the part of it they use (``execute``, ``begin_nested``, ``dialect``).
 """
 
@@ -62,7 +62,7 @@ class SqliteWriter:
                 self._connection = self._engine.connect()
                 mark_write(self._connection)
             with self._connection.begin():
-                return await body(cast(AsyncConnection, _ThreadConnection(self._connection)))
+                return await body(cast(AsyncConnection, ThreadConnection(self._connection)))
 
     def close(self) -> None:
         """Close the connection on its own thread and stop the thread."""
@@ -79,7 +79,7 @@ class SqliteWriter:
         self._loop.close()
 
 
-class _ThreadConnection:
+class ThreadConnection:
     """The face of ``AsyncConnection`` the use cases see, over a sync connection."""
 
     def __init__(self, connection: Connection) -> None:
