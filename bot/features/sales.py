@@ -193,6 +193,12 @@ def gone_note(t: Translator, sale: SaleView) -> Html:
 # --- Entering a draw -------------------------------------------------------------------------
 
 
+def _refuse(turn: Turn, sale: SaleView, note: Html) -> None:
+    """Why the press did nothing, as an alert, and the sale as it is now."""
+    turn.notice(plain(note), alert=True)
+    turn.show(sale_screen(turn, sale, note))
+
+
 @router.button("se")
 async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
     sales = turn.mall.flash_sales
@@ -201,17 +207,15 @@ async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
         raise Stale(f"sale {sale.sale_id} is no draw")
     t = turn.t
     if sale.phase != "entry":
-        note = gone_note(t, sale)
-        turn.notice(plain(note), alert=True)
-        turn.show(sale_screen(turn, sale, note))
+        _refuse(turn, sale, gone_note(t, sale))
         return
     try:
         entry = await sales.enter(sale.sale_id, turn.member_id, turn.now)
     except InsufficientPoints:
         balance = (await turn.mall.statements.balance(turn.member_id)).balance
-        note = t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
-        turn.notice(plain(note), alert=True)
-        turn.show(sale_screen(turn, sale, note))
+        _refuse(
+            turn, sale, t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
+        )
         return
     lines: list[str] = []
     if entry.already_entered:
@@ -239,9 +243,7 @@ async def buy(turn: Turn, args: tuple[str, ...]) -> None:
         raise Stale(f"sale {sale.sale_id} is a draw")
     t = turn.t
     if sale.phase != "open":
-        note = gone_note(t, sale)
-        turn.notice(plain(note), alert=True)
-        turn.show(sale_screen(turn, sale, note))
+        _refuse(turn, sale, gone_note(t, sale))
         return
     try:
         offer = await turn.mall.redemptions.offer(
@@ -249,9 +251,9 @@ async def buy(turn: Turn, args: tuple[str, ...]) -> None:
         )
     except InsufficientPoints:
         balance = (await turn.mall.statements.balance(turn.member_id)).balance
-        note = t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
-        turn.notice(plain(note), alert=True)
-        turn.show(sale_screen(turn, sale, note))
+        _refuse(
+            turn, sale, t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
+        )
         return
     price = t.points(offer.points)
     lines: list[str] = [
