@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/bot.py                          # 50 members, 12 actions each
+    .venv/bin/python bench/bot.py                          # both frameworks, 50 members x 12
+    .venv/bin/python bench/bot.py --framework aiogram      # one framework only
     .venv/bin/python bench/bot.py --members 20 --rounds 1  # a quick look
 
 K simulated members talk to the bot through the sandbox's Bot API server over HTTP, each
@@ -15,11 +16,12 @@ before the next, as a person does; the members run concurrently.
   spaced); p50 and p99 from sending the update to the bot having answered it (its messages,
   edits and callback answers all made).
 
-The baseline is an echo bot on python-telegram-bot, with the same update processor (concurrent
-across chats, ordered within one) and the same script: it answers a message with the same
-text and the script's buttons, and a press with a callback answer and an edit. Ratio = mall /
-echo. Everything runs in this one process and event loop (server, bots, members), on a fresh
-SQLite store; nothing leaves 127.0.0.1. Speed is reported, never asserted.
+Each framework's mall (python-telegram-bot, aiogram) is measured beside an echo bot on that same
+framework, with the same update processor as its mall (concurrent across chats, ordered within
+one) and the same script: it answers a message with the same text and the script's buttons, and
+a press with a callback answer and an edit. Ratio = mall / echo, per framework. Everything runs
+in this one process and event loop (server, bots, members), on a fresh SQLite store; nothing
+leaves 127.0.0.1. Speed is reported, never asserted.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +44,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import aiogram.types  # noqa: E402
+from aiogram import Dispatcher  # noqa: E402
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update  # noqa: E402
 from telegram.ext import ContextTypes, TypeHandler  # noqa: E402
 
-from bot.ptb.app import build_application, running_bot  # noqa: E402
+from bot.aiogram.app import OrderedUpdates, build_bot, polling  # noqa: E402
+from bot.answering import CONCURRENT_UPDATES  # noqa: E402
+from bot.ptb.app import build_application  # noqa: E402
+from bot.running import FRAMEWORKS, Framework, running_bot  # noqa: E402
 from bot.runtime import open_runtime  # noqa: E402
 from bot.sandbox import Sandbox, SandboxUser  # noqa: E402
 from bot.serve import DEMO_CATALOG  # noqa: E402
@@ -87,21 +94,27 @@ class Figures:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-BotFactory = Callable[[Sandbox], "AsyncIterator[Handled]"]
+BotFactory = Callable[[Sandbox], AbstractAsyncContextManager[Handled]]
+
+
+def mall_bot(framework: Framework) -> BotFactory:
+    @asynccontextmanager
+    async def start(sandbox: Sandbox) -> AsyncIterator[Handled]:
+        with tempfile.TemporaryDirectory() as folder:
+            config = parse_config(
+                f'[database]\nurl = "sqlite+aiosqlite:///{folder}/bench.db"\n'
+                f'[telegram]\nframework = "{framework}"\n'
+            )
+            async with open_runtime(config) as runtime:
+                await load_catalog(runtime.db, config, DEMO_CATALOG, runtime.clock())
+                async with running_bot(runtime, TOKEN, sandbox.api_server) as bot:
+                    yield bot.handled
+
+    return start
 
 
 @asynccontextmanager
-async def mall_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
-    with tempfile.TemporaryDirectory() as folder:
-        config = parse_config(f'[database]\nurl = "sqlite+aiosqlite:///{folder}/bench.db"\n')
-        async with open_runtime(config) as runtime:
-            await load_catalog(runtime.db, config, DEMO_CATALOG, runtime.clock())
-            async with running_bot(runtime, TOKEN, sandbox.api_server) as bot:
-                yield bot.handled
-
-
-@asynccontextmanager
-async def echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
+async def ptb_echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
     application = build_application(TOKEN, sandbox.api_server)
     handled = Handled()
     keyboard = InlineKeyboardMarkup(
@@ -130,6 +143,47 @@ async def echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
         await application.updater.stop()
         await application.stop()
         await application.shutdown()
+
+
+@asynccontextmanager
+async def aiogram_echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
+    bot = build_bot(TOKEN, sandbox.api_server)
+    handled = Handled()
+    keyboard = aiogram.types.InlineKeyboardMarkup(
+        inline_keyboard=[
+            [aiogram.types.InlineKeyboardButton(text=text, callback_data=f"e{i}")]
+            for i, text in enumerate(ECHO_BUTTONS)
+        ]
+    )
+
+    async def echo(update: aiogram.types.Update) -> None:
+        try:
+            query, message = update.callback_query, update.message
+            if query is not None and query.message is not None:
+                await bot.answer_callback_query(query.id)
+                await bot.edit_message_text(
+                    text=f"pressed {query.data}",
+                    chat_id=query.message.chat.id,
+                    message_id=query.message.message_id,
+                    reply_markup=keyboard,
+                )
+            elif message is not None and message.text:
+                await bot.send_message(message.chat.id, message.text, reply_markup=keyboard)
+        finally:
+            handled.done(update.update_id)
+
+    updates = OrderedUpdates(echo, CONCURRENT_UPDATES)
+    dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(updates)
+    try:
+        async with polling(dispatcher, bot):
+            yield handled
+        await updates.finish()
+    finally:
+        await bot.session.close()
+
+
+ECHO_BOTS = {"ptb": ptb_echo_bot, "aiogram": aiogram_echo_bot}
 
 
 async def act(user: SandboxUser, step: tuple[str, str], handled: Handled) -> float:
@@ -181,7 +235,7 @@ async def open_loop(users: list[SandboxUser], handled: Handled, rate: float) -> 
 
 async def measure(factory: BotFactory, members: int) -> tuple[Figures, Figures]:
     async with Sandbox(token=TOKEN, host="127.0.0.1", port=0) as sandbox:
-        async with factory(sandbox) as handled:  # type: ignore[attr-defined]
+        async with factory(sandbox) as handled:
             warm = [sandbox.add_user(first_name=f"Warm{i}", language_code="en") for i in range(5)]
             await closed_loop(warm, handled)
             users = [
@@ -209,17 +263,28 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each bot")
+    parser.add_argument(
+        "--framework", choices=FRAMEWORKS, action="append", help="only this one (default: both)"
+    )
     args = parser.parse_args(argv)
+    frameworks: list[Framework] = args.framework or list(FRAMEWORKS)
     logging.basicConfig(level=logging.WARNING)
+    bots = [
+        bot
+        for framework in frameworks
+        for bot in (
+            (f"echo bot ({framework})", ECHO_BOTS[framework]),
+            (f"PointsMall ({framework})", mall_bot(framework)),
+        )
+    ]
     results: dict[str, tuple[Figures, Figures]] = {}
     for round_ in range(args.rounds):
-        for name, factory in (("echo bot (ptb)", echo_bot), ("PointsMall (ptb)", mall_bot)):
+        for name, factory in bots:
             print(f"round {round_ + 1}: {name}...", file=sys.stderr)
-            peak, paced = await measure(factory, args.members)  # type: ignore[arg-type]
+            peak, paced = await measure(factory, args.members)
             best = results.get(name)
             if best is None or peak.rate > best[0].rate:
                 results[name] = (peak, paced)
-    echo, mall = results["echo bot (ptb)"], results["PointsMall (ptb)"]
     print(f"command: python bench/bot.py {shlex.join(argv)}")
     print(f"machine: {platform.machine()}, {platform.python_version()}; best of {args.rounds}")
     print(
@@ -228,12 +293,23 @@ async def main(argv: list[str]) -> None:
     print()
     print("| bot | max updates/s | p50 ms | p99 ms | paced updates/s | p50 ms | p99 ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(row("echo bot (ptb)", *echo))
-    print(row("PointsMall (ptb)", *mall))
-    print()
-    print(f"ratio mall / echo (max rate): {mall[0].rate / echo[0].rate:.2f}  (aim: >= 0.7)")
-    print(f"mall p99 at half its max rate: {mall[1].percentile(99):.1f} ms  (aim: < 100 ms)")
-    print(f"median latency at max rate, mall: {statistics.median(mall[0].latencies_ms):.1f} ms")
+    for name, _ in bots:
+        print(row(name, *results[name]))
+    for framework in frameworks:
+        echo, mall = results[f"echo bot ({framework})"], results[f"PointsMall ({framework})"]
+        print()
+        print(
+            f"{framework}: ratio mall / echo (max rate): {mall[0].rate / echo[0].rate:.2f}"
+            "  (aim: >= 0.7)"
+        )
+        print(
+            f"{framework}: mall p99 at half its max rate: {mall[1].percentile(99):.1f} ms"
+            "  (aim: < 100 ms)"
+        )
+        print(
+            f"{framework}: median latency at max rate, mall:"
+            f" {statistics.median(mall[0].latencies_ms):.1f} ms"
+        )
 
 
 if __name__ == "__main__":

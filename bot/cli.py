@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import serve
+from bot.running import FRAMEWORKS
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config, ConfigError, load_config
 from core.db.database import Database
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         " server, a chat page in the browser, a demo catalog",
     )
     sandbox.add_argument("--port", type=int, help="port of the page and server (default 8081)")
+    sandbox.add_argument(
+        "--framework",
+        choices=FRAMEWORKS,
+        help="the bot's framework: ptb (python-telegram-bot) or aiogram (default: [telegram]"
+        " framework in the config, else ptb)",
+    )
     return parser
 
 
@@ -73,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # httpx logs every Bot API request at INFO, with the bot token in its URL: never that.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiogram logs every update at INFO too; the bot's own line (bot.updates) says more.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     try:
         config = load_config(_config_path(args.config))
     except ConfigError as exc:
@@ -90,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return asyncio.run(serve.run(config))
     if args.command == "sandbox":
-        return asyncio.run(serve.sandbox(config, args.port))
+        return asyncio.run(serve.sandbox(config, args.port, args.framework))
     raise AssertionError(args.command)
 
 

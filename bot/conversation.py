@@ -41,6 +41,10 @@ class NotJoined(Exception):
     """Someone who has not joined (or deleted their account) did something other than join."""
 
 
+class NotAdmin(Exception):
+    """Someone who is not an admin used an admin command, button, question or upload."""
+
+
 class Conversation:
     def __init__(
         self,
@@ -81,6 +85,8 @@ class Conversation:
                 turn.notice(turn.t("error.not_joined"), alert=True)
             else:
                 turn.send(join_screen(turn))
+        except NotAdmin as exc:
+            await self._denied(turn, str(exc))
         except Stale as exc:
             log.info("stale request from %s: %s", event.sender.user_id, exc)
             if isinstance(turn.action, PreCheckout):
@@ -126,21 +132,43 @@ class Conversation:
         action = turn.action
         router = self.router
         if isinstance(action, Command):
-            await router.commands.get(action.name, router.commands["menu"])(turn)
+            name = action.name if action.name in router.commands else "menu"
+            self._guard(turn, "commands", name)
+            await router.commands[name](turn)
         elif isinstance(action, Press):
             route, args = parse_callback(action.data)
             handler = router.buttons.get(route)
             if handler is None:
                 raise Stale(f"unknown route {route!r}")
+            self._guard(turn, "buttons", route)
             await handler(turn, args)
         elif isinstance(action, Text):
             pending = await self.mall.inputs.take(turn.member_id, turn.now)
             if pending is not None and pending.kind in router.inputs:
+                self._guard(turn, "inputs", pending.kind)
                 await router.inputs[pending.kind](turn, action.text, pending.data)
+            elif pending is not None and pending.kind in router.uploads:
+                # The question wants a file: it stays asked, and the member is told so.
+                await self.mall.inputs.expect(
+                    turn.member_id,
+                    pending.kind,
+                    pending.data,
+                    turn.now,
+                    pending.expires_at - turn.now,
+                )
+                turn.send(turn.with_menu(turn.t("menu.want_file")))
             else:
                 turn.send(await main_menu(turn, intro=turn.t("menu.unknown_text")))
         elif isinstance(action, Upload):
-            turn.send(await main_menu(turn, intro=turn.t("menu.unknown_upload")))
+            pending = await self.mall.inputs.peek(turn.member_id, turn.now)
+            if pending is not None and pending.kind in router.uploads:
+                self._guard(turn, "uploads", pending.kind)
+                taken = await self.mall.inputs.take(turn.member_id, turn.now)
+                if taken is None:  # answered meanwhile (another process, a double send)
+                    raise Stale(f"question {pending.kind!r} already answered")
+                await router.uploads[taken.kind](turn, action, taken.data)
+            else:
+                turn.send(await main_menu(turn, intro=turn.t("menu.unknown_upload")))
         elif isinstance(action, PreCheckout | Paid):
             route, args = parse_callback(action.payload)
             payment = router.payments.get(route)
@@ -149,6 +177,24 @@ class Conversation:
             await payment(turn, args)
         else:  # pragma: no cover - the Action union is closed
             raise AssertionError(action)
+
+    def _guard(self, turn: Turn, table: str, name: str) -> None:
+        """Refuse an admin-only command, button, question or upload to anyone else."""
+        if self.router.is_admin_only(table, name) and not turn.is_admin:
+            raise NotAdmin(f"{table}:{name}")
+
+    async def _denied(self, turn: Turn, what: str) -> None:
+        """A non-admin tried an admin route: logged, written to the audit log, refused."""
+        action = turn.action
+        attempt = action.data if isinstance(action, Press) else what
+        log.warning("refused admin %s to %s", attempt, turn.sender.user_id)
+        await self.mall.audit.denied(turn.sender.user_id, attempt, turn.now)
+        text = turn.t("error.not_admin")
+        turn.out.items.clear()
+        if isinstance(turn.action, Press):
+            turn.notice(text, alert=True)
+        else:
+            turn.send(turn.with_menu(text))
 
     def _refused(self, turn: Turn, exc: MallError) -> None:
         t = turn.t

@@ -46,13 +46,20 @@ class Press:
 
 @dataclass(frozen=True)
 class Upload:
-    """A document or photo the member sent; ``fetch`` downloads it (check ``size`` first)."""
+    """A document or photo the member sent; ``fetch`` downloads it (check ``size`` first).
+
+    ``file_id`` is Telegram's id of the file: the bot can send it again by that id, from any
+    process, without uploading it (an item's photo is kept that way). ``picture`` is True for
+    a photo sent as a picture (Telegram's compressed photo), False for a document.
+    """
 
     filename: str
     mime_type: str
     size: int
     fetch: Callable[[], Awaitable[bytes]]
     caption: str = ""
+    file_id: str = ""
+    picture: bool = False
 
 
 @dataclass(frozen=True)

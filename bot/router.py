@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from bot.screens import CALLBACK_DATA_LIMIT
 
 if TYPE_CHECKING:
+    from bot.events import Upload
     from bot.turn import Turn
 
 CommandHandler = Callable[["Turn"], Awaitable[None]]
 ButtonHandler = Callable[["Turn", tuple[str, ...]], Awaitable[None]]
 InputHandler = Callable[["Turn", str, Mapping[str, Any]], Awaitable[None]]
+UploadHandler = Callable[["Turn", "Upload", Mapping[str, Any]], Awaitable[None]]
 SEPARATOR = ":"
 
 
@@ -56,31 +58,60 @@ class Router:
     inputs: dict[str, InputHandler] = field(default_factory=dict)
     # Invoice payloads are ``route:args`` too; the pre-checkout query and the payment come here.
     payments: dict[str, ButtonHandler] = field(default_factory=dict)
+    # Files sent in answer to a question (``mall.inputs``), by the question's kind.
+    uploads: dict[str, UploadHandler] = field(default_factory=dict)
+    # What only admins may use, as ``(table, name)``: ("commands", "stats"), ("buttons", "ag").
+    # The conversation refuses anyone else before the handler runs, whatever the callback data.
+    admin_only: set[tuple[str, str]] = field(default_factory=set)
 
-    def command(self, *names: str) -> Callable[[CommandHandler], CommandHandler]:
+    def command(
+        self, *names: str, admin: bool = False
+    ) -> Callable[[CommandHandler], CommandHandler]:
         def register(handler: CommandHandler) -> CommandHandler:
             for name in names:
                 self._add(self.commands, name, handler)
+                self._restrict("commands", name, admin)
             return handler
 
         return register
 
-    def button(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]:
+    def button(
+        self, route: str, *, admin: bool = False
+    ) -> Callable[[ButtonHandler], ButtonHandler]:
         if SEPARATOR in route:
             raise ValueError(f"route {route!r} contains {SEPARATOR!r}")
 
         def register(handler: ButtonHandler) -> ButtonHandler:
             self._add(self.buttons, route, handler)
+            self._restrict("buttons", route, admin)
             return handler
 
         return register
 
-    def input(self, kind: str) -> Callable[[InputHandler], InputHandler]:
+    def input(self, kind: str, *, admin: bool = False) -> Callable[[InputHandler], InputHandler]:
         def register(handler: InputHandler) -> InputHandler:
             self._add(self.inputs, kind, handler)
+            self._restrict("inputs", kind, admin)
             return handler
 
         return register
+
+    def upload(self, kind: str, *, admin: bool = False) -> Callable[[UploadHandler], UploadHandler]:
+        """A file the member (or admin) sends in answer to a question of this kind."""
+
+        def register(handler: UploadHandler) -> UploadHandler:
+            self._add(self.uploads, kind, handler)
+            self._restrict("uploads", kind, admin)
+            return handler
+
+        return register
+
+    def is_admin_only(self, table: str, name: str) -> bool:
+        return (table, name) in self.admin_only
+
+    def _restrict(self, table: str, name: str, admin: bool) -> None:
+        if admin:
+            self.admin_only.add((table, name))
 
     def payment(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]:
         def register(handler: ButtonHandler) -> ButtonHandler:
@@ -95,9 +126,11 @@ class Router:
             (self.buttons, other.buttons),
             (self.inputs, other.inputs),
             (self.payments, other.payments),
+            (self.uploads, other.uploads),
         ):
             for name, handler in theirs.items():
                 self._add(mine, name, handler)
+        self.admin_only |= other.admin_only
 
     @staticmethod
     def _add(table: dict[str, Any], name: str, handler: Any) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.conversation import Clock, Conversation, utc_now
+from bot.features.admin import ADMIN_COMMANDS
 from bot.features.menu import COMMANDS
 from bot.i18n import Languages, load_languages
 from core.config import Config
@@ -29,12 +30,16 @@ class Runtime:
     def conversation(self, bot_username: str) -> Conversation:
         return Conversation(self.mall, self.languages, bot_username, self.clock)
 
-    def command_menus(self) -> dict[str, list[tuple[str, str]]]:
-        """``setMyCommands`` per Telegram language code ('' is the default, English)."""
+    def command_menus(self, *, admin: bool = False) -> dict[str, list[tuple[str, str]]]:
+        """``setMyCommands`` per Telegram language code ('' is the default, English).
+
+        With ``admin``, the menu of an admin's own chat: the member commands, then the admin's.
+        """
+        names = (*COMMANDS, *ADMIN_COMMANDS) if admin else COMMANDS
         menus: dict[str, list[tuple[str, str]]] = {}
         for t in self.languages.all:
             code = "" if t.language == "en" else t.language.split("_")[0]
-            menus[code] = [(name, str(t(f"command.{name}"))) for name in COMMANDS]
+            menus[code] = [(name, str(t(f"command.{name}"))) for name in names]
         return menus
 
 

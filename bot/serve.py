@@ -1,4 +1,9 @@
-"""``pointsmall run`` (Telegram or any Bot API server) and ``pointsmall sandbox`` (no network)."""
+"""``pointsmall run`` (Telegram or any Bot API server) and ``pointsmall sandbox`` (no network).
+
+Both run the bot on the framework of ``[telegram] framework`` (or the sandbox's ``--framework``)
+and, beside it, the outbox sender and the scheduled jobs (:mod:`bot.background`) with a
+messenger on the same framework.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.ptb.app import running_bot
+from bot.background import background
+from bot.running import Framework, open_messenger, running_bot
 from bot.runtime import open_runtime
 from bot.sandbox import Sandbox
 from core.catalog_file import CatalogError, load_catalog
@@ -41,20 +47,25 @@ async def run(config: Config) -> int:
             file=sys.stderr,
         )
         return 2
+    token = telegram.token.get_secret_value()
     async with (
         open_runtime(config) as runtime,
-        running_bot(
-            runtime,
-            telegram.token.get_secret_value(),
+        running_bot(runtime, token, telegram.api_server, webhook=telegram.mode == "webhook"),
+        open_messenger(
+            token,
             telegram.api_server,
-            webhook=telegram.mode == "webhook",
-        ),
+            framework=telegram.framework,
+            connections=config.sender.concurrency,
+        ) as messenger,
+        background(runtime, messenger),
     ):
         await _until_stopped()
     return 0
 
 
-async def sandbox(config: Config, port: int | None = None) -> int:
+async def sandbox(
+    config: Config, port: int | None = None, framework: Framework | None = None
+) -> int:
     admins = config.telegram.admins or (SANDBOX_ADMIN_ID,)
     config = config.model_copy(
         update={"telegram": config.telegram.model_copy(update={"admins": admins})}
@@ -74,7 +85,19 @@ async def sandbox(config: Config, port: int | None = None) -> int:
             await load_catalog(runtime.db, config, DEMO_CATALOG, datetime.now(UTC))
         except CatalogError as error:  # the demo is ours: a problem here is a bug to report
             log.error("the demo catalog did not load: %s", "; ".join(map(str, error.problems)))
-        await stack.enter_async_context(running_bot(runtime, SANDBOX_TOKEN, server.api_server))
+        chosen = framework or config.telegram.framework
+        await stack.enter_async_context(
+            running_bot(runtime, SANDBOX_TOKEN, server.api_server, framework=chosen)
+        )
+        messenger = await stack.enter_async_context(
+            open_messenger(
+                SANDBOX_TOKEN,
+                server.api_server,
+                framework=chosen,
+                connections=config.sender.concurrency,
+            )
+        )
+        await stack.enter_async_context(background(runtime, messenger))
         print(f"\n  PointsMall sandbox: open {server.page_url} in a browser (Ctrl-C stops)\n")
         await _until_stopped()
     return 0

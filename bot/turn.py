@@ -30,6 +30,11 @@ class Turn:
         return self.sender.user_id
 
     @property
+    def is_admin(self) -> bool:
+        """One of the Telegram user ids in ``[telegram] admins``."""
+        return self.sender.user_id in self.config.telegram.admins
+
+    @property
     def pressed(self) -> bool:
         return isinstance(self.action, Press)
 

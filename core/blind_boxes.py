@@ -668,6 +668,21 @@ class BlindBoxes:
             await _write_prizes(conn, box_id, specs)
             return _table(box, await _prize_rows(conn, box_id))
 
+    async def preview_prizes(self, box_id: int, prizes: Sequence[PrizeSpec]) -> PrizeTable:
+        """The odds and expected value :meth:`set_prizes` would give the box; writes nothing.
+
+        Refused exactly as :meth:`set_prizes` would refuse the same table, so an admin sees
+        what saving it would do before saving it.
+        """
+        _box_id(box_id)
+        specs = _checked_specs(prizes)
+        async with self.db.read() as conn:
+            box = await _box(conn, box_id)
+            await _check_items(conn, specs)
+            rows = await _prize_rows(conn, box_id)
+            items = await _item_facts(conn, {s.item_id for s in specs if s.item_id is not None})
+        return _table(box, _planned(rows, specs, items))
+
     async def prize_table(self, box_id: int) -> PrizeTable:
         """The box's prizes with their current odds and the expected value (for admins)."""
         _box_id(box_id)
@@ -1280,6 +1295,76 @@ async def _check_items(conn: AsyncConnection, specs: Sequence[PrizeSpec]) -> Non
                 field=where,
                 reason="kind_mismatch",
             )
+
+
+@dataclass(frozen=True)
+class _ItemFacts:
+    title: str
+    price: int
+    stock: int | None
+    active: bool
+    has_code: bool
+
+
+async def _item_facts(conn: AsyncConnection, item_ids: set[int]) -> dict[int, _ItemFacts]:
+    """What decides whether the items prizes would give can be drawn, by item id."""
+    if not item_ids:
+        return {}
+    has_code = (
+        exists()
+        .where(CouponCode.item_id == Item.id, CouponCode.taken_at.is_(None))
+        .label("has_code")
+    )
+    rows = await conn.execute(
+        select(Item.id, Item.title, Item.price_points, Item.stock, Item.active, has_code).where(
+            Item.id.in_(item_ids)
+        )
+    )
+    return {
+        int(r.id): _ItemFacts(
+            r.title,
+            int(r.price_points),
+            None if r.stock is None else int(r.stock),
+            bool(r.active),
+            bool(r.has_code),
+        )
+        for r in rows
+    }
+
+
+def _planned(
+    rows: Sequence[_Prize], specs: Sequence[PrizeSpec], items: dict[int, _ItemFacts]
+) -> list[_Prize]:
+    """The box's prize rows as :func:`_write_prizes` would leave them (new ones last, id 0)."""
+
+    def prize(prize_id: int, spec: PrizeSpec) -> _Prize:
+        facts = items.get(spec.item_id) if spec.item_id is not None else None
+        return _Prize(
+            prize_id=prize_id,
+            name=spec.name,
+            kind=spec.kind,
+            points=spec.points,
+            item_id=spec.item_id,
+            weight=spec.weight,
+            stock=spec.stock,
+            rare=spec.rare,
+            item_title=facts.title if facts else None,
+            item_price=facts.price if facts else None,
+            item_stock=facts.stock if facts else None,
+            item_active=facts.active if facts else False,
+            has_code=facts.has_code if facts else False,
+        )
+
+    by_name = {spec.name.casefold(): spec for spec in specs}
+    known = {row.name.casefold() for row in rows}
+    planned = [
+        prize(row.prize_id, by_name[row.name.casefold()])
+        if row.name.casefold() in by_name
+        else replace(row, weight=0)
+        for row in rows
+    ]
+    planned += [prize(0, spec) for spec in specs if spec.name.casefold() not in known]
+    return planned
 
 
 async def _write_prizes(conn: AsyncConnection, box_id: int, specs: Sequence[PrizeSpec]) -> None:

@@ -8,7 +8,7 @@ promises what a redemption would refuse.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
+from core.audit import write_entry
 from core.config import Config, TiersSettings
 from core.db.database import Database
 from core.db.models import Account, CouponCode, FlashSale, Item, Member, Redemption
@@ -105,6 +107,41 @@ class ItemRecord:
     created_at: datetime
     updated_at: datetime
     free_codes: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemRecordPage:
+    """A page of every item, on the shelf or not, as stored (for admins)."""
+
+    items: tuple[ItemRecord, ...]
+    page: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class ItemEdit:
+    """An item before and after an admin's edit."""
+
+    before: ItemRecord
+    after: ItemRecord
+
+
+# What an admin may change on an item (stock moves through restock and redemptions).
+EDITABLE = (
+    "title",
+    "description",
+    "photo",
+    "category",
+    "price_points",
+    "cash_minor",
+    "starts_at",
+    "ends_at",
+    "min_tier",
+    "limit_count",
+    "limit_period",
+    "approval_threshold",
+    "active",
+)
 
 
 @dataclass(frozen=True)
@@ -607,6 +644,37 @@ _SPEC_COLUMNS = {
 }
 
 
+def spec_of(item: ItemRecord) -> ItemSpec:
+    """What an admin would have to say to describe ``item`` as it is."""
+    return ItemSpec(
+        sku=item.sku,
+        title=item.title,
+        category=item.category,
+        kind=item.kind,
+        price_points=item.price_points,
+        description=item.description,
+        photo=item.photo,
+        cash_minor=item.cash_minor,
+        stock=item.stock,
+        starts_at=item.starts_at,
+        ends_at=item.ends_at,
+        min_tier=item.min_tier,
+        limit_count=item.limit_count,
+        limit_period=item.limit_period,
+        approval_threshold=item.approval_threshold,
+        active=item.active,
+    )
+
+
+def item_terms(item: ItemRecord) -> dict[str, Any]:
+    """The item's editable terms as plain JSON values (instants as ISO text), for the audit log."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name in EDITABLE
+        for value in (getattr(item, name),)
+    }
+
+
 def _clean(spec: ItemSpec) -> dict[str, Any]:
     values: dict[str, Any] = {column: getattr(spec, name) for name, column in _SPEC_COLUMNS.items()}
     for name in ("title", "description", "category"):
@@ -713,6 +781,86 @@ class Catalog:
         validation.instant(now)
         async with self.db.write() as conn:
             return await upsert_item_row(conn, spec, now)
+
+    async def create_item(self, spec: ItemSpec, now: datetime, *, actor_id: int) -> ItemRecord:
+        """Add a new item for an admin, written to the audit log with it; never overwrites one.
+
+        Unlike :meth:`upsert_item`, a sku already taken is refused (``invalid_input``, reason
+        ``taken``): an admin adding an item must not silently change another.
+        """
+        check_item(spec, self.config.tiers)
+        validation.instant(now)
+        validation.member_id(actor_id)
+        taken = InvalidInput(
+            f"an item {spec.sku!r} exists", field="sku", reason="taken", sku=spec.sku
+        )
+        try:
+            async with self.db.write() as conn:
+                found = (await conn.execute(select(Item.id).where(Item.sku == spec.sku))).first()
+                if found is not None:
+                    raise taken
+                result = await upsert_item_row(conn, spec, now)
+                item = await self._with_codes(conn, await load_item(conn, result.item_id))
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="item.create",
+                    target=f"item:{item.item_id}",
+                    now=now,
+                    before={},
+                    after={"sku": item.sku, "stock": item.stock, **item_terms(item)},
+                )
+                return item
+        except IntegrityError:  # another admin took the sku meanwhile (PostgreSQL)
+            raise taken from None
+
+    async def edit_item(
+        self, item_id: int, changes: Mapping[str, Any], now: datetime, *, actor_id: int
+    ) -> ItemEdit:
+        """Change some of an item's terms (names in :data:`EDITABLE`), audited with them.
+
+        The item as a whole must still be valid afterwards (a window ending after it starts, no
+        approval threshold beside a cash part...); confirmations shown before stop working.
+        """
+        item_id = item_id_of(item_id)
+        validation.instant(now)
+        validation.member_id(actor_id)
+        unknown = sorted(set(changes) - set(EDITABLE))
+        if not changes or unknown:
+            raise InvalidInput(
+                f"changes must name some of {', '.join(EDITABLE)}, got {unknown or 'none'}",
+                field="changes",
+            )
+        async with self.db.write() as conn:
+            await conn.execute(select(Item.id).where(Item.id == item_id).with_for_update())
+            before = await load_item(conn, item_id)
+            spec = replace(spec_of(before), **changes)
+            check_item(spec, self.config.tiers)
+            await upsert_item_row(conn, spec, now)
+            after = await self._with_codes(conn, await load_item(conn, item_id))
+            old, new = item_terms(before), item_terms(after)
+            await write_entry(
+                conn,
+                actor_id=actor_id,
+                action="item.edit",
+                target=f"item:{item_id}",
+                now=now,
+                before={name: old[name] for name in changes},
+                after={name: new[name] for name in changes},
+            )
+            return ItemEdit(await self._with_codes(conn, before), after)
+
+    async def all_items(self, page: int = 0, page_size: int = 10) -> ItemRecordPage:
+        """Every item, on the shelf or not, oldest first (coupons with their free codes)."""
+        page, page_size = page_args(page, page_size)
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(Item).order_by(Item.id).offset(page * page_size).limit(page_size + 1)
+                )
+            ).all()
+            items = [await self._with_codes(conn, _record(row)) for row in rows[:page_size]]
+        return ItemRecordPage(tuple(items), page, len(rows) > page_size)
 
     async def get_item(self, item_id: int) -> ItemRecord:
         item_id = item_id_of(item_id)

@@ -22,6 +22,7 @@ characters as UTF-8 text), version 1.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -100,6 +101,55 @@ class CatalogLoadReport:
     boxes_created: int
     boxes_updated: int
     boxes_unchanged: int
+
+
+# --- Coupon code files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeLines:
+    """Coupon codes read from a text with one code a line, and what was left out.
+
+    ``blank`` counts empty lines; ``repeats`` lists codes the text gives more than once (each
+    once, in the order found); ``problems`` names each line that is not a code, by number.
+    """
+
+    codes: tuple[str, ...]
+    blank: int
+    repeats: tuple[str, ...]
+    problems: tuple[CatalogProblem, ...]
+
+
+# The first cell of a spreadsheet's header row, which is never a code.
+_CSV_HEADERS = frozenset({"code", "codes", "coupon", "coupon code", "coupon_code"})
+
+
+def read_code_lines(text: str, *, first_cell: bool = False) -> CodeLines:
+    """Codes one a line (``first_cell``: the first comma-separated cell of each, for CSV,
+    where a header row such as ``code,note`` is skipped)."""
+    codes: dict[str, None] = {}
+    repeats: dict[str, None] = {}
+    problems: list[CatalogProblem] = []
+    blank = 0
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        cell = next(csv.reader([line]), [""])[0] if first_cell and line.strip() else line
+        code = cell.strip()
+        if not code:
+            blank += 1
+            continue
+        if first_cell and number == 1 and code.lower() in _CSV_HEADERS:
+            continue
+        try:
+            clean_codes([code])
+        except MallError:
+            shown = code if len(code) <= 40 else code[:39] + "…"
+            message = f"{shown!r} is not a code: 1-128 printable characters without spaces"
+            problems.append(CatalogProblem("", number, message))
+            continue
+        if code in codes:
+            repeats.setdefault(code, None)
+        codes.setdefault(code, None)
+    return CodeLines(tuple(codes), blank, tuple(repeats), tuple(problems))
 
 
 # --- The file's shape --------------------------------------------------------------------------
@@ -331,8 +381,9 @@ def _read_codes_file(base: Path, name: str) -> list[str]:
 
 
 def _check_items(
-    raw_items: list[Any], config: Config, base: Path, problems: _Problems, *, from_file: bool
+    raw_items: list[Any], config: Config, base: Path | None, problems: _Problems, *, from_file: bool
 ) -> list[_ItemEntry]:
+    """Validated items; ``base`` None: the text came from a chat and may name no files."""
     entries: list[_ItemEntry] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_items):
@@ -347,7 +398,12 @@ def _check_items(
             continue
         spec = _item_spec(model, config)
         ok = True
-        if spec.photo is not None and is_photo_file(spec.photo):
+        if spec.photo is not None and is_photo_file(spec.photo) and base is None:
+            message = "must be a URL or a Telegram file id here (this file has no folder)"
+            problems.add("items", index, sku, ("photo",), message)
+            ok = False
+        elif spec.photo is not None and is_photo_file(spec.photo):
+            assert base is not None
             picture = (base / spec.photo).resolve()
             spec = replace(spec, photo=str(picture))
             # Text (an upload, a test) has no folder of its own: a missing picture is left to
@@ -363,7 +419,12 @@ def _check_items(
             ok = False
         seen.add(model.sku)
         codes: list[str] = list(model.codes)
-        if model.codes_file is not None:
+        if model.codes_file is not None and base is None:
+            message = "this file has no folder to read it from: list the codes in codes = [...]"
+            problems.add("items", index, sku, ("codes_file",), message)
+            ok = False
+        elif model.codes_file is not None:
+            assert base is not None
             try:
                 codes += _read_codes_file(base, model.codes_file)
             except (OSError, UnicodeDecodeError) as error:
@@ -523,6 +584,33 @@ async def load_catalog(
     """
     validation.instant(now)
     text, base = _source(path_or_text)
+    return await _load(db, config, text, base, now, from_file=not _is_text(path_or_text))
+
+
+async def load_catalog_text(
+    db: Database, config: Config, text: str, now: datetime
+) -> CatalogLoadReport:
+    """Load (or update) the catalog from TOML text that came with no folder (a chat upload).
+
+    As :func:`load_catalog`, all or nothing, but the text may name no files: an item's
+    ``codes_file`` or a picture path is a problem (list codes inline; photos as a URL or a
+    Telegram file id), so an upload can never make the bot read its own disk.
+    """
+    validation.instant(now)
+    if not isinstance(text, str):
+        raise CatalogError(problems=[CatalogProblem("", None, "expected the catalog's text")])
+    return await _load(db, config, text.removeprefix("\ufeff"), None, now, from_file=False)
+
+
+async def _load(
+    db: Database,
+    config: Config,
+    text: str,
+    base: Path | None,
+    now: datetime,
+    *,
+    from_file: bool,
+) -> CatalogLoadReport:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -544,7 +632,7 @@ async def load_catalog(
         config,
         base,
         problems,
-        from_file=not _is_text(path_or_text),
+        from_file=from_file,
     )
     file_items = {
         raw["sku"]: raw.get("kind", "")

@@ -460,6 +460,104 @@ class DonationSettings(_Settings):
     description: StrictStr = "Every 100 points donated plant one tree with our partner."
 
 
+def _clock_time(value: str) -> str:
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+    if match is None:
+        _expected("a time of day as 'HH:MM' (24-hour clock), such as '09:30'")
+    return value
+
+
+ClockTime = Annotated[StrictStr, AfterValidator(_clock_time)]
+
+
+def _between(low: Decimal, high: Decimal) -> typing.Callable[[Decimal], Decimal]:
+    def check(value: Decimal) -> Decimal:
+        if not low <= value <= high:
+            _expected(f"a number from {low} to {high}")
+        return value
+
+    return check
+
+
+class JobsSettings(_Settings):
+    """``[jobs]``: when the scheduled jobs run, at times of day in ``mall.timezone``.
+
+    A job missed while the bot was down runs once when it starts again.
+    """
+
+    expiry_time: ClockTime = "00:05"
+    """Expire what is left of lots past their date."""
+    tiers_time: ClockTime = "00:15"
+    """Recompute tiers; members who moved up are congratulated."""
+    digest_time: ClockTime = "08:00"
+    """Yesterday's figures to the admins."""
+    reminder_time: ClockTime = "10:00"
+    reminder_days: Annotated[tuple[PositiveInt, ...], Field(max_length=10)] = (30, 7, 1)
+    """Remind members this many days before their points expire (once per lead and date)."""
+    every_minutes: Annotated[StrictInt, Field(ge=1, le=60)] = 1
+    """How often flash sales (announcements, draws) and timed-out holds are looked at."""
+    sale_notice_minutes: NonNegativeInt = 0
+    """Also announce a flash sale this long before it opens; 0: only when it opens."""
+
+
+class SenderSettings(_Settings):
+    """``[sender]``: how bulk messages (reminders, announcements, broadcasts) go out.
+
+    Telegram allows about 30 messages a second in bulk and 1 a second per chat; the rates here
+    are for the whole bot, shared by every process.
+    """
+
+    messages_per_second: Annotated[
+        Decimal, BeforeValidator(_to_decimal), AfterValidator(_between(Decimal(1), Decimal(30)))
+    ] = Decimal(25)
+    per_chat_seconds: Annotated[
+        Decimal, BeforeValidator(_to_decimal), AfterValidator(_between(Decimal(1), Decimal(60)))
+    ] = Decimal(1)
+    """Seconds between two messages to one chat."""
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=20)] = 5
+    """Tries of a message that fails for a passing reason (network, server error)."""
+    concurrency: Annotated[StrictInt, Field(ge=1, le=64)] = 8
+    """API calls in flight at once in one process."""
+
+
+class RiskSettings(_Settings):
+    """``[risk]``: rules that flag a member for an admin's review (``/flags``).
+
+    Each rule adds its score to the member's flag while it holds; a rule whose score is 0 is
+    off. Activity an admin already reviewed (cleared or froze) is not counted again.
+    """
+
+    scan_minutes: Annotated[StrictInt, Field(ge=1, le=1440)] = 15
+    """How often the scheduled job runs the rules (``/flags`` also runs them when opened)."""
+    earn_window_hours: PositiveInt = 24
+    earn_limit: PositiveInt = 5000
+    """Points earned (check-ins, purchases, invites, claim codes, box prizes) in the window
+    above which a member is flagged; admin grants do not count."""
+    earn_score: NonNegativeInt = 40
+    redemptions_per_hour: PositiveInt = 10
+    """Redemptions started in the last hour above which a member is flagged."""
+    redemption_score: NonNegativeInt = 30
+    invite_window_hours: PositiveInt = 24
+    invite_limit: PositiveInt = 10
+    """Rewarded invites in the window above which the referrer is flagged."""
+    invite_score: NonNegativeInt = 30
+    wrong_claims_limit: PositiveInt = 5
+    """This many wrong claim codes within ``wrong_claims_window_minutes`` lock claiming for
+    ``claim_lock_minutes`` and flag the member."""
+    wrong_claims_window_minutes: PositiveInt = 60
+    claim_lock_minutes: PositiveInt = 60
+    wrong_claims_score: NonNegativeInt = 20
+    ring_window_days: PositiveInt = 30
+    ring_min_invitees: Annotated[StrictInt, Field(ge=2)] = 3
+    """A referrer is flagged when this many invitees who joined in the window are cash-out
+    accounts: they bought nothing, redeemed something and spent ``ring_spent_percent`` of all
+    the points they were ever given."""
+    ring_spent_percent: Annotated[StrictInt, Field(ge=1, le=100)] = 90
+    ring_score: NonNegativeInt = 60
+    auto_freeze_score: NonNegativeInt = 100
+    """A member whose open flags score this much is frozen at once (0: never automatically)."""
+
+
 class Config(_Settings):
     """The whole configuration of a mall; every table is optional."""
 
@@ -477,6 +575,9 @@ class Config(_Settings):
     donations: DonationSettings = Field(default_factory=DonationSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    sender: SenderSettings = Field(default_factory=SenderSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -142,6 +142,40 @@ class DonationsClosed(MallError):
     code = "donations_closed"
 
 
+class UnknownClaimCode(MallError):
+    """No claim code like that exists (counted as a wrong code)."""
+
+    code = "unknown_claim_code"
+
+
+class ClaimExpired(MallError):
+    code = "claim_expired"
+
+
+class AlreadyClaimed(MallError):
+    """Someone else claimed this code first: a code works once."""
+
+    code = "already_claimed"
+
+
+class ClaimLocked(MallError):
+    """Too many wrong claim codes: claiming is locked until ``details['until']``."""
+
+    code = "claim_locked"
+
+
+class BatchExists(MallError):
+    """A batch of claim codes was already generated for this request (a repeated confirm)."""
+
+    code = "batch_exists"
+
+
+class NotFlagged(MallError):
+    """The member has no open risk flag (another admin dealt with it)."""
+
+    code = "not_flagged"
+
+
 def error_from_code(code: str, details: dict[str, Any] | None = None) -> MallError:
     """Rebuild a recorded rejection, so a retried request fails the same way."""
     cls = _registry().get(code, MallError)

@@ -221,6 +221,16 @@ class FlashSales:
                 now,
             )
 
+    async def recent_sales(self, now: datetime, limit: int = 30) -> tuple[SaleView, ...]:
+        """The latest sales by end (upcoming, running and ended alike), for admins; by start."""
+        validation.instant(now)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise InvalidInput("limit must be 1 to 100", field="limit")
+        async with self.db.read() as conn:
+            latest = select(FlashSale.id).order_by(FlashSale.ends_at.desc(), FlashSale.id.desc())
+            ids = list((await conn.execute(latest.limit(limit))).scalars())
+            return await self._views(conn, [FlashSale.id.in_(ids)], now) if ids else ()
+
     async def due_draws(self, now: datetime) -> tuple[int, ...]:
         """Draw sales whose entry window has closed and that are not drawn yet (for the job)."""
         validation.instant(now)

@@ -5,23 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.adjustments import Adjustments
+from core.audit import Audit
 from core.blind_boxes import BlindBoxes
 from core.catalog import Catalog
 from core.checkins import CheckIns
+from core.claim_codes import ClaimCodes
 from core.config import Config
 from core.db.database import Database
 from core.donations import Donations
 from core.expiry import ExpiryReport, expire_lots
+from core.exports import Exports
 from core.flash_sales import FlashSales
 from core.holds import HoldResult, Holds
 from core.invariants import LedgerReport, check_ledger
+from core.jobs import JobRuns
 from core.members import Members
+from core.outbox import Outbox
 from core.pending_inputs import PendingInputs
 from core.privacy import Privacy
 from core.purchases import Purchases
 from core.redemptions import RedemptionResult, Redemptions
 from core.referrals import Referrals
 from core.reports import Reports
+from core.risk import Risk
 from core.statements import Statements
 
 
@@ -53,6 +60,13 @@ class Mall:
     reports: Reports
     inputs: PendingInputs
     privacy: Privacy
+    audit: Audit
+    claims: ClaimCodes
+    risk: Risk
+    exports: Exports
+    adjustments: Adjustments
+    outbox: Outbox
+    job_runs: JobRuns
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -73,6 +87,13 @@ class Mall:
             reports=Reports(db, config),
             inputs=PendingInputs(db, config),
             privacy=Privacy(db, config),
+            audit=Audit(db, config),
+            claims=ClaimCodes(db, config),
+            risk=Risk(db, config),
+            exports=Exports(db, config),
+            adjustments=Adjustments(db, config),
+            outbox=Outbox(db, config),
+            job_runs=JobRuns(db),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

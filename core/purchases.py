@@ -1,4 +1,4 @@
-"""Points from purchases: earning by the rules, and taking them back on a refund."""
+"""Points from purchases: earning by the rules, taking them back on a refund, looking one up."""
 
 from __future__ import annotations
 
@@ -46,6 +46,30 @@ class RefundResult:
     points_taken: int
     unrecovered: int
     balance: int
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """A purchase as recorded, and how much of it is still there to reverse."""
+
+    order_id: str
+    member_id: int
+    amount_minor: int
+    category: str
+    points: int
+    refunded_minor: int
+    points_reversed: int
+    points_unrecovered: int
+    created_at: datetime
+
+    @property
+    def refundable_minor(self) -> int:
+        return self.amount_minor - self.refunded_minor
+
+    @property
+    def points_at_stake(self) -> int:
+        """Points a full reversal of what is left would take back (at most)."""
+        return self.points - self.points_reversed - self.points_unrecovered
 
 
 def _refund_key(order_id: str, refund_id: str) -> str:
@@ -212,3 +236,22 @@ class Purchases:
             now=now,
         )
         return outcome.result
+
+    async def order(self, order_id: str) -> OrderView:
+        """A recorded purchase (to show an admin before it is reversed)."""
+        validation.reference(order_id, field="order_id")
+        async with self.db.read() as conn:
+            order = (await conn.execute(select(Order).where(Order.order_id == order_id))).first()
+        if order is None:
+            raise UnknownOrder(f"no order {order_id!r}", order_id=order_id)
+        return OrderView(
+            order_id=order.order_id,
+            member_id=int(order.member_id),
+            amount_minor=int(order.amount_minor),
+            category=order.category,
+            points=int(order.points),
+            refunded_minor=int(order.refunded_minor),
+            points_reversed=int(order.points_reversed),
+            points_unrecovered=int(order.points_unrecovered),
+            created_at=order.created_at,
+        )

@@ -540,16 +540,27 @@ class Redemptions:
         )
 
     async def reject(
-        self, redemption_id: int, now: datetime, note: str | None = None
+        self,
+        redemption_id: int,
+        now: datetime,
+        note: str | None = None,
+        *,
+        only_awaiting_approval: bool = False,
     ) -> RedemptionResult:
-        """The admin refuses: held points are released, taken points refunded, stock returned."""
+        """The admin refuses: held points are released, taken points refunded, stock returned.
+
+        ``only_awaiting_approval`` answers the approval queue: the redemption must still be
+        awaiting approval when the refusal is written (checked in the same transaction, after
+        its member is locked), so a reject pressed while another admin approves it is refused
+        (``invalid_state``) instead of undoing the approval.
+        """
+        if not isinstance(only_awaiting_approval, bool):
+            raise InvalidInput(
+                "only_awaiting_approval must be true or false", field="only_awaiting_approval"
+            )
+        allowed = ("awaiting_approval",) if only_awaiting_approval else (*AWAITING, "completed")
         return await self._move(
-            redemption_id,
-            now,
-            op="reject",
-            allowed=(*AWAITING, "completed"),
-            to="rejected",
-            note=note,
+            redemption_id, now, op="reject", allowed=allowed, to="rejected", note=note
         )
 
     async def cancel(
@@ -748,6 +759,22 @@ class Redemptions:
                 await conn.execute(
                     _view_query()
                     .where(Redemption.status == "awaiting_approval")
+                    .order_by(Redemption.id)
+                    .offset(page * page_size)
+                    .limit(page_size + 1)
+                )
+            ).all()
+        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
+        return RedemptionPage(entries, page, len(rows) > page_size)
+
+    async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
+        """Completed redemptions of physical goods not yet marked shipped, oldest first."""
+        page, page_size = page_args(page, page_size)
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    _view_query()
+                    .where(Redemption.status == "completed", Item.kind == "physical")
                     .order_by(Redemption.id)
                     .offset(page * page_size)
                     .limit(page_size + 1)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.catalog import Catalog
-from core.catalog_file import CatalogError, load_catalog
+from core.catalog_file import CatalogError, load_catalog, load_catalog_text, read_code_lines
 from core.db.models import BlindBox, BoxPrize, BoxSeed, CouponCode, Item
 from core.errors import error_from_code
 from core.mall import Mall
@@ -235,3 +235,39 @@ async def test_the_example_catalogs_pictures_exist(mall: Mall):
     # Loading from a file refuses a missing picture, so these exist.
     latte = await catalog.get_item_by_sku("latte-coupon")
     assert latte.photo == str(EXAMPLE.parent / "photos" / "latte-coupon.png")
+
+
+async def test_text_from_a_chat_loads_like_a_file_but_may_name_no_files(mall: Mall):
+    """An admin's upload has no folder: codes are listed inline, pictures are URLs or file ids."""
+    text = EXAMPLE.read_text() + (
+        "\n[[items]]\nsku = 'pool'\ntitle = 'Pool'\ncategory = 'X'\nkind = 'coupon'\n"
+        "price = 1\ncodes_file = '/etc/hostname'\n"
+    )
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog_text(mall.db, mall.config, text, NOW)
+    problems = [str(problem) for problem in refused.value.problems]
+    assert any("photo: must be a URL or a Telegram file id here" in p for p in problems)
+    assert any("codes_file: this file has no folder" in p for p in problems)
+    assert await everything(mall) == {name: [] for name in await everything(mall)}
+
+    inline = (
+        "[[items]]\nsku = 'mocha'\ntitle = 'Mocha'\ncategory = 'Drinks'\nkind = 'coupon'\n"
+        "price = 200\nphoto = 'AgACAgIAAxkBAAIBZ2Xy_-0'\ncodes = ['M-1', 'M-2']\n"
+    )
+    # One line only (a file saved without line breaks) is text all the same, never a path.
+    report = await load_catalog_text(mall.db, mall.config, "\ufeff" + inline, NOW)
+    assert (report.items_created, report.codes_added) == (1, 2)
+    mocha = await Catalog(mall.db, mall.config).get_item_by_sku("mocha")
+    assert (mocha.photo, mocha.free_codes) == ("AgACAgIAAxkBAAIBZ2Xy_-0", 2)
+    single = await load_catalog_text(mall.db, mall.config, "items = []", NOW)
+    assert single.items_created == 0
+
+
+def test_code_lines_report_blank_lines_repeats_and_bad_lines_by_number():
+    lines = read_code_lines("A-1\n\nA-2\nA-1\nnot a code\n  \nA-3,first cell\n")
+    assert lines.codes == ("A-1", "A-2")
+    assert lines.blank == 2
+    assert lines.repeats == ("A-1",)
+    assert [(p.line, "not a code" in p.message) for p in lines.problems] == [(5, True), (7, True)]
+    sheet = read_code_lines("A-1,spring\n\nA-2,spring\n", first_cell=True)
+    assert (sheet.codes, sheet.blank, sheet.problems) == (("A-1", "A-2"), 1, ())

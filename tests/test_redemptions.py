@@ -260,6 +260,87 @@ async def test_approval_takes_the_held_points_and_rejection_gives_them_back(mall
     assert (await mall.check()).ok
 
 
+async def test_a_reject_from_the_approval_queue_cannot_undo_an_approval(mall: Mall):
+    """Two admins answer the same redemption: the approval stands, the reject is refused."""
+    await join(mall, ALICE, 2000)
+    watch = await item(
+        mall, "watch", kind="physical", price_points=800, stock=3, approval_threshold=500
+    )
+    redemptions = Redemptions(mall.db, mall.config)
+    waiting = await redeem(mall, ALICE, watch, address="1 Clock Lane")
+    target = waiting.redemption.redemption_id
+    await redemptions.approve(target, NOW)
+    before = await snapshot(mall)
+
+    with pytest.raises(InvalidState) as refused:
+        await redemptions.reject(target, NOW, note="Too late", only_awaiting_approval=True)
+    assert refused.value.details["status"] == "completed"
+    assert await snapshot(mall) == before
+    kept = await redemptions.get(target)
+    assert (kept.status, kept.note) == ("completed", None)
+    assert (await balance(mall, ALICE), await stock(mall, watch)) == (1200, 2)
+    assert (await mall.statements.balance(ALICE)).held == 0
+
+    # Still waiting: the queue's reject works and gives the held points back.
+    second = await redeem(mall, ALICE, watch, address="1 Clock Lane")
+    rejected = await redemptions.reject(
+        second.redemption.redemption_id, NOW, note="Out of straps", only_awaiting_approval=True
+    )
+    assert (rejected.redemption.status, rejected.balance) == ("rejected", 1200)
+    assert await stock(mall, watch) == 2
+    assert (await mall.check()).ok
+
+
+async def test_the_queues_reject_leaves_a_redemption_awaiting_payment_to_its_member(mall: Mall):
+    await join(mall, ALICE, 1000)
+    beans = await item(mall, "beans", kind="physical", price_points=300, cash_minor=2900, stock=3)
+    redemptions = Redemptions(mall.db, mall.config)
+    unpaid = await redeem(mall, ALICE, beans, address="Home")
+    target = unpaid.redemption.redemption_id
+    with pytest.raises(InvalidState):
+        await redemptions.reject(target, NOW, only_awaiting_approval=True)
+    assert (await redemptions.get(target)).status == "awaiting_payment"
+    cancelled = await redemptions.cancel(target, NOW, member_id=ALICE)
+    assert (cancelled.redemption.status, cancelled.balance) == ("cancelled", 1000)
+    assert await stock(mall, beans) == 3
+
+
+async def test_approve_and_reject_pressed_at_once_settle_each_redemption_one_way(mall: Mall):
+    await join(mall, ALICE, 5000)
+    watch = await item(
+        mall, "watch", kind="physical", price_points=500, stock=10, approval_threshold=500
+    )
+    redemptions = Redemptions(mall.db, mall.config)
+    waiting = [
+        (await redeem(mall, ALICE, watch, address="Home")).redemption.redemption_id
+        for _ in range(6)
+    ]
+
+    async def answer(redemption_id: int, how: str) -> str | None:
+        try:
+            if how == "approve":
+                await redemptions.approve(redemption_id, NOW)
+            else:
+                await redemptions.reject(redemption_id, NOW, only_awaiting_approval=True)
+        except InvalidState:
+            return None
+        return how
+
+    outcomes = await asyncio.gather(
+        *(answer(rid, how) for rid in waiting for how in ("approve", "reject"))
+    )
+    pairs = [outcomes[2 * n : 2 * n + 2] for n in range(len(waiting))]
+    assert all(sum(answered is not None for answered in pair) == 1 for pair in pairs)
+    statuses = {rid: (await redemptions.get(rid)).status for rid in waiting}
+    expected = {"approve": "completed", "reject": "rejected"}
+    assert [statuses[rid] for rid in waiting] == [expected[a or b] for a, b in pairs]
+    approved = sum(status == "completed" for status in statuses.values())
+    assert await balance(mall, ALICE) == 5000 - 500 * approved
+    assert (await mall.statements.balance(ALICE)).held == 0
+    assert await stock(mall, watch) == 10 - approved
+    assert (await mall.check()).ok
+
+
 async def test_points_and_cash_complete_on_payment_and_go_back_on_failure_or_timeout(mall: Mall):
     await join(mall, ALICE, 1000)
     beans = await item(mall, "beans", kind="physical", price_points=300, cash_minor=2900, stock=3)
@@ -367,6 +448,29 @@ async def test_fulfilment_and_the_members_list(mall: Mall):
     assert first.has_more
     assert [r.status for r in second.entries] == ["fulfilled"]
     assert not second.has_more
+
+
+async def test_the_shipping_queue_lists_physical_rewards_not_yet_shipped(mall: Mall):
+    await join(mall, ALICE, 1000)
+    tote = await item(mall, "tote", kind="physical", price_points=20, stock=9)
+    latte = await item(mall, "latte", price_points=10)
+    watch = await item(
+        mall, "watch", kind="physical", price_points=500, stock=1, approval_threshold=500
+    )
+    redemptions = Redemptions(mall.db, mall.config)
+    made = [
+        (await redeem(mall, ALICE, sku, address="1 Main St")).redemption.redemption_id
+        for sku in (tote, latte, tote, tote, watch, tote)
+    ]
+    await redemptions.fulfil(made[0], "Posted", NOW)
+    await redemptions.cancel(made[5], NOW, member_id=None)
+
+    first = await redemptions.awaiting_shipment(page_size=1)
+    second = await redemptions.awaiting_shipment(page=1, page_size=1)
+    third = await redemptions.awaiting_shipment(page=2, page_size=1)
+    assert [r.redemption_id for r in first.entries + second.entries] == [made[2], made[3]]
+    assert (first.has_more, second.has_more, third.entries) == (True, False, ())
+    assert (first.entries[0].address, first.entries[0].kind) == ("1 Main St", "physical")
 
 
 async def test_a_frozen_member_or_an_empty_purse_is_refused(mall: Mall):

@@ -7,11 +7,24 @@ from bot.router import Router
 
 def build_router() -> Router:
     from bot.features import (
+        admin,
+        admin_approvals,
+        admin_boxes,
+        admin_broadcast,
+        admin_claims,
+        admin_flags,
+        admin_items,
+        admin_members,
+        admin_points,
+        admin_reports,
+        admin_sales,
         balance,
         boxes,
         checkin,
+        claims,
         invite,
         menu,
+        notifications,
         privacy,
         redeem,
         redemptions,
@@ -20,7 +33,31 @@ def build_router() -> Router:
     )
 
     router = Router()
-    features = (menu, checkin, balance, shop, redeem, boxes, sales, invite, redemptions, privacy)
+    features = (
+        menu,
+        checkin,
+        balance,
+        shop,
+        redeem,
+        boxes,
+        sales,
+        invite,
+        redemptions,
+        privacy,
+        notifications,
+        claims,
+        admin,
+        admin_items,
+        admin_sales,
+        admin_boxes,
+        admin_points,
+        admin_members,
+        admin_approvals,
+        admin_claims,
+        admin_flags,
+        admin_reports,
+        admin_broadcast,
+    )
     for feature in features:
         router.include(feature.router)
     return router

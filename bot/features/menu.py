@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.events import Command
+from bot.features.claims import CLAIM_PREFIX, claim_code
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Screen
@@ -20,7 +21,9 @@ COMMANDS = (
     "sales",
     "invite",
     "redemptions",
+    "claim",
     "language",
+    "notifications",
     "privacy",
     "help",
 )
@@ -84,10 +87,14 @@ async def _join(turn: Turn, payload: str) -> None:
         if joined.invited_by is not None:
             intro = Html(f"{intro}\n{t('start.invited')}")
     else:
+        # Back after blocking the bot (Telegram's Restart sends /start): bulk messages resume.
+        await turn.mall.outbox.reachable(sender.user_id)
         intro = t("start.welcome_back", name=sender.first_name)
         if payload.startswith(INVITE_PREFIX):
             intro = Html(f"{intro}\n{t('start.invite_only_new')}")
     turn.show(await main_menu(turn, intro))
+    if payload.startswith(CLAIM_PREFIX):
+        await claim_code(turn, payload.removeprefix(CLAIM_PREFIX))
 
 
 @router.command("menu")

@@ -1,13 +1,12 @@
 """python-telegram-bot <-> the conversation: updates become events, outputs become API calls.
 
-Nothing here decides what a member reads; it only translates.
+Nothing here decides what a member reads; it only translates (see :mod:`bot.answering`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -23,24 +22,25 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import BaseUpdateProcessor
 
-from bot.conversation import Conversation
-from bot.events import (
-    Action,
-    Command,
-    Event,
-    Paid,
-    PreCheckout,
-    Press,
-    Sender,
-    Text,
-    Upload,
-)
+from bot.answering import Incoming, parse_text
+from bot.events import Action, Event, Paid, PreCheckout, Press, Sender, Upload
 from bot.ordering import ChatOrder
-from bot.screens import CheckoutAnswer, Edit, Keyboard, Notice, Output, Screen, Send, edit_mode
-from bot.tracking import Handled
+from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 log = logging.getLogger("bot.updates")
 T = TypeVar("T")
+
+
+def to_incoming(update: Update, bot_username: str) -> Incoming:
+    """``update`` as the conversation sees it; no event for updates the mall does not handle."""
+    chat = update.effective_chat
+    query = update.callback_query or update.pre_checkout_query
+    return Incoming(
+        update.update_id,
+        to_event(update, bot_username),
+        chat.id if chat is not None else None,
+        query.id if query is not None else None,
+    )
 
 
 def to_event(update: Update, bot_username: str) -> Event | None:
@@ -80,21 +80,20 @@ def _action(update: Update, bot_username: str) -> Action | None:
             document.file_size or 0,
             _fetcher(document.get_file),
             message.caption or "",
+            document.file_id,
         )
     if message.photo:
         photo = message.photo[-1]
-        return Upload("photo.jpg", "image/jpeg", photo.file_size or 0, _fetcher(photo.get_file))
+        return Upload(
+            "photo.jpg",
+            "image/jpeg",
+            photo.file_size or 0,
+            _fetcher(photo.get_file),
+            message.caption or "",
+            photo.file_id,
+            picture=True,
+        )
     return None
-
-
-def parse_text(text: str, bot_username: str) -> Command | Text:
-    if not text.startswith("/"):
-        return Text(text)
-    head, _, args = text[1:].partition(" ")
-    name, _, addressee = head.partition("@")
-    if addressee and addressee.lower() != bot_username.lower():
-        return Text(text)
-    return Command(name.lower(), args.strip())
 
 
 def _fetcher(get_file: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[bytes]]:
@@ -120,38 +119,17 @@ def markup(rows: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
-class Renderer:
-    """Puts a conversation's outputs into the chat with python-telegram-bot's Bot."""
+class PtbChannel:
+    """The :class:`bot.answering.Channel` of python-telegram-bot's Bot."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def render(self, update: Update, outputs: list[Output]) -> None:
-        chat_id = update.effective_user.id if update.effective_user else None
-        for output in outputs:
-            if isinstance(output, Send):
-                target = output.chat_id or chat_id
-                if target is not None:
-                    await self.send(target, output.screen)
-            elif isinstance(output, Edit):
-                await self._edit(update, output.screen)
-            elif isinstance(output, Notice):
-                if update.callback_query is not None:
-                    await self._call(
-                        update.callback_query.answer,
-                        text=output.text or None,
-                        show_alert=output.alert,
-                    )
-            elif isinstance(output, CheckoutAnswer) and update.pre_checkout_query is not None:
-                await self._call(
-                    update.pre_checkout_query.answer, ok=output.ok, error_message=output.error
-                )
-
-    async def send(self, chat_id: int, screen: Screen) -> Message | None:
+    async def send(self, chat_id: int, screen: Screen) -> None:
         keyboard = markup(screen.buttons)
         if screen.invoice is not None:
             invoice = screen.invoice
-            return await self._call(
+            await self._call(
                 self.bot.send_invoice,
                 chat_id=chat_id,
                 title=invoice.title,
@@ -161,8 +139,8 @@ class Renderer:
                 prices=[LabeledPrice(invoice.label, invoice.amount)],
                 reply_markup=keyboard,
             )
-        if screen.photo is not None:
-            return await self._call(
+        elif screen.photo is not None:
+            await self._call(
                 self.bot.send_photo,
                 chat_id=chat_id,
                 photo=screen.photo.content or screen.photo.ref,
@@ -171,8 +149,8 @@ class Renderer:
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard,
             )
-        if screen.document is not None:
-            return await self._call(
+        elif screen.document is not None:
+            await self._call(
                 self.bot.send_document,
                 chat_id=chat_id,
                 document=screen.document.content,
@@ -181,39 +159,50 @@ class Renderer:
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard,
             )
-        return await self._call(
-            self.bot.send_message,
-            chat_id=chat_id,
-            text=screen.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard,
-        )
-
-    async def _edit(self, update: Update, screen: Screen) -> None:
-        query = update.callback_query
-        message = query.message if query is not None else None
-        if not isinstance(message, Message):
-            if update.effective_user is not None:
-                await self.send(update.effective_user.id, screen)
-            return
-        mode = edit_mode(screen, _has_media(message))
-        keyboard = markup(screen.buttons)
-        if mode == "send":
-            await self.send(message.chat.id, screen)
-        elif mode == "caption":
-            await self._call(
-                message.edit_caption,
-                caption=screen.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=keyboard,
-            )
         else:
             await self._call(
-                message.edit_text,
+                self.bot.send_message,
+                chat_id=chat_id,
                 text=screen.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard,
             )
+
+    async def edit(self, chat_id: int, message_id: int, screen: Screen, *, caption: bool) -> None:
+        if caption:
+            await self._call(
+                self.bot.edit_message_caption,
+                chat_id=chat_id,
+                message_id=message_id,
+                caption=screen.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(screen.buttons),
+            )
+        else:
+            await self._call(
+                self.bot.edit_message_text,
+                chat_id=chat_id,
+                message_id=message_id,
+                text=screen.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup(screen.buttons),
+            )
+
+    async def answer_press(self, query_id: str, notice: Notice) -> None:
+        await self._call(
+            self.bot.answer_callback_query,
+            callback_query_id=query_id,
+            text=notice.text or None,
+            show_alert=notice.alert,
+        )
+
+    async def answer_checkout(self, query_id: str, answer: CheckoutAnswer) -> None:
+        await self._call(
+            self.bot.answer_pre_checkout_query,
+            pre_checkout_query_id=query_id,
+            ok=answer.ok,
+            error_message=answer.error,
+        )
 
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
         """One API call; waits out a flood limit once, ignores "not modified" and blocked chats."""
@@ -255,46 +244,3 @@ class OrderedUpdates(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         return None
-
-
-class UpdateHandler:
-    """The one handler: event -> conversation -> render, with a log line per update."""
-
-    def __init__(self, conversation: Conversation, handled: Handled) -> None:
-        self.conversation = conversation
-        self.handled = handled
-
-    async def __call__(self, update: Update, renderer: Renderer) -> None:
-        started = time.perf_counter()
-        try:
-            event = to_event(update, self.conversation.bot_username)
-            if event is None:
-                return
-            outputs = await self.conversation.handle(event)
-            try:
-                await renderer.render(update, outputs)
-            except Exception:
-                log.exception("could not answer update %s: %r", update.update_id, event.action)
-                await _apologize(renderer, update, self.conversation, event)
-            log.info(
-                "update %s from %s: %s -> %d outputs in %.0f ms",
-                update.update_id,
-                event.sender.user_id,
-                type(event.action).__name__.lower(),
-                len(outputs),
-                (time.perf_counter() - started) * 1000,
-            )
-        finally:
-            self.handled.done(update.update_id)
-
-
-async def _apologize(
-    renderer: Renderer, update: Update, conversation: Conversation, event: Event
-) -> None:
-    t = conversation.languages[event.sender.language_code or "en"]
-    try:
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        await renderer.send(event.sender.user_id, Screen(t("error.unexpected")))
-    except Exception:
-        log.exception("could not apologize for update %s", update.update_id)

@@ -370,6 +370,8 @@ class Redemption(Base):
         CheckConstraint("points >= 0 AND cash_minor >= 0", name="price_not_negative"),
         Index("ix_redemptions_member", "member_id", "item_id", "created_at"),
         Index("ix_redemptions_status", "status", "id"),
+        # Risk control's "redemptions in an hour" and the reports scan by time.
+        Index("ix_redemptions_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -543,3 +545,250 @@ class Erasure(Base):
     __tablename__ = "erasures"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+# --- Admins: what they did ---------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One admin action (or a refused attempt at one): who, what, on what, before and after.
+
+    Core admin operations write it in the transaction of the action itself
+    (:func:`core.audit.write_entry`); the bot's admin screens record the others right after
+    the action succeeded (:meth:`core.audit.Audit.record`).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The Telegram user id of whoever acted: an admin, or a non-admin refused (action "denied").
+    actor_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(48))
+    # What it was done to: "member:42", "item:7", "box:3", "claims:batch-5", ...
+    target: Mapped[str] = mapped_column(String(64))
+    # JSON objects of what changed (empty object when there was nothing before or after).
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+
+
+# --- Scheduled jobs and the outbox (issue 6) ---------------------------------------------------
+
+
+class JobRun(Base):
+    """The last scheduled run of each job that some process claimed, and when it finished.
+
+    A run is claimed by moving ``due_at`` forward with a conditional update, so two processes
+    never run one schedule twice; ``finished_at`` older than ``started_at`` is a run that died,
+    which the next start runs again (every job is idempotent).
+    """
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Broadcast(Base):
+    """Messages sent as one: an admin's announcement, a sale opening, a draw's outcomes.
+
+    ``key`` says what caused it ("sale-open:7", "admin:<token>"), so a cause enqueues once.
+    Its progress is counted from its outbox rows.
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # Who it goes to, as admins read it: "all", "tier:Gold", "entrants".
+    audience: Mapped[str] = mapped_column(String(96))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """One message to one chat, rendered when it was enqueued, sent later by the sender.
+
+    ``status``: ``pending`` (to send, not before ``not_before``), ``claimed`` (a sender took it
+    for its slot ``slot_at``; back to pending once ``lease_until`` passes), ``sending`` (the API
+    call is under way), then ``sent``, ``failed``, ``unreachable`` (the member blocked the bot)
+    or ``uncertain`` (a sender died during the call: never sent again). See core.outbox.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'claimed', 'sending', 'sent', 'failed', 'unreachable',"
+            " 'uncertain')",
+            name="status_known",
+        ),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_outbox_status", "status", "id"),
+        Index("ix_outbox_chat", "chat_id", "slot_at"),
+        Index("ix_outbox_broadcast", "broadcast_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # What caused the message ("reminder:<member>:<day>:<lead>"): enqueued once per cause.
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    broadcast_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("broadcasts.id"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # The screen as JSON (bot.delivery): opaque to core.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    # Transient failures so far (a 429 is not one).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class SenderPace(Base):
+    """One row: the next free send slot of the whole bot, shared by every sender process."""
+
+    __tablename__ = "sender_pace"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_slot: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UnreachableChat(Base):
+    """A chat whose member blocked the bot (403): bulk messages skip it."""
+
+    __tablename__ = "unreachable_chats"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+class ExpiryReminder(Base):
+    """A reminder enqueued: points of ``last_day`` expiring, ``lead_days`` ahead. Never twice."""
+
+    __tablename__ = "expiry_reminders"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    last_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    lead_days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TierNotice(Base):
+    """The tier a member was last told about; moving above it earns a congratulation."""
+
+    __tablename__ = "tier_notices"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    tier: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Claim codes and risk flags (issue 5) -------------------------------------------------------
+
+
+class ClaimBatch(Base):
+    """Claim codes an admin generated together: how many, the points each, until when.
+
+    ``key`` names the request that made it (the confirm button's token), so a repeated confirm
+    makes no second batch.
+    """
+
+    __tablename__ = "claim_batches"
+    __table_args__ = (
+        CheckConstraint("count > 0", name="count_positive"),
+        CheckConstraint("points > 0", name="points_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    count: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClaimCode(Base):
+    """One claim code, kept as its SHA-256 only: the codes themselves leave with the admin's
+    CSV and sheet, so a copy of the database holds no code anyone could claim."""
+
+    __tablename__ = "claim_codes"
+    __table_args__ = (Index("ix_claim_codes_batch", "batch_id", "claimed_by"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("claim_batches.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The member who claimed it first; set once, by a conditional update.
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClaimAttempt(Base):
+    """A wrong claim code a member tried: too many in a while lock claiming (``claim_locks``)."""
+
+    __tablename__ = "claim_attempts"
+    __table_args__ = (
+        Index("ix_claim_attempts_member", "member_id", "at"),
+        Index("ix_claim_attempts_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClaimLock(Base):
+    """Until when a member may not claim, after too many wrong codes."""
+
+    __tablename__ = "claim_locks"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RiskFlag(Base):
+    """One risk rule that holds for a member (``core.risk``): open until an admin clears it or
+    freezes the member. A member has at most one open flag per rule; its ``measure`` is what
+    the rule counted (points, redemptions, invites, wrong codes, cash-out invitees)."""
+
+    __tablename__ = "risk_flags"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'cleared', 'frozen')", name="status_known"),
+        CheckConstraint("score >= 0", name="score_not_negative"),
+        Index(
+            "uq_risk_flags_open",
+            "member_id",
+            "rule",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_risk_flags_status", "status", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    rule: Mapped[str] = mapped_column(String(24))
+    score: Mapped[int] = mapped_column(Integer)
+    measure: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When an admin cleared it or froze the member, and who: activity before is reviewed.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(BigInteger)

@@ -3,7 +3,8 @@
 A test plays members: ``ann = chat.member("Ann")``, ``await ann.send("/start")``,
 ``await ann.press("✅ Check in")``, then reads ``ann.last.text``. Each action returns once the
 bot has finished handling it (its answers are in the chat), so no test sleeps or polls.
-The mall's clock is the test's: ``chat.now = at("2026-03-02 09:00")``.
+The mall's clock is the test's: ``chat.now = at("2026-03-02 09:00")``. The bot runs on the
+framework the test asks for (``tests/bot/conftest.py`` runs every chat on both).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.ptb.app import RunningBot, running_bot
+from bot.running import Framework, RunningBot, running_bot
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import ChatMessage, Sandbox, SandboxUser
 from core.config import Config
@@ -101,6 +102,8 @@ class Chat:
     runtime: Runtime
     clock: Clock
     members: list[Member] = field(default_factory=list)
+    framework: Framework = "ptb"
+    """What the bot runs on (open a messenger for the outbox sender on the same)."""
 
     @property
     def mall(self) -> Mall:
@@ -126,17 +129,19 @@ class Chat:
 
 
 @asynccontextmanager
-async def open_chat(config: Config, database_url: str, now: datetime) -> AsyncIterator[Chat]:
-    """The sandbox server, the mall on ``database_url`` and the bot between them."""
+async def open_chat(
+    config: Config, database_url: str, now: datetime, framework: Framework = "ptb"
+) -> AsyncIterator[Chat]:
+    """The sandbox server, the mall on ``database_url`` and the bot on ``framework`` between."""
     sandbox = Sandbox(token=TOKEN, host="127.0.0.1", port=0)
     await sandbox.start()
     clock = Clock(now)
     try:
         async with (
             open_runtime(config, database_url, clock=clock) as runtime,
-            running_bot(runtime, TOKEN, sandbox.api_server) as bot,
+            running_bot(runtime, TOKEN, sandbox.api_server, framework=framework) as bot,
         ):
-            yield Chat(sandbox, bot, runtime, clock)
+            yield Chat(sandbox, bot, runtime, clock, framework=framework)
     finally:
         await sandbox.stop()
     assert sandbox.violations == [], "requests Telegram would refuse or not understand"

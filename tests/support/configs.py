@@ -11,6 +11,9 @@ BASE = """
 [mall]
 timezone = "Asia/Shanghai"
 
+[telegram]
+admins = [1000]
+
 [members]
 signup_bonus = 100
 

@@ -29,6 +29,19 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "audit_log",
+    "risk_flags",
+    "claim_locks",
+    "claim_attempts",
+    "claim_codes",
+    "claim_batches",
+    "outbox",
+    "broadcasts",
+    "sender_pace",
+    "unreachable_chats",
+    "expiry_reminders",
+    "tier_notices",
+    "job_runs",
     "pending_inputs",
     "erasures",
     "box_draws",

@@ -1,0 +1,245 @@
+"""aiogram 3 <-> the conversation: updates become events, outputs become API calls.
+
+Nothing here decides what a member reads; it only translates (see :mod:`bot.answering`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    Update,
+    User,
+)
+
+from bot.answering import Incoming, parse_text
+from bot.events import Action, Event, Paid, PreCheckout, Press, Sender, Upload
+from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
+
+log = logging.getLogger("bot.updates")
+T = TypeVar("T")
+HTML = "HTML"
+
+
+def to_incoming(update: Update, bot: Bot, bot_username: str) -> Incoming:
+    """``update`` as the conversation sees it; no event for updates the mall does not handle."""
+    query = update.callback_query or update.pre_checkout_query
+    return Incoming(
+        update.update_id,
+        to_event(update, bot, bot_username),
+        chat_of(update),
+        query.id if query is not None else None,
+    )
+
+
+def chat_of(update: Update) -> int | None:
+    """The chat of the message sent or pressed (None for a pre-checkout query)."""
+    if update.message is not None:
+        return update.message.chat.id
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        return query.message.chat.id
+    return None
+
+
+def sender_of(update: Update) -> User | None:
+    """Who acted: the author of a message, the presser of a button, the payer."""
+    for source in (update.message, update.callback_query, update.pre_checkout_query):
+        if source is not None:
+            return source.from_user
+    return None
+
+
+def to_event(update: Update, bot: Bot, bot_username: str) -> Event | None:
+    """The member's action in ``update``; None for updates the mall does not handle."""
+    user = sender_of(update)
+    if user is None or user.is_bot:
+        return None
+    sender = Sender(user.id, user.first_name, user.last_name, user.username, user.language_code)
+    action = _action(update, bot, bot_username)
+    return None if action is None else Event(sender, action)
+
+
+def _action(update: Update, bot: Bot, bot_username: str) -> Action | None:
+    if (query := update.callback_query) is not None:
+        message = query.message
+        if query.data is None or not isinstance(message, Message):
+            return None
+        return Press(query.data, message.message_id, _has_media(message))
+    if (checkout := update.pre_checkout_query) is not None:
+        return PreCheckout(checkout.invoice_payload, checkout.currency, checkout.total_amount)
+    message = update.message
+    if message is None or message.chat.type != "private":
+        return None
+    if (payment := message.successful_payment) is not None:
+        return Paid(
+            payment.invoice_payload,
+            payment.currency,
+            payment.total_amount,
+            payment.telegram_payment_charge_id,
+        )
+    if message.text is not None:
+        return parse_text(message.text, bot_username)
+    if (document := message.document) is not None:
+        return Upload(
+            document.file_name or "document",
+            document.mime_type or "application/octet-stream",
+            document.file_size or 0,
+            _fetcher(bot, document.file_id),
+            message.caption or "",
+            document.file_id,
+        )
+    if message.photo:
+        photo = message.photo[-1]
+        return Upload(
+            "photo.jpg",
+            "image/jpeg",
+            photo.file_size or 0,
+            _fetcher(bot, photo.file_id),
+            message.caption or "",
+            photo.file_id,
+            picture=True,
+        )
+    return None
+
+
+def _fetcher(bot: Bot, file_id: str) -> Callable[[], Awaitable[bytes]]:
+    async def fetch() -> bytes:
+        downloaded = await bot.download(file_id)
+        assert downloaded is not None, "without a destination aiogram returns the bytes"
+        return downloaded.read()
+
+    return fetch
+
+
+def _has_media(message: Message) -> bool:
+    return bool(message.photo or message.document or message.invoice)
+
+
+def markup(rows: Keyboard) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.text, callback_data=b.data, url=b.url) for b in row]
+            for row in rows
+        ]
+    )
+
+
+class AiogramChannel:
+    """The :class:`bot.answering.Channel` of aiogram's Bot."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: int, screen: Screen) -> None:
+        keyboard = markup(screen.buttons)
+        if screen.invoice is not None:
+            invoice = screen.invoice
+            await self._call(
+                self.bot.send_invoice,
+                chat_id=chat_id,
+                title=invoice.title,
+                description=invoice.description,
+                payload=invoice.payload,
+                currency=invoice.currency,
+                prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
+                reply_markup=keyboard,
+            )
+        elif screen.photo is not None:
+            photo = screen.photo
+            await self._call(
+                self.bot.send_photo,
+                chat_id=chat_id,
+                photo=(
+                    BufferedInputFile(photo.content, photo.filename)
+                    if photo.content is not None
+                    else photo.ref
+                ),
+                caption=screen.text,
+                parse_mode=HTML,
+                reply_markup=keyboard,
+            )
+        elif screen.document is not None:
+            document = screen.document
+            await self._call(
+                self.bot.send_document,
+                chat_id=chat_id,
+                document=BufferedInputFile(document.content, document.filename),
+                caption=screen.text,
+                parse_mode=HTML,
+                reply_markup=keyboard,
+            )
+        else:
+            await self._call(
+                self.bot.send_message,
+                chat_id=chat_id,
+                text=screen.text,
+                parse_mode=HTML,
+                reply_markup=keyboard,
+            )
+
+    async def edit(self, chat_id: int, message_id: int, screen: Screen, *, caption: bool) -> None:
+        if caption:
+            await self._call(
+                self.bot.edit_message_caption,
+                chat_id=chat_id,
+                message_id=message_id,
+                caption=screen.text,
+                parse_mode=HTML,
+                reply_markup=markup(screen.buttons),
+            )
+        else:
+            await self._call(
+                self.bot.edit_message_text,
+                chat_id=chat_id,
+                message_id=message_id,
+                text=screen.text,
+                parse_mode=HTML,
+                reply_markup=markup(screen.buttons),
+            )
+
+    async def answer_press(self, query_id: str, notice: Notice) -> None:
+        await self._call(
+            self.bot.answer_callback_query,
+            callback_query_id=query_id,
+            text=notice.text or None,
+            show_alert=notice.alert,
+        )
+
+    async def answer_checkout(self, query_id: str, answer: CheckoutAnswer) -> None:
+        await self._call(
+            self.bot.answer_pre_checkout_query,
+            pre_checkout_query_id=query_id,
+            ok=answer.ok,
+            error_message=answer.error,
+        )
+
+    async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
+        """One API call; waits out a flood limit once, ignores "not modified" and blocked chats."""
+        for attempt in range(2):
+            try:
+                return await method(**kwargs)
+            except TelegramRetryAfter as exc:
+                if attempt:
+                    raise
+                await asyncio.sleep(exc.retry_after)
+            except TelegramBadRequest as exc:
+                if "not modified" in exc.message.lower():
+                    return None
+                raise
+            except TelegramForbiddenError as exc:
+                log.info("chat unreachable: %s", exc.message)
+                return None
+        return None

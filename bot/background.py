@@ -1,0 +1,79 @@
+"""What runs beside the chat: the outbox sender in every process, the scheduler in one.
+
+``async with background(runtime, messenger):`` around a running bot starts both and stops
+them on exit. The sender runs in every process (the outbox shares the work and the pace); the
+scheduler only while this process holds the leader lock (``core.leader``), which it tries for
+again every :data:`CAMPAIGN_SECONDS`, so another process takes over when the leader dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.delivery import Messenger
+from bot.jobs import JobScheduler, JobScreens, job_specs
+from bot.runtime import Runtime
+from bot.sender import Sender
+from core.jobs import Jobs
+from core.leader import Leader
+
+log = logging.getLogger(__name__)
+CAMPAIGN_SECONDS = 10.0
+
+
+@dataclass
+class Background:
+    jobs: Jobs
+    scheduler: JobScheduler
+    sender: Sender
+    leader: Leader
+
+
+async def _lead(leader: Leader, scheduler: JobScheduler) -> None:
+    """Run the scheduler while leading; try for the lead again and again."""
+    try:
+        while True:
+            if await leader.try_acquire():
+                if not scheduler.running:
+                    log.info("leading: the scheduled jobs run in this process")
+                    await scheduler.start()
+            elif scheduler.running:
+                log.warning("lost the lead: the scheduled jobs stop here")
+                scheduler.stop()
+            await asyncio.sleep(CAMPAIGN_SECONDS)
+    finally:
+        scheduler.stop()
+
+
+@contextlib.asynccontextmanager
+async def background(
+    runtime: Runtime, messenger: Messenger, *, schedule: bool = True
+) -> AsyncIterator[Background]:
+    """Start the sender (and, with ``schedule``, the campaign for the scheduler); stop both
+    on exit, letting the sender finish the calls under way. Jobs see ``runtime.clock``."""
+    config = runtime.config
+    jobs = Jobs(runtime.mall, JobScreens(runtime.languages, config))
+    sender = Sender(runtime.mall.outbox, messenger, concurrency=config.sender.concurrency)
+    scheduler = JobScheduler(
+        runtime.mall.job_runs,
+        job_specs(jobs, config),
+        clock=runtime.clock,
+        tz=config.mall.timezone,
+        on_enqueued=sender.wake,
+    )
+    leader = Leader(runtime.db)
+    tasks = [asyncio.create_task(sender.run(), name="outbox-sender")]
+    if schedule:
+        tasks.append(asyncio.create_task(_lead(leader, scheduler), name="scheduler-lead"))
+    try:
+        yield Background(jobs, scheduler, sender, leader)
+    finally:
+        for task in reversed(tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await leader.release()

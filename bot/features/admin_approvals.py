@@ -1,0 +1,413 @@
+"""Admins answer the redemptions that wait for approval, and mark physical rewards shipped.
+
+``/approvals`` (or the admin menu's Approvals) lists the queue, oldest first: who, what, for
+how many points, since when, and how long until it times out and the held points go back.
+Approve takes the held points; Reject asks for a reason as a typed answer (shown to the
+member), or rejects without one from a button, and gives the points back. A second press on a
+redemption that was already answered (by this admin, another, or the timeout) says what became
+of it instead of acting.
+
+"To ship" lists completed redemptions of physical goods; "Mark shipped" asks for a note
+(a tracking number, say) and fulfils the redemption. Every answer is audited and the member is
+told, in their own language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bot.features.admin import admin_screen, ask, audited, drop_question, page_row
+from bot.features.admin_members import member_label, tell_member
+from bot.i18n import Html, Translator, plain
+from bot.router import Router, Stale, callback, int_arg
+from bot.screens import Button, Keyboard, Screen
+from bot.turn import Turn
+from core.errors import InvalidState
+from core.redemptions import RedemptionResult, RedemptionView
+
+router = Router()
+QUEUE_ROUTE = "aap"
+APPROVE_ROUTE = "aaa"
+REJECT_ROUTE = "aar"
+REJECT_NOW_ROUTE = "aan"
+SHIP_LIST_ROUTE = "aas"
+SHIP_ROUTE = "aaf"
+CANCEL_ROUTE = "aax"
+REJECT_INPUT = "admin.approval.reject"
+SHIP_INPUT = "admin.approval.ship"
+# What this section's questions' kinds start with (its Cancel drops only those).
+QUESTION_PREFIX = "admin.approval."
+PAGE = 5
+NOTE_MAX = 500
+MAX_ID = 2**62
+WAITING = "awaiting_approval"
+
+
+# --- The queue --------------------------------------------------------------------------------
+
+
+@router.command("approvals", admin=True)
+async def approvals_command(turn: Turn) -> None:
+    turn.show(await queue_screen(turn, 0))
+
+
+@router.button(QUEUE_ROUTE, admin=True)
+async def queue_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(await queue_screen(turn, int_arg(args, 0) if args else 0))
+
+
+async def queue_screen(turn: Turn, page: int, note: Html | None = None) -> Screen:
+    t = turn.t
+    found = await turn.mall.redemptions.pending_approvals(page, PAGE)
+    if page and not found.entries:  # the queue shrank since the button was shown
+        return await queue_screen(turn, 0, note)
+    lines: list[str] = [note] if note else []
+    rows: list[tuple[Button, ...]] = []
+    if found.entries:
+        lines.append(t("admin.approvals.title", page=t.number(page + 1)))
+        for view in found.entries:
+            lines.append(await _waiting_line(turn, view))
+            number = t.number(view.redemption_id)
+            rows.append(
+                (
+                    Button(
+                        t("admin.approvals.approve", number=number),
+                        data=callback(APPROVE_ROUTE, view.redemption_id),
+                    ),
+                    Button(
+                        t("admin.approvals.reject", number=number),
+                        data=callback(REJECT_ROUTE, view.redemption_id),
+                    ),
+                )
+            )
+    else:
+        lines.append(t("admin.approvals.empty"))
+    nav = page_row(turn, QUEUE_ROUTE, page, found.has_more)
+    if nav:
+        rows.append(tuple(nav))
+    rows.append((Button(t("admin.approvals.to_ship"), data=callback(SHIP_LIST_ROUTE, 0)),))
+    return admin_screen(turn, Html("\n\n".join(lines)), tuple(rows))
+
+
+async def _waiting_line(turn: Turn, view: RedemptionView) -> Html:
+    t = turn.t
+    profile = await turn.mall.members.profile(view.member_id)
+    if view.wait_ends_at is None or view.wait_ends_at <= turn.now:
+        left = t("admin.approvals.timed_out")
+    else:
+        seconds = int((view.wait_ends_at - turn.now).total_seconds())
+        left = t("admin.approvals.times_out_in", left=t.duration(seconds))
+    return t(
+        "admin.approvals.line",
+        number=t.number(view.redemption_id),
+        title=view.title,
+        who=member_label(profile),
+        points=t.points(view.points),
+        at=t.moment(view.created_at),
+        left=left,
+    )
+
+
+async def _waiting(turn: Turn, args: tuple[str, ...]) -> RedemptionView | None:
+    """The redemption a button names, if it still waits; else the admin is told what it is."""
+    view = await turn.mall.redemptions.get(_id_arg(args))
+    if view.status == WAITING:
+        return view
+    await _already_answered(turn, view)
+    return None
+
+
+async def _already_answered(turn: Turn, view: RedemptionView) -> None:
+    t = turn.t
+    said = t(
+        "admin.approvals.already",
+        number=t.number(view.redemption_id),
+        state=t(f"reds.state_{view.status}"),
+    )
+    turn.notice(plain(said), alert=True)
+    turn.show(await queue_screen(turn, 0, said))
+
+
+async def _settled(
+    turn: Turn,
+    view: RedemptionView,
+    answer: Awaitable[RedemptionResult],
+    already: Callable[[Turn, RedemptionView], Awaitable[None]],
+) -> RedemptionView | None:
+    """The redemption as ``answer`` left it; None when another answer came first (a moment
+    ago, or this one replayed), the admin told by ``already``."""
+    try:
+        result = await answer
+    except InvalidState:
+        await already(turn, await turn.mall.redemptions.get(view.redemption_id))
+        return None
+    if result.replayed:
+        await already(turn, result.redemption)
+        return None
+    return result.redemption
+
+
+# --- Approving --------------------------------------------------------------------------------
+
+
+@router.button(APPROVE_ROUTE, admin=True)
+async def approve_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    view = await _waiting(turn, args)
+    if view is None:
+        return
+    answer = turn.mall.redemptions.approve(view.redemption_id, turn.now)
+    done = await _settled(turn, view, answer, _already_answered)
+    if done is None:
+        return
+    target = f"redemption:{done.redemption_id}"
+    await audited(
+        turn,
+        "redemption.approve",
+        target,
+        before={"status": WAITING},
+        after={"status": done.status, "member": done.member_id, "points": done.points},
+    )
+    await tell_member(
+        turn,
+        done.member_id,
+        lambda t: t(
+            "admin.approvals.told_approved",
+            number=t.number(done.redemption_id),
+            title=done.title,
+            points=t.points(done.points),
+        ),
+    )
+    said = t("admin.approvals.approved", number=t.number(done.redemption_id), title=done.title)
+    turn.notice(plain(said))
+    turn.show(await queue_screen(turn, 0, said))
+
+
+# --- Rejecting --------------------------------------------------------------------------------
+
+
+@router.button(REJECT_ROUTE, admin=True)
+async def reject_button(turn: Turn, args: tuple[str, ...]) -> None:
+    view = await _waiting(turn, args)
+    if view is not None:
+        await _ask_reason(turn, view)
+
+
+async def _ask_reason(turn: Turn, view: RedemptionView, problem: Html | None = None) -> None:
+    t = turn.t
+    profile = await turn.mall.members.profile(view.member_id)
+    question = t(
+        "admin.approvals.reject_ask",
+        number=t.number(view.redemption_id),
+        title=view.title,
+        who=member_label(profile),
+    )
+    rows = (
+        (
+            Button(
+                t("admin.approvals.reject_no_reason"),
+                data=callback(REJECT_NOW_ROUTE, view.redemption_id),
+            ),
+        ),
+        (Button(t("admin.approvals.cancel"), data=CANCEL_ROUTE),),
+    )
+    await _ask(turn, REJECT_INPUT, view, question, problem, rows)
+
+
+@router.input(REJECT_INPUT, admin=True)
+async def reject_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
+    view = await turn.mall.redemptions.get(int(data["redemption"]))
+    reason = text.strip()
+    if not reason or len(reason) > NOTE_MAX:
+        problem = turn.t("admin.approvals.note_length", max=turn.t.number(NOTE_MAX))
+        await _ask_reason(turn, view, problem)
+        return
+    if view.status != WAITING:
+        await _already_answered(turn, view)
+        return
+    await _reject(turn, view, reason)
+
+
+@router.button(REJECT_NOW_ROUTE, admin=True)
+async def reject_now_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await drop_question(turn, QUESTION_PREFIX)
+    view = await _waiting(turn, args)
+    if view is not None:
+        await _reject(turn, view, None)
+
+
+async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
+    t = turn.t
+    answer = turn.mall.redemptions.reject(
+        view.redemption_id, turn.now, note=reason, only_awaiting_approval=True
+    )
+    done = await _settled(turn, view, answer, _already_answered)
+    if done is None:
+        return
+    await audited(
+        turn,
+        "redemption.reject",
+        f"redemption:{done.redemption_id}",
+        before={"status": WAITING},
+        after={"status": done.status, "member": done.member_id, "note": reason or ""},
+    )
+
+    def told(t: Translator) -> Html:
+        text = t(
+            "admin.approvals.told_rejected",
+            number=t.number(done.redemption_id),
+            title=done.title,
+            points=t.points(done.points),
+        )
+        if reason:
+            text = Html(f"{text}\n{t('admin.approvals.told_reason', reason=reason)}")
+        return Html(text)
+
+    await tell_member(turn, done.member_id, told)
+    said = t("admin.approvals.rejected", number=t.number(done.redemption_id), title=done.title)
+    turn.notice(plain(said))
+    turn.show(await queue_screen(turn, 0, said))
+
+
+@router.button(CANCEL_ROUTE, admin=True)
+async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await drop_question(turn, QUESTION_PREFIX)
+    turn.show(await queue_screen(turn, 0))
+
+
+async def _ask(
+    turn: Turn,
+    kind: str,
+    view: RedemptionView,
+    question: Html,
+    problem: Html | None,
+    rows: Keyboard,
+) -> None:
+    """Ask for a typed note on ``view`` (a reject reason, a shipping note), ``problem`` above."""
+    text = Html(f"{problem}\n\n{question}") if problem else question
+    await ask(turn, kind, {"redemption": view.redemption_id}, text, rows)
+
+
+# --- Shipping ---------------------------------------------------------------------------------
+
+
+@router.button(SHIP_LIST_ROUTE, admin=True)
+async def ship_list_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await drop_question(turn, QUESTION_PREFIX)
+    turn.show(await ship_screen(turn, int_arg(args, 0) if args else 0))
+
+
+async def ship_screen(turn: Turn, page: int, note: Html | None = None) -> Screen:
+    t = turn.t
+    found = await turn.mall.redemptions.awaiting_shipment(page, PAGE)
+    if page and not found.entries:
+        return await ship_screen(turn, 0, note)
+    lines: list[str] = [note] if note else []
+    rows: list[tuple[Button, ...]] = []
+    if found.entries:
+        lines.append(t("admin.approvals.ship_title", page=t.number(page + 1)))
+        for view in found.entries:
+            profile = await turn.mall.members.profile(view.member_id)
+            lines.append(
+                t(
+                    "admin.approvals.ship_line",
+                    number=t.number(view.redemption_id),
+                    title=view.title,
+                    who=member_label(profile),
+                    address=view.address or "-",
+                    at=t.moment(view.updated_at),
+                )
+            )
+            rows.append(
+                (
+                    Button(
+                        t("admin.approvals.mark_shipped", number=t.number(view.redemption_id)),
+                        data=callback(SHIP_ROUTE, view.redemption_id),
+                    ),
+                )
+            )
+    else:
+        lines.append(t("admin.approvals.ship_empty"))
+    nav = page_row(turn, SHIP_LIST_ROUTE, page, found.has_more)
+    if nav:
+        rows.append(tuple(nav))
+    rows.append((Button(t("admin.approvals.queue"), data=callback(QUEUE_ROUTE, 0)),))
+    return admin_screen(turn, Html("\n\n".join(lines)), tuple(rows))
+
+
+@router.button(SHIP_ROUTE, admin=True)
+async def ship_button(turn: Turn, args: tuple[str, ...]) -> None:
+    view = await turn.mall.redemptions.get(_id_arg(args))
+    if view.kind != "physical":
+        raise Stale(f"redemption {view.redemption_id} is not shipped")
+    if view.status != "completed":
+        await _already_shipped(turn, view)
+        return
+    await _ask_note(turn, view)
+
+
+async def _ask_note(turn: Turn, view: RedemptionView, problem: Html | None = None) -> None:
+    t = turn.t
+    question = t(
+        "admin.approvals.ship_ask",
+        number=t.number(view.redemption_id),
+        title=view.title,
+        address=view.address or "-",
+    )
+    cancel = Button(t("admin.approvals.cancel"), data=callback(SHIP_LIST_ROUTE, 0))
+    await _ask(turn, SHIP_INPUT, view, question, problem, ((cancel,),))
+
+
+async def _already_shipped(turn: Turn, view: RedemptionView) -> None:
+    t = turn.t
+    said = t(
+        "admin.approvals.not_to_ship",
+        number=t.number(view.redemption_id),
+        state=t(f"reds.state_{view.status}"),
+    )
+    turn.notice(plain(said), alert=True)
+    turn.show(await ship_screen(turn, 0, said))
+
+
+@router.input(SHIP_INPUT, admin=True)
+async def ship_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
+    t = turn.t
+    view = await turn.mall.redemptions.get(int(data["redemption"]))
+    note = text.strip()
+    if not note or len(note) > NOTE_MAX:
+        await _ask_note(turn, view, t("admin.approvals.note_length", max=t.number(NOTE_MAX)))
+        return
+    if view.status != "completed":
+        await _already_shipped(turn, view)
+        return
+    answer = turn.mall.redemptions.fulfil(view.redemption_id, note, turn.now)
+    done = await _settled(turn, view, answer, _already_shipped)
+    if done is None:
+        return
+    await audited(
+        turn,
+        "redemption.fulfil",
+        f"redemption:{done.redemption_id}",
+        before={"status": "completed"},
+        after={"status": done.status, "member": done.member_id, "note": note},
+    )
+    await tell_member(
+        turn,
+        done.member_id,
+        lambda t: t(
+            "admin.approvals.told_shipped",
+            number=t.number(done.redemption_id),
+            title=done.title,
+            note=note,
+        ),
+    )
+    said = t("admin.approvals.shipped", number=t.number(done.redemption_id), title=done.title)
+    turn.show(await ship_screen(turn, 0, said))
+
+
+def _id_arg(args: tuple[str, ...]) -> int:
+    value = int_arg(args, 0)
+    if not 0 < value < MAX_ID:
+        raise Stale(f"bad redemption id {value}")
+    return value

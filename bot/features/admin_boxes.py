@@ -1,0 +1,579 @@
+"""Blind boxes from the chat: each box's prize table, editing it, and rotating its seed.
+
+The section (``abx``) lists the boxes; a box's card (``abv``) shows its prizes with their true
+odds now, the expected payout per box against its price, and the seed commitment members can
+check draws against. "Edit prizes" takes the whole table typed, one prize a line::
+
+    Fifty points: points 50 weight 30
+    Golden mug: item golden-mug weight 1 stock 3 rare
+    coupon latte-coupon weight 5
+    nothing weight 64
+
+A line is ``[name:] kind [value] weight N [stock N] [rare]``; kinds are ``points N``,
+``item SKU``, ``coupon SKU``, ``consolation [N]`` and ``nothing``; a line without a name gets
+one from what it gives. Prizes are matched to the box's by name (a prize left out leaves the
+draw). The odds and expected value the table would give are shown before it is saved; a bad
+line is refused with its number. "Rotate seed" reveals the seed that signed the draws so far
+(with its commitment, so anyone can verify them) and publishes the next one's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from babel.numbers import format_decimal
+
+from bot.features.admin import admin_screen, audited, label
+from bot.features.admin_forms import Draft, Form, Invalid, Step
+from bot.i18n import Html, plain
+from bot.router import Router, Stale, callback, int_arg
+from bot.screens import Button, Screen
+from bot.turn import Turn
+from core.blind_boxes import BoxView, PrizeOdds, PrizeSpec, PrizeTable
+from core.errors import InvalidInput, UnknownBox, UnknownItem
+from core.pending_inputs import JSON
+
+router = Router()
+
+LIST_ROUTE = "abx"
+CARD_ROUTE = "abv"
+EDIT_ROUTE = "abe"
+ROTATE_ROUTE = "abr"
+ROTATE_CONFIRM_ROUTE = "abk"
+FORM_ROUTE = "abf"
+FORM_KIND = "admin.box.form"
+MAX_PRIZES = 40
+TABLE_MAX_CHARS = 3000
+# The audit log keeps before and after in 4000 characters each.
+_AUDIT_CHARS = 3500
+
+# Words of a prize line, in English and Chinese.
+_KINDS: Mapping[str, str] = {
+    "points": "points",
+    "积分": "points",
+    "item": "item",
+    "商品": "item",
+    "coupon": "coupon",
+    "优惠券": "coupon",
+    "consolation": "consolation",
+    "安慰奖": "consolation",
+    "nothing": "nothing",
+    "谢谢参与": "nothing",
+}
+_WEIGHT = frozenset({"weight", "权重"})
+_STOCK = frozenset({"stock", "库存"})
+_RARE = frozenset({"rare", "稀有"})
+_NUMBER = re.compile(r"\d{1,12}")
+
+
+# --- The list and the card ----------------------------------------------------------------------
+
+
+@router.button(LIST_ROUTE, admin=True)
+async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    boxes = await turn.mall.boxes.list_boxes()
+    rows = tuple(
+        (
+            Button(
+                plain(
+                    t(
+                        "admin.boxes.line",
+                        mark="✅" if box.active else "⏸",
+                        title=box.title,
+                        price=t.points(box.price_points),
+                    )
+                ),
+                data=callback(CARD_ROUTE, box.box_id),
+            ),
+        )
+        for box in boxes
+    )
+    text = t("admin.boxes.title") if boxes else t("admin.boxes.none")
+    turn.show(admin_screen(turn, text, rows))
+
+
+@router.button(CARD_ROUTE, admin=True)
+async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(await _card(turn, int_arg(args, 0)))
+
+
+async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
+    t = turn.t
+    try:
+        box = await turn.mall.boxes.describe(box_id, turn.member_id, turn.now)
+        table = await turn.mall.boxes.prize_table(box_id)
+    except (UnknownBox, InvalidInput):
+        raise Stale(f"no box {box_id}") from None
+    lines = [*([intro, ""] if intro else [])]
+    lines.append(t("admin.boxes.card.title", title=box.title, sku=box.sku))
+    lines.append(t("admin.boxes.card.active") if box.active else t("admin.boxes.card.inactive"))
+    if box.pity_after is not None:
+        lines.append(t("admin.boxes.card.pity", draws=t.number(box.pity_after)))
+    lines.append(t("admin.boxes.card.seed", version=box.seed_version, seed_hash=box.seed_hash))
+    lines += ["", *_odds_lines(turn, table)]
+    current = await _table_lines(turn, table.prizes)
+    if current:
+        lines += ["", t("admin.boxes.card.as_lines", lines="\n".join(current))]
+    rows = (
+        (
+            Button(plain(t("admin.boxes.edit")), data=callback(EDIT_ROUTE, box_id)),
+            Button(plain(t("admin.boxes.rotate")), data=callback(ROTATE_ROUTE, box_id)),
+        ),
+        (Button(plain(t("admin.boxes.back_to_list")), data=LIST_ROUTE),),
+    )
+    return admin_screen(turn, Html("\n".join(lines)), rows)
+
+
+def _odds_lines(turn: Turn, table: PrizeTable) -> list[str]:
+    """Each prize with its chance, then what a box pays out on average against its price."""
+    t = turn.t
+    lines: list[str] = [t("admin.boxes.odds.title")]
+    guarantee = table.pity_after is not None and table.rare_weight > 0
+    for prize in table.prizes:
+        if not prize.available:
+            if prize.weight > 0:  # weighted but used up; prizes left out (weight 0) are not shown
+                lines.append(t("admin.boxes.odds.out", name=prize.name, what=_what(turn, prize)))
+            continue
+        line: str = t(
+            "admin.boxes.odds.line",
+            name=prize.name,
+            what=_what(turn, prize),
+            weight=t.number(prize.weight),
+            chance=_percent(turn, prize.probability),
+        )
+        if guarantee and prize.rare:
+            line += t(
+                "admin.boxes.odds.guaranteed", chance=_percent(turn, prize.guaranteed_probability)
+            )
+        lines.append(line)
+    if table.total_weight <= 0:
+        lines.append(t("admin.boxes.odds.nothing_drawable"))
+        return lines
+    per_box = table.expected_value * table.price_points
+    lines.append(
+        t(
+            "admin.boxes.odds.expected",
+            value=_decimal(turn, per_box),
+            price=t.points(table.price_points),
+            percent=_percent(turn, table.expected_value),
+        )
+    )
+    if table.pays_out_more_than_it_takes:
+        lines.append(t("admin.boxes.odds.costs_the_mall"))
+    return lines
+
+
+def _what(turn: Turn, prize: PrizeOdds) -> Html:
+    t = turn.t
+    if prize.kind == "points":
+        return t.points(prize.points or 0)
+    if prize.kind in ("item", "coupon"):
+        title = prize.item_title or "?"
+        if prize.kind == "coupon":
+            return t("admin.boxes.what.coupon", title=title)
+        return t("admin.boxes.what.item", title=title)
+    if prize.points:
+        return t("admin.boxes.what.consolation_points", points=t.points(prize.points))
+    return t("admin.boxes.what.nothing")
+
+
+def _percent(turn: Turn, ratio: Decimal) -> str:
+    return format_decimal(ratio * 100, format="#,##0.##", locale=turn.t.locale) + "%"
+
+
+def _decimal(turn: Turn, value: Decimal) -> str:
+    return format_decimal(value, format="#,##0.##", locale=turn.t.locale)
+
+
+async def _table_lines(turn: Turn, prizes: Sequence[PrizeOdds]) -> list[str]:
+    """The prizes in the draw as lines of the typed format, to copy and edit."""
+    lines = []
+    for prize in prizes:
+        if prize.weight <= 0:
+            continue
+        if prize.kind in ("item", "coupon") and prize.item_id is not None:
+            try:
+                value = (await turn.mall.catalog.get_item(prize.item_id)).sku
+            except UnknownItem:
+                value = str(prize.item_id)
+            what = f"{prize.kind} {value}"
+        elif prize.kind == "points" or prize.points:
+            what = f"{prize.kind} {prize.points}"
+        else:
+            what = "nothing"
+        stock = f" stock {prize.stock}" if prize.stock is not None else ""
+        rare = " rare" if prize.rare else ""
+        lines.append(f"{prize.name}: {what} weight {prize.weight}{stock}{rare}")
+    return lines
+
+
+# --- Editing the prize table ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A prize as typed: where, and what it says (the item by sku, not yet looked up)."""
+
+    number: int
+    name: str | None
+    kind: str
+    points: int | None
+    sku: str | None
+    weight: int
+    stock: int | None
+    rare: bool
+
+
+def read_prize_lines(text: str) -> tuple[list[_Line], list[tuple[int, str]]]:
+    """Prize lines and the problems found, as (line number, problem code)."""
+    lines: list[_Line] = []
+    problems: list[tuple[int, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        line = _read_line(number, raw.strip())
+        if isinstance(line, str):
+            problems.append((number, line))
+        else:
+            lines.append(line)
+    return lines, problems
+
+
+# What is wrong with a prize line, by :func:`_read_line`'s code.
+LINE_PROBLEMS = {
+    "name": "admin.boxes.bad.name",
+    "kind": "admin.boxes.bad.kind",
+    "points": "admin.boxes.bad.points",
+    "sku": "admin.boxes.bad.sku",
+    "word": "admin.boxes.bad.word",
+    "weight": "admin.boxes.bad.weight",
+}
+
+
+def _read_line(number: int, raw: str) -> _Line | str:
+    """One prize line, or the code of what is wrong with it (see :data:`LINE_PROBLEMS`)."""
+    name: str | None = None
+    if ":" in raw:
+        head, raw = raw.split(":", 1)
+        name = head.strip()
+        if not name:
+            return "name"
+    words = raw.split()
+    if not words or words[0].casefold() not in _KINDS:
+        return "kind"
+    kind = _KINDS[words[0].casefold()]
+    rest = words[1:]
+    points: int | None = None
+    sku: str | None = None
+    if kind == "points" or (kind == "consolation" and rest and _NUMBER.fullmatch(rest[0])):
+        if not rest or not _NUMBER.fullmatch(rest[0]) or int(rest[0]) < 1:
+            return "points"
+        points, rest = int(rest[0]), rest[1:]
+    elif kind in ("item", "coupon"):
+        if not rest or rest[0].casefold() in _WEIGHT:
+            return "sku"
+        sku, rest = rest[0], rest[1:]
+    weight: int | None = None
+    stock: int | None = None
+    rare = False
+    while rest:
+        word = rest[0].casefold()
+        if word in _RARE:
+            rare, rest = True, rest[1:]
+        elif word in _WEIGHT | _STOCK and len(rest) > 1 and _NUMBER.fullmatch(rest[1]):
+            if word in _WEIGHT:
+                weight = int(rest[1])
+            else:
+                stock = int(rest[1])
+            rest = rest[2:]
+        else:
+            return "word"
+    if weight is None:
+        return "weight"
+    if kind == "nothing":
+        kind = "consolation"
+    return _Line(number, name, kind, points, sku, weight, stock, rare)
+
+
+async def _parse_table(turn: Turn, text: str, draft: Draft) -> JSON:
+    """The typed table as prize specs, checked against the items and the box; or Invalid."""
+    t = turn.t
+    box_id = _box_of(draft)
+    if len(text) > TABLE_MAX_CHARS:
+        raise Invalid(t("admin.items.form.too_long", limit=TABLE_MAX_CHARS, length=len(text)))
+    lines, problems = read_prize_lines(text)
+    messages: list[str] = [
+        t("admin.boxes.bad.line", line=number, problem=label(turn, LINE_PROBLEMS, code))
+        for number, code in problems
+    ]
+    if len(lines) + len(problems) > MAX_PRIZES:
+        raise Invalid(t("admin.boxes.bad.too_many", most=MAX_PRIZES))
+    specs: list[dict[str, JSON]] = []
+    names: dict[str, int] = {}
+    for line in lines:
+        spec = await _spec(turn, line, messages)
+        if spec is None:
+            continue
+        name = str(spec["name"])
+        if name.casefold() in names:
+            messages.append(
+                t(
+                    "admin.boxes.bad.line",
+                    line=line.number,
+                    problem=t("admin.boxes.bad.same_name", name=name, other=names[name.casefold()]),
+                )
+            )
+            continue
+        names[name.casefold()] = line.number
+        specs.append(spec)
+    if messages:
+        raise Invalid(Html("\n".join([t("admin.boxes.bad.title"), *messages])))
+    if not specs:
+        raise Invalid(t("admin.boxes.bad.empty"))
+    if sum(int(str(spec["weight"])) for spec in specs) <= 0:
+        raise Invalid(t("admin.boxes.bad.zero_weights"))
+    try:
+        await turn.mall.boxes.preview_prizes(box_id, _prize_specs(specs))
+    except InvalidInput as refused:
+        raise Invalid(_refusal_line(turn, refused, specs)) from None
+    return list[JSON](specs)
+
+
+async def _spec(turn: Turn, line: _Line, messages: list[str]) -> dict[str, JSON] | None:
+    """The line as a prize spec (its item looked up by sku), or None with the problem noted."""
+    t = turn.t
+    item_id: int | None = None
+    title = ""
+    if line.sku is not None:
+        try:
+            item = await turn.mall.catalog.get_item_by_sku(line.sku)
+        except UnknownItem:
+            problem = t("admin.boxes.bad.no_item", sku=line.sku)
+            messages.append(t("admin.boxes.bad.line", line=line.number, problem=problem))
+            return None
+        if (item.kind == "coupon") != (line.kind == "coupon"):
+            if line.kind == "coupon":
+                problem = t("admin.boxes.bad.not_coupon", sku=line.sku)
+            else:
+                problem = t("admin.boxes.bad.is_coupon", sku=line.sku)
+            messages.append(t("admin.boxes.bad.line", line=line.number, problem=problem))
+            return None
+        item_id, title = item.item_id, item.title
+    name = line.name or _default_name(turn, line, title)
+    if len(name) > 100:
+        messages.append(
+            t("admin.boxes.bad.line", line=line.number, problem=t("admin.boxes.bad.name"))
+        )
+        return None
+    return {
+        "line": line.number,
+        "name": name,
+        "kind": line.kind,
+        "weight": line.weight,
+        "points": line.points,
+        "item_id": item_id,
+        "stock": line.stock,
+        "rare": line.rare,
+    }
+
+
+def _default_name(turn: Turn, line: _Line, title: str) -> str:
+    t = turn.t
+    if line.kind in ("item", "coupon"):
+        return title[:100]
+    if line.points:
+        if line.kind == "points":
+            return plain(t("admin.boxes.default_name.points", points=line.points))
+        return plain(t("admin.boxes.default_name.consolation", points=line.points))
+    return plain(t("admin.boxes.default_name.nothing"))
+
+
+def _prize_specs(specs: Sequence[Mapping[str, JSON]]) -> list[PrizeSpec]:
+    def number(value: JSON) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return [
+        PrizeSpec(
+            name=str(spec["name"]),
+            kind=str(spec["kind"]),
+            weight=number(spec["weight"]) or 0,
+            points=number(spec.get("points")),
+            item_id=number(spec.get("item_id")),
+            stock=number(spec.get("stock")),
+            rare=spec.get("rare") is True,
+        )
+        for spec in specs
+    ]
+
+
+def _refusal_line(turn: Turn, refused: InvalidInput, specs: Sequence[Mapping[str, JSON]]) -> Html:
+    """Core's refusal of the table, pointed at the typed line of the prize it names."""
+    t = turn.t
+    field = str(refused.details.get("field", ""))
+    match = re.match(r"prizes\[(\d+)\]", field)
+    if match and int(match[1]) < len(specs):
+        return t("admin.boxes.bad.line", line=specs[int(match[1])]["line"], problem=str(refused))
+    if refused.details.get("reason") == "zero_weights":
+        return t("admin.boxes.bad.zero_weights")
+    return t("admin.boxes.bad.other", problem=str(refused))
+
+
+def _box_of(draft: Draft) -> int:
+    box_id = draft.context.get("box")
+    if isinstance(box_id, bool) or not isinstance(box_id, int):
+        raise Stale("box form without a box")
+    return box_id
+
+
+def _specs_of(draft: Draft) -> list[PrizeSpec]:
+    specs = draft.values.get("prizes")
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise Stale("box form without prizes")
+    return _prize_specs([spec for spec in specs if isinstance(spec, dict)])
+
+
+async def _preview(turn: Turn, draft: Draft) -> Html | None:
+    t = turn.t
+    table = await turn.mall.boxes.preview_prizes(_box_of(draft), _specs_of(draft))
+    return Html(
+        "\n".join(
+            [
+                t("admin.boxes.preview.title"),
+                *_odds_lines(turn, table),
+                "",
+                t("admin.boxes.preview.save"),
+            ]
+        )
+    )
+
+
+async def _save(turn: Turn, draft: Draft) -> None:
+    box_id = _box_of(draft)
+    specs = _specs_of(draft)
+    before = await turn.mall.boxes.prize_table(box_id)
+    after = await turn.mall.boxes.set_prizes(box_id, specs, turn.now)
+    await audited(
+        turn,
+        "box.prizes",
+        f"box:{box_id}",
+        before={"prizes": _fit(await _table_lines(turn, before.prizes))},
+        after={"prizes": _fit(await _table_lines(turn, after.prizes))},
+    )
+    turn.show(await _card(turn, box_id, turn.t("admin.boxes.saved")))
+
+
+def _fit(lines: list[str]) -> list[str]:
+    """As many lines as the audit log's entry holds, and "…" if some were left out."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        used += len(line) + 4
+        if used > _AUDIT_CHARS:
+            return [*kept, "…"]
+        kept.append(line)
+    return kept
+
+
+def _home(turn: Turn, draft: Draft) -> Button:
+    return Button(
+        plain(turn.t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, _box_of(draft))
+    )
+
+
+FORM = Form(
+    router,
+    name="box",
+    route=FORM_ROUTE,
+    kind=FORM_KIND,
+    steps=(
+        Step(
+            "prizes",
+            lambda turn, draft: turn.t(
+                "admin.boxes.ask.prizes", title=draft.context.get("title"), most=MAX_PRIZES
+            ),
+            parse=_parse_table,
+        ),
+    ),
+    summary=_preview,
+    save=_save,
+    home=_home,
+)
+
+
+@router.button(EDIT_ROUTE, admin=True)
+async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
+    box_id = int_arg(args, 0)
+    title = await _title(turn, box_id)
+    await FORM.start(turn, context={"box": box_id, "title": title})
+
+
+async def _title(turn: Turn, box_id: int) -> str:
+    for box in await turn.mall.boxes.list_boxes():
+        if box.box_id == box_id:
+            return box.title
+    raise Stale(f"no box {box_id}")
+
+
+# --- Rotating the seed ---------------------------------------------------------------------------
+
+
+@router.button(ROTATE_ROUTE, admin=True)
+async def rotate_button(turn: Turn, args: tuple[str, ...]) -> None:
+    box_id = int_arg(args, 0)
+    box = await _described(turn, box_id)
+    t = turn.t
+    rows = (
+        (
+            Button(
+                plain(t("admin.boxes.rotate_yes")),
+                data=callback(ROTATE_CONFIRM_ROUTE, box_id, box.seed_version),
+            ),
+            Button(plain(t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, box_id)),
+        ),
+    )
+    text = t("admin.boxes.rotate_confirm", title=box.title, version=box.seed_version)
+    turn.show(admin_screen(turn, text, rows))
+
+
+@router.button(ROTATE_CONFIRM_ROUTE, admin=True)
+async def rotate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
+    """Rotate once: the button names the seed it reveals, so a second press rotates nothing."""
+    box_id, version = int_arg(args, 0), int_arg(args, 1)
+    box = await _described(turn, box_id)
+    if box.seed_version != version:
+        raise Stale(f"box {box_id} seed {version} already rotated")
+    rotation = await turn.mall.boxes.rotate_seed(box_id, turn.now)
+    await audited(
+        turn,
+        "box.rotate_seed",
+        f"box:{box_id}",
+        before={"version": rotation.old_version, "seed_hash": rotation.old_hash},
+        after={
+            "version": rotation.new_version,
+            "seed_hash": rotation.new_hash,
+            "revealed_seed": rotation.revealed_seed,
+        },
+    )
+    t = turn.t
+    text = t(
+        "admin.boxes.rotated",
+        title=box.title,
+        old_version=rotation.old_version,
+        seed=rotation.revealed_seed,
+        old_hash=rotation.old_hash,
+        new_version=rotation.new_version,
+        new_hash=rotation.new_hash,
+    )
+    rows = ((Button(plain(t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, box_id)),),)
+    turn.show(admin_screen(turn, text, rows))
+
+
+async def _described(turn: Turn, box_id: int) -> BoxView:
+    try:
+        return await turn.mall.boxes.describe(box_id, turn.member_id, turn.now)
+    except (UnknownBox, InvalidInput):
+        raise Stale(f"no box {box_id}") from None

@@ -1,0 +1,189 @@
+"""Admins: risk flags. ``/flags`` (and the "Risk flags" section) scans recent activity, then
+lists the flagged members with their score and reasons; each can be cleared, or frozen after
+a confirmation. Both are written to the audit log by ``core.risk``."""
+
+from __future__ import annotations
+
+from bot.features.admin import admin_screen
+from bot.i18n import Html, plain
+from bot.router import Router, Stale, callback, int_arg
+from bot.screens import Button, Screen
+from bot.turn import Turn
+from core.config import RiskSettings
+from core.risk import (
+    EARNED,
+    INVITES,
+    REDEMPTIONS,
+    RING,
+    WRONG_CLAIMS,
+    FlaggedMember,
+    FlagReason,
+)
+
+router = Router()
+
+LIST_ROUTE = "afl"
+CLEAR_ROUTE = "afc"
+FREEZE_ROUTE = "afz"
+CONFIRM_FREEZE_ROUTE = "afy"
+LISTED = 8
+# How much of a name a button shows.
+_NAME_IN_BUTTON = 18
+# Each rule in a few words, for the reason a frozen member reads.
+_RULE_NAMES = {
+    EARNED: "admin.flags.name.earned",
+    REDEMPTIONS: "admin.flags.name.redemptions",
+    INVITES: "admin.flags.name.invites",
+    WRONG_CLAIMS: "admin.flags.name.wrong_claims",
+    RING: "admin.flags.name.referral_ring",
+}
+
+
+@router.command("flags", admin=True)
+async def flags_command(turn: Turn) -> None:
+    await turn.mall.risk.scan(turn.now)
+    turn.send(await _flags_screen(turn))
+
+
+@router.button(LIST_ROUTE, admin=True)
+async def flags_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await turn.mall.risk.scan(turn.now)
+    turn.show(await _flags_screen(turn))
+
+
+@router.button(CLEAR_ROUTE, admin=True)
+async def clear_button(turn: Turn, args: tuple[str, ...]) -> None:
+    member_id = int_arg(args, 0)
+    name = (await turn.mall.members.profile(member_id)).display_name
+    review = await turn.mall.risk.clear(turn.sender.user_id, member_id, turn.now)
+    key = "admin.flags.cleared_unfrozen" if review.lifted else "admin.flags.cleared"
+    turn.notice(turn.t(key, name=name))
+    turn.show(await _flags_screen(turn))
+
+
+@router.button(FREEZE_ROUTE, admin=True)
+async def freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
+    member_id = int_arg(args, 0)
+    flagged = await _flagged(turn, member_id)
+    t = turn.t
+    text = t(
+        "admin.flags.confirm_freeze",
+        name=flagged.display_name,
+        id=member_id,
+        reason=_freeze_reason(turn, flagged),
+    )
+    rows = (
+        (
+            Button(t("admin.flags.freeze_yes"), data=callback(CONFIRM_FREEZE_ROUTE, member_id)),
+            Button(t("admin.flags.back"), data=LIST_ROUTE),
+        ),
+    )
+    turn.show(admin_screen(turn, text, rows))
+
+
+@router.button(CONFIRM_FREEZE_ROUTE, admin=True)
+async def confirm_freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
+    member_id = int_arg(args, 0)
+    flagged = await _flagged(turn, member_id)
+    reason = _freeze_reason(turn, flagged)
+    await turn.mall.risk.freeze(turn.sender.user_id, member_id, reason, turn.now)
+    turn.notice(turn.t("admin.flags.frozen_done", name=flagged.display_name))
+    turn.show(await _flags_screen(turn))
+
+
+async def _flags_screen(turn: Turn) -> Screen:
+    t = turn.t
+    listed = await turn.mall.risk.flags(LISTED)
+    if not listed.members:
+        return admin_screen(turn, t("admin.flags.empty"))
+    blocks = [t.n("admin.flags.title", listed.total)]
+    rows: list[tuple[Button, ...]] = []
+    for member in listed.members:
+        blocks.append(_member_block(turn, member))
+        name = _short(member.display_name)
+        rows.append(
+            (
+                Button(
+                    t("admin.flags.clear", name=name), data=callback(CLEAR_ROUTE, member.member_id)
+                ),
+                Button(
+                    t("admin.flags.freeze", name=name),
+                    data=callback(FREEZE_ROUTE, member.member_id),
+                ),
+            )
+        )
+    if listed.total > len(listed.members):
+        blocks.append(t("admin.flags.more", count=t.number(listed.total - len(listed.members))))
+    return admin_screen(turn, Html("\n\n".join(blocks)), tuple(rows))
+
+
+def _member_block(turn: Turn, member: FlaggedMember) -> Html:
+    t = turn.t
+    handle = f"@{member.username} " if member.username else ""
+    lines = [
+        t(
+            "admin.flags.member",
+            name=member.display_name,
+            handle=handle,
+            id=member.member_id,
+            score=t.number(member.score),
+        )
+    ]
+    if member.frozen:
+        lines.append(t("admin.flags.frozen", reason=member.frozen_reason or "-"))
+    lines += [Html(f"• {flag_reason(turn, reason)}") for reason in member.reasons]
+    return Html("\n".join(lines))
+
+
+def flag_reason(turn: Turn, reason: FlagReason) -> Html:
+    """What a rule counted, against its limit, in the admin's words."""
+    t = turn.t
+    risk: RiskSettings = turn.config.risk
+    measure = t.number(reason.measure)
+    if reason.rule == EARNED:
+        return t(
+            "admin.flags.rule.earned",
+            measure=t.points(reason.measure),
+            hours=risk.earn_window_hours,
+            limit=t.points(risk.earn_limit),
+        )
+    if reason.rule == REDEMPTIONS:
+        return t("admin.flags.rule.redemptions", measure=measure, limit=risk.redemptions_per_hour)
+    if reason.rule == INVITES:
+        return t(
+            "admin.flags.rule.invites",
+            measure=measure,
+            hours=risk.invite_window_hours,
+            limit=risk.invite_limit,
+        )
+    if reason.rule == WRONG_CLAIMS:
+        return t(
+            "admin.flags.rule.wrong_claims",
+            measure=measure,
+            minutes=risk.wrong_claims_window_minutes,
+        )
+    if reason.rule == RING:
+        return t("admin.flags.rule.referral_ring", measure=measure, days=risk.ring_window_days)
+    return Html(reason.rule)
+
+
+def _freeze_reason(turn: Turn, flagged: FlaggedMember) -> str:
+    """The reason the member will read: the rules that flagged them, in the admin's words."""
+    t = turn.t
+    names = ", ".join(
+        plain(t(_RULE_NAMES[reason.rule])) if reason.rule in _RULE_NAMES else reason.rule
+        for reason in flagged.reasons
+    )
+    return plain(t("admin.flags.freeze_reason", rules=names))
+
+
+async def _flagged(turn: Turn, member_id: int) -> FlaggedMember:
+    """The member as the list shows them; Stale once no flag of theirs is open."""
+    found = (await turn.mall.risk.flags(1, member_id=member_id)).members
+    if not found:
+        raise Stale(f"member {member_id} is not flagged")
+    return found[0]
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _NAME_IN_BUTTON else name[: _NAME_IN_BUTTON - 1] + "…"

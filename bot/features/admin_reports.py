@@ -1,0 +1,271 @@
+"""Admins: ``/stats`` (a chart of the last 30 days with the liability, top items and blind-box
+payouts) and ``/export`` (CSV files of members, ledger entries and redemptions for some days)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from bot.charts import ChartLabels, DailyChart, daily_chart
+from bot.features.admin import admin_screen, ask
+from bot.i18n import Html, Translator, plain
+from bot.router import Router, Stale, callback
+from bot.screens import Button, Document, Photo, Screen
+from bot.turn import Turn
+from core import rules
+from core.exports import MAX_DAYS
+
+router = Router()
+
+STATS_ROUTE = "ast"
+EXPORT_ROUTE = "aex"
+RANGE_ROUTE = "are"
+TYPED_ROUTE = "art"
+CANCEL_ROUTE = "arx"
+RANGE_INPUT = "admin.export.range"
+STATS_DAYS = 30
+TOP_ITEMS = 5
+# "2026-03-01 2026-03-31", also with a dash, "to" or ".." between.
+_RANGE = re.compile(
+    r"\s*(\d{4}-\d{2}-\d{2})\s*(?:\s|-|–|—|~|to|\.\.)\s*(\d{4}-\d{2}-\d{2})\s*", re.IGNORECASE
+)
+
+
+# --- /stats ------------------------------------------------------------------------------------
+
+
+@router.command("stats", admin=True)
+async def stats_command(turn: Turn) -> None:
+    await _stats(turn)
+
+
+@router.button(STATS_ROUTE, admin=True)
+async def stats_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _stats(turn)
+
+
+def chart_labels(t: Translator) -> ChartLabels:
+    return ChartLabels(
+        points_title=plain(t("admin.reports.chart.points")),
+        members_title=plain(t("admin.reports.chart.members")),
+        issued=plain(t("admin.reports.chart.issued")),
+        redeemed=plain(t("admin.reports.chart.redeemed")),
+        expired=plain(t("admin.reports.chart.expired")),
+        checkins=plain(t("admin.reports.chart.checkins")),
+        active_members=plain(t("admin.reports.chart.active")),
+    )
+
+
+async def stats_chart(turn: Turn, first: date, last: date) -> DailyChart:
+    """The chart of ``first`` to ``last``, labelled in the admin's language (or English)."""
+    days = await turn.mall.reports.daily(first, last)
+    labels = [chart_labels(turn.t), chart_labels(turn.languages["en"])]
+    return await asyncio.to_thread(daily_chart, days, labels)
+
+
+async def _stats(turn: Turn) -> None:
+    t = turn.t
+    tz = turn.config.mall.timezone
+    last = rules.business_day(turn.now, tz)
+    first = last - timedelta(days=STATS_DAYS - 1)
+    chart = await stats_chart(turn, first, last)
+    caption = t(
+        "admin.reports.caption",
+        first=t.date(first),
+        last=t.date(last),
+        issued=t.points(sum(chart.series["issued"])),
+        redeemed=t.points(sum(chart.series["redeemed"])),
+        expired=t.points(sum(chart.series["expired"])),
+        checkins=t.number(sum(chart.series["checkins"])),
+        active=t.number(max(chart.series["active_members"])),
+    )
+    turn.send(Screen(caption, photo=Photo(content=chart.png, filename="stats.png")))
+    sections = [
+        await _liability(turn),
+        await _top_items(turn, first, last),
+        await _boxes(turn, first),
+    ]
+    turn.send(admin_screen(turn, Html("\n\n".join(sections))))
+
+
+async def _liability(turn: Turn) -> Html:
+    t = turn.t
+    owed = await turn.mall.reports.liability(turn.now)
+    return t(
+        "admin.reports.liability",
+        points=t.points(owed.outstanding),
+        money=t.money(owed.value_minor, owed.currency),
+        balances=t.points(owed.member_balances),
+        held=t.points(owed.held),
+        overdue=t.points(owed.awaiting_expiry),
+    )
+
+
+async def _top_items(turn: Turn, first: date, last: date) -> Html:
+    t = turn.t
+    items = [i for i in await turn.mall.reports.redemptions_per_item(first, last) if i.redeemed]
+    if not items:
+        return t("admin.reports.top_none")
+    lines = [t("admin.reports.top_title")]
+    lines += [
+        t(
+            "admin.reports.top_line",
+            rank=rank,
+            title=item.title,
+            count=t.number(item.redeemed),
+            points=t.points(item.points),
+        )
+        for rank, item in enumerate(items[:TOP_ITEMS], start=1)
+    ]
+    return Html("\n".join(lines))
+
+
+async def _boxes(turn: Turn, first: date) -> Html:
+    t = turn.t
+    boxes = await turn.mall.boxes.list_boxes()
+    if not boxes:
+        return t("admin.reports.boxes_none")
+    since = rules.start_of_day(first, turn.config.mall.timezone)
+    lines = [t("admin.reports.boxes_title")]
+    for box in boxes:
+        report = await turn.mall.boxes.payout_report(box.box_id, since=since)
+        expected = _percent(report.expected_value)
+        if report.ratio is None:
+            lines.append(t("admin.reports.box_idle", title=box.title, expected=expected))
+        else:
+            lines.append(
+                t(
+                    "admin.reports.box_line",
+                    title=box.title,
+                    draws=t.number(report.draws),
+                    ratio=_percent(report.ratio),
+                    expected=expected,
+                )
+            )
+    return Html("\n".join(lines))
+
+
+def _percent(ratio: Decimal) -> str:
+    return f"{(ratio * 100).quantize(Decimal('0.1'))}%"
+
+
+# --- /export -----------------------------------------------------------------------------------
+
+
+@router.command("export", admin=True)
+async def export_command(turn: Turn) -> None:
+    turn.send(_export_choice(turn))
+
+
+@router.button(EXPORT_ROUTE, admin=True)
+async def export_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(_export_choice(turn))
+
+
+@router.button(CANCEL_ROUTE, admin=True)
+async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await turn.mall.inputs.clear(turn.member_id)
+    turn.show(_export_choice(turn))
+
+
+@router.button(RANGE_ROUTE, admin=True)
+async def range_button(turn: Turn, args: tuple[str, ...]) -> None:
+    today = rules.business_day(turn.now, turn.config.mall.timezone)
+    ranges = {
+        "7": today - timedelta(days=6),
+        "30": today - timedelta(days=29),
+        "m": today.replace(day=1),
+    }
+    if not args or args[0] not in ranges:
+        raise Stale(f"no range {args!r}")
+    await _export(turn, ranges[args[0]], today)
+
+
+@router.button(TYPED_ROUTE, admin=True)
+async def typed_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _ask(turn, turn.t("admin.reports.export.ask", example=_example(turn)))
+
+
+@router.input(RANGE_INPUT, admin=True)
+async def range_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
+    t = turn.t
+    dates = _dates(text)
+    if dates is None:
+        problem = t(
+            "admin.reports.export.bad_range", text=text.strip()[:60], example=_example(turn)
+        )
+        await _ask(turn, problem)
+        return
+    first, last = dates
+    if last < first:
+        problem = t("admin.reports.export.end_before_start", start=t.date(first), end=t.date(last))
+        await _ask(turn, problem)
+        return
+    if (last - first).days + 1 > MAX_DAYS:
+        await _ask(turn, t("admin.reports.export.too_long", max=t.number(MAX_DAYS)))
+        return
+    await _export(turn, first, last)
+
+
+def _dates(text: str) -> tuple[date, date] | None:
+    match = _RANGE.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match[1]), date.fromisoformat(match[2])
+    except ValueError:  # 2026-02-30
+        return None
+
+
+def _export_choice(turn: Turn) -> Screen:
+    t = turn.t
+    rows = (
+        (
+            Button(t("admin.reports.export.week"), data=callback(RANGE_ROUTE, "7")),
+            Button(t("admin.reports.export.month"), data=callback(RANGE_ROUTE, "30")),
+        ),
+        (
+            Button(t("admin.reports.export.this_month"), data=callback(RANGE_ROUTE, "m")),
+            Button(t("admin.reports.export.typed"), data=TYPED_ROUTE),
+        ),
+    )
+    return admin_screen(turn, t("admin.reports.export.title"), rows)
+
+
+async def _export(turn: Turn, first: date, last: date) -> None:
+    t = turn.t
+    export = await turn.mall.exports.export(first, last)
+    span = f"{first:%Y%m%d}-{last:%Y%m%d}"
+    files = (
+        ("admin.reports.export.members", "members", export.members_csv),
+        ("admin.reports.export.ledger", "ledger", export.ledger_csv),
+        ("admin.reports.export.redemptions", "redemptions", export.redemptions_csv),
+    )
+    for caption, name, content in files:
+        # With a byte order mark, spreadsheet programs read the UTF-8 (names in Chinese) right.
+        document = Document(content.encode("utf-8-sig"), f"{name}-{span}.csv", "text/csv")
+        turn.send(Screen(t(caption), document=document))
+    summary = t(
+        "admin.reports.export.done",
+        first=t.date(first),
+        last=t.date(last),
+        members=t.number(export.members),
+        transfers=t.number(export.transfers),
+        redemptions=t.number(export.redemptions),
+    )
+    turn.send(admin_screen(turn, summary))
+
+
+async def _ask(turn: Turn, question: Html) -> None:
+    cancel = ((Button(turn.t("admin.reports.export.cancel"), data=CANCEL_ROUTE),),)
+    await ask(turn, RANGE_INPUT, {}, question, cancel)
+
+
+def _example(turn: Turn) -> str:
+    last = rules.business_day(turn.now, turn.config.mall.timezone)
+    first = last.replace(day=1)
+    return f"{first.isoformat()} {last.isoformat()}"

@@ -1,0 +1,284 @@
+"""The scheduled jobs in the chat: their screens, and APScheduler running them on the clock.
+
+:class:`JobScreens` is the :class:`core.jobs.Wording` of the bot: each message a job enqueues
+is a :class:`~bot.screens.Screen` rendered in the member's language and kept as JSON in the
+outbox. :class:`JobScheduler` runs :class:`core.jobs.Jobs` at the times of ``[jobs]`` in the
+mall's time zone (APScheduler 3, jobs defined here in code, no job store), claims each run in
+``job_runs`` so a schedule runs once across processes, and at start runs once each job whose
+run was missed while the bot was down (coalesced: once, not once per missed run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
+
+from bot.delivery import screen_to_json
+from bot.features.balance import AFFORDABLE_ROUTE
+from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain
+from bot.router import callback
+from bot.screens import Button, Keyboard, Screen
+from core.config import Config
+from core.flash_sales import SaleView
+from core.holds import HoldResult
+from core.jobs import JobRuns, Jobs
+from core.redemptions import RedemptionView
+from core.reports import DayFigures, ExpiringMember, Liability
+
+log = logging.getLogger(__name__)
+
+
+class JobScreens:
+    """What the jobs tell members and admins, as outbox payloads."""
+
+    def __init__(self, languages: Languages, config: Config) -> None:
+        self._languages = languages
+        self.config = config
+
+    @property
+    def languages(self) -> Sequence[str]:
+        return tuple(LANGUAGE_NAMES)
+
+    def _t(self, language: str) -> Translator:
+        return self._languages[language]
+
+    def _payload(self, t: Translator, text: Html, rows: Keyboard = ()) -> str:
+        menu = (Button(t("menu.back"), data="menu"),)
+        return screen_to_json(Screen(text, (*rows, menu)))
+
+    def expiry_reminder(self, language: str, member: ExpiringMember, lead_days: int) -> str:
+        t = self._t(language)
+        text = t(
+            "jobs.reminder",
+            points=t.points(member.soonest_amount),
+            day=t.date(member.last_day),
+        )
+        if member.amount > member.soonest_amount:
+            later = t("jobs.reminder.more", points=t.points(member.amount))
+            text = Html(f"{text}\n{later}")
+        rows = ((Button(plain(t("jobs.reminder.affordable")), data=AFFORDABLE_ROUTE),),)
+        return self._payload(t, text, rows)
+
+    def sale_announcement(self, language: str, sale: SaleView, opening: bool) -> str:
+        t = self._t(language)
+        price = t.points(sale.sale_price)
+        regular = t.points(sale.regular_price)
+        if not opening:
+            text = t(
+                "jobs.sale.soon",
+                title=sale.title,
+                price=price,
+                regular=regular,
+                at=t.moment(sale.starts_at),
+            )
+        elif sale.mode == "draw":
+            assert sale.entry_ends_at is not None
+            text = t(
+                "jobs.sale.draw",
+                title=sale.title,
+                price=price,
+                regular=regular,
+                quantity=t.number(sale.quantity),
+                until=t.moment(sale.entry_ends_at),
+            )
+        else:
+            text = t(
+                "jobs.sale.open",
+                title=sale.title,
+                price=price,
+                regular=regular,
+                quantity=t.number(sale.quantity),
+                until=t.moment(sale.ends_at),
+            )
+        rows = (
+            (Button(plain(t("jobs.sale.see")), data=callback("sale", sale.sale_id)),),
+            (Button(plain(t("jobs.notifications")), data="ntf"),),
+        )
+        return self._payload(t, text, rows)
+
+    def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str:
+        t = self._t(language)
+        if won:
+            text = t("jobs.draw.won", title=sale.title, price=t.points(sale.sale_price))
+            rows = ((Button(plain(t("menu.redemptions")), data="reds"),),)
+        else:
+            text = t("jobs.draw.lost", title=sale.title, price=t.points(sale.sale_price))
+            rows = ((Button(plain(t("menu.balance")), data="bal"),),)
+        return self._payload(t, text, rows)
+
+    def redemption_released(self, language: str, redemption: RedemptionView) -> str:
+        t = self._t(language)
+        text = t(
+            "jobs.released.redemption",
+            number=t.number(redemption.redemption_id),
+            title=redemption.title,
+            points=t.points(redemption.points),
+        )
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+
+    def hold_released(self, language: str, hold: HoldResult) -> str:
+        t = self._t(language)
+        text = t("jobs.released.hold", points=t.points(hold.amount))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+
+    def tier_up(self, language: str, tier: str) -> str:
+        t = self._t(language)
+        text = t("jobs.tier_up", tier=tier)
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+
+    def digest(self, language: str, day: DayFigures, liability: Liability) -> str:
+        t = self._t(language)
+        lines = [
+            t("jobs.digest.title", day=t.date(day.day)),
+            t("jobs.digest.issued", points=t.points(day.issued)),
+            t("jobs.digest.redeemed", points=t.points(day.redeemed)),
+            t("jobs.digest.expired", points=t.points(day.expired)),
+            t("jobs.digest.donated", points=t.points(day.donated)),
+            t(
+                "jobs.digest.checkins",
+                checkins=t.number(day.checkins),
+                makeups=t.number(day.makeups),
+            ),
+            t("jobs.digest.active", members=t.number(day.active_members)),
+            t(
+                "jobs.digest.liability",
+                points=t.points(liability.outstanding),
+                value=t.money(liability.value_minor, liability.currency),
+            ),
+        ]
+        return self._payload(t, Html("\n".join(lines)))
+
+
+# --- Running them on the clock -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job: its name (its row in ``job_runs``), when it runs, and what it does."""
+
+    name: str
+    trigger: CronTrigger | IntervalTrigger
+    run: Callable[[datetime], Awaitable[object]]
+    # For a job that runs every so often rather than at a time of day.
+    every: timedelta | None = None
+
+    def missed(self, last_due: datetime, now: datetime) -> bool:
+        """Whether a run was scheduled after ``last_due`` and by ``now``."""
+        if self.every is not None:
+            return last_due + self.every <= now
+        after = last_due + timedelta(seconds=1)
+        upcoming = self.trigger.get_next_fire_time(None, after)
+        return upcoming is not None and upcoming <= now
+
+
+def _daily(at: str, tz: ZoneInfo) -> CronTrigger:
+    clock = time.fromisoformat(at)
+    return CronTrigger(hour=clock.hour, minute=clock.minute, timezone=tz)
+
+
+def job_specs(jobs: Jobs, config: Config) -> tuple[JobSpec, ...]:
+    """The mall's jobs, at the times of ``[jobs]`` in ``[mall] timezone``."""
+    settings, tz = config.jobs, config.mall.timezone
+    every = timedelta(minutes=settings.every_minutes)
+    frequent = IntervalTrigger(minutes=settings.every_minutes, timezone=tz)
+    return (
+        JobSpec("expiry", _daily(settings.expiry_time, tz), jobs.expire),
+        JobSpec("tiers", _daily(settings.tiers_time, tz), jobs.tiers),
+        JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),
+        JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
+        JobSpec("sales", frequent, jobs.sales, every),
+        JobSpec("holds", frequent, jobs.holds, every),
+        JobSpec(
+            "risk",
+            IntervalTrigger(minutes=config.risk.scan_minutes, timezone=tz),
+            jobs.risk,
+            timedelta(minutes=config.risk.scan_minutes),
+        ),
+    )
+
+
+def _minute(at: datetime) -> datetime:
+    """The scheduled instant a run belongs to: processes that fire together agree on it."""
+    return at.replace(second=0, microsecond=0)
+
+
+class JobScheduler:
+    """Runs the jobs on the clock while this process leads (``core.leader``)."""
+
+    def __init__(
+        self,
+        runs: JobRuns,
+        specs: Sequence[JobSpec],
+        clock: Callable[[], datetime],
+        tz: ZoneInfo,
+        on_enqueued: Callable[[], object] = lambda: None,
+    ) -> None:
+        self.runs = runs
+        self.specs = {spec.name: spec for spec in specs}
+        self.clock = clock
+        self.tz = tz
+        self.on_enqueued = on_enqueued
+        self._scheduler: AsyncIOScheduler | None = None
+        # Set once the first start has caught up (what waits for it: tests, the sandbox).
+        self.started = asyncio.Event()
+
+    async def run(self, name: str, now: datetime, due: datetime | None = None) -> bool:
+        """Run job ``name`` for the instant ``now`` unless its run at ``due`` (by default,
+        ``now``'s minute) was taken already; True if it ran here."""
+        spec = self.specs[name]
+        if not await self.runs.claim(name, _minute(due or now), now):
+            log.info("job %s at %s ran elsewhere", name, _minute(due or now))
+            return False
+        try:
+            result = await spec.run(now)
+        except Exception:
+            log.exception("job %s failed; its next run will try again", name)
+            return True
+        await self.runs.finish(name, self.clock())
+        log.info("job %s done: %s", name, result)
+        self.on_enqueued()
+        return True
+
+    async def catch_up(self, now: datetime) -> list[str]:
+        """Run once each job whose scheduled run was missed (or died) before ``now``."""
+        ran = []
+        for name, spec in self.specs.items():
+            last = await self.runs.last(name)
+            due = last is None or not last.finished or spec.missed(last.due_at, now)
+            if due and await self.run(name, now):
+                ran.append(name)
+        return ran
+
+    async def start(self) -> None:
+        """Catch up, then run each job on its schedule."""
+        await self.catch_up(self.clock())
+        scheduler = AsyncIOScheduler(
+            timezone=self.tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+        )
+        for name, spec in self.specs.items():
+            scheduler.add_job(self._fire, spec.trigger, args=[name], id=name, name=name)
+        scheduler.start()
+        self._scheduler = scheduler
+        self.started.set()
+
+    async def _fire(self, name: str) -> None:
+        now = self.clock()
+        await self.run(name, now)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None

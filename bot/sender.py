@@ -1,0 +1,233 @@
+"""The one sender of bulk messages: outbox rows out to Telegram, within its flood limits.
+
+Every process runs one :class:`Sender`. It claims rows from the outbox (``core.outbox``),
+each with a send slot on the bot-wide pace (about 25 a second overall, 1 a second per chat,
+shared by all processes through the database), waits for each slot and delivers the row with
+the adapter's :class:`~bot.delivery.Messenger`, a few calls in flight at once. Then:
+
+- accepted: the row is ``sent``;
+- 429: the row waits ``retry_after``, the pace moves past it for every sender, and this
+  sender hands back the rows it had claimed and pauses;
+- 403 (blocked, deactivated): the member is marked unreachable, their waiting rows with them;
+- a passing failure: tried again with exponential backoff, up to ``[sender] max_attempts``;
+- a bad request: ``failed``, never tried again.
+
+Stopping it (cancelling :meth:`Sender.run`) lets the calls under way finish and hands back
+what it had claimed; a sender killed outright leaves claimed rows that another takes when
+their lease runs out. Why a row caught in the middle of a call is never sent again is told in
+``core.outbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.delivery import (
+    Messenger,
+    Rejected,
+    RetryAfter,
+    TransientFailure,
+    Unreachable,
+    screen_from_json,
+)
+from core.outbox import Claimed, Outbox
+
+log = logging.getLogger(__name__)
+# How often an idle sender looks for new rows (another process may have enqueued them).
+POLL_SECONDS = 1.0
+# How soon it looks again when rows wait only for their chat's next free second.
+BUSY_POLL_SECONDS = 0.2
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    """Unique per sender: host, process and a random part (a restarted process is new)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class SenderStats:
+    """What this sender did since it started."""
+
+    sent: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+
+
+class Sender:
+    def __init__(
+        self,
+        outbox: Outbox,
+        messenger: Messenger,
+        *,
+        concurrency: int = 8,
+        worker: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        claim_limit: int = 100,
+    ) -> None:
+        self.outbox = outbox
+        self.messenger = messenger
+        self.worker = worker or worker_name()
+        self.clock = clock
+        self.claim_limit = claim_limit
+        self.stats = SenderStats()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._queue: deque[Claimed] = deque()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._paused_until: datetime | None = None
+        self._wake = asyncio.Event()
+        # Idle detection for callers that wait for the outbox to empty (tests, the bench):
+        # ``_asked`` counts wake-ups, ``_idle_at`` is the count when nothing was left.
+        self._asked = 0
+        self._idle_at = -1
+        self._idle = asyncio.Condition()
+
+    # -- control ------------------------------------------------------------------------
+
+    def wake(self) -> int:
+        """Look for rows now (something was just enqueued in this process)."""
+        self._asked += 1
+        self._wake.set()
+        return self._asked
+
+    async def wait_idle(self) -> None:
+        """Until every row enqueued before this call is finished (sent, failed, ...)."""
+        asked = self.wake()
+        async with self._idle:
+            await self._idle.wait_for(lambda: self._idle_at >= asked)
+
+    async def run(self) -> None:
+        """Send until cancelled; on the way out, finish the calls under way."""
+        try:
+            await self._loop()
+        finally:
+            await asyncio.shield(self._wind_down())
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            asked = self._asked
+            self._wake.clear()
+            await self._wait_out_pause()
+            now = self.clock()
+            rows = await self.outbox.claim(self.worker, now, limit=self.claim_limit)
+            if rows:
+                self._queue.extend(rows)
+                await self._dispatch()
+                continue
+            due = await self.outbox.next_due(now)
+            if due is None and not self._inflight:
+                await self._mark_idle(asked)
+            if due is None:
+                wait = POLL_SECONDS
+            else:
+                wait = min(POLL_SECONDS, max(BUSY_POLL_SECONDS, (due - now).total_seconds()))
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for loses a cancellation that
+            # arrives as the event is set, and a stopped sender would then run on for ever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+
+    async def _mark_idle(self, asked: int) -> None:
+        async with self._idle:
+            self._idle_at = max(self._idle_at, asked)
+            self._idle.notify_all()
+
+    async def _wait_out_pause(self) -> None:
+        if self._paused_until is None:
+            return
+        delay = (self._paused_until - self.clock()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self._paused_until = None
+
+    async def _dispatch(self) -> None:
+        """Start each claimed row at its slot; after a 429 hand the rest back."""
+        while self._queue:
+            if self._paused_until is not None:
+                await self._hand_back()
+                return
+            row = self._queue[0]
+            delay = (row.slot_at - self.clock()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue  # a 429 may have come in meanwhile
+            await self._slots.acquire()
+            self._queue.popleft()
+            task = asyncio.create_task(self._send(row))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()  # the loop may be waiting to tell that all is done
+
+    async def _hand_back(self) -> None:
+        rows = [row.outbox_id for row in self._queue]
+        self._queue.clear()
+        await self.outbox.release(self.worker, rows)
+
+    async def _wind_down(self) -> None:
+        try:
+            await self._hand_back()
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    # -- one row ------------------------------------------------------------------------
+
+    async def _send(self, row: Claimed) -> None:
+        outbox, worker = self.outbox, self.worker
+        try:
+            if not await outbox.start(row.outbox_id, worker, self.clock()):
+                return  # its lease ran out and another sender has it
+            try:
+                screen = screen_from_json(row.payload)
+                await self.messenger.deliver(row.chat_id, screen)
+            except RetryAfter as error:
+                until = self.clock() + timedelta(seconds=max(error.seconds, 1))
+                if self._paused_until is None or until > self._paused_until:
+                    self._paused_until = until
+                self.stats.rate_limited += 1
+                await outbox.retry_after(row.outbox_id, worker, until)
+            except Unreachable as error:
+                self.stats.unreachable += 1
+                await outbox.unreachable(
+                    row.outbox_id, worker, row.chat_id, self.clock(), str(error)
+                )
+            except TransientFailure as error:
+                self.stats.retried += 1
+                if not await outbox.transient(row.outbox_id, worker, self.clock(), str(error)):
+                    self.stats.failed += 1
+            except (Rejected, ValueError, KeyError) as error:
+                log.warning("outbox row %s refused: %s", row.outbox_id, error)
+                self.stats.failed += 1
+                await outbox.failed(row.outbox_id, worker, str(error) or type(error).__name__)
+            except Exception as error:
+                log.exception("outbox row %s: unexpected error", row.outbox_id)
+                self.stats.retried += 1
+                await outbox.transient(row.outbox_id, worker, self.clock(), repr(error))
+            else:
+                self.stats.sent += 1
+                await outbox.sent(row.outbox_id, worker, self.clock())
+        except Exception:
+            # The database failed us: the row stays as it is and its lease decides (see
+            # core.outbox); the sender goes on.
+            log.exception("outbox row %s: could not record its outcome", row.outbox_id)
+        finally:
+            self._slots.release()

@@ -1,0 +1,482 @@
+"""What the scheduled jobs do, each an async method taking the instant it runs for.
+
+The jobs (expiry, reminders, flash sales, holds, tiers, the admins' digest) call the same
+services as members do and put what members should hear into the outbox (``core.outbox``),
+in the transaction that records why, so a job run twice, or again after a restart, sends
+nobody anything twice. Core knows no chat app: the words come from a :class:`Wording` the bot
+layer supplies, which renders a message in a member's language to an opaque payload.
+
+Tests call these methods with an explicit ``now`` and move time without sleeping; the bot's
+scheduler (``bot.jobs``) calls them on the clock, and :class:`JobRuns` makes sure one schedule
+runs once across processes and that a run missed while down happens once at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import rules, validation
+from core.catalog import tier_rank
+from core.db.models import (
+    Broadcast,
+    ExpiryReminder,
+    FlashSale,
+    JobRun,
+    Member,
+    MemberDay,
+    TierNotice,
+)
+from core.errors import MallError
+from core.flash_sales import DrawResult, SaleView
+from core.holds import HoldResult
+from core.outbox import Envelope, dialect_insert, enqueue, enqueue_members, open_broadcast
+from core.redemptions import RedemptionView
+from core.reports import DayFigures, ExpiringMember, Liability
+
+if TYPE_CHECKING:
+    from core.db.database import Database
+    from core.mall import Mall
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+class Wording(Protocol):
+    """What the jobs say, rendered in a language to an outbox payload (the bot's screens)."""
+
+    @property
+    def languages(self) -> Sequence[str]:
+        """Every language there is a rendering for; the first is the default."""
+        ...
+
+    def expiry_reminder(self, language: str, member: ExpiringMember, lead_days: int) -> str: ...
+
+    def sale_announcement(self, language: str, sale: SaleView, opening: bool) -> str: ...
+
+    def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str: ...
+
+    def redemption_released(self, language: str, redemption: RedemptionView) -> str: ...
+
+    def hold_released(self, language: str, hold: HoldResult) -> str: ...
+
+    def tier_up(self, language: str, tier: str) -> str: ...
+
+    def digest(self, language: str, day: DayFigures, liability: Liability) -> str: ...
+
+
+# --- Which run of a schedule is whose ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRunRecord:
+    name: str
+    due_at: datetime
+    started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+class JobRuns:
+    """Each job's last claimed run: one process runs a given schedule, once."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(self, name: str, due: datetime, now: datetime) -> bool:
+        """Take the run of ``name`` scheduled at ``due``; False if it was taken already.
+
+        A run is taken by moving ``due_at`` forward (or, for an unfinished run of the same
+        instant, by a start after it died): one conditional write, atomic on both databases.
+        """
+        validation.instant(due, field="due")
+        validation.instant(now)
+        async with self.db.write() as conn:
+            statement = dialect_insert(conn, JobRun).values(
+                name=name, due_at=due, started_at=now, finished_at=None
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"due_at": due, "started_at": now, "finished_at": None},
+                where=JobRun.due_at < due,
+            )
+            result = await conn.execute(statement)
+            return bool(result.rowcount)
+
+    async def finish(self, name: str, now: datetime) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(update(JobRun).where(JobRun.name == name).values(finished_at=now))
+
+    async def last(self, name: str) -> JobRunRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(JobRun).where(JobRun.name == name))).first()
+        if row is None:
+            return None
+        return JobRunRecord(row.name, row.due_at, row.started_at, row.finished_at)
+
+
+# --- The jobs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What a job put in the outbox (and, for expiry and tiers, what it changed)."""
+
+    messages: int
+    changed: int = 0
+
+
+class Jobs:
+    """The scheduled jobs of one mall; every method is idempotent."""
+
+    def __init__(self, mall: Mall, wording: Wording) -> None:
+        self.mall = mall
+        self.db = mall.db
+        self.config = mall.config
+        self.wording = wording
+        self.default_language = wording.languages[0]
+
+    # -- expiry -------------------------------------------------------------------------
+
+    async def expire(self, now: datetime) -> Enqueued:
+        """Expire what is left of lots past their date (``mall.expire``)."""
+        report = await self.mall.expire(now)
+        return Enqueued(0, report.lots)
+
+    # -- risk control -------------------------------------------------------------------
+
+    async def risk(self, now: datetime) -> Enqueued:
+        """Run risk control's rules over recent activity: flags, and freezes above the score.
+
+        ``changed`` counts the members frozen; admins review the flags with ``/flags``.
+        """
+        report = await self.mall.risk.scan(now)
+        return Enqueued(0, len(report.frozen))
+
+    # -- reminders ----------------------------------------------------------------------
+
+    async def remind(self, now: datetime) -> Enqueued:
+        """Remind members whose points expire soon: once per member, expiry date and lead.
+
+        For a member whose soonest points are ``d`` days from their last day, the lead is the
+        smallest configured one of at least ``d``; a reminder goes unless one with that lead,
+        or a smaller one, went for that date already (points earned late get one reminder,
+        not one for each larger lead too).
+        """
+        validation.instant(now)
+        leads = sorted(set(self.config.jobs.reminder_days))
+        if not leads:
+            return Enqueued(0)
+        today = rules.business_day(now, self.config.mall.timezone)
+        sent = 0
+        batch: list[ExpiringMember] = []
+        async for member in self.mall.reports.expiring_members_iter(now, leads[-1], batch=BATCH):
+            batch.append(member)
+            if len(batch) >= BATCH:
+                sent += await self._remind(batch, leads, today, now)
+                batch = []
+        if batch:
+            sent += await self._remind(batch, leads, today, now)
+        return Enqueued(sent)
+
+    async def _remind(
+        self, members: list[ExpiringMember], leads: list[int], today: date, now: datetime
+    ) -> int:
+        due: dict[int, tuple[ExpiringMember, int]] = {}
+        for member in members:
+            days_left = (member.last_day - today).days
+            lead = next((lead for lead in leads if days_left <= lead), None)
+            if lead is not None:
+                due[member.member_id] = (member, lead)
+        if not due:
+            return 0
+        async with self.db.write() as conn:
+            done = (
+                await conn.execute(
+                    select(
+                        ExpiryReminder.member_id, ExpiryReminder.last_day, ExpiryReminder.lead_days
+                    ).where(ExpiryReminder.member_id.in_(list(due)))
+                )
+            ).all()
+            for member_id, last_day, lead_days in done:
+                found = due.get(int(member_id))
+                if found is not None and found[0].last_day == last_day and lead_days <= found[1]:
+                    del due[int(member_id)]
+            if not due:
+                return 0
+            await conn.execute(
+                dialect_insert(conn, ExpiryReminder)
+                .values(
+                    [
+                        {
+                            "member_id": member_id,
+                            "last_day": member.last_day,
+                            "lead_days": lead,
+                            "created_at": now,
+                        }
+                        for member_id, (member, lead) in due.items()
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+            return await enqueue(
+                conn,
+                [
+                    Envelope(
+                        f"reminder:{member_id}:{member.last_day.isoformat()}:{lead}",
+                        member_id,
+                        self.wording.expiry_reminder(member.language, member, lead),
+                    )
+                    for member_id, (member, lead) in due.items()
+                ],
+                now=now,
+            )
+
+    # -- flash sales --------------------------------------------------------------------
+
+    async def sales(self, now: datetime, rng: random.Random | None = None) -> Enqueued:
+        """Announce sales opening (and, if configured, soon to open); run due draws and tell
+        each entrant the outcome."""
+        validation.instant(now)
+        notice = timedelta(minutes=self.config.jobs.sale_notice_minutes)
+        sent = 0
+        for sale in await self.mall.flash_sales.current_and_upcoming(now):
+            if sale.phase in ("open", "entry"):
+                sent += await self._announce(sale, "sale-open", True, now)
+            elif sale.phase == "upcoming" and notice and sale.starts_at - notice <= now:
+                sent += await self._announce(sale, "sale-soon", False, now)
+        drawn = 0
+        for sale_id in await self._draws_to_tell(now):
+            try:
+                result = await self.mall.flash_sales.draw(
+                    sale_id, now, rng or random.SystemRandom()
+                )
+            except MallError as error:
+                log.warning("draw of sale %s refused: %s", sale_id, error)
+                continue
+            sent += await self._tell_entrants(result, now)
+            drawn += 1
+        return Enqueued(sent, drawn)
+
+    async def _announce(self, sale: SaleView, kind: str, opening: bool, now: datetime) -> int:
+        key = f"{kind}:{sale.sale_id}"
+        payloads = {
+            language: self.wording.sale_announcement(language, sale, opening)
+            for language in self.wording.languages
+        }
+        async with self.db.write() as conn:
+            broadcast = await open_broadcast(
+                conn, key=key, kind=kind, audience="announcements", now=now
+            )
+            if broadcast is None:
+                return 0
+            return await enqueue_members(
+                conn,
+                broadcast_id=broadcast,
+                key_prefix=f"{key}:",
+                payloads=payloads,
+                default_language=self.default_language,
+                where=[Member.announcements.is_(True)],
+                now=now,
+            )
+
+    async def _draws_to_tell(self, now: datetime) -> list[int]:
+        """Draws due now, and draws done whose entrants were not told (a run that died)."""
+        due = list(await self.mall.flash_sales.due_draws(now))
+        told = exists().where(
+            Broadcast.key == literal("draw:", String) + cast(FlashSale.id, String(20))
+        )
+        async with self.db.read() as conn:
+            untold = (
+                await conn.execute(
+                    select(FlashSale.id)
+                    .where(FlashSale.mode == "draw", FlashSale.status == "drawn", ~told)
+                    .order_by(FlashSale.id)
+                )
+            ).scalars()
+            due += [int(sale_id) for sale_id in untold if int(sale_id) not in due]
+        return due
+
+    async def _tell_entrants(self, result: DrawResult, now: datetime) -> int:
+        sale = await self.mall.flash_sales.get_sale(result.sale_id, now)
+        outcomes = {winner.member_id: True for winner in result.winners}
+        outcomes.update({member_id: False for member_id in result.losers})
+        async with self.db.write() as conn:
+            broadcast = await open_broadcast(
+                conn, key=f"draw:{sale.sale_id}", kind="draw", audience="entrants", now=now
+            )
+            if broadcast is None:
+                return 0
+            languages = await _languages(conn, list(outcomes))
+            return await enqueue(
+                conn,
+                [
+                    Envelope(
+                        f"draw:{sale.sale_id}:{member_id}",
+                        member_id,
+                        self.wording.draw_outcome(
+                            languages.get(member_id, self.default_language), sale, won
+                        ),
+                    )
+                    for member_id, won in outcomes.items()
+                ],
+                now=now,
+                broadcast_id=broadcast,
+            )
+
+    # -- holds --------------------------------------------------------------------------
+
+    async def holds(self, now: datetime) -> Enqueued:
+        """Release holds past their timeout (``mall.release_expired``) and tell the members."""
+        released = await self.mall.release_expired(now)
+        envelopes: list[tuple[str, int, RedemptionView | HoldResult]] = [
+            (
+                f"released:redemption:{r.redemption.redemption_id}",
+                r.redemption.member_id,
+                r.redemption,
+            )
+            for r in released.redemptions
+        ]
+        envelopes += [(f"released:hold:{h.hold_id}", h.member_id, h) for h in released.holds]
+        if not envelopes:
+            return Enqueued(0)
+        async with self.db.write() as conn:
+            languages = await _languages(conn, [member_id for _, member_id, _ in envelopes])
+            rendered = []
+            for key, member_id, what in envelopes:
+                language = languages.get(member_id, self.default_language)
+                if isinstance(what, RedemptionView):
+                    payload = self.wording.redemption_released(language, what)
+                else:
+                    payload = self.wording.hold_released(language, what)
+                rendered.append(Envelope(key, member_id, payload))
+            sent = await enqueue(conn, rendered, now=now)
+        return Enqueued(sent, len(envelopes))
+
+    # -- tiers --------------------------------------------------------------------------
+
+    async def tiers(self, now: datetime) -> Enqueued:
+        """Recompute every member's tier from the points earned in the window; congratulate
+        those above the tier they were last told about.
+
+        A tier lapses when its earnings age out; the stored tier (``members.tier``) follows,
+        changed only if nobody changed it meanwhile (an earning that moved the member).
+        """
+        validation.instant(now)
+        tiers = self.config.tiers
+        day = rules.business_day(now, self.config.mall.timezone)
+        first = day - timedelta(days=tiers.window_days - 1)
+        lowest = tiers.levels[0].name
+        earned = (
+            select(func.coalesce(func.sum(MemberDay.earned), 0))
+            .where(MemberDay.member_id == Member.id, MemberDay.day >= first, MemberDay.day <= day)
+            .correlate(Member)
+            .scalar_subquery()
+        )
+        congratulated = changed = 0
+        after = 0
+        while True:
+            async with self.db.write() as conn:
+                rows = (
+                    await conn.execute(
+                        select(Member.id, Member.tier, Member.language, TierNotice.tier, earned)
+                        .outerjoin(TierNotice, TierNotice.member_id == Member.id)
+                        .where(Member.id > after, Member.deleted_at.is_(None))
+                        .order_by(Member.id)
+                        .limit(BATCH)
+                    )
+                ).all()
+                if not rows:
+                    break
+                moves: list[dict[str, object]] = []
+                notices: list[dict[str, object]] = []
+                envelopes: list[Envelope] = []
+                for member_id, stored, language, told, points in rows:
+                    tier = rules.tier_for(int(points), tiers).name
+                    if tier != stored:
+                        moves.append({"member": member_id, "old": stored, "new": tier})
+                    told = told or lowest
+                    if tier == told:
+                        continue
+                    notices.append({"member_id": member_id, "tier": tier, "updated_at": now})
+                    if tier_rank(tier, tiers) > tier_rank(told, tiers):
+                        envelopes.append(
+                            Envelope(
+                                f"tier:{member_id}:{tier}:{day.isoformat()}",
+                                int(member_id),
+                                self.wording.tier_up(language, tier),
+                            )
+                        )
+                if moves:
+                    result = await conn.execute(
+                        update(Member)
+                        .where(Member.id == bindparam("member"), Member.tier == bindparam("old"))
+                        .values(tier=bindparam("new"))
+                        .execution_options(synchronize_session=False),
+                        moves,
+                    )
+                    changed += int(result.rowcount or 0)
+                if notices:
+                    statement = dialect_insert(conn, TierNotice).values(notices)
+                    await conn.execute(
+                        statement.on_conflict_do_update(
+                            index_elements=["member_id"],
+                            set_={
+                                "tier": statement.excluded.tier,
+                                "updated_at": statement.excluded.updated_at,
+                            },
+                        )
+                    )
+                congratulated += await enqueue(conn, envelopes, now=now)
+            after = int(rows[-1][0])
+        return Enqueued(congratulated, changed)
+
+    # -- digest -------------------------------------------------------------------------
+
+    async def digest(self, now: datetime) -> Enqueued:
+        """Yesterday's figures (business day) to every admin, once per admin and day."""
+        validation.instant(now)
+        admins = self.config.telegram.admins
+        if not admins:
+            return Enqueued(0)
+        yesterday = rules.business_day(now, self.config.mall.timezone) - timedelta(days=1)
+        (figures,) = await self.mall.reports.daily(yesterday, yesterday)
+        liability = await self.mall.reports.liability(now)
+        async with self.db.write() as conn:
+            languages = await _languages(conn, list(admins))
+            sent = await enqueue(
+                conn,
+                [
+                    Envelope(
+                        f"digest:{yesterday.isoformat()}:{admin}",
+                        admin,
+                        self.wording.digest(
+                            languages.get(admin, self.default_language), figures, liability
+                        ),
+                    )
+                    for admin in admins
+                ],
+                now=now,
+            )
+        return Enqueued(sent)
+
+
+async def _languages(conn: AsyncConnection, member_ids: list[int]) -> dict[int, str]:
+    if not member_ids:
+        return {}
+    rows = await conn.execute(
+        select(Member.id, Member.language).where(
+            and_(Member.id.in_(member_ids), Member.deleted_at.is_(None))
+        )
+    )
+    return {int(member_id): language for member_id, language in rows}

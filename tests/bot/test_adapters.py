@@ -1,0 +1,116 @@
+"""aiogram beside python-telegram-bot: the adapters only translate.
+
+The conversation suite runs on both frameworks (conftest.py); the first test here checks the
+stronger promise behind it: the same member actions make the same Bot API calls on either, to
+the parameter, so no wording, button or rule can live in one adapter only.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.running import FRAMEWORKS, Framework
+from bot.sandbox.params import Upload
+from core.catalog_file import load_catalog
+from tests.bot.conftest import START, ChatFactory
+from tests.bot.test_shop import CATALOG, RICH, open_beans_invoice, open_item
+from tests.conftest import at
+from tests.support.chat import open_chat
+from tests.support.configs import make_config
+from tests.support.databases import SqliteTemplate
+
+# How each framework starts and polls differs (python-telegram-bot deletes the webhook twice);
+# query ids are the sandbox's random ones; a framework picks an upload's declared content type.
+PLUMBING = {"getMe", "getUpdates", "deleteWebhook"}
+RANDOM = {"callback_query_id", "pre_checkout_query_id"}
+
+
+def same_randomness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Confirm tokens, invite codes and seeds the same on every run: each module draws its
+    ``secrets`` from a stream seeded with its name, so how much a framework or the sandbox draws
+    does not shift what the mall draws."""
+    streams: dict[str, random.Random] = {}
+
+    def stream() -> random.Random:
+        caller = sys._getframe(2).f_globals.get("__name__", "")  # stream <- lambda <- caller
+        return streams.setdefault(caller, random.Random(caller))
+
+    monkeypatch.setattr(secrets, "token_bytes", lambda n=32: stream().randbytes(n))
+    monkeypatch.setattr(secrets, "token_hex", lambda n=32: stream().randbytes(n).hex())
+    monkeypatch.setattr(secrets, "choice", lambda seq: stream().choice(seq))
+    monkeypatch.setattr(secrets, "randbelow", lambda n: stream().randrange(n))
+
+
+def comparable(value: Any) -> Any:
+    return (value.filename, value.content) if isinstance(value, Upload) else value
+
+
+async def calls(
+    framework: Framework, database_url: str, picture: Path
+) -> list[tuple[str, dict[str, Any]]]:
+    """A member's visit: a menu, an edit, an alert, photos, an invoice paid, a document."""
+    catalog = (
+        f"{CATALOG}\n[[items]]\nsku = 'cake'\ntitle = 'Cake'\ncategory = 'Sweets'\n"
+        f"kind = 'virtual'\nprice = 10\nphoto = '{picture}'\n"
+    )
+    async with open_chat(make_config(RICH), database_url, at(START), framework) as chat:
+        await load_catalog(chat.mall.db, chat.mall.config, catalog, chat.now)
+        ann = chat.member("Ann", username="ann")
+        await ann.start()
+        await ann.press("✅ Check in")
+        await ann.send("/invite")  # a picture made on the fly
+        await ann.press_data("ci", ann.messages[0])  # tapped again: an alert
+        await open_item(ann, "Sweets (1)", "1. Cake")  # a photo uploaded
+        await ann.press("⬅️ Back")  # from a photo: a new message
+        await open_item(ann, "Sweets (1)", "1. Cake")  # the photo again, by its file id
+        await open_beans_invoice(chat, ann)
+        await ann.pay()
+        await ann.send("/privacy")
+        await ann.press("📤 Export my data")
+        await ann.press_data("no-such-button")
+        return [
+            (method, {k: comparable(v) for k, v in params.items() if k not in RANDOM})
+            for method, params in chat.sandbox.requests
+            if method not in PLUMBING
+        ]
+
+
+async def test_both_frameworks_make_the_same_calls_for_the_same_visit(
+    sqlite_template: SqliteTemplate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    picture = tmp_path / "cake.png"
+    Image.new("RGB", (64, 40), (200, 120, 60)).save(picture)
+    made = {}
+    for framework in FRAMEWORKS:
+        same_randomness(monkeypatch)
+        made[framework] = await calls(framework, sqlite_template.copy_url(tmp_path), picture)
+
+    ptb, aiogram = made["ptb"], made["aiogram"]
+    assert [method for method, _ in ptb] == [method for method, _ in aiogram]
+    assert {"sendPhoto", "sendInvoice", "answerPreCheckoutQuery", "sendDocument"} <= {
+        method for method, _ in ptb
+    }
+    for on_ptb, on_aiogram in zip(ptb, aiogram, strict=True):
+        assert on_ptb == on_aiogram
+
+
+async def test_admins_find_the_admin_commands_in_their_own_chats_menu(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat("[telegram]\nadmins = [4242, 4343]") as chat:
+        menus = chat.sandbox.commands
+        for language in ("", "zh"):
+            everyone = [name for name, _ in menus[("default", language)]]
+            assert "checkin" in everyone
+            assert "admin" not in everyone
+            for admin in (4242, 4343):
+                own = [name for name, _ in menus[(f"chat:{admin}", language)]]
+                assert own[: len(everyone)] == everyone
+                assert "admin" in own[len(everyone) :]

@@ -1,0 +1,162 @@
+"""The admin edits a blind box's prizes (seeing the odds first) and rotates its seed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.sandbox import ChatMessage
+from core.db.models import BoxPrize, BoxSeed
+from tests.bot.conftest import ChatFactory
+from tests.support.admin import mall_state, open_admin, stock
+from tests.support.chat import Chat, Member
+
+CATALOG = """
+[[items]]
+sku = "mug"
+title = "Golden mug"
+category = "Goods"
+kind = "physical"
+price = 300
+stock = 5
+
+[[items]]
+sku = "latte"
+title = "Latte coupon"
+category = "Drinks"
+kind = "coupon"
+price = 150
+codes = ["L-1", "L-2"]
+
+[[boxes]]
+sku = "lucky"
+title = "Lucky box"
+price = 100
+prizes = [
+  { name = "Ten points", kind = "points", points = 10, weight = 90 },
+  { name = "Golden mug", kind = "item", item = "mug", weight = 10, rare = true },
+]
+"""
+DRAFT = ("audit_log", "pending_inputs")
+
+
+@pytest.fixture
+async def boxed(make_chat: ChatFactory) -> AsyncIterator[Chat]:
+    async with make_chat() as chat:
+        await stock(chat, CATALOG)
+        yield chat
+
+
+async def open_box(admin: Member) -> ChatMessage:
+    """The admin opens the Lucky box's card from /admin."""
+    await admin.send("/admin")
+    await admin.press("🎲 Blind boxes")
+    return await admin.press("✅ Lucky box · 100 points")
+
+
+async def prizes(chat: Chat) -> list[tuple[str, str, int, bool]]:
+    async with chat.mall.db.read() as conn:
+        rows = await conn.execute(select(BoxPrize).order_by(BoxPrize.id))
+        return [(row.name, row.kind, row.weight, row.rare) for row in rows]
+
+
+async def test_the_admin_sees_the_odds_before_saving_a_new_prize_table(boxed: Chat) -> None:
+    chat = boxed
+    admin = await open_admin(chat)
+    card = await open_box(admin)
+    assert "Ten points (10 points): weight 90, 90%" in card.text
+    assert "Golden mug: item mug weight 10 rare" in card.text, "the table as lines to copy"
+    ask = await admin.press("✏️ Edit prizes")
+    assert "one prize a line" in ask.text
+    before = await mall_state(chat, leave_out=DRAFT)
+
+    zero = await admin.send("points 50 weight 0\nnothing weight 0")
+    assert "The weights add up to 0" in zero.text
+    assert await mall_state(chat, leave_out=DRAFT) == before
+
+    bad = await admin.send(
+        "points 50 weight 30\nitem mug weight five\ncoupon mug weight 5\nitem nosuch weight 1"
+    )
+    assert "line 2: I don't understand it" in bad.text
+    assert "line 3: mug is not a coupon item" in bad.text
+    assert "line 4: there is no item nosuch" in bad.text
+    assert "line 1" not in bad.text
+    assert await mall_state(chat, leave_out=DRAFT) == before
+
+    table = "points 50 weight 30\nGolden mug: item mug weight 5 stock 2 rare\nnothing weight 65"
+    preview = await admin.send(table)
+    assert "before it is saved" in preview.text
+    assert "50 points (50 points): weight 30, 30%" in preview.text
+    assert "Golden mug (item: Golden mug): weight 5, 5%" in preview.text
+    assert "Nothing (nothing): weight 65, 65%" in preview.text
+    # Each box pays 50 points 30% of the time and a 300-point mug 5% of the time.
+    expected = (50 * 30 + 300 * 5) / 100
+    assert f"Expected value: {expected:g} points per box against a price of 100 points" in (
+        preview.text
+    )
+    assert f"({expected / 100:.0%} paid back)" in preview.text
+    assert await mall_state(chat, leave_out=DRAFT) == before, "a preview changes nothing"
+
+    saved = await admin.press("💾 Save")
+    assert "Prize table saved" in saved.text
+    assert await prizes(chat) == [
+        ("Ten points", "points", 0, False),  # left out: it leaves the draw, its row stays
+        ("Golden mug", "item", 5, True),
+        ("50 points", "points", 30, False),
+        ("Nothing", "consolation", 65, False),
+    ]
+    (entry,) = [e for e in await chat.mall.audit.latest(10) if e.action == "box.prizes"]
+    assert entry.before["prizes"] == [
+        "Ten points: points 10 weight 90",
+        "Golden mug: item mug weight 10 rare",
+    ]
+    assert "Golden mug: item mug weight 5 stock 2 rare" in entry.after["prizes"]
+
+
+async def test_cancelling_a_previewed_table_changes_nothing(boxed: Chat) -> None:
+    chat = boxed
+    admin = await open_admin(chat)
+    await open_box(admin)
+    await admin.press("✏️ Edit prizes")
+    before = await mall_state(chat, leave_out=DRAFT)
+    await admin.send("coupon latte weight 1")
+    cancelled = await admin.press("✖️ Cancel")
+    assert "nothing was saved" in cancelled.text
+    assert await mall_state(chat, leave_out=DRAFT) == before
+    assert await chat.mall.inputs.peek(admin.id, chat.now) is None
+
+
+async def test_rotating_the_seed_reveals_the_old_one_once(boxed: Chat) -> None:
+    chat = boxed
+    admin = await open_admin(chat)
+    await open_box(admin)
+    ask = await admin.press("🔄 Rotate seed")
+    assert "Seed v1 will be revealed" in ask.text
+    confirm = ask.button("🔄 Yes, rotate")
+    assert confirm is not None
+    confirm_data = confirm.callback_data or ""
+    async with chat.mall.db.read() as conn:
+        (first,) = (await conn.execute(select(BoxSeed))).all()
+    assert first.revealed_at is None, "asked first, not done"
+
+    done = await admin.press("🔄 Yes, rotate")
+    async with chat.mall.db.read() as conn:
+        seeds = (await conn.execute(select(BoxSeed).order_by(BoxSeed.version))).all()
+    old, new = seeds
+    assert old.revealed_at is not None
+    assert old.seed in done.text
+    assert old.seed_hash in done.text
+    assert hashlib.sha256(old.seed.encode()).hexdigest() == old.seed_hash
+    assert f"New seed v2, commitment {new.seed_hash}" in done.text
+    assert new.seed not in done.text, "the new seed stays secret"
+    (entry,) = [e for e in await chat.mall.audit.latest(10) if e.action == "box.rotate_seed"]
+    assert (entry.before["version"], entry.after["version"]) == (1, 2)
+    assert entry.after["revealed_seed"] == old.seed
+
+    await admin.press_data(confirm_data)
+    assert admin.notices[-1][0].startswith("This button is out of date.")
+    async with chat.mall.db.read() as conn:
+        assert len((await conn.execute(select(BoxSeed))).all()) == 2, "rotated once"

@@ -1,0 +1,105 @@
+"""What the scheduled jobs say, as members read it in their chat (through the real sender)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from core.catalog_file import load_catalog
+from tests.bot.conftest import ChatFactory
+from tests.conftest import at
+from tests.support.background import running_background
+from tests.support.chat import Chat
+
+CATALOG = """
+[[items]]
+sku = "latte"
+title = "A latte on us"
+category = "Drinks"
+kind = "virtual"
+price = 30
+stock = 50
+"""
+
+
+async def test_a_member_is_reminded_before_points_expire_and_sees_what_to_get(chat: Chat) -> None:
+    await load_catalog(chat.mall.db, chat.mall.config, CATALOG, chat.now)
+    ann = chat.member("Ann")
+    await ann.start()
+    (soonest,) = await chat.mall.statements.expiring(ann.id, chat.now, days=400)
+    chat.now = at(f"{soonest.last_day - timedelta(days=7)} 10:00")
+
+    async with running_background(chat) as background:
+        await background.jobs.remind(chat.now)
+        await background.sender.wait_idle()
+        reminder = ann.last
+        await background.jobs.remind(chat.now + timedelta(hours=2))
+        await background.sender.wait_idle()
+
+    day = f"{soonest.last_day:%b} {soonest.last_day.day}"
+    assert f"⏳ 100 points of yours expire after {day}. Use them before then!" in reminder.text
+    assert ann.last is reminder, "the same reminder must not come twice"
+    affordable = await ann.press("🛍 What can I get now?")
+    assert "What you can get now" in affordable.text
+    assert "A latte on us" in str(affordable.buttons)
+
+
+async def test_a_member_reads_the_reminder_in_their_language(chat: Chat) -> None:
+    li = chat.member("Li", language="zh-hans")
+    await li.start()
+    (soonest,) = await chat.mall.statements.expiring(li.id, chat.now, days=400)
+    chat.now = at(f"{soonest.last_day - timedelta(days=1)} 10:00")
+
+    async with running_background(chat) as background:
+        await background.jobs.remind(chat.now)
+        await background.sender.wait_idle()
+
+    assert "积分将在" in li.last.text
+    assert li.buttons() == ["🛍 现在能兑换什么？", "⬅️ 菜单"]
+
+
+async def test_a_sale_is_announced_to_members_who_did_not_turn_announcements_off(
+    chat: Chat,
+) -> None:
+    await load_catalog(chat.mall.db, chat.mall.config, CATALOG, chat.now)
+    ann, bo = chat.member("Ann"), chat.member("Bo")
+    await ann.start()
+    await bo.start()
+    await bo.send("/notifications")
+    await bo.press("🔕 Turn announcements off")
+    bo_messages = len(bo.messages)
+    latte = await chat.mall.catalog.get_item_by_sku("latte")
+    opens = chat.now + timedelta(hours=1)
+    await chat.mall.flash_sales.create_sale(
+        latte.item_id, 10, 5, opens, opens + timedelta(hours=2), "first_come", now=chat.now
+    )
+
+    async with running_background(chat) as background:
+        await background.jobs.sales(opens - timedelta(minutes=1))
+        await background.sender.wait_idle()
+        ann_before = len(ann.messages)
+        await background.jobs.sales(opens)
+        await background.jobs.sales(opens + timedelta(minutes=1))
+        await background.sender.wait_idle()
+
+    assert len(ann.messages) == ann_before + 1
+    assert "⚡ Flash sale now on: A latte on us" in ann.last.text
+    assert "10 points instead of 30 points, 5 available" in ann.last.text
+    assert len(bo.messages) == bo_messages
+    chat.now = opens + timedelta(minutes=2)
+    sale = await ann.press("⚡ See the sale")
+    assert "A latte on us" in sale.text
+
+
+async def test_the_scheduler_catches_up_at_start_and_reminds(make_chat: ChatFactory) -> None:
+    async with make_chat("[jobs]\nreminder_days = [400]") as chat:
+        ann = chat.member("Ann")
+        await ann.start()
+        async with running_background(chat, schedule=True) as background:
+            await background.scheduler.started.wait()
+            await background.sender.wait_idle()
+            assert background.leader.held
+
+        assert "expire after" in ann.last.text
+        last = await chat.mall.job_runs.last("reminders")
+        assert last is not None
+        assert last.finished

@@ -1,0 +1,377 @@
+"""The scheduled jobs, called with an explicit ``now``: each does its work and tells each
+member once, however often it runs, and a missed run happens once when the bot is back."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from core.catalog import Catalog, ItemSpec
+from core.db.database import Database
+from core.db.models import JobRun, OutboxMessage
+from core.flash_sales import SaleView
+from core.holds import HoldResult
+from core.jobs import Enqueued, JobRuns, Jobs
+from core.mall import Mall
+from core.redemptions import RedemptionView
+from core.reports import DayFigures, ExpiringMember, Liability
+from tests.conftest import MallFactory, at
+from tests.support.configs import make_config
+
+JOINED = at("2026-03-01 08:00")
+
+
+class Words:
+    """Plain payloads that say what the message was about."""
+
+    languages: Sequence[str] = ("en", "zh_Hans")
+
+    def expiry_reminder(self, language: str, member: ExpiringMember, lead_days: int) -> str:
+        return f"{language} reminder {member.soonest_amount} {member.last_day} {lead_days}"
+
+    def sale_announcement(self, language: str, sale: SaleView, opening: bool) -> str:
+        return f"{language} sale {sale.sale_id} {'open' if opening else 'soon'}"
+
+    def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str:
+        return f"{language} draw {sale.sale_id} {'won' if won else 'lost'}"
+
+    def redemption_released(self, language: str, redemption: RedemptionView) -> str:
+        return f"{language} released redemption {redemption.redemption_id}"
+
+    def hold_released(self, language: str, hold: HoldResult) -> str:
+        return f"{language} released hold {hold.hold_id}"
+
+    def tier_up(self, language: str, tier: str) -> str:
+        return f"{language} tier {tier}"
+
+    def digest(self, language: str, day: DayFigures, liability: Liability) -> str:
+        return f"{language} digest {day.day} issued {day.issued} owed {liability.outstanding}"
+
+
+async def outbox(mall: Mall) -> list[tuple[int, str]]:
+    async with mall.db.read() as conn:
+        rows = await conn.execute(
+            select(OutboxMessage.chat_id, OutboxMessage.payload).order_by(OutboxMessage.id)
+        )
+        return [(int(chat), payload) for chat, payload in rows]
+
+
+async def add_item(mall: Mall, sku: str, **terms: object) -> int:
+    values: dict[str, object] = {
+        "sku": sku,
+        "title": sku.title(),
+        "category": "Goods",
+        "kind": "virtual",
+        "price_points": 80,
+        "stock": 10,
+        **terms,
+    }
+    catalog = Catalog(mall.db, mall.config)
+    spec = ItemSpec(**values)  # type: ignore[arg-type]
+    return (await catalog.upsert_item(spec, JOINED)).item_id
+
+
+async def test_expiry_run_twice_expires_once(mall: Mall) -> None:
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    jobs = Jobs(mall, Words())
+    later = JOINED + timedelta(days=400)
+
+    first = await jobs.expire(later)
+    second = await jobs.expire(later)
+
+    assert (first.changed, second.changed) == (1, 0)
+    assert (await mall.statements.balance(7001)).balance == 0
+    assert (await mall.check()).ok
+
+
+async def test_each_lead_reminds_once_per_expiry_date_even_after_a_restart(
+    make_mall: MallFactory,
+) -> None:
+    mall = await make_mall()
+    await mall.members.join(7001, "Ann", "zh_Hans", JOINED)
+    await mall.members.join(7002, "Bo", "en", JOINED + timedelta(days=40))
+    (soonest,) = await mall.statements.expiring(7001, JOINED, days=400)
+    last_day = soonest.last_day
+    month_before = at(f"{last_day - timedelta(days=30)} 10:00")
+
+    assert (await Jobs(mall, Words()).remind(month_before)).messages == 1
+    assert (await Jobs(mall, Words()).remind(month_before + timedelta(hours=1))).messages == 0
+    # The bot restarts: new objects on the same database.
+    restarted = Jobs(await make_mall(), Words())
+    assert (await restarted.remind(month_before + timedelta(days=1))).messages == 0
+    week_before = at(f"{last_day - timedelta(days=7)} 10:00")
+    assert (await restarted.remind(week_before)).messages == 1
+    assert (await restarted.remind(week_before + timedelta(days=1))).messages == 0
+
+    assert await outbox(mall) == [
+        (7001, f"zh_Hans reminder 100 {last_day} 30"),
+        (7001, f"zh_Hans reminder 100 {last_day} 7"),
+    ]
+
+
+async def test_points_first_seen_within_a_week_get_one_reminder_not_one_per_lead(
+    mall: Mall,
+) -> None:
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    (soonest,) = await mall.statements.expiring(7001, JOINED, days=400)
+    five_days_before = at(f"{soonest.last_day - timedelta(days=5)} 10:00")
+    jobs = Jobs(mall, Words())
+
+    await jobs.remind(five_days_before)
+    await jobs.remind(five_days_before + timedelta(days=1))
+    await jobs.remind(at(f"{soonest.last_day} 10:00"))
+
+    assert [payload for _, payload in await outbox(mall)] == [
+        f"en reminder 100 {soonest.last_day} 7",
+        f"en reminder 100 {soonest.last_day} 1",
+    ]
+
+
+async def test_a_sale_is_announced_once_to_members_who_want_announcements(mall: Mall) -> None:
+    for member_id in (7001, 7002, 7003):
+        await mall.members.join(member_id, f"M{member_id}", "en", JOINED)
+    await mall.members.set_announcements(7002, False)
+    mug = await add_item(mall, "mug")
+    starts = at("2026-03-06 20:00")
+    sale = await mall.flash_sales.create_sale(
+        mug, 30, 5, starts, starts + timedelta(hours=2), "first_come", now=JOINED
+    )
+    jobs = Jobs(mall, Words())
+
+    before = await jobs.sales(starts - timedelta(minutes=1))
+    opened = await jobs.sales(starts)
+    again = await jobs.sales(starts + timedelta(minutes=1))
+
+    assert (before.messages, opened.messages, again.messages) == (0, 2, 0)
+    assert await outbox(mall) == [
+        (7001, f"en sale {sale.sale_id} open"),
+        (7003, f"en sale {sale.sale_id} open"),
+    ]
+
+
+async def test_a_sale_can_be_announced_ahead_too(make_mall: MallFactory) -> None:
+    mall = await make_mall(make_config("[jobs]\nsale_notice_minutes = 30"))
+    await mall.members.join(7001, "Ann", "zh_Hans", JOINED)
+    mug = await add_item(mall, "mug")
+    starts = at("2026-03-06 20:00")
+    sale = await mall.flash_sales.create_sale(
+        mug, 30, 5, starts, starts + timedelta(hours=2), "first_come", now=JOINED
+    )
+    jobs = Jobs(mall, Words())
+
+    for minutes in (-31, -30, -10, 0, 5):
+        await jobs.sales(starts + timedelta(minutes=minutes))
+
+    assert await outbox(mall) == [
+        (7001, f"zh_Hans sale {sale.sale_id} soon"),
+        (7001, f"zh_Hans sale {sale.sale_id} open"),
+    ]
+
+
+async def test_the_draw_runs_when_entries_close_and_each_entrant_hears_the_outcome(
+    mall: Mall,
+) -> None:
+    for member_id in (7001, 7002, 7003):
+        await mall.members.join(member_id, f"M{member_id}", "en", JOINED)
+    mug = await add_item(mall, "mug")
+    starts = at("2026-03-06 20:00")
+    closes = starts + timedelta(minutes=30)
+    sale = await mall.flash_sales.create_sale(
+        mug, 30, 1, starts, starts + timedelta(hours=2), "draw", closes, now=JOINED
+    )
+    for member_id in (7001, 7002):
+        await mall.flash_sales.enter(sale.sale_id, member_id, starts + timedelta(minutes=1))
+    jobs = Jobs(mall, Words())
+
+    before = await jobs.sales(closes - timedelta(seconds=1), random.Random(4))
+    drawn = await jobs.sales(closes, random.Random(4))
+    again = await jobs.sales(closes + timedelta(minutes=1), random.Random(4))
+
+    assert (before.changed, drawn.changed, again.changed) == (0, 1, 0)
+    told = sorted(payload.split()[-1] for chat, payload in await outbox(mall) if "draw" in payload)
+    assert told == ["lost", "won"]
+    assert {chat for chat, payload in await outbox(mall) if "draw" in payload} == {7001, 7002}
+
+
+async def test_entrants_are_told_even_if_the_run_that_drew_died_before_telling(
+    mall: Mall,
+) -> None:
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    mug = await add_item(mall, "mug")
+    starts = at("2026-03-06 20:00")
+    closes = starts + timedelta(minutes=30)
+    sale = await mall.flash_sales.create_sale(
+        mug, 30, 1, starts, starts + timedelta(hours=2), "draw", closes, now=JOINED
+    )
+    await mall.flash_sales.enter(sale.sale_id, 7001, starts)
+    # The draw happened, then the process died before the outbox rows were written.
+    await mall.flash_sales.draw(sale.sale_id, closes, random.Random(1))
+
+    await Jobs(mall, Words()).sales(closes + timedelta(minutes=1))
+
+    assert await outbox(mall) == [(7001, f"en draw {sale.sale_id} won")]
+
+
+async def test_a_redemption_waiting_too_long_is_released_and_the_member_told(mall: Mall) -> None:
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    watch = await add_item(mall, "watch", price_points=60, approval_threshold=50)
+    offer = await mall.redemptions.offer(7001, watch, JOINED)
+    waiting = await mall.redemptions.redeem(7001, offer.token, JOINED)
+    jobs = Jobs(mall, Words())
+    hours = mall.config.redemptions.approval_timeout_hours
+
+    early = await jobs.holds(JOINED + timedelta(hours=hours - 1))
+    late = await jobs.holds(JOINED + timedelta(hours=hours, minutes=1))
+    again = await jobs.holds(JOINED + timedelta(hours=hours, minutes=2))
+
+    assert (early.messages, late.messages, again.messages) == (0, 1, 0)
+    number = waiting.redemption.redemption_id
+    assert await outbox(mall) == [(7001, f"en released redemption {number}")]
+    assert (await mall.statements.balance(7001)).balance == 100
+
+
+async def test_a_member_who_moved_up_a_tier_is_congratulated_once(mall: Mall) -> None:
+    await mall.members.join(7001, "Ann", "zh_Hans", JOINED)
+    await mall.members.join(7002, "Bo", "en", JOINED)
+    await mall.purchases.record_purchase(7001, "order-1", 150_000, "Goods", JOINED)
+    jobs = Jobs(mall, Words())
+
+    first = await jobs.tiers(JOINED + timedelta(hours=20))
+    second = await jobs.tiers(JOINED + timedelta(days=1, hours=20))
+
+    assert (first.messages, second.messages) == (1, 0)
+    assert await outbox(mall) == [(7001, "zh_Hans tier Silver")]
+    assert (await mall.members.profile(7001)).tier == "Silver"
+
+
+async def test_a_lapsed_tier_is_stored_and_climbing_back_is_congratulated_again(
+    mall: Mall,
+) -> None:
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    await mall.purchases.record_purchase(7001, "order-1", 150_000, "Goods", JOINED)
+    jobs = Jobs(mall, Words())
+    await jobs.tiers(JOINED)
+    year_later = JOINED + timedelta(days=400)
+
+    lapsed = await jobs.tiers(year_later)
+    await mall.purchases.record_purchase(7001, "order-2", 150_000, "Goods", year_later)
+    back = await jobs.tiers(year_later + timedelta(days=1))
+
+    assert lapsed.changed == 1
+    assert back.messages == 1
+    assert [payload for _, payload in await outbox(mall)] == ["en tier Silver", "en tier Silver"]
+
+
+async def test_the_admins_get_yesterdays_figures_once_a_day(mall: Mall) -> None:
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    jobs = Jobs(mall, Words())
+    morning = at("2026-03-02 08:00")
+
+    await jobs.digest(morning)
+    await jobs.digest(morning + timedelta(hours=3))
+
+    assert await outbox(mall) == [(1000, "en digest 2026-03-01 issued 100 owed 100")]
+
+
+async def test_the_risk_job_flags_and_freezes_like_an_admins_scan(make_mall: MallFactory) -> None:
+    mall = await make_mall(
+        make_config("[risk]\nearn_limit = 500\nearn_score = 40\nauto_freeze_score = 40")
+    )
+    await mall.members.join(7001, "Ann", "en", JOINED)
+    now = at("2026-03-02 12:00")
+    await mall.purchases.record_purchase(7001, "A-1", 60_000, "food", now - timedelta(hours=1))
+    jobs = Jobs(mall, Words())
+
+    assert await jobs.risk(now) == Enqueued(0, 1)
+    assert (await mall.members.profile(7001)).frozen
+    assert (await mall.risk.flags()).total == 1
+    assert await jobs.risk(now + timedelta(minutes=15)) == Enqueued(0, 0)  # frozen once
+
+
+# --- On the clock: once per schedule, and a missed run once -----------------------------------
+
+
+async def test_two_schedulers_on_one_database_run_each_schedule_once(database_url: str) -> None:
+    from bot.jobs import JobScheduler, JobSpec, _daily
+
+    databases = [Database.from_url(database_url) for _ in range(2)]
+    ran: list[str] = []
+
+    async def job(now: datetime) -> None:
+        ran.append(now.isoformat())
+        await asyncio.sleep(0)
+
+    config = make_config()
+    schedulers = [
+        JobScheduler(
+            JobRuns(db),
+            [JobSpec("expiry", _daily("00:05", config.mall.timezone), job)],
+            clock=lambda: JOINED,
+            tz=config.mall.timezone,
+        )
+        for db in databases
+    ]
+    try:
+        for day in range(3):
+            fire = at(f"2026-03-0{day + 2} 00:05")
+            results = await asyncio.gather(
+                *(s.run("expiry", fire + timedelta(seconds=n)) for n, s in enumerate(schedulers))
+            )
+            assert sorted(results) == [False, True]
+    finally:
+        for db in databases:
+            await db.dispose()
+    assert len(ran) == 3
+
+
+async def test_a_run_missed_while_down_runs_once_at_start(mall: Mall) -> None:
+    from bot.jobs import JobScheduler, JobSpec, _daily
+
+    ran: list[tuple[str, datetime]] = []
+
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def run(now: datetime) -> None:
+            ran.append((name, now))
+
+        return run
+
+    tz = mall.config.mall.timezone
+    specs = [
+        JobSpec("expiry", _daily("00:05", tz), job("expiry")),
+        JobSpec("digest", _daily("08:00", tz), job("digest")),
+    ]
+    scheduler = JobScheduler(mall.job_runs, specs, clock=lambda: JOINED, tz=tz)
+    assert await scheduler.run("expiry", at("2026-03-01 00:05"))
+    assert await scheduler.run("digest", at("2026-03-01 08:00"))
+
+    # Down from Sunday 09:00 to Wednesday 07:00: three expiry runs missed, two digests.
+    back = at("2026-03-04 07:00")
+    assert await scheduler.catch_up(back) == ["expiry", "digest"]
+    assert await scheduler.catch_up(back + timedelta(minutes=5)) == []
+    # Up since 07:00: at 08:00 the digest is due again, expiry is not.
+    assert await scheduler.catch_up(at("2026-03-04 08:00")) == ["digest"]
+    assert [name for name, _ in ran] == ["expiry", "digest", "expiry", "digest", "digest"]
+
+
+async def test_a_run_that_died_runs_again_at_start(mall: Mall) -> None:
+    from bot.jobs import JobScheduler, JobSpec, _daily
+
+    ran: list[datetime] = []
+
+    async def job(now: datetime) -> None:
+        ran.append(now)
+
+    tz = mall.config.mall.timezone
+    scheduler = JobScheduler(
+        mall.job_runs, [JobSpec("expiry", _daily("00:05", tz), job)], clock=lambda: JOINED, tz=tz
+    )
+    assert await mall.job_runs.claim("expiry", at("2026-03-02 00:05"), at("2026-03-02 00:05"))
+    async with mall.db.write() as conn:  # it never finished
+        await conn.execute(update(JobRun).values(finished_at=None))
+
+    assert await scheduler.catch_up(at("2026-03-02 00:20")) == ["expiry"]
+    assert ran == [at("2026-03-02 00:20")]
