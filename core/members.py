@@ -11,6 +11,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import validation
+from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Account, Member
@@ -229,24 +230,67 @@ class Members:
                 raise UnknownMember(f"no member @{handle}", username=handle)
             return await _profile(conn, int(found))
 
-    async def freeze(self, member_id: int, reason: str) -> MemberProfile:
-        """Stop the member earning and spending; they can still look around."""
+    async def freeze(
+        self,
+        member_id: int,
+        reason: str,
+        *,
+        actor_id: int | None = None,
+        now: datetime | None = None,
+    ) -> MemberProfile:
+        """Stop the member earning and spending; they can still look around.
+
+        With ``actor_id`` (an admin) and ``now``, the audit log records it in the same
+        transaction, with the state read under the member's lock as "before".
+        """
         why = validation.text(reason, field="reason", max_length=500)
-        return await self._set_frozen(member_id, True, why)
+        return await self._set_frozen(member_id, True, why, actor_id, now)
 
-    async def unfreeze(self, member_id: int) -> MemberProfile:
-        return await self._set_frozen(member_id, False, None)
+    async def unfreeze(
+        self, member_id: int, *, actor_id: int | None = None, now: datetime | None = None
+    ) -> MemberProfile:
+        """Let the member earn and spend again (audited as :meth:`freeze` is)."""
+        return await self._set_frozen(member_id, False, None, actor_id, now)
 
-    async def _set_frozen(self, member_id: int, frozen: bool, reason: str | None) -> MemberProfile:
+    async def _set_frozen(
+        self,
+        member_id: int,
+        frozen: bool,
+        reason: str | None,
+        actor_id: int | None,
+        now: datetime | None,
+    ) -> MemberProfile:
         validation.member_id(member_id)
+        if actor_id is not None:
+            validation.member_id(actor_id)
+            validation.instant(now)
         async with self.db.write() as conn:
             await lock_member(conn, member_id)
+            before = await _profile(conn, member_id)
             await conn.execute(
                 update(Account)
                 .where(Account.id == member_id)
                 .values(frozen=frozen, frozen_reason=reason)
             )
-            return await _profile(conn, member_id)
+            after = await _profile(conn, member_id)
+            if actor_id is not None:
+                assert now is not None  # checked above
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="member.freeze" if frozen else "member.unfreeze",
+                    target=f"member:{member_id}",
+                    now=now,
+                    before=_frozen_state(before),
+                    after=_frozen_state(after),
+                )
+            return after
+
+
+def _frozen_state(profile: MemberProfile) -> dict[str, object]:
+    if profile.frozen:
+        return {"frozen": True, "reason": profile.frozen_reason}
+    return {"frozen": False}
 
 
 def _username(value: object) -> str:

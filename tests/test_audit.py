@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from core.audit import DENIED, MAX_STATE_CHARS, write_entry
-from core.errors import InvalidInput
+from core.errors import InvalidInput, UnknownMember
 from core.mall import Mall
 from tests.conftest import at
 
@@ -71,3 +71,31 @@ async def test_bad_entries_are_refused_and_nothing_is_written(
 async def test_a_page_size_out_of_range_is_refused(mall: Mall, limit: int):
     with pytest.raises(InvalidInput, match="limit"):
         await mall.audit.latest(limit)
+
+
+async def test_an_admins_freeze_and_unfreeze_are_audited_with_the_state_they_changed(mall: Mall):
+    await mall.members.join(MEMBER, "Dan", "en", NOON)
+    await mall.members.freeze(MEMBER, "chargebacks", actor_id=ADMIN, now=NOON)
+    await mall.members.freeze(MEMBER, "still checking", actor_id=ADMIN, now=NOON)
+    await mall.members.unfreeze(MEMBER, actor_id=ADMIN, now=NOON + timedelta(hours=1))
+    await mall.members.freeze(MEMBER, "by the risk rules")  # no actor: nothing recorded here
+
+    unfrozen, again, frozen = await mall.audit.latest(10)
+    assert (frozen.action, frozen.target) == ("member.freeze", f"member:{MEMBER}")
+    assert (frozen.before, frozen.after) == (
+        {"frozen": False},
+        {"frozen": True, "reason": "chargebacks"},
+    )
+    assert again.before == {"frozen": True, "reason": "chargebacks"}
+    assert again.after == {"frozen": True, "reason": "still checking"}
+    assert unfrozen.action == "member.unfreeze"
+    assert unfrozen.after == {"frozen": False}
+    assert unfrozen.at == NOON + timedelta(hours=1)
+
+
+async def test_a_refused_freeze_leaves_no_audit_entry(mall: Mall):
+    with pytest.raises(UnknownMember):
+        await mall.members.freeze(MEMBER, "who?", actor_id=ADMIN, now=NOON)
+    with pytest.raises(InvalidInput):
+        await mall.members.freeze(MEMBER, "no time", actor_id=ADMIN)
+    assert await mall.audit.latest(10) == ()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.events import Command
-from bot.features.admin import admin_screen, ask, audited, back_row, drop_question, page_row
+from bot.features.admin import admin_screen, ask, back_row, drop_question, page_row
 from bot.features.admin_flags import flag_reason
 from bot.features.balance import history_line
 from bot.i18n import Html, Translator
@@ -260,14 +260,7 @@ async def freeze_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     if profile.frozen:  # frozen meanwhile by another admin: leave their reason alone
         turn.show(await card_screen(turn, member_id, t("admin.member.already_frozen")))
         return
-    frozen = await turn.mall.members.freeze(member_id, reason)
-    await audited(
-        turn,
-        "member.freeze",
-        f"member:{member_id}",
-        before={"frozen": False},
-        after={"frozen": True, "reason": frozen.frozen_reason},
-    )
+    await turn.mall.members.freeze(member_id, reason, actor_id=turn.sender.user_id, now=turn.now)
     await tell_member(turn, member_id, lambda t: t("admin.member.told_frozen", reason=reason))
     turn.show(await card_screen(turn, member_id, t("admin.member.frozen_done")))
 
@@ -281,14 +274,7 @@ async def unfreeze_button(turn: Turn, args: tuple[str, ...]) -> None:
         turn.notice(t("admin.member.not_frozen_notice"), alert=True)
         turn.show(await card_screen(turn, member_id))
         return
-    await turn.mall.members.unfreeze(member_id)
-    await audited(
-        turn,
-        "member.unfreeze",
-        f"member:{member_id}",
-        before={"frozen": True, "reason": profile.frozen_reason},
-        after={"frozen": False},
-    )
+    await turn.mall.members.unfreeze(member_id, actor_id=turn.sender.user_id, now=turn.now)
     await tell_member(turn, member_id, lambda t: t("admin.member.told_unfrozen"))
     turn.notice(t("admin.member.unfrozen_done"))
     turn.show(await card_screen(turn, member_id, t("admin.member.unfrozen_done")))
