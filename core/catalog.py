@@ -883,23 +883,45 @@ class Catalog:
             return item
         return replace(item, free_codes=await free_codes(conn, item.item_id))
 
-    async def deactivate(self, item_id: int, now: datetime) -> ItemRecord:
-        """Take the item off the shelf; confirmations already shown for it stop working."""
+    async def deactivate(
+        self, item_id: int, now: datetime, *, actor_id: int | None = None
+    ) -> ItemRecord:
+        """Take the item off the shelf; confirmations already shown for it stop working.
+
+        With ``actor_id`` (an admin), the audit log records it in the same transaction, unless
+        the item was already off the shelf (nothing changed, nothing to record).
+        """
         item_id = item_id_of(item_id)
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         async with self.db.write() as conn:
             item = await load_item(conn, item_id)
             if item.active:
                 await conn.execute(
                     update(Item).where(Item.id == item_id).values(active=False, updated_at=now)
                 )
+                if actor_id is not None:
+                    await write_entry(
+                        conn,
+                        actor_id=actor_id,
+                        action="item.deactivate",
+                        target=f"item:{item_id}",
+                        now=now,
+                        before={"active": True},
+                        after={"active": False},
+                    )
             return await self._with_codes(conn, await load_item(conn, item_id))
 
-    async def restock(self, item_id: int, quantity: int, now: datetime) -> ItemRecord:
-        """Add ``quantity`` units to a limited item's stock."""
+    async def restock(
+        self, item_id: int, quantity: int, now: datetime, *, actor_id: int | None = None
+    ) -> ItemRecord:
+        """Add ``quantity`` units to a limited item's stock (audited as :meth:`deactivate`)."""
         item_id = item_id_of(item_id)
         validation.amount(quantity, field="quantity")
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         async with self.db.write() as conn:
             result = await conn.execute(
                 update(Item)
@@ -911,7 +933,19 @@ class Catalog:
                 raise InvalidState(
                     f"item {item_id} has unlimited stock", item_id=item_id, reason="unlimited"
                 )
-            return await load_item(conn, item_id)
+            item = await load_item(conn, item_id)
+            if actor_id is not None:
+                assert item.stock is not None  # limited: the update matched
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="item.restock",
+                    target=f"item:{item_id}",
+                    now=now,
+                    before={"stock": item.stock - quantity},
+                    after={"stock": item.stock},
+                )
+            return item
 
     async def load_codes(self, item_id: int, codes: Iterable[str]) -> int:
         """Add codes to a coupon item's pool, skipping those it has; returns how many were new."""

@@ -220,6 +220,39 @@ async def test_two_admins_editing_one_item_at_once_leave_a_consistent_trail(mall
     assert (final.stock, final.sku) == (5, "tote")
 
 
+# --- Restocking and taking off the shelf ---------------------------------------------------------
+
+
+async def test_concurrent_restocks_are_each_audited_with_the_stock_they_moved(mall: Mall):
+    item = await mall.catalog.create_item(spec(stock=5), NOW, actor_id=1000)
+    await asyncio.gather(
+        *(mall.catalog.restock(item.item_id, n, NOW, actor_id=1000 + n) for n in (1, 2, 3, 4))
+    )
+    assert (await mall.catalog.get_item(item.item_id)).stock == 15
+    entries = [e for e in await mall.audit.latest(10) if e.action == "item.restock"]
+    assert len(entries) == 4
+    moved = sorted(
+        (e.before["stock"], e.after["stock"], e.actor_id - 1000) for e in reversed(entries)
+    )
+    # Each entry's before is the previous one's after: a chain from 5 to 15, whatever order.
+    assert moved[0][0] == 5
+    assert moved[-1][1] == 15
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(moved))
+    assert all(after - before == n for before, after, n in moved)
+
+
+async def test_a_refused_restock_and_a_second_deactivation_record_nothing(mall: Mall):
+    item = await mall.catalog.create_item(spec(stock=None), NOW, actor_id=1000)
+    with pytest.raises(MallError):
+        await mall.catalog.restock(item.item_id, 3, NOW, actor_id=1000)
+    first = await mall.catalog.deactivate(item.item_id, NOW, actor_id=1000)
+    again = await mall.catalog.deactivate(item.item_id, NOW, actor_id=1001)
+    assert not first.active
+    assert not again.active
+    actions = [(e.action, e.actor_id) for e in await mall.audit.latest(10)]
+    assert actions == [("item.deactivate", 1000), ("item.create", 1000)]
+
+
 # --- Every item ---------------------------------------------------------------------------------
 
 

@@ -643,15 +643,8 @@ async def _edit(turn: Turn, item_id: int, draft: Draft) -> None:
 
 async def _restock_item(turn: Turn, item_id: int, draft: Draft) -> None:
     quantity = int_value(draft, "restock")
-    item = await turn.mall.catalog.restock(item_id, quantity, turn.now)
+    item = await turn.mall.catalog.restock(item_id, quantity, turn.now, actor_id=turn.member_id)
     assert item.stock is not None
-    await audited(
-        turn,
-        "item.restock",
-        f"item:{item_id}",
-        before={"stock": item.stock - quantity},
-        after={"stock": item.stock},
-    )
     intro = turn.t("admin.items.restocked", added=turn.t.number(quantity), stock=item.stock)
     await _show_card(turn, item_id, intro)
 
@@ -770,9 +763,7 @@ async def deactivate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
     if not before.active:
         await _show_card(turn, before.item_id, turn.t("admin.items.already_inactive"))
         return
-    await turn.mall.catalog.deactivate(before.item_id, turn.now)
-    target = f"item:{before.item_id}"
-    await audited(turn, "item.deactivate", target, before={"active": True}, after={"active": False})
+    await turn.mall.catalog.deactivate(before.item_id, turn.now, actor_id=turn.member_id)
     await _show_card(turn, before.item_id, turn.t("admin.items.deactivated"))
 
 
