@@ -6,6 +6,7 @@ official method list, and serves a chat page to talk to the bot as any member.
 """
 
 from bot.sandbox.errors import PaymentRefused
+from bot.sandbox.faults import Fault, Faults
 from bot.sandbox.limits import FloodLimits
 from bot.sandbox.messages import Button, ChatMessage
 from bot.sandbox.server import Sandbox
@@ -16,6 +17,8 @@ __all__ = [
     "ApiSpec",
     "Button",
     "ChatMessage",
+    "Fault",
+    "Faults",
     "FloodLimits",
     "PaymentRefused",
     "Sandbox",

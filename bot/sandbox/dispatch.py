@@ -30,11 +30,33 @@ def method(name: str) -> Callable[[Handler], Handler]:
 
 async def call(world: World, name: str, params: Params) -> Any:
     """The method's result, or ApiError carrying Telegram's error."""
+    record(world, name, params)
+    return await run(world, name, params)
+
+
+def canonical_name(world: World, name: str) -> str:
     spec = world.spec.method(name)
-    canonical = spec.name if spec is not None else name
-    world.requests.append((canonical, world.spec.decode(name, params.values)))
+    return spec.name if spec is not None else name
+
+
+def known_method(world: World, name: str) -> bool:
+    """A method the spec or the sandbox knows (any case)."""
+    return world.spec.method(name) is not None or name.lower() in HANDLERS
+
+
+def record(world: World, name: str, params: Params) -> tuple[str, dict[str, Any]]:
+    """Note the call in ``world.requests`` and its breaches of the spec in ``violations``."""
+    entry = (canonical_name(world, name), world.spec.decode(name, params.values))
+    world.requests.append(entry)
     world.violations.extend(world.spec.check(name, params.names))
     world.signal.notify()
+    return entry
+
+
+async def run(world: World, name: str, params: Params) -> Any:
+    """Run a recorded call: the method's result, or ApiError carrying Telegram's error."""
+    spec = world.spec.method(name)
+    canonical = spec.name if spec is not None else name
     handler = HANDLERS.get(name.lower())
     if spec is None and handler is None:
         raise NOT_FOUND

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -149,6 +151,10 @@ class UpdateQueue:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        host = urlsplit(url).hostname or ""
+        if host != "localhost" and not _loopback(host):
+            # The sandbox never sends anything off this machine.
+            raise bad_request("bad webhook: the sandbox posts only to 127.0.0.1, ::1 or localhost")
         if drop_pending:
             self._forget(list(self.pending))
         if allowed_updates is not None:
@@ -247,3 +253,10 @@ class UpdateQueue:
             params = {k: v for k, v in reply.items() if k != "method"}
             with contextlib.suppress(ApiError):
                 await self._method_runner(reply["method"], params)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
