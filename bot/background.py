@@ -1,7 +1,9 @@
 """What runs beside the chat: the outbox sender in every process, the scheduler in one.
 
 ``async with background(runtime, messenger):`` around a running bot starts both and stops
-them on exit. The sender runs in every process (the outbox shares the work and the pace); the
+them on exit, waiting until they have stopped even if it is cancelled meanwhile (the
+cancellation is raised after): a database step under way is finished, never cut off (see
+``bot.sender``). The sender runs in every process (the outbox shares the work and the pace); the
 scheduler only while this process holds the leader lock (``core.leader``), which it tries for
 again every :data:`CAMPAIGN_SECONDS`, so another process takes over when the leader dies.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from bot.delivery import Messenger
 from bot.jobs import JobScheduler, JobScreens, job_specs
 from bot.runtime import Runtime
-from bot.sender import Sender
+from bot.sender import Sender, uninterrupted
 from core.jobs import Jobs
 from core.leader import Leader
 
@@ -37,10 +39,10 @@ async def _lead(leader: Leader, scheduler: JobScheduler) -> None:
     """Run the scheduler while leading; try for the lead again and again."""
     try:
         while True:
-            if await leader.try_acquire():
+            if await uninterrupted(leader.try_acquire()):
                 if not scheduler.running:
                     log.info("leading: the scheduled jobs run in this process")
-                    await scheduler.start()
+                    await uninterrupted(scheduler.start())
             elif scheduler.running:
                 log.warning("lost the lead: the scheduled jobs stop here")
                 scheduler.stop()
@@ -72,8 +74,19 @@ async def background(
     try:
         yield Background(jobs, scheduler, sender, leader)
     finally:
-        for task in reversed(tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await leader.release()
+        await uninterrupted(_stop(tasks, leader))
+
+
+async def _stop(tasks: list[asyncio.Task[None]], leader: Leader) -> None:
+    """Stop the campaign, then the sender (it finishes its calls), then give up the lead;
+    then raise what a task died of, if one did. Waiting with ``asyncio.wait`` and not
+    ``await task`` keeps a cancellation of the caller from being mistaken for the task's."""
+    failures: list[BaseException] = []
+    for task in reversed(tasks):
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and (error := task.exception()) is not None:
+            failures.append(error)
+    await leader.release()
+    if failures:
+        raise failures[0]

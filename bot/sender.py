@@ -16,6 +16,18 @@ Stopping it (cancelling :meth:`Sender.run`) lets the calls under way finish and 
 what it had claimed; a sender killed outright leaves claimed rows that another takes when
 their lease runs out. Why a row caught in the middle of a call is never sent again is told in
 ``core.outbox``.
+
+**Cancellation never cuts a transaction.** A cancellation may come at any await: the stop
+above, or (for a row's task) a shutdown cancelling what still runs. One landing inside an
+outbox transaction lands inside the database driver's call: SQLAlchemy then throws the
+connection away mid-statement, and touching it afterwards reconnects where no I/O can be
+done (``MissingGreenlet`` on SQLite, which a loaded machine once made the broadcast tests
+meet). So every database step here goes through :func:`uninterrupted`: a cancellation that
+arrives meanwhile waits for the step to end, then takes effect. Cancellation is taken at once
+only where nothing is half done: waiting for work, for a slot, or for the end of a pause. The
+one exception is a row's Telegram call itself, which a cancelled row task abandons: the row
+is then recorded ``uncertain`` at once (the call may or may not have reached the member) and
+is never sent again.
 """
 
 from __future__ import annotations
@@ -27,9 +39,10 @@ import os
 import secrets
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from bot.delivery import (
     Messenger,
@@ -41,6 +54,8 @@ from bot.delivery import (
 )
 from core.outbox import Claimed, Outbox
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 # How often an idle sender looks for new rows (another process may have enqueued them).
 POLL_SECONDS = 1.0
@@ -50,6 +65,28 @@ BUSY_POLL_SECONDS = 0.2
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def uninterrupted(step: Awaitable[T]) -> T:
+    """Await ``step`` to its end even if the caller is cancelled meanwhile, then re-raise.
+
+    The step runs as a task of its own; a cancellation of the caller (one or several) waits
+    until that task is done and is raised after it, so a transaction inside is committed or
+    rolled back as a whole, never cut off. A step that must leave something behind for the
+    caller's clean-up (claimed rows) does so itself, before it returns.
+    """
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():
+            raise  # the step itself was cancelled (the loop shutting down): nothing to wait for
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a step finished after a stop failed", exc_info=task.exception())
+        raise
 
 
 def worker_name() -> str:
@@ -111,11 +148,13 @@ class Sender:
             await self._idle.wait_for(lambda: self._idle_at >= asked)
 
     async def run(self) -> None:
-        """Send until cancelled; on the way out, finish the calls under way."""
+        """Send until cancelled; on the way out, finish the calls under way and hand back the
+        rows not started. Cancelling it again meanwhile changes nothing: it still returns (by
+        raising ``CancelledError``) only once all that is done."""
         try:
             await self._loop()
         finally:
-            await asyncio.shield(self._wind_down())
+            await uninterrupted(self._wind_down())
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -125,12 +164,10 @@ class Sender:
             self._wake.clear()
             await self._wait_out_pause()
             now = self.clock()
-            rows = await self.outbox.claim(self.worker, now, limit=self.claim_limit)
-            if rows:
-                self._queue.extend(rows)
+            if await uninterrupted(self._claim(now)):
                 await self._dispatch()
                 continue
-            due = await self.outbox.next_due(now)
+            due = await uninterrupted(self.outbox.next_due(now))
             if due is None and not self._inflight:
                 await self._mark_idle(asked)
             if due is None:
@@ -142,6 +179,12 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    async def _claim(self, now: datetime) -> bool:
+        """Claim rows onto the queue (there, a stop hands them back); False if none came."""
+        rows = await self.outbox.claim(self.worker, now, limit=self.claim_limit)
+        self._queue.extend(rows)
+        return bool(rows)
 
     async def _mark_idle(self, asked: int) -> None:
         async with self._idle:
@@ -160,7 +203,7 @@ class Sender:
         """Start each claimed row at its slot; after a 429 hand the rest back."""
         while self._queue:
             if self._paused_until is not None:
-                await self._hand_back()
+                await uninterrupted(self._hand_back())
                 return
             row = self._queue[0]
             delay = (row.slot_at - self.clock()).total_seconds()
@@ -192,42 +235,59 @@ class Sender:
     # -- one row ------------------------------------------------------------------------
 
     async def _send(self, row: Claimed) -> None:
-        outbox, worker = self.outbox, self.worker
         try:
-            if not await outbox.start(row.outbox_id, worker, self.clock()):
-                return  # its lease ran out and another sender has it
-            try:
-                screen = screen_from_json(row.payload)
-                await self.messenger.deliver(row.chat_id, screen)
-            except RetryAfter as error:
-                until = self.clock() + timedelta(seconds=max(error.seconds, 1))
-                if self._paused_until is None or until > self._paused_until:
-                    self._paused_until = until
-                self.stats.rate_limited += 1
-                await outbox.retry_after(row.outbox_id, worker, until)
-            except Unreachable as error:
-                self.stats.unreachable += 1
-                await outbox.unreachable(
-                    row.outbox_id, worker, row.chat_id, self.clock(), str(error)
-                )
-            except TransientFailure as error:
-                self.stats.retried += 1
-                if not await outbox.transient(row.outbox_id, worker, self.clock(), str(error)):
-                    self.stats.failed += 1
-            except (Rejected, ValueError, KeyError) as error:
-                log.warning("outbox row %s refused: %s", row.outbox_id, error)
-                self.stats.failed += 1
-                await outbox.failed(row.outbox_id, worker, str(error) or type(error).__name__)
-            except Exception as error:
-                log.exception("outbox row %s: unexpected error", row.outbox_id)
-                self.stats.retried += 1
-                await outbox.transient(row.outbox_id, worker, self.clock(), repr(error))
-            else:
-                self.stats.sent += 1
-                await outbox.sent(row.outbox_id, worker, self.clock())
+            await self._send_row(row)
         except Exception:
             # The database failed us: the row stays as it is and its lease decides (see
             # core.outbox); the sender goes on.
             log.exception("outbox row %s: could not record its outcome", row.outbox_id)
         finally:
             self._slots.release()
+
+    async def _send_row(self, row: Claimed) -> None:
+        """Start, call, record. Cancelled (the row's task, not :meth:`run`, which lets it
+        finish): before the call the row goes back to pending, during the call it is
+        ``uncertain``, after it its outcome is still recorded."""
+        outbox, worker = self.outbox, self.worker
+        try:
+            started = await uninterrupted(outbox.start(row.outbox_id, worker, self.clock()))
+        except asyncio.CancelledError:
+            await uninterrupted(outbox.untried(row.outbox_id, worker))
+            raise
+        if not started:
+            return  # its lease ran out and another sender has it
+        try:
+            screen = screen_from_json(row.payload)
+            await self.messenger.deliver(row.chat_id, screen)
+        except asyncio.CancelledError:
+            log.warning("outbox row %s: stopped during its call, now uncertain", row.outbox_id)
+            await uninterrupted(outbox.interrupted(row.outbox_id, worker))
+            raise
+        except RetryAfter as error:
+            until = self.clock() + timedelta(seconds=max(error.seconds, 1))
+            if self._paused_until is None or until > self._paused_until:
+                self._paused_until = until
+            self.stats.rate_limited += 1
+            await uninterrupted(outbox.retry_after(row.outbox_id, worker, until))
+        except Unreachable as error:
+            self.stats.unreachable += 1
+            await uninterrupted(
+                outbox.unreachable(row.outbox_id, worker, row.chat_id, self.clock(), str(error))
+            )
+        except TransientFailure as error:
+            self.stats.retried += 1
+            again = outbox.transient(row.outbox_id, worker, self.clock(), str(error))
+            if not await uninterrupted(again):
+                self.stats.failed += 1
+        except (Rejected, ValueError, KeyError) as error:
+            log.warning("outbox row %s refused: %s", row.outbox_id, error)
+            self.stats.failed += 1
+            reason = str(error) or type(error).__name__
+            await uninterrupted(outbox.failed(row.outbox_id, worker, reason))
+        except Exception as error:
+            log.exception("outbox row %s: unexpected error", row.outbox_id)
+            self.stats.retried += 1
+            await uninterrupted(outbox.transient(row.outbox_id, worker, self.clock(), repr(error)))
+        else:
+            self.stats.sent += 1
+            await uninterrupted(outbox.sent(row.outbox_id, worker, self.clock()))

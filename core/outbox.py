@@ -31,6 +31,13 @@ Telegram accepted it. So
 - a row found ``sending`` after its lease ran out belonged to a sender that died *during* the
   call. It is marked ``uncertain`` and never sent again; admins see it counted as such. The
   window is one API call per call in flight (``[sender] concurrency``) per crash.
+- a row whose call a sender abandoned without dying (its task cancelled as the event loop
+  shut down) is that same case, recorded at once (:meth:`Outbox.interrupted`); one stopped
+  after ``sending`` was written but before its call goes back to ``pending``
+  (:meth:`Outbox.untried`).
+
+Each of these is one transaction, committed or rolled back whole: the sender never lets a
+cancellation cut one off (``bot.sender.uninterrupted``).
 """
 
 from __future__ import annotations
@@ -74,6 +81,8 @@ CALL_LEASE_SECONDS = 120.0
 # Backoff after a passing failure: BASE * 2 ** (attempts - 1), at most MAX.
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
+# Why a row is uncertain: its call began and nobody knows how it ended.
+INTERRUPTED = "the sender stopped during the call"
 WAITING = ("pending", "claimed", "sending")
 FINISHED = ("sent", "failed", "unreachable", "uncertain")
 
@@ -434,7 +443,7 @@ class Outbox:
         await conn.execute(
             update(OutboxMessage)
             .where(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
-            .values(status="uncertain", error="the sender stopped during the call")
+            .values(status="uncertain", error=INTERRUPTED)
         )
         await conn.execute(
             update(OutboxMessage)
@@ -551,6 +560,15 @@ class Outbox:
                 .values(status="unreachable", lease_until=None, error=reason[:200])
             )
 
+    async def mark_unreachable(self, chat_id: int, now: datetime, reason: str) -> None:
+        """A member blocked the bot (found while answering them): bulk messages skip them."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                dialect_insert(conn, UnreachableChat)
+                .values(chat_id=chat_id, since=now, reason=reason[:200])
+                .on_conflict_do_nothing(index_elements=["chat_id"])
+            )
+
     async def release(self, worker: str, outbox_ids: Sequence[int]) -> None:
         """Hand back claimed rows not yet started (an orderly stop, or after a 429)."""
         if not outbox_ids:
@@ -564,6 +582,34 @@ class Outbox:
                     OutboxMessage.claimed_by == worker,
                 )
                 .values(status="pending", slot_at=None, lease_until=None, claimed_by=None)
+            )
+
+    async def untried(self, outbox_id: int, worker: str) -> None:
+        """The row was never tried: its sender stopped before the call, after or before
+        :meth:`start` marked it. Back to pending for any sender."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status.in_(("claimed", "sending")),
+                    OutboxMessage.claimed_by == worker,
+                )
+                .values(status="pending", slot_at=None, lease_until=None, claimed_by=None)
+            )
+
+    async def interrupted(self, outbox_id: int, worker: str) -> None:
+        """The sender abandoned the row's call midway: ``uncertain`` now rather than when its
+        lease runs out, and never sent again (see the module)."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status == "sending",
+                    OutboxMessage.claimed_by == worker,
+                )
+                .values(status="uncertain", lease_until=None, error=INTERRUPTED)
             )
 
     # -- reading ------------------------------------------------------------------------

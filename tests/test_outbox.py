@@ -194,3 +194,30 @@ async def test_two_senders_on_one_database_send_each_row_exactly_once(
     chats = sorted(chat for _, chat in sent)
     assert chats == list(range(1, 301))
     assert {name for name, _ in sent} == {"s0", "s1"}
+
+
+async def test_a_row_stopped_before_its_call_is_sent_later_and_one_stopped_during_it_never(
+    mall: Mall,
+) -> None:
+    await put(mall, message(1), message(2))
+    before, during = await mall.outbox.claim("a", NOW)
+    assert await mall.outbox.start(before.outbox_id, "a", NOW)
+    assert await mall.outbox.start(during.outbox_id, "a", NOW)
+
+    # The sender stopped after marking the first ``sending`` but before its call; the second
+    # one's call was under way. Only the first is claimed again, at once.
+    await mall.outbox.untried(before.outbox_id, "a")
+    await mall.outbox.interrupted(during.outbox_id, "a")
+    await mall.outbox.untried(during.outbox_id, "a")  # too late: its call began
+
+    again = await mall.outbox.claim("b", NOW + timedelta(seconds=1))
+    assert [c.chat_id for c in again] == [1]
+    assert await mall.outbox.start(again[0].outbox_id, "b", NOW + timedelta(seconds=1))
+    await mall.outbox.sent(again[0].outbox_id, "b", NOW + timedelta(seconds=1))
+    later = NOW + timedelta(seconds=CALL_LEASE_SECONDS + 5)
+    assert await mall.outbox.claim("b", later) == ()
+    async with mall.db.read() as conn:
+        from sqlalchemy import text
+
+        states = dict((await conn.execute(text("SELECT chat_id, status FROM outbox"))).all())
+    assert states == {1: "sent", 2: "uncertain"}
