@@ -1,4 +1,10 @@
-"""``pointsmall``: the command line, and the one place that reads the config file."""
+"""``pointsmall``: the command line, and the one place that reads the config file.
+
+It fails clearly: what an operator must fix (a database that cannot be reached, a missing
+SQLite file, a token Telegram refuses) is one line on stderr and exit status 2; a store lost
+under a running bot is one line and status 1. The bot token is never printed (see
+:mod:`bot.redact`).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,17 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot import serve
+from bot import redact, serve
 from bot.running import FRAMEWORKS
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config, ConfigError, load_config
-from core.db.database import Database
+from core.db.backup import BackupRefused, backup_sqlite
+from core.db.database import Database, DatabaseUnreachable, StoreLost, sqlite_path
 from core.db.migrate import current_revision, head_revision, upgrade
 from core.invariants import LedgerReport, check_ledger
 
@@ -48,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         help="run the bot: upgrades the schema, then polls Telegram or serves its webhook"
         " ([telegram] in the config)",
     )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite store to FILE, consistently, even while the bot runs"
+        " (PostgreSQL: use pg_dump)",
+    )
+    backup.add_argument("file", type=Path, help="where to write the copy")
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     sandbox = commands.add_parser(
         "sandbox",
         help="run the whole mall on this machine with no token and no network: a local Bot API"
@@ -87,24 +102,133 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pointsmall: bad configuration:\n{exc}", file=sys.stderr)
         return 2
+    # A safety net: whatever reaches a log line with a secret in it shows it masked.
+    redactor = redact.install(_secrets(config))
+    try:
+        return _command(args, config)
+    except Exception as exc:
+        line, code = _one_line(exc, config)
+        if line is None:  # a bug: its traceback, but never the token
+            text = "".join(traceback.format_exception(exc))
+            print(redactor.redact(text), file=sys.stderr, end="")
+            return 1
+        print(f"pointsmall: {redactor.redact(line)}", file=sys.stderr)
+        return code
+
+
+def _command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate(config))
     if args.command == "check":
-        return asyncio.run(_check(config))
+        return _refuse_missing_store(config) or asyncio.run(_check(config))
     if args.command == "catalog":
         if not args.file.is_file():
             print(f"pointsmall: no catalog file at {args.file}", file=sys.stderr)
             return 2
-        return asyncio.run(_load_catalog(config, args.file))
+        return _refuse_missing_store(config) or asyncio.run(_load_catalog(config, args.file))
+    if args.command == "backup":
+        return _backup(config, args.file, force=args.force)
     if args.command == "run":
-        return asyncio.run(serve.run(config))
+        if config.telegram.token is None:
+            return asyncio.run(serve.run(config))  # it says where to put one
+        return _refuse_missing_store(config) or asyncio.run(serve.run(config))
     if args.command == "sandbox":
         return asyncio.run(serve.sandbox(config, args.port, args.framework))
     raise AssertionError(args.command)
 
 
-async def _migrate(config: Config) -> int:
+def _secrets(config: Config) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if config.telegram.token is not None:
+        token = config.telegram.token.get_secret_value()
+        found.append((token, redact.mask(token)))
+        found.append((token.partition(":")[2], redact.mask(token)))  # the part after the bot id
+    for secret in (config.telegram.webhook_secret, config.database.password):
+        if secret is not None:
+            found.append((secret.get_secret_value(), "***"))
+    return found
+
+
+def _refuse_missing_store(config: Config) -> int:
+    """2, with one line, if the SQLite file is not there (only ``migrate`` creates it), or 0."""
+    path = sqlite_path(config.database.effective_url())
+    if path is None or path.exists():
+        return 0
+    print(
+        f"pointsmall: no database file at {path}: `pointsmall migrate` creates it"
+        " (or point [database] url, or POINTSMALL_DATABASE_URL, at the mall's file)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _one_line(exc: BaseException, config: Config) -> tuple[str | None, int]:
+    """What to tell the operator about ``exc`` and the exit status; None for a bug."""
+    for found in _leaves(exc):
+        if isinstance(found, DatabaseUnreachable):
+            return str(found), 2
+        if isinstance(found, StoreLost):
+            return str(found), 1
+        if redact.rejected_token(found):
+            # Never str() of a framework's error: python-telegram-bot's quotes the whole token.
+            token = config.telegram.token
+            if isinstance(found, redact.TokenRejected):
+                return str(found), 2
+            if token is None:
+                return "the Bot API server refused the bot token", 2
+            return str(
+                redact.TokenRejected(token.get_secret_value(), config.telegram.api_server)
+            ), 2
+        if redact.network_failure(found):
+            if isinstance(found, redact.TelegramUnreachable):
+                return str(found), 1
+            reason = (str(found).strip() or type(found).__name__).splitlines()[0]
+            host = redact.api_host(config.telegram.api_server)
+            return f"cannot reach the Bot API server at {host} ({reason})", 1
+    return None, 1
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the exceptions inside it if it is a group, and their causes."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+        return
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is s for s in seen):
+        seen.append(current)
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _backup(config: Config, target: Path, *, force: bool) -> int:
+    url = config.database.effective_url()
+    try:
+        report = backup_sqlite(url, target, force=force)
+    except BackupRefused as refused:
+        print(f"pointsmall: {refused}", file=sys.stderr)
+        return 2
+    print(
+        f"copied {report.source} to {report.target}: {report.pages} pages,"
+        f" {report.size / 1_000_000:.1f} MB in {report.seconds:.1f} s"
+    )
+    return 0
+
+
+async def _open(config: Config) -> Database:
+    """The database, reached: :class:`DatabaseUnreachable` (one line) if it cannot be."""
     db = Database.from_url(config.database.effective_url())
+    try:
+        await db.ping()
+    except BaseException:
+        await db.dispose()
+        raise
+    return db
+
+
+async def _migrate(config: Config) -> int:
+    db = await _open(config)
     try:
         before = await current_revision(db)
         await upgrade(db)
@@ -131,7 +255,7 @@ async def _schema_is_current(db: Database) -> bool:
 
 
 async def _check(config: Config) -> int:
-    db = Database.from_url(config.database.effective_url())
+    db = await _open(config)
     try:
         if not await _schema_is_current(db):
             return 2
@@ -143,7 +267,7 @@ async def _check(config: Config) -> int:
 
 
 async def _load_catalog(config: Config, path: Path) -> int:
-    db = Database.from_url(config.database.effective_url())
+    db = await _open(config)
     try:
         if not await _schema_is_current(db):
             return 2

@@ -40,15 +40,32 @@ def parse_callback(data: str) -> tuple[str, tuple[str, ...]]:
     return route, tuple(args)
 
 
-def int_arg(args: tuple[str, ...], index: int) -> int:
-    """The ``index``-th argument as a non-negative integer, or :class:`Stale`."""
+MAX_INT_ARG = 2**53 - 1
+"""The largest number a button may carry. Telegram's ids have at most 52 significant bits, and
+a page number times a page size stays well inside the 64-bit integers of SQLite and PostgreSQL
+(a larger OFFSET or id makes the database driver raise OverflowError)."""
+MAX_PAGE = 10_000
+"""The last page number a paging button may carry (:func:`page_arg`)."""
+
+
+def int_arg(args: tuple[str, ...], index: int, *, maximum: int = MAX_INT_ARG) -> int:
+    """The ``index``-th argument as an integer from 0 to ``maximum``, or :class:`Stale`."""
     try:
         value = args[index]
     except IndexError:
         raise Stale(f"missing argument {index}") from None
-    if not value.isdigit() or len(value) > 19:
+    # isascii: str.isdigit() also accepts digits int() refuses, such as '²'.
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
         raise Stale(f"bad argument {value!r}")
-    return int(value)
+    number = int(value)
+    if number > maximum:
+        raise Stale(f"argument {value} is over {maximum}")
+    return number
+
+
+def page_arg(args: tuple[str, ...], index: int) -> int:
+    """The ``index``-th argument as a page number (0 to :data:`MAX_PAGE`), or :class:`Stale`."""
+    return int_arg(args, index, maximum=MAX_PAGE)
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bot.cli import main
 from core.config import parse_config
@@ -151,3 +153,116 @@ def test_run_with_a_malformed_token_names_the_key_and_hides_the_value(
     assert code == 2
     assert "POINTSMALL_TELEGRAM_TOKEN (environment): telegram.token = <hidden>" in err
     assert "pasted-the-wrong-thing" not in err
+
+
+# --- Failing clearly (issue 12) ---------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", ["check", "migrate", "catalog"])
+def test_an_unreachable_database_is_one_line_and_status_2(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv(
+        "POINTSMALL_DATABASE_URL", f"postgresql+asyncpg://mall:pw-secret@127.0.0.1:{port}/mall"
+    )
+    argv = [command] if command != "catalog" else ["catalog", "load", "examples/catalog.toml"]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert (
+        err == f"pointsmall: cannot reach the database at 127.0.0.1:{port} (connection refused)\n"
+    )
+
+
+def test_a_missing_postgresql_database_is_one_line(
+    postgres_database: PostgresDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = make_url(postgres_database.url).set(database="pointsmall_no_such_db")
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url.render_as_string(hide_password=False))
+    code, _, err = _run(capsys, "check")
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "has no database 'pointsmall_no_such_db' (create it with: createdb" in err
+
+
+@pytest.mark.parametrize("command", ["run", "check", "catalog"])
+def test_only_migrate_creates_a_sqlite_file(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "typo" / "mall.db"
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", f"sqlite+aiosqlite:///{missing}")
+    monkeypatch.setenv("POINTSMALL_TELEGRAM_TOKEN", "123456:" + "A" * 30)
+    argv = [command] if command != "catalog" else ["catalog", "load", "examples/catalog.toml"]
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.startswith(f"pointsmall: no database file at {missing}: `pointsmall migrate`")
+    assert len(err.splitlines()) == 1
+    assert not missing.exists()
+    assert not missing.parent.exists()
+    code, _, _ = _run(capsys, "migrate")
+    assert code == 0
+    assert missing.exists()
+
+
+def test_a_file_that_is_no_database_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("shopping list: milk, eggs, bread, and a great deal more text\n" * 20)
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", f"sqlite+aiosqlite:///{notes}")
+    for command in ("check", "migrate"):
+        code, _, err = _run(capsys, command)
+        assert code == 2
+        assert (
+            err == f"pointsmall: cannot open the database file {notes} (file is not a database)\n"
+        )
+
+
+def test_backup_copies_a_sqlite_store_and_refuses_to_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'mall.db'}"
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    _run(capsys, "migrate")
+    run_blocking(_seed_and_corrupt(url, None))
+    copy = tmp_path / "backups" / "mall-1.db"
+    copy.parent.mkdir()
+
+    code, out, _ = _run(capsys, "backup", str(copy))
+    assert code == 0
+    assert f"to {copy}:" in out
+    code, _, err = _run(capsys, "backup", str(copy))
+    assert code == 2
+    assert err == f"pointsmall: {copy} exists: pass --force to overwrite it\n"
+    code, _, _ = _run(capsys, "backup", "--force", str(copy))
+    assert code == 0
+
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", f"sqlite+aiosqlite:///{copy}")
+    code, out, _ = _run(capsys, "check")
+    assert code == 0
+    assert "outstanding points: 110" in out
+    assert "ledger is consistent" in out
+
+
+def test_backup_on_postgresql_says_to_use_pg_dump(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", "postgresql+asyncpg://mall@db.internal/mall")
+    monkeypatch.setenv("POINTSMALL_DATABASE_PASSWORD", "pw-secret-pw")
+    code, _, err = _run(capsys, "backup", "mall.dump")
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "use pg_dump, e.g. pg_dump --format=custom --file=mall.dump" in err
+    assert "--host=db.internal --username=mall mall" in err
+    assert "pw-secret" not in err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.i18n import Html, Translator
-from bot.router import Router, callback, int_arg
+from bot.router import MAX_PAGE, Router, callback, page_arg
 from bot.screens import Button
 from bot.turn import Turn
 from core.statements import HistoryEntry
@@ -73,7 +73,7 @@ async def history_command(turn: Turn) -> None:
 
 @router.button("hist")
 async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _history(turn, int_arg(args, 0))
+    await _history(turn, page_arg(args, 0))
 
 
 async def _history(turn: Turn, page: int) -> None:
@@ -88,7 +88,7 @@ async def _history(turn: Turn, page: int) -> None:
     nav: list[Button] = []
     if page > 0:
         nav.append(Button(t("nav.previous"), data=callback("hist", page - 1)))
-    if found.has_more:
+    if found.has_more and page < MAX_PAGE:
         nav.append(Button(t("nav.next"), data=callback("hist", page + 1)))
     rows = (tuple(nav),) if nav else ()
     turn.show(turn.with_menu(text, (*rows, (Button(t("balance.back"), data="bal"),))))

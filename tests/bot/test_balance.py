@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import pytest
 
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
@@ -75,3 +78,22 @@ async def test_history_in_chinese(chat: Chat) -> None:
 
     assert "积分明细" in reply.text
     assert "新人奖励" in reply.text
+
+
+async def test_a_forged_history_page_is_a_stale_button_not_an_error(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    ann = chat.member("Ann")
+    await ann.start()
+    stale = ("This button is out of date. Open the menu to see what is there now.", True)
+
+    # Past SQLite's and PostgreSQL's 64-bit OFFSET, past any sane page, and not numbers at all.
+    for page in ("9999999999999999999", "9223372036854775807", "10001", "²", "-1", "1e3", ""):
+        await ann.press_data(f"hist:{page}")
+        assert ann.notices[-1] == stale, page
+    await ann.press_data("hist")
+    assert ann.notices[-1] == stale
+
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    far = await ann.press_data("hist:10000")  # the last page there may be: empty, no error
+    assert "No more entries." in far.text
