@@ -16,10 +16,13 @@ before the next, as a person does; the members run concurrently.
   spaced); p50 and p99 from sending the update to the bot having answered it (its messages,
   edits and callback answers all made).
 
-Each framework's mall (python-telegram-bot, aiogram) is measured beside an echo bot on that same
-framework, with the same update processor as its mall (concurrent across chats, ordered within
-one) and the same script: it answers a message with the same text and the script's buttons, and
-a press with a callback answer and an edit. Ratio = mall / echo, per framework. Everything runs
+Each framework's mall (python-telegram-bot, aiogram) is measured beside a plain echo bot on that
+same framework (its own Application or Dispatcher, polling, every update handled concurrently,
+nothing stored) and the same script: it answers a message with the same text and the script's
+buttons, and a press with a callback answer and an edit. Ratio = mall / echo, per framework.
+The mall's path includes the inbox (every update stored, taken and marked done in the store);
+what that costs alone is measured too (``--inbox``, on by default): the same number of updates
+through ``core.inbox`` without the bot. Everything runs
 in this one process and event loop (server, bots, members), on a fresh SQLite store; nothing
 leaves 127.0.0.1. Speed is reported, never asserted.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import platform
 import shlex
@@ -35,23 +39,24 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiogram.types  # noqa: E402
-from aiogram import Dispatcher  # noqa: E402
+from aiogram import Bot, Dispatcher  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update  # noqa: E402
-from telegram.ext import ContextTypes, TypeHandler  # noqa: E402
+from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler  # noqa: E402
 
-from bot.aiogram.app import OrderedUpdates, build_bot, polling  # noqa: E402
-from bot.answering import CONCURRENT_UPDATES  # noqa: E402
-from bot.ptb.app import build_application  # noqa: E402
 from bot.running import FRAMEWORKS, Framework, running_bot  # noqa: E402
 from bot.runtime import open_runtime  # noqa: E402
 from bot.sandbox import Sandbox, SandboxUser  # noqa: E402
@@ -59,6 +64,7 @@ from bot.serve import DEMO_CATALOG  # noqa: E402
 from bot.tracking import Handled  # noqa: E402
 from core.catalog_file import load_catalog  # noqa: E402
 from core.config import parse_config  # noqa: E402
+from core.inbox import Inbox, Received  # noqa: E402
 
 TOKEN = "777000:bench-token-for-the-sandbox-only"
 # (kind, what): send a text, or press the button with this text on the newest message having it.
@@ -115,7 +121,16 @@ def mall_bot(framework: Framework) -> BotFactory:
 
 @asynccontextmanager
 async def ptb_echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
-    application = build_application(TOKEN, sandbox.api_server)
+    """A plain python-telegram-bot echo: its Application, updates handled concurrently."""
+    root = sandbox.api_server
+    application = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .concurrent_updates(True)
+        .build()
+    )
     handled = Handled()
     keyboard = InlineKeyboardMarkup(
         [[InlineKeyboardButton(text, callback_data=f"e{i}")] for i, text in enumerate(ECHO_BUTTONS)]
@@ -147,7 +162,8 @@ async def ptb_echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
 
 @asynccontextmanager
 async def aiogram_echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
-    bot = build_bot(TOKEN, sandbox.api_server)
+    """A plain aiogram echo: its Dispatcher's polling, each update handled as a task."""
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.api_server)))
     handled = Handled()
     keyboard = aiogram.types.InlineKeyboardMarkup(
         inline_keyboard=[
@@ -172,14 +188,26 @@ async def aiogram_echo_bot(sandbox: Sandbox) -> AsyncIterator[Handled]:
         finally:
             handled.done(update.update_id)
 
-    updates = OrderedUpdates(echo, CONCURRENT_UPDATES)
+    async def every_update(
+        handler: Callable[..., Awaitable[Any]], event: Any, data: dict[str, Any]
+    ) -> None:
+        await echo(event)
+
     dispatcher = Dispatcher()
-    dispatcher.update.outer_middleware(updates)
+    dispatcher.update.outer_middleware(every_update)
+    started = asyncio.Event()
+    dispatcher.startup.register(started.set)
+    task = asyncio.create_task(
+        dispatcher.start_polling(
+            bot, polling_timeout=20, handle_signals=False, close_bot_session=False
+        )
+    )
     try:
-        async with polling(dispatcher, bot):
-            yield handled
-        await updates.finish()
+        await started.wait()
+        yield handled
     finally:
+        await dispatcher.stop_polling()
+        await task
         await bot.session.close()
 
 
@@ -252,6 +280,23 @@ async def measure(factory: BotFactory, members: int) -> tuple[Figures, Figures]:
     return peak, paced
 
 
+async def inbox_cost(updates: int, members: int) -> float:
+    """Seconds per update through the inbox alone, as the bot uses it: each update stored as
+    it arrives, taken by a worker, marked done; ``members`` chats, on a fresh SQLite store."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = parse_config(f'[database]\nurl = "sqlite+aiosqlite:///{folder}/inbox.db"\n')
+        async with open_runtime(config) as runtime:
+            inbox = Inbox(runtime.db, 1, lease=timedelta(seconds=30))
+            now = datetime.now(UTC)
+            started = time.perf_counter()
+            for n in range(updates):
+                payload = json.dumps({"update_id": n, "message": {"text": "/balance"}})
+                await inbox.accept([Received(n, n % members, payload)], now)
+                for taken in await inbox.take("bench", now, limit=64):
+                    await inbox.done([taken.inbox_id], now)
+            return (time.perf_counter() - started) / updates
+
+
 def row(name: str, peak: Figures, paced: Figures) -> str:
     return (
         f"| {name} | {peak.rate:,.0f} | {peak.percentile(50):.1f} | {peak.percentile(99):.1f}"
@@ -285,6 +330,7 @@ async def main(argv: list[str]) -> None:
             best = results.get(name)
             if best is None or peak.rate > best[0].rate:
                 results[name] = (peak, paced)
+    inbox_seconds = await inbox_cost(args.members * len(SCRIPT), args.members)
     print(f"command: python bench/bot.py {shlex.join(argv)}")
     print(f"machine: {platform.machine()}, {platform.python_version()}; best of {args.rounds}")
     print(
@@ -309,6 +355,11 @@ async def main(argv: list[str]) -> None:
         print(
             f"{framework}: median latency at max rate, mall:"
             f" {statistics.median(mall[0].latencies_ms):.1f} ms"
+        )
+        print(
+            f"{framework}: the inbox alone: {inbox_seconds * 1000:.2f} ms per update"
+            f" ({1 / inbox_seconds:,.0f} updates/s), {inbox_seconds * mall[0].rate:.0%} of the"
+            " mall's time per update at its max rate"
         )
 
 

@@ -2,19 +2,24 @@
 
 An adapter turns its framework's update into an :class:`Incoming` and offers its Bot API calls
 as a :class:`Channel`; :class:`UpdateHandler` does everything else the same way whichever
-framework carries the update: the conversation, its outputs in order (an edit becomes a new
-message where Telegram cannot edit), one log line per update, an apology when answering failed,
-and the update marked handled.
+framework carries the update: the conversation, its outputs in order under the reply policy
+(tried again through Telegram's bad minutes; an edit becomes a new message where Telegram
+cannot edit), one log line per update, an apology when answering failed, and the update marked
+handled.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
+from bot import metrics
 from bot.conversation import Conversation
+from bot.delivery import EditImpossible, GaveUp, Rejected, ReplyPolicy, Unreachable
 from bot.events import Command, Event, PreCheckout, Press, Text
 from bot.screens import CheckoutAnswer, Edit, Notice, Output, Screen, Send, edit_mode
 from bot.tracking import Handled
@@ -22,8 +27,8 @@ from bot.tracking import Handled
 log = logging.getLogger("bot.updates")
 # The update kinds the mall asks Telegram for (getUpdates and setWebhook).
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
-# Updates of different chats handled at once; one chat's updates stay in order.
-CONCURRENT_UPDATES = 64
+# What is told of a member who blocked the bot: their id and Telegram's words.
+OnUnreachable = Callable[[int, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ class Incoming:
 class Channel(Protocol):
     """The Bot API calls that put outputs into a chat, made with one framework's objects.
 
-    Each call waits out one flood limit, ignores "message is not modified" and logs a chat that
-    blocked the bot instead of failing; anything else raises.
+    Each call is made once: "message is not modified" counts as done, and every other error is
+    raised as one of :mod:`bot.delivery`'s, for :class:`ReplyPolicy` to act on.
     """
 
     async def send(self, chat_id: int, screen: Screen) -> None: ...
@@ -69,50 +74,127 @@ def parse_text(text: str, bot_username: str) -> Command | Text:
     return Command(name.lower(), args.strip())
 
 
-async def render(incoming: Incoming, event: Event, outputs: list[Output], channel: Channel) -> None:
-    """Make the outputs of one update, in order."""
-    action = event.action
-    for output in outputs:
-        if isinstance(output, Send):
-            await channel.send(output.chat_id or event.sender.user_id, output.screen)
-        elif isinstance(output, Edit):
-            await _edit(incoming, event, output.screen, channel)
-        elif isinstance(output, Notice):
-            if isinstance(action, Press) and incoming.query_id is not None:
-                await channel.answer_press(incoming.query_id, output)
-        elif isinstance(action, PreCheckout) and incoming.query_id is not None:
-            await channel.answer_checkout(incoming.query_id, output)
+class Answering:
+    """The outputs of one update put into the chat, through ``channel``, under ``policy``.
 
+    A message or an edit that reports what the mall did is tried again while Telegram refuses
+    it for a passing reason, until the policy's deadline; an edit Telegram can no longer make
+    goes as a new message; a member who blocked the bot is reported to ``on_unreachable`` and
+    sent nothing more. Answers to a button press or a checkout query expire within seconds at
+    Telegram, so they get a short deadline and are given up quietly.
+    """
 
-async def _edit(incoming: Incoming, event: Event, screen: Screen, channel: Channel) -> None:
-    action = event.action
-    if not isinstance(action, Press) or incoming.chat_id is None:
-        await channel.send(event.sender.user_id, screen)
-        return
-    mode = edit_mode(screen, action.has_media)
-    if mode == "send":
-        await channel.send(incoming.chat_id, screen)
-    else:
-        await channel.edit(incoming.chat_id, action.message_id, screen, caption=mode == "caption")
+    # Telegram drops a callback query's answer after about 15 s, a pre-checkout's after 10 s.
+    QUERY_DEADLINE = 8.0
+
+    def __init__(
+        self,
+        incoming: Incoming,
+        event: Event,
+        channel: Channel,
+        policy: ReplyPolicy,
+        on_unreachable: OnUnreachable,
+    ) -> None:
+        self.incoming = incoming
+        self.event = event
+        self.channel = channel
+        self.policy = policy
+        self.on_unreachable = on_unreachable
+
+    async def render(self, outputs: list[Output]) -> None:
+        """Make the outputs in order; raise what Telegram refused for good (an apology
+        follows), or :class:`GaveUp` once an answer's deadline passed."""
+        incoming, event, channel = self.incoming, self.event, self.channel
+        action = event.action
+        for index, output in enumerate(outputs):
+            try:
+                if isinstance(output, Send):
+                    chat = output.chat_id or event.sender.user_id
+                    await self._deliver(partial(channel.send, chat, output.screen))
+                elif isinstance(output, Edit):
+                    await self._edit(output.screen)
+                elif isinstance(output, Notice):
+                    if isinstance(action, Press) and incoming.query_id is not None:
+                        await self._answer_query(
+                            partial(channel.answer_press, incoming.query_id, output)
+                        )
+                elif isinstance(action, PreCheckout) and incoming.query_id is not None:
+                    await self._answer_query(
+                        partial(channel.answer_checkout, incoming.query_id, output)
+                    )
+            except Unreachable as error:
+                await self.on_unreachable(event.sender.user_id, str(error))
+                return
+            except GaveUp:
+                for lost in outputs[index:]:
+                    metrics.REPLIES_UNDELIVERED.labels(type(lost).__name__.lower()).inc()
+                raise
+
+    async def _deliver(self, call: Callable[[], Awaitable[None]]) -> None:
+        await self.policy.attempt(call)
+
+    async def _answer_query(self, call: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await self.policy.attempt(call, deadline_seconds=self.QUERY_DEADLINE)
+        except (GaveUp, Rejected) as error:  # expired at Telegram: the answer that follows counts
+            log.info("update %s: query not answered: %s", self.incoming.update_id, error)
+
+    async def _edit(self, screen: Screen) -> None:
+        incoming, event, channel = self.incoming, self.event, self.channel
+        action = event.action
+        if not isinstance(action, Press) or incoming.chat_id is None:
+            await self._deliver(lambda: channel.send(event.sender.user_id, screen))
+            return
+        chat_id = incoming.chat_id
+        mode = edit_mode(screen, action.has_media)
+        if mode == "send":
+            await self._deliver(lambda: channel.send(chat_id, screen))
+            return
+        try:
+            await self._deliver(
+                lambda: channel.edit(chat_id, action.message_id, screen, caption=mode == "caption")
+            )
+        except EditImpossible:
+            await self._deliver(lambda: channel.send(chat_id, screen))
 
 
 class UpdateHandler:
     """The one handler of every update: event -> conversation -> channel, a log line, handled."""
 
-    def __init__(self, conversation: Conversation, handled: Handled) -> None:
+    def __init__(
+        self,
+        conversation: Conversation,
+        handled: Handled,
+        policy: ReplyPolicy,
+        on_unreachable: OnUnreachable,
+    ) -> None:
         self.conversation = conversation
         self.handled = handled
+        self.policy = policy
+        self.on_unreachable = on_unreachable
 
     async def __call__(self, incoming: Incoming, channel: Channel) -> None:
         started = time.perf_counter()
+        outcome = "ignored"
         try:
             event = incoming.event
             if event is None:
                 return
             outputs = await self.conversation.handle(event)
+            answering = Answering(incoming, event, channel, self.policy, self.on_unreachable)
+            outcome = "answered"
             try:
-                await render(incoming, event, outputs, channel)
+                await answering.render(outputs)
+            except GaveUp as error:
+                outcome = "undelivered"
+                log.error(
+                    "update %s from %s: answer not delivered, Telegram kept refusing: %s",
+                    incoming.update_id,
+                    event.sender.user_id,
+                    error,
+                )
             except Exception:
+                outcome = "apologized"
                 log.exception("could not answer update %s: %r", incoming.update_id, event.action)
                 await self._apologize(incoming, event, channel)
             log.info(
@@ -124,6 +206,8 @@ class UpdateHandler:
                 (time.perf_counter() - started) * 1000,
             )
         finally:
+            metrics.UPDATES_HANDLED.labels(outcome).inc()
+            metrics.UPDATE_SECONDS.observe(time.perf_counter() - started)
             self.handled.done(incoming.update_id)
 
     async def _apologize(self, incoming: Incoming, event: Event, channel: Channel) -> None:

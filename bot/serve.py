@@ -2,7 +2,8 @@
 
 Both run the bot on the framework of ``[telegram] framework`` (or the sandbox's ``--framework``)
 and, beside it, the outbox sender and the scheduled jobs (:mod:`bot.background`) with a
-messenger on the same framework.
+messenger on the same framework. ``run`` also opens the process's HTTP listener
+(:mod:`bot.listener`: the webhook, ``/healthz``, ``/metrics``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.background import background
+from bot.listener import Listener, listening
 from bot.running import Framework, open_messenger, running_bot
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, open_runtime, wait_for_telegram
 from bot.sandbox import Sandbox
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config
+from core.db.database import Database, StoreLost
 
 log = logging.getLogger(__name__)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -49,8 +52,25 @@ async def run(config: Config) -> int:
         return 2
     token = telegram.token.get_secret_value()
     async with (
-        open_runtime(config) as runtime,
-        running_bot(runtime, token, telegram.api_server, webhook=telegram.mode == "webhook"),
+        listening(config.http.host, config.http.port) as listener,
+        open_runtime(config, wait_for_database=True) as runtime,
+    ):
+        await wait_for_telegram(token, telegram.api_server)
+        await _serve(runtime, listener, token)
+    return 0
+
+
+async def _serve(runtime: Runtime, listener: Listener, token: str) -> None:
+    config = runtime.config
+    telegram = config.telegram
+    async with (
+        running_bot(
+            runtime,
+            token,
+            telegram.api_server,
+            webhook=telegram.mode == "webhook",
+            listener=listener,
+        ),
         open_messenger(
             token,
             telegram.api_server,
@@ -59,8 +79,20 @@ async def run(config: Config) -> int:
         ) as messenger,
         background(runtime, messenger),
     ):
-        await _until_stopped()
-    return 0
+        await _until_stopped_or_lost(runtime.db)
+
+
+async def _until_stopped_or_lost(db: Database) -> None:
+    """Until a signal stops the process; :class:`StoreLost` if the SQLite file goes first."""
+    stopped = asyncio.create_task(_until_stopped())
+    lost = asyncio.create_task(db.lost.wait())
+    try:
+        await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        lost.cancel()
+    if db.lost.is_set():
+        raise StoreLost(db.lost_reason)
 
 
 async def sandbox(

@@ -267,8 +267,16 @@ def _secret_token(value: SecretStr | None) -> SecretStr | None:
 
 
 def _public_url(value: str) -> str:
-    if value and (urlsplit(value).scheme != "https" or not urlsplit(value).netloc):
-        _expected("'' or the public https URL Telegram sends updates to")
+    """https, or plain http to this machine (a self-hosted Bot API server beside the bot)."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    local = parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "::1", "localhost")
+    if not parts.netloc or not (parts.scheme == "https" or local):
+        _expected(
+            "'' or the public https URL Telegram sends updates to (plain http only to"
+            " 127.0.0.1 or localhost, for a Bot API server on this machine)"
+        )
     return value
 
 
@@ -284,12 +292,20 @@ class TelegramSettings(_Settings):
     """Telegram user ids allowed to use the admin commands."""
     framework: Literal["ptb", "aiogram"] = "ptb"
     webhook_url: Annotated[StrictStr, AfterValidator(_public_url)] = ""
-    """Webhook mode: the public https URL (behind the load balancer) Telegram posts to."""
-    webhook_listen: Name = "127.0.0.1"
-    """Webhook mode: the address this process listens on."""
-    webhook_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8443
+    """Webhook mode: the public https URL (behind the load balancer) Telegram posts to; the
+    proxy forwards it to ``POST /telegram`` on ``[http]``."""
     webhook_secret: Annotated[SecretStr | None, AfterValidator(_secret_token)] = None
     """Webhook mode: every request must carry it in X-Telegram-Bot-Api-Secret-Token."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and ({"webhook_listen", "webhook_port"} & data.keys()):
+            _rule(
+                "webhook_listen and webhook_port are gone: the webhook is served by the one"
+                " HTTP listener of each process, set with [http] host and port"
+            )
+        return data
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> TelegramSettings:
@@ -299,6 +315,40 @@ class TelegramSettings(_Settings):
                 " (or POINTSMALL_WEBHOOK_SECRET)"
             )
         return self
+
+
+class HttpSettings(_Settings):
+    """``[http]``: the one HTTP listener of each process (aiohttp).
+
+    It serves the Telegram webhook at ``POST /telegram`` (when ``[telegram] mode`` is
+    ``webhook``), ``GET /healthz`` and ``GET /metrics`` (Prometheus). Put a reverse proxy with
+    TLS in front of it; it speaks plain HTTP.
+    """
+
+    host: Name = "127.0.0.1"
+    """The address to listen on ('0.0.0.0' for every interface)."""
+    port: Annotated[StrictInt, Field(ge=0, le=65535)] = 8080
+    """The port to listen on (0: any free port, for tests)."""
+
+
+class InboxSettings(_Settings):
+    """``[inbox]``: updates stored before Telegram is told they arrived, then worked off.
+
+    Every process of the bot works the inbox: several chats at once, each chat's updates in
+    order. A process that dies leaves its updates to the others (or its restart) once their
+    lease runs out.
+    """
+
+    workers: Annotated[StrictInt, Field(ge=1, le=256)] = 64
+    """Updates of different chats handled at once in one process."""
+    lease_seconds: Annotated[StrictInt, Field(ge=2, le=600)] = 30
+    """How long an update taken by a process that died waits before another takes it."""
+    retention_hours: Annotated[StrictInt, Field(ge=1, le=144)] = 48
+    """Handled updates are kept this long (at most 6 days: Telegram may reuse an update id
+    after a quiet week), so a re-delivery is recognised."""
+    reply_deadline_minutes: Annotated[StrictInt, Field(ge=1, le=60)] = 10
+    """How long an answer that Telegram refuses for a passing reason (429, 5xx, a timeout)
+    is tried again before it is given up, logged and counted."""
 
 
 class PaymentSettings(_Settings):
@@ -564,6 +614,8 @@ class Config(_Settings):
     mall: MallSettings = Field(default_factory=MallSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
     members: MembersSettings = Field(default_factory=MembersSettings)
     checkin: CheckInSettings = Field(default_factory=CheckInSettings)
     earning: EarningSettings = Field(default_factory=EarningSettings)

@@ -26,6 +26,7 @@ from core import validation
 from core.db.database import Database
 from core.db.models import Operation
 from core.errors import KeyReused, MallError, error_from_code
+from core.metrics import LEDGER_OPERATIONS
 
 R = TypeVar("R")
 
@@ -118,7 +119,9 @@ async def run_once(
                 raise
             continue
         if isinstance(done, MallError):
+            LEDGER_OPERATIONS.labels(kind, "rejected").inc()
             raise done
+        LEDGER_OPERATIONS.labels(kind, "replayed" if done.replayed else "ok").inc()
         return done
     raise AssertionError("unreachable")
 

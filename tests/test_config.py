@@ -678,3 +678,19 @@ def test_the_webhook_secret_comes_from_the_environment() -> None:
     assert config.telegram.webhook_secret is not None
     assert config.telegram.webhook_secret.get_secret_value() == "s3cret-s3cret-s3cret"
     assert "s3cret" not in repr(config)
+
+
+def test_the_old_webhook_listen_and_port_name_the_keys_that_replace_them() -> None:
+    for old in ("webhook_listen = '0.0.0.0'", "webhook_port = 8443"):
+        error = problems(f"[telegram]\n{old}")
+        assert "webhook_listen and webhook_port are gone" in error
+        assert "[http] host and port" in error
+
+
+def test_the_http_listener_and_the_inbox_have_checked_settings() -> None:
+    config = parse_config("[http]\nhost = '0.0.0.0'\nport = 9000\n[inbox]\nworkers = 8")
+    assert (config.http.host, config.http.port, config.inbox.workers) == ("0.0.0.0", 9000, 8)
+
+    assert "http.port = 70000" in problems("[http]\nport = 70000")
+    assert "inbox.retention_hours = 200" in problems("[inbox]\nretention_hours = 200")
+    assert "inbox.reply_deadline_minutes = 0" in problems("[inbox]\nreply_deadline_minutes = 0")

@@ -5,13 +5,23 @@ Nothing here decides what a member reads; it only translates (see :mod:`bot.answ
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
@@ -22,6 +32,7 @@ from aiogram.types import (
     User,
 )
 
+from bot import delivery
 from bot.answering import Incoming, parse_text
 from bot.events import Action, Event, Paid, PreCheckout, Press, Sender, Upload
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
@@ -29,6 +40,17 @@ from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 log = logging.getLogger("bot.updates")
 T = TypeVar("T")
 HTML = "HTML"
+
+
+# Seconds a Bot API call may take before it counts as a passing failure (and is tried again).
+READ_TIMEOUT = 15
+
+
+def build_bot(token: str, api_server: str, *, connections: int = 100) -> Bot:
+    """aiogram's Bot, on Telegram's server or the Bot API server at ``api_server``, with at
+    most ``connections`` calls in flight."""
+    api = TelegramAPIServer.from_base(api_server) if api_server else PRODUCTION
+    return Bot(token, session=AiohttpSession(api=api, limit=connections, timeout=READ_TIMEOUT))
 
 
 def to_incoming(update: Update, bot: Bot, bot_username: str) -> Incoming:
@@ -227,19 +249,30 @@ class AiogramChannel:
         )
 
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
-        """One API call; waits out a flood limit once, ignores "not modified" and blocked chats."""
-        for attempt in range(2):
-            try:
-                return await method(**kwargs)
-            except TelegramRetryAfter as exc:
-                if attempt:
-                    raise
-                await asyncio.sleep(exc.retry_after)
-            except TelegramBadRequest as exc:
-                if "not modified" in exc.message.lower():
-                    return None
-                raise
-            except TelegramForbiddenError as exc:
-                log.info("chat unreachable: %s", exc.message)
+        """One API call; aiogram's errors become :mod:`bot.delivery`'s (none for "not
+        modified", which leaves the message as asked). Retrying is the caller's policy."""
+        try:
+            return await method(**kwargs)
+        except (TelegramAPIError, TelegramNetworkError, ClientDecodeError) as error:
+            if isinstance(error, TelegramBadRequest) and delivery.is_not_modified(error.message):
                 return None
-        return None
+            raise delivery.counted(getattr(method, "__name__", "call"), translate(error)) from error
+
+
+def translate(error: Exception) -> delivery.DeliveryError:
+    """aiogram's error as the delivery policy knows it."""
+    if isinstance(error, TelegramRetryAfter):
+        return delivery.RetryAfter(float(error.retry_after))
+    if isinstance(error, TelegramForbiddenError):
+        return delivery.Unreachable(error.message)
+    if isinstance(error, TelegramBadRequest):
+        return delivery.bad_request(error.message)
+    if isinstance(error, TelegramEntityTooLarge):  # a network error by class, but final
+        return delivery.Rejected(error.message)
+    if isinstance(error, TelegramNetworkError | TelegramServerError):  # timeouts, 5xx
+        return delivery.TransientFailure(error.message)
+    if isinstance(error, ClientDecodeError):  # a garbled answer (a proxy's 502 page)
+        return delivery.TransientFailure(str(error))
+    if isinstance(error, TelegramAPIError):
+        return delivery.Rejected(error.message)
+    return delivery.Rejected(str(error))

@@ -5,8 +5,8 @@ Nothing here decides what a member reads; it only translates (see :mod:`bot.answ
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -19,16 +19,39 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter
-from telegram.ext import BaseUpdateProcessor
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
+from bot import delivery
 from bot.answering import Incoming, parse_text
 from bot.events import Action, Event, Paid, PreCheckout, Press, Sender, Upload
-from bot.ordering import ChatOrder
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 log = logging.getLogger("bot.updates")
 T = TypeVar("T")
+
+
+# Seconds a Bot API call may take before it counts as a passing failure (and is tried again).
+READ_TIMEOUT = 15.0
+
+
+def build_bot(token: str, api_server: str, *, connections: int) -> Bot:
+    """A ``Bot`` on Telegram's server or the Bot API server at ``api_server``, with at most
+    ``connections`` calls in flight; ``getUpdates`` has a connection of its own."""
+    root = api_server.rstrip("/") if api_server else "https://api.telegram.org"
+    return Bot(
+        token,
+        base_url=f"{root}/bot",
+        base_file_url=f"{root}/file/bot",
+        request=HTTPXRequest(
+            connection_pool_size=connections,
+            read_timeout=READ_TIMEOUT,
+            write_timeout=READ_TIMEOUT,
+            pool_timeout=READ_TIMEOUT,
+        ),
+        get_updates_request=HTTPXRequest(connection_pool_size=1),
+    )
 
 
 def to_incoming(update: Update, bot_username: str) -> Incoming:
@@ -205,42 +228,28 @@ class PtbChannel:
         )
 
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
-        """One API call; waits out a flood limit once, ignores "not modified" and blocked chats."""
-        for attempt in range(2):
-            try:
-                return await method(**kwargs)
-            except RetryAfter as exc:
-                if attempt:
-                    raise
-                delay = exc.retry_after
-                await asyncio.sleep(
-                    delay.total_seconds() if hasattr(delay, "total_seconds") else delay
-                )
-            except BadRequest as exc:
-                if "not modified" in exc.message.lower():
-                    return None
-                raise
-            except Forbidden as exc:
-                log.info("chat unreachable: %s", exc.message)
+        """One API call; Telegram's errors become :mod:`bot.delivery`'s (none for "not
+        modified", which leaves the message as asked). Retrying is the caller's policy."""
+        try:
+            return await method(**kwargs)
+        except TelegramError as error:
+            if isinstance(error, BadRequest) and delivery.is_not_modified(error.message):
                 return None
-        return None
+            raise delivery.counted(method.__name__, translate(error)) from error
 
 
-class OrderedUpdates(BaseUpdateProcessor):
-    """Concurrent across chats, in order within a chat (see :mod:`bot.ordering`)."""
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._order = ChatOrder()
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat_id = None
-        if isinstance(update, Update) and update.effective_user is not None:
-            chat_id = update.effective_user.id
-        await self._order.run(chat_id, coroutine)
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
+def translate(error: TelegramError) -> delivery.DeliveryError:
+    """python-telegram-bot's error as the delivery policy knows it."""
+    if isinstance(error, RetryAfter):
+        with warnings.catch_warnings():  # int today, a timedelta in a later major version
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            wait = error.retry_after
+        seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
+        return delivery.RetryAfter(float(seconds))
+    if isinstance(error, Forbidden):
+        return delivery.Unreachable(error.message)
+    if isinstance(error, BadRequest):  # before NetworkError: BadRequest is one of them
+        return delivery.bad_request(error.message)
+    if isinstance(error, NetworkError):  # timeouts, connection errors, 5xx
+        return delivery.TransientFailure(error.message)
+    return delivery.Rejected(error.message)

@@ -1,102 +1,79 @@
-"""The mall as a python-telegram-bot Application: polling or webhook, against any Bot API server."""
+"""The Bot API on python-telegram-bot: what :mod:`bot.running` needs from a framework.
+
+python-telegram-bot's ``Application`` and ``Updater`` are not used: updates are fetched here
+and stored in the inbox before the next ``getUpdates`` confirms them (``bot.receiving``), or
+arrive through the process's own webhook listener (``bot.http``); the inbox's workers hand
+each one back here to be read as python-telegram-bot's ``Update`` and answered through
+:class:`~bot.ptb.adapter.PtbChannel`.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from telegram import BotCommand, BotCommandScopeChat, Update
-from telegram.error import BadRequest
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram import Bot, BotCommand, BotCommandScopeChat, Update
+from telegram.error import BadRequest, TelegramError
 
-from bot.answering import ALLOWED_UPDATES, CONCURRENT_UPDATES, UpdateHandler
-from bot.commands import command_menus
-from bot.ptb.adapter import OrderedUpdates, PtbChannel, to_incoming
-from bot.runtime import Runtime
-from bot.tracking import Handled
+from bot import delivery
+from bot.answering import ALLOWED_UPDATES, Incoming
+from bot.commands import CommandMenu
+from bot.ptb.adapter import PtbChannel, build_bot, to_incoming, translate
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class PtbBot:
-    """A started bot on python-telegram-bot (a :class:`bot.running.RunningBot`)."""
+class PtbApi:
+    """A started python-telegram-bot ``Bot`` (a :class:`bot.running.BotApi`)."""
 
-    application: Application  # type: ignore[type-arg]
-    handled: Handled
+    bot: Bot
+    channel: PtbChannel
     username: str
+    bot_id: int
 
+    def incoming(self, raw: dict[str, Any]) -> Incoming:
+        update = Update.de_json(raw, self.bot)
+        return to_incoming(update, self.username)
 
-def build_application(token: str, api_server: str) -> Application:  # type: ignore[type-arg]
-    builder = (
-        ApplicationBuilder()
-        .token(token)
-        .concurrent_updates(OrderedUpdates(CONCURRENT_UPDATES))
-        .job_queue(None)  # the scheduled jobs are bot.background's, on either framework
-    )
-    if api_server:
-        root = api_server.rstrip("/")
-        builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-    return builder.build()
-
-
-async def _register_commands(application: Application, runtime: Runtime) -> None:  # type: ignore[type-arg]
-    for menu in command_menus(runtime):
-        scope = BotCommandScopeChat(menu.chat_id) if menu.chat_id is not None else None
+    async def get_updates(self, offset: int | None, wait_seconds: int) -> list[dict[str, Any]]:
         try:
-            await application.bot.set_my_commands(
-                [BotCommand(name, description) for name, description in menu.commands],
-                scope=scope,
-                language_code=menu.language or None,
+            updates = await self.bot.get_updates(
+                offset=offset, timeout=wait_seconds, allowed_updates=ALLOWED_UPDATES
             )
-        except BadRequest as exc:
-            if menu.chat_id is None:
-                raise
-            # An admin who has not opened a chat with the bot yet: their menu comes next start.
-            log.warning("no command menu for chat %s: %s", menu.chat_id, exc.message)
+        except TelegramError as error:
+            raise delivery.counted("get_updates", translate(error)) from error
+        return [update.to_dict() for update in updates]
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    async def delete_webhook(self) -> None:
+        await self.bot.delete_webhook()
+
+    async def register_commands(self, menus: Sequence[CommandMenu]) -> None:
+        for menu in menus:
+            scope = BotCommandScopeChat(menu.chat_id) if menu.chat_id is not None else None
+            try:
+                await self.bot.set_my_commands(
+                    [BotCommand(name, description) for name, description in menu.commands],
+                    scope=scope,
+                    language_code=menu.language or None,
+                )
+            except BadRequest as exc:
+                if menu.chat_id is None:
+                    raise
+                # An admin who has not opened a chat with the bot yet: their menu comes next
+                # start.
+                log.warning("no command menu for chat %s: %s", menu.chat_id, exc.message)
 
 
 @asynccontextmanager
-async def running_bot(
-    runtime: Runtime, token: str, api_server: str, *, webhook: bool = False
-) -> AsyncIterator[PtbBot]:
-    """Start the bot (polling, or the webhook server of ``[telegram]``) and stop it on exit."""
-    application = build_application(token, api_server)
-    handled = Handled()
-    await application.initialize()
-    username = application.bot.username
-    handler = UpdateHandler(runtime.conversation(username), handled)
-    channel = PtbChannel(application.bot)
-
-    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await handler(to_incoming(update, username), channel)
-
-    application.add_handler(TypeHandler(Update, on_update))
-    await _register_commands(application, runtime)
-    updater = application.updater
-    assert updater is not None
-    await application.start()
-    telegram = runtime.config.telegram
-    if webhook:
-        secret = telegram.webhook_secret
-        assert secret is not None, "config validation requires a webhook secret"
-        await updater.start_webhook(
-            listen=telegram.webhook_listen,
-            port=telegram.webhook_port,
-            url_path="telegram",
-            webhook_url=telegram.webhook_url,
-            secret_token=secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    else:
-        await application.bot.delete_webhook()
-        await updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=20)
-    log.info("@%s is up (python-telegram-bot, %s)", username, "webhook" if webhook else "polling")
-    try:
-        yield PtbBot(application, handled, username)
-    finally:
-        await updater.stop()
-        await application.stop()
-        await application.shutdown()
+async def open_api(token: str, api_server: str, *, connections: int) -> AsyncIterator[PtbApi]:
+    """The bot, initialized (``getMe``), with ``connections`` calls in flight at most."""
+    bot = build_bot(token, api_server, connections=connections)
+    async with bot:
+        yield PtbApi(bot, PtbChannel(bot), bot.username, bot.id)

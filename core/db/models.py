@@ -792,3 +792,40 @@ class RiskFlag(Base):
     # When an admin cleared it or froze the member, and who: activity before is reviewed.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- The inbox (issue 12) -----------------------------------------------------------------------
+
+
+class InboxUpdate(Base):
+    """An update from Telegram, stored before Telegram is told it arrived (see core.inbox).
+
+    ``status``: ``new`` (to handle; a worker holds it while ``lease_until`` is ahead), then
+    ``done`` (answered) or ``failed`` (it took a process down ``attempts`` times: set aside so
+    the chat's next updates go on). ``chat_key`` orders one member's updates: a worker takes an
+    update only when no earlier one of the same chat is still ``new``.
+    """
+
+    __tablename__ = "inbox_updates"
+    __table_args__ = (
+        CheckConstraint("status IN ('new', 'done', 'failed')", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("uq_inbox_updates_bot_update", "bot_id", "update_id", unique=True),
+        Index("ix_inbox_updates_status", "status", "id"),
+        Index("ix_inbox_updates_chat", "bot_id", "chat_key", "status", "update_id"),
+        Index("ix_inbox_updates_handled", "handled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The bot's own user id (the token's first part): one database may serve several bots.
+    bot_id: Mapped[int] = mapped_column(BigInteger)
+    update_id: Mapped[int] = mapped_column(BigInteger)
+    chat_key: Mapped[int | None] = mapped_column(BigInteger)
+    # The update as Telegram sent it (JSON): opaque to core.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

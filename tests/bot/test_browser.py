@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bot.ptb.app import running_bot
+from bot.running import running_bot
 from bot.runtime import open_runtime
 from bot.sandbox import Sandbox
 from tests.support.browser import BackgroundLoop, browser  # noqa: F401 - the fixture

@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "inbox_updates",
     "audit_log",
     "risk_flags",
     "claim_locks",

@@ -1,0 +1,127 @@
+"""The inbox's workers in one process: take updates, handle them, mark them done.
+
+One loop takes as many updates as there are free workers (each the oldest waiting update of
+its chat, so a chat's updates stay in order even across processes) and runs each in a task of
+its own. It wakes when this process stores an update, when a task ends (the chat's next update
+may now be taken), and every ``poll_seconds`` for updates other processes stored. While tasks
+run, their leases are renewed; handled updates older than the retention are pruned now and
+then. An orderly stop lets running tasks finish for a while, then hands back the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from core.inbox import Inbox, Taken
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = timedelta(minutes=10)
+
+
+def worker_name() -> str:
+    """This process among the bot's processes, for the inbox's and outbox's claims."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class InboxWorkers:
+    def __init__(
+        self,
+        inbox: Inbox,
+        handle: Callable[[Taken], Awaitable[None]],
+        *,
+        workers: int,
+        clock: Callable[[], datetime],
+        retention: timedelta,
+        name: str | None = None,
+        poll_seconds: float = 0.5,
+        stop_grace_seconds: float = 10.0,
+    ) -> None:
+        self.inbox = inbox
+        self.handle = handle
+        self.workers = workers
+        self.clock = clock
+        self.retention = retention
+        self.name = name or worker_name()
+        self.poll_seconds = poll_seconds
+        self.stop_grace_seconds = stop_grace_seconds
+        self._wake = asyncio.Event()
+        self._running: dict[asyncio.Task[None], int] = {}
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Updates were stored: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Until :meth:`stop` (or cancelled): take and handle updates."""
+        if self.inbox.db.is_sqlite:  # one process per SQLite store: what it held is its own
+            taken_back = await self.inbox.forget_leases()
+            if taken_back:
+                log.info("%d updates left unfinished by the last run are handled now", taken_back)
+        renew_every = self.inbox.lease.total_seconds() / 3
+        last_renew = last_prune = asyncio.get_running_loop().time()
+        last_prune -= PRUNE_EVERY.total_seconds()  # prune once at start
+        while not self._stopping:
+            now_mono = asyncio.get_running_loop().time()
+            try:
+                if now_mono - last_prune >= PRUNE_EVERY.total_seconds():
+                    last_prune = now_mono
+                    pruned = await self.inbox.prune(self.clock() - self.retention)
+                    if pruned:
+                        log.info("pruned %d handled updates from the inbox", pruned)
+                if self._running and now_mono - last_renew >= renew_every:
+                    last_renew = now_mono
+                    await self.inbox.renew(self.name, list(self._running.values()), self.clock())
+                free = self.workers - len(self._running)
+                self._wake.clear()
+                if free > 0:
+                    for taken in await self.inbox.take(self.name, self.clock(), limit=free):
+                        task = asyncio.create_task(self._one(taken))
+                        self._running[task] = taken.inbox_id
+                        task.add_done_callback(self._finished)
+            except Exception:
+                log.exception("the inbox could not be worked; trying again")
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self.poll_seconds, renew_every)):
+                    await self._wake.wait()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._wake.set()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("handling an update failed; it is taken again", exc_info=error)
+
+    async def _one(self, taken: Taken) -> None:
+        await self.handle(taken)
+        # Answered: done. If this write fails, the lease runs out and the update is handled
+        # again, which its idempotent effects allow.
+        try:
+            await self.inbox.done([taken.inbox_id], self.clock())
+        except Exception:
+            log.exception("could not mark update %s handled", taken.update_id)
+
+    async def stop(self) -> None:
+        """Take nothing more; let running updates finish for a while, hand back the rest."""
+        self._stopping = True
+        self._wake.set()
+        running = set(self._running)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=self.stop_grace_seconds)
+            left = [self._running[t] for t in pending if t in self._running]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if left:
+                try:
+                    await self.inbox.release(self.name, left)
+                except Exception:
+                    log.exception("could not hand back %d updates; their lease will", len(left))

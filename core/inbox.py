@@ -1,0 +1,299 @@
+"""The inbox: every update from Telegram is stored before Telegram is told it arrived.
+
+A poller stores a batch of ``getUpdates`` before its next call moves the offset past it; a
+webhook stores the update before it answers 200. Workers then *take* updates: concurrently
+across chats, in order within one (an update is taken only when no earlier update of its chat
+is still waiting), and mark each ``done`` once it is answered. A worker holds what it took
+under a lease it renews while it works; if its process dies, the lease runs out and another
+worker, or the restarted process, takes the update again. That is at-least-once handling; the
+mall's effects happen once because every use case is idempotent by its cause (the day of a
+check-in, the nonce in a button, the order id), so handling an update again replays them.
+
+An update that took a process down ``max_attempts`` times is set aside as ``failed`` so the
+chat's later updates go on. Re-delivered updates (``bot_id``, ``update_id`` seen before) are
+recognised and not stored twice. Handled updates are pruned after a retention period shorter
+than a week: Telegram may restart ``update_id`` after a quiet week, and an id seen more than
+a day ago is taken for a new update (Telegram keeps an undelivered update 24 hours at most).
+
+Nothing here knows what an update says; the payload is the JSON Telegram sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from core import validation
+from core.db.database import Database
+from core.db.models import InboxUpdate
+from core.outbox import dialect_insert
+
+log = logging.getLogger(__name__)
+
+# An update id seen longer ago than this is a new update that reuses the id.
+_REUSE_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Received:
+    """An update as it arrived: its id, the chat that orders it (None: no order), its JSON."""
+
+    update_id: int
+    chat_key: int | None
+    payload: str
+
+
+@dataclass(frozen=True)
+class Taken:
+    """An update a worker holds: handle it, then :meth:`Inbox.done`."""
+
+    inbox_id: int
+    update_id: int
+    payload: str
+    attempts: int
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits in the inbox: how many updates, and how long the oldest has waited."""
+
+    waiting: int
+    oldest_seconds: float
+
+
+class Inbox:
+    """One bot's updates in the store, shared by every process that serves the bot."""
+
+    def __init__(
+        self, db: Database, bot_id: int, *, lease: timedelta, max_attempts: int = 5
+    ) -> None:
+        self.db = db
+        self.bot_id = bot_id
+        self.lease = lease
+        self.max_attempts = max_attempts
+
+    async def accept(self, updates: Sequence[Received], now: datetime) -> int:
+        """Store ``updates`` (committed when this returns); re-deliveries are skipped.
+
+        Returns how many were new.
+        """
+        validation.instant(now)
+        if not updates:
+            return 0
+        rows = [
+            {
+                "bot_id": self.bot_id,
+                "update_id": u.update_id,
+                "chat_key": u.chat_key,
+                "payload": u.payload,
+                "status": "new",
+                "attempts": 0,
+                "received_at": now,
+            }
+            for u in updates
+        ]
+        async with self.db.write() as conn:
+            insert = (
+                dialect_insert(conn, InboxUpdate)
+                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+                .returning(InboxUpdate.update_id)
+            )
+            stored = {int(i) for i in (await conn.execute(insert.values(rows))).scalars()}
+            skipped = [row for row in rows if row["update_id"] not in stored]
+            if skipped:
+                # An id seen over a day ago and handled: Telegram restarted its ids.
+                reused = (
+                    await conn.execute(
+                        delete(InboxUpdate)
+                        .where(
+                            InboxUpdate.bot_id == self.bot_id,
+                            InboxUpdate.update_id.in_([row["update_id"] for row in skipped]),
+                            InboxUpdate.status != "new",
+                            InboxUpdate.received_at < now - _REUSE_AFTER,
+                        )
+                        .returning(InboxUpdate.update_id)
+                    )
+                ).scalars()
+                again = {int(i) for i in reused}
+                if again:
+                    await conn.execute(
+                        insert.values([row for row in skipped if row["update_id"] in again])
+                    )
+                    stored |= again
+        return len(stored)
+
+    async def take(self, worker: str, now: datetime, *, limit: int) -> tuple[Taken, ...]:
+        """Up to ``limit`` updates for ``worker``: each the oldest waiting one of its chat.
+
+        Updates whose lease ran out (their worker died) are taken again; one that has been
+        taken ``max_attempts`` times already is set aside as ``failed``.
+        """
+        validation.instant(now)
+        free = or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now)
+        async with self.db.write() as conn:
+            poisoned = (
+                await conn.execute(
+                    update(InboxUpdate)
+                    .where(
+                        InboxUpdate.bot_id == self.bot_id,
+                        InboxUpdate.status == "new",
+                        InboxUpdate.attempts >= self.max_attempts,
+                        free,
+                    )
+                    .values(status="failed", handled_at=now, lease_until=None)
+                    .returning(InboxUpdate.update_id)
+                )
+            ).scalars()
+            for update_id in poisoned:
+                log.error(
+                    "update %s was taken %d times and never finished: set aside",
+                    update_id,
+                    self.max_attempts,
+                )
+            earlier = aliased(InboxUpdate)
+            query = (
+                select(
+                    InboxUpdate.id,
+                    InboxUpdate.update_id,
+                    InboxUpdate.payload,
+                    InboxUpdate.attempts,
+                    InboxUpdate.received_at,
+                )
+                .where(
+                    InboxUpdate.bot_id == self.bot_id,
+                    InboxUpdate.status == "new",
+                    free,
+                    ~exists().where(
+                        earlier.bot_id == InboxUpdate.bot_id,
+                        earlier.chat_key == InboxUpdate.chat_key,
+                        earlier.status == "new",
+                        earlier.update_id < InboxUpdate.update_id,
+                    ),
+                )
+                .order_by(InboxUpdate.id)
+                .limit(limit)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True, of=InboxUpdate)
+            found = (await conn.execute(query)).all()
+            if not found:
+                return ()
+            await conn.execute(
+                update(InboxUpdate)
+                .where(InboxUpdate.id.in_([row.id for row in found]))
+                .values(
+                    claimed_by=worker,
+                    lease_until=now + self.lease,
+                    attempts=InboxUpdate.attempts + 1,
+                )
+            )
+        return tuple(
+            Taken(int(r.id), int(r.update_id), r.payload, int(r.attempts) + 1, r.received_at)
+            for r in found
+        )
+
+    async def renew(self, worker: str, inbox_ids: Sequence[int], now: datetime) -> None:
+        """Keep holding updates still being worked on."""
+        if not inbox_ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(InboxUpdate)
+                .where(
+                    InboxUpdate.id.in_(list(inbox_ids)),
+                    InboxUpdate.claimed_by == worker,
+                    InboxUpdate.status == "new",
+                )
+                .values(lease_until=now + self.lease)
+            )
+
+    async def done(self, inbox_ids: Sequence[int], now: datetime) -> None:
+        """``inbox_ids`` were handled and answered."""
+        if not inbox_ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(InboxUpdate)
+                .where(InboxUpdate.id == bindparam("row_id"), InboxUpdate.status == "new")
+                .values(status="done", handled_at=now, lease_until=None)
+                .execution_options(synchronize_session=False),
+                [{"row_id": row_id} for row_id in inbox_ids],
+            )
+
+    async def release(self, worker: str, inbox_ids: Sequence[int]) -> None:
+        """Hand back updates taken but not handled (an orderly stop): taken again at once."""
+        if not inbox_ids:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(InboxUpdate)
+                .where(
+                    InboxUpdate.id.in_(list(inbox_ids)),
+                    InboxUpdate.claimed_by == worker,
+                    InboxUpdate.status == "new",
+                )
+                .values(
+                    lease_until=None,
+                    claimed_by=None,
+                    attempts=func.max(InboxUpdate.attempts - 1, 0)
+                    if self.db.is_sqlite
+                    else func.greatest(InboxUpdate.attempts - 1, 0),
+                )
+            )
+
+    async def forget_leases(self) -> int:
+        """A process starting alone on its store (SQLite) takes back what its last run held."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(InboxUpdate)
+                .where(
+                    InboxUpdate.bot_id == self.bot_id,
+                    InboxUpdate.status == "new",
+                    InboxUpdate.lease_until.is_not(None),
+                )
+                .values(lease_until=None)
+            )
+        return int(result.rowcount or 0)
+
+    async def prune(self, before: datetime, *, batch: int = 5000) -> int:
+        """Delete updates handled before ``before``, a batch at a time; how many went."""
+        validation.instant(before)
+        removed = 0
+        while True:
+            async with self.db.write() as conn:
+                chosen = (
+                    select(InboxUpdate.id)
+                    .where(
+                        InboxUpdate.status.in_(("done", "failed")),
+                        InboxUpdate.handled_at < before,
+                    )
+                    .limit(batch)
+                    .scalar_subquery()
+                )
+                result = await conn.execute(delete(InboxUpdate).where(InboxUpdate.id.in_(chosen)))
+            count = int(result.rowcount or 0)
+            removed += count
+            if count < batch:
+                return removed
+
+    async def backlog(self, now: datetime) -> Backlog:
+        """How many updates wait (taken or not) and the age of the oldest."""
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(func.count(), func.min(InboxUpdate.received_at)).where(
+                        and_(InboxUpdate.bot_id == self.bot_id, InboxUpdate.status == "new")
+                    )
+                )
+            ).one()
+        count, oldest = int(row[0]), row[1]
+        if oldest is not None and oldest.tzinfo is None:  # a bare aggregate skips the type
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        return Backlog(count, age)
