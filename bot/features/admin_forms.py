@@ -324,7 +324,7 @@ class Form:
 def whole_number(turn: Turn, text: str, *, low: int, high: int = validation.MAX_AMOUNT) -> int:
     """A typed whole number within bounds ("1,000" and "1 000" allowed), or :class:`Invalid`."""
     cleaned = text.replace(",", "").replace(" ", "").replace("_", "")
-    if not cleaned.isdigit() or len(cleaned) > 19:
+    if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > 19:
         raise Invalid(turn.t("admin.items.form.not_a_number", text=text[:40]))
     value = int(cleaned)
     if not low <= value <= high:

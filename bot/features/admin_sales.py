@@ -111,7 +111,7 @@ async def _item_choices(turn: Turn, draft: Draft) -> Sequence[Choice]:
 async def _item(turn: Turn, text: str, draft: Draft) -> JSON:
     """A typed sku (or an item's number)."""
     try:
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             item = await turn.mall.catalog.get_item(int(text))
         else:
             item = await turn.mall.catalog.get_item_by_sku(text)

@@ -314,7 +314,7 @@ async def verify_command(turn: Turn) -> None:
     action = turn.action
     assert isinstance(action, Command)
     value = action.args.strip().lstrip("#")
-    if not value.isdigit() or not 0 < int(value) < MAX_ID:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < MAX_ID:
         turn.send(turn.with_menu(turn.t("boxes.verify.usage")))
         return
     await _verify(turn, int(value))

@@ -128,7 +128,7 @@ def _token_item(args: tuple[str, ...]) -> tuple[str, int]:
         raise Stale("no token")
     token = args[0]
     head = token.split(".", 1)[0]
-    if not head.isdigit() or len(head) > 15 or int(head) == 0:
+    if not (head.isascii() and head.isdigit()) or len(head) > 15 or int(head) == 0:
         raise Stale(f"bad token {token!r}")
     return token, int(head)
 

@@ -274,6 +274,8 @@ async def test_a_draw_verifies_once_its_seed_is_revealed(chat: Chat) -> None:
     assert other.text == "No draw with that number."
     usage = await bob.send("/verify latest")
     assert usage.text.startswith("Send /verify and a draw number, like /verify 12.")
+    superscript = await bob.send("/verify ²")  # a digit to str.isdigit(), not to int()
+    assert superscript.text.startswith("Send /verify and a draw number, like /verify 12.")
 
 
 async def test_the_daily_cap_stops_openings_until_tomorrow(chat: Chat) -> None:
