@@ -33,7 +33,9 @@ sandbox: $(STAMP)
 	$(BIN)/pointsmall sandbox
 
 # The bot against Telegram: set POINTSMALL_TELEGRAM_TOKEN (and POINTSMALL_CONFIG) first.
-run: $(STAMP)
+# `run` refuses a SQLite file that is not there (a typo must not start an empty mall); migrate
+# creates or upgrades it first.
+run: migrate
 	$(BIN)/pointsmall run
 
 lint: $(STAMP)

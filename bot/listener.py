@@ -63,6 +63,8 @@ class Listener:
     outbox: Outbox | None = None
     clock: Callable[[], datetime] | None = None
     webhook: Webhook | None = field(default=None)
+    webhook_expected: bool = False
+    """Webhook mode: until the bot attaches the webhook, ``POST /telegram`` is a 503."""
 
     @property
     def url(self) -> str:
@@ -73,8 +75,11 @@ LISTENER_KEY = web.AppKey("listener", Listener)
 
 
 async def _telegram(request: web.Request) -> web.Response:
-    hook = request.app[LISTENER_KEY].webhook
+    listener = request.app[LISTENER_KEY]
+    hook = listener.webhook
     if hook is None:
+        if listener.webhook_expected:  # still starting: Telegram (or the proxy) tries again
+            return _error(503, "not ready yet; send it again")
         return _error(404, "this process takes no webhook (mode is not 'webhook')")
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), hook.secret.encode()):
@@ -157,10 +162,12 @@ def _error(status: int, description: str) -> web.Response:
 
 
 @asynccontextmanager
-async def listening(host: str, port: int) -> AsyncIterator[Listener]:
+async def listening(
+    host: str, port: int, *, webhook_expected: bool = False
+) -> AsyncIterator[Listener]:
     """Serve on ``host``:``port`` (0: any free port) until the block ends."""
     app = web.Application(client_max_size=MAX_UPDATE_BYTES)
-    listener = Listener(app, host, port)
+    listener = Listener(app, host, port, webhook_expected=webhook_expected)
     app[LISTENER_KEY] = listener
     app.router.add_post(WEBHOOK_PATH, _telegram)
     app.router.add_get("/healthz", _health)

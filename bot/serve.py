@@ -52,7 +52,9 @@ async def run(config: Config) -> int:
         return 2
     token = telegram.token.get_secret_value()
     async with (
-        listening(config.http.host, config.http.port) as listener,
+        listening(
+            config.http.host, config.http.port, webhook_expected=telegram.mode == "webhook"
+        ) as listener,
         open_runtime(config, wait_for_database=True) as runtime,
     ):
         await wait_for_telegram(token, telegram.api_server)

@@ -167,3 +167,21 @@ async def test_health_says_unavailable_while_the_database_does_not_answer(
             "database": "unreachable: ConnectionRefusedError",
         }
         assert scraped.status_code == 200  # the counters are still worth reading
+
+
+async def test_a_process_still_starting_asks_telegram_to_send_again() -> None:
+    """Webhook mode before the bot is up (waiting for its database): 503, never a 404 that
+    Telegram would take as final."""
+    async with (
+        listening("127.0.0.1", 0, webhook_expected=True) as starting,
+        listening("127.0.0.1", 0) as polling,
+        httpx.AsyncClient() as client,
+    ):
+        update = json.dumps({"update_id": 1})
+        early = await client.post(f"{starting.url}/telegram", content=update, headers=SECRET_HEADER)
+        stray = await client.post(f"{polling.url}/telegram", content=update, headers=SECRET_HEADER)
+        health = await client.get(f"{starting.url}/healthz")
+    assert early.status_code == 503
+    assert stray.status_code == 404
+    assert health.status_code == 503
+    assert health.json() == {"status": "starting"}
