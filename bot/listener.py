@@ -8,7 +8,7 @@
 - ``GET /metrics``: prometheus-client's text format; the inbox and outbox gauges are read
   from the store at each scrape, so they are the bot's, not this process's.
 
-The shop's API mounts here too (``Listener.app``).
+The shop's API mounts here too (``listening(..., mounts=...)``, ``bot.shop_api``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -163,15 +163,24 @@ def _error(status: int, description: str) -> web.Response:
 
 @asynccontextmanager
 async def listening(
-    host: str, port: int, *, webhook_expected: bool = False
+    host: str,
+    port: int,
+    *,
+    webhook_expected: bool = False,
+    mounts: Sequence[Callable[[web.Application], None]] = (),
 ) -> AsyncIterator[Listener]:
-    """Serve on ``host``:``port`` (0: any free port) until the block ends."""
+    """Serve on ``host``:``port`` (0: any free port) until the block ends.
+
+    ``mounts`` add their routes before it starts (the shop's API, ``bot.shop_api``).
+    """
     app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     listener = Listener(app, host, port, webhook_expected=webhook_expected)
     app[LISTENER_KEY] = listener
     app.router.add_post(WEBHOOK_PATH, _telegram)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
+    for mount in mounts:
+        mount(app)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:

@@ -21,6 +21,7 @@ from bot.listener import Listener, listening
 from bot.running import Framework, open_messenger, running_bot
 from bot.runtime import Runtime, open_runtime, wait_for_telegram
 from bot.sandbox import Sandbox
+from bot.shop_api import ShopApi
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config
 from core.db.database import Database, StoreLost
@@ -51,12 +52,17 @@ async def run(config: Config) -> int:
         )
         return 2
     token = telegram.token.get_secret_value()
+    shop = ShopApi()
     async with (
         listening(
-            config.http.host, config.http.port, webhook_expected=telegram.mode == "webhook"
+            config.http.host,
+            config.http.port,
+            webhook_expected=telegram.mode == "webhook",
+            mounts=(shop.mount,),
         ) as listener,
         open_runtime(config, wait_for_database=True) as runtime,
     ):
+        shop.runtime = runtime
         await wait_for_telegram(token, telegram.api_server)
         await _serve(runtime, listener, token)
     return 0

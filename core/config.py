@@ -5,7 +5,8 @@ from the environment instead of the file, which is where a deployment should kee
 
 - ``POINTSMALL_TELEGRAM_TOKEN`` sets ``telegram.token``,
 - ``POINTSMALL_DATABASE_URL`` sets ``database.url``,
-- ``POINTSMALL_DATABASE_PASSWORD`` sets ``database.password``.
+- ``POINTSMALL_DATABASE_PASSWORD`` sets ``database.password``,
+- ``POINTSMALL_PHONE_HASH_KEY`` sets ``shop.phone_hash_key``.
 
 A mistake is reported as a :class:`ConfigError` with one line per problem that names the key
 (``checkin.rewards[2]``), the bad value and what was expected, so an admin can fix the file
@@ -28,6 +29,7 @@ from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -62,6 +64,7 @@ __all__ = [
     "MallSettings",
     "MembersSettings",
     "Promotion",
+    "ShopSettings",
     "TelegramSettings",
     "Tier",
     "TiersSettings",
@@ -608,6 +611,38 @@ class RiskSettings(_Settings):
     """A member whose open flags score this much is frozen at once (0: never automatically)."""
 
 
+def _phone_region(value: str) -> str:
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        _expected("a two-letter region code in capitals, such as 'CN' or 'US'")
+    return value
+
+
+def _hash_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < 32:
+        _expected("at least 32 characters (for example the output of: openssl rand -hex 32)")
+    return value
+
+
+class ShopSettings(_Settings):
+    """``[shop]``: orders, refunds and checkout holds that the shop sends (core.shop).
+
+    Phones are matched by a keyed hash of their E.164 form, never stored in clear; without
+    ``phone_hash_key`` the mall matches no phones (it refuses them, and says why).
+    """
+
+    phone_region: Annotated[StrictStr, AfterValidator(_phone_region)] = "CN"
+    """Region of phone numbers written without a country code ('13800138000')."""
+    phone_hash_key: Annotated[SecretStr | None, AfterValidator(_hash_key)] = None
+    """The key of the phones' hashes (or POINTSMALL_PHONE_HASH_KEY); changing it unlinks every
+    phone, so set it once."""
+    park_days: PositiveInt = 30
+    """Orders of customers not linked to a member wait this long to be credited."""
+    default_category: Name = "general"
+    """Earning category of an order whose lines name none."""
+    checkout_hold_minutes: PositiveInt = 30
+    """Points held for the shop's checkout go back if not captured within this time."""
+
+
 class Config(_Settings):
     """The whole configuration of a mall; every table is optional."""
 
@@ -630,6 +665,7 @@ class Config(_Settings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    shop: ShopSettings = Field(default_factory=ShopSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -678,8 +714,9 @@ _ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "POINTSMALL_DATABASE_URL": ("database", "url"),
     "POINTSMALL_DATABASE_PASSWORD": ("database", "password"),
     "POINTSMALL_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "POINTSMALL_PHONE_HASH_KEY": ("shop", "phone_hash_key"),
 }
-_SECRET_KEYS = frozenset({"token", "password", "webhook_secret"})
+_SECRET_KEYS = frozenset({"token", "password", "webhook_secret", "phone_hash_key"})
 
 
 def load_config(

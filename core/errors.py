@@ -176,6 +176,55 @@ class NotFlagged(MallError):
     code = "not_flagged"
 
 
+# --- The shop (core.shop) ---------------------------------------------------------------------
+
+
+class OrderConflict(KeyReused):
+    """The shop sent an order id again with a different body (the API answers 409)."""
+
+    code = "order_conflict"
+
+
+class WrongCurrency(MallError):
+    """An amount in a currency other than the mall's ``[mall] currency``."""
+
+    code = "wrong_currency"
+
+
+class RefundExceedsOrder(MallError):
+    """Refunds would add up to more than the order's total."""
+
+    code = "refund_exceeds_order"
+
+
+class UnknownCustomer(MallError):
+    """No member is linked to that shop customer (a checkout hold needs one)."""
+
+    code = "unknown_customer"
+
+
+class InvalidPhone(MallError):
+    """A phone number that cannot be read as a number of ``[shop] phone_region`` or E.164."""
+
+    code = "invalid_phone"
+
+
+class PhoneMatchingOff(MallError):
+    """Phones cannot be matched: ``[shop] phone_hash_key`` (POINTSMALL_PHONE_HASH_KEY) is unset."""
+
+    code = "phone_matching_off"
+
+
+class RefTaken(MallError):
+    """That shop customer reference is already linked to another member."""
+
+    code = "ref_taken"
+
+
+class UnknownApiKey(MallError):
+    code = "unknown_api_key"
+
+
 def error_from_code(code: str, details: dict[str, Any] | None = None) -> MallError:
     """Rebuild a recorded rejection, so a retried request fails the same way."""
     cls = _registry().get(code, MallError)

@@ -29,6 +29,8 @@ from core.redemptions import RedemptionResult, Redemptions
 from core.referrals import Referrals
 from core.reports import Reports
 from core.risk import Risk
+from core.shop import Shop
+from core.shop_keys import ShopKeys
 from core.statements import Statements
 
 
@@ -67,6 +69,8 @@ class Mall:
     adjustments: Adjustments
     outbox: Outbox
     job_runs: JobRuns
+    shop: Shop
+    shop_keys: ShopKeys
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -94,6 +98,8 @@ class Mall:
             adjustments=Adjustments(db, config),
             outbox=Outbox(db, config),
             job_runs=JobRuns(db),
+            shop=Shop(db, config),
+            shop_keys=ShopKeys(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

@@ -560,6 +560,15 @@ class Outbox:
                 .values(status="unreachable", lease_until=None, error=reason[:200])
             )
 
+    async def message(self, envelope: Envelope, now: datetime) -> bool:
+        """One message to one member, sent by the sender; its key makes a repeat a no-op.
+
+        False when nothing was added (the key was enqueued before, or the chat is
+        unreachable)."""
+        validation.instant(now)
+        async with self.db.write() as conn:
+            return await enqueue(conn, [envelope], now=now) == 1
+
     async def mark_unreachable(self, chat_id: int, now: datetime, reason: str) -> None:
         """A member blocked the bot (found while answering them): bulk messages skip them."""
         async with self.db.write() as conn:

@@ -9,9 +9,11 @@ Erasure keeps the ledger whole: the member's transfers stay, so the books still 
 they then belong to a surrogate account that no Telegram id can be (``2**60`` and above, where
 Telegram's ids have at most 52 bits). What could lead back to the person goes: names, the
 username, delivery addresses and notes, the invite code, any question the bot was waiting to
-have answered, and every text that spells their id (idempotency keys, transfer references,
-recorded results), which now spells the surrogate's. Confirm tokens go too: they are signed
-over the member's id, so with the signing key they would name them.
+have answered, their links to the shop (a keyed hash of their phone, the shop's reference of
+them) and the customer of their shop orders, and every text that spells their id
+(idempotency keys, transfer references, recorded results), which now spells the surrogate's.
+Confirm tokens go too: they are signed over the member's id, so with the signing key they
+would name them.
 
 What remains is one keyed hash of the Telegram id in ``erasures``, without a date: enough for
 :meth:`core.members.Members.join` to recognise the person coming back (a new member, but no
@@ -50,6 +52,7 @@ from core.db.models import (
     Member,
     Operation,
     Redemption,
+    ShopOrder,
     Transfer,
 )
 from core.errors import UnknownMember
@@ -78,6 +81,9 @@ _SECTION_NAMES: dict[tuple[str, str], str] = {
     ("referrals", "invitee_id"): "invited_by",
     ("referrals", "referrer_id"): "invites_sent",
     ("pending_inputs", "member_id"): "pending_input",
+    ("shop_customers", "member_id"): "shop_links",
+    ("shop_orders", "member_id"): "shop_orders",
+    ("checkout_holds", "member_id"): "checkout_holds",
 }
 # Shown in sections of their own (profile, balance, transfers), or never the member's own:
 # ``members.invited_by`` names the friends they invited, whose profiles are not theirs to take.
@@ -93,8 +99,9 @@ _TOLD_ELSEWHERE = frozenset(
 )
 # Rows that exist only for the living member: deleted on erasure rather than handed on to the
 # surrogate. An invite code would still bring newcomers to the surrogate, and it may be posted
-# somewhere under the person's name.
-_FORGOTTEN = frozenset({"pending_inputs", "invite_codes"})
+# somewhere under the person's name. The shop's links (a keyed hash of the member's phone, the
+# shop's reference of them) would credit the surrogate with the person's next orders.
+_FORGOTTEN = frozenset({"pending_inputs", "invite_codes", "shop_customers"})
 
 
 @dataclass(frozen=True)
@@ -217,6 +224,10 @@ class Privacy:
                     now=now,
                     require_active=False,
                 )
+            # The shop's orders stay with the surrogate, without the customer (a phone's hash).
+            await conn.execute(
+                update(ShopOrder).where(ShopOrder.member_id == member_id).values(customer_key=None)
+            )
             await _anonymise(conn, member_id, surrogate, now)
             await _record_erasure(conn, _digest(key, member_id))
         return ErasureResult(forfeited, cancelled, released)

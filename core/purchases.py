@@ -15,7 +15,7 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import Order
 from core.earning import add_earned, current_standing, earn, refresh_tier
-from core.errors import AlreadyRefunded, Frozen, UnknownOrder
+from core.errors import AlreadyRefunded, Frozen, KeyReused, UnknownOrder
 from core.idempotency import run_once
 from core.ledger import debit_member, lock_member
 
@@ -77,6 +77,129 @@ def _refund_key(order_id: str, refund_id: str) -> str:
     return f"refund:{order_id}@{refund_id}"
 
 
+async def credit_purchase(
+    conn: AsyncConnection,
+    config: Config,
+    member_id: int,
+    order_id: str,
+    amount_minor: int,
+    category: str,
+    now: datetime,
+) -> PurchaseResult:
+    """Record a purchase and credit what it earns, inside the caller's transaction.
+
+    :meth:`Purchases.record_purchase` runs it once per order id; the shop (``core.shop``) runs
+    it inside its own use cases. An order id recorded before is refused (:class:`KeyReused`).
+    """
+    member = await lock_member(conn, member_id)
+    if (
+        await conn.execute(select(Order.order_id).where(Order.order_id == order_id))
+    ).first() is not None:
+        raise KeyReused(f"order {order_id!r} was recorded before", key=f"purchase:{order_id}")
+    day = rules.business_day(now, config.mall.timezone)
+    standing = await current_standing(conn, config, member_id, day)
+    reckoned = rules.purchase_points(amount_minor, category, standing.tier, now, config.earning)
+    granted, capped, balance, tier_name = 0, 0, member.balance, standing.tier.name
+    if reckoned.points:
+        earned = await earn(
+            conn,
+            config,
+            member,
+            amount=reckoned.points,
+            code="purchase",
+            reference=order_id,
+            key=f"purchase:{order_id}",
+            now=now,
+            standing=standing,
+        )
+        granted, capped = earned.granted, earned.capped
+        balance, tier_name = earned.balance, earned.tier
+    elif member.frozen:
+        raise Frozen(f"member {member_id} is frozen", member_id=member_id)
+    await conn.execute(
+        insert(Order).values(
+            order_id=order_id,
+            member_id=member_id,
+            amount_minor=amount_minor,
+            category=category,
+            points=granted,
+            created_at=now,
+        )
+    )
+    return PurchaseResult(
+        order_id=order_id,
+        points=granted,
+        capped=capped,
+        base_points=reckoned.base,
+        category_multiplier=reckoned.category_multiplier,
+        tier_multiplier=reckoned.tier_multiplier,
+        promotion=reckoned.promotion,
+        promotion_multiplier=reckoned.promotion_multiplier,
+        balance=balance,
+        tier=tier_name,
+    )
+
+
+async def reverse_purchase(
+    conn: AsyncConnection,
+    config: Config,
+    order_id: str,
+    refund_id: str,
+    amount_minor: int | None,
+    now: datetime,
+) -> RefundResult:
+    """Take back what the refunded part of the order earned, inside the caller's transaction
+    (see :meth:`Purchases.refund_purchase`)."""
+    member_id = (
+        await conn.execute(select(Order.member_id).where(Order.order_id == order_id))
+    ).scalar_one_or_none()
+    if member_id is None:
+        raise UnknownOrder(f"no order {order_id!r}", order_id=order_id)
+    member = await lock_member(conn, member_id)
+    order = (await conn.execute(select(Order).where(Order.order_id == order_id))).one()
+    left = order.amount_minor - order.refunded_minor
+    refund = left if amount_minor is None else amount_minor
+    if refund <= 0 or refund > left:
+        raise AlreadyRefunded(
+            f"order {order_id!r} has {left} left to refund, asked {refund}",
+            order_id=order_id,
+            refundable_minor=left,
+        )
+    refunded = order.refunded_minor + refund
+    # Proportional and cumulative, so partial refunds never round their way past
+    # the order's points, and a full refund takes back exactly what it earned.
+    target = order.points * refunded // order.amount_minor
+    due = target - order.points_reversed - order.points_unrecovered
+    taken = min(due, member.balance)
+    balance = member.balance
+    if taken > 0:
+        _, balance = await debit_member(
+            conn,
+            member_id=member_id,
+            destination=SystemAccount.ISSUANCE,
+            amount=taken,
+            code="purchase_refund",
+            reference=order_id,
+            key=_refund_key(order_id, refund_id),
+            now=now,
+            require_active=False,
+        )
+        day = rules.business_day(order.created_at, config.mall.timezone)
+        await add_earned(conn, member_id, day, -taken)
+        today = rules.business_day(now, config.mall.timezone)
+        await refresh_tier(conn, config, member_id, member.tier, today)
+    await conn.execute(
+        update(Order)
+        .where(Order.order_id == order_id)
+        .values(
+            refunded_minor=refunded,
+            points_reversed=order.points_reversed + taken,
+            points_unrecovered=order.points_unrecovered + due - taken,
+        )
+    )
+    return RefundResult(order_id, refund_id, refund, taken, due - taken, balance)
+
+
 class Purchases:
     """Orders paid with money, recorded by the shop (or an admin) for a member."""
 
@@ -95,50 +218,8 @@ class Purchases:
         validation.instant(now)
 
         async def work(conn: AsyncConnection) -> PurchaseResult:
-            member = await lock_member(conn, member_id)
-            day = rules.business_day(now, self.config.mall.timezone)
-            standing = await current_standing(conn, self.config, member_id, day)
-            reckoned = rules.purchase_points(
-                amount_minor, category, standing.tier, now, self.config.earning
-            )
-            granted, capped, balance, tier_name = 0, 0, member.balance, standing.tier.name
-            if reckoned.points:
-                earned = await earn(
-                    conn,
-                    self.config,
-                    member,
-                    amount=reckoned.points,
-                    code="purchase",
-                    reference=order_id,
-                    key=f"purchase:{order_id}",
-                    now=now,
-                    standing=standing,
-                )
-                granted, capped = earned.granted, earned.capped
-                balance, tier_name = earned.balance, earned.tier
-            elif member.frozen:
-                raise Frozen(f"member {member_id} is frozen", member_id=member_id)
-            await conn.execute(
-                insert(Order).values(
-                    order_id=order_id,
-                    member_id=member_id,
-                    amount_minor=amount_minor,
-                    category=category,
-                    points=granted,
-                    created_at=now,
-                )
-            )
-            return PurchaseResult(
-                order_id=order_id,
-                points=granted,
-                capped=capped,
-                base_points=reckoned.base,
-                category_multiplier=reckoned.category_multiplier,
-                tier_multiplier=reckoned.tier_multiplier,
-                promotion=reckoned.promotion,
-                promotion_multiplier=reckoned.promotion_multiplier,
-                balance=balance,
-                tier=tier_name,
+            return await credit_purchase(
+                conn, self.config, member_id, order_id, amount_minor, category, now
             )
 
         outcome = await run_once(
@@ -177,54 +258,7 @@ class Purchases:
             validation.amount(amount_minor, field="amount_minor")
 
         async def work(conn: AsyncConnection) -> RefundResult:
-            member_id = (
-                await conn.execute(select(Order.member_id).where(Order.order_id == order_id))
-            ).scalar_one_or_none()
-            if member_id is None:
-                raise UnknownOrder(f"no order {order_id!r}", order_id=order_id)
-            member = await lock_member(conn, member_id)
-            order = (await conn.execute(select(Order).where(Order.order_id == order_id))).one()
-            left = order.amount_minor - order.refunded_minor
-            refund = left if amount_minor is None else amount_minor
-            if refund <= 0 or refund > left:
-                raise AlreadyRefunded(
-                    f"order {order_id!r} has {left} left to refund, asked {refund}",
-                    order_id=order_id,
-                    refundable_minor=left,
-                )
-            refunded = order.refunded_minor + refund
-            # Proportional and cumulative, so partial refunds never round their way past
-            # the order's points, and a full refund takes back exactly what it earned.
-            target = order.points * refunded // order.amount_minor
-            due = target - order.points_reversed - order.points_unrecovered
-            taken = min(due, member.balance)
-            balance = member.balance
-            if taken > 0:
-                _, balance = await debit_member(
-                    conn,
-                    member_id=member_id,
-                    destination=SystemAccount.ISSUANCE,
-                    amount=taken,
-                    code="purchase_refund",
-                    reference=order_id,
-                    key=_refund_key(order_id, refund_id),
-                    now=now,
-                    require_active=False,
-                )
-                day = rules.business_day(order.created_at, self.config.mall.timezone)
-                await add_earned(conn, member_id, day, -taken)
-                today = rules.business_day(now, self.config.mall.timezone)
-                await refresh_tier(conn, self.config, member_id, member.tier, today)
-            await conn.execute(
-                update(Order)
-                .where(Order.order_id == order_id)
-                .values(
-                    refunded_minor=refunded,
-                    points_reversed=order.points_reversed + taken,
-                    points_unrecovered=order.points_unrecovered + due - taken,
-                )
-            )
-            return RefundResult(order_id, refund_id, refund, taken, due - taken, balance)
+            return await reverse_purchase(conn, self.config, order_id, refund_id, amount_minor, now)
 
         outcome = await run_once(
             self.db,

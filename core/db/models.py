@@ -829,3 +829,123 @@ class InboxUpdate(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- The shop (issue 13, core.shop) -------------------------------------------------------------
+
+
+class ShopKey(Base):
+    """A key the shop signs its API requests with. The secret is kept as is: verifying an
+    HMAC needs it (it is shown once, when created, and never listed)."""
+
+    __tablename__ = "shop_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShopCustomer(Base):
+    """A customer of the shop as the mall knows them, and the member they are linked to.
+
+    ``customer_key`` is ``tg:<telegram id>``, ``phone:<HMAC-SHA256 of the E.164 number>`` or
+    ``ref:<the shop's reference>``: never a phone in clear. The row is also what an order and
+    a link for the same customer both lock, so an order cannot be parked unseen by a link.
+    A ``tg:`` customer is linked by the member id itself (``member_id`` stays empty).
+    """
+
+    __tablename__ = "shop_customers"
+    __table_args__ = (CheckConstraint("kind IN ('telegram', 'phone', 'ref')", name="kind_known"),)
+
+    customer_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"), index=True)
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ShopOrder(Base):
+    """An order the shop sent, whatever became of it.
+
+    ``status``: ``awaiting`` (only refunds arrived so far), ``parked`` (no member linked to the
+    customer yet; credited when one links, until ``parked_until``), ``credited`` (its parts are
+    purchases in ``orders``), ``refunded`` (refunded in full before it was credited) or
+    ``expired`` (parked too long). ``parts`` is the total split by earning category, as JSON
+    ``[[category, amount_minor], ...]``; part 1 is the purchase ``order_id``, part n the
+    purchase ``order_id:n``.
+    """
+
+    __tablename__ = "shop_orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('awaiting', 'parked', 'credited', 'refunded', 'expired')",
+            name="status_known",
+        ),
+        CheckConstraint(
+            "refunded_minor >= 0 AND (total_minor IS NULL"
+            " OR (total_minor > 0 AND refunded_minor <= total_minor))",
+            name="refund_in_range",
+        ),
+        CheckConstraint("points >= 0", name="points_not_negative"),
+        Index("ix_shop_orders_customer", "customer_key", "status"),
+        Index("ix_shop_orders_parked", "status", "parked_until"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str | None] = mapped_column(String(16))
+    customer_key: Mapped[str | None] = mapped_column(String(80))
+    member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"))
+    total_minor: Mapped[int | None] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    parts: Mapped[str | None] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ShopRefund(Base):
+    """A refund the shop sent: ``pending`` until its order arrives, then ``applied`` (points
+    taken back), ``netted`` (it came before the order was credited, and lowered what the order
+    credits) or ``exceeded`` (it came before its order and would have refunded more than the
+    order's total: nothing was done with it)."""
+
+    __tablename__ = "shop_refunds"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "status IN ('pending', 'applied', 'netted', 'exceeded')", name="status_known"
+        ),
+        CheckConstraint("points_taken >= 0 AND unrecovered >= 0", name="points_not_negative"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refund_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8))
+    points_taken: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # What the refund should have taken back but the member had already spent.
+    unrecovered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CheckoutHold(Base):
+    """Points held for a discount at the shop's checkout: a ledger hold, by the shop's id."""
+
+    __tablename__ = "checkout_holds"
+
+    hold_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"), index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    value_minor: Mapped[int] = mapped_column(BigInteger)
+    # The shop's order the points paid for, once captured.
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -29,6 +29,11 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "checkout_holds",
+    "shop_refunds",
+    "shop_orders",
+    "shop_customers",
+    "shop_keys",
     "inbox_updates",
     "audit_log",
     "risk_flags",

@@ -1,0 +1,260 @@
+"""The shop's API over real HTTP: signed orders earn, are told in the chat, and count once.
+
+A test plays the shop (signed requests to the process's listener) and a member (the sandbox
+chat); the outbox sender runs, so what the member is told arrives as it would. On SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.listener import listening
+from bot.running import Framework
+from bot.shop_api import ShopApi
+from bot.shop_auth import KEY_HEADER, SIGNATURE_HEADER, sign
+from tests.bot.conftest import ChatFactory
+from tests.support.background import running_background
+from tests.support.chat import Chat, Member
+
+RULES = '[members]\nsignup_bonus = 0\n[earning]\npoints_per_unit = 1\n[mall]\ncurrency = "CNY"\n'
+
+
+@pytest.fixture
+def framework() -> Framework:
+    """The API does not depend on the chat's framework: one is enough here."""
+    return "ptb"
+
+
+@dataclass
+class Shop:
+    """The shop's side: its key, and signed calls to the listener."""
+
+    url: str
+    key_id: str
+    secret: str
+    client: httpx.AsyncClient
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        secret: str | None = None,
+        timestamp: int | None = None,
+        key_id: str | None = None,
+    ) -> httpx.Response:
+        raw = json.dumps(body).encode() if body is not None else b""
+        stamp = int(time.time()) if timestamp is None else timestamp
+        headers = {
+            KEY_HEADER: self.key_id if key_id is None else key_id,
+            SIGNATURE_HEADER: sign(secret or self.secret, stamp, raw),
+            "Content-Type": "application/json",
+        }
+        return await self.client.request(method, self.url + path, content=raw, headers=headers)
+
+
+@dataclass
+class Mall:
+    chat: Chat
+    shop: Shop
+    api: ShopApi
+
+
+@pytest.fixture
+async def mall(make_chat: ChatFactory, database_url: str) -> AsyncIterator[Mall]:
+    async with make_chat(RULES, database_url=database_url) as chat:
+        api = ShopApi(rate=1000, burst=1000)
+        api.runtime = chat.runtime
+        created = await chat.mall.shop_keys.create_key("web shop", chat.now)
+        async with (
+            listening("127.0.0.1", 0, mounts=(api.mount,)) as listener,
+            httpx.AsyncClient(timeout=30) as client,
+            running_background(chat),
+        ):
+            yield Mall(chat, Shop(listener.url, created.key_id, created.secret, client), api)
+
+
+def order(order_id: str, member: Member | int, total: str = "128.50") -> dict[str, Any]:
+    who = member if isinstance(member, int) else member.id
+    return {
+        "order_id": order_id,
+        "customer": {"telegram_id": who},
+        "total": total,
+        "currency": "CNY",
+        "lines": [{"sku": "TEA-1", "category": "tea", "amount": total, "quantity": 1}],
+        "placed_at": "2026-03-02T10:00:00+08:00",
+    }
+
+
+async def told(mall: Mall) -> None:
+    """Until the outbox has sent what it holds (the sender runs beside the chat)."""
+    async with asyncio.timeout(30):
+        while await mall.chat.mall.outbox.waiting():  # noqa: ASYNC110 (the sender's work)
+            await asyncio.sleep(0.05)
+
+
+async def balance(mall: Mall, member: Member) -> int:
+    return (await mall.chat.mall.statements.balance(member.id)).balance
+
+
+async def test_a_signed_order_earns_by_the_rules_and_the_member_is_told(mall: Mall) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+
+    answer = await mall.shop.call("POST", "/api/v1/orders", order("A-1001", ann))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "order_id": "A-1001",
+        "status": "credited",
+        "points": 128,
+        "telegram_id": ann.id,
+    }
+    assert await balance(mall, ann) == 128
+    await told(mall)
+    said = ann.messages[-1].text
+    assert "Thank you for your order A-1001! You earned 128 points." in said
+    assert "Your balance: 128 points" in said
+
+
+async def test_the_same_order_earns_once_even_sent_twenty_times_at_once(mall: Mall) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+
+    answers = await asyncio.gather(
+        *(mall.shop.call("POST", "/api/v1/orders", order("A-7", ann)) for _ in range(20))
+    )
+
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["points"] for a in answers} == {128}
+    assert await balance(mall, ann) == 128
+    await told(mall)
+    assert sum("order A-7" in m.text for m in ann.messages) == 1
+
+    changed = await mall.shop.call("POST", "/api/v1/orders", order("A-7", ann, total="99.00"))
+    assert changed.status_code == 409
+    assert changed.json()["error"] == "order_conflict"
+
+
+async def test_a_refund_takes_back_its_share_and_says_so(mall: Mall) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+    await mall.shop.call("POST", "/api/v1/orders", order("A-9", ann, total="100.00"))
+
+    path = "/api/v1/orders/A-9/refunds"
+    first = await mall.shop.call("POST", path, {"refund_id": "R-1", "amount": "25.00"})
+    again = await mall.shop.call("POST", path, {"refund_id": "R-1", "amount": "25.00"})
+    too_much = await mall.shop.call("POST", path, {"refund_id": "R-2", "amount": "80.00"})
+
+    assert first.status_code == 200, first.text
+    assert first.json()["points_taken"] == 25
+    assert again.json() == first.json()
+    assert too_much.status_code == 422
+    assert too_much.json()["error"] == "refund_exceeds_order"
+    assert await balance(mall, ann) == 75
+    await told(mall)
+    assert "Order A-9 was refunded in part or in full: 25 points taken back." in ann.last.text
+
+
+async def test_an_order_for_a_customer_not_yet_in_the_mall_is_parked(mall: Mall) -> None:
+    answer = await mall.shop.call("POST", "/api/v1/orders", order("A-11", 5555))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "parked"
+    assert answer.json()["points"] == 0
+
+
+async def test_unsigned_stale_forged_or_revoked_requests_do_nothing(mall: Mall) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+    body = order("A-13", ann)
+    shop = mall.shop
+    raw = json.dumps(body).encode()
+
+    unsigned = await shop.client.post(shop.url + "/api/v1/orders", content=raw)
+    wrong = await shop.call("POST", "/api/v1/orders", body, secret="not-the-secret")
+    stale = await shop.call("POST", "/api/v1/orders", body, timestamp=int(time.time()) - 301)
+    unknown = await shop.call("POST", "/api/v1/orders", body, key_id="pk_nobody")
+    await mall.chat.mall.shop_keys.revoke_key(shop.key_id, mall.chat.now)
+    revoked = await shop.call("POST", "/api/v1/orders", body)
+
+    for refused, code in (
+        (unsigned, "missing_key"),
+        (wrong, "bad_signature"),
+        (stale, "stale_signature"),
+        (unknown, "bad_signature"),
+        (revoked, "bad_signature"),
+    ):
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"] == code
+    assert await balance(mall, ann) == 0
+
+
+async def test_a_body_too_large_is_413_and_too_many_requests_429(mall: Mall) -> None:
+    huge = {"order_id": "A-15", "padding": "x" * 70_000}
+    too_large = await mall.shop.call("POST", "/api/v1/orders", huge)
+    assert too_large.status_code == 413
+
+    mall.api.limit.rate, mall.api.limit.burst = 1, 2
+    mall.api.limit._buckets.clear()
+    answers = [await mall.shop.call("GET", "/api/v1/members/1") for _ in range(3)]
+    assert answers[-1].status_code == 429
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+async def test_bad_orders_are_refused_with_what_is_wrong(mall: Mall) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+    dollars = {**order("A-17", ann), "currency": "USD"}
+    floating = {**order("A-18", ann), "total": 128.5}
+
+    wrong_currency = await mall.shop.call("POST", "/api/v1/orders", dollars)
+    not_a_string = await mall.shop.call("POST", "/api/v1/orders", floating)
+
+    assert wrong_currency.status_code == 422
+    assert wrong_currency.json()["error"] == "wrong_currency"
+    assert not_a_string.status_code == 422
+    assert "total: expected a decimal string" in not_a_string.json()["message"]
+    assert await balance(mall, ann) == 0
+
+
+async def test_points_pay_at_the_checkout_through_a_hold(mall: Mall) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+    await mall.shop.call("POST", "/api/v1/orders", order("A-19", ann, total="1000.00"))
+    customer = {"telegram_id": ann.id}
+
+    held = await mall.shop.call(
+        "POST", "/api/v1/checkout/holds", {"hold_id": "H-1", "customer": customer, "points": 500}
+    )
+    assert held.status_code == 200, held.text
+    assert held.json()["status"] == "held"
+    assert held.json()["value_minor"] == 500
+    assert (await mall.chat.mall.statements.balance(ann.id)).held == 500
+
+    captured = await mall.shop.call(
+        "POST", "/api/v1/checkout/holds/H-1/capture", {"order_id": "A-20"}
+    )
+    assert captured.json()["status"] == "captured"
+    assert await balance(mall, ann) == 500
+
+    await mall.shop.call(
+        "POST", "/api/v1/checkout/holds", {"hold_id": "H-2", "customer": customer, "points": 100}
+    )
+    released = await mall.shop.call("POST", "/api/v1/checkout/holds/H-2/release", {})
+    assert released.json()["status"] == "released"
+    assert await balance(mall, ann) == 500
+
+    member = await mall.shop.call("GET", f"/api/v1/members/{ann.id}")
+    assert member.json()["balance"] == 500
+    assert member.json()["tier"]
