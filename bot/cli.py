@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -25,7 +26,9 @@ from core.config import Config, ConfigError, load_config
 from core.db.backup import BackupRefused, backup_sqlite
 from core.db.database import Database, DatabaseUnreachable, StoreLost, sqlite_path
 from core.db.migrate import current_revision, head_revision, upgrade
+from core.errors import UnknownApiKey
 from core.invariants import LedgerReport, check_ledger
+from core.mall import Mall
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -56,6 +59,26 @@ def _parser() -> argparse.ArgumentParser:
         help="run the bot: upgrades the schema, then polls Telegram or serves its webhook"
         " ([telegram] in the config)",
     )
+    shop = commands.add_parser("shop", help="the shop's API keys (see docs/shop-api.md)")
+    shop_commands = shop.add_subparsers(dest="shop_command", required=True)
+    key = shop_commands.add_parser("key", help="create, list or revoke API keys")
+    key_commands = key.add_subparsers(dest="key_command", required=True)
+    create = key_commands.add_parser(
+        "create", help="a new key; its secret is printed once and never again"
+    )
+    create.add_argument("name", help="what the key is for, e.g. 'web shop'")
+    create.add_argument("--json", action="store_true", help='print {"key_id": ..., "secret": ...}')
+    key_commands.add_parser("list", help="every key: id, name, created, last used, revoked")
+    revoke = key_commands.add_parser("revoke", help="refuse every request with this key")
+    revoke.add_argument("key_id")
+    orders = commands.add_parser("orders", help="orders from the shop")
+    orders_commands = orders.add_subparsers(dest="orders_command", required=True)
+    import_ = orders_commands.add_parser(
+        "import",
+        help="credit offline or POS orders from a CSV file: every row checked first, nothing"
+        " imported if any is wrong, idempotent by order id",
+    )
+    import_.add_argument("file", type=Path, help="order_id,customer_phone,telegram_id,total,...")
     backup = commands.add_parser(
         "backup",
         help="copy the SQLite store to FILE, consistently, even while the bot runs"
@@ -128,6 +151,13 @@ def _command(args: argparse.Namespace, config: Config) -> int:
         return _refuse_missing_store(config) or asyncio.run(_load_catalog(config, args.file))
     if args.command == "backup":
         return _backup(config, args.file, force=args.force)
+    if args.command == "shop":
+        return _refuse_missing_store(config) or asyncio.run(_shop(config, args))
+    if args.command == "orders":
+        if not args.file.is_file():
+            print(f"pointsmall: no orders file at {args.file}", file=sys.stderr)
+            return 2
+        return _refuse_missing_store(config) or asyncio.run(_import_orders(config, args.file))
     if args.command == "run":
         if config.telegram.token is None:
             return asyncio.run(serve.run(config))  # it says where to put one
@@ -264,6 +294,66 @@ async def _check(config: Config) -> int:
         await db.dispose()
     print(format_report(report))
     return 0 if report.ok else 1
+
+
+async def _shop(config: Config, args: argparse.Namespace) -> int:
+    db = await _open(config)
+    try:
+        if not await _schema_is_current(db):
+            return 2
+        keys = Mall.build(db, config).shop_keys
+        now = datetime.now(UTC)
+        if args.key_command == "create":
+            created = await keys.create_key(args.name, now)
+            if args.json:
+                print(json.dumps({"key_id": created.key_id, "secret": created.secret}))
+            else:
+                print(f"key id: {created.key_id}\nsecret: {created.secret}")
+                print("The secret is shown this once: put it in the shop's settings now.")
+        elif args.key_command == "list":
+            for view in await keys.list_keys():
+                used = (
+                    view.last_used_at.isoformat(timespec="minutes")
+                    if view.last_used_at
+                    else "never"
+                )
+                state = (
+                    f"revoked {view.revoked_at.isoformat(timespec='minutes')}"
+                    if view.revoked_at
+                    else "active"
+                )
+                print(
+                    f"{view.key_id}  {view.name!r}  created"
+                    f" {view.created_at.isoformat(timespec='minutes')}  last used {used}  {state}"
+                )
+        else:
+            try:
+                await keys.revoke_key(args.key_id, now)
+            except UnknownApiKey:
+                print(f"pointsmall: no API key {args.key_id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}: requests with it are refused from now on")
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def _import_orders(config: Config, path: Path) -> int:
+    db = await _open(config)
+    try:
+        if not await _schema_is_current(db):
+            return 2
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+        report = await Mall.build(db, config).shop.import_orders_csv(text, datetime.now(UTC))
+    finally:
+        await db.dispose()
+    if not report.ok:
+        print(f"pointsmall: {path} was not imported, nothing changed:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  line {problem.line}: {problem.message}", file=sys.stderr)
+        return 1
+    print(f"orders: {report.rows} read, {report.credited} credited, {report.parked} parked")
+    return 0
 
 
 async def _load_catalog(config: Config, path: Path) -> int:

@@ -14,8 +14,10 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+from bot import shop_platforms
 from bot.background import background
 from bot.listener import Listener, listening
 from bot.running import Framework, open_messenger, running_bot
@@ -58,7 +60,7 @@ async def run(config: Config) -> int:
             config.http.host,
             config.http.port,
             webhook_expected=telegram.mode == "webhook",
-            mounts=(shop.mount,),
+            mounts=(shop.mount, partial(shop_platforms.mount, shop)),
         ) as listener,
         open_runtime(config, wait_for_database=True) as runtime,
     ):

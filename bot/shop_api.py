@@ -100,7 +100,7 @@ class ShopApi:
         order = read_order(signed.json())
         outcome = await runtime.mall.shop.accept_order(order, self.clock())
         if outcome.status == "credited" and outcome.telegram_id is not None:
-            await self._tell_credited(runtime, outcome)
+            await self.tell_credited(runtime, outcome)
         return order_json(outcome)
 
     async def refund(
@@ -113,7 +113,7 @@ class ShopApi:
             request.match_info["order_id"], refund_id, amount, self.clock()
         )
         if outcome.status == "applied" and outcome.telegram_id is not None:
-            await self._tell_refunded(runtime, outcome)
+            await self.tell_refunded(runtime, outcome)
         return {k: v for k, v in asdict(outcome).items()}
 
     # -- checkout holds -----------------------------------------------------------------
@@ -172,7 +172,7 @@ class ShopApi:
 
     # -- telling the member -------------------------------------------------------------
 
-    async def _tell_credited(self, runtime: Runtime, outcome: OrderOutcome) -> None:
+    async def tell_credited(self, runtime: Runtime, outcome: OrderOutcome) -> None:
         assert outcome.telegram_id is not None
 
         def text(t: Translator) -> Html:
@@ -181,7 +181,7 @@ class ShopApi:
 
         await _tell(runtime, outcome.telegram_id, f"order:{outcome.order_id}", text, self.clock())
 
-    async def _tell_refunded(self, runtime: Runtime, outcome: RefundOutcome) -> None:
+    async def tell_refunded(self, runtime: Runtime, outcome: RefundOutcome) -> None:
         assert outcome.telegram_id is not None
 
         def text(t: Translator) -> Html:

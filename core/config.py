@@ -641,6 +641,11 @@ class ShopSettings(_Settings):
     """Earning category of an order whose lines name none."""
     checkout_hold_minutes: PositiveInt = 30
     """Points held for the shop's checkout go back if not captured within this time."""
+    shopify_secret: SecretStr | None = None
+    """The Shopify app's secret that signs its webhooks (or POINTSMALL_SHOPIFY_SECRET); unset:
+    ``/api/v1/shopify/webhooks`` refuses every request."""
+    woocommerce_secret: SecretStr | None = None
+    """The WooCommerce webhook's secret (or POINTSMALL_WOOCOMMERCE_SECRET); unset: refused."""
 
 
 class Config(_Settings):
@@ -715,8 +720,19 @@ _ENVIRONMENT: Mapping[str, tuple[str, str]] = {
     "POINTSMALL_DATABASE_PASSWORD": ("database", "password"),
     "POINTSMALL_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "POINTSMALL_PHONE_HASH_KEY": ("shop", "phone_hash_key"),
+    "POINTSMALL_SHOPIFY_SECRET": ("shop", "shopify_secret"),
+    "POINTSMALL_WOOCOMMERCE_SECRET": ("shop", "woocommerce_secret"),
 }
-_SECRET_KEYS = frozenset({"token", "password", "webhook_secret", "phone_hash_key"})
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "password",
+        "webhook_secret",
+        "phone_hash_key",
+        "shopify_secret",
+        "woocommerce_secret",
+    }
+)
 
 
 def load_config(

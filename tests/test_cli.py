@@ -266,3 +266,69 @@ def test_backup_on_postgresql_says_to_use_pg_dump(
     assert "use pg_dump, e.g. pg_dump --format=custom --file=mall.dump" in err
     assert "--host=db.internal --username=mall mall" in err
     assert "pw-secret" not in err
+
+
+# --- The shop (issue 13) ------------------------------------------------------------------------
+
+
+def test_shop_keys_are_created_listed_and_revoked_and_the_secret_shown_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'mall.db'}")
+    monkeypatch.chdir(tmp_path)
+    assert _run(capsys, "migrate")[0] == 0
+
+    code, out, _ = _run(capsys, "shop", "key", "create", "web shop", "--json")
+    assert code == 0
+    created = json.loads(out)
+    assert created["key_id"].startswith("pk_")
+    assert len(created["secret"]) >= 40
+
+    code, out, _ = _run(capsys, "shop", "key", "list")
+    assert code == 0
+    assert created["key_id"] in out
+    assert "'web shop'" in out
+    assert "last used never  active" in out
+    assert created["secret"] not in out
+
+    assert _run(capsys, "shop", "key", "revoke", created["key_id"])[0] == 0
+    assert "revoked" in _run(capsys, "shop", "key", "list")[1]
+    code, _, err = _run(capsys, "shop", "key", "revoke", "pk_nobody")
+    assert code == 1
+    assert "no API key 'pk_nobody'" in err
+
+
+HEADER = "order_id,customer_phone,telegram_id,total,currency,category,placed_at"
+
+
+def test_orders_import_credits_a_good_file_and_refuses_a_bad_one_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'mall.db'}"
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    assert _run(capsys, "migrate")[0] == 0
+    run_blocking(_seed_and_corrupt(url, None))  # member 1, Alice
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        f"{HEADER}\nPOS-1,,1,50.00,CNY,,\nPOS-2,,1,lots,CNY,,\n",
+        encoding="utf-8",
+    )
+    good = tmp_path / "good.csv"
+    good.write_text(
+        f"{HEADER}\nPOS-1,,1,50.00,CNY,,\nPOS-3,,77,20.00,CNY,,\n",
+        encoding="utf-8",
+    )
+
+    code, _, err = _run(capsys, "orders", "import", str(bad))
+    assert code == 1
+    assert "was not imported, nothing changed" in err
+    assert "line 3:" in err
+
+    code, out, _ = _run(capsys, "orders", "import", str(good))
+    assert code == 0
+    assert "orders: 2 read, 1 credited, 1 parked" in out
+    assert _run(capsys, "orders", "import", str(good))[0] == 0  # again: nothing twice
+    assert _run(capsys, "check")[0] == 0

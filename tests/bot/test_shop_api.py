@@ -8,15 +8,22 @@ PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bot import shop_platforms
 from bot.listener import listening
 from bot.running import Framework
 from bot.shop_api import ShopApi
@@ -70,18 +77,28 @@ class Mall:
     api: ShopApi
 
 
-@pytest.fixture
-async def mall(make_chat: ChatFactory, database_url: str) -> AsyncIterator[Mall]:
-    async with make_chat(RULES, database_url=database_url) as chat:
+@asynccontextmanager
+async def open_mall(
+    make_chat: ChatFactory, database_url: str, rules: str = RULES
+) -> AsyncIterator[Mall]:
+    """The chat, its sender, and the process's listener with the shop's routes."""
+    async with make_chat(rules, database_url=database_url) as chat:
         api = ShopApi(rate=1000, burst=1000)
         api.runtime = chat.runtime
         created = await chat.mall.shop_keys.create_key("web shop", chat.now)
+        mounts = (api.mount, partial(shop_platforms.mount, api))
         async with (
-            listening("127.0.0.1", 0, mounts=(api.mount,)) as listener,
+            listening("127.0.0.1", 0, mounts=mounts) as listener,
             httpx.AsyncClient(timeout=30) as client,
             running_background(chat),
         ):
             yield Mall(chat, Shop(listener.url, created.key_id, created.secret, client), api)
+
+
+@pytest.fixture
+async def mall(make_chat: ChatFactory, database_url: str) -> AsyncIterator[Mall]:
+    async with open_mall(make_chat, database_url) as opened:
+        yield opened
 
 
 def order(order_id: str, member: Member | int, total: str = "128.50") -> dict[str, Any]:
@@ -258,3 +275,89 @@ async def test_points_pay_at_the_checkout_through_a_hold(mall: Mall) -> None:
     member = await mall.shop.call("GET", f"/api/v1/members/{ann.id}")
     assert member.json()["balance"] == 500
     assert member.json()["tier"]
+
+
+# --- Shops people already run: Shopify and WooCommerce ------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PLATFORM_RULES = (
+    '[members]\nsignup_bonus = 0\n[mall]\ncurrency = "USD"\n'
+    '[shop]\nphone_region = "US"\nshopify_secret = "shpss_test_secret"\n'
+    'woocommerce_secret = "wc_test_secret"\n'
+    'phone_hash_key = "a-test-key-for-phone-hashes-32-characters-long"\n'
+)
+
+
+def platform_signature(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+async def test_a_shopify_paid_order_credits_its_customer_and_a_forged_one_is_refused(
+    make_chat: ChatFactory, database_url: str
+) -> None:
+    async with open_mall(make_chat, database_url, PLATFORM_RULES) as mall:
+        ann = mall.chat.member("Ann")
+        await ann.start()
+        await mall.chat.mall.shop.link_phone(ann.id, "+1 415 555 2671", mall.chat.now)
+        sample = json.loads((FIXTURES / "shopify" / "orders_paid_webhook_sample.json").read_text())
+        sample["customer"]["phone"] = "+14155552671"
+        body = json.dumps(sample).encode()
+        url = mall.shop.url + "/api/v1/shopify/webhooks"
+        headers = {"X-Shopify-Topic": "orders/paid", "Content-Type": "application/json"}
+
+        forged = await mall.shop.client.post(
+            url,
+            content=body,
+            headers={**headers, "X-Shopify-Hmac-Sha256": platform_signature("wrong", body)},
+        )
+        assert forged.status_code == 401
+        assert await balance(mall, ann) == 0
+
+        signed = {**headers, "X-Shopify-Hmac-Sha256": platform_signature("shpss_test_secret", body)}
+        first = await mall.shop.client.post(url, content=body, headers=signed)
+        again = await mall.shop.client.post(url, content=body, headers=signed)
+
+        assert first.status_code == 200, first.text
+        assert again.status_code == 200
+        (event,) = first.json()["events"]
+        assert event["status"] == "credited"
+        assert event["points"] == 403  # 403.00 USD at 1 point a dollar
+        assert await balance(mall, ann) == 403
+        await told(mall)
+        assert "Thank you for your order shopify-820982911946154508!" in ann.last.text
+
+
+async def test_a_woocommerce_completed_order_earns_and_its_refunds_take_back(
+    make_chat: ChatFactory, database_url: str
+) -> None:
+    async with open_mall(make_chat, database_url, PLATFORM_RULES) as mall:
+        ann = mall.chat.member("Ann")
+        await ann.start()
+        sample = json.loads(
+            (FIXTURES / "woocommerce" / "order_723_completed_with_refunds.json").read_text()
+        )
+        sample["meta_data"] = [{"id": 1, "key": "telegram_id", "value": str(ann.id)}]
+        body = json.dumps(sample).encode()
+        url = mall.shop.url + "/api/v1/woocommerce/webhooks"
+
+        refused = await mall.shop.client.post(
+            url, content=body, headers={"X-WC-Webhook-Signature": "bm90IGl0"}
+        )
+        answer = await mall.shop.client.post(
+            url,
+            content=body,
+            headers={"X-WC-Webhook-Signature": platform_signature("wc_test_secret", body)},
+        )
+        ping = await mall.shop.client.post(
+            url,
+            content=b"webhook_id=5",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+        assert refused.status_code == 401
+        assert answer.status_code == 200, answer.text
+        statuses = [e.get("status") for e in answer.json()["events"]]
+        assert statuses[0] == "credited"
+        # 39.00 earned 39; the two refunds listed (10.00 and 9.00) took back 19.
+        assert await balance(mall, ann) == 20
+        assert ping.status_code == 200
