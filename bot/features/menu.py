@@ -86,6 +86,11 @@ async def _join(turn: Turn, payload: str) -> None:
             intro = Html(f"{intro}\n{t('start.bonus', points=t.points(joined.bonus))}")
         if joined.invited_by is not None:
             intro = Html(f"{intro}\n{t('start.invited')}")
+        # Orders the shop sent for this Telegram id before the member joined wait no more.
+        for order in await turn.mall.shop.credit_parked(sender.user_id, turn.now):
+            if order.status == "credited":
+                earned = t("orders.credited", order=order.order_id, points=t.points(order.points))
+                intro = Html(f"{intro}\n{earned}")
     else:
         # Back after blocking the bot (Telegram's Restart sends /start): bulk messages resume.
         await turn.mall.outbox.reachable(sender.user_id)

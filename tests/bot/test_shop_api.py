@@ -361,3 +361,19 @@ async def test_a_woocommerce_completed_order_earns_and_its_refunds_take_back(
         # 39.00 earned 39; the two refunds listed (10.00 and 9.00) took back 19.
         assert await balance(mall, ann) == 20
         assert ping.status_code == 200
+
+
+async def test_an_order_parked_for_a_telegram_id_is_credited_when_that_member_joins(
+    mall: Mall,
+) -> None:
+    bob = mall.chat.member("Bob")
+    parked = await mall.shop.call("POST", "/api/v1/orders", order("A-21", bob.id, "60.00"))
+    assert parked.json()["status"] == "parked"
+
+    welcome = await bob.start()
+
+    assert "Thank you for your order A-21! You earned 60 points." in welcome.text
+    assert await balance(mall, bob) == 60
+    again = await mall.shop.call("POST", "/api/v1/orders", order("A-21", bob.id, "60.00"))
+    assert again.json()["status"] == "parked"  # the first answer, replayed: nothing twice
+    assert await balance(mall, bob) == 60
