@@ -24,8 +24,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import Executable, and_, delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from core import validation
@@ -98,7 +100,8 @@ class Inbox:
             }
             for u in updates
         ]
-        async with self.db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> int:
             insert = (
                 dialect_insert(conn, InboxUpdate)
                 .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
@@ -126,7 +129,9 @@ class Inbox:
                         insert.values([row for row in skipped if row["update_id"] in again])
                     )
                     stored |= again
-        return len(stored)
+            return len(stored)
+
+        return await self.db.transact(work)
 
     async def take(self, worker: str, now: datetime, *, limit: int) -> tuple[Taken, ...]:
         """Up to ``limit`` updates for ``worker``: each the oldest waiting one of its chat.
@@ -136,7 +141,8 @@ class Inbox:
         """
         validation.instant(now)
         free = or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now)
-        async with self.db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> Sequence[Any]:
             poisoned = (
                 await conn.execute(
                     update(InboxUpdate)
@@ -182,17 +188,19 @@ class Inbox:
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=InboxUpdate)
             found = (await conn.execute(query)).all()
-            if not found:
-                return ()
-            await conn.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.id.in_([row.id for row in found]))
-                .values(
-                    claimed_by=worker,
-                    lease_until=now + self.lease,
-                    attempts=InboxUpdate.attempts + 1,
+            if found:
+                await conn.execute(
+                    update(InboxUpdate)
+                    .where(InboxUpdate.id.in_([row.id for row in found]))
+                    .values(
+                        claimed_by=worker,
+                        lease_until=now + self.lease,
+                        attempts=InboxUpdate.attempts + 1,
+                    )
                 )
-            )
+            return found
+
+        found = await self.db.transact(work)
         return tuple(
             Taken(int(r.id), int(r.update_id), r.payload, int(r.attempts) + 1, r.received_at)
             for r in found
@@ -202,85 +210,84 @@ class Inbox:
         """Keep holding updates still being worked on."""
         if not inbox_ids:
             return
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(InboxUpdate)
-                .where(
-                    InboxUpdate.id.in_(list(inbox_ids)),
-                    InboxUpdate.claimed_by == worker,
-                    InboxUpdate.status == "new",
-                )
-                .values(lease_until=now + self.lease)
+        await self._run(
+            update(InboxUpdate)
+            .where(
+                InboxUpdate.id.in_(list(inbox_ids)),
+                InboxUpdate.claimed_by == worker,
+                InboxUpdate.status == "new",
             )
+            .values(lease_until=now + self.lease)
+        )
 
     async def done(self, inbox_ids: Sequence[int], now: datetime) -> None:
         """``inbox_ids`` were handled and answered."""
         if not inbox_ids:
             return
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.id == bindparam("row_id"), InboxUpdate.status == "new")
-                .values(status="done", handled_at=now, lease_until=None)
-                .execution_options(synchronize_session=False),
-                [{"row_id": row_id} for row_id in inbox_ids],
-            )
+        await self._run(
+            update(InboxUpdate)
+            .where(InboxUpdate.id.in_(list(inbox_ids)), InboxUpdate.status == "new")
+            .values(status="done", handled_at=now, lease_until=None)
+        )
 
     async def release(self, worker: str, inbox_ids: Sequence[int]) -> None:
         """Hand back updates taken but not handled (an orderly stop): taken again at once."""
         if not inbox_ids:
             return
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(InboxUpdate)
-                .where(
-                    InboxUpdate.id.in_(list(inbox_ids)),
-                    InboxUpdate.claimed_by == worker,
-                    InboxUpdate.status == "new",
-                )
-                .values(
-                    lease_until=None,
-                    claimed_by=None,
-                    attempts=func.max(InboxUpdate.attempts - 1, 0)
-                    if self.db.is_sqlite
-                    else func.greatest(InboxUpdate.attempts - 1, 0),
-                )
+        await self._run(
+            update(InboxUpdate)
+            .where(
+                InboxUpdate.id.in_(list(inbox_ids)),
+                InboxUpdate.claimed_by == worker,
+                InboxUpdate.status == "new",
             )
+            .values(
+                lease_until=None,
+                claimed_by=None,
+                attempts=func.max(InboxUpdate.attempts - 1, 0)
+                if self.db.is_sqlite
+                else func.greatest(InboxUpdate.attempts - 1, 0),
+            )
+        )
 
     async def forget_leases(self) -> int:
         """A process starting alone on its store (SQLite) takes back what its last run held."""
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(InboxUpdate)
-                .where(
-                    InboxUpdate.bot_id == self.bot_id,
-                    InboxUpdate.status == "new",
-                    InboxUpdate.lease_until.is_not(None),
-                )
-                .values(lease_until=None)
+        return await self._run(
+            update(InboxUpdate)
+            .where(
+                InboxUpdate.bot_id == self.bot_id,
+                InboxUpdate.status == "new",
+                InboxUpdate.lease_until.is_not(None),
             )
-        return int(result.rowcount or 0)
+            .values(lease_until=None)
+        )
 
     async def prune(self, before: datetime, *, batch: int = 5000) -> int:
         """Delete updates handled before ``before``, a batch at a time; how many went."""
         validation.instant(before)
         removed = 0
         while True:
-            async with self.db.write() as conn:
-                chosen = (
-                    select(InboxUpdate.id)
-                    .where(
-                        InboxUpdate.status.in_(("done", "failed")),
-                        InboxUpdate.handled_at < before,
-                    )
-                    .limit(batch)
-                    .scalar_subquery()
+            chosen = (
+                select(InboxUpdate.id)
+                .where(
+                    InboxUpdate.status.in_(("done", "failed")),
+                    InboxUpdate.handled_at < before,
                 )
-                result = await conn.execute(delete(InboxUpdate).where(InboxUpdate.id.in_(chosen)))
-            count = int(result.rowcount or 0)
+                .limit(batch)
+                .scalar_subquery()
+            )
+            count = await self._run(delete(InboxUpdate).where(InboxUpdate.id.in_(chosen)))
             removed += count
             if count < batch:
                 return removed
+
+    async def _run(self, statement: Executable) -> int:
+        """One statement in a write transaction of its own; the rows it changed."""
+
+        async def work(conn: AsyncConnection) -> int:
+            return int((await conn.execute(statement)).rowcount or 0)
+
+        return await self.db.transact(work)
 
     async def backlog(self, now: datetime) -> Backlog:
         """How many updates wait (taken or not) and the age of the oldest."""
