@@ -32,8 +32,11 @@ from core.holds import HoldResult
 from core.jobs import JobRuns, Jobs
 from core.redemptions import RedemptionView
 from core.reports import DayFigures, ExpiringMember, Liability
+from core.shop import ParkedOrder
 
 log = logging.getLogger(__name__)
+# Parked orders listed one by one in an admin's message; the rest are counted.
+PARKED_SHOWN = 20
 
 
 class JobScreens:
@@ -134,6 +137,24 @@ class JobScreens:
         text = t("jobs.tier_up", tier=tier)
         return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
 
+    def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:
+        t = self._t(language)
+        currency = self.config.mall.currency
+        shown = [
+            t(
+                "jobs.parked.order",
+                order=order.order_id,
+                customer=order.customer,
+                total=t.money(order.total_minor - order.refunded_minor, currency),
+                since=t.date(order.received_at.date()),
+            )
+            for order in orders[:PARKED_SHOWN]
+        ]
+        if len(orders) > PARKED_SHOWN:
+            shown.append(t("jobs.parked.more", count=t.number(len(orders) - PARKED_SHOWN)))
+        title = t("jobs.parked.title", count=t.number(len(orders)))
+        return self._payload(t, Html("\n".join([title, *shown])))
+
     def digest(self, language: str, day: DayFigures, liability: Liability) -> str:
         t = self._t(language)
         lines = [
@@ -193,6 +214,7 @@ def job_specs(jobs: Jobs, config: Config) -> tuple[JobSpec, ...]:
         JobSpec("expiry", _daily(settings.expiry_time, tz), jobs.expire),
         JobSpec("tiers", _daily(settings.tiers_time, tz), jobs.tiers),
         JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),
+        JobSpec("parked", _daily(settings.digest_time, tz), jobs.parked),
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),

@@ -40,6 +40,7 @@ from core.holds import HoldResult
 from core.outbox import Envelope, dialect_insert, enqueue, enqueue_members, open_broadcast
 from core.redemptions import RedemptionView
 from core.reports import DayFigures, ExpiringMember, Liability
+from core.shop import ParkedOrder
 
 if TYPE_CHECKING:
     from core.db.database import Database
@@ -70,6 +71,8 @@ class Wording(Protocol):
     def tier_up(self, language: str, tier: str) -> str: ...
 
     def digest(self, language: str, day: DayFigures, liability: Liability) -> str: ...
+
+    def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str: ...
 
 
 # --- Which run of a schedule is whose ----------------------------------------------------------
@@ -469,6 +472,33 @@ class Jobs:
                 now=now,
             )
         return Enqueued(sent)
+
+    async def parked(self, now: datetime) -> Enqueued:
+        """Shop orders that waited ``[shop] park_days`` for their customer to link: given up
+        and listed to every admin. Each order is given up once, so each is reported once."""
+        validation.instant(now)
+        expired = await self.mall.shop.expire_parked(now)
+        admins = self.config.telegram.admins
+        if not expired or not admins:
+            return Enqueued(0, changed=len(expired))
+        batch = f"{expired[0].order_id}:{len(expired)}:{now:%Y%m%d%H%M}"
+        async with self.db.write() as conn:
+            languages = await _languages(conn, list(admins))
+            sent = await enqueue(
+                conn,
+                [
+                    Envelope(
+                        f"parked:{batch}:{admin}"[:128],
+                        admin,
+                        self.wording.parked_expired(
+                            languages.get(admin, self.default_language), expired
+                        ),
+                    )
+                    for admin in admins
+                ],
+                now=now,
+            )
+        return Enqueued(sent, changed=len(expired))
 
 
 async def _languages(conn: AsyncConnection, member_ids: list[int]) -> dict[int, str]:

@@ -7,6 +7,7 @@ import asyncio
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, update
 
@@ -19,6 +20,8 @@ from core.jobs import Enqueued, JobRuns, Jobs
 from core.mall import Mall
 from core.redemptions import RedemptionView
 from core.reports import DayFigures, ExpiringMember, Liability
+from core.shop import ParkedOrder
+from core.shop_orders import OrderIn
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -50,6 +53,9 @@ class Words:
 
     def digest(self, language: str, day: DayFigures, liability: Liability) -> str:
         return f"{language} digest {day.day} issued {day.issued} owed {liability.outstanding}"
+
+    def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:
+        return f"{language} parked gave up " + ",".join(o.order_id for o in orders)
 
 
 async def outbox(mall: Mall) -> list[tuple[int, str]]:
@@ -275,6 +281,20 @@ async def test_the_admins_get_yesterdays_figures_once_a_day(mall: Mall) -> None:
     await jobs.digest(morning + timedelta(hours=3))
 
     assert await outbox(mall) == [(1000, "en digest 2026-03-01 issued 100 owed 100")]
+
+
+async def test_shop_orders_parked_too_long_are_given_up_and_reported_once(mall: Mall) -> None:
+    jobs = Jobs(mall, Words())
+    order = OrderIn("W-1", {"telegram_id": 4242}, Decimal("30.00"), mall.config.mall.currency)
+    parked = await mall.shop.accept_order(order, JOINED)
+    assert parked.status == "parked"
+
+    early = await jobs.parked(JOINED + timedelta(days=mall.config.shop.park_days - 1))
+    late = await jobs.parked(JOINED + timedelta(days=mall.config.shop.park_days, hours=1))
+    again = await jobs.parked(JOINED + timedelta(days=mall.config.shop.park_days, hours=2))
+
+    assert (early.changed, late.changed, again.changed) == (0, 1, 0)
+    assert await outbox(mall) == [(1000, "en parked gave up W-1")]
 
 
 async def test_the_risk_job_flags_and_freezes_like_an_admins_scan(make_mall: MallFactory) -> None:
