@@ -142,7 +142,8 @@ async def running_bot(
             retention=timedelta(hours=settings.retention_hours),
         )
         poller: Poller | None = None
-        tasks = [asyncio.create_task(workers.run(), name="inbox-workers")]
+        polling: asyncio.Task[None] | None = None
+        working = asyncio.create_task(workers.run(), name="inbox-workers")
         if webhook:
             telegram = runtime.config.telegram
             assert telegram.webhook_secret is not None, "config validation requires a secret"
@@ -154,7 +155,7 @@ async def running_bot(
             poller = Poller(
                 api, inbox, Leader(runtime.db, POLLER_LOCK), clock=utc_now, on_stored=workers.wake
             )
-            tasks.append(asyncio.create_task(poller.run(), name="poller"))
+            polling = asyncio.create_task(poller.run(), name="poller")
         if listener is not None:
             listener.inbox, listener.outbox, listener.clock = inbox, runtime.mall.outbox, utc_now
         log.info(
@@ -168,12 +169,12 @@ async def running_bot(
         finally:
             if listener is not None:
                 listener.webhook = None
-            if len(tasks) > 1:  # the poller: stop confirming updates first
-                tasks[1].cancel()
+            if polling is not None:  # stop confirming updates first
+                polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await tasks[1]
+                    await polling
             await workers.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(working, return_exceptions=True)
 
 
 def open_messenger(

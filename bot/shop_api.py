@@ -114,7 +114,7 @@ class ShopApi:
         )
         if outcome.status == "applied" and outcome.telegram_id is not None:
             await self.tell_refunded(runtime, outcome)
-        return {k: v for k, v in asdict(outcome).items()}
+        return asdict(outcome)
 
     # -- checkout holds -----------------------------------------------------------------
 

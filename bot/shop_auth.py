@@ -88,6 +88,17 @@ class Signed:
         return found
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, or a 413 if it is over ``limit`` bytes (read no further than that)."""
+    too_large = ApiError(413, "too_large", f"a request body is at most {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
 async def authenticate(
     request: web.Request,
     secret_for: Callable[[str], Awaitable[str | None]],
@@ -95,11 +106,7 @@ async def authenticate(
     clock: Callable[[], float] = time.time,
 ) -> Signed:
     """The request's key and body, or an :class:`ApiError` (401, 413, 429)."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"a request body is at most {MAX_BODY_BYTES} bytes")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"a request body is at most {MAX_BODY_BYTES} bytes")
+    body = await read_body(request, MAX_BODY_BYTES)
     key_id = request.headers.get(KEY_HEADER, "")
     if not key_id:
         raise ApiError(401, "missing_key", f"no {KEY_HEADER} header")

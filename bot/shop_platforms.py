@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.shop_api import PREFIX, ShopApi
-from bot.shop_auth import ApiError
+from bot.shop_auth import ApiError, read_body
 from core.errors import MallError, OrderConflict, UnknownOrder
 from core.platforms import shopify, woocommerce
 from core.platforms.events import OrderEvent, PayloadError, RefundEvent, load_json
@@ -52,7 +52,7 @@ async def _shopify(api: ShopApi, request: web.Request) -> web.Response:
     if runtime is None:
         raise ApiError(503, "starting", "the mall is starting; try again shortly")
     shop = runtime.config.shop
-    body = await _body(request)
+    body = await read_body(request, MAX_BODY_BYTES)
     secret = shop.shopify_secret.get_secret_value() if shop.shopify_secret else ""
     if not shopify.verify(secret, body, request.headers.get("X-Shopify-Hmac-Sha256")):
         raise ApiError(401, "bad_signature", "X-Shopify-Hmac-Sha256 does not match")
@@ -72,7 +72,7 @@ async def _woocommerce(api: ShopApi, request: web.Request) -> web.Response:
     if runtime is None:
         raise ApiError(503, "starting", "the mall is starting; try again shortly")
     shop = runtime.config.shop
-    body = await _body(request)
+    body = await read_body(request, MAX_BODY_BYTES)
     if woocommerce.is_ping(body):
         return web.json_response({"ok": True})
     secret = shop.woocommerce_secret.get_secret_value() if shop.woocommerce_secret else ""
@@ -161,12 +161,3 @@ def _category(shown: str, default: str) -> str:
     none, or one that cannot be a category, earns as ``[shop] default_category``."""
     slug = _NOT_IN_CATEGORY.sub("-", shown.strip().lower()).strip("-")[:64]
     return slug or default
-
-
-async def _body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"a webhook body is at most {MAX_BODY_BYTES} bytes")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"a webhook body is at most {MAX_BODY_BYTES} bytes")
-    return body

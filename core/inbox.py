@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Executable, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -212,11 +212,7 @@ class Inbox:
             return
         await self._run(
             update(InboxUpdate)
-            .where(
-                InboxUpdate.id.in_(list(inbox_ids)),
-                InboxUpdate.claimed_by == worker,
-                InboxUpdate.status == "new",
-            )
+            .where(*_held(worker, inbox_ids))
             .values(lease_until=now + self.lease)
         )
 
@@ -236,11 +232,7 @@ class Inbox:
             return
         await self._run(
             update(InboxUpdate)
-            .where(
-                InboxUpdate.id.in_(list(inbox_ids)),
-                InboxUpdate.claimed_by == worker,
-                InboxUpdate.status == "new",
-            )
+            .where(*_held(worker, inbox_ids))
             .values(
                 lease_until=None,
                 claimed_by=None,
@@ -304,3 +296,12 @@ class Inbox:
             oldest = oldest.replace(tzinfo=now.tzinfo)
         age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         return Backlog(count, age)
+
+
+def _held(worker: str, inbox_ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    """The updates ``worker`` still holds of ``inbox_ids`` (not taken over, not handled)."""
+    return (
+        InboxUpdate.id.in_(list(inbox_ids)),
+        InboxUpdate.claimed_by == worker,
+        InboxUpdate.status == "new",
+    )

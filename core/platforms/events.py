@@ -280,6 +280,20 @@ def telegram_id_value(value: object, field: str) -> int | None:
     return number
 
 
+def telegram_id_in(
+    holder: Mapping[str, Any], list_key: str, name_key: str, wanted: str
+) -> int | None:
+    """The Telegram id in a shop's list of custom fields (Shopify's ``note_attributes``,
+    WooCommerce's ``meta_data``): the value of the entry whose ``name_key`` is ``wanted``."""
+    for index, item in enumerate(array(holder, list_key)):
+        path = f"{list_key}[{index}]"
+        entry = element(item, path)
+        name = text(entry, name_key, path)
+        if name is not None and name.lower() == wanted:
+            return telegram_id_value(entry.get("value"), f"{path}.value")
+    return None
+
+
 def timestamp(holder: Mapping[str, Any], key: str, parent: str = "") -> datetime | None:
     """An optional ISO 8601 date-time; absent, null or blank is ``None``."""
     value = text(holder, key, parent)

@@ -46,7 +46,7 @@ from core.platforms.events import (
     obj,
     optional_obj,
     payload_object,
-    telegram_id_value,
+    telegram_id_in,
     text,
     timestamp,
 )
@@ -88,7 +88,7 @@ def parse_order(payload: Mapping[str, Any]) -> OrderEvent:
         total=total,
         currency=_order_currency(order),
         phone=_phone(order),
-        telegram_id=_telegram_id(order),
+        telegram_id=telegram_id_in(order, "note_attributes", "name", TELEGRAM_ATTRIBUTE),
         lines=tuple(
             _line(element(item, f"line_items[{index}]"), f"line_items[{index}]")
             for index, item in enumerate(array(order, "line_items"))
@@ -130,16 +130,6 @@ def _phone(order: Mapping[str, Any]) -> str | None:
     if billing is not None and (phone := text(billing, "phone", "billing_address")):
         return phone
     return text(order, "phone")
-
-
-def _telegram_id(order: Mapping[str, Any]) -> int | None:
-    for index, item in enumerate(array(order, "note_attributes")):
-        path = f"note_attributes[{index}]"
-        attribute = element(item, path)
-        name = text(attribute, "name", path)
-        if name is not None and name.lower() == TELEGRAM_ATTRIBUTE:
-            return telegram_id_value(attribute.get("value"), f"{path}.value")
-    return None
 
 
 def _line(item: Mapping[str, Any], path: str) -> Line:

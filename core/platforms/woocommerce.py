@@ -50,7 +50,7 @@ from core.platforms.events import (
     optional_obj,
     payload_object,
     required_text,
-    telegram_id_value,
+    telegram_id_in,
     text,
     timestamp,
 )
@@ -122,7 +122,7 @@ def _order_event(order: Mapping[str, Any], order_id: str, total: Decimal) -> Ord
         total=total,
         currency=code,
         phone=text(billing, "phone", "billing") if billing is not None else None,
-        telegram_id=_telegram_id(order),
+        telegram_id=telegram_id_in(order, "meta_data", "key", TELEGRAM_META_KEY),
         lines=tuple(
             _line(element(item, f"line_items[{index}]"), f"line_items[{index}]")
             for index, item in enumerate(array(order, "line_items"))
@@ -145,16 +145,6 @@ def _refunds(order: Mapping[str, Any], order_id: str) -> list[RefundEvent]:
             RefundEvent(order_id=order_id, refund_id=identifier(refund, "id", path), amount=amount)
         )
     return events
-
-
-def _telegram_id(order: Mapping[str, Any]) -> int | None:
-    for index, item in enumerate(array(order, "meta_data")):
-        path = f"meta_data[{index}]"
-        meta = element(item, path)
-        key = text(meta, "key", path)
-        if key is not None and key.lower() == TELEGRAM_META_KEY:
-            return telegram_id_value(meta.get("value"), f"{path}.value")
-    return None
 
 
 def _line(item: Mapping[str, Any], path: str) -> Line:
