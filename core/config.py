@@ -492,9 +492,10 @@ class RedemptionSettings(_Settings):
 class ReferralSettings(_Settings):
     """``[referrals]``: rewards for inviting friends."""
 
-    qualify_on: Literal["join", "checkins", "redemption"] = "checkins"
-    """When an invite is rewarded: on joining, after ``qualify_checkins`` check-ins, or after
-    the invitee's first redemption."""
+    qualify_on: Literal["join", "checkins", "redemption", "purchase"] = "checkins"
+    """When an invite is rewarded: on joining, after ``qualify_checkins`` check-ins, after the
+    invitee's first redemption, or after their first purchase credited from the shop (or an
+    admin's purchase entry): the anti-farming rule real programs use."""
     qualify_checkins: PositiveInt = 3
     referrer_reward: NonNegativeInt = 100
     """Points for the member who invited."""
@@ -623,6 +624,12 @@ def _hash_key(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+def _link_days(value: int) -> int:
+    if value > 365:
+        _expected("a number of days from 1 to 365")
+    return value
+
+
 class ShopSettings(_Settings):
     """``[shop]``: orders, refunds and checkout holds that the shop sends (core.shop).
 
@@ -641,6 +648,14 @@ class ShopSettings(_Settings):
     """Earning category of an order whose lines name none."""
     checkout_hold_minutes: PositiveInt = 30
     """Points held for the shop's checkout go back if not captured within this time."""
+    api_requests_per_second: PositiveInt = 20
+    """Requests an API key may make a second, in each bot process (429 with Retry-After
+    beyond); with N processes behind a balancer a key gets up to N times this."""
+    api_burst: PositiveInt = 40
+    """Requests an API key may make at once before ``api_requests_per_second`` applies."""
+    link_token_days: Annotated[PositiveInt, AfterValidator(_link_days)] = 7
+    """A link the shop shows after checkout (``POST /api/v1/links``) links its customer to the
+    member who opens it within this many days (1 to 365); the shop can ask for a new one."""
     shopify_secret: SecretStr | None = None
     """The Shopify app's secret that signs its webhooks (or POINTSMALL_SHOPIFY_SECRET); unset:
     ``/api/v1/shopify/webhooks`` refuses every request."""

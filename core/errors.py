@@ -221,6 +221,25 @@ class RefTaken(MallError):
     code = "ref_taken"
 
 
+class LinkUnknown(MallError):
+    """No link from the shop with that token: never made, mistyped, or its member was erased."""
+
+    code = "link_unknown"
+
+
+class LinkExpired(MallError):
+    """The shop's link was not opened before ``details['expires_at']`` (``[shop]
+    link_token_days``): the shop can show a new one."""
+
+    code = "link_expired"
+
+
+class LinkUsed(MallError):
+    """Another member opened the shop's link first: a link links one member, once."""
+
+    code = "link_used"
+
+
 class UnknownApiKey(MallError):
     code = "unknown_api_key"
 

@@ -475,8 +475,10 @@ class Jobs:
 
     async def parked(self, now: datetime) -> Enqueued:
         """Shop orders that waited ``[shop] park_days`` for their customer to link: given up
-        and listed to every admin. Each order is given up once, so each is reported once."""
+        and listed to every admin. Each order is given up once, so each is reported once.
+        The shop's links long expired are forgotten in the same run."""
         validation.instant(now)
+        await self.mall.shop.forget_links(now)
         expired = await self.mall.shop.expire_parked(now)
         admins = self.config.telegram.admins
         if not expired or not admins:

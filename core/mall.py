@@ -31,6 +31,7 @@ from core.reports import Reports
 from core.risk import Risk
 from core.shop import Shop
 from core.shop_keys import ShopKeys
+from core.shop_views import ShopViews
 from core.statements import Statements
 
 
@@ -71,6 +72,7 @@ class Mall:
     job_runs: JobRuns
     shop: Shop
     shop_keys: ShopKeys
+    shop_views: ShopViews
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -100,6 +102,7 @@ class Mall:
             job_runs=JobRuns(db),
             shop=Shop(db, config),
             shop_keys=ShopKeys(db, config),
+            shop_views=ShopViews(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

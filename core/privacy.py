@@ -82,6 +82,7 @@ _SECTION_NAMES: dict[tuple[str, str], str] = {
     ("referrals", "referrer_id"): "invites_sent",
     ("pending_inputs", "member_id"): "pending_input",
     ("shop_customers", "member_id"): "shop_links",
+    ("shop_link_tokens", "used_by"): "shop_link_tokens_used",
     ("shop_orders", "member_id"): "shop_orders",
     ("checkout_holds", "member_id"): "checkout_holds",
 }
@@ -100,8 +101,9 @@ _TOLD_ELSEWHERE = frozenset(
 # Rows that exist only for the living member: deleted on erasure rather than handed on to the
 # surrogate. An invite code would still bring newcomers to the surrogate, and it may be posted
 # somewhere under the person's name. The shop's links (a keyed hash of the member's phone, the
-# shop's reference of them) would credit the surrogate with the person's next orders.
-_FORGOTTEN = frozenset({"pending_inputs", "invite_codes", "shop_customers"})
+# shop's reference of them) would credit the surrogate with the person's next orders; the link
+# tokens they used name that reference too.
+_FORGOTTEN = frozenset({"pending_inputs", "invite_codes", "shop_customers", "shop_link_tokens"})
 
 
 @dataclass(frozen=True)
@@ -160,8 +162,9 @@ class Privacy:
         the open lots and when they expire), ``transfers`` (every movement of their points),
         ``donations``, then one per table that names the member (check-ins, purchases, holds,
         redemptions with their delivery address, flash-sale entries, blind-box draws, the
-        invite that brought them and those they sent, the question awaiting their answer, ...),
-        and ``erased_before``.
+        invite that brought them and those they sent, the question awaiting their answer, their
+        links to the shop, ...), and ``erased_before``. A linked phone is said to be linked, with
+        the first hex digits of its keyed hash at most: the number itself is not kept.
         """
         validation.member_id(member_id)
         validation.instant(now)
@@ -419,7 +422,28 @@ async def _rows_naming(
             select(table).where(column == member_id).order_by(*table.primary_key.columns)
         )
     ).all()
-    return [{name: _plain(value) for name, value in row._mapping.items()} for row in rows]
+    return [_without_phone_hash({k: _plain(v) for k, v in row._mapping.items()}) for row in rows]
+
+
+# A linked phone is stored as ``phone:<HMAC-SHA256 of the number>`` (``core.shop_customers``).
+_PHONE_KEY = re.compile(r"phone:([0-9a-f]{64})")
+_PHONE_HASH_SHOWN = 8
+PHONE_LINKED = "a phone number is linked: the mall keeps only a keyed hash of it, never the number"
+
+
+def _without_phone_hash(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with a phone's keyed hash shown for what it is: that a phone number is linked, and
+    the hash's first hex digits (enough to tell two links apart). The whole hash would read as
+    if it were the number, and it is what the shop's orders are matched by."""
+    shown: dict[str, Any] = {}
+    for name, value in row.items():
+        found = _PHONE_KEY.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            shown[name] = value
+            continue
+        shown[name] = f"phone:{found[1][:_PHONE_HASH_SHOWN]}…"
+        shown["phone"] = PHONE_LINKED
+    return shown
 
 
 # --- Erasure, step by step ----------------------------------------------------------------------

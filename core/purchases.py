@@ -18,6 +18,7 @@ from core.earning import add_earned, current_standing, earn, refresh_tier
 from core.errors import AlreadyRefunded, Frozen, KeyReused, UnknownOrder
 from core.idempotency import run_once
 from core.ledger import debit_member, lock_member
+from core.referrals import ReferralReward, qualify
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class PurchaseResult:
     promotion_multiplier: Decimal
     balance: int
     tier: str
+    referral: ReferralReward | None = None
+    """The invite this purchase qualified (``[referrals] qualify_on = "purchase"``), if any."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ async def credit_purchase(
 
     :meth:`Purchases.record_purchase` runs it once per order id; the shop (``core.shop``) runs
     it inside its own use cases. An order id recorded before is refused (:class:`KeyReused`).
+    A purchase may qualify the member's invite (``core.referrals.qualify``).
     """
     member = await lock_member(conn, member_id)
     if (
@@ -126,6 +130,9 @@ async def credit_purchase(
             created_at=now,
         )
     )
+    referral = await qualify(conn, config, member_id, "purchase", now)
+    if referral is not None:
+        balance = referral.invitee_balance
     return PurchaseResult(
         order_id=order_id,
         points=granted,
@@ -137,6 +144,7 @@ async def credit_purchase(
         promotion_multiplier=reckoned.promotion_multiplier,
         balance=balance,
         tier=tier_name,
+        referral=referral,
     )
 
 

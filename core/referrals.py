@@ -3,7 +3,8 @@
 A member's invite code goes into their link (``/start CODE``). The friend who first starts the
 bot through it is attributed to them, once, inside the friend's join (:func:`attribute`). Both
 are rewarded when the friend qualifies (``[referrals] qualify_on``: on joining, after a number
-of check-ins, or after the first redemption; :func:`qualify` runs inside those transactions).
+of check-ins, after the first redemption, or after the first purchase; :func:`qualify` runs
+inside those transactions).
 
 Rules worth knowing:
 
@@ -51,12 +52,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import rules, validation
 from core.config import Config, ReferralSettings
 from core.db.database import Database
-from core.db.models import CheckIn, InviteCode, Member, Redemption, Referral, Transfer
+from core.db.models import CheckIn, InviteCode, Member, Order, Redemption, Referral, Transfer
 from core.earning import earn
 from core.errors import InvalidInput, UnknownMember
 from core.ledger import MemberLock, lock_member, require_member
 
-ReferralEvent = Literal["checkin", "redemption"]
+ReferralEvent = Literal["checkin", "redemption", "purchase"]
 
 # 10 characters of 64 give 60 random bits: unguessable, and short enough to type.
 _CODE_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -326,15 +327,16 @@ async def qualify(
 ) -> ReferralReward | None:
     """Reward the invitee and their referrer if this event qualifies the invitee's referral.
 
-    Call inside the invitee's check-in or redemption transaction, after the invitee's account
-    is locked and the check-in or completed redemption is written. Returns None when nothing
-    was settled: no pending referral, not qualified yet, or the referrer's account was busy
-    (then the next event or :meth:`Referrals.settle_qualified` settles it). It may wait for
-    the referrer's account, on PostgreSQL never longer than ``_REFERRER_WAIT``.
+    Call inside the invitee's check-in, redemption or purchase transaction, after the
+    invitee's account is locked and the check-in, completed redemption or order is written.
+    Returns None when nothing was settled: no pending referral, not qualified yet, or the
+    referrer's account was busy (then the next event or :meth:`Referrals.settle_qualified`
+    settles it). It may wait for the referrer's account, on PostgreSQL never longer than
+    ``_REFERRER_WAIT``.
     """
     validation.member_id(invitee_id)
     validation.instant(now)
-    if event not in ("checkin", "redemption"):
+    if event not in ("checkin", "redemption", "purchase"):
         raise InvalidInput(f"unknown referral event {event!r}", field="event")
     referrer_id = await _pending_qualified_referrer(conn, config.referrals, invitee_id)
     if referrer_id is None:
@@ -363,6 +365,10 @@ def _qualifies(
             )
             .exists()
         )
+    if settings.qualify_on == "purchase":
+        # The purchase qualifies when it is credited; a refund later does not take the invite
+        # rewards back (a return window before qualifying would be a setting of its own).
+        return select(Order.order_id).where(Order.member_id == invitee).exists()
     return true()
 
 

@@ -11,8 +11,9 @@ knows no HTTP. Each use case is one transaction:
   sent by the API and then in a CSV is one order. An order of a member earns points by the
   ``[earning]`` rules at once (see ``core.shop_orders``); one of a customer nobody linked yet is
   parked for ``[shop] park_days`` and credited when a member links (:meth:`link_phone`,
-  :meth:`link_ref`, :meth:`credit_parked` after a member joins with that Telegram id). Points
-  are reckoned when credited: the tier, promotions and daily cap of that day.
+  :meth:`link_ref`, :meth:`use_link` of a link the shop showed (``core.shop_links``),
+  :meth:`credit_parked` after a member joins with that Telegram id). Points are reckoned when
+  credited: the tier, promotions and daily cap of that day.
 - :meth:`Shop.refund` runs once per (order id, refund id). Points already spent are not taken
   from the future: a refund takes back what the member has, up to its share, and records the
   rest as ``unrecovered`` (per purchase in ``orders.points_unrecovered``, per refund in
@@ -54,6 +55,7 @@ from core.shop_customers import (
     phone_key,
     reference,
 )
+from core.shop_links import ShopLink, create_link, forget_links, use_link
 from core.shop_orders import (
     ORDER_KIND,
     SOURCES,
@@ -83,6 +85,7 @@ __all__ = [
     "ParkedOrder",
     "RefundOutcome",
     "Shop",
+    "ShopLink",
 ]
 
 
@@ -308,6 +311,27 @@ class Shop:
         validation.instant(now)
         return await self._link(member_id, Customer("ref", f"ref:{reference(ref)}"), now)
 
+    async def create_link(self, ref: str, now: datetime) -> ShopLink:
+        """A new link for the shop to show after checkout (``https://t.me/<bot>?start=s-<token>``)
+        that links ``ref`` to the member who opens it within ``[shop] link_token_days``; see
+        ``core.shop_links``. Every call makes another token."""
+        return await create_link(self.db, self.config.shop, ref, now)
+
+    async def forget_links(self, now: datetime) -> int:
+        """Delete links long expired (``core.shop_links.forget_links``; a daily job)."""
+        return await forget_links(self.db, now)
+
+    async def use_link(self, member_id: int, token: str, now: datetime) -> LinkResult:
+        """The member opened the shop's link (``token``: the ``/start`` payload without ``s-``):
+        :meth:`link_ref` with its reference, once. ``link_unknown``, ``link_expired``,
+        ``link_used`` (another member's), ``ref_taken``; the same member again is answered the
+        same (see ``core.shop_links``)."""
+
+        async def link(conn: AsyncConnection, ref: str) -> LinkResult:
+            return await self._link_in(conn, member_id, Customer("ref", f"ref:{ref}"), now)
+
+        return await use_link(self.db, member_id, token, now, link=link, result_type=LinkResult)
+
     async def credit_parked(self, member_id: int, now: datetime) -> list[OrderOutcome]:
         """Credit every parked order of the member's (Telegram id or links); call it after a
         member joins. Safe to repeat: an order is credited once."""
@@ -323,21 +347,26 @@ class Shop:
 
     async def _link(self, member_id: int, who: Customer, now: datetime) -> LinkResult:
         async def work(conn: AsyncConnection) -> LinkResult:
-            if await live_member(conn, member_id) is None:
-                raise UnknownMember(f"no member {member_id}", member_id=member_id)
-            before = await lock_customer(conn, who, now)
-            if before is not None and before != member_id and who.kind == "ref":
-                raise RefTaken(f"{who.key} is linked to another member", field="ref")
-            if before != member_id:
-                await conn.execute(
-                    update(ShopCustomer)
-                    .where(ShopCustomer.customer_key == who.key)
-                    .values(member_id=member_id, linked_at=now)
-                )
-            credited = await self._credit_parked(conn, member_id, now)
-            return LinkResult(member_id, who.kind, tuple(credited))
+            return await self._link_in(conn, member_id, who, now)
 
         return await self.db.transact(work)
+
+    async def _link_in(
+        self, conn: AsyncConnection, member_id: int, who: Customer, now: datetime
+    ) -> LinkResult:
+        if await live_member(conn, member_id) is None:
+            raise UnknownMember(f"no member {member_id}", member_id=member_id)
+        before = await lock_customer(conn, who, now)
+        if before is not None and before != member_id and who.kind == "ref":
+            raise RefTaken(f"{who.key} is linked to another member", field="ref")
+        if before != member_id:
+            await conn.execute(
+                update(ShopCustomer)
+                .where(ShopCustomer.customer_key == who.key)
+                .values(member_id=member_id, linked_at=now)
+            )
+        credited = await self._credit_parked(conn, member_id, now)
+        return LinkResult(member_id, who.kind, tuple(credited))
 
     async def _credit_parked(
         self, conn: AsyncConnection, member_id: int, now: datetime

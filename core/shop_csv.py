@@ -63,6 +63,8 @@ class ImportReport:
     parked: int
     problems: tuple[ImportProblem, ...]
     outcomes: tuple[OrderOutcome, ...] = ()
+    known: frozenset[str] = frozenset()
+    """Order ids the mall had before the import, with the same values: they changed nothing."""
 
     @property
     def ok(self) -> bool:
@@ -164,9 +166,11 @@ def _read(text: str, shop: Shop) -> tuple[Rows, list[ImportProblem], int]:
     return rows, problems, count
 
 
-async def _check_stored(shop: Shop, rows: Rows) -> list[ImportProblem]:
-    """Rows that the mall would refuse: another content under a known id, a frozen member."""
+async def _check_stored(shop: Shop, rows: Rows) -> tuple[list[ImportProblem], frozenset[str]]:
+    """Rows that the mall would refuse (another content under a known id, a frozen member),
+    and the ids of the orders it has already, as they are in the file."""
     problems: list[ImportProblem] = []
+    known: set[str] = set()
     async with shop.db.read() as conn:
         for line, _, prepared in rows:
             stored = (
@@ -180,6 +184,8 @@ async def _check_stored(shop: Shop, rows: Rows) -> list[ImportProblem]:
                 if stored != fingerprint(ORDER_KIND, prepared.request):
                     told = f"order {prepared.order_id} was imported before with other values"
                     problems.append(ImportProblem(line, told))
+                else:
+                    known.add(prepared.order_id)
                 continue
             member_id = await linked_member(conn, prepared.customer)
             if member_id is not None:
@@ -188,7 +194,7 @@ async def _check_stored(shop: Shop, rows: Rows) -> list[ImportProblem]:
                 ).scalar_one()
                 if frozen:
                     problems.append(ImportProblem(line, "the customer's member account is frozen"))
-    return problems
+    return problems, frozenset(known)
 
 
 async def import_csv(shop: Shop, text: str, now: datetime) -> ImportReport:
@@ -199,8 +205,9 @@ async def import_csv(shop: Shop, text: str, now: datetime) -> ImportReport:
         rows, problems, count = _read(text, shop)
     except csv.Error as exc:
         return ImportReport(0, 0, 0, (ImportProblem(0, f"not a CSV file: {exc}"),))
+    known: frozenset[str] = frozenset()
     if not problems:
-        problems = await _check_stored(shop, rows)
+        problems, known = await _check_stored(shop, rows)
     if problems:
         return ImportReport(count, 0, 0, tuple(problems))
     outcomes: list[OrderOutcome] = []
@@ -216,4 +223,5 @@ async def import_csv(shop: Shop, text: str, now: datetime) -> ImportReport:
         parked=sum(1 for o in outcomes if o.status == "parked"),
         problems=tuple(late),
         outcomes=tuple(outcomes),
+        known=known,
     )

@@ -93,6 +93,8 @@ class OrderOutcome:
     telegram_id: int | None
     total_minor: int
     refunded_minor: int = 0
+    referral_points: int = 0
+    """The invite bonus this order paid the member (their first purchase qualified it)."""
 
 
 @dataclass(frozen=True)
@@ -303,20 +305,22 @@ async def credit_order(
     """Credit what is left of the order (its total less the refunds netted off) to the member."""
     total = sum(amount for _, amount in parts)
     netted = allocate(refunded_minor, [amount for _, amount in parts])
-    points = 0
+    points = referral_points = 0
     for index, ((category, amount), off) in enumerate(zip(parts, netted, strict=True), start=1):
         if amount - off > 0:
             result = await credit_purchase(
                 conn, config, member_id, part_id(order_id, index), amount - off, category, now
             )
             points += result.points
+            if result.referral is not None:
+                referral_points += result.referral.invitee_points
     status: OrderStatus = "refunded" if refunded_minor >= total else "credited"
     await conn.execute(
         update(ShopOrder)
         .where(ShopOrder.order_id == order_id)
         .values(status=status, member_id=member_id, points=points, credited_at=now)
     )
-    return OrderOutcome(order_id, status, points, member_id, total, refunded_minor)
+    return OrderOutcome(order_id, status, points, member_id, total, refunded_minor, referral_points)
 
 
 async def refund_order(

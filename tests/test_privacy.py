@@ -6,6 +6,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from core.db.models import Base, CouponCode, Member, Transfer
 from core.errors import Frozen, UnknownMember
 from core.flash_sales import FlashSales
 from core.mall import Mall
-from core.privacy import ERASED_BASE
+from core.privacy import ERASED_BASE, PHONE_LINKED
+from core.shop import OrderIn
+from core.shop_customers import phone_key
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -238,6 +241,44 @@ async def test_alice_exports_everything_the_mall_keeps_about_her_and_nothing_of_
 async def test_an_unknown_member_has_nothing_to_export(mall: Mall):
     with pytest.raises(UnknownMember):
         await mall.privacy.export(ALICE, at("2026-03-01 08:00"))
+
+
+PHONE = "8613800138000"  # as Telegram gives a shared contact's number
+PHONES = make_config(
+    '[mall]\ncurrency = "CNY"\n[earning]\npoints_per_unit = 1\n'
+    '[shop]\nphone_hash_key = "a-test-key-for-phone-hashes-32-characters-long"\n'
+)
+
+
+async def test_a_linked_phone_is_exported_as_linked_never_as_its_hash_and_erasure_unlinks_it(
+    make_mall: MallFactory,
+):
+    mall = await make_mall(PHONES)
+    await mall.members.join(ALICE, ALICE_NAME, "en", at("2026-03-01 08:00"))
+    await mall.shop.link_phone(ALICE, PHONE, at("2026-03-01 08:05"))
+    order = OrderIn("A-1", {"phone": f"+{PHONE}"}, Decimal("12.00"), "CNY")
+    assert (await mall.shop.accept_order(order, at("2026-03-01 09:00"))).status == "credited"
+    full_hash = phone_key(PHONE, mall.config.shop).removeprefix("phone:")
+
+    export = await mall.privacy.export(ALICE, at("2026-03-01 10:00"))
+
+    (link,) = export["shop_links"]
+    assert (link["kind"], link["member_id"], link["phone"]) == ("phone", ALICE, PHONE_LINKED)
+    assert link["phone"].startswith("a phone number is linked")
+    assert link["customer_key"] == f"phone:{full_hash[:8]}…"
+    (shop_order,) = export["shop_orders"]
+    assert (shop_order["order_id"], shop_order["customer_key"]) == ("A-1", link["customer_key"])
+    text = json.dumps(export, ensure_ascii=False)
+    assert full_hash[:9] not in text
+    assert "13800138000" not in text
+
+    await mall.privacy.erase(ALICE, ERASED_AT)
+
+    assert await mall.shop.member_for({"phone": f"+{PHONE}"}) is None
+    assert await traces(mall, set(), {full_hash}) == []
+    later = OrderIn("A-2", {"phone": f"+{PHONE}"}, Decimal("5.00"), "CNY")
+    assert (await mall.shop.accept_order(later, at("2026-03-04 09:00"))).status == "parked"
+    assert (await mall.check()).ok
 
 
 # --- Erasure ------------------------------------------------------------------------------------

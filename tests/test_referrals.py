@@ -361,7 +361,7 @@ async def test_the_settling_job_catches_up_and_repeats_harmlessly(make_mall: Mal
     ]
     assert (page.pending, page.rewarded) == (1, 1)
     with pytest.raises(InvalidInput):
-        await wired.event(CAROL, "purchase", "2026-03-03 12:03")
+        await wired.event(CAROL, "payment", "2026-03-03 12:03")
 
 
 async def add_redemption(mall: Mall, member_id: int, status: str, token: str) -> None:
@@ -473,3 +473,91 @@ async def test_random_invites_check_ins_and_donations_keep_the_books_clean(
             page = await referrals.invites(base + who, at(moment))
             assert cap == 0 or page.counted_this_month <= cap
     await mall.db.dispose()
+
+
+# --- Qualifying on the first purchase (the anti-farming rule) ---------------------------------
+
+PURCHASE_REWARDS = """
+[referrals]
+qualify_on = 'purchase'
+
+[shop]
+phone_hash_key = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+"""
+
+
+async def test_bobs_first_purchase_not_his_check_ins_rewards_the_invite(make_mall: MallFactory):
+    mall = await make_mall(make_config(PURCHASE_REWARDS))
+    wired = Wired(mall)
+    await wired.join(ALICE, "Alice", "2026-03-01 08:00")
+    await wired.join(BOB, "Bob", "2026-03-01 09:00", invited_by=ALICE)
+    for day in ("2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"):
+        assert await wired.check_in(BOB, f"{day} 10:00") is None
+    assert await status_of(mall, BOB) == "pending"
+    before = await balance(mall, BOB)
+    first = await mall.purchases.record_purchase(
+        BOB, "A-1", 5000, "general", at("2026-03-05 10:00")
+    )
+    assert first.referral is not None
+    assert (first.referral.status, first.referral.invitee_points) == ("rewarded", 50)
+    assert first.referral.referrer_points == 100
+    assert first.balance == before + first.points + 50 == await balance(mall, BOB)
+    second = await mall.purchases.record_purchase(
+        BOB, "A-2", 5000, "general", at("2026-03-06 10:00")
+    )
+    assert second.referral is None
+    assert await status_of(mall, BOB) == "rewarded"
+    assert await balance(mall, ALICE) == 200  # her sign-up bonus and the invite
+    assert (await mall.check()).ok
+
+
+async def test_a_shop_order_qualifies_the_invite_once_and_says_what_it_paid(
+    make_mall: MallFactory,
+):
+    from decimal import Decimal
+
+    from core.shop import OrderIn
+
+    mall = await make_mall(make_config(PURCHASE_REWARDS))
+    wired = Wired(mall)
+    await wired.join(ALICE, "Alice", "2026-03-01 08:00")
+    await wired.join(BOB, "Bob", "2026-03-01 09:00", invited_by=ALICE)
+
+    def order(order_id: str) -> OrderIn:
+        return OrderIn(order_id, {"telegram_id": BOB}, Decimal("30.00"), "CNY")
+
+    # Twenty deliveries of the same order at once pay the invite once.
+    outcomes = await asyncio.gather(
+        *(mall.shop.accept_order(order("S-1"), at("2026-03-02 10:00")) for _ in range(20))
+    )
+    assert {(o.status, o.points, o.referral_points) for o in outcomes} == {("credited", 30, 50)}
+    later = await mall.shop.accept_order(order("S-2"), at("2026-03-03 10:00"))
+    assert later.referral_points == 0
+    assert await balance(mall, ALICE) == 200  # her sign-up bonus and the invite
+    assert await status_of(mall, BOB) == "rewarded"
+    assert (await mall.check()).ok
+
+
+async def test_an_order_parked_before_carol_links_qualifies_her_invite_when_credited(
+    make_mall: MallFactory,
+):
+    from decimal import Decimal
+
+    from core.shop import OrderIn
+
+    mall = await make_mall(make_config(PURCHASE_REWARDS))
+    wired = Wired(mall)
+    await wired.join(ALICE, "Alice", "2026-03-01 08:00")
+    parked = await mall.shop.accept_order(
+        OrderIn("P-1", {"phone": "+8613800138000"}, Decimal("20.00"), "CNY"),
+        at("2026-03-01 09:00"),
+    )
+    assert parked.status == "parked"
+    await wired.join(CAROL, "Carol", "2026-03-01 10:00", invited_by=ALICE)
+    assert await status_of(mall, CAROL) == "pending"
+    linked = await mall.shop.link_phone(CAROL, "+8613800138000", at("2026-03-01 11:00"))
+    (credited,) = linked.credited
+    assert (credited.points, credited.referral_points) == (20, 50)
+    assert await status_of(mall, CAROL) == "rewarded"
+    assert await balance(mall, ALICE) == 200  # her sign-up bonus and the invite
+    assert (await mall.check()).ok

@@ -388,6 +388,7 @@ async def test_a_good_csv_imports_once(shop_mall: Mall):
     again = await shop_mall.shop.import_orders_csv(good, at("2026-03-01 13:00"))
     assert again.ok
     assert again.outcomes == report.outcomes
+    assert (report.known, again.known) == (frozenset(), {"P-1", "P-2"})
     changed = good.replace("10.00", "11.00")
     refused = await shop_mall.shop.import_orders_csv(changed, at("2026-03-01 14:00"))
     assert [p.line for p in refused.problems] == [2]

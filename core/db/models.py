@@ -867,6 +867,28 @@ class ShopCustomer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ShopLinkToken(Base):
+    """A link the shop showed a customer (``https://t.me/<bot>?start=s-<token>``): opening it
+    links the shop's ``ref`` to the member who opened it, once (``core.shop_links``).
+
+    Only the SHA-256 of the token is kept: someone who reads the database cannot open the
+    links. ``used_by`` and ``used_at`` are set together, by the one member the link is theirs.
+    """
+
+    __tablename__ = "shop_link_tokens"
+    __table_args__ = (
+        CheckConstraint("(used_by IS NULL) = (used_at IS NULL)", name="used_together"),
+        CheckConstraint("expires_at > created_at", name="expires_after_created"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ShopOrder(Base):
     """An order the shop sent, whatever became of it.
 
@@ -892,6 +914,8 @@ class ShopOrder(Base):
         CheckConstraint("points >= 0", name="points_not_negative"),
         Index("ix_shop_orders_customer", "customer_key", "status"),
         Index("ix_shop_orders_parked", "status", "parked_until"),
+        # The admin chat's latest orders.
+        Index("ix_shop_orders_received_at", "received_at"),
     )
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -923,6 +947,8 @@ class ShopRefund(Base):
             "status IN ('pending', 'applied', 'netted', 'exceeded')", name="status_known"
         ),
         CheckConstraint("points_taken >= 0 AND unrecovered >= 0", name="points_not_negative"),
+        # The admin chat's latest refunds.
+        Index("ix_shop_refunds_received_at", "received_at"),
     )
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -32,6 +32,7 @@ MEMBER_TABLES = (
     "checkout_holds",
     "shop_refunds",
     "shop_orders",
+    "shop_link_tokens",
     "shop_customers",
     "shop_keys",
     "inbox_updates",
