@@ -14,11 +14,11 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.events import Command, Event, Paid, PreCheckout, Press, Text, Upload
+from bot.events import Command, Contact, Event, Paid, PreCheckout, Press, Text, Upload
 from bot.features import build_router
 from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
-from bot.i18n import Html, Languages, language_for
-from bot.router import Router, Stale, parse_callback
+from bot.i18n import Html, Languages, language_for, plain
+from bot.router import CommandHandler, Router, Stale, parse_callback
 from bot.screens import CheckoutAnswer, Notice, Output
 from bot.turn import Turn
 from core.errors import MallError, UnknownMember
@@ -157,6 +157,10 @@ class Conversation:
                     pending.expires_at - turn.now,
                 )
                 turn.send(turn.with_menu(turn.t("menu.want_file")))
+            elif (reply := self._reply_button(action.text)) is not None:
+                label_key, pressed = reply
+                self._guard(turn, "replies", label_key)
+                await pressed(turn)
             else:
                 turn.send(await main_menu(turn, intro=turn.t("menu.unknown_text")))
         elif isinstance(action, Upload):
@@ -169,6 +173,13 @@ class Conversation:
                 await router.uploads[taken.kind](turn, action, taken.data)
             else:
                 turn.send(await main_menu(turn, intro=turn.t("menu.unknown_upload")))
+        elif isinstance(action, Contact):
+            shared = router.contacts.get("contact")
+            if shared is None:
+                turn.send(await main_menu(turn, intro=turn.t("menu.unknown_text")))
+            else:
+                self._guard(turn, "contacts", "contact")
+                await shared(turn, action)
         elif isinstance(action, PreCheckout | Paid):
             route, args = parse_callback(action.payload)
             payment = router.payments.get(route)
@@ -177,6 +188,13 @@ class Conversation:
             await payment(turn, args)
         else:  # pragma: no cover - the Action union is closed
             raise AssertionError(action)
+
+    def _reply_button(self, text: str) -> tuple[str, CommandHandler] | None:
+        """The reply keyboard button whose label (in any language) ``text`` is, if any."""
+        for label_key, handler in self.router.replies.items():
+            if any(text.strip() == plain(t(label_key)) for t in self.languages.all):
+                return label_key, handler
+        return None
 
     def _guard(self, turn: Turn, table: str, name: str) -> None:
         """Refuse an admin-only command, button, question or upload to anyone else."""

@@ -158,6 +158,8 @@ def screen_to_json(screen: Screen) -> str:
     """A screen as the outbox keeps it: text, buttons and a photo given by URL or file id."""
     if screen.document is not None or screen.invoice is not None:
         raise ValueError("documents and invoices are not sent through the outbox")
+    if screen.has_reply_keyboard:
+        raise ValueError("reply keyboards answer a member's own turn, not the outbox")
     if screen.photo is not None and screen.photo.ref is None:
         raise ValueError("an outbox photo must be a URL or a file id, not uploaded bytes")
     body: dict[str, Any] = {

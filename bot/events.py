@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,21 @@ class Paid:
     charge_id: str
 
 
-Action = Command | Text | Press | Upload | PreCheckout | Paid
+@dataclass(frozen=True)
+class Contact:
+    """A contact the member sent: their own when they pressed a button asking for it.
+
+    ``user_id`` is the Telegram user the contact belongs to, as Telegram gives it (None for a
+    contact without an account); it is the sender's own id only when they shared themselves, so
+    a phone number is theirs, verified by Telegram, only then. The number is kept out of the
+    dataclass's repr, which logs print.
+    """
+
+    phone_number: str = field(repr=False)
+    user_id: int | None = None
+
+
+Action = Command | Text | Press | Upload | PreCheckout | Paid | Contact
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Where each command, button and awaited answer is handled: features register here.
+"""Where each command, button, awaited answer and shared contact is handled: features register here.
 
 Callback data is ``route:arg:arg`` (at most 64 bytes). A button is a request, never a
 permission: handlers check everything again, and a button whose arguments no longer make sense
@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from bot.screens import CALLBACK_DATA_LIMIT
 
 if TYPE_CHECKING:
-    from bot.events import Upload
+    from bot.events import Contact, Upload
     from bot.turn import Turn
 
 CommandHandler = Callable[["Turn"], Awaitable[None]]
 ButtonHandler = Callable[["Turn", tuple[str, ...]], Awaitable[None]]
 InputHandler = Callable[["Turn", str, Mapping[str, Any]], Awaitable[None]]
 UploadHandler = Callable[["Turn", "Upload", Mapping[str, Any]], Awaitable[None]]
+ContactHandler = Callable[["Turn", "Contact"], Awaitable[None]]
 SEPARATOR = ":"
 
 
@@ -77,6 +78,11 @@ class Router:
     payments: dict[str, ButtonHandler] = field(default_factory=dict)
     # Files sent in answer to a question (``mall.inputs``), by the question's kind.
     uploads: dict[str, UploadHandler] = field(default_factory=dict)
+    # A contact the member sent, asked for or not: one handler, registered as "contact".
+    contacts: dict[str, ContactHandler] = field(default_factory=dict)
+    # The text buttons of reply keyboards, by the key of their label (any language's label
+    # matches): a text no question is waiting for goes here before "I did not understand".
+    replies: dict[str, CommandHandler] = field(default_factory=dict)
     # What only admins may use, as ``(table, name)``: ("commands", "stats"), ("buttons", "ag").
     # The conversation refuses anyone else before the handler runs, whatever the callback data.
     admin_only: set[tuple[str, str]] = field(default_factory=set)
@@ -123,6 +129,25 @@ class Router:
 
         return register
 
+    def contact(self) -> Callable[[ContactHandler], ContactHandler]:
+        """The handler of every contact a member sends (there is one)."""
+
+        def register(handler: ContactHandler) -> ContactHandler:
+            self._add(self.contacts, "contact", handler)
+            return handler
+
+        return register
+
+    def reply(self, label_key: str) -> Callable[[CommandHandler], CommandHandler]:
+        """A reply keyboard's text button, labelled with the text of ``label_key``: pressing it
+        sends its label, routed here when no question takes the text first."""
+
+        def register(handler: CommandHandler) -> CommandHandler:
+            self._add(self.replies, label_key, handler)
+            return handler
+
+        return register
+
     def is_admin_only(self, table: str, name: str) -> bool:
         return (table, name) in self.admin_only
 
@@ -144,6 +169,8 @@ class Router:
             (self.inputs, other.inputs),
             (self.payments, other.payments),
             (self.uploads, other.uploads),
+            (self.contacts, other.contacts),
+            (self.replies, other.replies),
         ):
             for name, handler in theirs.items():
                 self._add(mine, name, handler)

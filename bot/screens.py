@@ -1,8 +1,9 @@
 """What the bot shows, as framework-neutral values, and what it asks an adapter to do.
 
-A feature builds a :class:`Screen` (HTML text, buttons, optionally a photo, a document or an
-invoice); the conversation turns it into outputs (:class:`Send`, :class:`Edit`, :class:`Notice`,
-:class:`CheckoutAnswer`) that each adapter renders with its own framework's objects.
+A feature builds a :class:`Screen` (HTML text, inline buttons or a reply keyboard, optionally a
+photo, a document or an invoice); the conversation turns it into outputs (:class:`Send`,
+:class:`Edit`, :class:`Notice`, :class:`CheckoutAnswer`) that each adapter renders with its own
+framework's objects.
 """
 
 from __future__ import annotations
@@ -48,6 +49,23 @@ Keyboard = tuple[tuple[Button, ...], ...]
 
 
 @dataclass(frozen=True)
+class ContactRequest:
+    """A reply keyboard under the message box asking for the member's phone number.
+
+    ``share`` is a button that sends the member's own contact (Telegram asks them to confirm and
+    sends it with their user id), ``cancel`` a plain button that sends its text. The keyboard
+    hides once used and shrinks to its buttons; it stays until a screen removes it
+    (``Screen.remove_keyboard``).
+    """
+
+    share: str
+    cancel: str
+
+    def __post_init__(self) -> None:
+        _unparsed(self, "share", "cancel")
+
+
+@dataclass(frozen=True)
 class Photo:
     """A picture to upload (``content``), or one Telegram can fetch itself (``ref``: a URL or
     the file id of a photo sent before)."""
@@ -85,20 +103,42 @@ class Invoice:
 
 @dataclass(frozen=True)
 class Screen:
+    """One message: its text, and at most one keyboard.
+
+    ``buttons`` are inline buttons on the message; ``contact_request`` a reply keyboard asking
+    for the member's phone; ``remove_keyboard`` takes a reply keyboard away. A message carries
+    one of them at most (Telegram's ``reply_markup`` is one of these), and an invoice only inline
+    buttons. A screen with a reply keyboard (or its removal) can only be sent, never put in place
+    of another message (:func:`edit_mode`).
+    """
+
     text: str
     buttons: Keyboard = ()
     photo: Photo | None = None
     document: Document | None = None
     invoice: Invoice | None = None
+    contact_request: ContactRequest | None = None
+    remove_keyboard: bool = False
 
     def __post_init__(self) -> None:
         limit = CAPTION_LIMIT if self.has_media else TEXT_LIMIT
         if len(self.text) > limit:
             raise ValueError(f"screen text is {len(self.text)} characters, over {limit}")
+        if self.contact_request is not None and self.remove_keyboard:
+            raise ValueError("a screen cannot both show and remove a reply keyboard")
+        if self.has_reply_keyboard and self.buttons:
+            raise ValueError("a message carries inline buttons or a reply keyboard, not both")
+        if self.has_reply_keyboard and self.invoice is not None:
+            raise ValueError("an invoice carries inline buttons only")
 
     @property
     def has_media(self) -> bool:
         return self.photo is not None or self.document is not None
+
+    @property
+    def has_reply_keyboard(self) -> bool:
+        """Whether the screen shows or removes the keyboard under the message box."""
+        return self.contact_request is not None or self.remove_keyboard
 
 
 @dataclass(frozen=True)
@@ -158,9 +198,10 @@ def edit_mode(screen: Screen, target_has_media: bool) -> str:
 
     Telegram cannot turn a text message into a photo (or back), so media screens and text
     screens replacing media are sent as new messages; a short text on a media message edits its
-    caption.
+    caption. An edited message keeps only inline buttons, so a screen with a reply keyboard (or
+    its removal) is always sent anew.
     """
-    if screen.has_media or screen.invoice is not None:
+    if screen.has_media or screen.invoice is not None or screen.has_reply_keyboard:
         return "send"
     if target_has_media:
         return "caption" if len(screen.text) <= CAPTION_LIMIT else "send"

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bot import shop_platforms
 from bot.background import background
 from bot.listener import Listener, listening
@@ -34,6 +36,9 @@ DEMO_CATALOG = EXAMPLES / "catalog.toml"
 SANDBOX_TOKEN = "424242:sandbox-token-no-network-needed"
 # The sandbox's admin when the config names none.
 SANDBOX_ADMIN_ID = 1000
+# The sandbox's phone hash key when the config sets none, so that "Link shop account" works in
+# the demo; fixed, since changing it would unlink the demo's phones. Never a real mall's key.
+SANDBOX_PHONE_HASH_KEY = "sandbox-phone-hash-key-for-the-demo-only"
 
 
 async def _until_stopped() -> None:
@@ -54,7 +59,7 @@ async def run(config: Config) -> int:
         )
         return 2
     token = telegram.token.get_secret_value()
-    shop = ShopApi()
+    shop = ShopApi(rate=config.shop.api_requests_per_second, burst=config.shop.api_burst)
     async with (
         listening(
             config.http.host,
@@ -65,7 +70,8 @@ async def run(config: Config) -> int:
         open_runtime(config, wait_for_database=True) as runtime,
     ):
         shop.runtime = runtime
-        await wait_for_telegram(token, telegram.api_server)
+        # The shop's links (POST /api/v1/links) name the bot: https://t.me/<username>?start=...
+        shop.bot_username = await wait_for_telegram(token, telegram.api_server)
         await _serve(runtime, listener, token)
     return 0
 
@@ -109,8 +115,14 @@ async def sandbox(
     config: Config, port: int | None = None, framework: Framework | None = None
 ) -> int:
     admins = config.telegram.admins or (SANDBOX_ADMIN_ID,)
+    shop = config.shop
+    if shop.phone_hash_key is None:
+        shop = shop.model_copy(update={"phone_hash_key": SecretStr(SANDBOX_PHONE_HASH_KEY)})
     config = config.model_copy(
-        update={"telegram": config.telegram.model_copy(update={"admins": admins})}
+        update={
+            "telegram": config.telegram.model_copy(update={"admins": admins}),
+            "shop": shop,
+        }
     )
     server = Sandbox(
         token=SANDBOX_TOKEN,

@@ -13,6 +13,9 @@ through the outbox (keyed by the order and refund ids, so a retried request tell
 - ``POST /api/v1/checkout/holds``, ``.../{hold_id}/capture``, ``.../{hold_id}/release``: points
   held as a discount at the shop's checkout, through the ledger's holds.
 - ``GET /api/v1/members/{telegram_id}``: balance, tier, what expires when.
+- ``POST /api/v1/links``: a link to show after checkout, ``https://t.me/<bot>?start=s-<token>``,
+  that links the shop's customer reference to the member who opens it (``core.shop_links``);
+  201, a new token each time. 503 until the bot's username is known (``getMe``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bot.screens import Button, Screen
 from bot.shop_auth import ApiError, RateLimit, Signed, authenticate
 from core.errors import MallError
 from core.outbox import Envelope
+from core.shop_links import START_PREFIX
 from core.shop_orders import OrderIn, OrderLine, OrderOutcome, RefundOutcome
 
 log = logging.getLogger(__name__)
@@ -54,10 +58,15 @@ STATUS: Mapping[str, int] = {
 
 
 class ShopApi:
-    """The routes; :attr:`runtime` is set once the database is reached (503 until then)."""
+    """The routes; :attr:`runtime` is set once the database is reached (503 until then), and
+    :attr:`bot_username` once Telegram said who the bot is (``/links`` answers 503 until then).
+    """
 
-    def __init__(self, *, rate: float = 20.0, burst: float = 40.0) -> None:
+    def __init__(
+        self, *, rate: float = 20.0, burst: float = 40.0, bot_username: str | None = None
+    ) -> None:
         self.runtime: Runtime | None = None
+        self.bot_username = bot_username
         self.limit = RateLimit(rate, burst)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.wall: Callable[[], float] = time.time
@@ -73,9 +82,13 @@ class ShopApi:
         )
         for method, path, handler in routes:
             app.router.add_route(method, PREFIX + path, self._guarded(handler))
+        app.router.add_route("POST", PREFIX + "/links", self._guarded(self.link, success=201))
 
     def _guarded(
-        self, handler: Callable[[Runtime, Signed, web.Request], Awaitable[dict[str, Any]]]
+        self,
+        handler: Callable[[Runtime, Signed, web.Request], Awaitable[dict[str, Any]]],
+        *,
+        success: int = 200,
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             runtime = self.runtime
@@ -90,7 +103,7 @@ class ShopApi:
                 status = STATUS.get(error.code, 422)
                 raise ApiError(status, error.code, str(error)) from None
             await runtime.mall.shop_keys.mark_used(signed.key_id, self.clock())
-            return web.json_response(body)
+            return web.json_response(body, status=success)
 
         return handle
 
@@ -170,6 +183,23 @@ class ShopApi:
             ],
         }
 
+    # -- links to show after checkout ---------------------------------------------------
+
+    async def link(self, runtime: Runtime, signed: Signed, request: web.Request) -> dict[str, Any]:
+        username = self.bot_username
+        if not username:
+            raise ApiError(503, "starting", "the bot is starting; try again shortly")
+        ref = signed.json().get("ref")
+        if not isinstance(ref, str):
+            raise ApiError(422, "invalid_input", "ref: expected a string")
+        made = await runtime.mall.shop.create_link(ref, self.clock())
+        return {
+            "ref": made.ref,
+            "url": f"https://t.me/{username}?start={START_PREFIX}{made.token}",
+            "token": made.token,
+            "expires_at": made.expires_at.isoformat(),
+        }
+
     # -- telling the member -------------------------------------------------------------
 
     async def tell_credited(self, runtime: Runtime, outcome: OrderOutcome) -> None:
@@ -177,7 +207,11 @@ class ShopApi:
 
         def text(t: Translator) -> Html:
             key = "orders.credited" if outcome.points else "orders.credited_nothing"
-            return t(key, order=outcome.order_id, points=t.points(outcome.points))
+            said = t(key, order=outcome.order_id, points=t.points(outcome.points))
+            if outcome.referral_points:
+                bonus = t("orders.referral", points=t.points(outcome.referral_points))
+                return Html(f"{said}\n{bonus}")
+            return said
 
         await _tell(runtime, outcome.telegram_id, f"order:{outcome.order_id}", text, self.clock())
 

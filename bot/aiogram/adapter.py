@@ -26,15 +26,18 @@ from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     LabeledPrice,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
     User,
 )
 
 from bot import delivery
 from bot.answering import Incoming, parse_text
-from bot.events import Action, Event, Paid, PreCheckout, Press, Sender, Upload
+from bot.events import Action, Contact, Event, Paid, PreCheckout, Press, Sender, Upload
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 log = logging.getLogger("bot.updates")
@@ -112,6 +115,8 @@ def _action(update: Update, bot: Bot, bot_username: str) -> Action | None:
         )
     if message.text is not None:
         return parse_text(message.text, bot_username)
+    if (contact := message.contact) is not None:
+        return Contact(contact.phone_number, contact.user_id)
     if (document := message.document) is not None:
         return Upload(
             document.file_name or "document",
@@ -159,6 +164,25 @@ def markup(rows: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def reply_markup(screen: Screen) -> ReplyMarkup | None:
+    """The one keyboard a sent message carries: inline buttons, a reply keyboard, or its removal."""
+    if (request := screen.contact_request) is not None:
+        return ReplyKeyboardMarkup(
+            keyboard=[
+                [KeyboardButton(text=request.share, request_contact=True)],
+                [KeyboardButton(text=request.cancel)],
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    if screen.remove_keyboard:
+        return ReplyKeyboardRemove()
+    return markup(screen.buttons)
+
+
 class AiogramChannel:
     """The :class:`bot.answering.Channel` of aiogram's Bot."""
 
@@ -166,8 +190,8 @@ class AiogramChannel:
         self.bot = bot
 
     async def send(self, chat_id: int, screen: Screen) -> None:
-        keyboard = markup(screen.buttons)
-        if screen.invoice is not None:
+        keyboard = reply_markup(screen)
+        if screen.invoice is not None:  # inline buttons only (see Screen)
             invoice = screen.invoice
             await self._call(
                 self.bot.send_invoice,
@@ -177,7 +201,7 @@ class AiogramChannel:
                 payload=invoice.payload,
                 currency=invoice.currency,
                 prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
-                reply_markup=keyboard,
+                reply_markup=markup(screen.buttons),
             )
         elif screen.photo is not None:
             photo = screen.photo

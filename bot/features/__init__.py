@@ -18,6 +18,7 @@ def build_router() -> Router:
         admin_points,
         admin_reports,
         admin_sales,
+        admin_shop,
         balance,
         boxes,
         checkin,
@@ -30,6 +31,7 @@ def build_router() -> Router:
         redemptions,
         sales,
         shop,
+        shop_link,
     )
 
     router = Router()
@@ -38,6 +40,7 @@ def build_router() -> Router:
         checkin,
         balance,
         shop,
+        shop_link,
         redeem,
         boxes,
         sales,
@@ -57,6 +60,7 @@ def build_router() -> Router:
         admin_flags,
         admin_reports,
         admin_broadcast,
+        admin_shop,
     )
     for feature in features:
         router.include(feature.router)

@@ -51,6 +51,7 @@ SECTIONS = (
     ("admin.menu.stats", "ast"),
     ("admin.menu.export", "aex"),
     ("admin.menu.broadcast", "abc"),
+    ("admin.menu.shop", "asp"),
     ("admin.menu.audit", AUDIT_ROUTE),
 )
 # The commands only admins see in their command menu (texts: command.<name>), in menu order.
@@ -62,6 +63,7 @@ ADMIN_COMMANDS = (
     "flags",
     "stats",
     "export",
+    "shop",
     "audit",
 )
 AUDIT_PAGE = 15

@@ -88,6 +88,8 @@ def reward_rule(t: Translator, settings: ReferralSettings) -> Html:
         return t("invite.rule_join", referrer=referrer, invitee=invitee)
     if settings.qualify_on == "redemption":
         return t("invite.rule_redemption", referrer=referrer, invitee=invitee)
+    if settings.qualify_on == "purchase":
+        return t("invite.rule_purchase", referrer=referrer, invitee=invitee)
     return t.n(
         "invite.rule_checkins", settings.qualify_checkins, referrer=referrer, invitee=invitee
     )
@@ -148,6 +150,8 @@ def _state(t: Translator, status: str, settings: ReferralSettings) -> Html:
         return t("invite.state_capped")
     if settings.qualify_on == "redemption":
         return t("invite.state_pending_redemption")
+    if settings.qualify_on == "purchase":
+        return t("invite.state_pending_purchase")
     if settings.qualify_on == "checkins":
         return t.n("invite.state_pending_checkins", settings.qualify_checkins)
     return t("invite.state_pending")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.events import Command
+from bot.features import shop_link  # a module import: shop_link shows this main menu
 from bot.features.claims import CLAIM_PREFIX, claim_code
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router, Stale, callback
@@ -21,6 +22,7 @@ COMMANDS = (
     "sales",
     "invite",
     "redemptions",
+    "link",
     "claim",
     "language",
     "notifications",
@@ -38,6 +40,7 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
         (Button(t("menu.mall"), data="shop"), Button(t("menu.boxes"), data="boxes")),
         (Button(t("menu.sales"), data="sales"), Button(t("menu.invite"), data="inv")),
         (Button(t("menu.redemptions"), data="reds"), Button(t("menu.language"), data="lang")),
+        (Button(t("link_phone.menu"), data="lk"),),
     )
     balance = await turn.mall.statements.balance(turn.member_id)
     text = t("menu.text", balance=turn.t.points(balance.balance))
@@ -100,6 +103,8 @@ async def _join(turn: Turn, payload: str) -> None:
     turn.show(await main_menu(turn, intro))
     if payload.startswith(CLAIM_PREFIX):
         await claim_code(turn, payload.removeprefix(CLAIM_PREFIX))
+    elif shop_link.is_shop_link(payload):
+        await shop_link.open_link(turn, payload)
 
 
 @router.command("menu")

@@ -73,6 +73,7 @@ def _overview(turn: Turn) -> None:
                 t("privacy.stored_redemptions"),
                 t("privacy.stored_invites"),
                 t("privacy.stored_activity"),
+                t("privacy.stored_shop"),
                 "",
                 t("privacy.use"),
                 t("privacy.options"),

@@ -14,8 +14,11 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     LabeledPrice,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 from telegram.constants import ParseMode
@@ -25,7 +28,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import delivery
 from bot.answering import Incoming, parse_text
-from bot.events import Action, Event, Paid, PreCheckout, Press, Sender, Upload
+from bot.events import Action, Contact, Event, Paid, PreCheckout, Press, Sender, Upload
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 log = logging.getLogger("bot.updates")
@@ -96,6 +99,8 @@ def _action(update: Update, bot_username: str) -> Action | None:
         )
     if message.text is not None:
         return parse_text(message.text, bot_username)
+    if (contact := message.contact) is not None:
+        return Contact(contact.phone_number, contact.user_id)
     if (document := message.document) is not None:
         return Upload(
             document.file_name or "document",
@@ -142,6 +147,25 @@ def markup(rows: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+def reply_markup(screen: Screen) -> ReplyMarkup | None:
+    """The one keyboard a sent message carries: inline buttons, a reply keyboard, or its removal."""
+    if (request := screen.contact_request) is not None:
+        return ReplyKeyboardMarkup(
+            [
+                [KeyboardButton(request.share, request_contact=True)],
+                [KeyboardButton(request.cancel)],
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    if screen.remove_keyboard:
+        return ReplyKeyboardRemove()
+    return markup(screen.buttons)
+
+
 class PtbChannel:
     """The :class:`bot.answering.Channel` of python-telegram-bot's Bot."""
 
@@ -149,8 +173,8 @@ class PtbChannel:
         self.bot = bot
 
     async def send(self, chat_id: int, screen: Screen) -> None:
-        keyboard = markup(screen.buttons)
-        if screen.invoice is not None:
+        keyboard = reply_markup(screen)
+        if screen.invoice is not None:  # inline buttons only (see Screen)
             invoice = screen.invoice
             await self._call(
                 self.bot.send_invoice,
@@ -160,7 +184,7 @@ class PtbChannel:
                 payload=invoice.payload,
                 currency=invoice.currency,
                 prices=[LabeledPrice(invoice.label, invoice.amount)],
-                reply_markup=keyboard,
+                reply_markup=markup(screen.buttons),
             )
         elif screen.photo is not None:
             await self._call(

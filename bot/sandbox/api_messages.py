@@ -8,7 +8,7 @@ from bot.sandbox.chat_rules import chat_of, ensure_can_write, formatted, reply_m
 from bot.sandbox.dispatch import method
 from bot.sandbox.errors import NOT_MODIFIED, bad_request, forbidden
 from bot.sandbox.limits import MAX_CAPTION, MAX_TEXT
-from bot.sandbox.messages import ChatMessage
+from bot.sandbox.messages import ChatMessage, reply_keyboard_of
 from bot.sandbox.params import Params
 from bot.sandbox.world import World
 
@@ -30,10 +30,7 @@ def keep_reply_keyboard(user: SandboxUser, markup: dict[str, Any] | None) -> Non
     if not markup:
         return
     if "keyboard" in markup:
-        user.reply_keyboard = [
-            [b if isinstance(b, str) else str(b.get("text", "")) for b in row]
-            for row in markup["keyboard"]
-        ]
+        user.reply_keyboard = reply_keyboard_of(markup)
     elif markup.get("remove_keyboard"):
         user.reply_keyboard = None
 

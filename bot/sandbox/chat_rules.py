@@ -119,9 +119,43 @@ def reply_markup(params: Params) -> dict[str, Any] | None:
         raise bad_request("can't parse reply keyboard markup JSON object")
     if "inline_keyboard" in markup:
         return {"inline_keyboard": _inline_keyboard(markup["inline_keyboard"])}
-    if "keyboard" in markup or "remove_keyboard" in markup or "force_reply" in markup:
+    if "keyboard" in markup:
+        _reply_keyboard(markup["keyboard"])
+        return markup
+    if "remove_keyboard" in markup or "force_reply" in markup:
         return markup
     raise bad_request("can't parse reply keyboard markup JSON object")
+
+
+_REPLY_BUTTON_REQUESTS = (
+    "request_contact",
+    "request_location",
+    "request_poll",
+    "request_users",
+    "request_chat",
+    "web_app",
+)
+
+
+def _reply_keyboard(rows: Any) -> None:
+    """A ``ReplyKeyboardMarkup``'s rows: texts, or buttons with a text and at most one request."""
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise bad_request("can't parse reply keyboard markup JSON object")
+    for row in rows:
+        for button in row:
+            if isinstance(button, str):
+                continue
+            if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+                raise bad_request("can't parse keyboard button: KeyboardButton must be an Object")
+            if not button["text"]:
+                raise bad_request("keyboard button text must be non-empty")
+            requests = [name for name in _REPLY_BUTTON_REQUESTS if button.get(name)]
+            if len(requests) > 1:
+                raise bad_request("can't parse keyboard button: too many button types")
+            if "request_contact" in button and not isinstance(button["request_contact"], bool):
+                raise bad_request(
+                    'can\'t parse keyboard button: Field "request_contact" must be of type Boolean'
+                )
 
 
 def _inline_keyboard(rows: Any) -> list[list[dict[str, Any]]]:

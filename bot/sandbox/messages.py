@@ -15,6 +15,15 @@ class Button:
     url: str | None = None
 
 
+@dataclass(frozen=True)
+class ReplyButton:
+    """A button of the reply keyboard under the message box: it sends its text, or with
+    ``request_contact`` the member's own contact."""
+
+    text: str
+    request_contact: bool = False
+
+
 @dataclass
 class ChatMessage:
     """One message in a private chat, in its current state (after edits).
@@ -34,6 +43,7 @@ class ChatMessage:
     document: tuple[str, bytes, str] | None = None
     invoice: dict[str, Any] | None = None
     payment: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
     edited: bool = False
     deleted: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -54,6 +64,8 @@ class ChatMessage:
         who = "bot" if self.from_bot else "user"
         labels = [b.text for row in self.buttons for b in row]
         tail = f" buttons={labels}" if labels else ""
+        if self.contact is not None:
+            tail += f" contact={self.contact.get('phone_number')!r}"
         return f"#{self.message_id} {who}: {self.text!r}{tail}"
 
 
@@ -89,4 +101,17 @@ def buttons_of(markup: dict[str, Any] | None) -> list[list[Button]]:
             for b in row
         ]
         for row in markup["inline_keyboard"]
+    ]
+
+
+def reply_keyboard_of(markup: dict[str, Any]) -> list[list[ReplyButton]]:
+    """The buttons of a ``ReplyKeyboardMarkup`` (a button may be given as its text alone)."""
+    return [
+        [
+            ReplyButton(b)
+            if isinstance(b, str)
+            else ReplyButton(str(b.get("text", "")), bool(b.get("request_contact")))
+            for b in row
+        ]
+        for row in markup.get("keyboard", [])
     ]

@@ -35,6 +35,7 @@ def add_page_routes(app: web.Application, sandbox: Sandbox) -> None:
     app.router.add_get("/sandbox/api/users/{user_id}/chat", page.chat)
     app.router.add_post("/sandbox/api/users/{user_id}/send", page.send)
     app.router.add_post("/sandbox/api/users/{user_id}/press", page.press)
+    app.router.add_post("/sandbox/api/users/{user_id}/contact", page.contact)
     app.router.add_post("/sandbox/api/users/{user_id}/pay", page.pay)
     app.router.add_post("/sandbox/api/users/{user_id}/upload", page.upload)
     app.router.add_post("/sandbox/api/users/{user_id}/block", page.block)
@@ -51,6 +52,7 @@ def _user_json(user: SandboxUser) -> dict[str, Any]:
         "language_code": user.language_code,
         "admin": user.admin,
         "blocked": user.blocked,
+        "phone_number": user.phone_number,
     }
 
 
@@ -74,6 +76,7 @@ def _message_json(user: SandboxUser, message: ChatMessage) -> dict[str, Any]:
         "document": document,
         "invoice": message.invoice,
         "payment": message.payment,
+        "contact": message.contact,
         "edited": message.edited,
         "date": message.date,
     }
@@ -122,7 +125,14 @@ class ChatPage:
             {
                 "user": _user_json(user),
                 "messages": [_message_json(user, m) for m in user.messages if not m.deleted],
-                "reply_keyboard": user.reply_keyboard,
+                "reply_keyboard": (
+                    None
+                    if user.reply_keyboard is None
+                    else [
+                        [{"text": b.text, "request_contact": b.request_contact} for b in row]
+                        for row in user.reply_keyboard
+                    ]
+                ),
                 "commands": [{"command": c, "description": d} for c, d in self._commands_for(user)],
             }
         )
@@ -155,6 +165,11 @@ class ChatPage:
         except (LookupError, ValueError) as error:
             raise web.HTTPBadRequest(text=str(error)) from None
         return web.json_response({"update_id": update_id})
+
+    async def contact(self, request: web.Request) -> web.Response:
+        """The member shares their own contact (a reply keyboard's request_contact button)."""
+        user = self._user(request)
+        return web.json_response({"update_id": user.share_contact()})
 
     async def pay(self, request: web.Request) -> web.Response:
         user = self._user(request)

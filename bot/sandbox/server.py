@@ -126,14 +126,24 @@ class Sandbox:
         language_code: str | None = "en",
         user_id: int | None = None,
         admin: bool = False,
+        phone_number: str | None = None,
     ) -> SandboxUser:
+        """A Telegram user; ``phone_number`` (digits, as Telegram gives a contact's) defaults to
+        one made up from their id."""
         users = self.world.users_by_id
         if user_id is None:
             user_id = max([FIRST_USER_ID - 1, *users]) + 1
         if user_id in users:
             raise ValueError(f"user {user_id} exists already")
         user = SandboxUser(
-            self.world, user_id, first_name, last_name, username, language_code, admin
+            self.world,
+            user_id,
+            first_name,
+            last_name,
+            username,
+            language_code,
+            admin,
+            phone_number=phone_number,
         )
         users[user_id] = user
         self.world.changed(user_id, kind="users")

@@ -9,10 +9,16 @@ from typing import Any
 from bot.sandbox.errors import PaymentRefused
 from bot.sandbox.html import utf16_len
 from bot.sandbox.media import image_size
-from bot.sandbox.messages import ChatMessage
+from bot.sandbox.messages import ChatMessage, ReplyButton
 from bot.sandbox.world import CallbackQueryState, PreCheckout, World
 
 PAY_TIMEOUT = 10.0
+
+
+def fake_phone(user_id: int) -> str:
+    """A member's phone number, made up from their id: a Chinese mobile number (+86 138...), as
+    Telegram writes a contact's number (digits, no ``+``)."""
+    return f"86138{user_id % 10**8:08d}"
 
 
 class SandboxUser:
@@ -27,6 +33,7 @@ class SandboxUser:
         username: str | None = None,
         language_code: str | None = "en",
         admin: bool = False,
+        phone_number: str | None = None,
     ) -> None:
         self._world = world
         self.id = user_id
@@ -35,10 +42,11 @@ class SandboxUser:
         self.username = username
         self.language_code = language_code
         self.admin = admin
+        self.phone_number = phone_number or fake_phone(user_id)
         self.messages: list[ChatMessage] = []
         self.notices: list[tuple[str, bool]] = []
         self.chat_actions: list[str] = []
-        self.reply_keyboard: list[list[str]] | None = None
+        self.reply_keyboard: list[list[ReplyButton]] | None = None
         self.blocked = False
         self.started = False  # has written to the bot: only then may the bot write first
         self._next_message_id = 1
@@ -157,6 +165,38 @@ class SandboxUser:
         if caption:
             message.raw["caption"] = caption
         return self._send(message)
+
+    def send_contact(
+        self,
+        phone_number: str,
+        first_name: str,
+        user_id: int | None = None,
+        last_name: str | None = None,
+    ) -> int:
+        """Send a contact card, anyone's (from the address book: ``user_id`` is theirs, if they
+        use Telegram)."""
+        contact: dict[str, Any] = {"phone_number": phone_number, "first_name": first_name}
+        if last_name:
+            contact["last_name"] = last_name
+        if user_id is not None:
+            contact["user_id"] = user_id
+        message = self.new_message(from_bot=False, contact=contact)
+        message.raw["contact"] = contact
+        return self._send(message)
+
+    def share_contact(self) -> int:
+        """Share one's own phone number, as a ``request_contact`` button does."""
+        return self.send_contact(self.phone_number, self.first_name, self.id, self.last_name)
+
+    def press_reply(self, text: str) -> int:
+        """Press a button of the reply keyboard under the message box: it sends its text, or
+        shares the member's contact if it asks for it."""
+        for row in self.reply_keyboard or []:
+            for button in row:
+                if button.text == text:
+                    return self.share_contact() if button.request_contact else self.send(text)
+        shown = [[b.text for b in row] for row in self.reply_keyboard or []]
+        raise LookupError(f"no reply keyboard button {text!r}; the keyboard shows {shown}")
 
     def press(self, text: str, message: ChatMessage | None = None) -> int:
         """Press the callback button ``text`` on ``message``, or on the newest one having it."""

@@ -114,3 +114,112 @@ async def test_admins_find_the_admin_commands_in_their_own_chats_menu(
                 own = [name for name, _ in menus[(f"chat:{admin}", language)]]
                 assert own[: len(everyone)] == everyone
                 assert "admin" in own[len(everyone) :]
+
+
+# --- Contacts and reply keyboards ---------------------------------------------------------------
+
+PHONES = '[shop]\nphone_hash_key = "a-test-key-for-phone-hashes-32-characters-long"\n'
+
+
+async def link_calls(framework: Framework, database_url: str) -> list[tuple[str, dict[str, Any]]]:
+    """A member links their phone: the contact keyboard, a refusal, Cancel, then their own."""
+    async with open_chat(make_config(PHONES), database_url, at(START), framework) as chat:
+        ann, bob = chat.member("Ann"), chat.member("Bob")
+        await ann.start()
+        await ann.press("🔗 Link shop account")  # from an inline button to a reply keyboard
+        await ann.share_contact(phone=bob.phone, user_id=bob.id)
+        await ann.press_reply("Cancel")
+        await ann.send("/link")
+        await ann.press_reply("📱 Share my phone number")
+        assert await chat.mall.shop.member_for({"phone": f"+{ann.phone}"}) == ann.id
+        return [
+            (method, {k: v for k, v in params.items() if k not in RANDOM})
+            for method, params in chat.sandbox.requests
+            if method not in PLUMBING
+        ]
+
+
+async def test_both_frameworks_ask_for_a_contact_and_take_it_with_the_same_calls(
+    sqlite_template: SqliteTemplate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = {}
+    for framework in FRAMEWORKS:
+        same_randomness(monkeypatch)
+        made[framework] = await link_calls(framework, sqlite_template.copy_url(tmp_path))
+
+    ptb, aiogram = made["ptb"], made["aiogram"]
+    assert ptb == aiogram
+    markups = [params.get("reply_markup") for method, params in ptb if method == "sendMessage"]
+    asking = {
+        "keyboard": [
+            [{"text": "📱 Share my phone number", "request_contact": True}],
+            [{"text": "Cancel"}],
+        ],
+        "resize_keyboard": True,
+        "one_time_keyboard": True,
+    }
+    assert markups.count(asking) == 3  # asked from the menu, again after the refusal, by /link
+    assert markups.count({"remove_keyboard": True}) == 2  # cancelled, then linked
+
+
+def contact_update(sender: int, phone: str, owner: int | None) -> dict[str, Any]:
+    contact: dict[str, Any] = {"phone_number": phone, "first_name": "Ann"}
+    if owner is not None:
+        contact["user_id"] = owner
+    return {
+        "update_id": 7,
+        "message": {
+            "message_id": 3,
+            "date": 1_772_400_000,
+            "chat": {"id": sender, "type": "private", "first_name": "Ann"},
+            "from": {"id": sender, "is_bot": False, "first_name": "Ann", "language_code": "en"},
+            "contact": contact,
+        },
+    }
+
+
+@pytest.mark.parametrize("owner", [42, 43, None])
+async def test_a_shared_contact_becomes_the_same_event_on_both(owner: int | None) -> None:
+    import telegram
+    from aiogram import Bot as AiogramBot
+    from aiogram.types import Update as AiogramUpdate
+
+    from bot.aiogram import adapter as aiogram_adapter
+    from bot.events import Contact
+    from bot.ptb import adapter as ptb_adapter
+
+    raw = contact_update(42, "8613800138000", owner)
+    on_ptb = ptb_adapter.to_event(telegram.Update.de_json(raw, None), "mall_bot")
+    bot = AiogramBot("123456:test-token-for-the-adapter")
+    try:
+        on_aiogram = aiogram_adapter.to_event(AiogramUpdate.model_validate(raw), bot, "mall_bot")
+    finally:
+        await bot.session.close()
+
+    assert on_ptb == on_aiogram
+    assert on_ptb is not None
+    assert on_ptb.sender.user_id == 42
+    assert on_ptb.action == Contact("8613800138000", owner)
+    assert "8613800138000" not in repr(on_ptb.action)  # logs print actions: no phone in them
+
+
+def test_both_render_a_reply_keyboard_and_its_removal_alike() -> None:
+    from bot.aiogram.adapter import reply_markup as on_aiogram
+    from bot.ptb.adapter import reply_markup as on_ptb
+    from bot.screens import Button, ContactRequest, Screen
+
+    def dumped(markup: Any) -> Any:
+        if hasattr(markup, "model_dump"):
+            return markup.model_dump(exclude_none=True)
+        return None if markup is None else markup.to_dict()
+
+    for screen in (
+        Screen("x", contact_request=ContactRequest("📱 Share", "Cancel")),
+        Screen("x", remove_keyboard=True),
+        Screen("x", ((Button("Go", data="go"),),)),
+        Screen("x"),
+    ):
+        assert dumped(on_ptb(screen)) == dumped(on_aiogram(screen)), screen
+    asking = dumped(on_ptb(Screen("x", contact_request=ContactRequest("📱 Share", "Cancel"))))
+    assert asking["keyboard"][0][0] == {"text": "📱 Share", "request_contact": True}
+    assert dumped(on_ptb(Screen("x", remove_keyboard=True))) == {"remove_keyboard": True}

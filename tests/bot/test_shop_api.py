@@ -12,22 +12,26 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from bot import shop_platforms
 from bot.listener import listening
 from bot.running import Framework
 from bot.shop_api import ShopApi
 from bot.shop_auth import KEY_HEADER, SIGNATURE_HEADER, sign
+from core.errors import LinkUsed
 from tests.bot.conftest import ChatFactory
 from tests.support.background import running_background
 from tests.support.chat import Chat, Member
@@ -83,7 +87,7 @@ async def open_mall(
 ) -> AsyncIterator[Mall]:
     """The chat, its sender, and the process's listener with the shop's routes."""
     async with make_chat(rules, database_url=database_url) as chat:
-        api = ShopApi(rate=1000, burst=1000)
+        api = ShopApi(rate=1000, burst=1000, bot_username=chat.bot.username)
         api.runtime = chat.runtime
         created = await chat.mall.shop_keys.create_key("web shop", chat.now)
         mounts = (api.mount, partial(shop_platforms.mount, api))
@@ -277,6 +281,117 @@ async def test_points_pay_at_the_checkout_through_a_hold(mall: Mall) -> None:
     assert member.json()["tier"]
 
 
+# --- Links to show after checkout -----------------------------------------------------------------
+
+
+async def test_a_link_for_the_shop_to_show_is_a_t_me_link_that_links_its_opener(mall: Mall) -> None:
+    ann, bob = mall.chat.member("Ann"), mall.chat.member("Bob")
+    await ann.start()
+    await bob.start()
+    parked = {**order("A-31", 0, "40.00"), "customer": {"ref": "shop-customer-7"}}
+    assert (await mall.shop.call("POST", "/api/v1/orders", parked)).json()["status"] == "parked"
+
+    answer = await mall.shop.call("POST", "/api/v1/links", {"ref": "shop-customer-7"})
+    another = await mall.shop.call("POST", "/api/v1/links", {"ref": "shop-customer-7"})
+
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert set(made) == {"ref", "url", "token", "expires_at"}
+    assert made["ref"] == "shop-customer-7"
+    username = mall.chat.bot.username
+    assert username
+    assert made["url"] == f"https://t.me/{username}?start=s-{made['token']}"
+    payload = made["url"].split("?start=", 1)[1]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", payload)  # what Telegram takes in /start
+    expires_at = datetime.fromisoformat(made["expires_at"])
+    assert expires_at - mall.api.clock() > timedelta(days=6, hours=23)
+    assert another.json()["token"] != made["token"]
+
+    # Ann opens the link in Telegram: /start with its payload.
+    opened = await ann.start(payload)
+    assert "Your shop account is linked!" in opened.text
+    assert "Order A-31: +40 points" in opened.text
+    assert await balance(mall, ann) == 40
+    again = await ann.start(payload)  # a double tap, or the link opened twice
+    assert "Order A-31: +40 points" in again.text
+    assert await balance(mall, ann) == 40
+    refused = await bob.start(payload)
+    assert "already used by someone else" in refused.text
+    assert await balance(mall, bob) == 0
+    with pytest.raises(LinkUsed):
+        await mall.chat.mall.shop.use_link(bob.id, made["token"], mall.api.clock())
+    # Later orders of that shop customer credit Ann at once.
+    later = {**order("A-32", 0, "10.00"), "customer": {"ref": "shop-customer-7"}}
+    credited = (await mall.shop.call("POST", "/api/v1/orders", later)).json()
+    assert (credited["status"], credited["telegram_id"]) == ("credited", ann.id)
+
+
+async def test_an_order_for_a_phone_waits_until_its_member_shares_that_phone(
+    make_chat: ChatFactory, database_url: str
+) -> None:
+    rules = RULES + '[shop]\nphone_hash_key = "' + "k" * 40 + '"\n'
+    async with open_mall(make_chat, database_url, rules) as mall:
+        ann = mall.chat.member("Ann")
+        await ann.start()
+        parked = {**order("A-41", 0, "30.00"), "customer": {"phone": ann.phone}}
+        answer = await mall.shop.call("POST", "/api/v1/orders", parked)
+        assert answer.json()["status"] == "parked", answer.text
+        assert await balance(mall, ann) == 0
+
+        await ann.press("🔗 Link shop account")
+        linked = await ann.share_contact()
+
+        assert any("Order A-41: +30 points" in m.text for m in ann.messages[-2:]), linked.text
+        assert await balance(mall, ann) == 30
+        again = await mall.shop.call("POST", "/api/v1/orders", parked)
+        assert again.json()["status"] == "parked"  # the first answer, as for any repeat
+        assert await balance(mall, ann) == 30
+        assert (await mall.chat.mall.check()).ok
+
+
+async def test_a_friends_first_order_pays_the_invite_and_says_so(
+    make_chat: ChatFactory, database_url: str
+) -> None:
+    rules = RULES + '[referrals]\nqualify_on = "purchase"\n'
+    async with open_mall(make_chat, database_url, rules) as mall:
+        ann, bob = mall.chat.member("Ann"), mall.chat.member("Bob")
+        await ann.start()
+        code = await mall.chat.mall.referrals.invite_code(ann.id)
+        await bob.start(f"i-{code}")
+        answer = await mall.shop.call("POST", "/api/v1/orders", order("A-51", bob, "10.00"))
+        assert answer.json()["points"] == 10
+        await told(mall)
+        assert "You earned 10 points" in bob.last.text, bob.last.text
+        assert "completed your friend's invite: a bonus of 50 points" in bob.last.text
+        assert await balance(mall, bob) == 60
+        assert await balance(mall, ann) == 100
+
+
+async def test_a_link_needs_a_good_ref_a_signature_and_the_bots_name(mall: Mall) -> None:
+    bad = await mall.shop.call("POST", "/api/v1/links", {"ref": "no spaces allowed"})
+    missing = await mall.shop.call("POST", "/api/v1/links", {})
+    number = await mall.shop.call("POST", "/api/v1/links", {"ref": 7})
+    for refused in (bad, missing, number):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"] == "invalid_input"
+        assert "ref" in refused.json()["message"]
+
+    raw = json.dumps({"ref": "shop-customer-7"}).encode()
+    unsigned = await mall.shop.client.post(mall.shop.url + "/api/v1/links", content=raw)
+    forged = await mall.shop.call(
+        "POST", "/api/v1/links", {"ref": "shop-customer-7"}, secret="not-the-secret"
+    )
+    assert (unsigned.status_code, unsigned.json()["error"]) == (401, "missing_key")
+    assert (forged.status_code, forged.json()["error"]) == (401, "bad_signature")
+
+    mall.api.bot_username = None  # Telegram has not said who the bot is yet
+    starting = await mall.shop.call("POST", "/api/v1/links", {"ref": "shop-customer-7"})
+    assert (starting.status_code, starting.json()["error"]) == (503, "starting")
+    async with mall.chat.mall.db.read() as conn:
+        made = (await conn.execute(text("SELECT count(*) FROM shop_link_tokens"))).scalar_one()
+    assert made == 0
+
+
 # --- Shops people already run: Shopify and WooCommerce ------------------------------------------
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -377,3 +492,22 @@ async def test_an_order_parked_for_a_telegram_id_is_credited_when_that_member_jo
     again = await mall.shop.call("POST", "/api/v1/orders", order("A-21", bob.id, "60.00"))
     assert again.json()["status"] == "parked"  # the first answer, replayed: nothing twice
     assert await balance(mall, bob) == 60
+
+
+async def test_a_newcomer_joins_and_links_with_one_tap_of_the_shops_link(mall: Mall) -> None:
+    parked = {**order("A-61", 0, "25.00"), "customer": {"ref": "shop-customer-9"}}
+    assert (await mall.shop.call("POST", "/api/v1/orders", parked)).json()["status"] == "parked"
+    made = (await mall.shop.call("POST", "/api/v1/links", {"ref": "shop-customer-9"})).json()
+    carol = mall.chat.member("Carol", "zh-hans")
+
+    await carol.start("s-" + made["token"])
+
+    said = "\n".join(m.text for m in carol.messages)
+    assert "欢迎" in said
+    assert "商城账号已绑定" in said
+    assert "订单 A-61：+25" in said
+    assert await balance(mall, carol) == 25
+    expired = await mall.shop.call("POST", "/api/v1/links", {"ref": "shop-customer-9"})
+    mall.chat.now = mall.api.clock() + timedelta(days=8)
+    late = await carol.start("s-" + expired.json()["token"])
+    assert "已过期" in late.text

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,7 +71,7 @@ class Mall:
 @pytest.fixture
 async def mall(make_chat: ChatFactory, database_url: str) -> AsyncIterator[Mall]:
     async with make_chat(RULES, database_url=database_url) as chat:
-        api = ShopApi(rate=1000, burst=1000)
+        api = ShopApi(rate=1000, burst=1000, bot_username=chat.bot.username)
         api.runtime = chat.runtime
         created = await chat.mall.shop_keys.create_key("web shop", chat.now)
         async with (
@@ -196,6 +197,30 @@ async def test_the_command_line_sends_an_order(
     assert "refund_exceeds_order" in capsys.readouterr().err
 
 
+async def test_a_link_to_show_after_checkout_links_whoever_opens_it(
+    mall: Mall, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ann = mall.chat.member("Ann")
+    await ann.start()
+    client = mall.client()
+
+    made = await asyncio.to_thread(client.link, "shop-customer-7")
+    with pytest.raises(shop_client.ShopApiError) as bad:
+        await asyncio.to_thread(client.link, "not a ref")
+
+    assert made["url"] == f"https://t.me/{mall.chat.bot.username}?start=s-{made['token']}"
+    assert made["ref"] == "shop-customer-7"
+    assert (bad.value.status, bad.value.code) == (422, "invalid_input")
+    linked = await mall.chat.mall.shop.use_link(ann.id, made["token"], datetime.now(UTC))
+    assert linked.member_id == ann.id
+
+    argv = ["--url", mall.url, "--key", mall.key_id, "--secret", mall.secret]
+    status = await asyncio.to_thread(shop_client.main, [*argv, "link", "shop-customer-8"])
+    assert status == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["ref"], printed["url"].startswith("https://t.me/")) == ("shop-customer-8", True)
+
+
 # --- The shell recipe of docs/shop-api.md -------------------------------------------------------
 
 
@@ -266,6 +291,10 @@ async def test_the_docs_curl_recipe_is_accepted(mall: Mall) -> None:
 
     credited = await asyncio.to_thread(shell, 'shop POST /api/v1/orders "$BODY"')
     member = await asyncio.to_thread(shell, f"shop GET /api/v1/members/{ann.id}")
+    link = await asyncio.to_thread(
+        shell, """shop POST /api/v1/links '{"ref": "shop-customer-7"}'"""
+    )
 
     assert (credited["status"], credited["points"]) == ("credited", 12)
     assert member["balance"] == 12
+    assert link["url"] == f"https://t.me/{mall.chat.bot.username}?start=s-{link['token']}"

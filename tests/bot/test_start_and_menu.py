@@ -22,6 +22,7 @@ async def test_start_registers_the_member_with_the_welcome_bonus(chat: Chat) -> 
         "👥 Invite friends",
         "📦 My redemptions",
         "🌐 Language",
+        "🔗 Link shop account",
     ]
     assert (await chat.mall.statements.balance(ann.id)).balance == 100
 

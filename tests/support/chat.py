@@ -66,6 +66,39 @@ class Member:
         await self._handled(self.user.press_data(data, message or self.last))
         return self.last
 
+    async def share_contact(
+        self, phone: str | None = None, user_id: int | None = None
+    ) -> ChatMessage:
+        """Send a contact: by default the member's own (what a request_contact button sends);
+        with ``phone`` or ``user_id`` someone else's, or a number Telegram would not give."""
+        if phone is None and user_id is None:
+            update = self.user.share_contact()
+        else:
+            update = self.user.send_contact(
+                phone or self.user.phone_number,
+                self.user.first_name,
+                self.user.id if user_id is None else user_id,
+            )
+        await self._handled(update)
+        return self.last
+
+    async def press_reply(self, text: str) -> ChatMessage:
+        """Press a button of the reply keyboard under the message box (a text button sends its
+        text; a request_contact button shares the member's contact)."""
+        await self._handled(self.user.press_reply(text))
+        return self.last
+
+    @property
+    def reply_keyboard(self) -> list[str] | None:
+        """The labels of the reply keyboard under the message box, if one is shown."""
+        keyboard = self.user.reply_keyboard
+        return None if keyboard is None else [b.text for row in keyboard for b in row]
+
+    @property
+    def phone(self) -> str:
+        """The member's phone number, as Telegram gives it (digits, no ``+``)."""
+        return self.user.phone_number
+
     async def send_document(self, filename: str, content: bytes, mime_type: str) -> ChatMessage:
         await self._handled(self.user.send_document(filename, content, mime_type=mime_type))
         return self.last

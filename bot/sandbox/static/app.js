@@ -238,6 +238,22 @@ function renderMessage(message) {
     const payment = message.payment;
     const amount = payment.currency === "XTR" ? `★ ${payment.total_amount}` : `${payment.total_amount} ${payment.currency}`;
     bubble.append(el("div", { class: "payment" }, `You paid ${amount}`));
+  } else if (message.contact) {
+    const contact = message.contact;
+    const name = [contact.first_name, contact.last_name].filter(Boolean).join(" ");
+    bubble.append(
+      el(
+        "div",
+        { class: "contact" },
+        el("span", { class: "contact-icon", "aria-hidden": "true" }, "👤"),
+        el(
+          "span",
+          {},
+          el("div", { class: "contact-name" }, name),
+          el("div", { class: "contact-phone" }, `+${contact.phone_number.replace(/^\+/, "")}`),
+        ),
+      ),
+    );
   } else if (message.text) {
     bubble.append(renderText(message.text, message.entities || []));
   }
@@ -367,7 +383,18 @@ function renderReplyKeyboard(rows) {
       el(
         "div",
         { class: "keyboard-row" },
-        ...row.map((label) => el("button", { type: "button", onclick: () => sendText(label) }, label)),
+        ...row.map((button) =>
+          el(
+            "button",
+            {
+              type: "button",
+              class: button.request_contact ? "request-contact" : null,
+              title: button.request_contact ? "Shares your phone number with the bot" : null,
+              onclick: () => (button.request_contact ? shareContact() : sendText(button.text)),
+            },
+            button.text,
+          ),
+        ),
       ),
     ),
   );
@@ -401,6 +428,16 @@ async function sendText(text) {
   if (state.current === null || !text.trim()) return;
   await api(`/users/${state.current}/send`, { json: { text } });
   await loadChat();
+}
+
+async function shareContact() {
+  if (state.current === null) return;
+  try {
+    await api(`/users/${state.current}/contact`, { json: {} });
+    await loadChat();
+  } catch (error) {
+    showToast(String(error.message || error));
+  }
 }
 
 async function submitComposer(event) {
