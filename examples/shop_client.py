@@ -8,6 +8,7 @@ Copy it into the shop's code, or run it from a shell:
         order A-1001 128.50 --currency CNY --telegram-id 42
     python examples/shop_client.py refund A-1001 R-1 28.50
     python examples/shop_client.py member 42
+    python examples/shop_client.py link shop-customer-7
 
 Every request carries ``X-PointsMall-Key`` and ``X-PointsMall-Signature:
 t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``; see docs/shop-api.md.
@@ -128,6 +129,14 @@ class ShopClient:
         """The member's balance, held and frozen points, tier and what expires when."""
         return self._call("GET", f"/api/v1/members/{int(telegram_id)}", None)
 
+    # -- links to show after checkout ------------------------------------------------------
+
+    def link(self, ref: str) -> dict[str, Any]:
+        """A new ``https://t.me/<bot>?start=s-<token>`` link (``url``) to show after checkout:
+        whoever opens it in Telegram before ``expires_at`` is linked to the shop's customer
+        ``ref``, and that customer's parked orders are credited to them. A new one each call."""
+        return self._call("POST", "/api/v1/links", {"ref": ref})
+
     # -- the signed request ----------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Mapping[str, object] | None) -> dict[str, Any]:
@@ -209,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
 
     member = commands.add_parser("member", help="a member's balance, tier and expiring points")
     member.add_argument("telegram_id", type=int)
+
+    link = commands.add_parser("link", help="a t.me link to show after checkout")
+    link.add_argument("ref", help="the shop's own id of the customer")
     return parser
 
 
@@ -240,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "refund":
             answer = client.refund(args.order_id, args.refund_id, args.amount)
+        elif args.command == "link":
+            answer = client.link(args.ref)
         else:
             answer = client.member(args.telegram_id)
     except ShopApiError as error:
