@@ -304,6 +304,10 @@ def row(name: str, peak: Figures, paced: Figures) -> str:
     )
 
 
+def verdict(met: bool) -> str:
+    return "met" if met else "not met"
+
+
 async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=50)
@@ -344,13 +348,14 @@ async def main(argv: list[str]) -> None:
     for framework in frameworks:
         echo, mall = results[f"echo bot ({framework})"], results[f"PointsMall ({framework})"]
         print()
+        ratio, p99 = mall[0].rate / echo[0].rate, mall[1].percentile(99)
         print(
-            f"{framework}: ratio mall / echo (max rate): {mall[0].rate / echo[0].rate:.2f}"
-            "  (aim: >= 0.7)"
+            f"{framework}: ratio mall / echo (max rate): {ratio:.2f}"
+            f"  (aim: >= 0.7: {verdict(ratio >= 0.7)})"
         )
         print(
-            f"{framework}: mall p99 at half its max rate: {mall[1].percentile(99):.1f} ms"
-            "  (aim: < 100 ms)"
+            f"{framework}: mall p99 at half its max rate: {p99:.1f} ms"
+            f"  (aim: < 100 ms: {verdict(p99 < 100)})"
         )
         print(
             f"{framework}: median latency at max rate, mall:"

@@ -45,6 +45,8 @@ from core.db.models import Account, Member  # noqa: E402
 
 TOKEN = "123456:bench-broadcast-token"
 CEILING = 30.0
+# Issue 14: with default settings, at least this share of the ceiling, 0 lost, 0 duplicated.
+AIM = 0.95
 FIRST_MEMBER = 2_000_001
 
 
@@ -152,9 +154,10 @@ def main() -> None:
     )
     print(f"first to last message   {figures['seconds']:>10,.1f} s")
     ratio = figures["per_second"] / CEILING
+    verdict = "met" if ratio >= AIM else "not met"
     print(
         f"messages per second     {figures['per_second']:>10,.1f}"
-        f"   ceiling {CEILING:.0f}/s, ratio {ratio:.2f} (aim >= 0.80)"
+        f"   ceiling {CEILING:.0f}/s, ratio {ratio:.2f} (aim >= {AIM:.2f}: {verdict})"
     )
 
 

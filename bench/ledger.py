@@ -990,7 +990,7 @@ def expiry_child(mode: str, backend: str, url: str, raw: str, now_text: str) -> 
         try:
             if db is not None:
                 async with db.read() as conn:  # the engine, its pool and one connection
-                    await conn.exec_driver_sql("SELECT 1")
+                    await conn.execute(select(literal(1)))
             else:
                 await _warm_connection(target)
             gc.collect()

@@ -35,6 +35,7 @@ from sqlalchemy import (
     ColumnElement,
     SQLColumnExpression,
     String,
+    bindparam,
     cast,
     func,
     insert,
@@ -372,10 +373,21 @@ def _qualifies(
     return true()
 
 
+# Whether the invitee has a pending referral at all: built once, so the common case (most
+# events are of members with none) costs one cheap, already compiled read.
+_HAS_PENDING = (
+    select(Referral.invitee_id)
+    .where(Referral.invitee_id == bindparam("invitee_id"), Referral.status == "pending")
+    .limit(1)
+)
+
+
 async def _pending_qualified_referrer(
     conn: AsyncConnection, settings: ReferralSettings, invitee_id: int
 ) -> int | None:
     """The referrer of the invitee's pending referral, if the invitee has qualified."""
+    if (await conn.execute(_HAS_PENDING, {"invitee_id": invitee_id})).first() is None:
+        return None
     found = (
         await conn.execute(
             select(Referral.referrer_id).where(
