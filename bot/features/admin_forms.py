@@ -2,12 +2,19 @@
 
 A :class:`Form` asks its :class:`Step` questions in turn. Each answer is typed (a text the step
 parses), pressed (one of the step's choices, or Skip) or sent (a photo, for an upload step); a
-bad answer is refused with the reason and the same question is asked again, nothing saved. The
+bad answer is refused with the reason and the same question is asked again, nothing saved. Every
+answer, however given, is also checked against the draft's other answers by the form's ``check``
+(a price of 0 beside no cash part...), so a rule is told at the question that breaks it. The
 draft (answers so far, which question is next) lives in the admin's pending question
-(``mall.inputs``), so the next answer may reach another bot process. When every question is
-answered the form shows its summary with Save and Cancel (or saves at once when it has no
-summary, as a one-question edit does). Buttons carry the draft's id and the question's number:
-a button from an older draft or an earlier question is out of date.
+(``mall.inputs``), so the next answer may reach another bot process.
+
+When every question is answered the form shows its summary with Save, Cancel and a button per
+answer that asks that one question again and comes back to the summary, every other answer kept
+(or it saves at once when it has no summary, as a one-question edit does). A save the mall
+refuses (a :class:`~core.errors.MallError`, or :class:`Invalid` from the form's own save) loses
+nothing: the reason is shown above the summary again (without a summary, above the first
+question). Buttons carry the draft's id and its version, bumped by every answer: a button from
+an older draft, an earlier question or an earlier summary is out of date.
 """
 
 from __future__ import annotations
@@ -17,17 +24,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from babel.numbers import get_currency_precision
 
 from bot.events import Upload
 from bot.features.admin import admin_screen, two_a_row
+from bot.features.shop import refusal
 from bot.i18n import Html, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button
 from bot.turn import Turn
 from core import validation
+from core.errors import MallError
 from core.pending_inputs import JSON
 
 # How long a question waits for its answer.
@@ -48,7 +57,9 @@ class Invalid(Exception):
 class Draft:
     """A form being filled in: which steps it asks, how far it got, and the answers so far.
 
-    ``context`` is what the form is about (the item being edited, the box...).
+    ``context`` is what the form is about (the item being edited, the box...). ``revising``: the
+    question at ``at`` was picked on the summary, and its answer leads back there. ``version``
+    counts the draft's changes; its buttons carry it.
     """
 
     form: str
@@ -57,10 +68,20 @@ class Draft:
     at: int
     values: dict[str, JSON]
     context: dict[str, JSON]
+    revising: bool = False
+    version: int = 0
 
     @property
     def done(self) -> bool:
         return self.at >= len(self.steps)
+
+    def answer(self, name: str) -> JSON:
+        """The answer ``name`` holds for good, for checking another against it: None when it has
+        none yet, or when it is still to be asked after the current question (as ``ends`` after
+        ``starts``, the first time through)."""
+        if not self.revising and name in self.steps[self.at + 1 :]:
+            return None
+        return self.values.get(name)
 
     def data(self) -> dict[str, JSON]:
         return {
@@ -70,23 +91,39 @@ class Draft:
             "at": self.at,
             "values": dict(self.values),
             "context": dict(self.context),
+            "revising": self.revising,
+            "version": self.version,
         }
 
     @classmethod
     def load(cls, data: Mapping[str, JSON]) -> Draft:
         form, draft_id, steps = data.get("form"), data.get("id"), data.get("steps")
         at, values, context = data.get("at"), data.get("values"), data.get("context")
+        # A draft kept before drafts had versions: its buttons carried its question's number.
+        revising, version = data.get("revising", False), data.get("version", at)
         if not (
             isinstance(form, str)
             and isinstance(draft_id, str)
             and isinstance(steps, list)
             and all(isinstance(step, str) for step in steps)
-            and isinstance(at, int)
+            and _whole(at)
             and isinstance(values, dict)
             and isinstance(context, dict)
+            and isinstance(revising, bool)
+            and _whole(version)
         ):
             raise Stale("not a form's draft")
-        return cls(form, draft_id, [str(step) for step in steps], at, values, context)
+        steps_named = [str(step) for step in steps]
+        return cls(form, draft_id, steps_named, at, values, context, revising, version)
+
+    def move_to(self, at: int, *, revising: bool = False) -> None:
+        """Go to question ``at`` (the summary: ``len(steps)``), a new version of the draft."""
+        self.at, self.revising = at, revising
+        self.version += 1
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +149,7 @@ class Step:
     ``parse`` takes a typed answer (raise :class:`Invalid` to refuse it); ``choices`` offers
     buttons; ``skip`` is the value a Skip button stores (no button without it; ``skip_label``
     names the button, "Skip" by default); ``upload`` makes it a question a file answers.
+    ``label`` names the answer on the summary's button that asks it again ("Question 3" without).
     """
 
     name: str
@@ -121,6 +159,7 @@ class Step:
     skip: Any = _NO_SKIP
     skip_label: Label | None = None
     upload: TakeUpload | None = None
+    label: Label | None = None
 
     @property
     def skippable(self) -> bool:
@@ -130,6 +169,7 @@ class Step:
 Summary = Callable[[Turn, Draft], Awaitable[Html | None]]
 Save = Callable[[Turn, Draft], Awaitable[None]]
 Home = Callable[[Turn, Draft], Button]
+Check = Callable[[Turn, Draft, str, JSON], Awaitable[None]]
 
 
 @dataclass
@@ -138,7 +178,10 @@ class Form:
     answers (input ``kind``) and, if a step takes a file, its uploads (``upload_kind``).
 
     ``summary`` is shown with Save/Cancel once every step is answered (None: save at once);
-    ``save`` does the work; ``home`` is where Cancel leads.
+    ``save`` does the work (it may refuse with :class:`Invalid` or a ``MallError`` before it
+    changes or shows anything: the draft is kept); ``home`` is where Cancel leads. ``check``
+    sees every answer (the step's name and the value about to be stored) before it is stored,
+    to refuse with :class:`Invalid` one that does not fit the others (:meth:`Draft.answer`).
     """
 
     router: Router
@@ -150,6 +193,7 @@ class Form:
     save: Save
     home: Home
     upload_kind: str | None = None
+    check: Check | None = None
     _by_name: dict[str, Step] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -214,15 +258,17 @@ class Form:
         await self._answered(turn, draft, value)
 
     async def _pressed(self, turn: Turn, args: tuple[str, ...]) -> None:
-        """``c`` a choice, ``s`` Skip, ``x`` Cancel, ``v`` Save: ``action:draft:step[:token]``."""
+        """``c`` a choice, ``s`` Skip, ``x`` Cancel, ``v`` Save, ``e`` ask an answer again from
+        the summary, ``k`` keep it as it was: ``action:draft:version[:token]``."""
         action = args[0] if args else ""
-        draft_id, at = (args[1] if len(args) > 1 else ""), int_arg(args, 2)
+        draft_id, version = (args[1] if len(args) > 1 else ""), int_arg(args, 2)
         pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
         if pending is None or pending.kind not in (self.kind, self.upload_kind):
             raise Stale(f"no {self.name!r} form waiting")
         draft = self._draft(pending.data)
-        if draft.draft_id != draft_id or draft.at != at:
+        if draft.draft_id != draft_id or draft.version != version:
             raise Stale(f"button of another {self.name!r} draft or question")
+        token = args[3] if len(args) > 3 else ""
         # Taking the question makes this press the only one that acts on the draft.
         taken = await turn.mall.inputs.take(turn.member_id, turn.now)
         if taken is None or taken.data != pending.data:
@@ -234,11 +280,17 @@ class Form:
                 )
             )
         elif action == "v" and draft.done:
-            await self.save(turn, draft)
+            await self._save(turn, draft, summary=True)
         elif action == "s" and not draft.done and self._step(draft).skippable:
             await self._answered(turn, draft, self._step(draft).skip)
-        elif action == "c" and not draft.done and len(args) > 3:
-            await self._answered(turn, draft, await self._choice(turn, draft, args[3]))
+        elif action == "c" and not draft.done and token:
+            await self._answered(turn, draft, await self._choice(turn, draft, token))
+        elif action == "e" and draft.done and self._step_index(draft, token) is not None:
+            draft.move_to(int(token), revising=True)
+            await self._ask(turn, draft)
+        elif action == "k" and draft.revising and not draft.done:
+            draft.move_to(len(draft.steps))
+            await self._ask(turn, draft)
         else:
             await self._ask(turn, draft)  # put the question back before refusing the button
             raise Stale(f"bad {self.name!r} form button {args!r}")
@@ -253,9 +305,27 @@ class Form:
         raise Stale(f"no choice {token!r} for {step.name!r}")
 
     async def _answered(self, turn: Turn, draft: Draft, value: JSON) -> None:
-        draft.values[draft.steps[draft.at]] = value
-        draft.at += 1
+        name = draft.steps[draft.at]
+        if self.check is not None:
+            try:
+                await self.check(turn, draft, name, value)
+            except Invalid as refused:
+                await self._ask(turn, draft, refused.reason)
+                return
+        draft.values[name] = value
+        draft.move_to(len(draft.steps) if draft.revising else draft.at + 1)
         await self._ask(turn, draft)
+
+    async def _save(self, turn: Turn, draft: Draft, *, summary: bool) -> None:
+        """Save the draft; if that is refused, show why and keep it: above its summary again,
+        or (a form without a summary) above its first question."""
+        try:
+            await self.save(turn, draft)
+        except (Invalid, MallError) as refused:
+            reason = refused.reason if isinstance(refused, Invalid) else refusal(turn.t, refused)
+            if not summary:
+                draft.move_to(0)
+            await self._ask(turn, draft, reason)
 
     # --- Questions ----------------------------------------------------------------------------
 
@@ -266,18 +336,25 @@ class Form:
         if draft.done:
             summary = await self.summary(turn, draft)
             if summary is None:
-                await self.save(turn, draft)
+                await self._save(turn, draft, summary=False)
                 return
             await turn.mall.inputs.expect(
                 turn.member_id, self.kind, draft.data(), turn.now, ANSWER_TTL
             )
-            rows = (
+            edits = [
+                Button(
+                    plain(self._edit_label(turn, draft, index)), data=self._data("e", draft, index)
+                )
+                for index in range(len(draft.steps))
+            ]
+            rows = [
+                *two_a_row(edits),
                 (
                     Button(plain(t("admin.items.form.save")), data=self._data("v", draft)),
                     Button(plain(t("admin.items.form.cancel")), data=self._data("x", draft)),
                 ),
-            )
-            turn.show(admin_screen(turn, Html("\n".join([*lead, summary])), rows))
+            ]
+            turn.show(admin_screen(turn, Html("\n".join([*lead, summary])), tuple(rows)))
             return
         step = self._step(draft)
         kind = self.upload_kind if step.upload is not None else self.kind
@@ -288,23 +365,44 @@ class Form:
             for choice in (await step.choices(turn, draft) if step.choices is not None else ())
         ]
         choice_rows = two_a_row(buttons)
-        last = [Button(plain(t("admin.items.form.cancel")), data=self._data("x", draft))]
+        if draft.revising:  # asked from the summary: back there, the answer kept
+            last = [Button(plain(t("admin.items.form.keep")), data=self._data("k", draft))]
+        else:
+            last = [Button(plain(t("admin.items.form.cancel")), data=self._data("x", draft))]
         if step.skippable:
             label = step.skip_label(turn) if step.skip_label else t("admin.items.form.skip")
             last.insert(0, Button(plain(label), data=self._data("s", draft)))
         choice_rows.append(tuple(last))
         progress = (
             t("admin.items.form.progress", step=draft.at + 1, steps=len(draft.steps))
-            if len(draft.steps) > 1
+            if len(draft.steps) > 1 and not draft.revising
             else None
         )
         question = step.question(turn, draft)
         text = Html("\n".join([*lead, *([progress] if progress else []), question]))
         turn.show(admin_screen(turn, text, tuple(choice_rows)))
 
-    def _data(self, action: str, draft: Draft, token: str = "") -> str:
-        args: list[object] = [action, draft.draft_id, draft.at]
-        if token:
+    @staticmethod
+    def _step_index(draft: Draft, token: str) -> int | None:
+        """The number of one of the draft's steps a button carries, or None."""
+        if not (token.isascii() and token.isdigit()) or len(token) > 3:
+            return None
+        index = int(token)
+        return index if index < len(draft.steps) else None
+
+    def _edit_label(self, turn: Turn, draft: Draft, index: int) -> Html:
+        """The summary's button asking the ``index``-th question again."""
+        t = turn.t
+        step = self._by_name[draft.steps[index]]
+        if step.label is not None:
+            return t("admin.items.form.edit", field=step.label(turn))
+        if len(draft.steps) == 1:
+            return t("admin.items.form.edit_answer")
+        return t("admin.items.form.edit", field=t("admin.items.form.question", step=index + 1))
+
+    def _data(self, action: str, draft: Draft, token: str | int = "") -> str:
+        args: list[object] = [action, draft.draft_id, draft.version]
+        if token != "":
             args.append(token)
         return callback(self.route, *args)
 
@@ -373,10 +471,20 @@ def moment(turn: Turn, text: str, *, now_allowed: bool = False) -> datetime:
     raise Invalid(turn.t("admin.items.form.not_a_moment", text=text[:40]))
 
 
+async def starts_before_end(turn: Turn, text: str, draft: Draft) -> JSON:
+    """A ``starts`` step's answer: a moment to come (or "now"), before the draft's ``ends`` if it
+    has one for good (an end asked next is checked then)."""
+    at = moment(turn, text, now_allowed=True)
+    ends = stored_moment(draft.answer("ends"))
+    if ends is not None and ends <= at:
+        raise Invalid(turn.t("admin.items.form.end_before_start"))
+    return at.isoformat()
+
+
 async def ends_after_start(turn: Turn, text: str, draft: Draft) -> JSON:
     """An ``ends`` step's answer: a moment to come, after the draft's ``starts`` if it has one."""
     at = moment(turn, text)
-    starts = stored_moment(draft.values.get("starts"))
+    starts = stored_moment(draft.answer("starts"))
     if starts is not None and at <= starts:
         raise Invalid(turn.t("admin.items.form.end_before_start"))
     return at.isoformat()

@@ -3,9 +3,14 @@
 The Items section (``ait``) lists every item, on the shelf or not; an item's card (``aiv``) has
 Edit, Restock, Deactivate (or Reactivate) and, for coupons, Upload codes. "Add item" is a guided
 conversation (:mod:`bot.features.admin_forms`) asking one thing at a time; an edit asks the one
-field picked. The catalog file (the TOML of ``pointsmall catalog load``) and coupon code files
-are sent as documents, checked for type and size before they are fetched, and applied all or
-nothing. Every change is written to the audit log.
+field picked. Each answer is checked against the item's other answers as it is given (a price of
+0 needs a cash part, a cash part excludes an approval threshold, the end follows the start), so
+the rule is told at that question; the summary before Save asks any answer again, and a Save the
+catalog still refuses (a SKU taken meanwhile) shows why above the summary, the draft kept.
+
+The catalog file (the TOML of ``pointsmall catalog load``) and coupon code files are sent as
+documents, checked for type and size before they are fetched, and applied all or nothing. Every
+change is written to the audit log.
 
 An uploaded photo is kept as its Telegram file id: every bot process shows it again by that id,
 with nothing stored on any machine's disk.
@@ -26,11 +31,12 @@ from bot.features.admin_forms import (
     Draft,
     Form,
     Invalid,
+    Label,
     Step,
     ends_after_start,
     int_value,
-    moment,
     money_minor,
+    starts_before_end,
     stored_moment,
     text_answer,
     whole_number,
@@ -113,6 +119,12 @@ FIELD_LABELS: Mapping[str, str] = {
     "tier": "admin.items.field.tier",
     "limit": "admin.items.field.limit",
     "approval": "admin.items.field.approval",
+    # Named on the new item's summary only.
+    "sku": "admin.items.field.sku",
+    "kind": "admin.items.field.kind",
+    "stock": "admin.items.field.stock",
+    "starts": "admin.items.field.starts",
+    "ends": "admin.items.field.ends",
 }
 _PERIOD_WORDS: Mapping[str, str] = {
     **{period: period for period in LIMIT_PERIODS},
@@ -345,29 +357,11 @@ async def _price_answer(turn: Turn, text: str, draft: Draft) -> JSON:
 
 
 async def _cash(turn: Turn, text: str, draft: Draft) -> JSON:
-    cash = money_minor(turn, text)
-    _not_free(turn, draft, cash=cash)
-    if cash and draft.values.get("approval") is not None:
-        raise Invalid(turn.t("admin.items.cash_and_approval"))
-    return cash
-
-
-def _not_free(turn: Turn, draft: Draft, *, cash: int) -> None:
-    if draft.values.get("price") == 0 and cash == 0:
-        raise Invalid(turn.t("admin.items.free"))
+    return money_minor(turn, text)
 
 
 async def _stock_answer(turn: Turn, text: str, draft: Draft) -> JSON:
     return whole_number(turn, text, low=0)
-
-
-async def _starts(turn: Turn, text: str, draft: Draft) -> JSON:
-    at = moment(turn, text, now_allowed=True)
-    ends = stored_moment(draft.values.get("ends"))
-    # Editing the window asks both; a new end is asked next, so only a kept one must follow.
-    if ends is not None and "ends" not in draft.steps and ends <= at:
-        raise Invalid(turn.t("admin.items.form.end_before_start"))
-    return at.isoformat()
 
 
 async def _tier_choices(turn: Turn, draft: Draft) -> Sequence[Choice]:
@@ -393,21 +387,42 @@ async def _limit_answer(turn: Turn, text: str, draft: Draft) -> JSON:
 
 
 async def _approval(turn: Turn, text: str, draft: Draft) -> JSON:
-    threshold = whole_number(turn, text, low=1)
-    if draft.values.get("cash"):
-        raise Invalid(turn.t("admin.items.cash_and_approval"))
-    return threshold
+    return whole_number(turn, text, low=1)
 
 
 async def _restock(turn: Turn, text: str, draft: Draft) -> JSON:
     return whole_number(turn, text, low=1)
 
 
+async def _check(turn: Turn, draft: Draft, name: str, value: JSON) -> None:
+    """An answer (typed, pressed or skipped) against the item's other answers, as the catalog
+    will check them at Save: refused at the question that breaks the rule, in the admin's words.
+
+    An answer still to be asked is not held against it (:meth:`Draft.answer`): its own question
+    checks it in turn.
+    """
+    t = turn.t
+    if name == "price" and value == 0 and draft.answer("cash") == 0:
+        raise Invalid(t("admin.items.free_price"))
+    if name == "cash" and value == 0 and draft.answer("price") == 0:
+        raise Invalid(t("admin.items.free", currency=turn.config.mall.currency))
+    if name == "cash" and value and draft.answer("approval") is not None:
+        raise Invalid(t("admin.items.cash_and_approval"))
+    if name == "approval" and value is not None and draft.answer("cash"):
+        raise Invalid(t("admin.items.cash_and_approval"))
+
+
 def _now(turn: Turn, draft: Draft) -> Html:
-    """What the field being edited holds now ("" when adding an item)."""
-    if draft.context.get("mode") != "edit" or draft.done:
+    """What the field asked holds now: when editing an item, or an answer again from the new
+    item's summary ("" the first time through)."""
+    if draft.done or not (draft.context.get("mode") == "edit" or draft.revising):
         return Html("")
     return _current_text(turn, draft.steps[draft.at], draft.values)
+
+
+def _named(name: str) -> Label:
+    """A step's name on the summary's button asking it again."""
+    return lambda turn: label(turn, FIELD_LABELS, name)
 
 
 STEPS = (
@@ -415,6 +430,7 @@ STEPS = (
         "title",
         lambda turn, draft: turn.t("admin.items.ask.title", current=_now(turn, draft)),
         parse=_title,
+        label=_named("title"),
     ),
     Step(
         "sku",
@@ -422,34 +438,40 @@ STEPS = (
         parse=_sku,
         skip=None,
         skip_label=lambda turn: turn.t("admin.items.skip_sku"),
+        label=_named("sku"),
     ),
     Step(
         "description",
         lambda turn, draft: turn.t("admin.items.ask.description", current=_now(turn, draft)),
         parse=_description,
         skip="",
+        label=_named("description"),
     ),
     Step(
         "photo",
         lambda turn, draft: turn.t("admin.items.ask.photo", current=_now(turn, draft)),
         upload=_photo,
         skip=None,
+        label=_named("photo"),
     ),
     Step(
         "category",
         lambda turn, draft: turn.t("admin.items.ask.category", current=_now(turn, draft)),
         parse=_category,
+        label=_named("category"),
     ),
     Step(
         "kind",
         lambda turn, draft: turn.t("admin.items.ask.kind"),
         parse=_kind,
         choices=_kind_choices,
+        label=_named("kind"),
     ),
     Step(
         "price",
         lambda turn, draft: turn.t("admin.items.ask.price", current=_now(turn, draft)),
         parse=_price_answer,
+        label=_named("price"),
     ),
     Step(
         "cash",
@@ -458,6 +480,7 @@ STEPS = (
         ),
         parse=_cash,
         skip=0,
+        label=_named("cash"),
     ),
     Step(
         "stock",
@@ -465,14 +488,16 @@ STEPS = (
         parse=_stock_answer,
         skip=None,
         skip_label=lambda turn: turn.t("admin.items.skip_stock"),
+        label=_named("stock"),
     ),
     Step(
         "starts",
         lambda turn, draft: turn.t(
             "admin.items.ask.starts", example=EXAMPLE_MOMENT, current=_now(turn, draft)
         ),
-        parse=_starts,
+        parse=starts_before_end,
         skip=None,
+        label=_named("starts"),
     ),
     Step(
         "ends",
@@ -481,6 +506,7 @@ STEPS = (
         ),
         parse=ends_after_start,
         skip=None,
+        label=_named("ends"),
     ),
     Step(
         "tier",
@@ -489,18 +515,21 @@ STEPS = (
         choices=_tier_choices,
         skip=None,
         skip_label=lambda turn: turn.t("admin.items.any_tier"),
+        label=_named("tier"),
     ),
     Step(
         "limit",
         lambda turn, draft: turn.t("admin.items.ask.limit", current=_now(turn, draft)),
         parse=_limit_answer,
         skip=None,
+        label=_named("limit"),
     ),
     Step(
         "approval",
         lambda turn, draft: turn.t("admin.items.ask.approval", current=_now(turn, draft)),
         parse=_approval,
         skip=None,
+        label=_named("approval"),
     ),
     Step(
         "restock",
@@ -609,10 +638,8 @@ async def _create(turn: Turn, draft: Draft) -> None:
     try:
         item = await turn.mall.catalog.create_item(spec, turn.now, actor_id=turn.member_id)
     except InvalidInput as refused:
-        home = (Button(plain(turn.t("admin.items.back_to_list")), data=LIST_ROUTE),)
-        problems = refused.details.get("problems") or str(refused)
-        turn.show(admin_screen(turn, turn.t("admin.items.not_saved", problems=problems), (home,)))
-        return
+        # The form shows this above the summary again, every answer kept.
+        raise Invalid(_not_saved(turn, refused)) from None
     await _show_card(turn, item.item_id, turn.t("admin.items.created", title=item.title))
 
 
@@ -635,10 +662,17 @@ async def _edit(turn: Turn, item_id: int, draft: Draft) -> None:
     try:
         await turn.mall.catalog.edit_item(item_id, changes, turn.now, actor_id=turn.member_id)
     except InvalidInput as refused:
-        problems = refused.details.get("problems") or str(refused)
-        await _show_card(turn, item_id, turn.t("admin.items.not_saved", problems=problems))
-        return
+        # The form asks the field again with this above it.
+        raise Invalid(_not_saved(turn, refused)) from None
     await _show_card(turn, item_id, turn.t("admin.items.edited"))
+
+
+def _not_saved(turn: Turn, refused: InvalidInput) -> Html:
+    """Why the catalog refused the item: a SKU taken meanwhile in words, else its problems."""
+    if refused.details.get("reason") == "taken":
+        return turn.t("admin.items.sku_taken", sku=str(refused.details.get("sku", "")))
+    problems = refused.details.get("problems") or str(refused)
+    return turn.t("admin.items.not_saved", problems=problems)
 
 
 async def _restock_item(turn: Turn, item_id: int, draft: Draft) -> None:
@@ -666,6 +700,7 @@ FORM = Form(
     summary=_summary,
     save=_save,
     home=_home,
+    check=_check,
 )
 
 

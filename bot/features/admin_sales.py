@@ -4,8 +4,9 @@ The section (``asl``) lists the latest sales, upcoming, running and ended. "New 
 conversation (:mod:`bot.features.admin_forms`): the item (picked from the list, or its sku
 typed), the sale price, the quantity, the start ("now" allowed) and end on the mall's clock,
 and the mode: first come, or an entry draw whose entries close when the sale ends (the draw
-follows). A summary is saved with Save, and written to the audit log. Announcing a sale is the
-scheduled job's work.
+follows). A summary is saved with Save, and written to the audit log; any answer can be given
+again from it (another item must still cost more than the sale price, a start must still come
+before the end). Announcing a sale is the scheduled job's work.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from bot.features.admin_forms import (
     Step,
     ends_after_start,
     int_value,
-    moment,
     moment_value,
+    starts_before_end,
     whole_number,
 )
 from bot.i18n import Html, plain
@@ -140,8 +141,14 @@ async def _quantity(turn: Turn, text: str, draft: Draft) -> JSON:
     return whole_number(turn, text, low=1, high=1_000_000)
 
 
-async def _starts(turn: Turn, text: str, draft: Draft) -> JSON:
-    return moment(turn, text, now_allowed=True).isoformat()
+async def _check(turn: Turn, draft: Draft, name: str, value: JSON) -> None:
+    """An item picked again from the summary must still cost more than the sale price given."""
+    price = draft.answer("price")
+    if name == "item" and isinstance(value, int) and isinstance(price, int):
+        item = await turn.mall.catalog.get_item(value)
+        if price >= item.price_points:
+            regular = turn.t.points(item.price_points)
+            raise Invalid(turn.t("admin.sales.not_cheaper", regular=regular))
 
 
 async def _mode_choices(turn: Turn, draft: Draft) -> Sequence[Choice]:
@@ -241,24 +248,43 @@ FORM = Form(
             lambda turn, draft: turn.t("admin.sales.ask.item"),
             parse=_item,
             choices=_item_choices,
+            label=lambda turn: turn.t("admin.sales.field.item"),
         ),
-        Step("price", lambda turn, draft: turn.t("admin.sales.ask.price"), parse=_price),
-        Step("quantity", lambda turn, draft: turn.t("admin.sales.ask.quantity"), parse=_quantity),
+        Step(
+            "price",
+            lambda turn, draft: turn.t("admin.sales.ask.price"),
+            parse=_price,
+            label=lambda turn: turn.t("admin.sales.field.price"),
+        ),
+        Step(
+            "quantity",
+            lambda turn, draft: turn.t("admin.sales.ask.quantity"),
+            parse=_quantity,
+            label=lambda turn: turn.t("admin.sales.field.quantity"),
+        ),
         Step(
             "starts",
             lambda turn, draft: turn.t("admin.sales.ask.starts", example=EXAMPLE_MOMENT),
-            parse=_starts,
+            parse=starts_before_end,
+            label=lambda turn: turn.t("admin.sales.field.starts"),
         ),
         Step(
             "ends",
             lambda turn, draft: turn.t("admin.sales.ask.ends", example=EXAMPLE_MOMENT),
             parse=ends_after_start,
+            label=lambda turn: turn.t("admin.sales.field.ends"),
         ),
-        Step("mode", lambda turn, draft: turn.t("admin.sales.ask.mode"), choices=_mode_choices),
+        Step(
+            "mode",
+            lambda turn, draft: turn.t("admin.sales.ask.mode"),
+            choices=_mode_choices,
+            label=lambda turn: turn.t("admin.sales.field.mode"),
+        ),
     ),
     summary=_summary,
     save=_save,
     home=_home,
+    check=_check,
 )
 
 

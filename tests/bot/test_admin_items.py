@@ -301,3 +301,201 @@ async def test_a_code_file_for_an_item_that_is_not_a_coupon_is_refused(stocked: 
     after_file = await admin.send_document("codes.txt", b"T-1\n", "text/plain")
     assert "can't do anything with that file" in after_file.text
     assert await mall_state(chat) == before
+
+
+STALE = "This button is out of date. Open the menu to see what is there now."
+
+
+def button_data(message: ChatMessage, text: str) -> str:
+    (data,) = [b.callback_data for row in message.buttons for b in row if b.text == text]
+    assert data is not None
+    return data
+
+
+async def answer_up_to_the_price(admin: Member, title: str = "Gift card") -> ChatMessage:
+    """The admin starts "Add item" and answers up to the price question (no SKU, no
+    description, no photo, a virtual item in Gifts); returns the price question."""
+    await admin.send("/admin")
+    await admin.press("🎁 Items")
+    await admin.press("➕ Add item")
+    await admin.send(title)
+    await admin.press("⏭ Make one from the title")
+    await admin.press("⏭ Skip")  # no description
+    await admin.press("⏭ Skip")  # no photo
+    await admin.send("Gifts")
+    return await admin.press("✨ Virtual")
+
+
+async def answer_the_rest(admin: Member) -> ChatMessage:
+    """Stock 5, on offer from 2026-03-10 10:00 to 2026-04-01 10:00, any tier, no limit, no
+    approval: returns the summary."""
+    await admin.send("5")
+    await admin.send("2026-03-10 10:00")
+    await admin.send("2026-04-01 10:00")
+    await admin.press("Any tier")
+    await admin.press("⏭ Skip")  # no limit
+    return await admin.press("⏭ Skip")  # no approval
+
+
+async def test_a_price_of_0_without_a_cash_part_is_refused_at_that_question(
+    stocked: Chat,
+) -> None:
+    """Issue 15: 0 points (paid in cash only), cash part skipped, Save: every answer was lost."""
+    chat = stocked
+    admin = await open_admin(chat)
+    price_question = await answer_up_to_the_price(admin)
+    assert "0 if it is paid in cash only" in price_question.text
+    await admin.send("0")
+    refused = await admin.press("⏭ Skip")  # no cash part
+    assert "An item cannot be free: its price is 0 points, so it needs a cash part" in refused.text
+    assert "Type it in CNY" in refused.text
+    assert "Question 8 of 14" in refused.text, "the cash part is asked again"
+    assert "A cash part in CNY" in refused.text
+    await admin.send("12.50")
+    assert "How many are in stock?" in admin.last.text, "the form goes on from there"
+    await admin.send("5")
+    await admin.press("⏭ Skip")  # starts at once
+    await admin.press("⏭ Skip")  # no end
+    await admin.press("Any tier")
+    await admin.press("⏭ Skip")  # no limit
+    approval = await admin.send("100")
+    assert "An item with a cash part cannot also wait for approval" in approval.text
+    summary = await admin.press("⏭ Skip")
+    assert "Gift card" in summary.text, "the answers before the refusal are kept"
+    assert "Price: CN¥12.50" in summary.text
+    assert "Stock: 5" in summary.text
+
+    card = await admin.press("💾 Save")
+    assert "Gift card was added" in card.text
+    item = await chat.mall.catalog.get_item_by_sku("gift-card")
+    assert (item.price_points, item.cash_minor, item.stock) == (0, 1250, 5)
+    assert (item.category, item.kind, item.approval_threshold) == ("Gifts", "virtual", None)
+
+
+async def test_the_rule_is_told_in_the_admins_language(stocked: Chat) -> None:
+    admin = await open_admin(stocked, "李", language="zh-hans")
+    await admin.press_data(admin_items.NEW_ROUTE)
+    await admin.send("礼品卡")
+    await admin.press("⏭ 由标题生成")
+    await admin.press("⏭ 跳过")
+    await admin.press("⏭ 跳过")
+    await admin.send("礼品")
+    await admin.press("✨ 虚拟")
+    await admin.send("0")
+    refused = await admin.press("⏭ 跳过")
+    assert "商品不能免费：积分价格为 0，所以必须有现金部分" in refused.text
+    assert "第 8 题，共 14 题" in refused.text
+
+
+async def test_the_summary_asks_any_answer_again_and_keeps_the_others(stocked: Chat) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    await answer_up_to_the_price(admin)
+    await admin.send("250")
+    await admin.press("⏭ Skip")  # no cash part
+    summary = await answer_the_rest(admin)
+    edits = admin.buttons(summary)
+    assert edits[:4] == ["✏️ Title", "✏️ SKU", "✏️ Description", "✏️ Photo"]
+    assert {"✏️ Price", "✏️ Cash part", "✏️ Offer starts", "✏️ Approval"} <= set(edits)
+    assert {"💾 Save", "✖️ Cancel"} <= set(edits)
+    before = await mall_state(chat, leave_out=("audit_log", "pending_inputs"))
+    first_save = button_data(summary, "💾 Save")
+
+    price = await admin.press("✏️ Price", summary)
+    assert "Its price in points" in price.text
+    assert "Now: 250 points" in price.text
+    assert "Question" not in price.text, "one question, not the form from the start"
+    assert "↩️ Keep as it was" in admin.buttons(price)
+    assert "✖️ Cancel" not in admin.buttons(price)
+    summary = await admin.send("300")
+    assert "check it, then Save" in summary.text
+    assert "Price: 300 points" in summary.text
+    assert "Gift card" in summary.text
+    assert "Stock: 5" in summary.text
+    assert "Gifts" in summary.text
+
+    # The price of 0 beside no cash part is refused there too, and the draft stays as it was.
+    await admin.press("✏️ Price", summary)
+    free = await admin.send("0")
+    assert "it has no cash part, so its price must be at least 1 point" in free.text
+    summary = await admin.press("↩️ Keep as it was", free)
+    assert "Price: 300 points" in summary.text
+
+    # A start after the kept end is refused at the start.
+    await admin.press("✏️ Offer starts", summary)
+    late = await admin.send("2026-05-01 10:00")
+    assert "The end must be after the start" in late.text
+    summary = await admin.send("2026-03-12 10:00")
+    assert "Price: 300 points" in summary.text
+
+    # A choice asked again: the kind.
+    await admin.press("✏️ Kind", summary)
+    summary = await admin.press("🛎 Service")
+    assert "Service" in summary.text
+    assert await mall_state(chat, leave_out=("audit_log", "pending_inputs")) == before
+
+    # Save on the first summary, shown before these changes, is out of date.
+    await admin.press_data(first_save, summary)
+    assert admin.notices[-1] == (STALE, True)
+    assert await mall_state(chat, leave_out=("audit_log", "pending_inputs")) == before
+    card = await admin.press("💾 Save", summary)
+    assert "Gift card was added" in card.text
+    item = await chat.mall.catalog.get_item_by_sku("gift-card")
+    assert (item.kind, item.price_points, item.cash_minor, item.stock) == ("service", 300, 0, 5)
+    assert (item.starts_at, item.ends_at) == (at("2026-03-12 10:00"), at("2026-04-01 10:00"))
+
+
+async def test_a_save_the_catalog_refuses_keeps_the_draft(stocked: Chat) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    await admin.send("/admin")
+    await admin.press("🎁 Items")
+    await admin.press("➕ Add item")
+    await admin.send("Mug")
+    await admin.send("mug")  # a free SKU now
+    await admin.press("⏭ Skip")
+    await admin.press("⏭ Skip")
+    await admin.send("Goods")
+    await admin.press("📦 Physical")
+    await admin.send("150")
+    await admin.press("⏭ Skip")
+    summary = await answer_the_rest(admin)
+    assert "SKU mug" in summary.text
+
+    # Meanwhile another admin (here, the catalog file) takes the SKU.
+    await stock(
+        chat,
+        CATALOG + '\n[[items]]\nsku = "mug"\ntitle = "Other mug"\n'
+        'category = "Goods"\nkind = "physical"\nprice = 90\n',
+    )
+    before = await mall_state(chat, leave_out=("audit_log", "pending_inputs"))
+    refused = await admin.press("💾 Save", summary)
+    assert "SKU mug is already another item's" in refused.text
+    assert "check it, then Save" in refused.text, "the summary again, every answer kept"
+    assert "Stock: 5" in refused.text
+    assert "✏️ SKU" in admin.buttons(refused)
+    assert await mall_state(chat, leave_out=("audit_log", "pending_inputs")) == before
+
+    await admin.press("✏️ SKU", refused)
+    summary = await admin.send("mug-2")
+    assert "SKU mug-2" in summary.text
+    card = await admin.press("💾 Save", summary)
+    assert "Mug was added" in card.text
+    item = await chat.mall.catalog.get_item_by_sku("mug-2")
+    assert (item.title, item.price_points, item.stock) == ("Mug", 150, 5)
+    assert (await chat.mall.catalog.get_item_by_sku("mug")).title == "Other mug"
+
+
+async def test_editing_one_field_is_checked_against_the_rest_of_the_item(stocked: Chat) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    await item_card(admin, "✅ Canvas tote · 400 points")
+    await admin.press("✏️ Edit")
+    await admin.press("Price")
+    before = await mall_state(chat)
+    free = await admin.send("0")
+    assert "it has no cash part, so its price must be at least 1 point" in free.text
+    assert "Now: 400 points" in free.text, "the price is asked again"
+    assert await mall_state(chat) == before
+    edited = await admin.send("1")
+    assert "Price: 1 point" in edited.text

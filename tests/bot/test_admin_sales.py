@@ -138,3 +138,58 @@ async def test_a_summary_left_until_the_sale_is_over_asks_for_its_dates_again(
     assert "end passed while it waited" in again.text
     assert "When does it start?" in again.text
     assert await mall_state(chat, leave_out=DRAFT) == before
+
+
+async def test_the_summary_asks_an_answer_again_and_a_refused_save_keeps_the_draft(
+    stocked: Chat,
+) -> None:
+    chat = stocked
+    await stock(
+        chat,
+        CATALOG + '\n[[items]]\nsku = "pen"\ntitle = "Pen"\ncategory = "Goods"\n'
+        'kind = "physical"\nprice = 100\n',
+    )
+    admin = await open_admin(chat)
+    await new_sale(admin)
+    await admin.press("Canvas tote")
+    await admin.send("300")
+    await admin.send("10")
+    await admin.send("2026-03-03 10:00")
+    await admin.send("2026-03-03 12:00")
+    summary = await admin.press("First come")
+    assert "✏️ Sale price" in admin.buttons(summary)
+
+    await admin.press("✏️ Sale price", summary)
+    summary = await admin.send("350")
+    assert "Sale price: 350 points" in summary.text
+    assert "Quantity: 10" in summary.text, "the other answers are kept"
+
+    # Another item must still cost more than the sale price.
+    await admin.press("✏️ Item", summary)
+    cheap = await admin.press("Pen")
+    assert "below the regular price, 100 points" in cheap.text
+    summary = await admin.press("↩️ Keep as it was", cheap)
+    assert "Item: Canvas tote" in summary.text
+
+    # A start after the end kept is refused at the start.
+    await admin.press("✏️ Starts", summary)
+    late = await admin.send("2026-03-03 13:00")
+    assert "The end must be after the start" in late.text
+    summary = await admin.press("↩️ Keep as it was", late)
+
+    # The tote gets a cash part meanwhile: the mall refuses the sale, the draft stays.
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    await chat.mall.catalog.edit_item(
+        tote.item_id, {"cash_minor": 500}, chat.now, actor_id=admin.id
+    )
+    refused = await admin.press("💾 Save", summary)
+    assert "That input isn't valid." in refused.text
+    assert "Sale price: 350 points" in refused.text
+    assert "✏️ Item" in admin.buttons(refused)
+    assert await chat.mall.flash_sales.current_and_upcoming(chat.now) == ()
+
+    await chat.mall.catalog.edit_item(tote.item_id, {"cash_minor": 0}, chat.now, actor_id=admin.id)
+    listed = await admin.press("💾 Save", refused)
+    assert "The sale of Canvas tote is scheduled" in listed.text
+    (sale,) = await chat.mall.flash_sales.current_and_upcoming(chat.now)
+    assert (sale.sale_price, sale.quantity) == (350, 10)
