@@ -78,7 +78,7 @@ def calendar_text(t: Translator, month: MonthCalendar) -> Html:
         elif day in checked:
             mark = "✓"
         elif day in missed:
-            mark = "·"
+            mark = "✗"
         else:
             mark = " "
         cells.append(f"{day.day:>2}{mark}")

@@ -65,6 +65,8 @@ async def test_a_missed_day_can_be_made_up_from_the_calendar(chat: Chat) -> None
     chat.now = at("2026-03-04 09:00")
     reply = await ann.send("/checkin")
     assert "Make up Mar 3 (20 points)" in ann.buttons(reply)
+    assert " 3✗" in reply.text  # the missed day, marked apart from the legend's separators
+    assert "✓ checked in, + made up, ✗ missed" in reply.text
 
     reply = await ann.press("Make up Mar 3 (20 points)")
 

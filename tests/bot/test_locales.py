@@ -159,3 +159,15 @@ def test_the_catalogs_load_and_format() -> None:
     assert english.points(1234) == "1,234 points"
     assert chinese.points(2) == "2 积分"
     assert languages["fr"].language == "en"
+
+
+def test_chinese_texts_address_the_member_one_way() -> None:
+    """你 everywhere, never 您: a member reading one screen then a reminder should not be
+    addressed two ways (issue 15)."""
+    formal = sorted(
+        f"{path.name}:{number}"
+        for path in (LOCALES_DIR / "zh_Hans" / "LC_MESSAGES").glob("*.po")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "您" in line
+    )
+    assert formal == []
