@@ -51,6 +51,23 @@ def plain(text: Html) -> str:
     return html.unescape(text)
 
 
+ELLIPSIS = "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: as it is if it fits, else cut and ended with
+    "…" (the ellipsis counted), so a reader sees that something was left out.
+
+    For plain text (a title on a button, a name in a list, an answer quoted back), before it
+    is escaped: cutting escaped HTML could split an entity.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
 class CatalogProblem(ValueError):
     """A locale catalog that cannot be used; the message names the file and the key."""
 

@@ -136,9 +136,12 @@ async def sandbox(
         stack.push_async_callback(server.stop)
         runtime = await stack.enter_async_context(open_runtime(config, config.sandbox.database_url))
         try:
-            await load_catalog(runtime.db, config, DEMO_CATALOG, datetime.now(UTC))
+            loaded = await load_catalog(runtime.db, config, DEMO_CATALOG, datetime.now(UTC))
         except CatalogError as error:  # the demo is ours: a problem here is a bug to report
             log.error("the demo catalog did not load: %s", "; ".join(map(str, error.problems)))
+        else:
+            for warning in loaded.warnings:  # e.g. a demo prize no one can win
+                log.warning("the demo catalog: %s", warning)
         chosen = framework or config.telegram.framework
         await stack.enter_async_context(
             running_bot(runtime, SANDBOX_TOKEN, server.api_server, framework=chosen)

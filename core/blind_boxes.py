@@ -7,6 +7,9 @@ and an optional stock. Rules worth knowing:
   any) is not used up, and for an item or coupon prize while the item is active and has stock
   or free codes left. The odds shown are recomputed from that, and a draw picks only among
   those prizes: a prize that runs out leaves the draw, never turns into a silent "no win".
+  Why a prize is out of the draw is :attr:`PrizeOdds.out_reason` (one of :data:`OUT_REASONS`).
+  An item that is not ``listed`` (a prize-only item, off the shelf) can still be drawn; an
+  item that is not ``active`` is switched off everywhere, so its prize is never drawn.
 - The guarantee: a member never makes more than ``pity_after`` draws in a row without a rare
   prize; the ``pity_after``-th is drawn among the rare prizes left (if none is left, it is an
   ordinary draw and says so). The counter (``box_streaks``) persists.
@@ -73,6 +76,15 @@ MAX_WEIGHT = 2**31 - 1
 MAX_PITY = 100_000
 _PROBABILITY_PLACES = Decimal("0.000001")
 
+# Why a prize is out of the draw: stable codes, in the order they are checked.
+WEIGHT_ZERO = "weight_zero"  # weight 0: taken out of the draw (or left out of the table)
+ALL_WON = "all_won"  # the prize's own stock is used up
+NO_ITEM = "no_item"  # an item or coupon prize without its item
+ITEM_INACTIVE = "item_inactive"  # its item is switched off (active false)
+NO_CODES = "no_codes"  # its coupon item has no free code left
+ITEM_SOLD_OUT = "item_sold_out"  # its item's stock is used up
+OUT_REASONS = (WEIGHT_ZERO, ALL_WON, NO_ITEM, ITEM_INACTIVE, NO_CODES, ITEM_SOLD_OUT)
+
 
 class UnknownDraw(MallError):
     code = "unknown_draw"
@@ -99,7 +111,8 @@ class PrizeOdds:
     """A prize as members see it: its true chance now, ordinary and on a guaranteed draw.
 
     ``probability`` is ``weight / total_weight`` of the box rounded to 6 places (exact: those
-    two numbers); 0 when the prize is out of the draw (``available`` False).
+    two numbers); 0 when the prize is out of the draw (``available`` False), and then
+    ``out_reason`` says why (one of :data:`OUT_REASONS`; None while it is in the draw).
     """
 
     prize_id: int
@@ -115,6 +128,7 @@ class PrizeOdds:
     available: bool
     probability: Decimal
     guaranteed_probability: Decimal
+    out_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -801,6 +815,12 @@ class BlindBoxes:
 # --- Reading a box ---------------------------------------------------------------------------
 
 
+async def prize_table_in(conn: AsyncConnection, box_id: int) -> PrizeTable:
+    """The box's prize table as :meth:`BlindBoxes.prize_table` gives it, read on ``conn``
+    (inside the caller's transaction: the catalog file checks what it just wrote)."""
+    return _table(await _box(conn, _box_id(box_id)), await _prize_rows(conn, box_id))
+
+
 def _box_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInput(f"box id must be a positive integer, got {value!r}", field="box_id")
@@ -872,17 +892,28 @@ class _Prize:
     has_code: bool
 
     @property
+    def out_reason(self) -> str | None:
+        """Why the prize is out of the draw (see :data:`OUT_REASONS`), None if it is in it."""
+        if self.weight <= 0:
+            return WEIGHT_ZERO
+        if self.stock is not None and self.stock <= 0:
+            return ALL_WON
+        if self.kind in ("item", "coupon"):
+            if self.item_id is None:
+                return NO_ITEM
+            # Only active counts: an item that is not listed (prize only) is still given.
+            if not self.item_active:
+                return ITEM_INACTIVE
+            if self.kind == "coupon":
+                return None if self.has_code else NO_CODES
+            if self.item_stock is not None and self.item_stock <= 0:
+                return ITEM_SOLD_OUT
+        return None
+
+    @property
     def available(self) -> bool:
         """In the draw: weighted, not used up, and its item (if any) can still be given."""
-        if self.weight <= 0 or (self.stock is not None and self.stock <= 0):
-            return False
-        if self.kind in ("item", "coupon"):
-            if self.item_id is None or not self.item_active:
-                return False
-            if self.kind == "coupon":
-                return self.has_code
-            return self.item_stock is None or self.item_stock > 0
-        return True
+        return self.out_reason is None
 
     @property
     def value(self) -> int:
@@ -972,6 +1003,7 @@ def _table(box: _Box, rows: Sequence[_Prize]) -> PrizeTable:
             guaranteed_probability=_probability(
                 row.weight if row.available and row.rare else 0, rare_total
             ),
+            out_reason=row.out_reason,
         )
         for row in rows
     )

@@ -60,6 +60,10 @@ INSUFFICIENT_POINTS = "insufficient_points"
 class ItemSpec:
     """What an admin (or the catalog file) says an item is; ``sku`` names it for good.
 
+    ``active`` False switches the item off everywhere: off the shelf and out of every blind
+    box's draw. ``listed`` False keeps it off the shelf only (no member can redeem it, it is in
+    no listing) while a box can still give it as a prize: a prize-only item.
+
     ``stock`` is the number of units the item starts with (None: unlimited). Updating an item
     that already has a stock keeps the stock it has now: units come and go through
     redemptions and :meth:`Catalog.restock`, so loading the same file again never resets them.
@@ -81,6 +85,7 @@ class ItemSpec:
     limit_period: str | None = None
     approval_threshold: int | None = None
     active: bool = True
+    listed: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class ItemRecord:
     created_at: datetime
     updated_at: datetime
     free_codes: int | None = None
+    listed: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ EDITABLE = (
     "limit_period",
     "approval_threshold",
     "active",
+    "listed",
 )
 
 
@@ -269,10 +276,11 @@ def member_rank(name: str, tiers: TiersSettings) -> int:
 
 
 def in_window(item: ItemRecord, now: datetime) -> bool:
-    """Whether the item is switched on and inside its active window at ``now``."""
+    """Whether the item is on the shelf at ``now``: switched on, listed (not a prize-only item)
+    and inside its active window."""
     started = item.starts_at is None or item.starts_at <= now
     not_ended = item.ends_at is None or now < item.ends_at
-    return item.active and started and not_ended
+    return item.active and item.listed and started and not_ended
 
 
 def period_start(period: str | None, now: datetime, tz: ZoneInfo) -> datetime | None:
@@ -466,6 +474,7 @@ def _record(row: Row[Any]) -> ItemRecord:
         approval_threshold=None if row.approval_threshold is None else int(row.approval_threshold),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        listed=bool(row.listed),
     )
 
 
@@ -531,6 +540,7 @@ async def read_member(conn: AsyncConnection, member_id: int) -> MemberState:
 def _active_now(now: datetime) -> tuple[Any, ...]:
     return (
         Item.active.is_(True),
+        Item.listed.is_(True),
         or_(Item.starts_at.is_(None), Item.starts_at <= now),
         or_(Item.ends_at.is_(None), Item.ends_at > now),
     )
@@ -615,6 +625,8 @@ def item_problems(spec: ItemSpec, tiers: TiersSettings) -> list[tuple[str, str]]
             problems.append(("approval_threshold", "cannot be combined with a cash part"))
     if not isinstance(spec.active, bool):
         problems.append(("active", "must be true or false"))
+    if not isinstance(spec.listed, bool):
+        problems.append(("listed", "must be true or false"))
     return problems
 
 
@@ -635,6 +647,7 @@ _SPEC_COLUMNS = {
     "price_points": "price_points",
     "cash_minor": "cash_minor",
     "active": "active",
+    "listed": "listed",
     "starts_at": "starts_at",
     "ends_at": "ends_at",
     "min_tier": "min_tier",
@@ -663,6 +676,7 @@ def spec_of(item: ItemRecord) -> ItemSpec:
         limit_period=item.limit_period,
         approval_threshold=item.approval_threshold,
         active=item.active,
+        listed=item.listed,
     )
 
 
@@ -886,7 +900,8 @@ class Catalog:
     async def deactivate(
         self, item_id: int, now: datetime, *, actor_id: int | None = None
     ) -> ItemRecord:
-        """Take the item off the shelf; confirmations already shown for it stop working.
+        """Switch the item off: off the shelf and out of every box's draw (``active`` false);
+        confirmations already shown for it stop working.
 
         With ``actor_id`` (an admin), the audit log records it in the same transaction, unless
         the item was already off the shelf (nothing changed, nothing to record).

@@ -15,6 +15,13 @@ Stock (of items and of prizes) is set when the item or prize is created; later l
 the stock it has, which redemptions and draws use up, so a reload never refills the shelves.
 A prize left out of a later file stays (draws refer to it) with its weight set to 0.
 
+3. A load that succeeded also reports *warnings* (:attr:`CatalogLoadReport.warnings`): things
+   that load but cannot work as written. A prize of the file that can never be drawn as the
+   box now stands (weight 0, none left, its item switched off, sold out or without codes), a
+   guarantee no rare prize can give, a box nothing can be drawn from. ``active = false`` on an
+   item switches it off everywhere, box draws included; ``listed = false`` is the way to keep
+   an item off the shelf while a box gives it.
+
 A new box gets its first server seed: ``seed = secrets.token_hex(32)`` and
 ``seed_hash = hashlib.sha256(seed.encode()).hexdigest()`` (SHA-256 of the seed's 64 hex
 characters as UTF-8 text), version 1.
@@ -38,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import validation
+from core import blind_boxes, validation
 from core.catalog import (
     SKU_PATTERN,
     ItemSpec,
@@ -92,7 +99,8 @@ class CatalogError(MallError):
 
 @dataclass(frozen=True)
 class CatalogLoadReport:
-    """What a load changed."""
+    """What a load changed, and what loaded but cannot work as written (``warnings``: a box's
+    prize that can never be drawn, a guarantee that cannot be given), each where it is."""
 
     items_created: int
     items_updated: int
@@ -101,6 +109,7 @@ class CatalogLoadReport:
     boxes_created: int
     boxes_updated: int
     boxes_unchanged: int
+    warnings: tuple[CatalogProblem, ...] = ()
 
 
 # --- Coupon code files -------------------------------------------------------------------------
@@ -180,6 +189,7 @@ class _Item(_Model):
     limit: _Limit | None = None
     approval_threshold: int | None = None
     active: bool = True
+    listed: bool = True
     codes: list[str] = []
     codes_file: str | None = None
 
@@ -357,6 +367,7 @@ def _item_spec(model: _Item, config: Config) -> ItemSpec:
         limit_period=model.limit.per if model.limit else None,
         approval_threshold=model.approval_threshold,
         active=model.active,
+        listed=model.listed,
     )
 
 
@@ -656,7 +667,10 @@ async def _load(
                     problems.add("boxes", box_index, raw_box.get("sku"), loc, message)
         if problems.found:
             raise CatalogError(problems=problems.found)
-        return await _apply(conn, items, boxes, now)
+        report = await _apply(conn, items, boxes, now)
+        warnings = _Problems(problems.lines)
+        await _check_draws(conn, boxes, warnings)
+        return replace(report, warnings=tuple(warnings.found))
 
 
 async def _existing_items(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[int, str]]:
@@ -690,6 +704,55 @@ async def _apply(
         boxes_updated=box_counts["updated"],
         boxes_unchanged=box_counts["unchanged"],
     )
+
+
+# Why a prize of the file is never drawn, by the reason core gives (blind_boxes.OUT_REASONS),
+# and the key of the prize the warning points at.
+_NEVER_DRAWN: Mapping[str, tuple[str, str]] = {
+    blind_boxes.WEIGHT_ZERO: ("weight", "weight 0: this prize is never drawn"),
+    blind_boxes.ALL_WON: ("stock", "none of this prize is left to win: it is out of the draw"),
+    blind_boxes.NO_ITEM: ("item", "this prize has no item: it is never drawn"),
+    blind_boxes.ITEM_INACTIVE: (
+        "item",
+        "item {sku!r} is switched off (active = false), so this prize is never drawn; to keep"
+        " an item off the shelf but in a box, give it listed = false instead",
+    ),
+    blind_boxes.NO_CODES: (
+        "item",
+        "coupon item {sku!r} has no free codes, so this prize is never drawn until codes are added",
+    ),
+    blind_boxes.ITEM_SOLD_OUT: (
+        "item",
+        "item {sku!r} is out of stock, so this prize is never drawn until it is restocked",
+    ),
+}
+
+
+async def _check_draws(conn: AsyncConnection, boxes: list[_BoxEntry], warnings: _Problems) -> None:
+    """Warn of each box's prizes (as the file names them) that can never be drawn now, and of
+    a guarantee no rare prize can give: read back from what was just written, with core's own
+    reasons, so the warning says exactly what a member would meet."""
+    if not boxes:
+        return
+    skus = [box.model.sku for box in boxes]
+    rows = await conn.execute(select(BlindBox.sku, BlindBox.id).where(BlindBox.sku.in_(skus)))
+    ids = {row.sku: int(row.id) for row in rows}
+    for box in boxes:
+        model = box.model
+        table = await blind_boxes.prize_table_in(conn, ids[model.sku])
+        by_name = {prize.name: prize for prize in table.prizes}
+        for number, prize in enumerate(model.prizes):
+            odds = by_name.get(prize.name.strip())
+            if odds is None or odds.out_reason is None:
+                continue
+            key, message = _NEVER_DRAWN[odds.out_reason]
+            loc: tuple[int | str, ...] = ("prizes", number, key)
+            warnings.add("boxes", box.index, model.sku, loc, message.format(sku=prize.item))
+        if table.total_weight <= 0:
+            warnings.add("boxes", box.index, model.sku, ("prizes",), "no prize can be drawn")
+        elif model.pity_after is not None and table.rare_weight <= 0:
+            message = "no rare prize can be drawn, so the guarantee is never given"
+            warnings.add("boxes", box.index, model.sku, ("pity_after",), message)
 
 
 async def _upsert_box(

@@ -98,6 +98,13 @@ class NotAvailable(MallError):
     code = "not_available"
 
 
+class PrizeOnly(MallError):
+    """The item is a prize only (``listed`` false): off the shelf, so it cannot be redeemed
+    or put on sale, though a blind box can still give it."""
+
+    code = "prize_only"
+
+
 class TierTooLow(MallError):
     code = "tier_too_low"
 

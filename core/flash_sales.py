@@ -35,7 +35,14 @@ from core.catalog import (
 from core.config import Config
 from core.db.database import Database
 from core.db.models import FlashSale, FlashSaleEntry, Hold, Item
-from core.errors import InvalidInput, InvalidState, NotAvailable, SoldOut, UnknownSale
+from core.errors import (
+    InvalidInput,
+    InvalidState,
+    NotAvailable,
+    PrizeOnly,
+    SoldOut,
+    UnknownSale,
+)
 from core.idempotency import run_once
 from core.ledger import lock_member, place_hold, settle_hold
 from core.redemptions import insert_redemption, take_units
@@ -150,7 +157,9 @@ class FlashSales:
     ) -> SaleView:
         """Schedule a sale. A draw needs ``entry_ends_at`` within the sale's window.
 
-        Items with a cash part cannot be put on sale: a drawn winner could not pay it.
+        Items with a cash part cannot be put on sale: a drawn winner could not pay it. A
+        prize-only item (``listed`` false: off the shelf, no member may redeem it) is refused
+        with ``prize_only``.
         """
         item_id = item_id_of(item_id)
         validation.amount(sale_price, field="sale_price")
@@ -175,6 +184,11 @@ class FlashSales:
             raise InvalidInput("only a draw has an entry window", field="entry_ends_at")
         async with self.db.write() as conn:
             item = await load_item(conn, item_id)
+            if not item.listed:
+                raise PrizeOnly(
+                    f"item {item_id} is a prize only (not listed) and cannot be put on sale",
+                    item_id=item_id,
+                )
             if item.cash_minor > 0:
                 raise InvalidInput(
                     f"item {item_id} has a cash part and cannot be put on sale", field="item_id"

@@ -18,7 +18,11 @@ from sqlalchemy import func, insert, select, update
 
 from core import box_draws
 from core.blind_boxes import (
+    ALL_WON,
+    ITEM_INACTIVE,
+    ITEM_SOLD_OUT,
     MISMATCH,
+    NO_CODES,
     NOT_YET_REVEALED,
     VERIFIED,
     BlindBoxes,
@@ -27,6 +31,7 @@ from core.blind_boxes import (
     SeedRotation,
     UnknownDraw,
 )
+from core.catalog import ItemSpec
 from core.db.models import BoxDraw, BoxPrize, BoxStreak, CouponCode, Item, Redemption
 from core.errors import (
     DailyCapReached,
@@ -330,6 +335,78 @@ async def test_a_guarantee_with_no_rare_prize_left_is_an_ordinary_draw_that_says
         True,
     )
     assert (third.prize_name, third.by_guarantee, third.since_rare) == ("Common", False, 3)
+
+
+async def test_a_prize_only_item_is_drawn_while_a_switched_off_one_is_out_and_says_why(
+    rich_mall: Mall,
+):
+    """``listed = False`` keeps an item off the shelf, not out of the box; ``active = False``
+    takes it out of both, and the table says why each weighted prize is out of the draw."""
+    mall = rich_mall
+    boxes = blind_boxes(mall)
+    await mall.members.join(ALICE, "Alice", "en", NOW)
+    prize_only = ItemSpec(
+        sku="golden-mug",
+        title="Golden mug",
+        category="Perks",
+        kind="physical",
+        price_points=20_000,
+        stock=3,
+        listed=False,
+    )
+    mug = (await mall.catalog.upsert_item(prize_only, NOW)).item_id
+    pin = await add_item(mall, "pin", stock=5)
+    await mall.catalog.deactivate(pin, NOW)
+    sold = await add_item(mall, "sold", stock=0)
+    voucher = await add_item(mall, "voucher", kind="coupon")  # no codes
+    box = await boxes.create_box(
+        "lucky",
+        "Lucky box",
+        10,
+        [
+            PrizeSpec("Common", "points", 1_000_000, points=1),
+            PrizeSpec("Mug", "item", 1, item_id=mug, rare=True),
+            PrizeSpec("Pin", "item", 5, item_id=pin, rare=True),
+            PrizeSpec("Sold", "item", 5, item_id=sold),
+            PrizeSpec("Voucher", "coupon", 5, item_id=voucher),
+            PrizeSpec("Gone", "points", 5, points=5, stock=0),
+            PrizeSpec("Retired", "points", 0, points=5),
+        ],
+        NOW,
+        pity_after=2,
+    )
+    table = await boxes.prize_table(box.box_id)
+    assert [(p.name, p.available, p.out_reason) for p in table.prizes] == [
+        ("Common", True, None),
+        ("Mug", True, None),
+        ("Pin", False, ITEM_INACTIVE),
+        ("Sold", False, ITEM_SOLD_OUT),
+        ("Voucher", False, NO_CODES),
+        ("Gone", False, ALL_WON),
+        ("Retired", False, "weight_zero"),
+    ]
+    assert (table.total_weight, table.rare_weight) == (1_000_001, 1)
+    view = await boxes.describe(box.box_id, ALICE, NOW)
+    assert view.guarantee_available
+
+    # The guarantee gives the prize-only mug: a redemption the member never could have made.
+    draws = [await boxes.open(ALICE, box.box_id, f"a-{n}", NOW) for n in range(3)]
+    assert [d.prize_name for d in draws[:2]] == ["Common", "Common"]
+    assert (draws[2].prize_name, draws[2].by_guarantee) == ("Mug", True)
+    assert draws[2].redemption_id is not None
+    assert (await mall.catalog.get_item(mug)).stock == 2
+    assert (await mall.catalog.item_view(ALICE, mug, NOW)).blocked_reason == "not_available"
+    with pytest.raises(NotAvailable):
+        await mall.redemptions.offer(ALICE, mug, NOW)
+
+    # Switched off, the mug leaves the draw too, and the guarantee is paused.
+    await mall.catalog.deactivate(mug, NOW)
+    view = await boxes.describe(box.box_id, ALICE, NOW)
+    assert [(p.name, p.out_reason) for p in view.prizes if p.name == "Mug"] == [
+        ("Mug", ITEM_INACTIVE)
+    ]
+    assert not view.guarantee_available
+    await books_clean(mall)
 
 
 # --- Concurrency -------------------------------------------------------------------------------

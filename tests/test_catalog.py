@@ -164,6 +164,29 @@ async def test_an_item_outside_its_window_cannot_be_redeemed(mall: Mall):
     assert (await redeem(mall, ALICE, cocoa, at("2026-03-10 00:00"))).balance == 50
 
 
+async def test_a_prize_only_item_is_on_no_shelf_and_cannot_be_redeemed(mall: Mall):
+    """``listed = False``: a box may give it (tests/test_blind_boxes.py), no member may buy it."""
+    await mall.members.join(ALICE, "Alice", "en", at("2026-03-01 08:00"))
+    await add(mall, "tea")
+    mug = await add(mall, "mug", category="Perks", kind="physical", stock=3, listed=False)
+    catalog = Catalog(mall.db, mall.config)
+    assert [view.sku for view in (await catalog.list_items(ALICE, NOW)).items] == ["tea"]
+    assert (await catalog.list_items(ALICE, NOW, category="Perks")).items == ()
+    assert [category.name for category in await catalog.categories(NOW)] == ["Drinks"]
+    assert (await catalog.item_view(ALICE, mug, NOW)).blocked_reason == "not_available"
+    with pytest.raises(NotAvailable):
+        await redeem(mall, ALICE, mug)
+    record = await catalog.get_item(mug)
+    assert (record.active, record.listed) == (True, False)
+    # Listing it puts it on the shelf; an admin's edit is audited like any other term.
+    edited = await catalog.edit_item(mug, {"listed": True}, NOW, actor_id=ALICE)
+    assert (edited.before.listed, edited.after.listed) == (False, True)
+    assert [view.sku for view in (await catalog.list_items(ALICE, NOW)).items] == ["tea", "mug"]
+    with pytest.raises(InvalidInput) as refused:
+        await catalog.upsert_item(spec("cup", listed="no"), NOW)
+    assert refused.value.details["field"] == "listed"
+
+
 async def test_one_tote_bag_per_month_on_the_malls_calendar(mall: Mall):
     await mall.members.join(ALICE, "Alice", "en", at("2026-03-01 08:00"))
     await mall.purchases.record_purchase(ALICE, "o-1", 100_000, "books", NOW)

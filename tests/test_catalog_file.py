@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from core.blind_boxes import BlindBoxes
 from core.catalog import Catalog
 from core.catalog_file import CatalogError, load_catalog, load_catalog_text, read_code_lines
 from core.db.models import BlindBox, BoxPrize, BoxSeed, CouponCode, Item
@@ -67,6 +69,30 @@ async def test_the_example_catalog_loads_and_loading_it_again_changes_nothing(ma
         ("The golden mug", "item", True)
     ]
     assert {p.kind for p in prizes} == {"points", "item", "coupon", "consolation"}
+
+
+async def test_the_example_boxs_rare_prize_can_be_won_but_not_bought(mall: Mall):
+    """The golden mug is prize only (listed = false): off the shelf, in the Lucky Bean draw."""
+    report = await load_catalog(mall.db, mall.config, EXAMPLE, NOW)
+    assert report.warnings == ()
+    await mall.members.join(1001, "Alice", "en", NOW)
+    catalog = Catalog(mall.db, mall.config)
+    mug = await catalog.get_item_by_sku("golden-mug")
+    assert (mug.active, mug.listed, mug.stock) == (True, False, 3)
+    shelf = await catalog.list_items(1001, NOW, page_size=50)
+    assert "golden-mug" not in {view.sku for view in shelf.items}
+    assert (await catalog.item_view(1001, mug.item_id, NOW)).blocked_reason == "not_available"
+    boxes = BlindBoxes(mall.db, mall.config)
+    (lucky,) = await boxes.list_boxes()
+    view = await boxes.describe(lucky.box_id, 1001, NOW)
+    assert [(p.name, p.out_reason) for p in view.prizes if not p.available] == []
+    (golden,) = [p for p in view.prizes if p.rare]
+    assert (golden.name, golden.probability, golden.guaranteed_probability) == (
+        "The golden mug",
+        Decimal("0.01"),
+        Decimal(1),
+    )
+    assert view.guarantee_available, "the guarantee is not paused"
 
 
 async def test_a_reload_updates_what_changed_and_never_refills_the_shelves(mall: Mall):
@@ -146,6 +172,103 @@ async def test_three_mistakes_are_reported_together_with_where_they_are(mall: Ma
     async with mall.db.read() as conn:
         for model in (Item, BlindBox, BoxPrize):
             assert (await conn.execute(select(func.count()).select_from(model))).scalar() == 0
+
+
+UNWINNABLE = """\
+[[items]]
+sku = "pin"
+title = "Pin"
+category = "Perks"
+kind = "physical"
+price = 500
+active = false
+
+[[items]]
+sku = "cup"
+title = "Cup"
+category = "Perks"
+kind = "physical"
+price = 800
+stock = 0
+
+[[items]]
+sku = "voucher"
+title = "Voucher"
+category = "Perks"
+kind = "coupon"
+price = 300
+
+[[boxes]]
+sku = "tricky"
+title = "Tricky box"
+price = 50
+pity_after = 5
+prizes = [
+  { name = "Ten points", kind = "points", points = 10, weight = 90 },
+  { name = "Pin", kind = "item", item = "pin", weight = 5, rare = true },
+  { name = "Cup", kind = "item", item = "cup", weight = 5 },
+  { name = "Voucher", kind = "coupon", item = "voucher", weight = 5 },
+  { name = "Jackpot", kind = "points", points = 500, weight = 1, stock = 0 },
+  { name = "Resting", kind = "points", points = 5, weight = 0 },
+]
+
+[[boxes]]
+sku = "empty"
+title = "Empty box"
+price = 50
+
+[[boxes.prizes]]
+name = "Pin"
+kind = "item"
+item = "pin"
+weight = 1
+"""
+
+
+async def test_prizes_that_can_never_be_drawn_load_with_a_warning_each(mall: Mall):
+    report = await load_catalog(mall.db, mall.config, UNWINNABLE, NOW)
+    assert (report.items_created, report.boxes_created) == (3, 2), "loaded all the same"
+    tricky, empty = "boxes[0] (sku 'tricky')", "boxes[1] (sku 'empty')"
+    switched_off = (
+        "item 'pin' is switched off (active = false), so this prize is never drawn; to keep an"
+        " item off the shelf but in a box, give it listed = false instead"
+    )
+    assert [str(warning) for warning in report.warnings] == [
+        f"line 31: {tricky}.prizes[1].item: {switched_off}",
+        f"line 32: {tricky}.prizes[2].item: item 'cup' is out of stock, so this prize is never"
+        " drawn until it is restocked",
+        f"line 33: {tricky}.prizes[3].item: coupon item 'voucher' has no free codes, so this"
+        " prize is never drawn until codes are added",
+        f"line 34: {tricky}.prizes[4].stock: none of this prize is left to win: it is out of"
+        " the draw",
+        f"line 35: {tricky}.prizes[5].weight: weight 0: this prize is never drawn",
+        f"line 28: {tricky}.pity_after: no rare prize can be drawn, so the guarantee is never"
+        " given",
+        f"line 46: {empty}.prizes[0].item: {switched_off}",
+        f"line 38: {empty}.prizes: no prize can be drawn",
+    ]
+    # Loading the same file again changes nothing and warns the same.
+    again = await load_catalog(mall.db, mall.config, UNWINNABLE, NOW)
+    assert again.boxes_unchanged == 2
+    assert again.warnings == report.warnings
+    # Prize only instead of switched off, and codes for the voucher (one line more from here):
+    # the pin is drawn, and the guarantee gives it.
+    fixed = UNWINNABLE.replace("active = false", "listed = false")
+    fixed = fixed.replace("stock = 0\n", "stock = 4\n").replace(
+        "price = 300\n", "price = 300\ncodes = ['V-1']\n"
+    )
+    report = await load_catalog(mall.db, mall.config, fixed, NOW)
+    assert [str(warning) for warning in report.warnings] == [
+        f"line 33: {tricky}.prizes[2].item: item 'cup' is out of stock, so this prize is never"
+        " drawn until it is restocked",
+        f"line 35: {tricky}.prizes[4].stock: none of this prize is left to win: it is out of"
+        " the draw",
+        f"line 36: {tricky}.prizes[5].weight: weight 0: this prize is never drawn",
+    ], "the stock was set when the cup was created: a reload keeps it"
+    boxes = BlindBoxes(mall.db, mall.config)
+    table = await boxes.prize_table(next(b.box_id for b in await boxes.list_boxes()))
+    assert [p.name for p in table.prizes if p.available] == ["Ten points", "Pin", "Voucher"]
+    assert table.rare_weight == 5
 
 
 MISTAKES = [

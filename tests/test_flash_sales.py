@@ -17,6 +17,7 @@ from core.errors import (
     InvalidInput,
     InvalidState,
     NotAvailable,
+    PrizeOnly,
     SoldOut,
     UnknownSale,
 )
@@ -225,3 +226,24 @@ async def test_a_malformed_sale_is_refused_and_nothing_is_written(mall: Mall):
             await call()
     async with mall.db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(FlashSale))).scalar() == 0
+
+
+async def test_a_prize_only_item_is_not_put_on_sale(mall: Mall):
+    """An item kept for blind boxes only (``listed`` false) is off the shelf: no member could
+    buy it at the sale price, so scheduling the sale is refused, in either mode."""
+    prize = await add_item(mall, sku="prize", listed=False)
+    sales = FlashSales(mall.db, mall.config)
+    now = at("2026-03-05 09:00")
+    with pytest.raises(PrizeOnly) as refused:
+        await sales.create_sale(prize, 30, 5, START, END, "first_come", now=now)
+    assert refused.value.code == "prize_only"
+    assert refused.value.details == {"item_id": prize}
+    with pytest.raises(PrizeOnly):
+        await sales.create_sale(prize, 30, 5, START, END, "draw", ENTRIES_CLOSE, now=now)
+    async with mall.db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(FlashSale))).scalar() == 0
+
+    # Back on the shelf, the same item may go on sale.
+    await Catalog(mall.db, mall.config).edit_item(prize, {"listed": True}, now, actor_id=1)
+    sale = await sales.create_sale(prize, 30, 5, START, END, "first_come", now=now)
+    assert sale.item_id == prize

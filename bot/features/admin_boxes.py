@@ -32,6 +32,7 @@ from bot.i18n import Html, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
+from core import blind_boxes
 from core.blind_boxes import BoxView, PrizeOdds, PrizeSpec, PrizeTable
 from core.errors import InvalidInput, UnknownBox, UnknownItem
 from core.pending_inputs import JSON
@@ -67,6 +68,15 @@ _WEIGHT = frozenset({"weight", "权重"})
 _STOCK = frozenset({"stock", "库存"})
 _RARE = frozenset({"rare", "稀有"})
 _NUMBER = re.compile(r"\d{1,12}")
+
+# Why a weighted prize is out of the draw, by core's reason (prizes of weight 0 are not shown).
+OUT_REASONS: Mapping[str, str] = {
+    blind_boxes.ALL_WON: "admin.boxes.out.all_won",
+    blind_boxes.NO_ITEM: "admin.boxes.out.no_item",
+    blind_boxes.ITEM_INACTIVE: "admin.boxes.out.item_inactive",
+    blind_boxes.NO_CODES: "admin.boxes.out.no_codes",
+    blind_boxes.ITEM_SOLD_OUT: "admin.boxes.out.item_sold_out",
+}
 
 
 # --- The list and the card ----------------------------------------------------------------------
@@ -135,8 +145,13 @@ def _odds_lines(turn: Turn, table: PrizeTable) -> list[str]:
     guarantee = table.pity_after is not None and table.rare_weight > 0
     for prize in table.prizes:
         if not prize.available:
-            if prize.weight > 0:  # weighted but used up; prizes left out (weight 0) are not shown
-                lines.append(t("admin.boxes.odds.out", name=prize.name, what=_what(turn, prize)))
+            # Weighted but never drawn as things stand, and why; prizes left out (weight 0) are
+            # not shown.
+            if prize.weight > 0:
+                reason = label(turn, OUT_REASONS, prize.out_reason or "")
+                lines.append(
+                    t("admin.boxes.odds.out", name=prize.name, what=_what(turn, prize), why=reason)
+                )
             continue
         line: str = t(
             "admin.boxes.odds.line",
@@ -153,6 +168,8 @@ def _odds_lines(turn: Turn, table: PrizeTable) -> list[str]:
     if table.total_weight <= 0:
         lines.append(t("admin.boxes.odds.nothing_drawable"))
         return lines
+    if table.pity_after is not None and not guarantee:
+        lines.append(t("admin.boxes.odds.guarantee_paused"))
     per_box = table.expected_value * table.price_points
     lines.append(
         t(

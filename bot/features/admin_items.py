@@ -1,7 +1,10 @@
 """Running the catalog from the chat: items, their edits and stock, coupon codes, the catalog file.
 
 The Items section (``ait``) lists every item, on the shelf or not; an item's card (``aiv``) has
-Edit, Restock, Deactivate (or Reactivate) and, for coupons, Upload codes. "Add item" is a guided
+Edit, Restock, Deactivate (or Reactivate) and, for coupons, Upload codes. An item is on the shelf
+(``listed``), a prize only (off the shelf, still given by blind boxes: the Shelf edit), or
+switched off (``active`` false: off the shelf *and* out of every blind box), which the
+Deactivate confirmation says, offering "prize only" instead. "Add item" is a guided
 conversation (:mod:`bot.features.admin_forms`) asking one thing at a time; an edit asks the one
 field picked. Each answer is checked against the item's other answers as it is given (a price of
 0 needs a cash part, a cash part excludes an approval threshold, the end follows the start), so
@@ -9,8 +12,9 @@ the rule is told at that question; the summary before Save asks any answer again
 catalog still refuses (a SKU taken meanwhile) shows why above the summary, the draft kept.
 
 The catalog file (the TOML of ``pointsmall catalog load``) and coupon code files are sent as
-documents, checked for type and size before they are fetched, and applied all or nothing. Every
-change is written to the audit log.
+documents, checked for type and size before they are fetched, and applied all or nothing; a
+catalog that loads but cannot work as written (a box's prize that can never be drawn...) is
+loaded with its warnings shown. Every change is written to the audit log.
 
 An uploaded photo is kept as its Telegram file id: every bot process shows it again by that id,
 with nothing stored on any machine's disk.
@@ -41,7 +45,7 @@ from bot.features.admin_forms import (
     text_answer,
     whole_number,
 )
-from bot.i18n import Html, plain
+from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -60,6 +64,7 @@ EDIT_FIELD_ROUTE = "aid"
 RESTOCK_ROUTE = "air"
 DEACTIVATE_ROUTE = "aio"
 DEACTIVATE_CONFIRM_ROUTE = "aik"
+PRIZE_ONLY_ROUTE = "aip"
 REACTIVATE_ROUTE = "aia"
 CODES_ROUTE = "aic"
 CATALOG_ROUTE = "aiu"
@@ -81,6 +86,9 @@ CODES_MAX = 10_000
 DESCRIPTION_MAX = 800
 PROBLEMS_SHOWN = 15
 REPEATS_SHOWN = 5
+# Blind boxes named on the Deactivate confirmation, at most, and their titles' length there.
+BOXES_NAMED = 5
+BOX_TITLE_SHOWN = 40
 
 # The fields an admin may edit, with the form's steps that ask them.
 EDIT_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -94,6 +102,8 @@ EDIT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "tier": ("tier",),
     "limit": ("limit",),
     "approval": ("approval",),
+    # Last, so the field buttons shown before it was added still ask what they named.
+    "listed": ("listed",),
 }
 # The texts naming an item's kinds, limit periods and editable fields.
 KIND_LABELS: Mapping[str, str] = {
@@ -119,6 +129,7 @@ FIELD_LABELS: Mapping[str, str] = {
     "tier": "admin.items.field.tier",
     "limit": "admin.items.field.limit",
     "approval": "admin.items.field.approval",
+    "listed": "admin.items.field.listed",
     # Named on the new item's summary only.
     "sku": "admin.items.field.sku",
     "kind": "admin.items.field.kind",
@@ -176,7 +187,7 @@ async def _list_screen(turn: Turn, page: int, intro: Html | None = None) -> Scre
 
 def _list_label(turn: Turn, item: ItemRecord) -> Html:
     t = turn.t
-    mark = "✅" if item.active else "⏸"
+    mark = "⏸" if not item.active else "✅" if item.listed else "🎁"
     return t("admin.items.line", mark=mark, title=item.title, price=_price(turn, item))
 
 
@@ -202,9 +213,11 @@ async def _show_card(turn: Turn, item_id: int, intro: Html | None = None) -> Non
             (Button(plain(t("admin.items.upload_codes")), data=callback(CODES_ROUTE, item_id)),)
         )
     if item.active:
-        label, route = t("admin.items.deactivate"), DEACTIVATE_ROUTE
+        route = DEACTIVATE_ROUTE
+        label = t("admin.items.deactivate" if item.listed else "admin.items.deactivate_prize")
     else:
-        label, route = t("admin.items.reactivate"), REACTIVATE_ROUTE
+        route = REACTIVATE_ROUTE
+        label = t("admin.items.reactivate" if item.listed else "admin.items.reactivate_prize")
     rows.append((Button(plain(label), data=callback(route, item_id)),))
     rows.append((Button(plain(t("admin.items.back_to_list")), data=LIST_ROUTE),))
     turn.show(admin_screen(turn, text, tuple(rows)))
@@ -215,6 +228,14 @@ def _card_text(turn: Turn, item: ItemRecord) -> Html:
         turn, _values_of(item), sku=item.sku, active=item.active, free_codes=item.free_codes
     )
     return Html("\n".join(lines))
+
+
+def _status(turn: Turn, *, active: bool, listed: bool) -> Html:
+    """Where a saved item is: on the shelf, a prize only (boxes still give it), or switched off
+    (off the shelf and out of every box)."""
+    if not active:
+        return turn.t("admin.items.card.inactive")
+    return turn.t("admin.items.card.active" if listed else "admin.items.card.prize_only")
 
 
 def _item_lines(
@@ -232,7 +253,7 @@ def _item_lines(
     stock = values.get("stock")
     lines: list[str] = [t("admin.items.card.title", title=values["title"], sku=sku)]
     if active is not None:
-        lines.append(t("admin.items.card.active") if active else t("admin.items.card.inactive"))
+        lines.append(_status(turn, active=active, listed=values.get("listed") is not False))
     kind = label(turn, KIND_LABELS, str(values["kind"]))
     lines += [
         t("admin.items.card.kind", kind=kind, category=values["category"]),
@@ -312,7 +333,7 @@ async def _title(turn: Turn, text: str, draft: Draft) -> JSON:
 
 async def _sku(turn: Turn, text: str, draft: Draft) -> JSON:
     if not SKU_PATTERN.fullmatch(text):
-        raise Invalid(turn.t("admin.items.bad_sku", sku=text[:70]))
+        raise Invalid(turn.t("admin.items.bad_sku", sku=shorten(text, 70)))
     if await _sku_taken(turn, text):
         raise Invalid(turn.t("admin.items.sku_taken", sku=text))
     return text
@@ -382,8 +403,26 @@ async def _limit_answer(turn: Turn, text: str, draft: Draft) -> JSON:
     match = _LIMIT.fullmatch(text.strip())
     period = _PERIOD_WORDS.get(match[2].casefold()) if match else None
     if match is None or period is None or int(match[1]) < 1:
-        raise Invalid(turn.t("admin.items.bad_limit", text=text[:40]))
+        raise Invalid(turn.t("admin.items.bad_limit", text=shorten(text, 40)))
     return [int(match[1]), period]
+
+
+async def _listed_choices(turn: Turn, draft: Draft) -> Sequence[Choice]:
+    return [
+        Choice(plain(_listed_label(turn, True)), "1", True),
+        Choice(plain(_listed_label(turn, False)), "0", False),
+    ]
+
+
+def _listed_label(turn: Turn, listed: bool) -> Html:
+    return turn.t("admin.items.listed.shelf" if listed else "admin.items.listed.prize")
+
+
+async def _listed(turn: Turn, text: str, draft: Draft) -> JSON:
+    for listed in (True, False):
+        if text.casefold() == plain(_listed_label(turn, listed)).casefold():
+            return listed
+    raise Invalid(turn.t("admin.items.form.press_a_button"))
 
 
 async def _approval(turn: Turn, text: str, draft: Draft) -> JSON:
@@ -532,12 +571,22 @@ STEPS = (
         label=_named("approval"),
     ),
     Step(
+        "listed",
+        lambda turn, draft: turn.t(
+            "admin.items.ask.listed", title=draft.values.get("title"), current=_now(turn, draft)
+        ),
+        parse=_listed,
+        choices=_listed_choices,
+        label=_named("listed"),
+    ),
+    Step(
         "restock",
         lambda turn, draft: turn.t("admin.items.ask.restock", title=draft.values.get("title")),
         parse=_restock,
     ),
 )
-NEW_ITEM_STEPS = tuple(step.name for step in STEPS if step.name != "restock")
+# A new item goes on the shelf; making it a prize only is an edit (the Shelf field).
+NEW_ITEM_STEPS = tuple(step.name for step in STEPS if step.name not in ("restock", "listed"))
 
 
 def _values_of(item: ItemRecord) -> dict[str, JSON]:
@@ -559,6 +608,7 @@ def _values_of(item: ItemRecord) -> dict[str, JSON]:
         if item.limit_count is not None and item.limit_period is not None
         else None,
         "approval": item.approval_threshold,
+        "listed": item.listed,
     }
 
 
@@ -579,6 +629,7 @@ def _spec_terms(values: Mapping[str, JSON]) -> dict[str, Any]:
         "limit_count": count,
         "limit_period": period,
         "approval_threshold": values.get("approval"),
+        "listed": values.get("listed") is not False,
     }
 
 
@@ -597,6 +648,8 @@ def _current_text(turn: Turn, step: str, values: Mapping[str, JSON]) -> Html:
         shown = _limit_json(turn, value)
     elif step == "photo":
         shown = _photo_line(turn, value)
+    elif step == "listed":
+        shown = _listed_label(turn, value is not False)
     else:
         shown = value if value not in (None, "") else t("admin.items.none_set")
     return t("admin.items.current", value=shown)
@@ -657,6 +710,7 @@ async def _edit(turn: Turn, item_id: int, draft: Draft) -> None:
         "tier": ("min_tier",),
         "limit": ("limit_count", "limit_period"),
         "approval": ("approval_threshold",),
+        "listed": ("listed",),
     }
     changes = {name: terms[name] for step in draft.steps for name in names[step]}
     try:
@@ -778,18 +832,53 @@ async def _item(turn: Turn, item_id: int) -> ItemRecord:
 
 @router.button(DEACTIVATE_ROUTE, admin=True)
 async def deactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
+    """Ask first, saying all it does: switched off, the item is off the shelf *and* out of
+    every blind box; to keep it winnable, "prize only" is offered instead (a listed item)."""
     item = await _item(turn, int_arg(args, 0))
+    if not item.active:
+        await _show_card(turn, item.item_id, turn.t("admin.items.already_inactive"))
+        return
     t = turn.t
-    rows = (
-        (
-            Button(
-                plain(t("admin.items.deactivate_yes")),
-                data=callback(DEACTIVATE_CONFIRM_ROUTE, item.item_id),
-            ),
-            Button(plain(t("admin.items.back_to_item")), data=callback(CARD_ROUTE, item.item_id)),
-        ),
+    yes = Button(
+        plain(t("admin.items.deactivate_yes")),
+        data=callback(DEACTIVATE_CONFIRM_ROUTE, item.item_id),
     )
-    turn.show(admin_screen(turn, t("admin.items.deactivate_confirm", title=item.title), rows))
+    back = Button(plain(t("admin.items.back_to_item")), data=callback(CARD_ROUTE, item.item_id))
+    rows: list[tuple[Button, ...]] = [(yes,)]
+    if item.listed:
+        text = t("admin.items.deactivate_confirm", title=item.title)
+        rows.append(
+            (
+                Button(
+                    plain(t("admin.items.prize_only_instead")),
+                    data=callback(PRIZE_ONLY_ROUTE, item.item_id),
+                ),
+            )
+        )
+    else:
+        text = t("admin.items.deactivate_confirm_prize", title=item.title)
+    rows.append((back,))
+    boxes = await _boxes_giving(turn, item.item_id)
+    if boxes:
+        named = ", ".join(shorten(title, BOX_TITLE_SHOWN) for title in boxes[:BOXES_NAMED])
+        more = len(boxes) - BOXES_NAMED
+        in_boxes = t.n("admin.items.in_boxes", len(boxes), boxes=named) + (
+            t("admin.items.and_more", count=t.number(more)) if more > 0 else ""
+        )
+    else:
+        in_boxes = t("admin.items.in_no_box")
+    turn.show(admin_screen(turn, Html(f"{text}\n\n{in_boxes}"), tuple(rows)))
+
+
+async def _boxes_giving(turn: Turn, item_id: int) -> list[str]:
+    """The titles of the blind boxes with a prize of this item in their table (weighted)."""
+    boxes = turn.mall.boxes
+    titles = []
+    for box in await boxes.list_boxes():
+        table = await boxes.prize_table(box.box_id)
+        if any(prize.item_id == item_id and prize.weight > 0 for prize in table.prizes):
+            titles.append(box.title)
+    return titles
 
 
 @router.button(DEACTIVATE_CONFIRM_ROUTE, admin=True)
@@ -802,6 +891,19 @@ async def deactivate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
     await _show_card(turn, before.item_id, turn.t("admin.items.deactivated"))
 
 
+@router.button(PRIZE_ONLY_ROUTE, admin=True)
+async def prize_only_button(turn: Turn, args: tuple[str, ...]) -> None:
+    """Off the shelf but still in its blind boxes: what "take off the shelf" often means."""
+    item = await _item(turn, int_arg(args, 0))
+    if not item.active or not item.listed:
+        await _show_card(turn, item.item_id)  # switched off or a prize only meanwhile
+        return
+    await turn.mall.catalog.edit_item(
+        item.item_id, {"listed": False}, turn.now, actor_id=turn.member_id
+    )
+    await _show_card(turn, item.item_id, turn.t("admin.items.made_prize_only"))
+
+
 @router.button(REACTIVATE_ROUTE, admin=True)
 async def reactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
     item = await _item(turn, int_arg(args, 0))
@@ -811,7 +913,8 @@ async def reactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
     await turn.mall.catalog.edit_item(
         item.item_id, {"active": True}, turn.now, actor_id=turn.member_id
     )
-    await _show_card(turn, item.item_id, turn.t("admin.items.reactivated"))
+    done = "admin.items.reactivated" if item.listed else "admin.items.reactivated_prize"
+    await _show_card(turn, item.item_id, turn.t(done))
 
 
 # --- Files: the catalog and coupon codes ---------------------------------------------------------
@@ -893,6 +996,10 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         boxes_created=t.number(report.boxes_created),
         boxes_updated=t.number(report.boxes_updated),
     )
+    if report.warnings:
+        # Loaded, but some of it cannot work as written: said now, not found out by members.
+        heading = t("admin.items.catalog.warnings", count=t.number(len(report.warnings)))
+        intro = Html("\n".join([intro, "", *_problem_lines(turn, heading, report.warnings)]))
     turn.show(await _list_screen(turn, 0, intro))
 
 
@@ -1008,8 +1115,15 @@ def _refusal(turn: Turn, upload: Upload, suffixes: Sequence[str], limit: int) ->
 
 
 def _problems_text(turn: Turn, heading: Html, problems: Sequence[CatalogProblem]) -> Html:
+    lines = _problem_lines(turn, heading, problems)
+    lines.append(turn.t("admin.items.nothing_changed"))
+    return Html("\n".join(lines))
+
+
+def _problem_lines(turn: Turn, heading: Html, problems: Sequence[CatalogProblem]) -> list[str]:
+    """``heading``, then the first problems (or warnings) each where it is, and how many more."""
     t = turn.t
-    lines = [heading]
+    lines: list[str] = [heading]
     for problem in problems[:PROBLEMS_SHOWN]:
         message = f"{problem.where}: {problem.message}" if problem.where else problem.message
         if problem.line:
@@ -1018,8 +1132,7 @@ def _problems_text(turn: Turn, heading: Html, problems: Sequence[CatalogProblem]
             lines.append(t("admin.items.problem", message=message))
     if len(problems) > PROBLEMS_SHOWN:
         lines.append(t("admin.items.and_more", count=t.number(len(problems) - PROBLEMS_SHOWN)))
-    lines.append(t("admin.items.nothing_changed"))
-    return Html("\n".join(lines))
+    return lines
 
 
 def _kb(limit: int) -> str:

@@ -27,7 +27,7 @@ from bot.features.admin_forms import (
     starts_before_end,
     whole_number,
 )
-from bot.i18n import Html, plain
+from bot.i18n import Html, plain, shorten
 from bot.router import Router
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -45,6 +45,8 @@ FORM_KIND = "admin.sale.form"
 SALES_SHOWN = 20
 # Items offered as buttons when picking one; any other is typed by its sku.
 ITEMS_OFFERED = 12
+# An item's title on its button, at most (cut with "…").
+TITLE_IN_BUTTON = 40
 _PHASE_GROUPS = (
     ("upcoming",),
     ("open", "sold_out", "entry", "awaiting_draw"),
@@ -97,15 +99,21 @@ def _sale_line(turn: Turn, sale: SaleView) -> Html:
 # --- Scheduling a sale ---------------------------------------------------------------------------
 
 
+def _can_go_on_sale(item: ItemRecord) -> bool:
+    """On the shelf (switched on, not a prize only) and without a cash part."""
+    return item.active and item.listed and not item.cash_minor
+
+
 async def _offered(turn: Turn) -> list[ItemRecord]:
-    """Items that can be put on sale: on the shelf, without a cash part (first ones)."""
+    """Items that can be put on sale (the first ones)."""
     page = await turn.mall.catalog.all_items(0, 50)
-    return [item for item in page.items if item.active and not item.cash_minor][:ITEMS_OFFERED]
+    return [item for item in page.items if _can_go_on_sale(item)][:ITEMS_OFFERED]
 
 
 async def _item_choices(turn: Turn, draft: Draft) -> Sequence[Choice]:
     return [
-        Choice(item.title[:40], str(item.item_id), item.item_id) for item in await _offered(turn)
+        Choice(shorten(item.title, TITLE_IN_BUTTON), str(item.item_id), item.item_id)
+        for item in await _offered(turn)
     ]
 
 
@@ -117,11 +125,13 @@ async def _item(turn: Turn, text: str, draft: Draft) -> JSON:
         else:
             item = await turn.mall.catalog.get_item_by_sku(text)
     except UnknownItem:
-        raise Invalid(turn.t("admin.sales.no_item", sku=text[:64])) from None
+        raise Invalid(turn.t("admin.sales.no_item", sku=shorten(text, 64))) from None
     if item.cash_minor:
         raise Invalid(turn.t("admin.sales.cash_item", title=item.title))
     if not item.active:
         raise Invalid(turn.t("admin.sales.inactive_item", title=item.title))
+    if not item.listed:
+        raise Invalid(turn.t("admin.sales.prize_only_item", title=item.title))
     return item.item_id
 
 

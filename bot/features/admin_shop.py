@@ -31,7 +31,7 @@ from bot.features.admin import (
     new_nonce,
     two_a_row,
 )
-from bot.i18n import Html, Translator, escape
+from bot.i18n import Html, Translator, escape, shorten
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
@@ -93,10 +93,6 @@ SOURCES: Mapping[str, str] = {
 # --- Small pieces ----------------------------------------------------------------------------
 
 
-def _cut(text: str, most: int = NAME_CHARS) -> str:
-    return text if len(text) <= most else text[: most - 1] + "…"
-
-
 def _money(turn: Turn, minor: int) -> Html:
     return turn.t.money(minor, turn.config.mall.currency)
 
@@ -106,7 +102,7 @@ def _member(t: Translator, member: MemberName) -> Html:
     if member.name is None:
         return t("admin.shop.erased", id=member.member_id)
     handle = f"@{member.username}, " if member.username else ""
-    return escape(f"{_cut(member.name)} ({handle}{member.member_id})")
+    return escape(f"{shorten(member.name, NAME_CHARS)} ({handle}{member.member_id})")
 
 
 def _customer(t: Translator, shown: str) -> Html:
@@ -313,7 +309,7 @@ async def _keys(turn: Turn, intro: Html | None = None) -> Screen:
     rows += [
         (
             Button(
-                t("admin.shop.keys.revoke", name=_cut(key.name, 24)),
+                t("admin.shop.keys.revoke", name=shorten(key.name, 24)),
                 data=callback(REVOKE_ROUTE, key.key_id),
             ),
         )
@@ -330,7 +326,7 @@ async def _keys(turn: Turn, intro: Html | None = None) -> Screen:
 
 
 def _key_line(t: Translator, key: KeyView) -> Html:
-    name, created = _cut(key.name), t.moment(key.created_at)
+    name, created = shorten(key.name, NAME_CHARS), t.moment(key.created_at)
     if key.revoked_at is not None:
         return t(
             "admin.shop.keys.revoked_line",
@@ -395,7 +391,9 @@ async def revoke_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
 
 async def _revoke_question(turn: Turn, draft: Mapping[str, Any]) -> None:
     t = turn.t
-    question = t("admin.shop.keys.confirm", name=_cut(str(draft["name"])), key=draft["key"])
+    question = t(
+        "admin.shop.keys.confirm", name=shorten(str(draft["name"]), NAME_CHARS), key=draft["key"]
+    )
     rows = (
         (
             Button(
@@ -422,7 +420,7 @@ async def revoke_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
         )
     finally:
         await turn.mall.inputs.clear(turn.member_id)
-    done = t("admin.shop.keys.revoked", name=_cut(revoked.name), key=revoked.key_id)
+    done = t("admin.shop.keys.revoked", name=shorten(revoked.name, NAME_CHARS), key=revoked.key_id)
     turn.notice(done)
     turn.show(await _keys(turn, done))
 
@@ -468,7 +466,7 @@ async def import_cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
 @router.upload(CSV_UPLOAD, admin=True)
 async def csv_upload(turn: Turn, upload: Upload, data: Mapping[str, Any]) -> None:
     t = turn.t
-    name = _cut(upload.filename or "?", 60)
+    name = shorten(upload.filename or "?", 60)
     if not upload.filename.lower().endswith(".csv"):
         await _ask_file(turn, t("admin.shop.import.wrong_type", name=name))
         return
@@ -536,7 +534,7 @@ def _problems(
 ) -> Html:
     lines = []
     for problem in problems[:PROBLEMS_SHOWN]:
-        message = _cut(problem.message, PROBLEM_CHARS)
+        message = shorten(problem.message, PROBLEM_CHARS)
         if problem.line:
             lines.append(t("admin.shop.import.problem_line", line=problem.line, message=message))
         else:

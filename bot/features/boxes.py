@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from decimal import Decimal
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from babel.numbers import format_percent
 
@@ -19,10 +21,14 @@ from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.blind_boxes import (
+    ALL_WON,
+    ITEM_SOLD_OUT,
     MISMATCH,
+    NO_CODES,
     NOT_YET_REVEALED,
     RECORD_MISSING,
     VERIFIED,
+    WEIGHT_ZERO,
     BoxView,
     DrawResult,
     UnknownDraw,
@@ -37,7 +43,11 @@ POOL_LINES = 20
 # Ids are 64-bit in the database; anything larger in a button was not made by us.
 MAX_ID = 2**62
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,16}")
-_PERCENT_PLACES = Decimal("0.0001")
+# Decimals of a percent a box's odds are shown with, at most ("under 0.01%" below that).
+MOST_PLACES = 2
+# Why a prize is out of the draw, as a member reads it: won out (its own stock, its item's
+# stock or codes used up), or out for now for any other reason (switched off, no item).
+WON_OUT = frozenset({ALL_WON, ITEM_SOLD_OUT, NO_CODES})
 
 
 def new_nonce() -> str:
@@ -154,27 +164,59 @@ def open_button(t: Translator, view: BoxView, again: bool = False) -> Button:
     return Button(plain(label), data=callback("bo", view.box_id, new_nonce()))
 
 
-def percent(t: Translator, weight: int, total: int) -> Html:
-    """A prize's chance, to two decimal places of a percent (never a false 0% or 100%)."""
-    share = (Decimal(weight) / Decimal(total)).quantize(_PERCENT_PLACES)
-    if share == 0:
-        return t("boxes.odds.tiny")
-    if share == 1 and weight < total:
-        return t("boxes.odds.almost")
-    return Html(format_percent(share, format="#,##0.##%", locale=t.locale))
+def odds_places(weights: Sequence[int], total: int) -> int:
+    """How many decimals of a percent every chance of one box is shown with: one, or two when
+    the smallest is under 1% so that it does not read as 0 (:data:`MOST_PLACES` at most);
+    fewer when every chance is exact with fewer ("60%" beside "30%", not "60.0%")."""
+    shares = [Fraction(weight * 100, total) for weight in weights if weight > 0]
+    if not shares:
+        return 0
+    places = 1
+    while places < MOST_PLACES and min(shares) < Fraction(1, 10 ** (places - 1)):
+        places += 1
+    return next(
+        (n for n in range(places) if all((share * 10**n).denominator == 1 for share in shares)),
+        places,
+    )
+
+
+def percent(t: Translator, weight: int, total: int, places: int) -> Html:
+    """A prize's chance to ``places`` decimals of a percent (:func:`odds_places`), never a
+    false 0% or 100%: "under 0.01%", "over 99.99%"."""
+    unit = Decimal(1).scaleb(-places)
+    shown = (Decimal(weight * 100) / Decimal(total)).quantize(unit, rounding=ROUND_HALF_UP)
+    if shown == 0 and weight > 0:
+        return t("boxes.odds.tiny", chance=_percent_text(t, unit, places))
+    if shown == 100 and weight < total:
+        return t("boxes.odds.almost", chance=_percent_text(t, 100 - unit, places))
+    return _percent_text(t, shown, places)
+
+
+def _percent_text(t: Translator, value: Decimal, places: int) -> Html:
+    """``value`` percent as the member's locale writes it, with exactly ``places`` decimals."""
+    pattern = "#,##0" + ("." + "0" * places if places else "") + "%"
+    return Html(format_percent(value / 100, format=pattern, locale=t.locale))
 
 
 def odds_lines(t: Translator, view: BoxView) -> list[str]:
+    """Each prize with its chance now, all to the same decimals; a prize out of the draw says
+    why as a member would put it ("all won", or "not in the draw for now"); a prize weighted 0
+    is no prize of the box at all, and is not listed."""
     lines: list[str] = [t("boxes.odds.title")]
+    weights = [prize.weight for prize in view.prizes if prize.available]
+    places = odds_places(weights, view.total_weight)
     for prize in view.prizes:
+        if prize.weight <= 0 or prize.out_reason == WEIGHT_ZERO:
+            continue
         if not prize.available:
-            lines.append(t("boxes.odds.gone", name=prize.name))
-        elif prize.rare:
-            chance = percent(t, prize.weight, view.total_weight)
-            lines.append(t("boxes.odds.rare", name=prize.name, chance=chance))
-        else:
-            chance = percent(t, prize.weight, view.total_weight)
-            lines.append(t("boxes.odds.line", name=prize.name, chance=chance))
+            if prize.out_reason in WON_OUT:
+                lines.append(t("boxes.odds.gone", name=prize.name))
+            else:
+                lines.append(t("boxes.odds.out", name=prize.name))
+            continue
+        chance = percent(t, prize.weight, view.total_weight, places)
+        key = "boxes.odds.rare" if prize.rare else "boxes.odds.line"
+        lines.append(t(key, name=prize.name, chance=chance))
     return lines
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.events import Press
-from bot.i18n import Html, Translator, plain
+from bot.i18n import Html, Translator, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import CAPTION_LIMIT, Button, Keyboard, Photo, Screen
 from bot.turn import Turn
@@ -277,9 +277,7 @@ async def _shelf(turn: Turn, key: str, page: int) -> None:
 def _item_rows(items: tuple[ItemView, ...], origin: Origin, first: int) -> Keyboard:
     rows = []
     for number, view in enumerate(items, start=first + 1):
-        title = view.title
-        if len(title) > ITEM_BUTTON_TITLE:
-            title = title[: ITEM_BUTTON_TITLE - 1] + "…"
+        title = shorten(view.title, ITEM_BUTTON_TITLE)
         data = callback(ITEM_ROUTE, view.item_id, origin.encode())
         rows.append((Button(f"{number}. {title}", data=data),))
     return tuple(rows)

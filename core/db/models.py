@@ -279,7 +279,10 @@ class Item(Base):
     cash_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # NULL: unlimited. Coupons are limited by their pool of codes instead.
     stock: Mapped[int | None] = mapped_column(BigInteger)
+    # False switches the item off everywhere: off the shelf and out of every box's draw.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # False keeps it off the shelf (no member can redeem it) while a box can still give it.
+    listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     min_tier: Mapped[str | None] = mapped_column(String(64))
@@ -393,6 +396,10 @@ class Redemption(Base):
     payment_charge_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When an admin marked it handed over (physical goods: shipped), and when its member
+    # confirmed receiving a shipped reward.
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BlindBox(Base):

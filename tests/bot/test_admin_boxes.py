@@ -160,3 +160,31 @@ async def test_rotating_the_seed_reveals_the_old_one_once(boxed: Chat) -> None:
     assert admin.notices[-1][0].startswith("This button is out of date.")
     async with chat.mall.db.read() as conn:
         assert len((await conn.execute(select(BoxSeed))).all()) == 2, "rotated once"
+
+
+async def test_the_card_flags_a_prize_that_can_never_be_drawn_and_says_why(boxed: Chat) -> None:
+    chat = boxed
+    # The mug is taken off the shelf (switched off): that takes it out of the box too.
+    await stock(chat, CATALOG.replace("price = 100\n", "price = 100\npity_after = 5\n"))
+    mug = await chat.mall.catalog.get_item_by_sku("mug")
+    await chat.mall.catalog.deactivate(mug.item_id, chat.now)
+    admin = await open_admin(chat)
+
+    card = await open_box(admin)
+
+    assert (
+        "• ⚠️ Golden mug (item: Golden mug): out of the draw, its item was taken off the shelf"
+        " (⏸), which takes it out of every box too. For a prize that is never sold, load the"
+        " item with listed = false instead"
+    ) in card.text
+    assert "⚠️ The guarantee is paused: no rare prize can be drawn." in card.text
+    assert "Ten points (10 points): weight 90, 100%" in card.text
+
+    # Made prize only (on no shelf, still in the box), the mug is back in the draw.
+    await chat.mall.catalog.edit_item(
+        mug.item_id, {"active": True, "listed": False}, chat.now, actor_id=admin.id
+    )
+    card = await admin.press("◀️ Blind boxes")
+    card = await admin.press("✅ Lucky box · 100 points")
+    assert "Golden mug (item: Golden mug): weight 10, 10%, 100% on a guaranteed draw" in card.text
+    assert "⚠️" not in card.text

@@ -185,9 +185,18 @@ async def test_the_admin_edits_restocks_and_takes_an_item_off_the_shelf(stocked:
 
     ask = await admin.press("⏸ Take off the shelf")
     assert "Take Canvas tote off the shelf?" in ask.text
+    assert "no blind box gives it as a prize any more" in ask.text, "all it does, said"
+    assert "make it a 🎁 prize only instead" in ask.text
+    assert "🎲 It is a prize in no blind box now." in ask.text
+    assert admin.buttons(ask)[:3] == [
+        "⏸ Yes, take it off",
+        "🎁 Make it a prize only instead",
+        "◀️ Back to the item",
+    ]
     assert (await chat.mall.catalog.get_item(tote.item_id)).active, "asked first, not done"
     done = await admin.press("⏸ Yes, take it off")
-    assert "Taken off the shelf" in done.text
+    assert "Switched off: taken off the shelf and out of every blind box" in done.text
+    assert "▶️ Put back on the shelf" in admin.buttons(done)
     assert not (await chat.mall.catalog.get_item(tote.item_id)).active
     (off,) = await audit(chat, "item.deactivate")
     assert (off.before, off.after) == ({"active": True}, {"active": False})
@@ -499,3 +508,129 @@ async def test_editing_one_field_is_checked_against_the_rest_of_the_item(stocked
     assert await mall_state(chat) == before
     edited = await admin.send("1")
     assert "Price: 1 point" in edited.text
+
+
+BOXED = (
+    CATALOG
+    + """
+[[boxes]]
+sku = "lucky"
+title = "Lucky box"
+price = 100
+prizes = [
+  { name = "Ten points", kind = "points", points = 10, weight = 90 },
+  { name = "A tote", kind = "item", item = "tote", weight = 10 },
+]
+
+[[boxes]]
+sku = "spare"
+title = "Spare box with a title far too long to be named in full on a confirmation"
+price = 50
+prizes = [
+  { name = "Five points", kind = "points", points = 5, weight = 1 },
+  { name = "A tote", kind = "item", item = "tote", weight = 1 },
+]
+"""
+)
+
+
+async def test_taking_an_item_off_the_shelf_names_its_boxes_and_offers_prize_only(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat() as chat:
+        await stock(chat, BOXED)
+        admin = await open_admin(chat)
+        tote = await chat.mall.catalog.get_item_by_sku("tote")
+        await item_card(admin, "✅ Canvas tote · 400 points")
+
+        ask = await admin.press("⏸ Take off the shelf")
+        assert "no blind box gives it as a prize any more" in ask.text
+        assert (
+            "🎲 It is a prize in 2 blind boxes: Lucky box, Spare box with a title far too long to…"
+        ) in ask.text
+        before = await mall_state(chat)
+
+        card = await admin.press("🎁 Make it a prize only instead")
+        assert "🎁 Now a prize only: off the shelf, still given by its blind boxes." in card.text
+        assert "🎁 Prize only (not on the shelf): members can't redeem it" in card.text
+        item = await chat.mall.catalog.get_item(tote.item_id)
+        assert (item.active, item.listed) == (True, False)
+        assert await mall_state(chat) != before
+        (edit,) = await audit(chat, "item.edit")
+        assert (edit.before, edit.after) == ({"listed": True}, {"listed": False})
+        table = await chat.mall.boxes.prize_table((await chat.mall.boxes.list_boxes())[0].box_id)
+        assert [p.out_reason for p in table.prizes] == [None, None], "still in the draw"
+
+        # A prize-only item's own button switches it off: out of the boxes, said as such.
+        assert "⏸ Take out of the blind boxes" in admin.buttons(card)
+        assert "⏸ Take off the shelf" not in admin.buttons(card)
+        ask = await admin.press("⏸ Take out of the blind boxes")
+        assert "It is a prize only (not on the shelf)" in ask.text
+        assert "🎁 Make it a prize only instead" not in admin.buttons(ask)
+        done = await admin.press("⏸ Yes, take it off")
+        assert "out of every blind box" in done.text
+        again = await admin.press("▶️ Put back in the blind boxes")
+        assert "back in its blind boxes, still a prize only" in again.text
+        item = await chat.mall.catalog.get_item(tote.item_id)
+        assert (item.active, item.listed) == (True, False)
+
+        items = await admin.press("◀️ Items")
+        assert "🎁 Canvas tote · 400 points" in admin.buttons(items)
+
+
+async def test_the_shelf_field_makes_an_item_a_prize_only_and_back(stocked: Chat) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    await item_card(admin, "✅ Canvas tote · 400 points")
+    await admin.press("✏️ Edit")
+    question = await admin.press("Shelf")
+    assert "Where is Canvas tote?" in question.text
+    assert "Now: ✅ On the shelf" in question.text
+    assert admin.buttons(question)[:2] == ["✅ On the shelf", "🎁 Prize only"]
+    typed = await admin.send("somewhere")
+    assert "Please answer with one of the buttons" in typed.text
+
+    card = await admin.press("🎁 Prize only")
+    assert "✅ Saved." in card.text
+    assert "🎁 Prize only (not on the shelf)" in card.text
+    assert not (await chat.mall.catalog.get_item(tote.item_id)).listed
+    (edit,) = await audit(chat, "item.edit")
+    assert (edit.before, edit.after) == ({"listed": True}, {"listed": False})
+    ann = chat.member("Ann")
+    await ann.start()
+    await ann.send("/mall")
+    assert "Canvas tote" not in ann.last.text + " ".join(ann.buttons()), "not on the shelf"
+
+    await admin.press("✏️ Edit")
+    question = await admin.press("Shelf")
+    assert "Now: 🎁 Prize only" in question.text
+    typed_back = await admin.send("✅ on the shelf")
+    assert "✅ Saved." in typed_back.text
+    assert "✅ On the shelf" in typed_back.text
+    assert (await chat.mall.catalog.get_item(tote.item_id)).listed
+
+
+async def test_a_catalog_that_loads_with_warnings_shows_them(stocked: Chat) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    await admin.send("/admin")
+    await admin.press("🎁 Items")
+    await admin.press("📄 Upload catalog")
+    warned = (
+        '[[items]]\nsku = "cap"\ntitle = "Cap"\ncategory = "Goods"\nkind = "physical"\n'
+        "price = 150\nactive = false\n\n"
+        '[[boxes]]\nsku = "lucky"\ntitle = "Lucky box"\nprice = 100\nprizes = [\n'
+        '  { name = "Ten points", kind = "points", points = 10, weight = 90 },\n'
+        '  { name = "A cap", kind = "item", item = "cap", weight = 10 },\n'
+        "]\n"
+    )
+    loaded = await admin.send_document("catalog.toml", warned.encode(), "application/toml")
+    assert "Catalog loaded: 1 items added" in loaded.text
+    assert "⚠️ Loaded, but not all of it works as written (1):" in loaded.text
+    assert "item 'cap' is switched off (active = false), so this prize is never drawn" in (
+        loaded.text
+    )
+    assert "give it listed = false instead" in loaded.text
+    assert "Nothing was changed" not in loaded.text
+    assert (await chat.mall.catalog.get_item_by_sku("cap")).active is False

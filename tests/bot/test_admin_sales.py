@@ -193,3 +193,50 @@ async def test_the_summary_asks_an_answer_again_and_a_refused_save_keeps_the_dra
     assert "The sale of Canvas tote is scheduled" in listed.text
     (sale,) = await chat.mall.flash_sales.current_and_upcoming(chat.now)
     assert (sale.sale_price, sale.quantity) == (350, 10)
+
+
+PRIZE_ONLY = """
+[[items]]
+sku = "mug"
+title = "Golden mug"
+category = "Goods"
+kind = "physical"
+price = 900
+listed = false
+
+[[items]]
+sku = "lamp"
+title = "Reading lamp with a brass arm and a linen shade, signed by the maker"
+category = "Goods"
+kind = "physical"
+price = 800
+"""
+
+
+async def test_a_prize_only_item_is_not_offered_for_a_sale(stocked: Chat) -> None:
+    chat = stocked
+    await stock(chat, CATALOG + PRIZE_ONLY)
+    admin = await open_admin(chat)
+    await new_sale(admin)
+    offered = admin.buttons()
+    assert "Canvas tote" in offered
+    assert not any("Golden mug" in label for label in offered), "a prize only is left out"
+    assert "Reading lamp with a brass arm and a lin…" in offered, "a long title is cut with …"
+
+    typed = await admin.send("mug")
+    assert "Golden mug is a prize only (not on the shelf), so it cannot go on sale" in typed.text
+    assert "Which item?" in typed.text, "asked again"
+    await admin.press("Canvas tote")
+    await admin.send("300")
+    await admin.send("10")
+    await admin.send("now")
+    await admin.send("2026-03-03 12:00")
+    summary = await admin.press("First come")
+
+    # The tote is made a prize only meanwhile: the mall refuses the sale and says why.
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    await chat.mall.catalog.edit_item(tote.item_id, {"listed": False}, chat.now, actor_id=admin.id)
+    refused = await admin.press("💾 Save", summary)
+    assert "That item is a prize only (not on the shelf)" in refused.text
+    assert "Sale price: 300 points" in refused.text, "the draft is kept"
+    assert await chat.mall.flash_sales.current_and_upcoming(chat.now) == ()

@@ -6,15 +6,21 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.features import boxes
+from bot.i18n import load_languages
 from core.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Chat, Member
 
 # Members join with 1,000 points here: enough for a few openings.
 RICH = "[members]\nsignup_bonus = 1000"
+# The catalog the sandbox loads (pointsmall sandbox).
+DEMO_CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog.toml"
 
 BOXES = """
 [[boxes]]
@@ -337,3 +343,130 @@ async def test_names_are_shown_as_written(chat: Chat) -> None:
     assert prize.text.startswith("🎉 Tom & Jerry <3: you got <b>not bold</b>!")
     assert "No prize this time." in prize.text
     assert ann.notices[-1] == ("🎉 <b>not bold</b>", False)
+
+
+async def test_the_demo_lucky_bean_box_can_give_its_golden_mug(make_chat: ChatFactory) -> None:
+    """The sandbox's demo: the mug is prize only (never sold), so it is in the box's draw and the
+    guarantee can give it; the box says so, not "all won" or "paused"."""
+    async with make_chat(RICH) as chat:
+        await load_catalog(chat.mall.db, chat.mall.config, DEMO_CATALOG, chat.now)
+        ann = await joined(chat)
+        await ann.send("/boxes")
+
+        box = await ann.press("Lucky Bean box · 200 points")
+
+    assert "• ⭐ The golden mug: 1% (rare)" in box.text
+    assert "all won" not in box.text
+    assert "guarantee is paused" not in box.text
+    assert "🎯 Guarantee: a rare prize within your next 11 openings (0 of 10" in box.text
+    assert "🎁 Open for 200 points" in ann.buttons(box)
+
+
+MIXED = """
+[[items]]
+sku = "coffee"
+title = "Coffee coupon"
+category = "Drinks"
+kind = "coupon"
+price = 100
+
+[[items]]
+sku = "mug"
+title = "Mug"
+category = "Goods"
+kind = "physical"
+price = 300
+active = false
+
+[[items]]
+sku = "tote"
+title = "Tote"
+category = "Goods"
+kind = "physical"
+price = 300
+stock = 0
+
+[[items]]
+sku = "pin"
+title = "Pin"
+category = "Goods"
+kind = "physical"
+price = 50
+listed = false
+
+[[boxes]]
+sku = "mixed"
+title = "Mixed box"
+price = 30
+prizes = [
+  { name = "50 points back", kind = "points", points = 50, weight = 40 },
+  { name = "500 points", kind = "points", points = 500, weight = 6 },
+  { name = "A coffee", kind = "coupon", item = "coffee", weight = 5 },
+  { name = "A mug", kind = "item", item = "mug", weight = 5 },
+  { name = "A tote", kind = "item", item = "tote", weight = 5 },
+  { name = "A pin", kind = "item", item = "pin", weight = 3 },
+  { name = "Ghost", kind = "points", points = 5, weight = 0 },
+  { name = "A sticker", kind = "consolation", weight = 50 },
+]
+
+[[boxes]]
+sku = "long-shot"
+title = "Long shot"
+price = 30
+prizes = [
+  { name = "A sticker", kind = "consolation", weight = 299 },
+  { name = "Jackpot", kind = "points", points = 900, weight = 1, rare = true },
+]
+"""
+
+
+async def test_odds_share_their_decimals_and_out_prizes_say_why(chat: Chat) -> None:
+    await load_catalog(chat.mall.db, chat.mall.config, MIXED, chat.now)
+    ann = await joined(chat)
+    await ann.send("/boxes")
+
+    box = await ann.press("Mixed box · 30 points")
+
+    # 99 weights in the draw: every chance to one decimal, even the ones exact at none.
+    assert (
+        "• 50 points back: 40.4%\n"
+        "• 500 points: 6.1%\n"
+        "• A coffee: all won\n"  # no codes left
+        "• A mug: not in the draw for now\n"  # its item is switched off
+        "• A tote: all won\n"  # its item is sold out
+        "• A pin: 3.0%\n"  # a prize-only item is still given
+        "• A sticker: 50.5%"
+    ) in box.text
+    assert "Ghost" not in box.text, "a prize weighted 0 is no prize of the box"
+
+    await ann.press("⬅️ All boxes")
+    long_shot = await ann.press("Long shot · 30 points")
+    # 1 in 300: two decimals, so that it does not read 0.3% (and the sticker 99.7%).
+    assert "• A sticker: 99.67%\n• ⭐ Jackpot: 0.33% (rare)" in long_shot.text
+
+
+async def test_out_prizes_in_chinese(chat: Chat) -> None:
+    await load_catalog(chat.mall.db, chat.mall.config, MIXED, chat.now)
+    li = await joined(chat, "李雷", "zh-hans")
+    await li.press("🎁 盲盒")
+
+    box = await li.press("Mixed box · 30 积分")
+
+    assert "• A coffee：已抽完\n• A mug：暂不参与抽取\n• A tote：已抽完" in box.text
+    assert "• 50 points back：40.4%" in box.text
+
+
+def test_odds_places_keep_the_smallest_chance_from_reading_as_zero() -> None:
+    assert boxes.odds_places([12, 6, 2], 20) == 0, "exact whole percents stay whole"
+    assert boxes.odds_places([40, 6, 3, 50], 99) == 1
+    assert boxes.odds_places([299, 1], 300) == 2, "0.33% needs two decimals"
+    assert boxes.odds_places([199, 1], 200) == 1, "99.5% and 0.5% are exact with one"
+    assert boxes.odds_places([3, 1], 8) == 1, "37.5% and 12.5% are exact with one"
+    assert boxes.odds_places([2_000_000_000, 1], 2_000_000_001) == boxes.MOST_PLACES
+    assert boxes.odds_places([], 0) == 0
+    t = load_languages(ZoneInfo("Asia/Shanghai"))["en"]
+    assert boxes.percent(t, 1, 2_000_000_001, 2) == "under 0.01%"
+    assert boxes.percent(t, 2_000_000_000, 2_000_000_001, 2) == "over 99.99%"
+    assert boxes.percent(t, 40, 99, 1) == "40.4%"
+    assert boxes.percent(t, 2, 3, 0) == "67%"
+    assert boxes.percent(t, 1, 1, 1) == "100.0%"
