@@ -132,9 +132,11 @@ class Conversation:
         action = turn.action
         router = self.router
         if isinstance(action, Command):
-            name = action.name if action.name in router.commands else "menu"
-            self._guard(turn, "commands", name)
-            await router.commands[name](turn)
+            if action.name not in router.commands:  # a typo, or a command of another bot
+                turn.send(await main_menu(turn, intro=turn.t("menu.unknown_text")))
+                return
+            self._guard(turn, "commands", action.name)
+            await router.commands[action.name](turn)
         elif isinstance(action, Press):
             route, args = parse_callback(action.data)
             handler = router.buttons.get(route)

@@ -147,6 +147,16 @@ def _currency_code(value: str) -> str:
     return value
 
 
+def _language_code(value: str) -> str:
+    """A language as the bot's catalogs are named (``locales/<code>``): ``en``, ``zh_Hans``.
+
+    The shape only: which languages the bot speaks is the bot's to say (``bot.content``).
+    """
+    if re.fullmatch(r"[a-z]{2,3}(_[A-Z][a-z]{3})?(_[A-Z]{2})?", value) is None:
+        _expected("a language code as the bot names it, such as 'en' or 'zh_Hans'")
+    return value
+
+
 def _api_server(value: str) -> str:
     if value == "":
         return value
@@ -193,6 +203,7 @@ PositiveInt = Annotated[int, _Strict(), Field(ge=1)]
 PositiveNumber = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_positive)]
 NonNegativeNumber = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_non_negative)]
 Name = Annotated[StrictStr, AfterValidator(_not_blank)]
+LanguageCode = Annotated[StrictStr, AfterValidator(_language_code)]
 Moment = Annotated[AwareDatetime, _Strict()]
 Rewards = Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)]
 
@@ -427,11 +438,15 @@ class Tier(_Settings):
     """``[[tiers.levels]]``: a membership tier reached by points earned in the rolling window."""
 
     name: Name
+    """The tier's identifier (stored with each member, named by items' ``min_tier``), and what
+    members read when ``names`` has nothing in their language."""
     threshold: NonNegativeInt
     """Points earned in the rolling window needed to reach this tier."""
     multiplier: PositiveNumber
     validity_days: PositiveInt
     """Lifetime of points earned while in this tier (rolling expiry)."""
+    names: dict[LanguageCode, Name] = Field(default_factory=dict)
+    """What members read as the tier's name, by language: ``{ zh_Hans = "白银" }``."""
 
 
 class TiersSettings(_Settings):
@@ -439,9 +454,27 @@ class TiersSettings(_Settings):
 
     window_days: PositiveInt = 365
     levels: tuple[Tier, ...] = (
-        Tier(name="Member", threshold=0, multiplier=Decimal(1), validity_days=365),
-        Tier(name="Silver", threshold=1000, multiplier=Decimal("1.2"), validity_days=540),
-        Tier(name="Gold", threshold=5000, multiplier=Decimal("1.5"), validity_days=730),
+        Tier(
+            name="Member",
+            threshold=0,
+            multiplier=Decimal(1),
+            validity_days=365,
+            names={"zh_Hans": "普通"},
+        ),
+        Tier(
+            name="Silver",
+            threshold=1000,
+            multiplier=Decimal("1.2"),
+            validity_days=540,
+            names={"zh_Hans": "白银"},
+        ),
+        Tier(
+            name="Gold",
+            threshold=5000,
+            multiplier=Decimal("1.5"),
+            validity_days=730,
+            names={"zh_Hans": "黄金"},
+        ),
     )
 
     @field_validator("levels")
@@ -459,6 +492,13 @@ class TiersSettings(_Settings):
             if key in seen:
                 _rule(f"tier names must be unique ({level.name!r} appears twice)")
             seen.add(key)
+        for language in sorted({code for level in levels for code in level.names}):
+            named: set[str] = set()
+            for level in levels:
+                name = level.names.get(language, level.name)
+                if name.strip().casefold() in named:
+                    _rule(f"tier names in {language} must be unique ({name!r} appears twice)")
+                named.add(name.strip().casefold())
         return levels
 
 
@@ -481,12 +521,23 @@ class HoldSettings(_Settings):
 
 
 class RedemptionSettings(_Settings):
-    """``[redemptions]``: how long a redemption may wait before its held points go back."""
+    """``[redemptions]``: how long a redemption may wait before its held points go back, and
+    when a shipped reward counts as delivered."""
 
     approval_timeout_hours: PositiveInt = 72
     """An admin has this long to approve a redemption above an item's approval threshold."""
     payment_timeout_minutes: PositiveInt = 30
     """A member has this long to pay the cash part of a points + cash redemption."""
+    delivered_after_days: PositiveInt = 14
+    """A shipped physical reward reads "delivered" this many days after it was marked shipped,
+    unless its member confirmed receiving it sooner. At most a year."""
+
+    @field_validator("delivered_after_days")
+    @classmethod
+    def _at_most_a_year(cls, value: int) -> int:
+        if value > 365:
+            _expected("an integer from 1 to 365")
+        return value
 
 
 class ReferralSettings(_Settings):
@@ -510,8 +561,15 @@ class DonationSettings(_Settings):
 
     enabled: bool = True
     cause: Name = "Plant a tree"
-    """The cause's name as members see it."""
+    """The cause's name as members see it, unless ``cause_names`` has it in their language."""
     description: StrictStr = "Every 100 points donated plant one tree with our partner."
+    """What the cause does, unless ``descriptions`` has it in the member's language."""
+    cause_names: dict[LanguageCode, Name] = Field(default_factory=lambda: {"zh_Hans": "植树公益"})
+    """The cause's name by language: ``{ zh_Hans = "植树公益" }``."""
+    descriptions: dict[LanguageCode, StrictStr] = Field(
+        default_factory=lambda: {"zh_Hans": "每捐出 100 积分，我们就和合作伙伴一起种下一棵树。"}
+    )
+    """The description by language."""
 
 
 def _clock_time(value: str) -> str:

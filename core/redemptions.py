@@ -16,6 +16,11 @@ Where the points go:
 - cancelled or rejected after completion: given back into the lots they came from, with
   their original expiry dates.
 
+A physical reward is then shipped (``fulfilled``, by an admin) and delivered: when its member
+confirms receiving it (:meth:`Redemptions.confirm_receipt`), or ``[redemptions]
+delivered_after_days`` after it was shipped. :meth:`RedemptionView.stage` names where a
+redemption stands as its member understands it.
+
 Stock, coupon codes and a sale's quantity are taken when the redemption is made (also while
 it waits) and given back when it is cancelled or rejected. A coupon's code is shown once the
 redemption is completed; a code already shown is not returned to the pool.
@@ -85,6 +90,9 @@ from core.referrals import qualify
 AWAITING = ("awaiting_approval", "awaiting_payment")
 ENDED = ("cancelled", "rejected")
 GOT_IT = ("completed", "fulfilled")
+# Where a physical reward stands once redeemed (RedemptionView.stage): being prepared (approved
+# or paid, not shipped yet), shipped, delivered (receipt confirmed, or some days after shipping).
+PREPARING, SHIPPED, DELIVERED = "preparing", "shipped", "delivered"
 
 _SECRET_KEY = "secret:confirm-tokens"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -121,7 +129,10 @@ class RedemptionView:
     """A redemption and where it stands.
 
     ``coupon_code`` is shown once the redemption is completed. ``wait_ends_at`` is when an
-    awaiting redemption times out and its held points go back.
+    awaiting redemption times out and its held points go back. ``fulfilled_at`` is when it was
+    handed over (a physical reward: shipped); ``received_at`` when its member confirmed
+    receiving it; ``delivered_at`` when a shipped physical reward counts as delivered (the
+    confirmation, or ``[redemptions] delivered_after_days`` after shipping, whichever is first).
     """
 
     redemption_id: int
@@ -141,6 +152,24 @@ class RedemptionView:
     wait_ends_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Defaults: results recorded (for replays) before these were kept still read.
+    fulfilled_at: datetime | None = None
+    received_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+    def stage(self, now: datetime) -> str:
+        """Where it stands as its member understands it, at ``now``: the status, except that a
+        physical reward reads ``preparing`` (completed, not shipped yet), ``shipped`` or
+        ``delivered``, and any other completed or fulfilled one ``completed``."""
+        if self.status not in GOT_IT:
+            return self.status
+        if self.kind != "physical":
+            return "completed"
+        if self.status == "completed":
+            return PREPARING
+        if self.delivered_at is not None and self.delivered_at <= now:
+            return DELIVERED
+        return SHIPPED
 
 
 @dataclass(frozen=True)
@@ -233,6 +262,13 @@ def _to_view(row: Row[Any], config: Config) -> RedemptionView:
         else:  # a cash-only item: nothing held, the payment window still applies
             minutes = config.redemptions.payment_timeout_minutes
             wait_ends_at = row.created_at + timedelta(minutes=minutes)
+    fulfilled_at = row.fulfilled_at if row.status == "fulfilled" else None
+    delivered_at = None
+    if fulfilled_at is not None and row.kind == "physical":
+        days = config.redemptions.delivered_after_days
+        delivered_at = fulfilled_at + timedelta(days=days)
+        if row.received_at is not None:
+            delivered_at = min(delivered_at, row.received_at)
     return RedemptionView(
         redemption_id=int(row.id),
         member_id=int(row.member_id),
@@ -251,6 +287,9 @@ def _to_view(row: Row[Any], config: Config) -> RedemptionView:
         wait_ends_at=wait_ends_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        fulfilled_at=fulfilled_at,
+        received_at=row.received_at,
+        delivered_at=delivered_at,
     )
 
 
@@ -602,6 +641,46 @@ class Redemptions:
             redemption_id, now, op="fulfil", allowed=("completed",), to="fulfilled", note=text
         )
 
+    async def confirm_receipt(
+        self, member_id: int, redemption_id: int, now: datetime
+    ) -> RedemptionResult:
+        """The member says their shipped physical reward arrived: it reads delivered from now.
+
+        Only their own, shipped, physical redemption (else :class:`UnknownRedemption` or
+        :class:`InvalidState`); once: confirming again changes nothing (``replayed``).
+        """
+        validation.member_id(member_id)
+        redemption_id = _redemption_id(redemption_id)
+        validation.instant(now)
+        async with self.db.write() as conn:
+            owner = (
+                await conn.execute(
+                    select(Redemption.member_id).where(Redemption.id == redemption_id)
+                )
+            ).scalar_one_or_none()
+            if owner is None or int(owner) != member_id:
+                raise UnknownRedemption(
+                    f"no redemption {redemption_id}", redemption_id=redemption_id
+                )
+            # Every change of a redemption locks its member first: this read is current.
+            lock = await lock_member(conn, member_id)
+            view = await redemption_view(conn, self.config, redemption_id)
+            if view.received_at is not None:
+                return RedemptionResult(view, lock.balance, replayed=True)
+            if view.kind != "physical" or view.status != "fulfilled":
+                raise InvalidState(
+                    f"redemption {redemption_id} was not shipped",
+                    redemption_id=redemption_id,
+                    status=view.status,
+                )
+            await conn.execute(
+                update(Redemption)
+                .where(Redemption.id == redemption_id, Redemption.received_at.is_(None))
+                .values(received_at=now, updated_at=now)
+            )
+            view = await redemption_view(conn, self.config, redemption_id)
+            return RedemptionResult(view, lock.balance)
+
     async def release_expired(
         self, now: datetime, *, limit: int = 500
     ) -> tuple[RedemptionResult, ...]:
@@ -849,6 +928,8 @@ async def _apply_move(
         )
     balance = await _settle_points(conn, row, to, now, lock.balance)
     values: dict[str, Any] = {"status": to, "updated_at": now}
+    if to == "fulfilled":
+        values["fulfilled_at"] = now
     if note is not None:
         values["note"] = note
     if charge_id is not None:

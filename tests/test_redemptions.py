@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from core.catalog import Catalog, ItemSpec
+from core.config import ConfigError, parse_config
 from core.db.models import Item, Operation, Redemption
 from core.errors import (
     InsufficientPoints,
@@ -448,6 +450,64 @@ async def test_fulfilment_and_the_members_list(mall: Mall):
     assert first.has_more
     assert [r.status for r in second.entries] == ["fulfilled"]
     assert not second.has_more
+
+
+async def test_a_physical_reward_is_prepared_shipped_then_delivered(make_mall: MallFactory):
+    mall = await make_mall(make_config("[redemptions]\ndelivered_after_days = 10"))
+    await join(mall, ALICE, 500)
+    await join(mall, BOB)
+    lamp = await item(mall, "lamp", kind="physical", price_points=100, stock=5)
+    tea = await item(mall, "tea")
+    redemptions = Redemptions(mall.db, mall.config)
+    made = (await redeem(mall, ALICE, lamp, address="1 Main St")).redemption
+    assert made.stage(NOW) == "preparing"
+    assert (made.fulfilled_at, made.received_at, made.delivered_at) == (None, None, None)
+    with pytest.raises(InvalidState):  # not shipped yet
+        await redemptions.confirm_receipt(ALICE, made.redemption_id, NOW)
+
+    shipped_at = NOW + timedelta(hours=5)
+    sent = (await redemptions.fulfil(made.redemption_id, "SF1", shipped_at)).redemption
+    assert (sent.status, sent.fulfilled_at, sent.received_at) == ("fulfilled", shipped_at, None)
+    assert sent.delivered_at == shipped_at + timedelta(days=10)
+    assert sent.stage(shipped_at + timedelta(days=10) - timedelta(seconds=1)) == "shipped"
+    assert sent.stage(shipped_at + timedelta(days=10)) == "delivered"
+
+    with pytest.raises(UnknownRedemption):  # Bob cannot confirm Alice's
+        await redemptions.confirm_receipt(BOB, made.redemption_id, NOW)
+    with pytest.raises(UnknownRedemption):
+        await redemptions.confirm_receipt(ALICE, 10**9, NOW)
+    received_at = shipped_at + timedelta(days=2)
+    done = await redemptions.confirm_receipt(ALICE, made.redemption_id, received_at)
+    assert (done.replayed, done.balance) == (False, 400)
+    assert (done.redemption.received_at, done.redemption.delivered_at) == (received_at,) * 2
+    assert done.redemption.stage(received_at) == "delivered"
+    assert done.redemption.fulfilled_at == shipped_at  # the shipping moment is kept
+    later = received_at + timedelta(hours=1)
+    again = await redemptions.confirm_receipt(ALICE, made.redemption_id, later)
+    assert again.replayed
+    assert again.redemption.received_at == received_at
+    listed = (await redemptions.list_for_member(ALICE)).entries[0]
+    assert (listed.received_at, listed.stage(received_at)) == (received_at, "delivered")
+
+    # Anything but a physical reward reads completed, handed over or not.
+    drink = (await redeem(mall, ALICE, tea)).redemption
+    assert drink.stage(NOW) == "completed"
+    served = (await redemptions.fulfil(drink.redemption_id, "Served", NOW)).redemption
+    assert (served.stage(NOW), served.delivered_at) == ("completed", None)
+    with pytest.raises(InvalidState):
+        await redemptions.confirm_receipt(ALICE, drink.redemption_id, NOW)
+    assert (await mall.check()).ok
+
+
+def test_delivered_after_days_must_be_a_day_to_a_year():
+    for value, expected in (
+        ("0", "redemptions.delivered_after_days = 0: expected an integer >= 1"),
+        ("366", "redemptions.delivered_after_days = 366: expected an integer from 1 to 365"),
+        ("'2w'", "redemptions.delivered_after_days = '2w': expected an integer"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            parse_config(f"[redemptions]\ndelivered_after_days = {value}", environ={})
+    assert parse_config("", environ={}).redemptions.delivered_after_days == 14
 
 
 async def test_the_shipping_queue_lists_physical_rewards_not_yet_shipped(mall: Mall):

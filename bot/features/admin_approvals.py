@@ -10,6 +10,11 @@ of it instead of acting.
 "To ship" lists completed redemptions of physical goods; "Mark shipped" asks for a note
 (a tracking number, say) and fulfils the redemption. Every answer is audited and the member is
 told, in their own language.
+
+Admins hear of a redemption that starts waiting for them (:func:`tell_admins_waiting`, called
+where a member redeems): a message to each admin through the outbox, in the admin's language,
+with a button to the queue; its key names the redemption and the admin, so a replayed
+redemption tells nobody twice.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot.delivery import screen_to_json
 from bot.features.admin import admin_screen, ask, audited, drop_question, page_row
 from bot.features.admin_members import member_label, tell_member
-from bot.i18n import Html, Translator, plain
+from bot.features.redemptions import state_text
+from bot.i18n import DEFAULT_LANGUAGE, Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
-from core.errors import InvalidState
+from core.errors import InvalidState, UnknownMember
+from core.outbox import Envelope
 from core.redemptions import RedemptionResult, RedemptionView
 
 router = Router()
@@ -42,6 +50,41 @@ PAGE = 5
 NOTE_MAX = 500
 MAX_ID = 2**62
 WAITING = "awaiting_approval"
+
+
+# --- Telling admins that a redemption waits ---------------------------------------------------
+
+
+async def tell_admins_waiting(turn: Turn, view: RedemptionView) -> None:
+    """Tell each admin (but the member who redeemed) that ``view`` awaits their approval.
+
+    Through the outbox, once per redemption and admin whatever replays; in the admin's
+    language as a member, else the default one.
+    """
+    if view.status != WAITING:
+        return
+    mall = turn.mall
+    who = member_label(await mall.members.profile(view.member_id))
+    for admin_id in turn.config.telegram.admins:
+        if admin_id == view.member_id:
+            continue
+        try:
+            language = (await mall.members.profile(admin_id)).language
+        except UnknownMember:  # an admin who never joined as a member
+            language = DEFAULT_LANGUAGE
+        t = turn.languages[language]
+        text = t(
+            "admin.approvals.told_waiting",
+            number=t.number(view.redemption_id),
+            title=view.title,
+            who=who,
+            points=t.points(view.points),
+            deadline=t.moment(view.wait_ends_at or turn.now),
+        )
+        queue = Button(t("admin.approvals.queue"), data=callback(QUEUE_ROUTE, 0))
+        screen = Screen(text, ((queue,),))
+        key = f"approval-waiting:{view.redemption_id}:{admin_id}"
+        await mall.outbox.message(Envelope(key, admin_id, screen_to_json(screen)), turn.now)
 
 
 # --- The queue --------------------------------------------------------------------------------
@@ -123,7 +166,7 @@ async def _already_answered(turn: Turn, view: RedemptionView) -> None:
     said = t(
         "admin.approvals.already",
         number=t.number(view.redemption_id),
-        state=t(f"reds.state_{view.status}"),
+        state=state_text(t, view, turn.now),
     )
     turn.notice(plain(said), alert=True)
     turn.show(await queue_screen(turn, 0, said))
@@ -364,7 +407,7 @@ async def _already_shipped(turn: Turn, view: RedemptionView) -> None:
     said = t(
         "admin.approvals.not_to_ship",
         number=t.number(view.redemption_id),
-        state=t(f"reds.state_{view.status}"),
+        state=state_text(t, view, turn.now),
     )
     turn.notice(plain(said), alert=True)
     turn.show(await ship_screen(turn, 0, said))

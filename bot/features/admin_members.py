@@ -15,11 +15,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.content import tier_name
 from bot.events import Command
 from bot.features.admin import admin_screen, ask, back_row, drop_question, page_row
 from bot.features.admin_flags import flag_reason
 from bot.features.balance import history_line
-from bot.i18n import Html, Translator
+from bot.features.redemptions import state_text
+from bot.i18n import Html, Translator, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -105,7 +107,7 @@ async def _find_and_show(turn: Turn, typed: str) -> None:
     try:
         profile = await find_member(turn, typed)
     except UnknownMember:
-        await _ask_who(turn, turn.t("admin.member.unknown", typed=typed.strip()[:64]))
+        await _ask_who(turn, turn.t("admin.member.unknown", typed=shorten(typed.strip(), 64)))
         return
     turn.show(await card_screen(turn, profile.member_id))
 
@@ -143,19 +145,21 @@ async def card_screen(turn: Turn, member_id: int, note: Html | None = None) -> S
     redemptions = await mall.redemptions.list_for_member(member_id, page_size=CARD_LINES)
     invites = await mall.referrals.invites(member_id, turn.now, page_size=1)
     lines: list[str] = [note] if note else []
-    lines.append(
-        t(
+    if profile.username:
+        title = t(
             "admin.member.title",
             name=profile.display_name,
-            username=f"@{profile.username}" if profile.username else "-",
+            username=f"@{profile.username}",
             id=member_id,
         )
-    )
+    else:
+        title = t("admin.member.title_no_username", name=profile.display_name, id=member_id)
+    lines.append(title)
     lines.append(t("admin.member.joined", at=t.moment(profile.joined_at)))
     lines.append(t("admin.member.balance", points=t.points(balance.balance)))
     if balance.held:
         lines.append(t("admin.member.held", points=t.points(balance.held)))
-    lines.append(t("admin.member.tier", tier=tier.tier))
+    lines.append(t("admin.member.tier", tier=tier_name(t, turn.config.tiers, tier.tier)))
     if balance.frozen:
         lines.append(t("admin.member.frozen", reason=balance.frozen_reason or "-"))
     else:
@@ -179,7 +183,7 @@ async def card_screen(turn: Turn, member_id: int, note: Html | None = None) -> S
                 "admin.member.redemption_line",
                 number=view.redemption_id,
                 title=view.title,
-                state=t(f"reds.state_{view.status}"),
+                state=state_text(t, view, turn.now),
                 points=t.points(view.points),
                 day=t.date(view.created_at.astimezone(t.tz).date()),
             )

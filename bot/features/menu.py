@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.events import Command
 from bot.features import shop_link  # a module import: shop_link shows this main menu
+from bot.features.admin import ADMIN_ROUTE
 from bot.features.claims import CLAIM_PREFIX, claim_code
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router, Stale, callback
@@ -35,12 +36,15 @@ INVITE_PREFIX = "i-"
 
 async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
     t = turn.t
+    last: tuple[Button, ...] = (Button(t("link_phone.menu"), data="lk"),)
+    if turn.is_admin:  # their way to /admin's menu
+        last += (Button(t("menu.admin"), data=ADMIN_ROUTE),)
     rows = (
         (Button(t("menu.checkin"), data="ci"), Button(t("menu.balance"), data="bal")),
         (Button(t("menu.mall"), data="shop"), Button(t("menu.boxes"), data="boxes")),
         (Button(t("menu.sales"), data="sales"), Button(t("menu.invite"), data="inv")),
         (Button(t("menu.redemptions"), data="reds"), Button(t("menu.language"), data="lang")),
-        (Button(t("link_phone.menu"), data="lk"),),
+        last,
     )
     balance = await turn.mall.statements.balance(turn.member_id)
     text = t("menu.text", balance=turn.t.points(balance.balance))
@@ -83,6 +87,10 @@ async def _join(turn: Turn, payload: str) -> None:
         username=sender.username,
     )
     t = turn.t
+    # Whoever writes to the bot can be written to: back after blocking it (Telegram's Restart
+    # sends /start), or an admin whom a job tried to reach before they ever wrote (Telegram
+    # refused that with "bot can't initiate conversation" and the chat was marked unreachable).
+    await turn.mall.outbox.reachable(sender.user_id)
     if joined.is_new:
         intro = t("start.welcome", name=sender.first_name, mall=turn.config.mall.name)
         if joined.bonus:
@@ -95,8 +103,6 @@ async def _join(turn: Turn, payload: str) -> None:
                 earned = t("orders.credited", order=order.order_id, points=t.points(order.points))
                 intro = Html(f"{intro}\n{earned}")
     else:
-        # Back after blocking the bot (Telegram's Restart sends /start): bulk messages resume.
-        await turn.mall.outbox.reachable(sender.user_id)
         intro = t("start.welcome_back", name=sender.first_name)
         if payload.startswith(INVITE_PREFIX):
             intro = Html(f"{intro}\n{t('start.invite_only_new')}")

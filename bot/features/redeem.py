@@ -3,7 +3,9 @@
 The card's Redeem (bot/features/shop.py) asks core for an offer; the confirmation shows the
 price, the balance after and what happens next, with a Redeem button carrying the offer's
 confirm token (``rd:<token>``, also used by the flash sales). Core redeems once per token, so
-a double tap shows the same result twice and charges once. What follows depends on the item:
+a double tap charges once; its second press only says so (a notice), as the first press's
+answer is on the message already (editing it again with the same content is an edit Telegram
+refuses). What follows depends on the item:
 
 - physical goods ask for the delivery address first (core needs it to redeem), with a Cancel
   button; the typed address redeems;
@@ -23,6 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.events import Paid, PreCheckout
+from bot.features.admin_approvals import tell_admins_waiting
+from bot.features.redemptions import state_text
 from bot.features.shop import (
     ITEM_ROUTE,
     OFFER_ROUTE,
@@ -140,6 +144,9 @@ async def redeem_button(turn: Turn, args: tuple[str, ...]) -> None:
     item = await turn.mall.catalog.get_item(item_id)
     if item.kind == "physical":
         # Core redeems physical goods with their address: ask for it first, nothing is taken yet.
+        pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
+        if pending and pending.kind == ADDRESS_INPUT and pending.data.get("token") == token:
+            return  # a double tap: the question is on the message already
         view = await turn.mall.catalog.item_view(turn.member_id, item_id, turn.now)
         reason = blocked_line(t, view, await member_balance(turn))
         if reason is not None:
@@ -165,11 +172,17 @@ async def _redeem(turn: Turn, token: str, item_id: int, address: str | None) -> 
     except _ITEM_REFUSALS as exc:
         await refused_card(turn, item_id, refusal(t, exc))
         return
-    if result.replayed:
+    if not result.replayed:
+        if result.redemption.status == "completed":
+            turn.notice(t("shop.done.notice"))
+        await show_result(turn, result, invoice=True)
+    elif turn.pressed:
+        # A double tap: the first press's result is on the message; only the notice now.
         turn.notice(t("shop.done.again"), alert=True)
-    elif result.redemption.status == "completed":
-        turn.notice(t("shop.done.notice"))
-    await show_result(turn, result, invoice=not result.replayed)
+    else:
+        # An address typed for a confirmation redeemed before: the result, as a new message.
+        await show_result(turn, result, t("shop.done.again"))
+    await tell_admins_waiting(turn, result.redemption)  # once, if it awaits their approval
 
 
 async def show_result(
@@ -202,7 +215,10 @@ def _status_lines(turn: Turn, view: RedemptionView, wait_left: int) -> list[Html
     deadline = t.moment(view.wait_ends_at or turn.now)
     if view.status in ("completed", "fulfilled"):
         lines = [t("shop.done.title", title=title, points=points)]
-        if view.status == "fulfilled":
+        if view.status == "fulfilled" and view.kind == "physical":
+            # Shipped or delivered, as the member's redemptions say.
+            lines.append(t("reds.detail_state", state=state_text(t, view, turn.now)))
+        elif view.status == "fulfilled":
             lines.append(t("shop.done.fulfilled"))
         elif view.coupon_code:
             lines.append(t("shop.done.code", code=view.coupon_code))

@@ -1,4 +1,9 @@
-"""My redemptions (each with its state and details, cancelling one that waits) and donations.
+"""My redemptions (each with its state and details, cancelling one that waits, confirming a
+shipped reward arrived) and donations.
+
+A redemption's state reads as its member understands it (core's ``RedemptionView.stage``): a
+physical reward is "being prepared" until an admin marks it shipped, "shipped" until its member
+taps "I got it" (or ``[redemptions] delivered_after_days`` pass), then "delivered".
 
 A donation is confirmed before it is made; the confirm button carries the amount, the time it
 was shown and a random nonce, and the nonce is the donation's idempotency key, so a double tap
@@ -10,16 +15,17 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from babel.dates import format_timedelta
 
+from bot.content import cause, cause_description
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.errors import InvalidState
-from core.redemptions import AWAITING, RedemptionView
+from core.redemptions import AWAITING, SHIPPED, RedemptionView
 
 router = Router()
 REDEMPTIONS_PAGE = 8
@@ -67,8 +73,8 @@ async def _list(turn: Turn, page: int) -> None:
         nav.append(Button(t("nav.next"), data=callback("reds", page + 1)))
     if nav:
         rows.append(tuple(nav))
-    cause = turn.config.donations.cause
-    rows.append((Button(plain(t("reds.donate", cause=cause)), data="don"),))
+    donating = cause(t, turn.config.donations)
+    rows.append((Button(plain(t("reds.donate", cause=donating)), data="don"),))
     turn.show(turn.with_menu(text, tuple(rows)))
 
 
@@ -85,23 +91,28 @@ def _list_line(turn: Turn, entry: RedemptionView) -> Html:
         "reds.line",
         id=entry.redemption_id,
         title=entry.title,
-        state=state_text(t, entry.status),
+        state=state_text(t, entry, turn.now),
         price=_price(turn, entry),
-        day=t.date(entry.created_at.astimezone(turn.config.mall.timezone).date()),
+        day=t.date(_day(turn, entry.created_at)),
     )
 
 
-def state_text(t: Translator, status: str) -> Html:
-    """A redemption's status in words (every status has a literal key, for the catalogs)."""
+def state_text(t: Translator, view: RedemptionView, now: datetime) -> Html:
+    """Where a redemption stands at ``now``, in words (every stage has a literal key, for the
+    catalogs)."""
+    stage = view.stage(now)
     texts = {
         "completed": t("reds.state_completed"),
-        "fulfilled": t("reds.state_fulfilled"),
+        "preparing": t("reds.state_preparing"),
+        # Shipped: also what admins' screens say of the status "fulfilled" (reds.state_<status>).
+        "shipped": t("reds.state_fulfilled"),
+        "delivered": t("reds.state_delivered"),
         "awaiting_approval": t("reds.state_awaiting_approval"),
         "awaiting_payment": t("reds.state_awaiting_payment"),
         "cancelled": t("reds.state_cancelled"),
         "rejected": t("reds.state_rejected"),
     }
-    return texts.get(status) or Html(html.escape(status))
+    return texts.get(stage) or Html(html.escape(stage))
 
 
 def _price(turn: Turn, entry: RedemptionView) -> Html:
@@ -137,7 +148,7 @@ def _detail(turn: Turn, view: RedemptionView, page: int, intro: Html | None = No
     lines: list[str] = [intro, ""] if intro else []
     lines += [
         t("reds.detail_title", id=view.redemption_id, title=view.title),
-        t("reds.detail_state", state=state_text(t, view.status)),
+        t("reds.detail_state", state=state_text(t, view, turn.now)),
         t("reds.detail_price", price=_price(turn, view)),
         t("reds.detail_when", at=t.moment(view.created_at)),
     ]
@@ -151,8 +162,24 @@ def _detail(turn: Turn, view: RedemptionView, page: int, intro: Html | None = No
     if view.status in AWAITING and view.wait_ends_at is not None:
         lines.append(_wait_line(t, view, turn.now))
         rows.append((Button(t("reds.cancel"), data=callback("myrx", view.redemption_id, page)),))
+    if view.kind == "physical" and view.fulfilled_at is not None:
+        lines.append(t("reds.detail_shipped", at=t.moment(view.fulfilled_at)))
+        if view.stage(turn.now) == SHIPPED:
+            assert view.delivered_at is not None
+            lines.append(t("reds.received_hint", day=t.date(_day(turn, view.delivered_at))))
+            received = Button(t("reds.received"), data=callback("myrg", view.redemption_id, page))
+            rows.append((received,))
+        elif view.received_at is not None:
+            lines.append(t("reds.detail_received", at=t.moment(view.received_at)))
+        elif view.delivered_at is not None:
+            day = t.date(_day(turn, view.delivered_at))
+            lines.append(t("reds.detail_delivered", day=day))
     rows.append((Button(t("reds.back"), data=callback("reds", page)),))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
+
+
+def _day(turn: Turn, moment: datetime) -> date:
+    return moment.astimezone(turn.config.mall.timezone).date()
 
 
 def _wait_line(t: Translator, view: RedemptionView, now: datetime) -> Html:
@@ -213,6 +240,30 @@ async def cancel(turn: Turn, args: tuple[str, ...]) -> None:
     _detail(turn, result.redemption, page, intro)
 
 
+@router.button("myrg")
+async def confirm_received(turn: Turn, args: tuple[str, ...]) -> None:
+    """The member taps "I got it": their shipped reward arrived."""
+    redemption_id, page = int_arg(args, 0), _page(args, 1)
+    view = await _own(turn, redemption_id)
+    t = turn.t
+    try:
+        result = await turn.mall.redemptions.confirm_receipt(
+            turn.member_id, view.redemption_id, turn.now
+        )
+    except InvalidState:
+        # Not shipped (a made-up or outdated button): show where it stands.
+        turn.notice(t("reds.cannot_confirm"), alert=True)
+        _detail(turn, view, page)
+        return
+    if result.replayed:
+        # A double tap: the first press shows it delivered already; the same edit again is
+        # one Telegram refuses.
+        turn.notice(t("reds.received_already"))
+        return
+    turn.notice(t("reds.received_notice"))
+    _detail(turn, result.redemption, page, t("reds.received_thanks"))
+
+
 # --- Donations ---------------------------------------------------------------------------------
 
 
@@ -227,8 +278,8 @@ async def _donate_screen(turn: Turn, intro: Html | None = None) -> None:
     balance = (await turn.mall.statements.balance(turn.member_id)).balance
     lines: list[str] = [intro, ""] if intro else []
     lines += [
-        t("donate.title", cause=totals.cause),
-        t("donate.description", description=totals.description),
+        t("donate.title", cause=cause(t, turn.config.donations)),
+        t("donate.description", description=cause_description(t, turn.config.donations)),
         "",
         t.n("donate.totals", totals.donors, total=t.points(totals.cause_total)),
         t("donate.mine", points=t.points(totals.member_total)),
@@ -270,7 +321,7 @@ async def donate_amount(turn: Turn, args: tuple[str, ...]) -> None:
     text = Html(
         "\n".join(
             [
-                t("donate.confirm", points=t.points(amount), cause=settings.cause),
+                t("donate.confirm", points=t.points(amount), cause=cause(t, settings)),
                 t("donate.balance_after", balance=t.points(balance - amount)),
             ]
         )
@@ -308,7 +359,11 @@ async def donate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
     text = Html(
         "\n".join(
             [
-                t("donate.thanks", points=t.points(result.amount), cause=result.cause),
+                t(
+                    "donate.thanks",
+                    points=t.points(result.amount),
+                    cause=cause(t, turn.config.donations),
+                ),
                 t("donate.mine", points=t.points(result.member_total)),
                 t("donate.balance", balance=t.points(result.balance)),
             ]

@@ -2,18 +2,27 @@
 
 The page plays members; everything it does goes through the same ``SandboxUser`` methods
 the tests use, and it learns of changes from a server-sent event stream.
+
+Links are shown as a Telegram app shows them: a bare ``https://...`` or ``t.me/...`` in a
+message's text is a link (the ``url`` entities Telegram would detect), and a link to this bot
+(``https://t.me/<bot>?start=PAYLOAD``, ``t.me/<bot>?start=...``, ``tg://resolve?domain=<bot>``)
+carries ``start``: the payload the page sends as ``/start PAYLOAD`` when it is clicked, as
+Telegram would, instead of leaving the page for a t.me that does not know this bot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
 from bot.sandbox.errors import PaymentRefused
+from bot.sandbox.html import utf16_len
 from bot.sandbox.media import image_mime_type, image_size, mime_type_of
 from bot.sandbox.messages import ChatMessage
 from bot.sandbox.users import SandboxUser
@@ -24,6 +33,27 @@ if TYPE_CHECKING:
 STATIC = Path(__file__).with_name("static")
 LANGUAGES = ("en", "zh-hans")
 KEEPALIVE_SECONDS = 15.0
+# Telegram's usernames: 5-32 letters, digits and underscores, starting with a letter.
+USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
+USERNAME_RULE = "5-32 letters (a-z), digits and underscores, starting with a letter"
+# A deep link's start parameter, as Telegram passes it on: up to 64 of A-Z a-z 0-9 _ -.
+START_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TELEGRAM_HOSTS = ("t.me", "telegram.me", "www.t.me", "www.telegram.me")
+# What Telegram links in plain text: http(s) addresses and t.me addresses without a scheme.
+BARE_LINK = re.compile(r"(?<![\w@/.-])(?:https?://|(?:t|telegram)\.me/)[^\s<>\"']+", re.IGNORECASE)
+TRAILING = ".,;:!?)]}"
+# Entities a detected link may sit inside (formatting); inside any other it is not a link.
+FORMATTING = frozenset(
+    (
+        "bold",
+        "italic",
+        "underline",
+        "strikethrough",
+        "spoiler",
+        "blockquote",
+        "expandable_blockquote",
+    )
+)
 
 
 def add_page_routes(app: web.Application, sandbox: Sandbox) -> None:
@@ -52,11 +82,80 @@ def _user_json(user: SandboxUser) -> dict[str, Any]:
         "language_code": user.language_code,
         "admin": user.admin,
         "blocked": user.blocked,
+        "started": user.started,
         "phone_number": user.phone_number,
     }
 
 
-def _message_json(user: SandboxUser, message: ChatMessage) -> dict[str, Any]:
+def start_payload(url: str, bot_username: str) -> str | None:
+    """What opening ``url`` in Telegram sends the bot ``bot_username``.
+
+    The payload of ``/start PAYLOAD`` for a deep link to this bot (``""``: a link to its chat
+    without a valid start parameter, which only opens the chat); None for any other link.
+    """
+    link = url.strip()
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", link):
+        link = f"https://{link}"  # t.me/... as typed in a message
+    try:
+        parts = urlsplit(link)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    query = parse_qs(parts.query)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and host in TELEGRAM_HOSTS:
+        name = parts.path.strip("/")
+    elif scheme == "tg" and host == "resolve":
+        name = query.get("domain", [""])[0]
+    else:
+        return None
+    if not bot_username or name.lower() != bot_username.lower():
+        return None
+    payload = query.get("start", [""])[0]
+    return payload if START_PAYLOAD.fullmatch(payload) else ""
+
+
+def detected_links(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``url`` entities Telegram adds for the links written out in ``text``: each one not
+    already inside a link, code or command (formatting around it is fine)."""
+    found: list[dict[str, Any]] = []
+    for match in BARE_LINK.finditer(text):
+        link = match.group().rstrip(TRAILING)
+        offset, length = utf16_len(text[: match.start()]), utf16_len(link)
+        end = offset + length
+        clear = all(
+            other["offset"] + other["length"] <= offset
+            or other["offset"] >= end
+            or (
+                other.get("type") in FORMATTING
+                and other["offset"] <= offset
+                and other["offset"] + other["length"] >= end
+            )
+            for other in entities
+        )
+        if clear:
+            found.append({"type": "url", "offset": offset, "length": length})
+    return found
+
+
+def _entities_json(message: ChatMessage, bot_username: str) -> list[dict[str, Any]]:
+    """The message's entities as the page shows them: Telegram's detected links added, and
+    each link's ``start`` (see :func:`start_payload`)."""
+    entities = [dict(e) for e in message.entities]
+    entities += detected_links(message.text, entities)
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    units = message.text.encode("utf-16-le")
+    for entity in entities:
+        if entity.get("type") == "text_link":
+            entity["start"] = start_payload(str(entity.get("url", "")), bot_username)
+        elif entity.get("type") == "url":
+            begin, end = 2 * entity["offset"], 2 * (entity["offset"] + entity["length"])
+            shown = units[begin:end].decode("utf-16-le", errors="replace")
+            entity["start"] = start_payload(shown, bot_username)
+    return entities
+
+
+def _message_json(user: SandboxUser, message: ChatMessage, bot_username: str) -> dict[str, Any]:
     base = f"/sandbox/api/users/{user.id}/messages/{message.message_id}"
     document = None
     if message.document is not None:
@@ -67,9 +166,17 @@ def _message_json(user: SandboxUser, message: ChatMessage) -> dict[str, Any]:
         "message_id": message.message_id,
         "from_bot": message.from_bot,
         "text": message.text,
-        "entities": message.entities,
+        "entities": _entities_json(message, bot_username),
         "buttons": [
-            [{"text": b.text, "callback_data": b.callback_data, "url": b.url} for b in row]
+            [
+                {
+                    "text": b.text,
+                    "callback_data": b.callback_data,
+                    "url": b.url,
+                    "start": None if b.url is None else start_payload(b.url, bot_username),
+                }
+                for b in row
+            ]
             for row in message.buttons
         ],
         "photo": f"{base}/photo" if message.photo is not None else None,
@@ -108,6 +215,10 @@ class ChatPage:
     async def list_users(self, request: web.Request) -> web.Response:
         return web.json_response([_user_json(u) for u in self.sandbox.users])
 
+    @property
+    def _bot_username(self) -> str:
+        return str(self.sandbox.bot_user.get("username") or "")
+
     async def create_user(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         name = str(body.get("first_name", "")).strip()
@@ -116,15 +227,43 @@ class ChatPage:
             raise web.HTTPBadRequest(text="a member needs a first name")
         if language not in LANGUAGES:
             raise web.HTTPBadRequest(text=f"language must be one of {', '.join(LANGUAGES)}")
-        user = self.sandbox.add_user(first_name=name[:64], language_code=language)
+        username = self._username(body.get("username"))
+        user = self.sandbox.add_user(
+            first_name=name[:64], username=username, language_code=language
+        )
         return web.json_response(_user_json(user), status=201)
+
+    def _username(self, value: object) -> str | None:
+        """The optional username of a new member, checked as Telegram checks it (and free)."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise web.HTTPBadRequest(text="a username is text")
+        typed = value.strip()
+        username = typed.removeprefix("@")
+        if not username:
+            return None
+        if not USERNAME.fullmatch(username):
+            problem = f'"{typed[:40]}" is not a Telegram username: {USERNAME_RULE}'
+            raise web.HTTPBadRequest(text=problem)
+        wanted = username.lower()
+        if wanted == self._bot_username.lower():
+            raise web.HTTPConflict(text=f"@{username} is the bot's username")
+        for other in self.sandbox.users:
+            if other.username and other.username.lower() == wanted:
+                raise web.HTTPConflict(
+                    text=f"@{username} is taken by {other.first_name} ({other.id})"
+                )
+        return username
 
     async def chat(self, request: web.Request) -> web.Response:
         user = self._user(request)
+        bot = self._bot_username
         return web.json_response(
             {
                 "user": _user_json(user),
-                "messages": [_message_json(user, m) for m in user.messages if not m.deleted],
+                "bot": {"username": bot, "first_name": self.sandbox.bot_user.get("first_name")},
+                "messages": [_message_json(user, m, bot) for m in user.messages if not m.deleted],
                 "reply_keyboard": (
                     None
                     if user.reply_keyboard is None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.support.admin import mall_state, open_admin, stock
+from bot.sandbox import ChatMessage
+from tests.bot.conftest import ChatFactory
+from tests.support.admin import ADMIN_ID, mall_state, open_admin, stock
+from tests.support.background import drained, running_background
 from tests.support.chat import Chat, Member
 
 CATALOG = """
@@ -172,8 +175,128 @@ async def test_marking_a_physical_reward_shipped_tells_the_member_the_note(chat:
 
     before = await mall_state(chat)
     await admin.press_data(f"aaf:{tote}")
+    assert admin.notices[-1] == (f"#{tote} is not waiting to be shipped: it is 🚚 shipped.", True)
+    assert await mall_state(chat) == before
+
+    # Delivered once the member confirms receiving it.
+    await chat.mall.redemptions.confirm_receipt(ann.id, tote, chat.now)
+    await admin.press_data(f"aaf:{tote}")
+    assert admin.notices[-1] == (f"#{tote} is not waiting to be shipped: it is 📬 delivered.", True)
+
+
+async def test_an_approved_physical_reward_reads_approved_being_prepared(chat: Chat) -> None:
+    admin, ann = await arrange(chat, language="zh-hans")
+    await chat.mall.adjustments.grant(admin.id, ann.id, 500, "For the test", "k-1", chat.now)
+    await stock(
+        chat,
+        CATALOG
+        + """
+[[items]]
+sku = "lamp"
+title = "Desk lamp"
+category = "Bags"
+kind = "physical"
+price = 300
+approval_threshold = 300
+""",
+    )
+    lamp = await redeem(chat, ann, "lamp", address="1 Main St")
+    queue = await admin.send("/approvals")
+    await admin.press(f"✅ Approve #{lamp}", queue)
+
+    await admin.press_data(f"aaa:{lamp}", queue)
     assert admin.notices[-1] == (
-        f"#{tote} is not waiting to be shipped: it is 📬 delivered.",
+        f"#{lamp} was already answered: it is 📦 approved, being prepared.",
         True,
     )
-    assert await mall_state(chat) == before
+    await ann.send("/redemptions")
+    assert f"#{lamp} Desk lamp\n    📦 已批准，待发货 · 300 积分" in ann.last.text
+    await chat.mall.redemptions.fulfil(lamp, "SF1", chat.now)
+    listing = await ann.send("/redemptions")
+    assert f"#{lamp} Desk lamp\n    🚚 已发货 · 300 积分" in listing.text
+
+
+# --- Admins are told when a redemption starts waiting for them --------------------------------
+
+
+async def redeem_in_the_chat(chat: Chat, ann: Member, *, taps: int = 1) -> int:
+    """Ann redeems the signed book from its card, pressing Redeem ``taps`` times at once."""
+    await ann.send("/mall")
+    await ann.press("Books (1)")
+    await ann.press("1. Signed <i>first</i> edition")
+    confirm = await ann.press("🎁 Redeem for 60 points")
+    presses = [ann.user.press("✅ Redeem", confirm) for _ in range(taps)]
+    for update_id in presses:
+        await chat.bot.handled.wait(update_id)
+    page = await chat.mall.redemptions.list_for_member(ann.id)
+    assert [entry.status for entry in page.entries] == ["awaiting_approval"]
+    return page.entries[0].redemption_id
+
+
+def told_waiting(admin: Member, words: str) -> list[ChatMessage]:
+    return [m for m in admin.messages if words in m.text]
+
+
+async def test_the_admin_is_told_once_that_a_redemption_awaits_approval(chat: Chat) -> None:
+    admin, ann = await arrange(chat)
+
+    async with running_background(chat) as running:
+        number = await redeem_in_the_chat(chat, ann, taps=2)  # a double tap: one redemption
+        await drained(chat.mall, running.sender)
+
+    told = told_waiting(admin, "awaits your approval")
+    assert [m.text for m in told] == [
+        f"⏳ Redemption #{number} awaits your approval: Signed <i>first</i> edition for"
+        f" 60 points, by Ann (@ann, {ann.id}). If nobody answers by Mar 5 09:00, the points"
+        " go back."
+    ]
+    assert "<b>Signed &lt;i&gt;first&lt;/i&gt; edition</b>" in (told[0].html or "")
+    assert not told_waiting(ann, "awaits your approval")  # Ann reads her own notice
+    assert "is awaiting an admin's approval" in ann.last.text
+
+    queue = await admin.press("⏳ Approval queue", told[0])
+
+    assert f"#{number} Signed <i>first</i> edition" in queue.text
+    assert admin.buttons(queue)[:2] == [f"✅ Approve #{number}", f"❌ Reject #{number}"]
+
+
+async def test_each_admin_is_told_in_their_own_language(make_chat: ChatFactory) -> None:
+    other_admin = ADMIN_ID + 1
+    async with make_chat(f"[telegram]\nadmins = [{ADMIN_ID}, {other_admin}]") as chat:
+        li = await open_admin(chat, "李", language="zh-hans")
+        # The second admin has the chat open but never joined the mall: the default language.
+        user = chat.sandbox.add_user("Second", user_id=other_admin, language_code="zh-hans")
+        user.started = True
+        await stock(chat, CATALOG)
+        ann = chat.member("Ann", username="ann")
+        await ann.start()
+
+        async with running_background(chat) as running:
+            number = await redeem_in_the_chat(chat, ann)
+            await drained(chat.mall, running.sender)
+
+        assert [m.text for m in told_waiting(li, "等待你审核")] == [
+            f"⏳ 兑换 #{number} 等待你审核：Signed <i>first</i> edition，60 积分，会员 Ann (@ann,"
+            f" {ann.id})。如果在 3月5日 09:00 前无人处理，积分将退回。"
+        ]
+        assert li.buttons(told_waiting(li, "等待你审核")[0]) == ["⏳ 待审核列表"]
+        second = [m for m in user.bot_messages if "awaits your approval" in m.text]
+        assert len(second) == 1
+        assert second[0].buttons[0][0].text == "⏳ Approval queue"
+
+
+async def test_an_admin_written_to_before_starting_the_bot_is_told_once_started(
+    chat: Chat,
+) -> None:
+    # What the sender records when a job (the digest) writes to an admin who never started
+    # the bot: Telegram answers 403 "bot can't initiate conversation with a user".
+    await chat.mall.outbox.mark_unreachable(
+        ADMIN_ID, chat.now, "Forbidden: bot can't initiate conversation with a user"
+    )
+    admin, ann = await arrange(chat)  # now the admin has started the bot
+
+    async with running_background(chat) as running:
+        await redeem_in_the_chat(chat, ann)
+        await drained(chat.mall, running.sender)
+
+    assert len(told_waiting(admin, "awaits your approval")) == 1

@@ -44,7 +44,9 @@ async def test_the_member_card_shows_points_redemptions_and_invites(chat: Chat) 
     assert "Latest movements" in card.text
     assert "Welcome bonus" in card.text
     assert "Redemption" in card.text
-    assert f"#{number} Canvas <b>tote</b> · ✅ completed · 20 points · Mar 2" in card.text
+    # Not shipped yet: the member's words for it, not the raw status "completed".
+    preparing = "📦 approved, being prepared"
+    assert f"#{number} Canvas <b>tote</b> · {preparing} · 20 points · Mar 2" in card.text
     assert "Invites: 1 (pending 1, rewarded 0, over the cap 0)" in card.text
     assert admin.buttons(card) == [
         "➕➖ Grant / deduct",
@@ -71,6 +73,17 @@ async def test_looking_up_someone_unknown_says_so(chat: Chat) -> None:
     card = await admin.send("@ANN")  # usernames are matched in any case
     assert "👤 Ann · @ann" in card.text
     assert await mall_state(chat, leave_out=("audit_log", "pending_inputs")) == before
+
+
+async def test_a_member_without_a_username_has_no_empty_place_for_one(chat: Chat) -> None:
+    admin = await open_admin(chat)
+    bob = chat.member("Bob")
+    await bob.start()
+
+    card = await admin.send(f"/member {bob.id}")
+
+    assert f"👤 Bob · id {bob.id}" in card.text
+    assert "· - ·" not in card.text
 
 
 async def test_the_menu_asks_who_then_shows_the_card(chat: Chat) -> None:
@@ -167,3 +180,13 @@ async def test_the_history_pages_through_every_movement(chat: Chat) -> None:
     assert "Next ▶️" not in admin.buttons(second)
     back = await admin.press("◀️ Member card")
     assert "👤 Ann" in back.text
+
+
+async def test_the_card_names_the_tier_in_the_admins_language(chat: Chat) -> None:
+    chinese = await open_admin(chat, language="zh-hans")
+    await ann_joins(chat)
+
+    card = await chinese.send("/member @ann")
+
+    assert "等级：普通" in card.text
+    assert "Member" not in card.text

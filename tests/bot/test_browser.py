@@ -1,4 +1,5 @@
-"""The sandbox as a person uses it: a browser opens the chat page, /start, then Check in."""
+"""The sandbox as a person uses it: a browser opens the chat page, /start, then Check in; a
+member with a username invites a friend, who opens the invite link in the page."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bot.running import running_bot
@@ -87,3 +89,82 @@ def test_a_member_starts_and_checks_in_from_the_chat_page(
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "member-checks-in.png"))
+
+
+def texts(driver: WebDriver, css: str) -> list[str]:
+    try:
+        return [element.text for element in driver.find_elements(By.CSS_SELECTOR, css)]
+    except StaleElementReferenceException:
+        return []
+
+
+def send(driver: WebDriver, text: str) -> None:
+    driver.find_element(By.ID, "composer-input").send_keys(text)
+    driver.find_element(By.ID, "composer-send").click()
+
+
+def newest_link(driver: WebDriver, css: str) -> WebElement | None:
+    """The newest link matching ``css`` (the page re-renders: found afresh each time)."""
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    return found[-1] if found else None
+
+
+def test_a_friend_opens_the_invite_link_in_the_page(
+    browser: WebDriver,  # noqa: F811 - the fixture imported above
+    page: Sandbox,
+) -> None:
+    wait = WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException])
+    browser.get(page.page_url)
+
+    # A username as Telegram allows them, or a clear answer why not.
+    browser.find_element(By.ID, "new-user-name").send_keys("Ann")
+    browser.find_element(By.ID, "new-user-username").send_keys("ab")
+    browser.find_element(By.ID, "new-user-create").click()
+    error = wait.until(lambda d: d.find_element(By.ID, "new-user-error").text)
+    assert error == '"ab" is not a Telegram username: ' + (
+        "5-32 letters (a-z), digits and underscores, starting with a letter"
+    )
+    assert not any(u.first_name == "Ann" for u in page.users)
+    browser.find_element(By.ID, "new-user-username").send_keys("_lee")  # now "ab_lee"
+    assert not browser.find_element(By.ID, "new-user-error").is_displayed()
+    browser.find_element(By.ID, "new-user-create").click()
+    wait.until(lambda d: any(u.username == "ab_lee" for u in page.users))
+    ann = next(u for u in page.users if u.first_name == "Ann")
+    wait.until(lambda d: "@ab_lee" in " ".join(texts(d, f".user[data-user-id='{ann.id}']")))
+
+    send(browser, "/start")
+    wait.until(lambda d: "Welcome to PointsMall, Ann!" in last_bot_text(d))
+    send(browser, "/invite")
+    wait.until(lambda d: "Your invite link:" in last_bot_text(d))
+    link = wait.until(lambda d: newest_link(d, ".message.bot .text a.bot-link"))
+    payload = link.get_attribute("data-start") or ""
+    url = link.get_attribute("href") or ""
+    assert payload.startswith("i-")
+    assert url == f"https://t.me/{page.bot_user['username']}?start={payload}"
+    assert link.text == url
+
+    # Ann opens her own link: she sends /start with it, as Telegram would; the page stays.
+    link.click()
+    wait.until(lambda d: "Invite links count for new members only." in last_bot_text(d))
+    assert [m.text for m in ann.messages if not m.from_bot][-1] == f"/start {payload}"
+    assert browser.current_url == page.page_url
+    assert len(browser.window_handles) == 1
+
+    # Bob gets the link (pasted into his chat, as if Ann had sent it to him) and opens it.
+    browser.find_element(By.ID, "new-user-name").send_keys("Bob")
+    browser.find_element(By.ID, "new-user-create").click()
+    wait.until(lambda d: any(u.first_name == "Bob" for u in page.users))
+    bob = next(u for u in page.users if u.first_name == "Bob")
+    wait.until(lambda d: d.find_element(By.ID, "chat-name").text == "Bob")
+    send(browser, url)
+    wait.until(lambda d: "You are not a member yet." in last_bot_text(d))
+    wait.until(lambda d: newest_link(d, ".message.user .text a.bot-link")).click()
+    wait.until(lambda d: "Welcome to PointsMall, Bob!" in last_bot_text(d))
+    assert "A friend invited you" in last_bot_text(browser)
+    assert [m.text for m in bob.messages if not m.from_bot] == [url, f"/start {payload}"]
+    assert browser.current_url == page.page_url
+    assert len(browser.window_handles) == 1
+    assert page.violations == []
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "friend-opens-invite-link.png"))

@@ -242,6 +242,124 @@ async def test_my_redemptions_in_chinese(chat: Chat) -> None:
     assert "管理员将在 3月5日 09:00 前审核（还剩 3天）" in detail
 
 
+# --- A physical reward: being prepared, shipped, delivered --------------------------------------
+
+
+async def test_a_physical_reward_reads_prepared_then_shipped_then_delivered_once_confirmed(
+    chat: Chat,
+) -> None:
+    ann = await arrange(chat)
+    tote = await redeem(chat, ann, "tote", address="1 Main St")
+
+    listing = await ann.send("/redemptions")
+    assert (
+        f"#{tote} Canvas tote\n    📦 approved, being prepared · 20 points · Mar 2" in listing.text
+    )
+    detail = await ann.press(f"#{tote} Canvas tote")
+    assert "State: 📦 approved, being prepared" in detail.text
+    assert ann.buttons(detail) == ["⬅️ My redemptions", "⬅️ Menu"]
+
+    chat.now += timedelta(days=1)
+    await chat.mall.redemptions.fulfil(tote, "SF Express SF1", chat.now)
+    listing = await ann.send("/redemptions")
+    assert f"#{tote} Canvas tote\n    🚚 shipped · 20 points · Mar 2" in listing.text
+    detail = await ann.press(f"#{tote} Canvas tote")
+    assert "State: 🚚 shipped" in detail.text
+    assert "Shipped: Mar 3 09:00" in detail.text
+    assert "Note from the mall: SF Express SF1" in detail.text
+    assert "otherwise it counts as delivered on Mar 17." in detail.text
+    assert ann.buttons(detail) == ["📬 I got it", "⬅️ My redemptions", "⬅️ Menu"]
+
+    # Confirmed with a double tap: one edit, and the second press only says so.
+    chat.now += timedelta(hours=2)
+    before = len(chat.sandbox.requests)
+    first = ann.user.press("📬 I got it", detail)
+    done = await ann.press("📬 I got it", detail)
+    await chat.bot.handled.wait(first)
+
+    edits = [m for m, _ in chat.sandbox.requests[before:] if m.startswith("editMessage")]
+    assert edits == ["editMessageText"]
+    assert ann.notices[-2:] == [
+        ("Thanks for confirming!", False),
+        ("You have already confirmed receiving it.", False),
+    ]
+    assert done.text.startswith("📬 Glad it arrived. Enjoy!")
+    assert "State: 📬 delivered" in done.text
+    assert "You confirmed receiving it: Mar 3 11:00" in done.text
+    assert ann.buttons(done) == ["⬅️ My redemptions", "⬅️ Menu"]
+    view = await chat.mall.redemptions.get(tote)
+    assert (view.status, view.received_at) == ("fulfilled", chat.now)
+    listing = await ann.send("/redemptions")
+    assert f"#{tote} Canvas tote\n    📬 delivered · 20 points · Mar 2" in listing.text
+
+
+async def test_a_shipped_reward_counts_as_delivered_after_the_configured_days(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat("[redemptions]\ndelivered_after_days = 3\n") as chat:
+        ann = await arrange(chat)
+        tote = await redeem(chat, ann, "tote", address="1 Main St")
+        await chat.mall.redemptions.fulfil(tote, "Posted", chat.now)
+
+        chat.now += timedelta(days=3) - timedelta(minutes=1)
+        await ann.send("/redemptions")
+        detail = await ann.press(f"#{tote} Canvas tote")
+        assert "State: 🚚 shipped" in detail.text
+        assert "otherwise it counts as delivered on Mar 5." in detail.text
+
+        chat.now += timedelta(minutes=1)
+        await ann.send("/redemptions")
+        detail = await ann.press(f"#{tote} Canvas tote")
+
+        assert "State: 📬 delivered" in detail.text
+        assert "Counted as delivered since Mar 5." in detail.text
+        assert ann.buttons(detail) == ["⬅️ My redemptions", "⬅️ Menu"]
+        assert (await chat.mall.redemptions.get(tote)).received_at is None
+
+
+async def test_only_a_shipped_reward_of_ones_own_can_be_confirmed(chat: Chat) -> None:
+    ann = await arrange(chat)
+    tote = await redeem(chat, ann, "tote", address="1 Main St")
+    latte = await redeem(chat, ann, "latte")
+    await ann.send("/redemptions")
+
+    for number in (tote, latte):
+        reply = await ann.press_data(f"myrg:{number}:0")
+        assert ann.notices[-1] == (
+            "This redemption hasn't been shipped, so there is nothing to confirm;"
+            " here is where it stands now.",
+            True,
+        )
+        assert "📬 I got it" not in ann.buttons(reply)
+    await chat.mall.redemptions.fulfil(tote, "Posted", chat.now)
+    bob = chat.member("Bob")
+    await bob.start()
+    await bob.press_data(f"myrg:{tote}:0")
+    assert bob.notices[-1] == (
+        "This button is out of date. Open the menu to see what is there now.",
+        True,
+    )
+    assert (await chat.mall.redemptions.get(tote)).received_at is None
+
+
+async def test_a_physical_reward_in_chinese(chat: Chat) -> None:
+    li = await arrange(chat, "李雷", "zh-hans")
+    tote = await redeem(chat, li, "tote", address="北京路 1 号")
+    listing = (await li.send("/redemptions")).text
+    assert "📦 已批准，待发货 · 20 积分 · 3月2日" in listing
+    await chat.mall.redemptions.fulfil(tote, "顺丰 SF1", chat.now)
+
+    await li.send("/redemptions")
+    detail = await li.press(f"#{tote} Canvas tote")
+    assert "状态：🚚 已发货" in detail.text
+    assert "收到后请点“📬 我已收到”；否则将从 3月16日 起视为已送达。" in detail.text
+    done = await li.press("📬 我已收到")
+
+    assert li.notices[-1] == ("已确认收货，谢谢！", False)
+    assert "状态：📬 已送达" in done.text
+    assert "您" not in detail.text + done.text
+
+
 # --- Donations ---------------------------------------------------------------------------------
 
 
@@ -378,11 +496,11 @@ async def test_the_cause_is_shown_as_written(make_chat: ChatFactory) -> None:
 async def test_donating_in_chinese(chat: Chat) -> None:
     li = await arrange(chat, "李雷", "zh-hans")
     await li.send("/redemptions")
-    await li.press("💚 捐赠给Plant a tree")
+    await li.press("💚 捐赠给植树公益")
 
     confirm = (await li.press("10 积分")).text
     thanks = (await li.press("💚 捐出 10 积分")).text
 
-    assert "确定向Plant a tree捐出 10 积分 吗？" in confirm
+    assert "确定向植树公益捐出 10 积分 吗？" in confirm
     assert "捐赠后余额：90 积分。" in confirm
-    assert "💚 谢谢你！你向Plant a tree捐出了 10 积分。" in thanks
+    assert "💚 谢谢你！你向植树公益捐出了 10 积分。" in thanks

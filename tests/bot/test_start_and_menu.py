@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.support.admin import open_admin
 from tests.support.chat import Chat
 
 
@@ -25,6 +26,38 @@ async def test_start_registers_the_member_with_the_welcome_bonus(chat: Chat) -> 
         "🔗 Link shop account",
     ]
     assert (await chat.mall.statements.balance(ann.id)).balance == 100
+
+
+async def test_an_admin_has_an_admin_button_beside_the_last_one_and_a_member_not(
+    chat: Chat,
+) -> None:
+    admin = await open_admin(chat)  # sends /start
+    ann = chat.member("Ann")
+    await ann.start()
+
+    assert [b.text for b in admin.last.buttons[-1]] == ["🔗 Link shop account", "🛠 Admin"]
+    assert admin.buttons() == [*ann.buttons(), "🛠 Admin"]
+    assert "🛠 Admin" not in ann.buttons(await ann.send("/menu"))
+
+
+async def test_the_admin_button_opens_the_admin_menu_in_place(chat: Chat) -> None:
+    admin = await open_admin(chat)
+    menu = await admin.send("/menu")
+
+    answer = await admin.press("🛠 Admin", menu)
+
+    assert answer.message_id == menu.message_id
+    assert answer.text.startswith("🛠 PointsMall: admin\nWhat would you like to run?")
+    assert {"✅ Approvals", "➕ Points", "👤 Members"} <= set(admin.buttons(answer))
+
+
+async def test_a_chinese_admin_has_the_admin_button_in_chinese(chat: Chat) -> None:
+    admin = await open_admin(chat, language="zh-hans")
+
+    answer = await admin.press("🛠 管理")
+
+    assert answer.text.startswith("🛠 PointsMall：管理")
+    assert "✅ 审批" in admin.buttons(answer)
 
 
 async def test_a_second_start_welcomes_back_without_a_second_bonus(chat: Chat) -> None:
@@ -67,6 +100,16 @@ async def test_unknown_text_gets_the_menu(chat: Chat) -> None:
 
     assert "I didn't understand that" in reply.text
     assert "✅ Check in" in ann.buttons()
+
+
+async def test_an_unknown_command_says_it_was_not_understood(chat: Chat) -> None:
+    ann = chat.member("Ann")
+    await ann.start()
+
+    reply = await ann.send("/doesnotexist")
+
+    assert "I didn't understand that. Here is the menu:" in reply.text
+    assert "✅ Check in" in ann.buttons(reply)
 
 
 async def test_someone_who_never_pressed_start_is_shown_the_way_in(chat: Chat) -> None:

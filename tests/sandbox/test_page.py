@@ -134,3 +134,40 @@ def test_a_member_made_in_the_page_chats_with_the_bot_and_presses_its_button(
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "sandbox-chat.png"))
+
+
+def test_a_link_to_the_bot_sends_its_start_and_other_links_open_in_a_new_tab(
+    browser: WebDriver, echo_bot: tuple[BackgroundLoop, EchoBotOnSandbox]
+) -> None:
+    _, running = echo_bot
+    sandbox = running.sandbox
+    member = sandbox.add_user("Mei", username="mei_mei")
+    wait = WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException])
+    browser.get(sandbox.page_url)
+    row = f".user[data-user-id='{member.id}']"
+    wait.until(lambda d: "@mei_mei" in (text_of(d, row) or ""))
+    browser.find_element(By.CSS_SELECTOR, row).click()
+    wait.until(lambda d: text_of(d, "#chat-name") == "Mei")
+
+    bot = sandbox.bot_user["username"]
+    browser.find_element(By.ID, "composer-input").send_keys(
+        f"see https://example.com/docs or t.me/{bot}?start=hello"
+    )
+    browser.find_element(By.ID, "composer-send").click()
+    wait.until(lambda d: text_of(d, ".message.bot .text a.bot-link"))  # the echo, with links
+    other = browser.find_element(By.CSS_SELECTOR, ".message.bot .text a:not(.bot-link)")
+    assert (other.get_attribute("href"), other.get_attribute("target")) == (
+        "https://example.com/docs",
+        "_blank",
+    )
+    link = browser.find_element(By.CSS_SELECTOR, ".message.bot .text a.bot-link")
+    assert link.get_attribute("data-start") == "hello"
+    assert link.get_attribute("href") == f"https://t.me/{bot}?start=hello"
+
+    link.click()
+
+    wait.until(lambda d: member.messages[-1].text == "/start hello")
+    assert member.messages[-1].entities == [{"type": "bot_command", "offset": 0, "length": 6}]
+    assert browser.current_url == sandbox.page_url
+    assert len(browser.window_handles) == 1
+    assert sandbox.violations == []

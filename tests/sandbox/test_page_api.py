@@ -13,6 +13,7 @@ import telegram
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
 
 from bot.sandbox import Sandbox
+from bot.sandbox.page import start_payload
 from tests.sandbox.conftest import png, ptb_bot_for
 
 
@@ -81,7 +82,9 @@ async def test_members_are_listed_created_and_talk(
     text_message = chat["messages"][1]
     assert text_message["text"] == "Hi Mei"
     assert text_message["entities"] == [{"type": "bold", "offset": 0, "length": 2}]
-    assert text_message["buttons"] == [[{"text": "Go", "callback_data": "go", "url": None}]]
+    assert text_message["buttons"] == [
+        [{"text": "Go", "callback_data": "go", "url": None, "start": None}]
+    ]
     assert chat["commands"] == [{"command": "start", "description": "开始"}]
     async with http.get(admin_sandbox.api_server + chat["messages"][2]["photo"]) as response:
         assert (response.status, response.content_type) == (200, "image/png")
@@ -155,3 +158,117 @@ async def test_files_uploaded_in_the_page_reach_the_bot(
         http, f"{admin_sandbox.api_server}/sandbox/api/users/7/block", {"blocked": True}
     )
     assert (status, user["blocked"], admin_sandbox.user(7).blocked) == (200, True, True)
+
+
+# --- A new member's username ------------------------------------------------------------------
+
+
+async def test_a_new_member_may_have_a_username_checked_as_telegram_checks_it(
+    admin_sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    api = f"{admin_sandbox.api_server}/sandbox/api"
+
+    status, ann = await call(http, f"{api}/users", {"first_name": "Ann", "username": "@Ann_Lee"})
+
+    assert (status, ann["username"]) == (201, "Ann_Lee")
+    admin_sandbox.user(ann["id"]).send("/start")
+    async with ptb_bot_for(admin_sandbox) as bot:
+        update = (await bot.get_updates(timeout=0))[-1]
+    assert update.effective_user is not None
+    assert update.effective_user.username == "Ann_Lee"  # what the bot is told
+    status, plain = await call(http, f"{api}/users", {"first_name": "Bo", "username": " "})
+    assert (status, plain["username"]) == (201, None)
+    status, none = await call(http, f"{api}/users", {"first_name": "Cy", "username": None})
+    assert (status, none["username"]) == (201, None)
+
+    rule = "5-32 letters (a-z), digits and underscores, starting with a letter"
+    for bad in ("ann", "a" * 33, "ann lee", "ann-lee", "1annie", "_annie", "安妮安妮安妮"):
+        status, said = await call(http, f"{api}/users", {"first_name": "X", "username": bad})
+        assert (status, said) == (400, f'"{bad}" is not a Telegram username: {rule}'), bad
+    status, said = await call(http, f"{api}/users", {"first_name": "X", "username": 12345})
+    assert (status, said) == (400, "a username is text")
+    status, said = await call(http, f"{api}/users", {"first_name": "X", "username": "ann_LEE"})
+    assert (status, said) == (409, f"@ann_LEE is taken by Ann ({ann['id']})")
+    bot = admin_sandbox.bot_user["username"]
+    status, said = await call(http, f"{api}/users", {"first_name": "X", "username": bot})
+    assert (status, said) == (409, f"@{bot} is the bot's username")
+    status, users = await call(http, f"{api}/users")
+    assert [u["username"] for u in users] == [None, "Ann_Lee", None, None]
+
+
+# --- Links to the bot open in the page as /start PAYLOAD --------------------------------------
+
+
+def test_a_link_to_the_bot_is_its_start_payload_and_any_other_link_is_not() -> None:
+    bot = "pointsmall_sandbox_bot"
+    assert start_payload(f"https://t.me/{bot}?start=i-Ab_9", bot) == "i-Ab_9"
+    assert start_payload(f"t.me/{bot}?start=c-XY", bot) == "c-XY"  # as written in a message
+    assert start_payload("http://telegram.me/PointsMall_Sandbox_Bot?start=x", bot) == "x"
+    assert start_payload(f"tg://resolve?domain={bot}&start=s-1", bot) == "s-1"
+    # The bot's chat without a (valid) start parameter: it only opens the chat.
+    assert start_payload(f"https://t.me/{bot}", bot) == ""
+    assert start_payload(f"https://t.me/{bot}?start=two%20words", bot) == ""
+    assert start_payload(f"https://t.me/{bot}?start={'x' * 65}", bot) == ""
+    for other in (
+        "https://t.me/another_bot?start=i-1",
+        "https://t.me/share/url?url=https%3A%2F%2Ft.me%2Fx",
+        f"https://example.com/{bot}?start=i-1",
+        "https://example.com/",
+        "mailto:ann@example.com",
+        "https://[::1",
+    ):
+        assert start_payload(other, bot) is None, other
+
+
+async def test_links_in_messages_and_buttons_say_what_they_start(
+    admin_sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    boss = admin_sandbox.user(7)
+    boss.send("/invite")
+    bot = admin_sandbox.bot_user["username"]
+    invite = f"https://t.me/{bot}?start=i-AbC"
+    text = (
+        f"Your link: {invite}. Claim <a href='https://t.me/{bot}?start=c-XYZ'>here</a>,"
+        f" <b>or t.me/{bot}?start=s-tok</b> (docs: https://example.com/a?b=1)."
+        f" <code>https://t.me/{bot}?start=no</code> 你好 https://t.me/{bot}"
+    )
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("Join", url=invite)],
+            [InlineKeyboardButton("Share", url=f"https://t.me/share/url?url={invite}")],
+            [InlineKeyboardButton("Docs", url="https://example.com/")],
+        ]
+    )
+    async with ptb_bot_for(admin_sandbox) as client:
+        sent = await client.send_message(7, text, parse_mode="HTML", reply_markup=keyboard)
+
+    status, chat = await call(http, f"{admin_sandbox.api_server}/sandbox/api/users/7/chat")
+
+    assert status == 200
+    assert chat["bot"] == {"username": bot, "first_name": "PointsMall Sandbox"}
+    assert chat["user"]["started"] is True
+    message = next(m for m in chat["messages"] if m["message_id"] == sent.message_id)
+    shown = message["text"]
+    units = shown.encode("utf-16-le")
+
+    def covered(entity: dict[str, Any]) -> str:
+        start, end = 2 * entity["offset"], 2 * (entity["offset"] + entity["length"])
+        return units[start:end].decode("utf-16-le")
+
+    links = [
+        (e["type"], covered(e), e.get("url"), e["start"])
+        for e in message["entities"]
+        if e["type"] in ("url", "text_link")
+    ]
+    assert links == [
+        ("url", invite, None, "i-AbC"),
+        ("text_link", "here", f"https://t.me/{bot}?start=c-XYZ", "c-XYZ"),
+        ("url", f"t.me/{bot}?start=s-tok", None, "s-tok"),  # inside the bold: still a link
+        ("url", "https://example.com/a?b=1", None, None),  # its ")." left out
+        ("url", f"https://t.me/{bot}", None, ""),  # after CJK text: UTF-16 offsets
+    ]
+    assert [e["type"] for e in message["entities"] if e["type"] not in ("url", "text_link")] == [
+        "bold",
+        "code",
+    ]
+    assert [[b["start"] for b in row] for row in message["buttons"]] == [["i-AbC"], [None], [None]]

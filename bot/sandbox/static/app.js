@@ -1,6 +1,8 @@
 // PointsMall sandbox chat page: plays members against the local Bot API server.
 // Vanilla JS, no build step, no network beyond this server. Bot text is rendered from its
 // plain text and entities with DOM nodes, never as HTML, so nothing the bot sends can inject.
+// A link to this bot (t.me/<bot>?start=PAYLOAD; the server marks it with `start`) is opened
+// the way Telegram opens it: the member sends /start PAYLOAD, and the page stays.
 "use strict";
 
 const state = {
@@ -10,6 +12,7 @@ const state = {
   chat: null,
   loading: false,
   reloadAgain: false,
+  botUsername: "pointsmall_sandbox_bot",
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -76,7 +79,14 @@ function renderUsers() {
       const sub = el(
         "div",
         { class: "user-sub" },
-        `${languageName(user.language_code)} · ${user.id}${user.blocked ? " · blocked the bot" : ""}`,
+        [
+          user.username ? `@${user.username}` : null,
+          languageName(user.language_code),
+          String(user.id),
+          user.blocked ? "blocked the bot" : null,
+        ]
+          .filter(Boolean)
+          .join(" · "),
       );
       return el(
         "li",
@@ -95,18 +105,37 @@ function renderUsers() {
   );
 }
 
+function showFormError(text) {
+  const error = $("#new-user-error");
+  error.textContent = text || "";
+  error.hidden = !text;
+  $("#new-user-username").setAttribute("aria-invalid", text ? "true" : "false");
+}
+
 async function createUser(event) {
   event.preventDefault();
   const nameInput = $("#new-user-name");
+  const usernameInput = $("#new-user-username");
   const first_name = nameInput.value.trim();
   if (!first_name) {
     nameInput.focus();
     return;
   }
-  const user = await api("/users", {
-    json: { first_name, language_code: $("#new-user-lang").value },
-  });
+  const username = usernameInput.value.trim().replace(/^@/, "");
+  let user;
+  try {
+    user = await api("/users", {
+      json: { first_name, username: username || null, language_code: $("#new-user-lang").value },
+    });
+  } catch (error) {
+    // The server checks the username as Telegram does (and that nobody has it): say why.
+    showFormError(String(error.message || error));
+    usernameInput.focus();
+    return;
+  }
+  showFormError("");
   nameInput.value = "";
+  usernameInput.value = "";
   await loadUsers();
   await selectUser(user.id);
 }
@@ -144,12 +173,18 @@ async function loadChat() {
   }
 }
 
+function chatStatus() {
+  if (state.chat && state.chat.user.blocked) return "you blocked this bot";
+  return `bot · @${state.botUsername}`;
+}
+
 function renderChat(chat) {
   state.chat = chat;
+  if (chat.bot && chat.bot.username) state.botUsername = chat.bot.username;
   const user = chat.user;
   $("#chat-avatar").replaceWith(Object.assign(avatar(user), { id: "chat-avatar" }));
   $("#chat-name").textContent = [user.first_name, user.last_name].filter(Boolean).join(" ");
-  setStatus(user.blocked ? "you blocked this bot" : "bot · @pointsmall_sandbox_bot");
+  setStatus(chatStatus());
   const toggle = $("#block-toggle");
   toggle.hidden = false;
   toggle.textContent = user.blocked ? "Unblock bot" : "Block bot";
@@ -287,7 +322,7 @@ function renderKeyboard(message) {
         { class: "keyboard-row" },
         ...row.map((button) =>
           button.url
-            ? el("a", { href: safeUrl(button.url), target: "_blank", rel: "noopener noreferrer" }, button.text)
+            ? linkNode(button.url, button.start, button.text)
             : el(
                 "button",
                 {
@@ -305,6 +340,30 @@ function renderKeyboard(message) {
 
 function safeUrl(url) {
   return /^(https?:|tg:|mailto:)/i.test(url) ? url : "#";
+}
+
+// A link as the chat shows it. `start` (from the server) is set for a link to this bot: the
+// payload of its /start (or "" for the bot's chat without one), sent as this member instead of
+// leaving the page; any other link opens in a new tab.
+function linkNode(url, start, ...children) {
+  const href = safeUrl(/^[a-z][a-z0-9+.-]*:/i.test(url) ? url : `https://${url}`);
+  if (start === null || start === undefined) {
+    return el("a", { href, target: "_blank", rel: "noopener noreferrer" }, ...children);
+  }
+  return el(
+    "a",
+    {
+      href,
+      class: "bot-link",
+      title: start ? `Opens as /start ${start}` : `Opens the chat with @${state.botUsername}`,
+      dataset: { start },
+      onclick: (event) => {
+        event.preventDefault();
+        openStart(start).catch((error) => showToast(String(error.message || error)));
+      },
+    },
+    ...children,
+  );
 }
 
 // Telegram entities -> DOM. Offsets are UTF-16 code units, which is what JS strings index.
@@ -357,9 +416,9 @@ function entityNode(entity, content) {
     case "pre":
       return el("pre", { dataset: { language: entity.language || "" } }, el("code"));
     case "text_link":
-      return el("a", { href: safeUrl(entity.url), target: "_blank", rel: "noopener noreferrer" });
+      return linkNode(entity.url, entity.start);
     case "url":
-      return el("a", { href: safeUrl(content), target: "_blank", rel: "noopener noreferrer" });
+      return linkNode(content, entity.start);
     case "blockquote":
     case "expandable_blockquote":
       return el("blockquote");
@@ -423,6 +482,18 @@ function renderCommands(commands) {
 }
 
 // -- what the member does --------------------------------------------------------------------
+
+// Opening a link to this bot, as Telegram does: with a start parameter the member sends
+// "/start PAYLOAD"; without one the chat just opens (or, never started, shows its /start).
+async function openStart(payload) {
+  if (state.current === null) return;
+  if (!payload && state.chat && state.chat.user.started) {
+    $("#messages").scrollTop = $("#messages").scrollHeight;
+    $("#composer-input").focus();
+    return;
+  }
+  await sendText(payload ? `/start ${payload}` : "/start");
+}
 
 async function sendText(text) {
   if (state.current === null || !text.trim()) return;
@@ -535,7 +606,7 @@ function showAction(action) {
   setStatus(words[action] || `${action.replaceAll("_", " ")}…`, true);
   clearTimeout(statusTimer);
   statusTimer = setTimeout(() => {
-    if (state.chat) setStatus(state.chat.user.blocked ? "you blocked this bot" : "bot · @pointsmall_sandbox_bot");
+    if (state.chat) setStatus(chatStatus());
   }, 5000);
 }
 
@@ -574,6 +645,7 @@ function listen() {
 
 function start() {
   $("#new-user").addEventListener("submit", (event) => createUser(event).catch((e) => showToast(String(e.message || e))));
+  $("#new-user-username").addEventListener("input", () => showFormError(""));
   $("#composer").addEventListener("submit", submitComposer);
   $("#composer-input").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {

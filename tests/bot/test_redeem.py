@@ -1,0 +1,150 @@
+"""The Redeem press pressed twice: charged once, and the second press only says so.
+
+Telegram refuses an edit that changes nothing ("message is not modified"): the second press of
+a double tap must not edit the message again with the result the first press put there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.catalog_file import load_catalog
+from tests.bot.conftest import ChatFactory
+from tests.support.chat import Chat, Member
+
+CATALOG = """
+[[items]]
+sku = "latte"
+title = "Latte"
+category = "Drinks"
+kind = "coupon"
+price = 300
+codes = ["LATTE-1", "LATTE-2"]
+
+[[items]]
+sku = "tote"
+title = "Canvas tote"
+category = "Goods"
+kind = "physical"
+price = 400
+"""
+AGAIN = ("Already redeemed: this was done once and charged once.", True)
+
+
+@pytest.fixture
+async def mall_chat(make_chat: ChatFactory) -> AsyncIterator[Chat]:
+    async with make_chat("[members]\nsignup_bonus = 1000\n") as chat:
+        await load_catalog(chat.mall.db, chat.mall.config, CATALOG, chat.now)
+        yield chat
+
+
+async def joined(chat: Chat) -> Member:
+    ann = chat.member("Ann")
+    await ann.start()
+    return ann
+
+
+async def balance(chat: Chat, member: Member) -> int:
+    return (await chat.mall.statements.balance(member.id)).balance
+
+
+def edits(chat: Chat, after: int) -> list[dict[str, object]]:
+    return [
+        params
+        for method, params in chat.sandbox.requests[after:]
+        if method in ("editMessageText", "editMessageCaption", "editMessageReplyMarkup")
+    ]
+
+
+async def test_a_double_tapped_redeem_edits_once_and_the_second_press_only_says_so(
+    mall_chat: Chat,
+) -> None:
+    chat = mall_chat
+    ann = await joined(chat)
+    await ann.send("/mall")
+    await ann.press("Drinks (1)")
+    await ann.press("1. Latte")
+    confirm = await ann.press("🎁 Redeem for 300 points")
+    before = len(chat.sandbox.requests)
+
+    first = ann.user.press("✅ Redeem", confirm)
+    done = await ann.press("✅ Redeem", confirm)
+    await chat.bot.handled.wait(first)
+
+    made = edits(chat, before)
+    assert len(made) == 1, made
+    assert int(str(made[0]["message_id"])) == confirm.message_id
+    assert "🎟 Your code: LATTE-1" in done.text
+    assert ann.notices[-2:] == [("🎉 Redeemed!", False), AGAIN]
+    assert await balance(chat, ann) == 700
+    entries = (await chat.mall.redemptions.list_for_member(ann.id)).entries
+    assert [(e.sku, e.status) for e in entries] == [("latte", "completed")]
+
+
+async def test_a_double_tapped_redeem_of_a_physical_reward_asks_for_the_address_once(
+    mall_chat: Chat,
+) -> None:
+    chat = mall_chat
+    ann = await joined(chat)
+    await ann.send("/mall")
+    await ann.press("Goods (1)")
+    await ann.press("1. Canvas tote")
+    confirm = await ann.press("🎁 Redeem for 400 points")
+    before = len(chat.sandbox.requests)
+
+    first = ann.user.press("✅ Redeem", confirm)
+    question = await ann.press("✅ Redeem", confirm)
+    await chat.bot.handled.wait(first)
+
+    assert len(edits(chat, before)) == 1
+    assert question.text.startswith("📦 Where should we send Canvas tote?")
+    done = await ann.send("1 Tea Street")
+    assert "🎉 Redeemed Canvas tote for 400 points." in done.text
+    assert await balance(chat, ann) == 600
+
+
+async def test_an_address_typed_for_a_confirmation_redeemed_before_says_so(
+    mall_chat: Chat,
+) -> None:
+    chat = mall_chat
+    ann = await joined(chat)
+    await ann.send("/mall")
+    await ann.press("Goods (1)")
+    await ann.press("1. Canvas tote")
+    confirm = await ann.press("🎁 Redeem for 400 points")
+    redeem = confirm.button("✅ Redeem")
+    assert redeem is not None
+    assert redeem.callback_data is not None
+    await ann.press("✅ Redeem", confirm)
+    await ann.send("1 Tea Street")
+
+    # The same confirmation once more (an old button, or a forwarded press): the address is
+    # asked again, and what it redeems is the first redemption, told as such.
+    await ann.press_data(redeem.callback_data, confirm)
+    again = await ann.send("1 Tea Street")
+
+    assert again.text.startswith("Already redeemed: this was done once and charged once.")
+    assert "🎉 Redeemed Canvas tote for 400 points." in again.text
+    assert await balance(chat, ann) == 600
+    assert len((await chat.mall.redemptions.list_for_member(ann.id)).entries) == 1
+
+
+async def test_the_result_screen_of_a_shipped_reward_says_shipped(mall_chat: Chat) -> None:
+    chat = mall_chat
+    ann = await joined(chat)
+    await ann.send("/mall")
+    await ann.press("Goods (1)")
+    await ann.press("1. Canvas tote")
+    await ann.press("🎁 Redeem for 400 points")
+    await ann.press("✅ Redeem")
+    done = await ann.send("1 Tea Street")
+    number = (await chat.mall.redemptions.list_for_member(ann.id)).entries[0].redemption_id
+    await chat.mall.redemptions.fulfil(number, "SF1", chat.now)
+
+    reply = await ann.press("✏️ Change address", done)
+
+    assert ann.notices[-1] == ("This redemption can no longer take a new address.", True)
+    assert "State: 🚚 shipped" in reply.text
+    assert "handed over" not in reply.text
