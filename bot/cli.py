@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import redact, serve
+from bot.content import language_problems
 from bot.running import FRAMEWORKS
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config, ConfigError, load_config
@@ -122,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     try:
         config = load_config(_config_path(args.config))
+        # Texts in a language the bot has no catalog for would never be shown: a mistake.
+        if problems := language_problems(config):
+            raise ConfigError(problems)
     except ConfigError as exc:
         print(f"pointsmall: bad configuration:\n{exc}", file=sys.stderr)
         return 2
@@ -375,6 +379,11 @@ async def _load_catalog(config: Config, path: Path) -> int:
         f" boxes: {report.boxes_created} created, {report.boxes_updated} updated,"
         f" {report.boxes_unchanged} unchanged"
     )
+    if report.warnings:
+        # The file loaded all the same; these are box prizes no member can win as things stand.
+        print(f"pointsmall: {len(report.warnings)} warning(s) about {path}:", file=sys.stderr)
+        for warning in report.warnings:
+            print(f"  {warning}", file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
+from bot.content import tier_name
 from bot.delivery import screen_to_json
 from bot.features.balance import AFFORDABLE_ROUTE
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain
@@ -134,7 +135,7 @@ class JobScreens:
 
     def tier_up(self, language: str, tier: str) -> str:
         t = self._t(language)
-        text = t("jobs.tier_up", tier=tier)
+        text = t("jobs.tier_up", tier=tier_name(t, self.config.tiers, tier))
         return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
 
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:

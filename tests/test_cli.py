@@ -97,18 +97,57 @@ def test_a_bad_config_names_the_key_and_stops(
     assert "integer" in err
 
 
+def test_a_text_in_a_language_the_bot_does_not_speak_is_a_bad_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.delenv("POINTSMALL_DATABASE_URL", raising=False)
+    config = tmp_path / "mall.toml"
+    config.write_text('[donations]\ncause_names = { fr = "Planter un arbre" }\n', "utf-8")
+    code, _, err = _run(capsys, "--config", str(config), "check")
+    assert code == 2
+    assert "donations.cause_names.fr: the bot has no language 'fr'" in err
+
+
 def test_loading_the_demo_catalog_twice_changes_nothing_the_second_time(
     url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
     _run(capsys, "migrate")
-    code, out, _ = _run(capsys, "catalog", "load", "examples/catalog.toml")
+    code, out, err = _run(capsys, "catalog", "load", "examples/catalog.toml")
     assert code == 0
     assert "0 unchanged; coupon codes added" in out
+    assert "warning" not in err, "every prize of the demo box can be won"
     code, out, _ = _run(capsys, "catalog", "load", "examples/catalog.toml")
     assert code == 0
     assert "items: 0 created, 0 updated" in out
     assert "coupon codes added: 0; boxes: 0 created, 0 updated, 1 unchanged" in out
+
+
+def test_a_prize_that_can_never_be_drawn_loads_with_a_warning(
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    _run(capsys, "migrate")
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[[items]]\nsku = "mug"\ntitle = "Mug"\ncategory = "gifts"\nkind = "physical"\n'
+        "price = 300\nactive = false\n\n"
+        '[[boxes]]\nsku = "lucky"\ntitle = "Lucky"\nprice = 10\nprizes = [\n'
+        '  { name = "Ten", kind = "points", points = 10, weight = 9 },\n'
+        '  { name = "Mug", kind = "item", item = "mug", weight = 1 },\n]\n',
+        encoding="utf-8",
+    )
+    code, out, err = _run(capsys, "catalog", "load", str(catalog))
+    assert code == 0, "loaded all the same"
+    assert "items: 1 created" in out
+    assert f"1 warning(s) about {catalog}:" in err
+    assert (
+        "  line 15: boxes[0] (sku 'lucky').prizes[1].item: item 'mug' is switched off"
+        " (active = false), so this prize is never drawn" in err
+    )
 
 
 def test_a_broken_catalog_file_lists_its_problems_and_loads_nothing(

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from bot.content import language_problems
 from core.config import (
     CheckInSettings,
     Config,
@@ -645,6 +646,154 @@ def test_a_bad_field_in_a_tier_is_named_with_its_position() -> None:
     assert problems(text) == (
         "config.toml: tiers.levels[1].validity_days = 0: expected an integer >= 1"
     )
+
+
+def test_a_tier_is_named_in_each_language_and_keeps_its_identifier() -> None:
+    text = tiers_toml(("Member", 0)) + (
+        "[[tiers.levels]]\nname = 'Silver'\nnames = { zh_Hans = '白银', en = 'Silver club' }\n"
+        "threshold = 1000\nmultiplier = 1.2\nvalidity_days = 540\n"
+    )
+
+    member, silver = parse_config(text, environ=NO_ENV).tiers.levels
+
+    assert (member.name, member.names) == ("Member", {})
+    assert (silver.name, silver.names) == ("Silver", {"zh_Hans": "白银", "en": "Silver club"})
+
+
+@pytest.mark.parametrize(
+    ("names", "line"),
+    [
+        pytest.param(
+            "{ zh_hans = '白银' }",
+            "config.toml: tiers.levels[1].names.zh_hans = 'zh_hans': expected a language code "
+            "as the bot names it, such as 'en' or 'zh_Hans'",
+            id="lower-case-script",
+        ),
+        pytest.param(
+            "{ 'zh-Hans' = '白银' }",
+            "config.toml: tiers.levels[1].names.zh-Hans = 'zh-Hans': expected a language code",
+            id="hyphen",
+        ),
+        pytest.param(
+            "{ zh_Hans = ' ' }",
+            "config.toml: tiers.levels[1].names.zh_Hans = ' ': expected a non-empty string",
+            id="blank",
+        ),
+        pytest.param(
+            "'白银'",
+            "config.toml: tiers.levels[1].names: expected a table, got a string",
+            id="not-a-table",
+        ),
+    ],
+)
+def test_a_bad_tier_name_in_a_language_is_named_with_its_key(names: str, line: str) -> None:
+    text = tiers_toml(("Member", 0)) + (
+        f"[[tiers.levels]]\nname = 'Silver'\nnames = {names}\n"
+        "threshold = 1000\nmultiplier = 1.2\nvalidity_days = 540\n"
+    )
+
+    assert problems(text).startswith(line)
+
+
+def test_two_tiers_cannot_share_a_name_in_a_language() -> None:
+    text = tiers_toml(("Member", 0), ("Silver", 1000)).replace(
+        "name = 'Silver'", "name = 'Silver'\nnames = { zh_Hans = 'member' }"
+    )
+
+    assert problems(text) == (
+        "config.toml: tiers.levels: tier names in zh_Hans must be unique ('member' appears twice)"
+    )
+
+
+def test_the_example_file_names_every_tier_and_the_cause_in_chinese() -> None:
+    config = load_config(EXAMPLE, environ=NO_ENV)
+
+    assert [tier.names.get("zh_Hans") for tier in config.tiers.levels] == ["普通", "白银", "黄金"]
+    assert config.donations.cause_names == {"zh_Hans": "植树公益"}
+    assert "种下一棵树" in config.donations.descriptions["zh_Hans"]
+    texts = [*config.donations.cause_names.values(), *config.donations.descriptions.values()]
+    texts += [name for tier in config.tiers.levels for name in tier.names.values()]
+    assert not any("您" in text for text in texts)
+
+
+def test_the_example_files_languages_are_ones_the_bot_speaks() -> None:
+    assert language_problems(load_config(EXAMPLE, environ=NO_ENV)) == ()
+
+
+def test_a_language_the_bot_does_not_speak_is_named_with_its_key() -> None:
+    config = parse_config(
+        tiers_toml(("Member", 0)).replace(
+            "name = 'Member'", "name = 'Member'\nnames = { fr = 'Membre' }"
+        )
+        + "[donations]\ndescriptions = { zh_Hans = '植树', pt_BR = 'Plantar' }",
+        environ=NO_ENV,
+    )
+
+    assert language_problems(config) == (
+        "tiers.levels[0].names.fr: the bot has no language 'fr' (it speaks en, zh_Hans)",
+        "donations.descriptions.pt_BR: the bot has no language 'pt_BR' (it speaks en, zh_Hans)",
+    )
+
+
+# --- Donations --------------------------------------------------------------------------------
+
+
+def test_the_cause_and_its_description_are_given_per_language() -> None:
+    config = parse_config(
+        """
+        [donations]
+        cause = "Clean the beach"
+        description = "We pick up litter."
+        cause_names = { zh_Hans = "清洁海滩" }
+        descriptions = { zh_Hans = "我们一起捡垃圾。" }
+        """,
+        environ=NO_ENV,
+    )
+
+    assert (config.donations.cause, config.donations.description) == (
+        "Clean the beach",
+        "We pick up litter.",
+    )
+    assert config.donations.cause_names == {"zh_Hans": "清洁海滩"}
+    assert config.donations.descriptions == {"zh_Hans": "我们一起捡垃圾。"}
+
+
+def test_a_cause_without_translations_has_none() -> None:
+    config = parse_config(
+        "[donations]\ncause = 'Clean the beach'\ncause_names = {}\ndescriptions = {}",
+        environ=NO_ENV,
+    )
+
+    assert (config.donations.cause_names, config.donations.descriptions) == ({}, {})
+
+
+@pytest.mark.parametrize(
+    ("toml", "line"),
+    [
+        pytest.param(
+            "[donations]\ncause_names = { Chinese = '植树' }",
+            "config.toml: donations.cause_names.Chinese = 'Chinese': expected a language code",
+            id="language-name",
+        ),
+        pytest.param(
+            "[donations]\ncause_names = { zh_Hans = '' }",
+            "config.toml: donations.cause_names.zh_Hans = '': expected a non-empty string",
+            id="blank-cause",
+        ),
+        pytest.param(
+            "[donations]\ndescriptions = { zh_Hans = 100 }",
+            "config.toml: donations.descriptions.zh_Hans = 100: expected a string",
+            id="description-not-text",
+        ),
+        pytest.param(
+            "[donations]\ncause_name = { zh_Hans = '植树' }",
+            "config.toml: donations.cause_name: unknown key; did you mean 'cause_names'?",
+            id="misspelled-key",
+        ),
+    ],
+)
+def test_a_bad_cause_text_is_named_with_its_key(toml: str, line: str) -> None:
+    assert problems(toml).startswith(line)
 
 
 def test_tiers_built_in_code_are_validated_too() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.content import tier_label, tier_name
 from bot.delivery import screen_to_json
 from bot.features.admin import admin_screen, ask, audited, confirmed, drop_question, new_nonce
 from bot.i18n import LANGUAGE_NAMES, Html, Translator, escape
@@ -33,21 +34,24 @@ MAX_TEXT = 3000
 RECENT = 5
 
 
-def _audience(t: Translator, tier: str | None) -> Html:
+def _audience(turn: Turn, tier: str | None) -> Html:
+    """Who a broadcast goes to; ``tier`` is a tier's identifier, shown in the admin's language."""
+    t = turn.t
     if tier is None:
         return t("admin.broadcast.audience.all")
-    return t("admin.broadcast.audience.tier", tier=tier)
+    return t("admin.broadcast.audience.tier", tier=tier_name(t, turn.config.tiers, tier))
 
 
-def _stored_audience(t: Translator, audience: str) -> Html:
-    return _audience(t, audience.removeprefix("tier:") if audience.startswith("tier:") else None)
+def _stored_audience(turn: Turn, audience: str) -> Html:
+    return _audience(turn, audience.removeprefix("tier:") if audience.startswith("tier:") else None)
 
 
-def _line(t: Translator, progress: Progress) -> Html:
+def _line(turn: Turn, progress: Progress) -> Html:
+    t = turn.t
     return t(
         "admin.broadcast.line",
         number=t.number(progress.broadcast_id),
-        audience=_stored_audience(t, progress.audience),
+        audience=_stored_audience(turn, progress.audience),
         sent=t.number(progress.sent),
         failed=t.number(progress.failed + progress.unreachable + progress.uncertain),
         pending=t.number(progress.pending),
@@ -60,12 +64,17 @@ async def _section(turn: Turn, note: Html | None = None) -> Screen:
     lines.append(t("admin.broadcast.title"))
     recent = await turn.mall.outbox.recent(RECENT)
     lines += ["", t("admin.broadcast.recent")]
-    lines += [_line(t, progress) for progress in recent] or [t("admin.broadcast.none")]
+    lines += [_line(turn, progress) for progress in recent] or [t("admin.broadcast.none")]
     tiers = turn.config.tiers.levels
     rows = (
         (Button(t("admin.broadcast.to_all"), data=WRITE_ROUTE),),
         *(
-            (Button(t("admin.broadcast.to_tier", tier=tier.name), data=callback(WRITE_ROUTE, i)),)
+            (
+                Button(
+                    t("admin.broadcast.to_tier", tier=tier_label(t, tier)),
+                    data=callback(WRITE_ROUTE, i),
+                ),
+            )
             for i, tier in enumerate(tiers)
         ),
         (Button(t("admin.broadcast.refresh"), data=SECTION_ROUTE),),
@@ -92,7 +101,7 @@ async def write_button(turn: Turn, args: tuple[str, ...]) -> None:
             raise Stale(f"no tier {index}")
         tier = levels[index].name
     t = turn.t
-    question = t("admin.broadcast.ask", audience=_audience(t, tier), limit=t.number(MAX_TEXT))
+    question = t("admin.broadcast.ask", audience=_audience(turn, tier), limit=t.number(MAX_TEXT))
     await ask(turn, TEXT_INPUT, {"tier": tier}, question, _cancel_row(t))
 
 
@@ -127,7 +136,7 @@ async def _confirmation(turn: Turn, draft: dict[str, Any]) -> None:
     t = turn.t
     tier = draft.get("tier")
     count = await turn.mall.outbox.audience_size(tier)
-    head = t("admin.broadcast.preview", audience=_audience(t, tier), count=t.number(count))
+    head = t("admin.broadcast.preview", audience=_audience(turn, tier), count=t.number(count))
     text = Html(f"{head}\n\n{escape(draft['text'])}")
     rows = (
         (
@@ -189,7 +198,7 @@ async def _progress(turn: Turn, broadcast_id: int) -> Screen:
     text = t(
         "admin.broadcast.progress",
         number=t.number(progress.broadcast_id),
-        audience=_stored_audience(t, progress.audience),
+        audience=_stored_audience(turn, progress.audience),
         sent=t.number(progress.sent),
         failed=t.number(progress.failed),
         unreachable=t.number(progress.unreachable),

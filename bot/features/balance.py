@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.content import tier_name
 from bot.i18n import Html, Translator
 from bot.router import MAX_PAGE, Router, callback, page_arg
 from bot.screens import Button
@@ -37,13 +38,14 @@ async def _balance(turn: Turn) -> None:
         lines.append(t("balance.held", points=t.points(balance.held)))
     if balance.frozen:
         lines.append(t("balance.frozen", reason=balance.frozen_reason or "-"))
-    lines.append(t("balance.tier", tier=tier.tier, multiplier=tier.multiplier))
+    tiers = turn.config.tiers
+    lines.append(t("balance.tier", tier=tier_name(t, tiers, tier.tier), multiplier=tier.multiplier))
     if tier.next_tier is not None and tier.points_to_next is not None:
         lines.append(
             t(
                 "balance.next_tier",
                 points=t.points(tier.points_to_next),
-                tier=tier.next_tier,
+                tier=tier_name(t, tiers, tier.next_tier),
                 days=t.number(tier.window_days),
             )
         )

@@ -97,3 +97,47 @@ async def test_a_forged_history_page_is_a_stale_button_not_an_error(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     far = await ann.press_data("hist:10000")  # the last page there may be: empty, no error
     assert "No more entries." in far.text
+
+
+# --- Tier names in the member's language (``names`` in [[tiers.levels]]) -----------------------
+
+
+async def test_a_chinese_member_reads_the_tiers_chinese_names(chat: Chat) -> None:
+    li = chat.member("李雷", language="zh-hans")
+    await li.start()
+
+    reply = await li.send("/balance")
+
+    assert "等级：普通（积分 ×1）" in reply.text
+    assert "即可升至 白银。" in reply.text
+    assert "Member" not in reply.text
+    assert "Silver" not in reply.text
+
+
+async def test_an_english_member_reads_the_tiers_english_names(chat: Chat) -> None:
+    ann = chat.member("Ann")
+    await ann.start()
+
+    reply = await ann.send("/balance")
+
+    assert "Tier: Member (earning ×1)" in reply.text
+    assert "to reach Silver." in reply.text
+    assert "白银" not in reply.text
+
+
+async def test_a_tier_without_a_name_in_the_members_language_shows_its_own(
+    make_chat: ChatFactory,
+) -> None:
+    ladder = SHORT_LIVED.replace('name = "Member"', 'name = "Member"\nnames = { en = "Sprout" }')
+    async with make_chat(ladder) as chat:
+        li, ann = chat.member("李雷", language="zh-hans"), chat.member("Ann")
+        await li.start()
+        await ann.start()
+
+        chinese = await li.send("/balance")
+        english = await ann.send("/balance")
+
+    assert "等级：Member（积分 ×1）" in chinese.text
+    assert "即可升至 Silver。" in chinese.text
+    assert "Tier: Sprout (earning ×1)" in english.text
+    assert "to reach Silver." in english.text

@@ -203,6 +203,30 @@ async def test_a_broadcast_to_a_tier_reaches_only_that_tier(chat: Chat) -> None:
     assert "#1 to Silver members: 1 sent, 0 failed, 0 pending" in section.text
 
 
+async def test_an_admin_reading_chinese_sees_the_tiers_chinese_names(chat: Chat) -> None:
+    admin = await open_admin(chat, language="zh-hans")
+    bo = chat.member("Bo")
+    await bo.start()
+    await chat.mall.purchases.record_purchase(bo.id, "order-1", 150_000, "Goods", chat.now)
+    await admin.send("/admin")
+    section = await admin.press("📣 群发")
+    assert "✍️ 发给 白银 会员" in admin.buttons(section)
+    assert not any("Silver" in label for label in admin.buttons(section))
+
+    asked = await admin.press("✍️ 发给 白银 会员")
+    assert "请发送要群发给白银 会员的消息" in asked.text
+    preview = await admin.send("白银会员专享")
+    assert "发给白银 会员（当前可送达 1 人）" in preview.text
+    await admin.press("📣 发送")
+    async with running_background(chat) as running:
+        await running.sender.wait_idle()
+
+    assert bo.last.text == "白银会员专享"
+    section = await admin.press("📣 全部群发")
+    assert "#1 发给白银 会员：已发送 1，失败 0，待发送 0" in section.text
+    assert (await chat.mall.outbox.progress(1)).audience == "tier:Silver"
+
+
 def sent_confirm(preview: ChatMessage) -> str:
     button = preview.button("📣 Send it")
     assert button is not None

@@ -103,3 +103,21 @@ async def test_the_scheduler_catches_up_at_start_and_reminds(make_chat: ChatFact
         last = await chat.mall.job_runs.last("reminders")
         assert last is not None
         assert last.finished
+
+
+async def test_a_member_who_moved_up_reads_the_tier_in_their_language(chat: Chat) -> None:
+    li, ann = chat.member("李雷", language="zh-hans"), chat.member("Ann")
+    await li.start()
+    await ann.start()
+    for n, member in enumerate((li, ann)):
+        await chat.mall.purchases.record_purchase(
+            member.id, f"order-{n}", 150_000, "Goods", chat.now
+        )
+
+    async with running_background(chat) as background:
+        await background.jobs.tiers(chat.now)
+        await background.sender.wait_idle()
+
+    assert "🏅 恭喜！你已升级为 白银 会员。" in li.last.text
+    assert "Silver" not in li.last.text
+    assert "🏅 Congratulations! You are now a Silver member." in ann.last.text
