@@ -23,10 +23,11 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 
 from bot.content import tier_name
 from bot.delivery import screen_to_json
-from bot.features.balance import AFFORDABLE_ROUTE
-from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain
+from bot.features.shop import AFFORDABLE_ROUTE, ITEM_BUTTON_TITLE, SHOP_ROUTE, item_callback
+from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
 from bot.router import callback
 from bot.screens import Button, Keyboard, Screen
+from core.catalog import Affordable
 from core.config import Config
 from core.flash_sales import SaleView
 from core.holds import HoldResult
@@ -38,6 +39,8 @@ from core.shop import ParkedOrder
 log = logging.getLogger(__name__)
 # Parked orders listed one by one in an admin's message; the rest are counted.
 PARKED_SHOWN = 20
+# Lines of an expiry reminder's lots: beyond them, the rest are summed in one line.
+REMINDER_LOTS_SHOWN = 5
 
 
 class JobScreens:
@@ -58,18 +61,56 @@ class JobScreens:
         menu = (Button(t("menu.back"), data="menu"),)
         return screen_to_json(Screen(text, (*rows, menu)))
 
-    def expiry_reminder(self, language: str, member: ExpiringMember, lead_days: int) -> str:
+    def expiry_reminder(
+        self, language: str, member: ExpiringMember, lead_days: int, affordable: Affordable
+    ) -> str:
+        """Every lot that expires in the window, by day, and the items the member can redeem
+        now as buttons that open their cards; the Mall whatever they can afford."""
         t = self._t(language)
-        text = t(
-            "jobs.reminder",
-            points=t.points(member.soonest_amount),
-            day=t.date(member.last_day),
-        )
-        if member.amount > member.soonest_amount:
-            later = t("jobs.reminder.more", points=t.points(member.amount))
-            text = Html(f"{text}\n{later}")
-        rows = ((Button(plain(t("jobs.reminder.affordable")), data=AFFORDABLE_ROUTE),),)
-        return self._payload(t, text, rows)
+        lines: list[str]
+        if len(member.lots) <= 1:
+            lines = [
+                t(
+                    "jobs.reminder",
+                    points=t.points(member.soonest_amount),
+                    day=t.date(member.last_day),
+                )
+            ]
+        else:
+            shown = member.lots
+            if len(shown) > REMINDER_LOTS_SHOWN:
+                shown = shown[: REMINDER_LOTS_SHOWN - 1]
+            lines = [t("jobs.reminder.lots")]
+            lines += [
+                t("jobs.reminder.lot", points=t.points(lot.amount), day=t.date(lot.last_day))
+                for lot in shown
+            ]
+            rest = member.lots[len(shown) :]
+            if rest:
+                points = t.points(sum(lot.amount for lot in rest))
+                lines.append(t.n("jobs.reminder.lots_more", len(rest), points=points))
+            lines.append(t("jobs.reminder.total", points=t.points(member.amount)))
+        balance = t.points(affordable.balance)
+        rows: list[tuple[Button, ...]] = []
+        if affordable.offers:
+            lines += ["", t("jobs.reminder.offers", balance=balance)]
+            for offer in affordable.offers:
+                price = t.points(offer.points)
+                if offer.cash_minor:
+                    cash = t.money(offer.cash_minor, self.config.mall.currency)
+                    price = t("jobs.reminder.offer.cash", points=price, cash=cash)
+                title = shorten(offer.title, ITEM_BUTTON_TITLE)
+                label = t("jobs.reminder.offer", title=title, price=price)
+                rows.append((Button(plain(label), data=item_callback(offer.item_id)),))
+        else:
+            lines += ["", t("jobs.reminder.no_offers", balance=balance)]
+        mall = Button(plain(t("menu.mall")), data=SHOP_ROUTE)
+        if affordable.more:
+            more = Button(plain(t("jobs.reminder.affordable")), data=AFFORDABLE_ROUTE)
+            rows.append((mall, more))
+        else:
+            rows.append((mall,))
+        return self._payload(t, Html("\n".join(lines)), tuple(rows))
 
     def sale_announcement(self, language: str, sale: SaleView, opening: bool) -> str:
         t = self._t(language)

@@ -24,7 +24,7 @@ from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
-from core.catalog import tier_rank
+from core.catalog import Affordable, OfferShelf, tier_rank
 from core.db.models import (
     Broadcast,
     ExpiryReminder,
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# Items a reminder offers as buttons (those the member can redeem now, most wanted first).
+REMINDER_OFFERS = 4
 
 
 class Wording(Protocol):
@@ -58,7 +60,9 @@ class Wording(Protocol):
         """Every language there is a rendering for; the first is the default."""
         ...
 
-    def expiry_reminder(self, language: str, member: ExpiringMember, lead_days: int) -> str: ...
+    def expiry_reminder(
+        self, language: str, member: ExpiringMember, lead_days: int, affordable: Affordable
+    ) -> str: ...
 
     def sale_announcement(self, language: str, sale: SaleView, opening: bool) -> str: ...
 
@@ -175,25 +179,36 @@ class Jobs:
         smallest configured one of at least ``d``; a reminder goes unless one with that lead,
         or a smaller one, went for that date already (points earned late get one reminder,
         not one for each larger lead too).
+
+        A reminder lists every lot in the window (by day) and offers the items the member can
+        redeem now: the shelf is read once per run, then each batch of members is matched
+        against it with a few queries (:class:`core.catalog.OfferShelf`).
         """
         validation.instant(now)
         leads = sorted(set(self.config.jobs.reminder_days))
         if not leads:
             return Enqueued(0)
         today = rules.business_day(now, self.config.mall.timezone)
+        async with self.db.read() as conn:
+            shelf = await OfferShelf.read(conn, now)
         sent = 0
         batch: list[ExpiringMember] = []
         async for member in self.mall.reports.expiring_members_iter(now, leads[-1], batch=BATCH):
             batch.append(member)
             if len(batch) >= BATCH:
-                sent += await self._remind(batch, leads, today, now)
+                sent += await self._remind(batch, leads, today, shelf, now)
                 batch = []
         if batch:
-            sent += await self._remind(batch, leads, today, now)
+            sent += await self._remind(batch, leads, today, shelf, now)
         return Enqueued(sent)
 
     async def _remind(
-        self, members: list[ExpiringMember], leads: list[int], today: date, now: datetime
+        self,
+        members: list[ExpiringMember],
+        leads: list[int],
+        today: date,
+        shelf: OfferShelf,
+        now: datetime,
     ) -> int:
         due: dict[int, tuple[ExpiringMember, int]] = {}
         for member in members:
@@ -232,13 +247,17 @@ class Jobs:
                 )
                 .on_conflict_do_nothing()
             )
+            affordable = await shelf.affordable(conn, self.config, list(due), REMINDER_OFFERS)
+            nothing = Affordable(0, (), False)
             return await enqueue(
                 conn,
                 [
                     Envelope(
                         f"reminder:{member_id}:{member.last_day.isoformat()}:{lead}",
                         member_id,
-                        self.wording.expiry_reminder(member.language, member, lead),
+                        self.wording.expiry_reminder(
+                            member.language, member, lead, affordable.get(member_id, nothing)
+                        ),
                     )
                     for member_id, (member, lead) in due.items()
                 ],

@@ -36,6 +36,7 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import Account, CheckIn, Hold, Item, Lot, Member, Redemption, Transfer
 from core.errors import InvalidInput
+from core.statements import ExpiringPoints
 
 # Most days one ``daily`` call covers; longer ranges are asked in parts.
 MAX_DAYS = 366
@@ -106,7 +107,9 @@ class ItemRedemptions:
 class ExpiringMember:
     """A member to remind: ``amount`` points expire within the window asked.
 
-    The soonest of them, ``soonest_amount`` points, can be used through ``last_day``.
+    The soonest of them, ``soonest_amount`` points, can be used through ``last_day``; ``lots``
+    are all of them by last day of use, soonest first (one entry a day, as the member's own
+    statement shows them).
     """
 
     member_id: int
@@ -114,6 +117,7 @@ class ExpiringMember:
     amount: int
     last_day: date
     soonest_amount: int
+    lots: tuple[ExpiringPoints, ...]
 
 
 class Reports:
@@ -284,20 +288,26 @@ class Reports:
                         .order_by(Lot.account_id, Lot.expires_at)
                     )
                 ).all()
-            by_member: dict[int, list[tuple[str, date, int]]] = {}
+            languages: dict[int, str] = {}
+            by_member: dict[int, dict[date, int]] = {}
             for member_id, language, expires_at, remaining in rows:
                 assert expires_at is not None  # the window selects dated lots only
                 day = rules.last_valid_day(expires_at, tz)
-                by_member.setdefault(int(member_id), []).append((language, day, int(remaining)))
+                languages[int(member_id)] = language
+                days = by_member.setdefault(int(member_id), {})
+                days[day] = days.get(day, 0) + int(remaining)
             for member_id in sorted(by_member):
-                lots = by_member[member_id]
-                language, soonest, _ = lots[0]
+                lots = tuple(
+                    ExpiringPoints(day, amount)
+                    for day, amount in sorted(by_member[member_id].items())
+                )
                 yield ExpiringMember(
                     member_id=member_id,
-                    language=language,
-                    amount=sum(amount for _, _, amount in lots),
-                    last_day=soonest,
-                    soonest_amount=sum(amount for _, day, amount in lots if day == soonest),
+                    language=languages[member_id],
+                    amount=sum(lot.amount for lot in lots),
+                    last_day=lots[0].last_day,
+                    soonest_amount=lots[0].amount,
+                    lots=lots,
                 )
             if len(ids) < batch:
                 return

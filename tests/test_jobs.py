@@ -11,14 +11,14 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
-from core.catalog import Catalog, ItemSpec
+from core.catalog import Affordable, Catalog, ItemSpec
 from core.db.database import Database
 from core.db.models import JobRun, OutboxMessage
 from core.flash_sales import SaleView
 from core.holds import HoldResult
 from core.jobs import Enqueued, JobRuns, Jobs
 from core.mall import Mall
-from core.redemptions import RedemptionView
+from core.redemptions import Redemptions, RedemptionView
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.shop import ParkedOrder
 from core.shop_orders import OrderIn
@@ -33,7 +33,9 @@ class Words:
 
     languages: Sequence[str] = ("en", "zh_Hans")
 
-    def expiry_reminder(self, language: str, member: ExpiringMember, lead_days: int) -> str:
+    def expiry_reminder(
+        self, language: str, member: ExpiringMember, lead_days: int, affordable: Affordable
+    ) -> str:
         return f"{language} reminder {member.soonest_amount} {member.last_day} {lead_days}"
 
     def sale_announcement(self, language: str, sale: SaleView, opening: bool) -> str:
@@ -56,6 +58,18 @@ class Words:
 
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:
         return f"{language} parked gave up " + ",".join(o.order_id for o in orders)
+
+
+class ReminderWords(Words):
+    """Reminders that say every lot, the balance and each item offered."""
+
+    def expiry_reminder(
+        self, language: str, member: ExpiringMember, lead_days: int, affordable: Affordable
+    ) -> str:
+        lots = ",".join(f"{lot.last_day}:{lot.amount}" for lot in member.lots)
+        offers = ",".join(f"{offer.title}:{offer.points}" for offer in affordable.offers)
+        more = " and more" if affordable.more else ""
+        return f"lots {lots} balance {affordable.balance} offers {offers}{more}"
 
 
 async def outbox(mall: Mall) -> list[tuple[int, str]]:
@@ -135,6 +149,75 @@ async def test_points_first_seen_within_a_week_get_one_reminder_not_one_per_lead
         f"en reminder 100 {soonest.last_day} 7",
         f"en reminder 100 {soonest.last_day} 1",
     ]
+
+
+TEN_DAYS_AND_GOLD = """
+[[tiers.levels]]
+name = "Member"
+threshold = 0
+multiplier = 1
+validity_days = 10
+
+[[tiers.levels]]
+name = "Gold"
+threshold = 100000
+multiplier = 1
+validity_days = 10
+
+[jobs]
+reminder_days = [10]
+"""
+
+
+async def redeem(mall: Mall, member_id: int, item_id: int, now: datetime) -> None:
+    redemptions = Redemptions(mall.db, mall.config)
+    offer = await redemptions.offer(member_id, item_id, now)
+    await redemptions.redeem(member_id, offer.token, now)
+
+
+async def test_a_reminder_lists_every_lot_and_offers_what_the_member_can_redeem_now(
+    make_mall: MallFactory,
+) -> None:
+    mall = await make_mall(make_config(TEN_DAYS_AND_GOLD))
+    ann, bo = 7001, 7002
+    await mall.members.join(ann, "Ann", "en", JOINED)  # 100 points, 10 days
+    for day in range(2, 9):  # a lot a day: 10 points six times, then 50
+        await mall.checkins.check_in(ann, at(f"2026-03-0{day} 09:00"))
+    await mall.members.join(bo, "Bo", "en", at("2026-03-07 08:00"))  # 100 points
+    latte = await add_item(mall, "latte", price_points=60)  # redeemed lately: offered first
+    once = await add_item(mall, "once", price_points=15, limit_count=1, limit_period="ever")
+    await add_item(mall, "tea", price_points=30)
+    cake = await add_item(mall, "cake", price_points=500)  # 40 under a flash sale now
+    await add_item(mall, "soap", price_points=70)
+    await add_item(mall, "jam", price_points=90)  # affordable, beyond the four offered
+    await add_item(mall, "big", price_points=1000)  # too dear
+    await add_item(mall, "mug", price_points=10, stock=0)  # sold out
+    await add_item(mall, "pen", price_points=10, kind="coupon", stock=None)  # no codes left
+    await add_item(mall, "lounge", price_points=10, min_tier="Gold")  # tier too low
+    await add_item(mall, "prize", price_points=10, listed=False)  # a prize-only item
+    await add_item(mall, "off", price_points=10, active=False)
+    await add_item(mall, "cash", price_points=0, cash_minor=500)  # spends no points
+    await mall.flash_sales.create_sale(
+        cake, 40, 5, at("2026-03-08 00:00"), at("2026-03-09 00:00"), "first_come", now=JOINED
+    )
+    await redeem(mall, bo, latte, at("2026-03-07 12:00"))
+    await redeem(mall, bo, once, at("2026-03-07 12:00"))  # Bo has 25 points left
+    await redeem(mall, ann, once, at("2026-03-08 09:30"))  # Ann's limit reached: 195 left
+    now = at("2026-03-08 10:00")
+    ann_lots = await mall.statements.expiring(ann, now, days=10)
+    (bo_lot,) = await mall.statements.expiring(bo, now, days=10)
+    jobs = Jobs(mall, ReminderWords())
+
+    assert (await jobs.remind(now)).messages == 2
+    assert (await jobs.remind(now + timedelta(hours=1))).messages == 0
+
+    assert len(ann_lots) == 8
+    lots = ",".join(f"{lot.last_day}:{lot.amount}" for lot in ann_lots)
+    assert await outbox(mall) == [
+        (ann, f"lots {lots} balance 195 offers Latte:60,Tea:30,Cake:40,Soap:70 and more"),
+        (bo, f"lots {bo_lot.last_day}:25 balance 25 offers "),
+    ]
+    assert (await mall.check()).ok
 
 
 async def test_a_sale_is_announced_once_to_members_who_want_announcements(mall: Mall) -> None:

@@ -14,6 +14,7 @@ from core.errors import InvalidInput
 from core.ledger import credit_member, lock_member, restore_debit
 from core.mall import Mall
 from core.reports import DayFigures, ExpiringMember, ItemRedemptions, Reports
+from core.statements import ExpiringPoints
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -21,6 +22,10 @@ ALICE, BOB, CAROL, DAN = 1001, 1002, 1003, 1004
 TEN_DAY_POINTS = (
     "[[tiers.levels]]\nname = 'Member'\nthreshold = 0\nmultiplier = 1\nvalidity_days = 10"
 )
+
+
+def lots(*days: tuple[str, int]) -> tuple[ExpiringPoints, ...]:
+    return tuple(ExpiringPoints(date.fromisoformat(day), amount) for day, amount in days)
 
 
 async def join(mall: Mall, member_id: int, when: str, language: str = "en") -> None:
@@ -147,20 +152,22 @@ async def test_members_to_remind_are_those_whose_points_end_within_the_window(
     now = at("2026-03-06 12:00")
     assert await reports.expiring_members(now, 0) == ()
     assert await reports.expiring_members(now, 4) == (
-        ExpiringMember(ALICE, "en", 100, date(2026, 3, 10), 100),
+        ExpiringMember(ALICE, "en", 100, date(2026, 3, 10), 100, lots(("2026-03-10", 100))),
     )
     everyone = await reports.expiring_members(now, 8)
     assert everyone == (
-        ExpiringMember(ALICE, "en", 110, date(2026, 3, 10), 100),
-        ExpiringMember(BOB, "zh-hans", 100, date(2026, 3, 12), 100),
+        ExpiringMember(
+            ALICE, "en", 110, date(2026, 3, 10), 100, lots(("2026-03-10", 100), ("2026-03-14", 10))
+        ),
+        ExpiringMember(BOB, "zh-hans", 100, date(2026, 3, 12), 100, lots(("2026-03-12", 100))),
     )
     one_by_one = [m async for m in reports.expiring_members_iter(now, 8, batch=1)]
     assert tuple(one_by_one) == everyone
     # On 11 March Alice's first 100 are past their date (swept or not): only her 10 are left.
     later = await reports.expiring_members(at("2026-03-11 09:00"), 3)
     assert later == (
-        ExpiringMember(ALICE, "en", 10, date(2026, 3, 14), 10),
-        ExpiringMember(BOB, "zh-hans", 100, date(2026, 3, 12), 100),
+        ExpiringMember(ALICE, "en", 10, date(2026, 3, 14), 10, lots(("2026-03-14", 10))),
+        ExpiringMember(BOB, "zh-hans", 100, date(2026, 3, 12), 100, lots(("2026-03-12", 100))),
     )
 
 

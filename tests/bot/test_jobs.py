@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from core.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
@@ -21,12 +21,20 @@ stock = 50
 """
 
 
-async def test_a_member_is_reminded_before_points_expire_and_sees_what_to_get(chat: Chat) -> None:
+def day_of(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+async def test_a_reminder_lists_each_lot_and_offers_buttons_that_open_the_items(
+    chat: Chat,
+) -> None:
     await load_catalog(chat.mall.db, chat.mall.config, CATALOG, chat.now)
     ann = chat.member("Ann")
     await ann.start()
-    (soonest,) = await chat.mall.statements.expiring(ann.id, chat.now, days=400)
-    chat.now = at(f"{soonest.last_day - timedelta(days=7)} 10:00")
+    for day in range(1, 8):  # a lot a day after the sign-up bonus's: 8 in all
+        await chat.mall.checkins.check_in(ann.id, chat.now + timedelta(days=day))
+    lots = await chat.mall.statements.expiring(ann.id, chat.now, days=400)
+    chat.now = at(f"{lots[0].last_day - timedelta(days=7)} 10:00")
 
     async with running_background(chat) as background:
         await background.jobs.remind(chat.now)
@@ -35,15 +43,27 @@ async def test_a_member_is_reminded_before_points_expire_and_sees_what_to_get(ch
         await background.jobs.remind(chat.now + timedelta(hours=2))
         await background.sender.wait_idle()
 
-    day = f"{soonest.last_day:%b} {soonest.last_day.day}"
-    assert f"⏳ 100 points of yours expire after {day}. Use them before then!" in reminder.text
     assert ann.last is reminder, "the same reminder must not come twice"
-    affordable = await ann.press("🛍 What can I get now?")
-    assert "What you can get now" in affordable.text
-    assert "A latte on us" in str(affordable.buttons)
+    assert len(lots) == 8
+    shown = [f"• {lot.amount} points after {day_of(lot.last_day)}" for lot in lots[:4]]
+    rest = sum(lot.amount for lot in lots[4:])
+    assert reminder.text.splitlines() == [
+        "⏳ Some of your points expire soon. Use them before then:",
+        *shown,
+        f"… and {rest} points more on 4 later days",
+        "In all: 210 points.",
+        "",
+        "🎯 With your 210 points you can get now:",
+    ]
+    assert ann.buttons(reminder) == ["🎁 A latte on us · 30 points", "🛍 Mall", "⬅️ Menu"]
+    card = await ann.press("🎁 A latte on us · 30 points")
+    assert "A latte on us" in card.text
+    assert "🎁 Redeem for 30 points" in ann.buttons(card)
 
 
-async def test_a_member_reads_the_reminder_in_their_language(chat: Chat) -> None:
+async def test_a_member_who_can_afford_nothing_is_shown_the_mall_in_their_language(
+    chat: Chat,
+) -> None:
     li = chat.member("Li", language="zh-hans")
     await li.start()
     (soonest,) = await chat.mall.statements.expiring(li.id, chat.now, days=400)
@@ -53,8 +73,11 @@ async def test_a_member_reads_the_reminder_in_their_language(chat: Chat) -> None
         await background.jobs.remind(chat.now)
         await background.sender.wait_idle()
 
-    assert "积分将在" in li.last.text
-    assert li.buttons() == ["🛍 现在能兑换什么？", "⬅️ 菜单"]
+    assert "你有 100 积分将在" in li.last.text
+    assert "你的余额：100 积分。去商城逛逛吧！" in li.last.text
+    assert li.buttons() == ["🛍 商城", "⬅️ 菜单"]
+    shelves = await li.press("🛍 商城")
+    assert "货架暂时是空的" in shelves.text
 
 
 async def test_a_sale_is_announced_to_members_who_did_not_turn_announcements_off(
