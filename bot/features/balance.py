@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.content import tier_name
+from bot.features.shop import AFFORDABLE_ROUTE
 from bot.i18n import Html, Translator
 from bot.router import MAX_PAGE, Router, callback, page_arg
 from bot.screens import Button
@@ -13,8 +14,6 @@ router = Router()
 # How many expiry dates the balance screen lists (the soonest first).
 EXPIRY_LINES = 3
 HISTORY_PAGE = 10
-# The route of the shop's "what can I afford now" list (bot/features/shop.py).
-AFFORDABLE_ROUTE = "aff"
 
 
 @router.command("balance")
