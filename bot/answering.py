@@ -21,7 +21,16 @@ from bot import metrics
 from bot.conversation import Conversation
 from bot.delivery import EditImpossible, GaveUp, Rejected, ReplyPolicy, Unreachable
 from bot.events import Command, Event, PreCheckout, Press, Text
-from bot.screens import CheckoutAnswer, Edit, Notice, Output, Screen, Send, edit_mode
+from bot.screens import (
+    CheckoutAnswer,
+    Edit,
+    Notice,
+    Output,
+    RefundStars,
+    Screen,
+    Send,
+    edit_mode,
+)
 from bot.tracking import Handled
 
 log = logging.getLogger("bot.updates")
@@ -29,6 +38,8 @@ log = logging.getLogger("bot.updates")
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
 # What is told of a member who blocked the bot: their id and Telegram's words.
 OnUnreachable = Callable[[int, str], Awaitable[None]]
+# Makes a Stars refund through the channel (``bot.refunds.Refunder.refund``); True once made.
+Refunding = Callable[["Channel", str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,9 @@ class Channel(Protocol):
 
     async def answer_checkout(self, query_id: str, answer: CheckoutAnswer) -> None: ...
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        """Give back a payment in Telegram Stars (``refundStarPayment``)."""
+
 
 def parse_text(text: str, bot_username: str) -> Command | Text:
     """``/name@bot args`` is a command to this bot; anything else (or one for another bot) text."""
@@ -94,12 +108,14 @@ class Answering:
         channel: Channel,
         policy: ReplyPolicy,
         on_unreachable: OnUnreachable,
+        refunding: Refunding | None = None,
     ) -> None:
         self.incoming = incoming
         self.event = event
         self.channel = channel
         self.policy = policy
         self.on_unreachable = on_unreachable
+        self.refunding = refunding
 
     async def render(self, outputs: list[Output]) -> None:
         """Make the outputs in order; raise what Telegram refused for good (an apology
@@ -118,6 +134,10 @@ class Answering:
                         await self._answer_query(
                             partial(channel.answer_press, incoming.query_id, output)
                         )
+                elif isinstance(output, RefundStars):
+                    # Once, now; a refusal is recorded and the refunds job tries again.
+                    if self.refunding is not None:
+                        await self.refunding(channel, output.charge_id)
                 elif isinstance(action, PreCheckout) and incoming.query_id is not None:
                     await self._answer_query(
                         partial(channel.answer_checkout, incoming.query_id, output)
@@ -167,11 +187,13 @@ class UpdateHandler:
         handled: Handled,
         policy: ReplyPolicy,
         on_unreachable: OnUnreachable,
+        refunding: Refunding | None = None,
     ) -> None:
         self.conversation = conversation
         self.handled = handled
         self.policy = policy
         self.on_unreachable = on_unreachable
+        self.refunding = refunding
 
     async def __call__(self, incoming: Incoming, channel: Channel) -> None:
         started = time.perf_counter()
@@ -181,7 +203,9 @@ class UpdateHandler:
             if event is None:
                 return
             outputs = await self.conversation.handle(event)
-            answering = Answering(incoming, event, channel, self.policy, self.on_unreachable)
+            answering = Answering(
+                incoming, event, channel, self.policy, self.on_unreachable, self.refunding
+            )
             outcome = "answered"
             try:
                 await answering.render(outputs)

@@ -15,9 +15,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.delivery import Messenger
 from bot.jobs import JobScheduler, JobScreens, job_specs
+from bot.refunds import Refunder
 from bot.runtime import Runtime
 from bot.sender import Sender, uninterrupted
 from core.jobs import Jobs
@@ -33,6 +35,7 @@ class Background:
     scheduler: JobScheduler
     sender: Sender
     leader: Leader
+    refunder: Refunder
 
 
 async def _lead(leader: Leader, scheduler: JobScheduler) -> None:
@@ -60,9 +63,14 @@ async def background(
     config = runtime.config
     jobs = Jobs(runtime.mall, JobScreens(runtime.languages, config))
     sender = Sender(runtime.mall.outbox, messenger, concurrency=config.sender.concurrency)
+    refunder = Refunder(runtime.mall, runtime.languages, runtime.clock, sender.wake)
+
+    async def refunds(now: datetime) -> int:
+        return await refunder.run_due(messenger, now)
+
     scheduler = JobScheduler(
         runtime.mall.job_runs,
-        job_specs(jobs, config),
+        job_specs(jobs, config, refunds),
         clock=runtime.clock,
         tz=config.mall.timezone,
         on_enqueued=sender.wake,
@@ -72,7 +80,7 @@ async def background(
     if schedule:
         tasks.append(asyncio.create_task(_lead(leader, scheduler), name="scheduler-lead"))
     try:
-        yield Background(jobs, scheduler, sender, leader)
+        yield Background(jobs, scheduler, sender, leader, refunder)
     finally:
         await uninterrupted(_stop(tasks, leader))
 

@@ -149,8 +149,15 @@ class ReplyPolicy:
 
 
 class Messenger(Protocol):
+    """What the bot does outside a member's turn: the outbox's messages, Stars refunds."""
+
     async def deliver(self, chat_id: int, screen: Screen) -> None:
         """Send ``screen`` as a new message; raise one of the errors above if it did not go."""
+        ...
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        """Give back the payment in Telegram Stars ``charge_id`` of ``user_id`` (Bot API
+        ``refundStarPayment``); raise one of the errors above if Telegram refused."""
         ...
 
 

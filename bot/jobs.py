@@ -247,12 +247,19 @@ def _daily(at: str, tz: ZoneInfo) -> CronTrigger:
     return CronTrigger(hour=clock.hour, minute=clock.minute, timezone=tz)
 
 
-def job_specs(jobs: Jobs, config: Config) -> tuple[JobSpec, ...]:
-    """The mall's jobs, at the times of ``[jobs]`` in ``[mall] timezone``."""
+def job_specs(
+    jobs: Jobs,
+    config: Config,
+    refunds: Callable[[datetime], Awaitable[object]] | None = None,
+) -> tuple[JobSpec, ...]:
+    """The mall's jobs, at the times of ``[jobs]`` in ``[mall] timezone``; with ``refunds``,
+    the Stars refunds Telegram refused so far are tried again as often as the holds."""
     settings, tz = config.jobs, config.mall.timezone
     every = timedelta(minutes=settings.every_minutes)
     frequent = IntervalTrigger(minutes=settings.every_minutes, timezone=tz)
+    extra = () if refunds is None else (JobSpec("refunds", frequent, refunds, every),)
     return (
+        *extra,
         JobSpec("expiry", _daily(settings.expiry_time, tz), jobs.expire),
         JobSpec("tiers", _daily(settings.tiers_time, tz), jobs.tiers),
         JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),

@@ -33,6 +33,7 @@ from bot.listener import Listener, Webhook
 from bot.ptb.app import open_api as ptb_api
 from bot.ptb.messenger import open_messenger as ptb_messenger
 from bot.receiving import POLLER_LOCK, Poller
+from bot.refunds import Refunder
 from bot.runtime import Runtime
 from bot.tracking import Handled
 from bot.workers import InboxWorkers
@@ -63,6 +64,9 @@ class BotApi(Protocol):
     async def delete_webhook(self) -> None: ...
 
     async def register_commands(self, menus: Sequence[CommandMenu]) -> None: ...
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        """Give back a payment in Telegram Stars (``refundStarPayment``)."""
 
 
 @dataclass
@@ -118,11 +122,13 @@ async def running_bot(
             log.info("chat %s blocked the bot or is gone: %s", chat_id, reason)
             await runtime.mall.outbox.mark_unreachable(chat_id, utc_now(), reason)
 
+        refunder = Refunder(runtime.mall, runtime.languages, runtime.clock)
         handler = UpdateHandler(
             runtime.conversation(api.username),
             handled,
             ReplyPolicy(settings.reply_deadline_minutes * 60.0),
             unreachable,
+            refunder.refund,
         )
 
         async def handle(taken: Taken) -> None:

@@ -176,7 +176,15 @@ class CheckoutAnswer:
         _unparsed(self, "error")
 
 
-Output = Send | Edit | Notice | CheckoutAnswer
+@dataclass(frozen=True)
+class RefundStars:
+    """Give back the Stars payment ``charge_id`` (its refund is recorded due in core): made
+    right away, after the answers before it; a job tries again if Telegram refuses."""
+
+    charge_id: str
+
+
+Output = Send | Edit | Notice | CheckoutAnswer | RefundStars
 
 
 @dataclass

@@ -119,6 +119,25 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
           AND t.debit_account_id <> """
         + str(int(SystemAccount.ESCROW)),
     ),
+    (
+        "ended_payments_refunded",
+        "a paid redemption that was cancelled or rejected has its Stars refund recorded",
+        """
+        SELECT r.id, r.payment_charge_id FROM redemptions r
+        LEFT JOIN star_refunds s ON s.charge_id = r.payment_charge_id
+        WHERE r.status IN ('cancelled', 'rejected') AND r.payment_charge_id IS NOT NULL
+          AND s.charge_id IS NULL
+        """,
+    ),
+    (
+        "refunded_payments_keep_no_goods",
+        "a payment given back completes no redemption that still stands",
+        """
+        SELECT s.charge_id, r.id, r.status FROM star_refunds s
+        JOIN redemptions r ON r.payment_charge_id = s.charge_id
+        WHERE r.status NOT IN ('cancelled', 'rejected')
+        """,
+    ),
 )
 
 

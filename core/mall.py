@@ -32,6 +32,7 @@ from core.risk import Risk
 from core.shop import Shop
 from core.shop_keys import ShopKeys
 from core.shop_views import ShopViews
+from core.star_refunds import StarRefunds
 from core.statements import Statements
 
 
@@ -73,6 +74,7 @@ class Mall:
     shop: Shop
     shop_keys: ShopKeys
     shop_views: ShopViews
+    star_refunds: StarRefunds
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -103,6 +105,7 @@ class Mall:
             shop=Shop(db, config),
             shop_keys=ShopKeys(db, config),
             shop_views=ShopViews(db, config),
+            star_refunds=StarRefunds(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

@@ -73,6 +73,7 @@ _SECTION_NAMES: dict[tuple[str, str], str] = {
     ("orders", "member_id"): "purchases",
     ("holds", "account_id"): "holds",
     ("redemptions", "member_id"): "redemptions",
+    ("star_refunds", "member_id"): "stars_refunds",
     ("flash_sale_entries", "member_id"): "flash_sale_entries",
     ("box_draws", "member_id"): "blind_box_draws",
     ("box_streaks", "member_id"): "blind_box_streaks",

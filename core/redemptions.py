@@ -86,6 +86,7 @@ from core.ledger import (
     settle_hold,
 )
 from core.referrals import qualify
+from core.star_refunds import record_due, stars_for
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
 ENDED = ("cancelled", "rejected")
@@ -156,6 +157,8 @@ class RedemptionView:
     fulfilled_at: datetime | None = None
     received_at: datetime | None = None
     delivered_at: datetime | None = None
+    # The Stars its payment brought (None: not paid in Stars).
+    paid_stars: int | None = None
 
     def stage(self, now: datetime) -> str:
         """Where it stands as its member understands it, at ``now``: the status, except that a
@@ -290,6 +293,7 @@ def _to_view(row: Row[Any], config: Config) -> RedemptionView:
         fulfilled_at=fulfilled_at,
         received_at=row.received_at,
         delivered_at=delivered_at,
+        paid_stars=None if row.paid_stars is None else int(row.paid_stars),
     )
 
 
@@ -615,10 +619,14 @@ class Redemptions:
         )
 
     async def confirm_payment(
-        self, redemption_id: int, charge_id: str, now: datetime
+        self, redemption_id: int, charge_id: str, now: datetime, stars: int | None = None
     ) -> RedemptionResult:
-        """The cash part arrived: the held points are taken, the redemption is completed."""
+        """The cash part arrived (``stars`` Telegram Stars): the held points are taken, the
+        redemption is completed. Refused (``invalid_state``) once it has ended, and
+        (``key_reused``) for a second payment: see ``StarRefunds.payment_unmatched``."""
         charge = validation.text(charge_id, field="charge_id", max_length=128)
+        if stars is not None and (isinstance(stars, bool) or not isinstance(stars, int)):
+            raise InvalidInput("stars must be a whole number", field="stars")
         return await self._move(
             redemption_id,
             now,
@@ -626,6 +634,7 @@ class Redemptions:
             allowed=("awaiting_payment",),
             to="completed",
             charge_id=charge,
+            stars=stars,
         )
 
     async def fail_payment(self, redemption_id: int, now: datetime) -> RedemptionResult:
@@ -740,6 +749,7 @@ class Redemptions:
         owner: int | None = None,
         note: str | None = None,
         charge_id: str | None = None,
+        stars: int | None = None,
     ) -> RedemptionResult:
         """Move a redemption from one of ``allowed`` to ``to``, settling its points and units."""
         redemption_id = _redemption_id(redemption_id)
@@ -758,6 +768,7 @@ class Redemptions:
                 owner=owner,
                 note=note,
                 charge_id=charge_id,
+                stars=stars,
             )
 
         suffix = f":{owner}" if owner is not None else ""
@@ -904,8 +915,13 @@ async def _apply_move(
     owner: int | None = None,
     note: str | None = None,
     charge_id: str | None = None,
+    stars: int | None = None,
 ) -> RedemptionResult:
-    """Move a redemption from one of ``allowed`` to ``to`` in the caller's transaction."""
+    """Move a redemption from one of ``allowed`` to ``to`` in the caller's transaction.
+
+    A paid redemption that ends (cancelled, rejected) keeps no goods for its payment: its
+    refund is recorded due here, with the points given back (``core.star_refunds``).
+    """
     found = (
         await conn.execute(select(Redemption.member_id).where(Redemption.id == redemption_id))
     ).scalar_one_or_none()
@@ -934,6 +950,7 @@ async def _apply_move(
         values["note"] = note
     if charge_id is not None:
         values["payment_charge_id"] = charge_id
+        values["paid_stars"] = stars
     await conn.execute(
         update(Redemption)
         .where(Redemption.id == redemption_id, Redemption.status == row.status)
@@ -947,6 +964,17 @@ async def _apply_move(
             code_id=row.coupon_code_id,
             code_shown=row.status in GOT_IT,
         )
+        if row.payment_charge_id is not None:
+            paid = row.paid_stars
+            await record_due(
+                conn,
+                charge_id=row.payment_charge_id,
+                member_id=int(found),
+                redemption_id=redemption_id,
+                stars=int(paid) if paid else stars_for(config, int(row.cash_minor)),
+                reason=to,
+                now=now,
+            )
     elif to == "completed":
         # The member's first redemption may qualify the invite that brought them.
         referral = await qualify(conn, config, int(found), "redemption", now)

@@ -64,6 +64,9 @@ class AiogramApi:
     async def delete_webhook(self) -> None:
         await self.bot.delete_webhook()
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        await self.channel.refund_star_payment(user_id, charge_id)
+
     async def register_commands(self, menus: Sequence[CommandMenu]) -> None:
         for menu in menus:
             scope = BotCommandScopeChat(chat_id=menu.chat_id) if menu.chat_id is not None else None

@@ -26,6 +26,9 @@ class AiogramMessenger:
     async def deliver(self, chat_id: int, screen: Screen) -> None:
         await self._channel.send(chat_id, screen)
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        await self._channel.refund_star_payment(user_id, charge_id)
+
 
 @asynccontextmanager
 async def open_messenger(

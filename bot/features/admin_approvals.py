@@ -7,6 +7,12 @@ member), or rejects without one from a button, and gives the points back. A seco
 redemption that was already answered (by this admin, another, or the timeout) says what became
 of it instead of acting.
 
+A redemption's card (``aad:<id>``, from the member card) shows who, what, where it stands,
+the Stars paid and their refunds. A paid redemption not yet handed over has "↩️ Refund Stars":
+confirmed with a nonce (a double tap acts once), it cancels the redemption (the points go back,
+as any cancel) and gives the Stars back through Telegram (``bot.refunds``); audited, and the
+member is told.
+
 "To ship" lists completed redemptions of physical goods; "Mark shipped" asks for a note
 (a tracking number, say) and fulfils the redemption. Every answer is audited and the member is
 told, in their own language.
@@ -23,12 +29,27 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.delivery import screen_to_json
-from bot.features.admin import admin_screen, ask, audited, drop_question, page_row
-from bot.features.admin_members import member_label, tell_member
+from bot.features.admin import (
+    admin_screen,
+    ask,
+    audited,
+    confirmed,
+    drop_question,
+    new_nonce,
+    page_row,
+)
+from bot.features.admin_members import (
+    CARD_ROUTE as MEMBER_ROUTE,
+)
+from bot.features.admin_members import (
+    REDEMPTION_ROUTE,
+    member_label,
+    tell_member,
+)
 from bot.features.redemptions import state_text
 from bot.i18n import DEFAULT_LANGUAGE, Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
-from bot.screens import Button, Keyboard, Screen
+from bot.screens import Button, Keyboard, RefundStars, Screen
 from bot.turn import Turn
 from core.errors import InvalidState, UnknownMember
 from core.outbox import Envelope
@@ -42,8 +63,11 @@ REJECT_NOW_ROUTE = "aan"
 SHIP_LIST_ROUTE = "aas"
 SHIP_ROUTE = "aaf"
 CANCEL_ROUTE = "aax"
+REFUND_ROUTE = "aaz"  # aaz:<redemption>: ask to confirm the refund
+REFUND_CONFIRM_ROUTE = "aay"  # aay:<nonce>
 REJECT_INPUT = "admin.approval.reject"
 SHIP_INPUT = "admin.approval.ship"
+REFUND_INPUT = "admin.approval.refund"
 # What this section's questions' kinds start with (its Cancel drops only those).
 QUESTION_PREFIX = "admin.approval."
 PAGE = 5
@@ -454,3 +478,156 @@ def _id_arg(args: tuple[str, ...]) -> int:
     if not 0 < value < MAX_ID:
         raise Stale(f"bad redemption id {value}")
     return value
+
+
+# --- A redemption's card, and giving its Stars back --------------------------------------------
+
+
+def _refundable(view: RedemptionView) -> bool:
+    """Paid in Stars and not handed over: the admin may cancel it and give the Stars back."""
+    return view.payment_charge_id is not None and view.status == "completed"
+
+
+@router.button(REDEMPTION_ROUTE, admin=True)
+async def redemption_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await drop_question(turn, QUESTION_PREFIX)
+    turn.show(await redemption_card(turn, _id_arg(args)))
+
+
+async def redemption_card(turn: Turn, redemption_id: int, note: Html | None = None) -> Screen:
+    t = turn.t
+    view = await turn.mall.redemptions.get(redemption_id)
+    profile = await turn.mall.members.profile(view.member_id)
+    lines: list[str] = [note, ""] if note else []
+    lines += [
+        t("admin.redemption.title", number=t.number(view.redemption_id), title=view.title),
+        t("admin.redemption.member", who=member_label(profile)),
+        t("admin.redemption.state", state=state_text(t, view, turn.now)),
+        t("admin.redemption.points", points=t.points(view.points)),
+        t("admin.redemption.at", at=t.moment(view.created_at)),
+    ]
+    if view.payment_charge_id is not None:
+        stars = view.paid_stars
+        lines.append(
+            t(
+                "admin.redemption.paid",
+                stars=t.number(stars) if stars is not None else "?",
+                charge=view.payment_charge_id,
+            )
+        )
+    for refund in await turn.mall.star_refunds.for_redemption(view.redemption_id):
+        if refund.refunded_at is not None:
+            lines.append(
+                t(
+                    "admin.redemption.refunded",
+                    stars=t.number(refund.stars),
+                    at=t.moment(refund.refunded_at),
+                )
+            )
+        elif not refund.attempts:
+            lines.append(t("admin.redemption.refund_pending", stars=t.number(refund.stars)))
+        else:
+            lines.append(
+                t(
+                    "admin.redemption.refund_due",
+                    stars=t.number(refund.stars),
+                    attempts=t.number(refund.attempts),
+                    error=refund.last_error or "-",
+                )
+            )
+    rows: list[tuple[Button, ...]] = []
+    if _refundable(view):
+        refund_button = Button(
+            t("admin.redemption.refund"), data=callback(REFUND_ROUTE, view.redemption_id)
+        )
+        rows.append((refund_button,))
+    member = Button(t("admin.redemption.to_member"), data=callback(MEMBER_ROUTE, view.member_id))
+    rows.append((member,))
+    return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
+
+
+@router.button(REFUND_ROUTE, admin=True)
+async def refund_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    view = await turn.mall.redemptions.get(_id_arg(args))
+    if not _refundable(view):
+        said = t(
+            "admin.redemption.not_refundable",
+            number=t.number(view.redemption_id),
+            state=state_text(t, view, turn.now),
+        )
+        turn.notice(plain(said), alert=True)
+        turn.show(await redemption_card(turn, view.redemption_id, said))
+        return
+    profile = await turn.mall.members.profile(view.member_id)
+    nonce = new_nonce()
+    question = t(
+        "admin.redemption.refund_ask",
+        number=t.number(view.redemption_id),
+        title=view.title,
+        who=member_label(profile),
+        stars=t.number(view.paid_stars) if view.paid_stars is not None else "?",
+        points=t.points(view.points),
+    )
+    rows = (
+        (Button(t("admin.redemption.refund_confirm"), data=callback(REFUND_CONFIRM_ROUTE, nonce)),),
+        (Button(t("admin.approvals.cancel"), data=callback(REDEMPTION_ROUTE, view.redemption_id)),),
+    )
+    await ask(
+        turn, REFUND_INPUT, {"redemption": view.redemption_id, "nonce": nonce}, question, rows
+    )
+
+
+@router.button(REFUND_CONFIRM_ROUTE, admin=True)
+async def refund_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    found = await confirmed(turn, REFUND_INPUT, args)
+    if found is None:  # done already (a second tap), cancelled or timed out
+        turn.notice(plain(t("admin.redemption.refund_gone")), alert=True)
+        return
+    _, draft = found
+    await turn.mall.inputs.clear(turn.member_id)
+    redemption_id = int(str(draft["redemption"]))
+    before = await turn.mall.redemptions.get(redemption_id)
+    if not _refundable(before):
+        await refund_button(turn, (str(redemption_id),))
+        return
+    try:
+        result = await turn.mall.redemptions.cancel(redemption_id, turn.now)
+    except InvalidState:
+        await refund_button(turn, (str(redemption_id),))
+        return
+    done = result.redemption
+    refund = None
+    if before.payment_charge_id is not None:
+        refund = await turn.mall.star_refunds.get(before.payment_charge_id)
+    if not result.replayed:
+        await audited(
+            turn,
+            "redemption.refund_stars",
+            f"redemption:{done.redemption_id}",
+            before={"status": before.status, "paid_stars": before.paid_stars},
+            after={
+                "status": done.status,
+                "member": done.member_id,
+                "points": done.points,
+                "charge": before.payment_charge_id or "",
+            },
+        )
+        stars = before.paid_stars
+        await tell_member(
+            turn,
+            done.member_id,
+            lambda t: t(
+                "admin.redemption.told_refunding",
+                number=t.number(done.redemption_id),
+                title=done.title,
+                points=t.points(done.points),
+                stars=t.number(stars) if stars is not None else "?",
+            ),
+        )
+    if refund is not None and not refund.refunded:
+        turn.out.add(RefundStars(refund.charge_id))
+    said = t("admin.redemption.refunding", number=t.number(done.redemption_id))
+    turn.notice(plain(said))
+    turn.show(await redemption_card(turn, done.redemption_id, said))

@@ -31,6 +31,8 @@ from core.members import MemberProfile
 router = Router()
 SECTION_ROUTE = "amb"
 CARD_ROUTE = "amc"
+# A redemption's card (bot/features/admin_approvals.py): aad:<redemption>.
+REDEMPTION_ROUTE = "aad"
 FREEZE_ROUTE = "amf"
 UNFREEZE_ROUTE = "amu"
 HISTORY_ROUTE = "amh"
@@ -205,7 +207,17 @@ async def card_screen(turn: Turn, member_id: int, note: Html | None = None) -> S
         freeze = Button(t("admin.member.unfreeze"), data=callback(UNFREEZE_ROUTE, member_id))
     else:
         freeze = Button(t("admin.member.freeze"), data=callback(FREEZE_ROUTE, member_id))
+    # Redemptions paid in Stars open their card (their payment, a refund).
+    paid = [
+        Button(
+            t("admin.member.paid_redemption", number=t.number(view.redemption_id)),
+            data=callback(REDEMPTION_ROUTE, view.redemption_id),
+        )
+        for view in redemptions.entries
+        if view.payment_charge_id is not None
+    ]
     rows = (
+        *(tuple(paid[i : i + 3]) for i in range(0, len(paid), 3)),
         (Button(t("admin.member.adjust"), data=callback(GRANT_ROUTE, member_id)), freeze),
         (
             Button(t("admin.member.history"), data=callback(HISTORY_ROUTE, member_id, 0)),

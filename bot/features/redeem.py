@@ -44,12 +44,13 @@ from bot.features.shop import (
 )
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
-from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, Screen
+from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, RefundStars, Screen
 from bot.turn import Turn
 from core.errors import (
     InsufficientPoints,
     InvalidInput,
     InvalidState,
+    KeyReused,
     LimitReached,
     NotAvailable,
     SoldOut,
@@ -438,16 +439,31 @@ async def _paid(turn: Turn, view: RedemptionView, action: Paid) -> None:
     t = turn.t
     try:
         result = await turn.mall.redemptions.confirm_payment(
-            view.redemption_id, action.charge_id, turn.now
+            view.redemption_id, action.charge_id, turn.now, stars=action.amount
         )
-    except InvalidState:
-        # Approved at pre-checkout, ended before the payment landed (a timeout in between).
+    except (InvalidState, KeyReused):
+        # Approved at pre-checkout, ended before the payment landed (a timeout in between), or
+        # paid twice: the mall keeps nothing for it, so the Stars go back.
+        refund = await turn.mall.star_refunds.payment_unmatched(
+            turn.member_id, view.redemption_id, action.charge_id, action.amount, turn.now
+        )
+        if refund is None:  # this very payment completed it: a repeated delivery
+            current = await turn.mall.redemptions.get(view.redemption_id)
+            await show_result(turn, RedemptionResult(current, await member_balance(turn)))
+            return
         log.warning(
-            "payment %s for redemption %s arrived after it ended",
+            "payment %s for redemption %s arrived after it ended: refunding it",
             action.charge_id,
             view.redemption_id,
         )
-        turn.send(turn.with_menu(t("shop.pay.late", charge=action.charge_id)))
+        text = t(
+            "shop.pay.late",
+            stars=t.number(refund.stars),
+            number=t.number(view.redemption_id),
+        )
+        turn.send(turn.with_menu(text))
+        if not refund.refunded:
+            turn.out.add(RefundStars(refund.charge_id))
         return
     intro = t("shop.pay.received", stars=t.number(action.amount))
     await show_result(turn, result, intro)

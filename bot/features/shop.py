@@ -26,6 +26,7 @@ from core.catalog_file import is_photo_file
 from core.errors import (
     MallError,
 )
+from core.star_refunds import stars_for as star_price
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -53,7 +54,7 @@ AFFORDABLE_ROUTE = "aff"  # what the member can get now: aff[:page]
 
 def stars_for(turn: Turn, cash_minor: int) -> int:
     """The Stars a cash part costs (``[payments] minor_per_star``), rounded up; at least one."""
-    return max(1, math.ceil(cash_minor / turn.config.payments.minor_per_star))
+    return star_price(turn.config, cash_minor)
 
 
 def item_callback(item_id: int) -> str:

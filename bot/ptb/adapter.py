@@ -251,6 +251,12 @@ class PtbChannel:
             error_message=answer.error,
         )
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        """Give a payment in Telegram Stars back to the member who made it."""
+        await self._call(
+            self.bot.refund_star_payment, user_id=user_id, telegram_payment_charge_id=charge_id
+        )
+
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
         """One API call; Telegram's errors become :mod:`bot.delivery`'s (none for "not
         modified", which leaves the message as asked). Retrying is the caller's policy."""

@@ -1,4 +1,5 @@
-"""Bot API payment methods, for Telegram Stars: sendInvoice and answerPreCheckoutQuery."""
+"""Bot API payment methods, for Telegram Stars: sendInvoice, answerPreCheckoutQuery and
+refundStarPayment."""
 
 from __future__ import annotations
 
@@ -78,4 +79,31 @@ async def answer_pre_checkout_query(world: World, params: Params) -> Any:
     if not ok and not error_message:
         raise bad_request("ERROR_MESSAGE_EMPTY")
     query.answer.set_result((ok, error_message))
+    return True
+
+
+@method("refundStarPayment")
+async def refund_star_payment(world: World, params: Params) -> Any:
+    """Give a Stars payment back, as Telegram does: once per charge, to the member who paid.
+
+    Telegram's errors: ``CHARGE_ID_EMPTY``, ``USER_ID_INVALID`` (no such user),
+    ``CHARGE_ALREADY_REFUNDED``; a charge it does not know (or someone else's) is refused with
+    ``CHARGE_NOT_FOUND`` (Telegram documents no wording for it). The refund shows in the
+    member's chat as Telegram's service message, which the bot receives as well.
+    """
+    charge_id = params.string("telegram_payment_charge_id") or ""
+    if not charge_id:
+        raise bad_request("CHARGE_ID_EMPTY")
+    user_id = params.integer("user_id")
+    user = world.users_by_id.get(user_id) if user_id is not None else None
+    if user is None:
+        raise bad_request("USER_ID_INVALID")
+    payment = world.star_payments.get(charge_id)
+    if payment is None or payment.user_id != user.id:
+        raise bad_request("CHARGE_NOT_FOUND")
+    if payment.refunded:
+        raise bad_request("CHARGE_ALREADY_REFUNDED")
+    payment.refunded = True
+    world.refunds.append((user.id, charge_id))
+    user.refunded(payment)
     return True

@@ -43,6 +43,8 @@ class ChatMessage:
     document: tuple[str, bytes, str] | None = None
     invoice: dict[str, Any] | None = None
     payment: dict[str, Any] | None = None
+    # Telegram's service message of a Stars refund (``refunded_payment``).
+    refund: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
     edited: bool = False
     deleted: bool = False

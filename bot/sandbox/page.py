@@ -183,6 +183,7 @@ def _message_json(user: SandboxUser, message: ChatMessage, bot_username: str) ->
         "document": document,
         "invoice": message.invoice,
         "payment": message.payment,
+        "refund": message.refund,
         "contact": message.contact,
         "edited": message.edited,
         "date": message.date,

@@ -109,6 +109,11 @@ class Sandbox:
         return self.world.requests
 
     @property
+    def refunds(self) -> list[tuple[int, str]]:
+        """The Stars refunds the bot made: (user id, charge id), in order."""
+        return self.world.refunds
+
+    @property
     def commands(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
         return self.world.commands
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.sandbox.errors import PaymentRefused
 from bot.sandbox.html import utf16_len
 from bot.sandbox.media import image_size
 from bot.sandbox.messages import ChatMessage, ReplyButton
-from bot.sandbox.world import CallbackQueryState, PreCheckout, World
+from bot.sandbox.world import CallbackQueryState, PreCheckout, StarPayment, World
 
 PAY_TIMEOUT = 10.0
 
@@ -250,8 +250,16 @@ class SandboxUser:
                 return message
         raise LookupError(f"no invoice in the chat of {self.first_name} ({self.id})")
 
-    async def pay(self, message: ChatMessage | None = None) -> int:
-        """Pay an invoice: pre-checkout query, then (if the bot agrees) a successful payment."""
+    async def pay(
+        self,
+        message: ChatMessage | None = None,
+        between: Callable[[], Awaitable[object]] | None = None,
+    ) -> int:
+        """Pay an invoice: pre-checkout query, then (if the bot agrees) a successful payment.
+
+        ``between`` runs after the bot agreed and before the payment lands: what can happen
+        meanwhile at Telegram (the redemption timing out, say).
+        """
         world = self._world
         invoice_message = message or self.newest_invoice()
         invoice = invoice_message.invoice
@@ -280,16 +288,41 @@ class SandboxUser:
             world.pre_checkouts.pop(query_id, None)
         if not ok:
             raise PaymentRefused(error_message or "")
+        if between is not None:
+            await between()
+        charge = StarPayment(
+            world.new_id("stxSBX"),
+            self.id,
+            int(invoice["total_amount"]),
+            str(invoice["payload"]),
+            world.new_id("sbxprov"),
+        )
+        if invoice["currency"] == "XTR":
+            world.star_payments[charge.charge_id] = charge
         paid = self.new_message(from_bot=False)
         paid.payment = {
             "currency": invoice["currency"],
             "total_amount": invoice["total_amount"],
             "invoice_payload": invoice["payload"],
-            "telegram_payment_charge_id": world.new_id("stxSBX"),
-            "provider_payment_charge_id": world.new_id("sbxprov"),
+            "telegram_payment_charge_id": charge.charge_id,
+            "provider_payment_charge_id": charge.provider_charge_id,
         }
         paid.raw["successful_payment"] = paid.payment
         return self._send(paid)
+
+    def refunded(self, payment: StarPayment) -> int:
+        """Telegram's service message of a refund in this chat (``refunded_payment``), which
+        the bot receives too, as Telegram sends it."""
+        message = self.new_message(from_bot=False)
+        message.refund = {
+            "currency": "XTR",
+            "total_amount": payment.amount,
+            "invoice_payload": payment.payload,
+            "telegram_payment_charge_id": payment.charge_id,
+            "provider_payment_charge_id": payment.provider_charge_id,
+        }
+        message.raw["refunded_payment"] = message.refund
+        return self._send(message)
 
     def block(self) -> int:
         """Block the bot: sends to this chat fail with 403 until ``unblock()``."""

@@ -43,6 +43,18 @@ class PreCheckout:
 
 
 @dataclass
+class StarPayment:
+    """A payment in Telegram Stars a member made: its charge id, and whether it was refunded."""
+
+    charge_id: str
+    user_id: int
+    amount: int
+    payload: str
+    provider_charge_id: str
+    refunded: bool = False
+
+
+@dataclass
 class World:
     token: str
     spec: ApiSpec
@@ -59,6 +71,9 @@ class World:
     files_by_path: dict[str, StoredFile] = field(default_factory=dict)
     callback_queries: dict[str, CallbackQueryState] = field(default_factory=dict)
     pre_checkouts: dict[str, PreCheckout] = field(default_factory=dict)
+    # Stars payments by charge id, and the refunds made (user id, charge id), in order.
+    star_payments: dict[str, StarPayment] = field(default_factory=dict)
+    refunds: list[tuple[int, str]] = field(default_factory=list)
     updates: UpdateQueue = field(init=False)
     flood: FloodControl | None = field(init=False)
     bot_user: dict[str, Any] = field(init=False)

@@ -394,12 +394,51 @@ class Redemption(Base):
     address: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     payment_charge_id: Mapped[str | None] = mapped_column(String(128))
+    # The Telegram Stars that payment brought (a refund gives back as many).
+    paid_stars: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When an admin marked it handed over (physical goods: shipped), and when its member
     # confirmed receiving a shipped reward.
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StarRefund(Base):
+    """A payment in Telegram Stars the mall keeps no goods for, and its refund (core.star_refunds).
+
+    Keyed by Telegram's charge id: ``refund_due`` from the moment the mall knows (a payment
+    that arrived after its redemption ended; a paid redemption cancelled or rejected, in the
+    transaction that gave its points back), ``refunded`` once Telegram confirmed the refund.
+    """
+
+    __tablename__ = "star_refunds"
+    __table_args__ = (
+        CheckConstraint("status IN ('refund_due', 'refunded')", name="status_known"),
+        CheckConstraint("reason IN ('late', 'cancelled', 'rejected')", name="reason_known"),
+        CheckConstraint("stars > 0", name="stars_positive"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint(
+            "(status = 'refunded') = (refunded_at IS NOT NULL)", name="refunded_when_refunded"
+        ),
+        Index("ix_star_refunds_due", "status", "next_attempt_at"),
+    )
+
+    charge_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    redemption_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("redemptions.id"), index=True
+    )
+    stars: Mapped[int] = mapped_column(BigInteger)
+    # late: paid after the redemption ended; cancelled / rejected: the paid redemption was.
+    reason: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12))
+    # Calls Telegram refused so far, the last refusal, and when to try again.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BlindBox(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiogram
 import pytest
 import telegram
 from telegram import LabeledPrice
@@ -86,3 +87,42 @@ async def test_stars_invoices_need_one_price_and_others_a_provider(
         await ptb.send_invoice(ann.id, "t", "d", "p", "USD", [LabeledPrice("x", 100)])
     with pytest.raises(LookupError, match="no invoice"):
         await ann.pay()
+
+
+async def test_a_stars_payment_is_refunded_once_with_telegrams_errors_and_a_service_message(
+    sandbox: Sandbox, ptb: telegram.Bot, aio: aiogram.Bot
+) -> None:
+    ann = sandbox.add_user("Ann")
+    bob = sandbox.add_user("Bob")
+    ann.send("top up")
+    await send_invoice(ptb, ann.id, "order-18")
+    await ptb.get_updates(offset=-1, timeout=0)
+    paying = asyncio.create_task(ann.pay())
+    await answer_next_pre_checkout(ptb, ok=True)
+    update_id = await paying
+    updates = await ptb.get_updates(offset=update_id, timeout=0)
+    charge = updates[0].message.successful_payment.telegram_payment_charge_id
+
+    for user_id, charge_id, error in (
+        (bob.id, charge, "CHARGE_NOT_FOUND"),  # someone else's payment
+        (ann.id, "stxUNKNOWN", "CHARGE_NOT_FOUND"),
+        (999, charge, "USER_ID_INVALID"),
+    ):
+        with pytest.raises(telegram.error.BadRequest, match=f"(?i){error}"):
+            await ptb.refund_star_payment(user_id, charge_id)
+    assert sandbox.refunds == []
+
+    assert await aio.refund_star_payment(user_id=ann.id, telegram_payment_charge_id=charge)
+    with pytest.raises(telegram.error.BadRequest, match=r"(?i)CHARGE_ALREADY_REFUNDED"):
+        await ptb.refund_star_payment(ann.id, charge)
+
+    assert sandbox.refunds == [(ann.id, charge)]
+    (service,) = [m for m in ann.messages if m.refund is not None]
+    assert (service.refund["total_amount"], service.refund["telegram_payment_charge_id"]) == (
+        50,
+        charge,
+    )
+    updates = await ptb.get_updates(offset=update_id + 1, timeout=0)
+    refunded = updates[-1].message.refunded_payment
+    assert (refunded.total_amount, refunded.telegram_payment_charge_id) == (50, charge)
+    assert sandbox.violations == []

@@ -9,7 +9,7 @@ framework the test asks for (``tests/bot/conftest.py`` runs every chat on both).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,8 +103,13 @@ class Member:
         await self._handled(self.user.send_document(filename, content, mime_type=mime_type))
         return self.last
 
-    async def pay(self, message: ChatMessage | None = None) -> ChatMessage:
-        await self._handled(await self.user.pay(message))
+    async def pay(
+        self,
+        message: ChatMessage | None = None,
+        between: Callable[[], Awaitable[object]] | None = None,
+    ) -> ChatMessage:
+        """Pay an invoice; ``between`` runs after the bot agreed, before the payment lands."""
+        await self._handled(await self.user.pay(message, between))
         return self.last
 
     @property

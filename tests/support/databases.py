@@ -57,6 +57,7 @@ MEMBER_TABLES = (
     "box_seeds",
     "blind_boxes",
     "flash_sale_entries",
+    "star_refunds",
     "redemptions",
     "coupon_codes",
     "flash_sales",

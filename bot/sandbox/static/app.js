@@ -273,6 +273,9 @@ function renderMessage(message) {
     const payment = message.payment;
     const amount = payment.currency === "XTR" ? `★ ${payment.total_amount}` : `${payment.total_amount} ${payment.currency}`;
     bubble.append(el("div", { class: "payment" }, `You paid ${amount}`));
+  } else if (message.refund) {
+    const refund = message.refund;
+    bubble.append(el("div", { class: "payment" }, `★ ${refund.total_amount} refunded to you`));
   } else if (message.contact) {
     const contact = message.contact;
     const name = [contact.first_name, contact.last_name].filter(Boolean).join(" ");
