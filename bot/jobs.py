@@ -149,6 +149,36 @@ class JobScreens:
         )
         return self._payload(t, text, rows)
 
+    def sale_changed(self, language: str, sale: SaleView) -> str:
+        """A sale a member heard of has new terms (``core.flash_sales.SaleWording``)."""
+        t = self._t(language)
+        if sale.mode == "draw":
+            assert sale.entry_ends_at is not None
+            how = t("jobs.sale.changed.draw", until=t.moment(sale.entry_ends_at))
+        else:
+            how = t("jobs.sale.changed.first_come")
+        text = t(
+            "jobs.sale.changed",
+            title=sale.title,
+            price=t.points(sale.sale_price),
+            regular=t.points(sale.regular_price),
+            quantity=t.number(sale.quantity),
+            starts=t.moment(sale.starts_at),
+            ends=t.moment(sale.ends_at),
+        )
+        rows = ((Button(plain(t("jobs.sale.see")), data=callback("sale", sale.sale_id)),),)
+        return self._payload(t, Html(f"{text}\n{how}"), rows)
+
+    def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
+        """A sale a member heard of (or entered: ``returned`` their held points) is off."""
+        t = self._t(language)
+        text = t("jobs.sale.cancelled", title=sale.title)
+        if returned:
+            back = t("jobs.sale.cancelled.returned", points=t.points(returned))
+            text = Html(f"{text}\n{back}")
+            return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+        return self._payload(t, text)
+
     def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str:
         t = self._t(language)
         if won:

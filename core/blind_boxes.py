@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import box_draws, rules, validation
 from core.accounts import SystemAccount
+from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import (
@@ -663,6 +664,50 @@ class BlindBoxes:
             # Another admin created the same sku in the meantime.
             raise InvalidInput(f"a box {sku!r} exists", field="sku", reason="taken") from None
         return CreatedBox(box_id, sku, 1, box_draws.seed_hash(seed), table)
+
+    async def edit_box(
+        self,
+        box_id: int,
+        now: datetime,
+        *,
+        actor_id: int,
+        price_points: int | None = None,
+        active: bool | None = None,
+    ) -> BoxSummary:
+        """Change a box's price, or open (``active``) or close it to members; audited with the
+        admin who did it, in the same transaction. Values equal to the box's change nothing
+        and write no entry. A closed box is refused to members (``not_available``); its draws
+        so far, its seed and its guarantee counters stay."""
+        _box_id(box_id)
+        validation.instant(now)
+        validation.member_id(actor_id)
+        if price_points is not None:
+            validation.amount(price_points, field="price_points")
+        if active is not None and not isinstance(active, bool):
+            raise InvalidInput("active must be true or false", field="active")
+        async with self.db.write() as conn:
+            await conn.execute(select(BlindBox.id).where(BlindBox.id == box_id).with_for_update())
+            box = await _box(conn, box_id)
+            before = {"price_points": box.price_points, "active": box.active}
+            after = {
+                "price_points": box.price_points if price_points is None else price_points,
+                "active": box.active if active is None else active,
+            }
+            changed = {name for name in after if after[name] != before[name]}
+            if changed:
+                await conn.execute(update(BlindBox).where(BlindBox.id == box_id).values(**after))
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="box.edit",
+                    target=f"box:{box_id}",
+                    now=now,
+                    before={name: before[name] for name in sorted(changed)},
+                    after={name: after[name] for name in sorted(changed)},
+                )
+            return BoxSummary(
+                box_id, box.sku, box.title, int(after["price_points"]), bool(after["active"])
+            )
 
     async def set_prizes(
         self, box_id: int, prizes: Sequence[PrizeSpec], now: datetime

@@ -9,20 +9,30 @@ Two modes:
   price are held, so every winner can pay); after it closes, :meth:`FlashSales.draw` picks the
   winners uniformly at random, turns their holds into completed redemptions and releases the
   losers' points.
+
+Before a sale starts an admin may change its terms (:meth:`FlashSales.edit_sale`: price,
+quantity, times, mode, checked as when it was scheduled); before or while it runs, cancel it
+(:meth:`FlashSales.cancel_sale`: the entries' held points go back through the ledger's holds).
+Members who were told of the sale (its announcements' outbox rows, and its entrants) are told
+again, in the same transaction, through the outbox: the new terms, or that it is cancelled (and,
+to an entrant, that the points held are back). A :class:`SaleWording` (the bot's) renders those
+messages; each key names the sale, the change and the member, so a change is told once.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import validation
 from core.accounts import SystemAccount
+from core.audit import write_entry
 from core.catalog import (
     MemberState,
     SaleTerms,
@@ -34,7 +44,7 @@ from core.catalog import (
 )
 from core.config import Config
 from core.db.database import Database
-from core.db.models import FlashSale, FlashSaleEntry, Hold, Item
+from core.db.models import Broadcast, FlashSale, FlashSaleEntry, Hold, Item, Member, OutboxMessage
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -45,9 +55,14 @@ from core.errors import (
 )
 from core.idempotency import run_once
 from core.ledger import lock_member, place_hold, settle_hold
+from core.outbox import Envelope, enqueue, enqueue_members, open_broadcast
 from core.redemptions import insert_redemption, take_units
 
 MODES = ("first_come", "draw")
+# The announcements of a sale (``core.jobs``): their broadcast keys are these and the sale's id.
+ANNOUNCEMENT_KINDS = ("sale-soon", "sale-open")
+# Outbox rows of an announcement that reached nobody: those members were never told.
+_NOT_TOLD = ("failed", "unreachable")
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,47 @@ class DrawResult:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class SaleEdit:
+    """An edit of a sale that had not started: the sale as it is now, and whom it told.
+
+    ``changed`` is False when the terms given were the sale's already (nothing written)."""
+
+    sale: SaleView
+    changed: bool
+    told: int
+
+
+@dataclass(frozen=True)
+class SaleCancellation:
+    """A cancelled sale: the entrants whose held points came back (by member id), how many
+    points that was, and how many members were told. ``already_cancelled``: an earlier call
+    cancelled it; this one changed nothing and told nobody."""
+
+    sale: SaleView
+    released: tuple[int, ...]
+    points_released: int
+    told: int
+    already_cancelled: bool = False
+
+
+class SaleWording(Protocol):
+    """How members are told that a sale they heard of changed, rendered to an outbox payload."""
+
+    @property
+    def languages(self) -> Sequence[str]:
+        """Every language there is a rendering for; the first is the default."""
+        ...
+
+    def sale_changed(self, language: str, sale: SaleView) -> str:
+        """The sale's new terms."""
+        ...
+
+    def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
+        """The sale is cancelled; ``returned``: the points held for the member's entry."""
+        ...
+
+
 def _phase(sale: SaleTerms, now: datetime) -> tuple[str, datetime | None]:
     """The sale's phase at ``now`` and when it ends."""
     if sale.status != "scheduled":
@@ -129,11 +185,143 @@ def _sale_id(value: object) -> int:
     return value
 
 
-async def _load_sale(conn: AsyncConnection, sale_id: int) -> SaleTerms:
-    row = (await conn.execute(select(FlashSale).where(FlashSale.id == sale_id))).first()
+async def _load_sale(conn: AsyncConnection, sale_id: int, *, lock: str = "") -> SaleTerms:
+    """The sale's terms; ``lock`` ``share`` (an entry: a cancellation waits for it, and an entry
+    that waited for a cancellation sees it) or ``update`` (a draw, a change, a cancellation).
+
+    The sale row is the first lock of these use cases, before any member's account."""
+    query = select(FlashSale).where(FlashSale.id == sale_id)
+    if lock:
+        query = query.with_for_update(read=lock == "share")
+    row = (await conn.execute(query)).first()
     if row is None:
         raise UnknownSale(f"no sale {sale_id}", sale_id=sale_id)
     return sale_terms(row)
+
+
+def _check_terms(
+    sale_price: int,
+    quantity: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    mode: str,
+    entry_ends_at: datetime | None,
+) -> None:
+    """A sale's terms, as scheduled or edited: a window, and a draw's entries within it."""
+    validation.amount(sale_price, field="sale_price")
+    validation.amount(quantity, field="quantity")
+    validation.instant(starts_at, field="starts_at")
+    validation.instant(ends_at, field="ends_at")
+    if ends_at <= starts_at:
+        raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", field="mode")
+    if mode == "draw":
+        if entry_ends_at is None:
+            raise InvalidInput("a draw needs entry_ends_at", field="entry_ends_at")
+        validation.instant(entry_ends_at, field="entry_ends_at")
+        if not starts_at < entry_ends_at <= ends_at:
+            raise InvalidInput(
+                "entry_ends_at must be after starts_at and not after ends_at",
+                field="entry_ends_at",
+            )
+    elif entry_ends_at is not None:
+        raise InvalidInput("only a draw has an entry window", field="entry_ends_at")
+
+
+async def _check_item(conn: AsyncConnection, item_id: int) -> None:
+    """An item that can go on sale: listed, and without a cash part."""
+    item = await load_item(conn, item_id)
+    if not item.listed:
+        raise PrizeOnly(
+            f"item {item_id} is a prize only (not listed) and cannot be put on sale",
+            item_id=item_id,
+        )
+    if item.cash_minor > 0:
+        raise InvalidInput(
+            f"item {item_id} has a cash part and cannot be put on sale", field="item_id"
+        )
+
+
+def _terms_state(sale: SaleTerms) -> dict[str, Any]:
+    """A sale's terms for the audit log."""
+    return {
+        "sale_price": sale.sale_price,
+        "quantity": sale.quantity,
+        "starts_at": sale.starts_at.isoformat(),
+        "ends_at": sale.ends_at.isoformat(),
+        "mode": sale.mode,
+        "entry_ends_at": sale.entry_ends_at.isoformat() if sale.entry_ends_at else None,
+        "status": sale.status,
+    }
+
+
+def _told(sale_id: int) -> Any:
+    """The ids of the members a sale's announcements went (or go) to."""
+    keys = [f"{kind}:{sale_id}" for kind in ANNOUNCEMENT_KINDS]
+    return (
+        select(OutboxMessage.chat_id)
+        .join(Broadcast, Broadcast.id == OutboxMessage.broadcast_id)
+        .where(Broadcast.key.in_(keys), OutboxMessage.status.not_in(_NOT_TOLD))
+    )
+
+
+async def _tell_again(
+    conn: AsyncConnection,
+    *,
+    sale_id: int,
+    key: str,
+    wording: SaleWording,
+    render: Callable[[str], str],
+    entrants: Sequence[int] = (),
+    to_entrant: Callable[[str], str] | None = None,
+    now: datetime,
+) -> int:
+    """Tell a sale's entrants (``to_entrant(language)``, else ``render``) and the members its
+    announcements reached (``render(language)``), once per member: the outbox key is ``key``
+    and the member's id, so an entrant who was also announced to hears it once."""
+    broadcast = await open_broadcast(conn, key=key, kind="sale-change", audience="told", now=now)
+    if broadcast is None:
+        return 0
+    default = wording.languages[0]
+    told = 0
+    if entrants:
+        rows = await conn.execute(
+            select(Member.id, Member.language).where(
+                Member.id.in_(list(entrants)), Member.deleted_at.is_(None)
+            )
+        )
+        languages = {int(row.id): row.language for row in rows}
+        speak = to_entrant or render
+        envelopes = [
+            Envelope(f"{key}:{member_id}", member_id, speak(language))
+            for member_id, language in sorted(languages.items())
+        ]
+        told += await enqueue(conn, envelopes, now=now, broadcast_id=broadcast)
+    told += await enqueue_members(
+        conn,
+        broadcast_id=broadcast,
+        key_prefix=f"{key}:",
+        payloads={language: render(language) for language in wording.languages},
+        default_language=default,
+        where=[Member.id.in_(_told(sale_id))],
+        now=now,
+    )
+    return told
+
+
+def _refuse_unless_upcoming(sale: SaleTerms, now: datetime) -> None:
+    """Only a sale still to start can change its terms."""
+    if sale.status != "scheduled":
+        raise InvalidState(
+            f"sale {sale.sale_id} is {sale.status}", sale_id=sale.sale_id, reason=sale.status
+        )
+    if now >= sale.starts_at:
+        raise InvalidState(
+            f"sale {sale.sale_id} has started: its terms can no longer change",
+            sale_id=sale.sale_id,
+            reason="started",
+        )
 
 
 class FlashSales:
@@ -162,37 +350,10 @@ class FlashSales:
         with ``prize_only``.
         """
         item_id = item_id_of(item_id)
-        validation.amount(sale_price, field="sale_price")
-        validation.amount(quantity, field="quantity")
-        validation.instant(starts_at, field="starts_at")
-        validation.instant(ends_at, field="ends_at")
+        _check_terms(sale_price, quantity, starts_at, ends_at, mode, entry_ends_at)
         validation.instant(now)
-        if ends_at <= starts_at:
-            raise InvalidInput("ends_at must be after starts_at", field="ends_at")
-        if mode not in MODES:
-            raise InvalidInput(f"mode must be one of {', '.join(MODES)}", field="mode")
-        if mode == "draw":
-            if entry_ends_at is None:
-                raise InvalidInput("a draw needs entry_ends_at", field="entry_ends_at")
-            validation.instant(entry_ends_at, field="entry_ends_at")
-            if not starts_at < entry_ends_at <= ends_at:
-                raise InvalidInput(
-                    "entry_ends_at must be after starts_at and not after ends_at",
-                    field="entry_ends_at",
-                )
-        elif entry_ends_at is not None:
-            raise InvalidInput("only a draw has an entry window", field="entry_ends_at")
         async with self.db.write() as conn:
-            item = await load_item(conn, item_id)
-            if not item.listed:
-                raise PrizeOnly(
-                    f"item {item_id} is a prize only (not listed) and cannot be put on sale",
-                    item_id=item_id,
-                )
-            if item.cash_minor > 0:
-                raise InvalidInput(
-                    f"item {item_id} has a cash part and cannot be put on sale", field="item_id"
-                )
+            await _check_item(conn, item_id)
             sale_id = (
                 await conn.execute(
                     insert(FlashSale)
@@ -212,6 +373,176 @@ class FlashSales:
                 )
             ).scalar_one()
             return (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+
+    async def edit_sale(
+        self,
+        sale_id: int,
+        sale_price: int,
+        quantity: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        mode: str,
+        entry_ends_at: datetime | None = None,
+        *,
+        now: datetime,
+        actor_id: int,
+        wording: SaleWording | None = None,
+    ) -> SaleEdit:
+        """Change the terms of a sale that has not started, checked as :meth:`create_sale`
+        checks them (its item stays); audited, and told (with ``wording``) to the members its
+        announcements reached, in one transaction.
+
+        Refused with ``invalid_state`` (``reason`` ``started``) once the sale has started, and
+        (``reason`` its status) once it is cancelled. Terms equal to the sale's change nothing.
+        """
+        sale_id = _sale_id(sale_id)
+        _check_terms(sale_price, quantity, starts_at, ends_at, mode, entry_ends_at)
+        validation.instant(now)
+        validation.member_id(actor_id)
+        async with self.db.write() as conn:
+            before = await _load_sale(conn, sale_id, lock="update")
+            _refuse_unless_upcoming(before, now)
+            after = replace(
+                before,
+                sale_price=sale_price,
+                quantity=quantity,
+                remaining=quantity,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                mode=mode,
+                entry_ends_at=entry_ends_at,
+            )
+            if after == before:
+                view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+                return SaleEdit(view, changed=False, told=0)
+            await _check_item(conn, before.item_id)
+            edited = await conn.execute(
+                update(FlashSale)
+                .where(
+                    FlashSale.id == sale_id,
+                    FlashSale.status == "scheduled",
+                    FlashSale.starts_at > now,
+                )
+                .values(
+                    sale_price=sale_price,
+                    quantity=quantity,
+                    # Nothing is sold before the start: the whole quantity is left.
+                    remaining=quantity,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    mode=mode,
+                    entry_ends_at=entry_ends_at,
+                )
+            )
+            assert edited.rowcount == 1, "the sale row is locked"
+            change = await write_entry(
+                conn,
+                actor_id=actor_id,
+                action="sale.edit",
+                target=f"sale:{sale_id}",
+                now=now,
+                before=_terms_state(before),
+                after=_terms_state(after),
+            )
+            view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+            told = 0
+            if wording is not None:
+                told = await _tell_again(
+                    conn,
+                    sale_id=sale_id,
+                    # The audit entry's id names this change: each edit is told once.
+                    key=f"sale-edit:{sale_id}:{change}",
+                    wording=wording,
+                    render=lambda language: wording.sale_changed(language, view),
+                    now=now,
+                )
+            return SaleEdit(view, changed=True, told=told)
+
+    async def cancel_sale(
+        self,
+        sale_id: int,
+        now: datetime,
+        *,
+        actor_id: int,
+        wording: SaleWording | None = None,
+    ) -> SaleCancellation:
+        """Cancel a sale before it starts or while it runs, in one transaction: every entry's
+        held points go back to its member (the hold voided through the ledger), the audit log
+        records who did it, and (with ``wording``) its entrants and the members its
+        announcements reached are told.
+
+        A cancelled sale cancelled again changes nothing (``already_cancelled``). Refused with
+        ``invalid_state`` for a drawn sale (``reason`` ``drawn``) and a first-come sale that
+        has ended (``reason`` ``ended``): what members bought there stays theirs.
+        """
+        sale_id = _sale_id(sale_id)
+        validation.instant(now)
+        validation.member_id(actor_id)
+        async with self.db.write() as conn:
+            # The sale first: an entry under way finishes before, or sees it cancelled after.
+            sale = await _load_sale(conn, sale_id, lock="update")
+            if sale.status == "cancelled":
+                view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+                return SaleCancellation(view, (), 0, 0, already_cancelled=True)
+            if sale.status != "scheduled":
+                raise InvalidState(
+                    f"sale {sale_id} is {sale.status}", sale_id=sale_id, reason=sale.status
+                )
+            if sale.mode == "first_come" and now >= sale.ends_at:
+                raise InvalidState(f"sale {sale_id} has ended", sale_id=sale_id, reason="ended")
+            await conn.execute(
+                update(FlashSale).where(FlashSale.id == sale_id).values(status="cancelled")
+            )
+            entries = (
+                await conn.execute(
+                    select(FlashSaleEntry.member_id, FlashSaleEntry.hold_id)
+                    .join(Hold, Hold.id == FlashSaleEntry.hold_id)
+                    .where(
+                        FlashSaleEntry.sale_id == sale_id,
+                        FlashSaleEntry.status == "entered",
+                        Hold.status == "pending",
+                    )
+                    .order_by(FlashSaleEntry.member_id)
+                )
+            ).all()
+            released: list[int] = []
+            points = 0
+            for entry in entries:
+                member_id = int(entry.member_id)
+                hold, _ = await settle_hold(
+                    conn,
+                    hold_id=int(entry.hold_id),
+                    post=False,
+                    key=f"sale-cancel:{sale_id}:{member_id}",
+                    now=now,
+                )
+                released.append(member_id)
+                points += hold.amount
+            await write_entry(
+                conn,
+                actor_id=actor_id,
+                action="sale.cancel",
+                target=f"sale:{sale_id}",
+                now=now,
+                before=_terms_state(sale),
+                after={"status": "cancelled", "released": len(released), "points": points},
+            )
+            view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+            told = 0
+            if wording is not None:
+                told = await _tell_again(
+                    conn,
+                    sale_id=sale_id,
+                    key=f"sale-cancel:{sale_id}",
+                    wording=wording,
+                    render=lambda language: wording.sale_cancelled(language, view, None),
+                    entrants=released,
+                    to_entrant=lambda language: wording.sale_cancelled(
+                        language, view, view.sale_price
+                    ),
+                    now=now,
+                )
+            return SaleCancellation(view, tuple(released), points, told)
 
     async def get_sale(self, sale_id: int, now: datetime) -> SaleView:
         sale_id = _sale_id(sale_id)
@@ -322,7 +653,7 @@ class FlashSales:
         key = f"sale-entry:{sale_id}:{member_id}"
 
         async def work(conn: AsyncConnection) -> EntryResult:
-            sale = await _load_sale(conn, sale_id)
+            sale = await _load_sale(conn, sale_id, lock="share")
             if sale.mode != "draw":
                 raise InvalidState(
                     f"sale {sale_id} is first come: redeem instead",
@@ -410,7 +741,8 @@ class FlashSales:
     async def _draw(
         self, conn: AsyncConnection, sale_id: int, now: datetime, rng: random.Random
     ) -> DrawResult:
-        sale = await _load_sale(conn, sale_id)
+        # The sale before the entrants' accounts, as a cancellation takes them.
+        sale = await _load_sale(conn, sale_id, lock="update")
         if sale.mode != "draw":
             raise InvalidState(
                 f"sale {sale_id} is not a draw", sale_id=sale_id, reason="not_a_draw"

@@ -316,10 +316,15 @@ def _redemption_id(value: object) -> int:
 
 
 async def take_sale_unit(conn: AsyncConnection, sale_id: int, quantity: int = 1) -> bool:
-    """Take units of a sale's own quantity by conditional update; False when too few are left."""
+    """Take units of a sale's own quantity by conditional update; False when too few are left
+    (or the sale was cancelled meanwhile: nothing is left of it)."""
     result = await conn.execute(
         update(FlashSale)
-        .where(FlashSale.id == sale_id, FlashSale.remaining >= quantity)
+        .where(
+            FlashSale.id == sale_id,
+            FlashSale.status == "scheduled",
+            FlashSale.remaining >= quantity,
+        )
         .values(remaining=FlashSale.remaining - quantity)
     )
     return bool(result.rowcount)

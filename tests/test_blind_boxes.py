@@ -37,6 +37,7 @@ from core.errors import (
     DailyCapReached,
     Frozen,
     InsufficientPoints,
+    InvalidAmount,
     InvalidInput,
     InvalidKey,
     KeyReused,
@@ -840,3 +841,43 @@ async def test_any_run_of_opens_and_restocks_keeps_the_books_and_the_stock_clean
     report = await boxes.payout_report(box.box_id)
     assert report.points_spent == 20 * sum(won.values())
     assert report.points_paid == 5 * won["Small"] + 60 * won["Big"]
+
+
+async def test_an_admin_prices_closes_and_opens_a_box_and_the_log_says_who(rich_mall: Mall):
+    mall = rich_mall
+    boxes = blind_boxes(mall)
+    await mall.members.join(ALICE, "Alice", "en", NOW)
+    box = await boxes.create_box(
+        "edit-box", "Edit box", 100, [PrizeSpec("5 points", "points", 1, points=5)], NOW
+    )
+    priced = await boxes.edit_box(box.box_id, NOW, actor_id=7, price_points=150)
+    assert (priced.price_points, priced.active) == (150, True)
+    first = await boxes.open(ALICE, box.box_id, "open-1", NOW)
+    assert first.balance == 100_000 - 150 + 5
+
+    closed = await boxes.edit_box(box.box_id, NOW, actor_id=7, active=False)
+    assert not closed.active
+    with pytest.raises(NotAvailable):
+        await boxes.open(ALICE, box.box_id, "open-2", NOW)
+    same = await boxes.edit_box(box.box_id, NOW, actor_id=7, active=False, price_points=150)
+    assert (same.active, same.price_points) == (False, 150)
+    reopened = await boxes.edit_box(box.box_id, NOW, actor_id=8, active=True)
+    assert reopened.active
+    assert (await boxes.open(ALICE, box.box_id, "open-3", NOW)).draw_number == 2
+
+    entries = [e for e in await mall.audit.latest(10) if e.action == "box.edit"]
+    assert [(e.actor_id, e.before, e.after) for e in entries] == [
+        (8, {"active": False}, {"active": True}),
+        (7, {"active": True}, {"active": False}),
+        (7, {"price_points": 100}, {"price_points": 150}),
+    ]
+    for bad in (
+        lambda: boxes.edit_box(box.box_id, NOW, actor_id=7, price_points=0),
+        lambda: boxes.edit_box(box.box_id, NOW, actor_id=0, active=True),
+        lambda: boxes.edit_box(box.box_id, NOW, actor_id=7, active="yes"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises((InvalidInput, InvalidAmount)):
+            await bad()
+    with pytest.raises(UnknownBox):
+        await boxes.edit_box(999, NOW, actor_id=7, active=True)
+    await books_clean(mall)

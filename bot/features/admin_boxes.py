@@ -1,8 +1,13 @@
-"""Blind boxes from the chat: each box's prize table, editing it, and rotating its seed.
+"""Blind boxes from the chat: creating one, its price, opening and closing it, its prize table,
+and rotating its seed.
 
-The section (``abx``) lists the boxes; a box's card (``abv``) shows its prizes with their true
-odds now, the expected payout per box against its price, and the seed commitment members can
-check draws against. "Edit prizes" takes the whole table typed, one prize a line::
+The section (``abx``) lists the boxes, with "New box" (a form: title, then price; the box is
+saved closed, with only a prize that gives nothing, so the admin types its prizes on its card
+and then opens it). A box's card (``abv``) has its price (a one-question form), Open or Close
+(members can open a box only while it is open; its seed, draws and counters stay while it is
+closed), and shows its prizes with their true odds now, the expected payout per box against
+its price, and the seed commitment members can check draws against. "Edit prizes" takes the
+whole table typed, one prize a line::
 
     Fifty points: points 50 weight 30
     Golden mug: item golden-mug weight 1 stock 3 rare
@@ -27,7 +32,7 @@ from decimal import Decimal
 from babel.numbers import format_decimal
 
 from bot.features.admin import admin_screen, audited, label
-from bot.features.admin_forms import Draft, Form, Invalid, Step
+from bot.features.admin_forms import Draft, Form, Invalid, Step, text_answer, whole_number
 from bot.i18n import Html, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
@@ -46,6 +51,12 @@ ROTATE_ROUTE = "abr"
 ROTATE_CONFIRM_ROUTE = "abk"
 FORM_ROUTE = "abf"
 FORM_KIND = "admin.box.form"
+NEW_ROUTE = "abn"
+PRICE_ROUTE = "abp"
+OPEN_ROUTE = "abo"
+TERMS_ROUTE = "abq"
+TERMS_KIND = "admin.box.terms"
+TITLE_MAX = 200
 MAX_PRIZES = 40
 TABLE_MAX_CHARS = 3000
 # The audit log keeps before and after in 4000 characters each.
@@ -102,6 +113,7 @@ async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
         )
         for box in boxes
     )
+    rows += ((Button(plain(t("admin.boxes.new")), data=NEW_ROUTE),),)
     text = t("admin.boxes.title") if boxes else t("admin.boxes.none")
     turn.show(admin_screen(turn, text, rows))
 
@@ -120,6 +132,7 @@ async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
         raise Stale(f"no box {box_id}") from None
     lines = [*([intro, ""] if intro else [])]
     lines.append(t("admin.boxes.card.title", title=box.title, sku=box.sku))
+    lines.append(t("admin.boxes.card.price", price=t.points(box.price_points)))
     lines.append(t("admin.boxes.card.active") if box.active else t("admin.boxes.card.inactive"))
     if box.pity_after is not None:
         lines.append(t("admin.boxes.card.pity", draws=t.number(box.pity_after)))
@@ -128,9 +141,19 @@ async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
     current = await _table_lines(turn, table.prizes)
     if current:
         lines += ["", t("admin.boxes.card.as_lines", lines="\n".join(current))]
+    # The button carries the state it sets: a second tap sets it again, changing nothing.
+    switch = (
+        Button(plain(t("admin.boxes.close")), data=callback(OPEN_ROUTE, box_id, 0))
+        if box.active
+        else Button(plain(t("admin.boxes.open")), data=callback(OPEN_ROUTE, box_id, 1))
+    )
     rows = (
         (
             Button(plain(t("admin.boxes.edit")), data=callback(EDIT_ROUTE, box_id)),
+            Button(plain(t("admin.boxes.price")), data=callback(PRICE_ROUTE, box_id)),
+        ),
+        (
+            switch,
             Button(plain(t("admin.boxes.rotate")), data=callback(ROTATE_ROUTE, box_id)),
         ),
         (Button(plain(t("admin.boxes.back_to_list")), data=LIST_ROUTE),),
@@ -594,3 +617,143 @@ async def _described(turn: Turn, box_id: int) -> BoxView:
         return await turn.mall.boxes.describe(box_id, turn.member_id, turn.now)
     except (UnknownBox, InvalidInput):
         raise Stale(f"no box {box_id}") from None
+
+
+# --- A new box, its price, opening and closing it -----------------------------------------------
+
+
+async def _title_answer(turn: Turn, text: str, draft: Draft) -> JSON:
+    return text_answer(turn, text, max_length=TITLE_MAX)
+
+
+async def _price_answer(turn: Turn, text: str, draft: Draft) -> JSON:
+    return whole_number(turn, text, low=1)
+
+
+def _price_question(turn: Turn, draft: Draft) -> Html:
+    current = draft.context.get("price")
+    if isinstance(current, int):
+        title = str(draft.values.get("title") or "")
+        return turn.t("admin.boxes.ask.price", title=title, current=turn.t.points(current))
+    return turn.t("admin.boxes.ask.new_price")
+
+
+async def _terms_summary(turn: Turn, draft: Draft) -> Html | None:
+    """A new box's summary; a price change saves at once."""
+    if isinstance(draft.context.get("box"), int):
+        return None
+    t = turn.t
+    price = draft.values.get("price")
+    lines = [
+        t("admin.boxes.new_summary.title"),
+        t("admin.boxes.new_summary.line", title=str(draft.values.get("title"))),
+        t("admin.boxes.card.price", price=t.points(price if isinstance(price, int) else 0)),
+        "",
+        t("admin.boxes.new_summary.closed"),
+    ]
+    return Html("\n".join(lines))
+
+
+async def _free_sku(turn: Turn, title: str) -> str:
+    """A box sku made from the title ("Lucky bean box" -> "lucky-bean-box"), numbered if taken."""
+    taken = {box.sku for box in await turn.mall.boxes.list_boxes()}
+    base = re.sub(r"[^a-z0-9]+", "-", title.casefold()).strip("-")[:48].strip("-") or "box"
+    for number in range(1, 1000):
+        sku = base if number == 1 else f"{base}-{number}"
+        if sku not in taken:
+            return sku
+    raise Invalid(turn.t("admin.boxes.bad.other", problem=title))
+
+
+async def _save_terms(turn: Turn, draft: Draft) -> None:
+    box_id = draft.context.get("box")
+    price = draft.values.get("price")
+    if isinstance(price, bool) or not isinstance(price, int):
+        raise Stale("box terms without a price")
+    if isinstance(box_id, int) and not isinstance(box_id, bool):
+        await turn.mall.boxes.edit_box(
+            box_id, turn.now, actor_id=turn.member_id, price_points=price
+        )
+        turn.show(await _card(turn, box_id, turn.t("admin.boxes.price_saved")))
+        return
+    title = str(draft.values.get("title"))
+    # Closed, and with one prize that gives nothing: its real prizes are typed on its card
+    # (a prize left out of a table leaves the draw), then it is opened.
+    placeholder = PrizeSpec(
+        name=turn.t("admin.boxes.default_name.nothing"), kind="consolation", weight=1
+    )
+    try:
+        created = await turn.mall.boxes.create_box(
+            await _free_sku(turn, title), title, price, [placeholder], turn.now, active=False
+        )
+    except InvalidInput as refused:
+        raise Invalid(_refusal_line(turn, refused, [])) from None
+    await audited(
+        turn,
+        "box.create",
+        f"box:{created.box_id}",
+        after={"sku": created.sku, "title": title, "price_points": price, "active": False},
+    )
+    turn.show(await _card(turn, created.box_id, turn.t("admin.boxes.created", title=title)))
+
+
+def _terms_home(turn: Turn, draft: Draft) -> Button:
+    box_id = draft.context.get("box")
+    if isinstance(box_id, int):
+        return Button(plain(turn.t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, box_id))
+    return Button(plain(turn.t("admin.boxes.back_to_list")), data=LIST_ROUTE)
+
+
+TERMS_FORM = Form(
+    router,
+    name="box_terms",
+    route=TERMS_ROUTE,
+    kind=TERMS_KIND,
+    steps=(
+        Step(
+            "title",
+            lambda turn, draft: turn.t("admin.boxes.ask.title"),
+            parse=_title_answer,
+            label=lambda turn: turn.t("admin.boxes.field.title"),
+        ),
+        Step(
+            "price",
+            _price_question,
+            parse=_price_answer,
+            label=lambda turn: turn.t("admin.boxes.field.price"),
+        ),
+    ),
+    summary=_terms_summary,
+    save=_save_terms,
+    home=_terms_home,
+)
+
+
+@router.button(NEW_ROUTE, admin=True)
+async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await TERMS_FORM.start(turn)
+
+
+@router.button(PRICE_ROUTE, admin=True)
+async def price_button(turn: Turn, args: tuple[str, ...]) -> None:
+    box = await _described(turn, int_arg(args, 0))
+    context: dict[str, JSON] = {"box": box.box_id, "price": box.price_points}
+    await TERMS_FORM.start(turn, ["price"], {"title": box.title}, context)
+
+
+@router.button(OPEN_ROUTE, admin=True)
+async def open_button(turn: Turn, args: tuple[str, ...]) -> None:
+    """Open (``1``) or close (``0``) the box to members; audited when it changes."""
+    box_id, state = int_arg(args, 0), int_arg(args, 1)
+    if state not in (0, 1):
+        raise Stale(f"bad box state {state}")
+    before = await _described(turn, box_id)
+    after = await turn.mall.boxes.edit_box(
+        box_id, turn.now, actor_id=turn.member_id, active=bool(state)
+    )
+    t = turn.t
+    if after.active == before.active:
+        intro = t("admin.boxes.already_open") if after.active else t("admin.boxes.already_closed")
+    else:
+        intro = t("admin.boxes.opened") if after.active else t("admin.boxes.closed")
+    turn.show(await _card(turn, box_id, intro))

@@ -211,8 +211,11 @@ class Form:
         context: Mapping[str, JSON] | None = None,
         *,
         problem: Html | None = None,
+        review: bool = False,
     ) -> None:
-        """Ask the first of ``steps`` (all the form's steps by default), ``problem`` above it."""
+        """Ask the first of ``steps`` (all the form's steps by default), ``problem`` above it;
+        with ``review`` (``values`` answering every step: an existing record's), show the
+        summary at once, each answer to change from there."""
         names = list(steps) if steps is not None else [step.name for step in self.steps]
         unknown = [name for name in names if name not in self._by_name]
         if unknown or not names:
@@ -225,6 +228,11 @@ class Form:
             dict(values or {}),
             dict(context or {}),
         )
+        if review:
+            missing = [name for name in names if name not in draft.values]
+            if missing:
+                raise ValueError(f"form {self.name!r} reviewed without answers for {missing}")
+            draft.at = len(names)
         await self._ask(turn, draft, problem)
 
     # --- Answers ------------------------------------------------------------------------------

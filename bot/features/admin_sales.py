@@ -1,6 +1,11 @@
-"""Flash sales from the chat: the list of sales and scheduling a new one.
+"""Flash sales from the chat: the list of sales, scheduling a new one, editing and cancelling.
 
-The section (``asl``) lists the latest sales, upcoming, running and ended. "New sale" is a guided
+The section (``asl``) lists the latest sales, upcoming, running and ended; a sale's card
+(``asv``) has ✏️ Edit while it has not started (the same form, opened on its summary with the
+sale's terms: any answer but the item given again, then Save) and 🛑 Cancel until it is over
+(a confirmation whose button carries a nonce: a double tap cancels once). Both are core use
+cases that write the audit log and tell the members who heard of the sale (its announcements,
+its entrants) again through the outbox, in the same transaction. "New sale" is a guided
 conversation (:mod:`bot.features.admin_forms`): the item (picked from the list, or its sku
 typed), the sale price, the quantity, the start ("now" allowed) and end on the mall's clock,
 and the mode: first come, or an entry draw whose entries close when the sale ends (the draw
@@ -11,9 +16,17 @@ before the end). Announcing a sale is the scheduled job's work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from bot.features.admin import admin_screen, audited, label
+from bot.features.admin import (
+    admin_screen,
+    ask,
+    audited,
+    confirmed,
+    label,
+    new_nonce,
+    two_a_row,
+)
 from bot.features.admin_forms import (
     EXAMPLE_MOMENT,
     Choice,
@@ -27,12 +40,14 @@ from bot.features.admin_forms import (
     starts_before_end,
     whole_number,
 )
+from bot.features.shop import refusal
 from bot.i18n import Html, plain, shorten
-from bot.router import Router
+from bot.jobs import JobScreens
+from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.catalog import ItemRecord
-from core.errors import UnknownItem
+from core.errors import InvalidState, MallError, UnknownItem, UnknownSale
 from core.flash_sales import MODES, SaleView
 from core.pending_inputs import JSON
 
@@ -42,6 +57,13 @@ LIST_ROUTE = "asl"
 NEW_ROUTE = "asn"
 FORM_ROUTE = "asf"
 FORM_KIND = "admin.sale.form"
+CARD_ROUTE = "asv"
+EDIT_ROUTE = "ase"
+CANCEL_ROUTE = "asc"
+CANCEL_CONFIRM_ROUTE = "asy"
+CANCEL_INPUT = "admin.sale.cancel"
+# The steps an edit may answer again: every one but the item.
+EDIT_STEPS = ("price", "quantity", "starts", "ends", "mode")
 SALES_SHOWN = 20
 # Items offered as buttons when picking one; any other is typed by its sku.
 ITEMS_OFFERED = 12
@@ -75,8 +97,26 @@ async def _list_screen(turn: Turn, intro: Html | None = None) -> Screen:
         if shown:
             lines += ["", heading]
             lines += [_sale_line(turn, sale) for sale in shown]
-    rows = ((Button(plain(t("admin.sales.new")), data=NEW_ROUTE),),)
-    return admin_screen(turn, Html("\n".join(lines)), rows)
+    # A card for each sale an admin can still change or cancel.
+    cards = [
+        Button(
+            plain(t("admin.sales.open_card", id=sale.sale_id, title=shorten(sale.title, 30))),
+            data=callback(CARD_ROUTE, sale.sale_id),
+        )
+        for sale in sales
+        if _cancellable(sale)
+    ]
+    rows = [*two_a_row(cards), (Button(plain(t("admin.sales.new")), data=NEW_ROUTE),)]
+    return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
+
+
+def _editable(sale: SaleView) -> bool:
+    return sale.phase == "upcoming"
+
+
+def _cancellable(sale: SaleView) -> bool:
+    """Not over: not cancelled or drawn, and a first-come sale not past its end."""
+    return sale.phase in ("upcoming", "open", "sold_out", "entry", "awaiting_draw")
 
 
 def _sale_line(turn: Turn, sale: SaleView) -> Html:
@@ -190,8 +230,11 @@ async def _summary(turn: Turn, draft: Draft) -> Html | None:
     starts, ends = moment_value(draft, "starts"), moment_value(draft, "ends")
     mode = str(values["mode"])
     price, quantity = int_value(draft, "price"), int_value(draft, "quantity")
+    sale_id = draft.context.get("sale")
     lines = [
-        t("admin.sales.summary.title"),
+        t("admin.sales.summary.edit_title", id=sale_id)
+        if isinstance(sale_id, int)
+        else t("admin.sales.summary.title"),
         t("admin.sales.summary.item", title=item.title, regular=t.points(item.price_points)),
         t("admin.sales.summary.price", price=t.points(price)),
         t("admin.sales.summary.quantity", quantity=t.number(quantity)),
@@ -204,6 +247,10 @@ async def _summary(turn: Turn, draft: Draft) -> Html | None:
 
 
 async def _save(turn: Turn, draft: Draft) -> None:
+    sale_id = draft.context.get("sale")
+    if isinstance(sale_id, int):
+        await _save_edit(turn, draft, sale_id)
+        return
     values = draft.values
     starts, ends = moment_value(draft, "starts"), moment_value(draft, "ends")
     item_id, price = int_value(draft, "item"), int_value(draft, "price")
@@ -243,7 +290,46 @@ async def _save(turn: Turn, draft: Draft) -> None:
     turn.show(await _list_screen(turn, turn.t("admin.sales.created", title=sale.title)))
 
 
+async def _save_edit(turn: Turn, draft: Draft, sale_id: int) -> None:
+    """Save an edit; a sale that started meanwhile keeps its terms (its card says so)."""
+    starts, ends = moment_value(draft, "starts"), moment_value(draft, "ends")
+    price, quantity = int_value(draft, "price"), int_value(draft, "quantity")
+    mode = str(draft.values.get("mode"))
+    starts = max(starts, turn.now)
+    if ends <= turn.now:
+        kept = {
+            name: value for name, value in draft.values.items() if name not in ("starts", "ends")
+        }
+        problem = turn.t("admin.sales.ended_meanwhile")
+        await FORM.start(turn, ["starts", "ends"], kept, draft.context, problem=problem)
+        return
+    try:
+        edited = await turn.mall.flash_sales.edit_sale(
+            sale_id,
+            price,
+            quantity,
+            starts,
+            ends,
+            mode,
+            ends if mode == "draw" else None,
+            now=turn.now,
+            actor_id=turn.member_id,
+            wording=JobScreens(turn.languages, turn.config),
+        )
+    except InvalidState as refused:
+        turn.show(await _card(turn, sale_id, _refused(turn, refused)))
+        return
+    if not edited.changed:
+        intro = turn.t("admin.sales.unchanged")
+    else:
+        intro = turn.t("admin.sales.edited", count=turn.t.number(edited.told))
+    turn.show(await _card(turn, sale_id, intro))
+
+
 def _home(turn: Turn, draft: Draft) -> Button:
+    sale_id = draft.context.get("sale")
+    if isinstance(sale_id, int):
+        return Button(plain(turn.t("admin.sales.back_to_sale")), data=callback(CARD_ROUTE, sale_id))
     return Button(plain(turn.t("admin.sales.back")), data=LIST_ROUTE)
 
 
@@ -301,3 +387,139 @@ FORM = Form(
 @router.button(NEW_ROUTE, admin=True)
 async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
     await FORM.start(turn)
+
+
+# --- A sale's card: editing and cancelling it --------------------------------------------------
+
+
+async def _sale(turn: Turn, sale_id: int) -> SaleView:
+    try:
+        return await turn.mall.flash_sales.get_sale(sale_id, turn.now)
+    except UnknownSale:
+        raise Stale(f"no sale {sale_id}") from None
+
+
+async def _card(turn: Turn, sale_id: int, intro: Html | None = None) -> Screen:
+    t = turn.t
+    sale = await _sale(turn, sale_id)
+    lines = [*([intro, ""] if intro else []), _sale_line(turn, sale)]
+    if sale.mode == "draw":
+        lines.append(t("admin.sales.entrants", count=t.number(sale.entrants)))
+    buttons = []
+    if _editable(sale):
+        buttons.append(
+            Button(plain(t("admin.sales.edit")), data=callback(EDIT_ROUTE, sale.sale_id))
+        )
+    if _cancellable(sale):
+        buttons.append(
+            Button(plain(t("admin.sales.cancel")), data=callback(CANCEL_ROUTE, sale.sale_id))
+        )
+    rows = [*two_a_row(buttons), (Button(plain(t("admin.sales.back")), data=LIST_ROUTE),)]
+    return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
+
+
+def _refused(turn: Turn, refused: MallError) -> Html:
+    """Why a sale cannot be changed or cancelled now, in words."""
+    reason = refused.details.get("reason")
+    if reason == "started":
+        return turn.t("admin.sales.started_meanwhile")
+    if reason in ("drawn", "ended"):
+        return turn.t("admin.sales.over_meanwhile")
+    return refusal(turn.t, refused)
+
+
+@router.button(CARD_ROUTE, admin=True)
+async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(await _card(turn, int_arg(args, 0)))
+
+
+@router.button(EDIT_ROUTE, admin=True)
+async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
+    """The form on its summary, the sale's terms as its answers."""
+    sale = await _sale(turn, int_arg(args, 0))
+    if not _editable(sale):
+        turn.show(await _card(turn, sale.sale_id, turn.t("admin.sales.started_meanwhile")))
+        return
+    values: dict[str, JSON] = {
+        "item": sale.item_id,
+        "price": sale.sale_price,
+        "quantity": sale.quantity,
+        "starts": sale.starts_at.astimezone(turn.config.mall.timezone).isoformat(),
+        "ends": sale.ends_at.astimezone(turn.config.mall.timezone).isoformat(),
+        "mode": sale.mode,
+    }
+    await FORM.start(turn, EDIT_STEPS, values, {"sale": sale.sale_id}, review=True)
+
+
+@router.button(CANCEL_ROUTE, admin=True)
+async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+    """Ask first, saying what it does; the Confirm button carries a fresh nonce."""
+    sale = await _sale(turn, int_arg(args, 0))
+    if not _cancellable(sale):
+        turn.show(await _card(turn, sale.sale_id))
+        return
+    await _confirmation(turn, {"sale": sale.sale_id, "nonce": new_nonce()}, sale)
+
+
+async def _confirmation(turn: Turn, data: dict[str, JSON], sale: SaleView) -> None:
+    t = turn.t
+    text = t(
+        "admin.sales.cancel_confirm",
+        title=sale.title,
+        entrants=t.number(sale.entrants),
+        points=t.points(sale.sale_price),
+    )
+    rows = (
+        (
+            Button(
+                plain(t("admin.sales.cancel_yes")),
+                data=callback(CANCEL_CONFIRM_ROUTE, str(data["nonce"])),
+            ),
+            Button(plain(t("admin.sales.cancel_no")), data=callback(CARD_ROUTE, sale.sale_id)),
+        ),
+    )
+    await ask(turn, CANCEL_INPUT, data, text, rows)
+
+
+@router.input(CANCEL_INPUT, admin=True)
+async def cancel_typed(turn: Turn, text: str, data: Mapping[str, JSON]) -> None:
+    """Text while the confirmation is open: show it again, still waiting for a button."""
+    sale_id = data.get("sale")
+    if not isinstance(sale_id, int):
+        raise Stale("a sale's cancellation without its sale")
+    await _confirmation(turn, dict(data), await _sale(turn, sale_id))
+
+
+@router.button(CANCEL_CONFIRM_ROUTE, admin=True)
+async def cancel_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
+    found = await confirmed(turn, CANCEL_INPUT, args)
+    if found is None:  # a second tap, or a confirmation replaced meanwhile
+        turn.notice(turn.t("admin.sales.cancel_stale"), alert=True)
+        turn.show(await _list_screen(turn))
+        return
+    _, data = found
+    sale_id = data.get("sale")
+    if not isinstance(sale_id, int):
+        raise Stale("a sale's cancellation without its sale")
+    await turn.mall.inputs.clear(turn.member_id)
+    try:
+        done = await turn.mall.flash_sales.cancel_sale(
+            sale_id,
+            turn.now,
+            actor_id=turn.member_id,
+            wording=JobScreens(turn.languages, turn.config),
+        )
+    except InvalidState as refused:
+        turn.show(await _card(turn, sale_id, _refused(turn, refused)))
+        return
+    t = turn.t
+    if done.already_cancelled:
+        intro = t("admin.sales.already_cancelled")
+    else:
+        intro = t(
+            "admin.sales.cancelled",
+            released=t.number(len(done.released)),
+            points=t.points(done.points_released),
+            count=t.number(done.told),
+        )
+    turn.show(await _card(turn, sale_id, intro))

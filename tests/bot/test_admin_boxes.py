@@ -188,3 +188,76 @@ async def test_the_card_flags_a_prize_that_can_never_be_drawn_and_says_why(boxed
     card = await admin.press("✅ Lucky box · 100 points")
     assert "Golden mug (item: Golden mug): weight 10, 10%, 100% on a guaranteed draw" in card.text
     assert "⚠️" not in card.text
+
+
+async def test_the_admin_creates_prices_opens_and_closes_a_box_from_the_chat(boxed: Chat) -> None:
+    chat = boxed
+    admin = await open_admin(chat)
+    await admin.send("/admin")
+    listed = await admin.press("🎲 Blind boxes")
+    ask = await admin.press("➕ New box", listed)
+    assert "New blind box" in ask.text
+    await admin.send("Bean box")
+    assert "is not a whole number" in (await admin.send("lots")).text
+    summary = await admin.send("120")
+    assert "Title: Bean box" in summary.text
+    assert "Price: 120 points a box" in summary.text
+    assert len(await chat.mall.boxes.list_boxes()) == 1, "nothing is saved before Save"
+
+    card = await admin.press("💾 Save", summary)
+    assert "Bean box is created, closed" in card.text
+    assert "⏸ Closed" in card.text
+    (box,) = [b for b in await chat.mall.boxes.list_boxes() if b.title == "Bean box"]
+    assert (box.sku, box.price_points, box.active) == ("bean-box", 120, False)
+
+    # Its prizes, typed on its card: the placeholder leaves the draw.
+    await admin.press("✏️ Edit prizes", card)
+    preview = await admin.send("points 50 weight 60\nGolden mug: item mug weight 40")
+    card = await admin.press("💾 Save", preview)
+    table = await chat.mall.boxes.prize_table(box.box_id)
+    assert {p.name: p.weight for p in table.prizes if p.weight} == {
+        "50 points": 60,
+        "Golden mug": 40,
+    }
+
+    # A member cannot open it while it is closed.
+    ann = chat.member("Ann")
+    await ann.start()
+    member_view = await chat.mall.boxes.describe(box.box_id, ann.id, chat.now)
+    assert not member_view.active
+
+    ask = await admin.press("💰 Price", card)
+    assert "The new price of Bean box in points, a box (now 120 points)" in ask.text
+    card = await admin.send("90")
+    assert "The price is changed." in card.text
+    assert "Price: 90 points a box" in card.text
+
+    (open_button,) = [b for row in card.buttons for b in row if b.text == "🔓 Open to members"]
+    opened = await admin.press("🔓 Open to members", card)
+    assert "The box is open to members." in opened.text
+    assert "✅ Open to members" in opened.text
+    # A second tap of the same button changes nothing more.
+    again = await admin.press_data(open_button.callback_data or "", opened)
+    assert "The box was open already." in again.text
+    now_open = await chat.mall.boxes.describe(box.box_id, ann.id, chat.now)
+    assert (now_open.active, now_open.price_points) == (True, 90)
+
+    closed = await admin.press("🔒 Close", again)
+    assert "The box is closed" in closed.text
+    assert not (await chat.mall.boxes.describe(box.box_id, ann.id, chat.now)).active
+
+    entries = [e for e in await chat.mall.audit.latest(20) if e.target == f"box:{box.box_id}"]
+    assert [e.action for e in reversed(entries)] == [
+        "box.create",
+        "box.prizes",
+        "box.edit",
+        "box.edit",
+        "box.edit",
+    ]
+    # Newest first: closed, opened, priced.
+    assert [e.after for e in entries[:3]] == [
+        {"active": False},
+        {"active": True},
+        {"price_points": 90},
+    ]
+    assert entries[0].actor_id == admin.id

@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from bot.sandbox import ChatMessage
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.admin import mall_state, open_admin, stock
+from tests.support.background import running_background
 from tests.support.chat import Chat, Member
 
 CATALOG = """
@@ -240,3 +242,151 @@ async def test_a_prize_only_item_is_not_offered_for_a_sale(stocked: Chat) -> Non
     assert "That item is a prize only (not on the shelf)" in refused.text
     assert "Sale price: 300 points" in refused.text, "the draft is kept"
     assert await chat.mall.flash_sales.current_and_upcoming(chat.now) == ()
+
+
+# --- Editing and cancelling a sale ---------------------------------------------------------------
+
+
+async def open_card(admin: Member, sale_id: int, title: str = "Canvas tote") -> ChatMessage:
+    await admin.send("/admin")
+    await admin.press("⚡ Flash sales")
+    return await admin.press(f"#{sale_id} {title}")
+
+
+async def test_the_admin_edits_an_upcoming_sale_and_members_told_of_it_hear_again(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat("[jobs]\nsale_notice_minutes = 120") as chat:
+        await stock(chat, CATALOG)
+        ann, li = chat.member("Ann"), chat.member("Li", language="zh-hans")
+        await ann.start()
+        await li.start()
+        tote = await chat.mall.catalog.get_item_by_sku("tote")
+        starts = chat.now + timedelta(hours=1)
+        sale = await chat.mall.flash_sales.create_sale(
+            tote.item_id, 300, 10, starts, starts + timedelta(hours=2), "first_come", now=chat.now
+        )
+        async with running_background(chat) as background:
+            await background.jobs.sales(chat.now)  # "coming up" to Ann and Li
+            await background.sender.wait_idle()
+        assert "Coming up: Canvas tote" in ann.last.text
+        admin = await open_admin(chat)
+
+        card = await open_card(admin, sale.sale_id)
+        assert "Canvas tote: 300 points (regular 400 points)" in card.text
+        assert admin.buttons(card)[:2] == ["✏️ Edit", "🛑 Cancel the sale"]
+        summary = await admin.press("✏️ Edit", card)
+        assert f"Flash sale #{sale.sale_id}" in summary.text
+        assert "Sale price: 300 points" in summary.text
+        assert "✏️ Item" not in admin.buttons(summary), "the item stays"
+        await admin.press("✏️ Sale price", summary)
+        summary = await admin.send("250")
+        await admin.press("✏️ Starts", summary)
+        summary = await admin.send("2026-03-02 11:00")
+        assert "Sale price: 250 points" in summary.text
+        assert "Quantity: 10" in summary.text
+
+        saved = await admin.press("💾 Save", summary)
+        assert "The sale is changed. Members told: 2." in saved.text
+        (view,) = await chat.mall.flash_sales.current_and_upcoming(chat.now)
+        assert (view.sale_price, view.starts_at) == (250, at("2026-03-02 11:00"))
+        (entry,) = [e for e in await chat.mall.audit.latest(10) if e.action == "sale.edit"]
+        assert (entry.actor_id, entry.after["sale_price"]) == (admin.id, 250)
+
+        async with running_background(chat) as background:
+            await background.sender.wait_idle()
+        assert "A flash sale has changed: Canvas tote" in ann.last.text
+        assert "250 points instead of 400 points" in ann.last.text
+        assert "First come, first served." in ann.last.text
+        assert "限时活动有变动" in li.last.text
+        assert "您" not in li.last.text
+
+        # Saving the same terms again changes nothing and tells nobody.
+        again = await admin.press("✏️ Edit", saved)
+        unchanged = await admin.press("💾 Save", again)
+        assert "Nothing changed" in unchanged.text
+
+
+async def test_an_edit_is_refused_once_the_sale_has_started(stocked: Chat) -> None:
+    chat = stocked
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    starts = chat.now + timedelta(minutes=30)  # within the draft's hour
+    sale = await chat.mall.flash_sales.create_sale(
+        tote.item_id, 300, 10, starts, starts + timedelta(hours=2), "first_come", now=chat.now
+    )
+    admin = await open_admin(chat)
+    card = await open_card(admin, sale.sale_id)
+    summary = await admin.press("✏️ Edit", card)
+    await admin.press("✏️ Sale price", summary)
+    summary = await admin.send("200")
+
+    chat.now = starts + timedelta(minutes=1)
+    before = await mall_state(chat, leave_out=DRAFT)
+    refused = await admin.press("💾 Save", summary)
+    assert "This sale has started: its terms can no longer change" in refused.text
+    assert "✏️ Edit" not in admin.buttons(refused)
+    assert "🛑 Cancel the sale" in admin.buttons(refused)
+    assert await mall_state(chat, leave_out=DRAFT) == before
+    assert (await chat.mall.flash_sales.get_sale(sale.sale_id, chat.now)).sale_price == 300
+
+    # The card of a started sale offers no edit, and a forged press is answered the same.
+    forged = await admin.press_data(f"ase:{sale.sale_id}")
+    assert "its terms can no longer change" in forged.text
+
+
+async def test_cancelling_a_draw_gives_entrants_their_points_back_once(stocked: Chat) -> None:
+    chat = stocked
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    ann, bo = chat.member("Ann"), chat.member("Bo")
+    await ann.start()
+    await bo.start()
+    sale = await chat.mall.flash_sales.create_sale(
+        tote.item_id,
+        60,
+        2,
+        chat.now,
+        chat.now + timedelta(hours=2),
+        "draw",
+        chat.now + timedelta(hours=2),
+        now=chat.now,
+    )
+    async with running_background(chat) as background:
+        await background.jobs.sales(chat.now)  # announced to Ann and Bo
+        await background.sender.wait_idle()
+    chat.now += timedelta(minutes=5)
+    await chat.mall.flash_sales.enter(sale.sale_id, ann.id, chat.now)
+    assert (await chat.mall.statements.balance(ann.id)).held == 60
+    admin = await open_admin(chat)
+
+    card = await open_card(admin, sale.sale_id)
+    assert "Entrants: 1" in card.text
+    assert "✏️ Edit" not in admin.buttons(card), "it has started"
+    confirm = await admin.press("🛑 Cancel the sale", card)
+    assert "Cancel the sale of Canvas tote?" in confirm.text
+    assert "Its entrants (1) get the 60 points held for their entry back" in confirm.text
+    (yes,) = [b for row in confirm.buttons for b in row if b.text == "🛑 Yes, cancel it"]
+    assert yes.callback_data is not None
+
+    done = await admin.press("🛑 Yes, cancel it", confirm)
+    assert "The sale is cancelled. Entries released: 1 (60 points back). Members told: 2." in (
+        done.text
+    )
+    assert "🛑 Cancel the sale" not in admin.buttons(done)
+    # A double tap (the same button again) cancels nothing more.
+    again = await admin.press_data(yes.callback_data, confirm)
+    assert ("That confirmation is no longer open.", True) in admin.notices
+    assert "Flash sales" in again.text
+    cancels = [e for e in await chat.mall.audit.latest(20) if e.action == "sale.cancel"]
+    assert len(cancels) == 1
+    assert (await chat.mall.statements.balance(ann.id)).held == 0
+    assert (await chat.mall.flash_sales.get_sale(sale.sale_id, chat.now)).phase == "cancelled"
+
+    async with running_background(chat) as background:
+        await background.sender.wait_idle()
+    assert "The flash sale of Canvas tote is cancelled." in ann.last.text
+    assert "The 60 points held for your entry are back in your balance." in ann.last.text
+    assert "The flash sale of Canvas tote is cancelled." in bo.last.text
+    assert "held for your entry" not in bo.last.text
+    told = [m for m in ann.messages if "is cancelled" in m.text]
+    assert len(told) == 1
+    assert (await chat.mall.check()).ok
