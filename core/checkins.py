@@ -1,4 +1,10 @@
-"""Daily check-in: one per business day, streaks, rewards by streak day, make-up days."""
+"""Daily check-in: one per business day, streaks, rewards by streak day, make-up days.
+
+A missed day can be made up (bought, for ``[checkin] makeup_price``) for
+``makeup_window_days`` after it, whatever month it is in; ``makeup_per_month`` counts make-ups
+in the month they are bought. Streaks are counted over days, never months: filling a day
+renumbers the unbroken run after it, across month ends too.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import CheckIn, Member
 from core.earning import earn
-from core.errors import Frozen, MakeUpNotAllowed
+from core.errors import Frozen, InvalidInput, MakeUpNotAllowed
 from core.idempotency import run_once
 from core.ledger import debit_member, lock_member, require_member
 from core.referrals import ReferralReward, qualify
@@ -49,7 +55,14 @@ class MakeUpResult:
 
 @dataclass(frozen=True)
 class MonthCalendar:
-    """A member's check-ins in the month of ``today``."""
+    """A member's check-ins in one month (``month``, its first day), seen on ``today``.
+
+    ``checked_in``, ``made_up`` and ``missed`` are days of ``month``; ``missed`` are the days
+    since the member joined, before today, with no check-in. ``open_for_makeup`` are the missed
+    days a make-up could fill now, in any month of the window, oldest first (buying one also
+    takes ``makeups_left``, which is this month's, above 0). The calendar pages from
+    ``earliest_month`` (where the window or the member's joining begins) to today's month.
+    """
 
     today: date
     checked_in: tuple[date, ...]
@@ -58,6 +71,21 @@ class MonthCalendar:
     makeups_left: int
     makeup_price: int
     missed: tuple[date, ...]
+    month: date
+    earliest_month: date
+    open_for_makeup: tuple[date, ...]
+
+    @property
+    def previous_month(self) -> date | None:
+        """The first day of the month before, if the calendar pages back to it."""
+        previous = (self.month - timedelta(days=1)).replace(day=1)
+        return previous if previous >= self.earliest_month else None
+
+    @property
+    def next_month(self) -> date | None:
+        """The first day of the month after, unless this is today's month."""
+        following = _next_month(self.month)
+        return following if following <= self.today else None
 
 
 class CheckIns:
@@ -135,10 +163,18 @@ class CheckIns:
         return outcome.result
 
     async def make_up(self, member_id: int, day: date, now: datetime) -> MakeUpResult:
-        """Fill one missed day of the current month, for the configured price.
+        """Fill one missed day of the look-back window, for the configured price.
 
-        The day counts for the streak (no reward of its own), and the streak of every day
-        after it is recounted.
+        Any day from ``makeup_window_days`` before today to yesterday may be filled, whatever
+        month it is in: a day missed on 31 March can be made up on 1 April. The day counts for
+        the streak (no reward of its own), and the streak of every day after it is recounted,
+        across the month end too.
+
+        ``makeup_per_month`` counts the make-ups *bought* in a month of the mall's calendar,
+        not the month of the day they fill: making up 31 March on 1 April uses one of April's.
+        So a member has one allowance at a time (the calendar shows the same "left" on every
+        page), reaching back into last month never reopens last month's allowance, and the
+        daily report, which counts a make-up on the day it was bought, agrees.
         """
         validation.member_id(member_id)
         validation.instant(now)
@@ -148,9 +184,10 @@ class CheckIns:
             raise MakeUpNotAllowed("day must be a date", reason="not_a_date")
         if settings.makeup_per_month == 0:
             raise MakeUpNotAllowed("make-up check-ins are off", reason="disabled")
-        if not (day < today and (day.year, day.month) == (today.year, today.month)):
+        if not today - timedelta(days=settings.makeup_window_days) <= day < today:
             raise MakeUpNotAllowed(
-                f"{day} is not a past day of this month", reason="not_this_month"
+                f"{day} is not one of the {settings.makeup_window_days} days before {today}",
+                reason="outside_window",
             )
 
         async def work(conn: AsyncConnection) -> MakeUpResult:
@@ -163,7 +200,7 @@ class CheckIns:
                 )
             if await _streak_on(conn, member_id, day):
                 raise MakeUpNotAllowed(f"{day} is already checked in", reason="checked_in")
-            used = await _makeups_in_month(conn, member_id, today)
+            used = await _makeups_bought_in_month(conn, member_id, today, self.config)
             if used >= settings.makeup_per_month:
                 raise MakeUpNotAllowed("no make-ups left this month", reason="limit")
             balance = member.balance
@@ -210,42 +247,74 @@ class CheckIns:
         )
         return outcome.result
 
-    async def calendar(self, member_id: int, now: datetime) -> MonthCalendar:
-        """This month's check-ins, the live streak, and what a make-up would cost."""
+    async def calendar(
+        self, member_id: int, now: datetime, month: date | None = None
+    ) -> MonthCalendar:
+        """A month's check-ins (this month's, or those of the month ``month`` falls in), the
+        live streak, and what a make-up would cost and could fill.
+
+        Months before ``earliest_month`` or after this one are refused (``InvalidInput``,
+        reason ``month_out_of_range``): the calendar pages as far back as a make-up reaches.
+        """
         validation.member_id(member_id)
+        settings = self.config.checkin
         today = rules.business_day(now, self.config.mall.timezone)
-        first = today.replace(day=1)
+        this_month = today.replace(day=1)
+        if month is not None and (not isinstance(month, date) or isinstance(month, datetime)):
+            raise InvalidInput("month must be a date", field="month")
+        shown = this_month if month is None else month.replace(day=1)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             # Days before joining were never the member's to miss.
-            since = max(first, await _joined_on(conn, member_id, self.config))
+            joined = await _joined_on(conn, member_id, self.config)
+            window_start = max(today - timedelta(days=settings.makeup_window_days), joined)
+            earliest = min(window_start, today).replace(day=1)
+            if not earliest <= shown <= this_month:
+                raise InvalidInput(
+                    f"{shown:%Y-%m} is outside {earliest:%Y-%m} to {this_month:%Y-%m}",
+                    field="month",
+                    reason="month_out_of_range",
+                )
             rows = (
                 await conn.execute(
                     select(CheckIn.day, CheckIn.makeup)
                     .where(
-                        CheckIn.member_id == member_id, CheckIn.day >= first, CheckIn.day <= today
+                        CheckIn.member_id == member_id,
+                        CheckIn.day >= min(shown, window_start),
+                        CheckIn.day <= today,
                     )
                     .order_by(CheckIn.day)
                 )
             ).all()
             streak = await _current_streak(conn, member_id, today)
-            used = await _makeups_in_month(conn, member_id, today)
+            used = await _makeups_bought_in_month(conn, member_id, today, self.config)
         days = {row.day for row in rows}
-        missed = tuple(
-            since + timedelta(days=n)
-            for n in range((today - since).days)
-            if since + timedelta(days=n) not in days
-        )
-        settings = self.config.checkin
+        in_month = [row for row in rows if shown <= row.day < _next_month(shown)]
         return MonthCalendar(
             today=today,
-            checked_in=tuple(row.day for row in rows),
-            made_up=tuple(row.day for row in rows if row.makeup),
+            checked_in=tuple(row.day for row in in_month),
+            made_up=tuple(row.day for row in in_month if row.makeup),
             streak=streak,
             makeups_left=max(0, settings.makeup_per_month - used),
             makeup_price=settings.makeup_price,
-            missed=missed,
+            missed=_days_without(days, max(shown, joined), min(_next_month(shown), today)),
+            month=shown,
+            earliest_month=earliest,
+            open_for_makeup=_days_without(days, window_start, today),
         )
+
+
+def _next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _days_without(days: set[date], start: date, end: date) -> tuple[date, ...]:
+    """The days from ``start`` up to (not including) ``end`` that are not in ``days``."""
+    span = (end - start).days
+    return tuple(
+        start + timedelta(days=n) for n in range(span) if start + timedelta(days=n) not in days
+    )
 
 
 async def _joined_on(conn: AsyncConnection, member_id: int, config: Config) -> date:
@@ -277,15 +346,20 @@ async def _current_streak(conn: AsyncConnection, member_id: int, today: date) ->
     )
 
 
-async def _makeups_in_month(conn: AsyncConnection, member_id: int, today: date) -> int:
+async def _makeups_bought_in_month(
+    conn: AsyncConnection, member_id: int, today: date, config: Config
+) -> int:
+    """Make-ups the member bought in ``today``'s month of the mall's calendar, whatever days
+    they filled (a make-up row's ``created_at`` is when it was bought)."""
     first = today.replace(day=1)
+    tz = config.mall.timezone
     count = (
         await conn.execute(
             select(func.count()).where(
                 CheckIn.member_id == member_id,
                 CheckIn.makeup.is_(True),
-                CheckIn.day >= first,
-                CheckIn.day <= today,
+                CheckIn.created_at >= rules.start_of_day(first, tz),
+                CheckIn.created_at < rules.start_of_day(_next_month(first), tz),
             )
         )
     ).scalar_one()

@@ -395,7 +395,11 @@ class CheckInSettings(_Settings):
     """After the last day start over at day 1's reward; False keeps paying the last value."""
     makeup_price: NonNegativeInt = 20
     makeup_per_month: NonNegativeInt = 2
-    """Make-up check-ins a member may buy per month; 0 disables them."""
+    """Make-up check-ins a member may buy per calendar month (the month they buy them in,
+    whichever month the day they fill is in); 0 disables them."""
+    makeup_window_days: Annotated[StrictInt, Field(ge=1, le=366)] = 30
+    """How many days back a missed day may be made up, across month ends: with 30, on 1 April
+    any missed day from 2 March on."""
 
 
 class Promotion(_Settings):
@@ -903,6 +907,8 @@ def _describe(error: ErrorDetails, source: str, blamed: Mapping[tuple[str, str],
         expected = f"an integer >= {ctx['ge']}"
     elif kind == "greater_than":
         expected = f"an integer > {ctx['gt']}"
+    elif kind == "less_than_equal":
+        expected = f"an integer <= {ctx['le']}"
     elif kind == "literal_error":
         expected = str(ctx["expected"])
     elif kind == "too_short":

@@ -71,7 +71,8 @@ class HoldNotPending(MallError):
 
 
 class MakeUpNotAllowed(MallError):
-    """A make-up check-in for a day that is not a missed day of the current month."""
+    """A make-up check-in for a day that is not a missed day of the look-back window, or over
+    the month's allowance."""
 
     code = "makeup_not_allowed"
 

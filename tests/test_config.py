@@ -57,6 +57,7 @@ def test_a_new_mall_with_an_empty_file_runs_on_the_defaults() -> None:
     assert config.checkin.rewards == (10, 10, 10, 10, 10, 10, 50)
     assert config.checkin.cycle is True
     assert (config.checkin.makeup_price, config.checkin.makeup_per_month) == (20, 2)
+    assert config.checkin.makeup_window_days == 30
     assert config.earning.points_per_unit == Decimal(1)
     assert config.earning.minor_per_unit == 100
     assert config.earning.daily_cap == 0
@@ -162,6 +163,16 @@ def test_the_configuration_cannot_be_changed_while_the_mall_runs() -> None:
             "[checkin]\nmakeup_price = 2.5",
             "config.toml: checkin.makeup_price = 2.5: expected an integer",
             id="fractional-price",
+        ),
+        pytest.param(
+            "[checkin]\nmakeup_window_days = 0",
+            "config.toml: checkin.makeup_window_days = 0: expected an integer >= 1",
+            id="no-makeup-window",
+        ),
+        pytest.param(
+            "[checkin]\nmakeup_window_days = 400",
+            "config.toml: checkin.makeup_window_days = 400: expected an integer <= 366",
+            id="makeup-window-over-a-year",
         ),
         pytest.param(
             "[mall]\ntimezone = 'Mars/Base'",

@@ -63,6 +63,7 @@ SIGNUP_BONUS = 100
 REWARDS = (10, 10, 10, 10, 10, 10, 50)
 MAKEUP_PRICE = 20
 MAKEUPS_PER_MONTH = 2
+MAKEUP_WINDOW_DAYS = 30
 DAILY_CAP = 150
 WINDOW_DAYS = 5
 # name: (threshold, multiplier, validity days), lowest first
@@ -103,6 +104,10 @@ STARTS = ("2026-03-03 09:00", "2026-03-27 22:30", "2026-02-27 23:50", "2026-04-0
 
 members = st.sampled_from((ALICE, ALICE, ALICE, BOB, BOB, BOB, CAROL))
 picks = st.integers(min_value=0, max_value=10_000)
+# A make-up's day: mostly the last few days (often across a month end), sometimes near the
+# window's edge.
+days_back_recent = st.integers(min_value=1, max_value=8)
+days_back_far = st.integers(min_value=28, max_value=33)
 minutes_forward = st.one_of(
     st.integers(min_value=0, max_value=180),  # within the day
     st.integers(min_value=20 * 60, max_value=28 * 60),  # about a day: across midnight
@@ -150,6 +155,7 @@ class MemberModel:
     frozen: bool = False
     lots: list[LotModel] = field(default_factory=list)
     checkins: dict[date, bool] = field(default_factory=dict)  # day: made up
+    makeups_bought: list[date] = field(default_factory=list)  # the days they were bought on
     earned: dict[date, int] = field(default_factory=dict)
 
     @property
@@ -434,7 +440,7 @@ def ledger_machine(new_database_url: Any, dispose_database: Any) -> type[RuleBas
             assert result.next_open_at == start_of_day(day + timedelta(days=1))
             self.record(key, ("checkin", member_id, day), result)
 
-        @rule(member_id=members, days_back=st.integers(min_value=1, max_value=8))
+        @rule(member_id=members, days_back=st.one_of(days_back_recent, days_back_far))
         def make_up(self, member_id: int, days_back: int) -> None:
             today = self.today
             day = today - timedelta(days=days_back)
@@ -442,7 +448,7 @@ def ledger_machine(new_database_url: Any, dispose_database: Any) -> type[RuleBas
             def call() -> Any:
                 return self.mall.checkins.make_up(member_id, day, self.now)
 
-            if (day.year, day.month) != (today.year, today.month):
+            if days_back > MAKEUP_WINDOW_DAYS:  # whatever the month: only the window counts
                 self.expect_refusal(MakeUpNotAllowed, call)
                 return
             key = f"makeup:{member_id}:{day.isoformat()}"
@@ -457,9 +463,8 @@ def ledger_machine(new_database_url: Any, dispose_database: Any) -> type[RuleBas
             if member.frozen:
                 self.expect_refusal(Frozen, call)
                 return
-            used = sum(
-                1 for d, made_up in member.checkins.items() if made_up and d >= today.replace(day=1)
-            )
+            # Counted in the month they are bought, whichever day they fill.
+            used = sum(1 for d in member.makeups_bought if d >= today.replace(day=1))
             if day < member.joined_on or day in member.checkins or used >= MAKEUPS_PER_MONTH:
                 self.expect_refusal(MakeUpNotAllowed, call)
                 return
@@ -468,6 +473,7 @@ def ledger_machine(new_database_url: Any, dispose_database: Any) -> type[RuleBas
                 return
             self.debit(member, MAKEUP_PRICE)
             member.checkins[day] = True
+            member.makeups_bought.append(today)
             streak = member.run_ending(today) or member.run_ending(today - timedelta(days=1))
             result = self.sync(call())
             assert result == MakeUpResult(

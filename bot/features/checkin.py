@@ -1,4 +1,10 @@
-"""The daily check-in: points, streak, next milestone, this month's calendar, make-up days."""
+"""The daily check-in: points, streak, next milestone, the calendar, make-up days.
+
+The calendar pages back month by month as far as a make-up reaches (``cm:YYYYMM``); today's
+screen offers the latest missed days of the window, whatever month they are in, and a past
+month's page every missed day of it still in the window (``mk:YYYYMMDD``). Each press is
+checked again by the mall: the month against the window, the day against the rules.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,19 @@ from datetime import date, timedelta
 
 from babel.dates import get_day_names
 
-from bot.i18n import Html, Translator
+from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.checkins import CheckInResult, MonthCalendar
+from core.errors import InvalidInput
 
 router = Router()
-# How many of the latest missed days are offered for a make-up check-in.
+# How many of the latest missed days today's screen offers for a make-up check-in.
 MAKEUP_OFFERS = 3
+CHECKIN_ROUTE = "ci"
+MONTH_ROUTE = "cm"
+MAKEUP_ROUTE = "mk"
 
 
 @router.command("checkin")
@@ -22,7 +32,7 @@ async def checkin_command(turn: Turn) -> None:
     await _check_in(turn)
 
 
-@router.button("ci")
+@router.button(CHECKIN_ROUTE)
 async def checkin_button(turn: Turn, args: tuple[str, ...]) -> None:
     await _check_in(turn)
 
@@ -39,7 +49,7 @@ async def _check_in(turn: Turn) -> None:
         turn.notice(t("checkin.done_notice", points=t.points(result.reward)))
         lines = _done_lines(t, result)
     lines += ["", calendar_text(t, month)]
-    turn.show(turn.with_menu(Html("\n".join(lines)), _makeup_rows(t, month)))
+    turn.show(turn.with_menu(Html("\n".join(lines)), _calendar_rows(t, month)))
 
 
 def _done_lines(t: Translator, result: CheckInResult) -> list[str]:
@@ -65,7 +75,7 @@ def _done_lines(t: Translator, result: CheckInResult) -> list[str]:
 
 def calendar_text(t: Translator, month: MonthCalendar) -> Html:
     """The month as a grid: checked in, made up, missed, today."""
-    first = month.today.replace(day=1)
+    first = month.month
     next_month = (first + timedelta(days=32)).replace(day=1)
     checked, made_up, missed = set(month.checked_in), set(month.made_up), set(month.missed)
     names = get_day_names("narrow" if t.language != "en" else "short", locale=t.locale)
@@ -85,30 +95,102 @@ def calendar_text(t: Translator, month: MonthCalendar) -> Html:
         day += timedelta(days=1)
     weeks = [" ".join(cells[i : i + 7]) for i in range(0, len(cells), 7)]
     grid = "\n".join([header, *weeks])
-    return Html(f"<b>{t.month(month.today)}</b>\n<pre>{grid}</pre>\n{t('checkin.legend')}")
+    return Html(f"<b>{t.month(first)}</b>\n<pre>{grid}</pre>\n{t('checkin.legend')}")
 
 
-def _makeup_rows(t: Translator, month: MonthCalendar) -> Keyboard:
-    if month.makeups_left <= 0 or not month.missed:
+def _offers(month: MonthCalendar) -> tuple[date, ...]:
+    """The missed days the page offers to make up.
+
+    Today's month offers the latest of the whole window (so 31 March on 1 April); a past month
+    every one of its own still in the window.
+    """
+    if month.makeups_left <= 0:
         return ()
-    offers = sorted(month.missed)[-MAKEUP_OFFERS:]
-    return tuple(
-        (
+    if month.month == month.today.replace(day=1):
+        return month.open_for_makeup[-MAKEUP_OFFERS:]
+    return tuple(day for day in month.open_for_makeup if day.replace(day=1) == month.month)
+
+
+def _calendar_rows(t: Translator, month: MonthCalendar) -> Keyboard:
+    """Make-up offers, then the paging row. Today's month has a few, one a row and priced;
+    a past month may have many, so they are short, the price in the text, four a row."""
+    rows: list[tuple[Button, ...]] = []
+    offers = _offers(month)
+    page = month.month.strftime("%Y%m")  # to come back to: "mk:20260331:202604"
+    if month.month == month.today.replace(day=1):
+        rows += [
+            (
+                Button(
+                    plain(
+                        t(
+                            "checkin.makeup_button",
+                            day=t.date(day),
+                            points=t.points(month.makeup_price),
+                        )
+                    ),
+                    data=callback(MAKEUP_ROUTE, day.strftime("%Y%m%d"), page),
+                ),
+            )
+            for day in offers
+        ]
+    else:
+        buttons = [
             Button(
-                t("checkin.makeup_button", day=t.date(day), points=t.points(month.makeup_price)),
-                data=callback("mk", day.strftime("%Y%m%d")),
-            ),
+                plain(t("checkin.makeup_day_button", day=t.date(day))),
+                data=callback(MAKEUP_ROUTE, day.strftime("%Y%m%d"), page),
+            )
+            for day in offers
+        ]
+        rows += [tuple(buttons[i : i + 4]) for i in range(0, len(buttons), 4)]
+    paging = []
+    if month.previous_month is not None:
+        paging.append(
+            Button(
+                plain(t("checkin.previous_month", month=t.month(month.previous_month))),
+                data=callback(MONTH_ROUTE, month.previous_month.strftime("%Y%m")),
+            )
         )
-        for day in offers
-    )
+    if month.next_month is not None:
+        paging.append(
+            Button(
+                plain(t("checkin.next_month", month=t.month(month.next_month))),
+                data=callback(MONTH_ROUTE, month.next_month.strftime("%Y%m")),
+            )
+        )
+    if paging:
+        rows.append(tuple(paging))
+    return tuple(rows)
 
 
-@router.button("mk")
+@router.button(MONTH_ROUTE)
+async def month_page(turn: Turn, args: tuple[str, ...]) -> None:
+    """Another month of the calendar, with its missed days still open for a make-up."""
+    t = turn.t
+    month = await _calendar(turn, _month_arg(args))
+    lines: list[str] = [calendar_text(t, month)]
+    if _offers(month):
+        lines.append(
+            t.n("checkin.makeup_hint", month.makeups_left, points=t.points(month.makeup_price))
+        )
+    elif month.open_for_makeup and not month.makeups_left:
+        lines.append(t("checkin.no_makeups_left"))
+    turn.show(turn.with_menu(Html("\n".join(lines)), _calendar_rows(t, month)))
+
+
+@router.button(MAKEUP_ROUTE)
 async def make_up(turn: Turn, args: tuple[str, ...]) -> None:
     day = _day_arg(args)
+    page = _month_arg(args[1:]) if len(args) > 1 else day.replace(day=1)
+    if page < day.replace(day=1):
+        raise Stale(f"day {day} offered on the page of {page:%Y-%m}")
     t = turn.t
     result = await turn.mall.checkins.make_up(turn.member_id, day, turn.now)
-    month = await turn.mall.checkins.calendar(turn.member_id, turn.now)
+    # Back to the page the offer was on (today's, or March's when paged back on 1 April); the
+    # day's own page if that one is out of reach: the make-up is done either way.
+    try:
+        month = await turn.mall.checkins.calendar(turn.member_id, turn.now, page)
+    except InvalidInput:
+        month = await turn.mall.checkins.calendar(turn.member_id, turn.now, result.day)
     turn.notice(t("checkin.makeup_notice", day=t.date(result.day)))
     lines: list[str] = [
         t("checkin.makeup_done", day=t.date(result.day), points=t.points(result.price)),
@@ -117,12 +199,31 @@ async def make_up(turn: Turn, args: tuple[str, ...]) -> None:
         "",
         calendar_text(t, month),
     ]
-    turn.show(turn.with_menu(Html("\n".join(lines)), _makeup_rows(t, month)))
+    turn.show(turn.with_menu(Html("\n".join(lines)), _calendar_rows(t, month)))
+
+
+async def _calendar(turn: Turn, month: date) -> MonthCalendar:
+    try:
+        return await turn.mall.checkins.calendar(turn.member_id, turn.now, month)
+    except InvalidInput as exc:  # a page the window has moved past since the button was shown
+        raise Stale(f"month {month:%Y-%m} out of range") from exc
 
 
 def _day_arg(args: tuple[str, ...]) -> date:
     try:
         value = args[0]
+        if len(value) != 8 or not (value.isascii() and value.isdigit()):
+            raise ValueError(value)
         return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except (IndexError, ValueError):
         raise Stale(f"bad day {args!r}") from None
+
+
+def _month_arg(args: tuple[str, ...]) -> date:
+    try:
+        value = args[0]
+        if len(value) != 6 or not (value.isascii() and value.isdigit()):
+            raise ValueError(value)
+        return date(int(value[:4]), int(value[4:6]), 1)
+    except (IndexError, ValueError):
+        raise Stale(f"bad month {args!r}") from None
