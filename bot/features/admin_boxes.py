@@ -33,6 +33,7 @@ from babel.numbers import format_decimal
 
 from bot.features.admin import admin_screen, audited, label
 from bot.features.admin_forms import Draft, Form, Invalid, Step, text_answer, whole_number
+from bot.features.boxes import odds_places, percent
 from bot.i18n import Html, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
@@ -166,6 +167,9 @@ def _odds_lines(turn: Turn, table: PrizeTable) -> list[str]:
     t = turn.t
     lines: list[str] = [t("admin.boxes.odds.title")]
     guarantee = table.pity_after is not None and table.rare_weight > 0
+    # Every chance with the same decimals, as the members' screen shows them.
+    drawn = [prize.weight for prize in table.prizes if prize.available]
+    places = odds_places(drawn, table.total_weight) if table.total_weight > 0 else 0
     for prize in table.prizes:
         if not prize.available:
             # Weighted but never drawn as things stand, and why; prizes left out (weight 0) are
@@ -181,7 +185,7 @@ def _odds_lines(turn: Turn, table: PrizeTable) -> list[str]:
             name=prize.name,
             what=_what(turn, prize),
             weight=t.number(prize.weight),
-            chance=_percent(turn, prize.probability),
+            chance=percent(t, prize.weight, table.total_weight, places),
         )
         if guarantee and prize.rare:
             line += t(

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.features.admin import admin_screen, ask
 from bot.features.claims import CLAIM_PREFIX
-from bot.i18n import Html
+from bot.i18n import Html, shorten
 from bot.qr_sheet import SheetEntry, page_count, render_pdf
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Document, Screen
@@ -60,7 +60,9 @@ async def count_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     t = turn.t
     count = _number(text, MAX_BATCH)
     if count is None:
-        problem = t("admin.claims.bad_count", text=text.strip()[:40], max=t.number(MAX_BATCH))
+        problem = t(
+            "admin.claims.bad_count", text=shorten(text.strip(), 40), max=t.number(MAX_BATCH)
+        )
         await _ask(turn, COUNT_INPUT, {}, problem)
         return
     question = t("admin.claims.ask_points", count=t.number(count), max=t.number(MAX_POINTS))
@@ -73,7 +75,9 @@ async def points_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     count = int(data["count"])
     points = _number(text, MAX_POINTS)
     if points is None:
-        problem = t("admin.claims.bad_points", text=text.strip()[:40], max=t.number(MAX_POINTS))
+        problem = t(
+            "admin.claims.bad_points", text=shorten(text.strip(), 40), max=t.number(MAX_POINTS)
+        )
         await _ask(turn, POINTS_INPUT, {"count": count}, problem)
         return
     question = t(
@@ -92,7 +96,7 @@ async def expiry_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     try:
         last_day = date.fromisoformat(text.strip())
     except ValueError:
-        problem = t("admin.claims.bad_date", text=text.strip()[:40], example=_example(turn))
+        problem = t("admin.claims.bad_date", text=shorten(text.strip(), 40), example=_example(turn))
         await _ask(turn, EXPIRY_INPUT, dict(data), problem)
         return
     if last_day < _today(turn):

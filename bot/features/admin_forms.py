@@ -31,7 +31,7 @@ from babel.numbers import get_currency_precision
 from bot.events import Upload
 from bot.features.admin import admin_screen, two_a_row
 from bot.features.shop import refusal
-from bot.i18n import Html, plain
+from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button
 from bot.turn import Turn
@@ -431,7 +431,7 @@ def whole_number(turn: Turn, text: str, *, low: int, high: int = validation.MAX_
     """A typed whole number within bounds ("1,000" and "1 000" allowed), or :class:`Invalid`."""
     cleaned = text.replace(",", "").replace(" ", "").replace("_", "")
     if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > 19:
-        raise Invalid(turn.t("admin.items.form.not_a_number", text=text[:40]))
+        raise Invalid(turn.t("admin.items.form.not_a_number", text=shorten(text, 40)))
     value = int(cleaned)
     if not low <= value <= high:
         raise Invalid(turn.t("admin.items.form.out_of_range", low=low, high=high))
@@ -446,11 +446,13 @@ def money_minor(turn: Turn, text: str) -> int:
         amount = Decimal(text.replace(",", "").strip())
     except InvalidOperation:
         raise Invalid(
-            turn.t("admin.items.form.not_money", text=text[:40], currency=currency)
+            turn.t("admin.items.form.not_money", text=shorten(text, 40), currency=currency)
         ) from None
     minor = amount.scaleb(places)
     if not amount.is_finite() or minor != minor.to_integral_value() or amount < 0:
-        raise Invalid(turn.t("admin.items.form.not_money", text=text[:40], currency=currency))
+        raise Invalid(
+            turn.t("admin.items.form.not_money", text=shorten(text, 40), currency=currency)
+        )
     if minor > validation.MAX_AMOUNT:
         raise Invalid(turn.t("admin.items.form.out_of_range", low=0, high=validation.MAX_AMOUNT))
     return int(minor)
@@ -476,7 +478,7 @@ def moment(turn: Turn, text: str, *, now_allowed: bool = False) -> datetime:
         if at < turn.now.replace(second=0, microsecond=0):
             raise Invalid(turn.t("admin.items.form.in_the_past", at=turn.t.moment(at)))
         return at
-    raise Invalid(turn.t("admin.items.form.not_a_moment", text=text[:40]))
+    raise Invalid(turn.t("admin.items.form.not_a_moment", text=shorten(text, 40)))
 
 
 async def starts_before_end(turn: Turn, text: str, draft: Draft) -> JSON:

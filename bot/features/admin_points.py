@@ -37,7 +37,7 @@ from bot.features.admin_members import (
     member_label,
     tell_member,
 )
-from bot.i18n import Html, Translator
+from bot.i18n import Html, Translator, shorten
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -116,7 +116,7 @@ async def member_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     try:
         profile = await find_member(turn, text)
     except UnknownMember:
-        problem = t("admin.points.unknown_member", typed=text.strip()[:64])
+        problem = t("admin.points.unknown_member", typed=shorten(text.strip(), 64))
         await _ask(turn, MEMBER_INPUT, data, _problem(problem, t("admin.points.ask_member")))
         return
     if data.get("for") == "purchase":
@@ -162,7 +162,7 @@ def _amount(t: Translator, text: str) -> tuple[int, Html | None]:
     """A signed whole number of points (negative deducts), or what is wrong with it."""
     cleaned = text.strip().replace("−", "-").replace(" ", "")
     if not _AMOUNT.fullmatch(cleaned):
-        return 0, t("admin.points.amount_not_number", typed=text.strip()[:32])
+        return 0, t("admin.points.amount_not_number", typed=shorten(text.strip(), 32))
     amount = int(cleaned)
     if amount == 0:
         return 0, t("admin.points.amount_zero")
@@ -186,7 +186,7 @@ async def grant_command(turn: Turn) -> None:
     try:
         profile = await find_member(turn, parts[0])
     except UnknownMember:
-        unknown = t("admin.points.unknown_member", typed=parts[0][:64])
+        unknown = t("admin.points.unknown_member", typed=shorten(parts[0], 64))
         turn.show(admin_screen(turn, _problem(unknown, usage)))
         return
     if len(parts) < 2:
@@ -354,14 +354,14 @@ async def order_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         return
     order_id, money, category = parts
     if not _is_reference(order_id):
-        await _ask_order(turn, profile, t("admin.points.order_id_bad", typed=order_id[:64]))
+        await _ask_order(turn, profile, t("admin.points.order_id_bad", typed=shorten(order_id, 64)))
         return
     minor = _minor_units(money, turn.config.earning.minor_per_unit)
     if minor is None:
-        await _ask_order(turn, profile, t("admin.points.money_bad", typed=money[:32]))
+        await _ask_order(turn, profile, t("admin.points.money_bad", typed=shorten(money, 32)))
         return
     if not _is_reference(category):
-        await _ask_order(turn, profile, t("admin.points.category_bad", typed=category[:64]))
+        await _ask_order(turn, profile, t("admin.points.category_bad", typed=shorten(category, 64)))
         return
     try:
         known = await turn.mall.purchases.order(order_id)
@@ -469,7 +469,7 @@ async def refund_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     order_id = text.strip()
     question = t("admin.points.ask_refund")
     if not _is_reference(order_id):
-        problem = t("admin.points.order_id_bad", typed=order_id[:64])
+        problem = t("admin.points.order_id_bad", typed=shorten(order_id, 64))
         await _ask(turn, REFUND_INPUT, data, _problem(problem, question))
         return
     try:

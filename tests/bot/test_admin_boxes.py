@@ -184,7 +184,7 @@ async def test_the_card_flags_a_prize_that_can_never_be_drawn_and_says_why(boxed
     await chat.mall.catalog.edit_item(
         mug.item_id, {"active": True, "listed": False}, chat.now, actor_id=admin.id
     )
-    card = await admin.press("◀️ Blind boxes")
+    card = await admin.press("⬅️ Blind boxes")
     card = await admin.press("✅ Lucky box · 100 points")
     assert "Golden mug (item: Golden mug): weight 10, 10%, 100% on a guaranteed draw" in card.text
     assert "⚠️" not in card.text

@@ -191,7 +191,7 @@ async def test_the_admin_edits_restocks_and_takes_an_item_off_the_shelf(stocked:
     assert admin.buttons(ask)[:3] == [
         "⏸ Yes, take it off",
         "🎁 Make it a prize only instead",
-        "◀️ Back to the item",
+        "⬅️ Back to the item",
     ]
     assert (await chat.mall.catalog.get_item(tote.item_id)).active, "asked first, not done"
     done = await admin.press("⏸ Yes, take it off")
@@ -574,7 +574,7 @@ async def test_taking_an_item_off_the_shelf_names_its_boxes_and_offers_prize_onl
         item = await chat.mall.catalog.get_item(tote.item_id)
         assert (item.active, item.listed) == (True, False)
 
-        items = await admin.press("◀️ Items")
+        items = await admin.press("⬅️ Items")
         assert "🎁 Canvas tote · 400 points" in admin.buttons(items)
 
 

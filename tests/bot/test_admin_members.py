@@ -53,7 +53,7 @@ async def test_the_member_card_shows_points_redemptions_and_invites(chat: Chat) 
         "❄️ Freeze",
         "📜 History",
         "🔎 Another member",
-        "◀️ Admin menu",
+        "⬅️ Admin menu",
     ]
     by_id = await admin.send(f"/member {ann.id}")
     assert by_id.text == card.text
@@ -178,7 +178,7 @@ async def test_the_history_pages_through_every_movement(chat: Chat) -> None:
     assert "(page 2)" in second.text
     assert "Welcome bonus" in second.text
     assert "Next ▶️" not in admin.buttons(second)
-    back = await admin.press("◀️ Member card")
+    back = await admin.press("⬅️ Member card")
     assert "👤 Ann" in back.text
 
 

@@ -26,7 +26,7 @@ async def open_shop(admin: Member) -> None:
     await admin.send("/admin")
     section = await admin.press("🛒 Shop")
     assert "Shop" in section.text
-    assert admin.buttons(section)[-1] == "◀️ Admin menu"
+    assert admin.buttons(section)[-1] == "⬅️ Admin menu"
 
 
 async def actions(chat: Chat, actor_id: int) -> list[str]:
@@ -67,14 +67,14 @@ async def test_the_admin_sees_orders_refunds_and_parked_orders(chat: Chat) -> No
     assert "parked until Apr 1" in lines[2]
     assert "not linked: shop customer cust-7" in lines[1]
     assert "WooCommerce" in lines[1]
-    assert admin.buttons(orders)[-1] == "◀️ Admin menu"
+    assert admin.buttons(orders)[-1] == "⬅️ Admin menu"
 
     refunds = await admin.press("↩️ Refunds", orders)
     assert "✅ applied · A-1 / R-1 · CN¥500.00 · took back 80 points" in refunds.text
     assert "⚠️ 420 points not taken back: already spent" in refunds.text
     assert "<b>420 points not taken back</b>" in (refunds.html or "")
     assert f"Bob (@bob, {bob.id})" in refunds.text
-    assert admin.buttons(refunds)[-1] == "◀️ Admin menu"
+    assert admin.buttons(refunds)[-1] == "⬅️ Admin menu"
 
     await admin.press("🛒 Shop", refunds)
     parked = await admin.press("⏳ Parked orders")
@@ -82,7 +82,7 @@ async def test_the_admin_sees_orders_refunds_and_parked_orders(chat: Chat) -> No
     assert f"A-2 · Telegram id {STRANGER} · CN¥20.50" in parked.text
     assert "A-3 · shop customer cust-7 · CN¥7.00" in parked.text
     assert "until Apr 1" in parked.text
-    assert admin.buttons(parked)[-1] == "◀️ Admin menu"
+    assert admin.buttons(parked)[-1] == "⬅️ Admin menu"
 
 
 async def test_an_empty_shop_says_so(chat: Chat) -> None:
@@ -185,7 +185,7 @@ async def test_a_csv_with_bad_rows_names_their_lines_and_imports_nothing(chat: C
     assert "credited now: 1 (10 points)" in done.text
     assert "parked until their customer links: 1" in done.text
     assert "known already, unchanged: 0" in done.text
-    assert admin.buttons(done)[-1] == "◀️ Admin menu"
+    assert admin.buttons(done)[-1] == "⬅️ Admin menu"
     assert (await chat.mall.statements.balance(bob.id)).balance == 100 + 10
     (entry,) = await chat.mall.audit.latest(1, actor_id=admin.id)
     assert (entry.action, entry.target) == ("shop.orders_imported", "file:orders.csv")

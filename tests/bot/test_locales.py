@@ -171,3 +171,16 @@ def test_chinese_texts_address_the_member_one_way() -> None:
         if "您" in line
     )
     assert formal == []
+
+
+def test_back_is_one_arrow_and_previous_another() -> None:
+    """⬅️ goes back to where the member came from; ◀️ only turns to the previous page or month
+    (beside its ▶️): two arrows for one meaning confused members (issue 15)."""
+    for language in LANGUAGE_NAMES:
+        catalog = read_catalogs(LOCALES_DIR / language / "LC_MESSAGES")
+        previous = sorted(
+            str(message.id)
+            for message in catalog
+            if message.id and str(message.string).startswith("◀️")
+        )
+        assert all(key.endswith(("previous", "previous_month")) for key in previous), previous
