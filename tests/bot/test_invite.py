@@ -150,6 +150,30 @@ async def test_a_friend_is_waiting_until_they_have_checked_in_as_often_as_the_ru
     assert (await chat.mall.statements.balance(bob.id)).balance == 180
 
 
+async def test_an_invite_that_pays_on_the_first_purchase_says_so_and_waits_for_it(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat('[referrals]\nqualify_on = "purchase"\n') as chat:
+        ann = chat.member("Ann")
+        await ann.start()
+        bob = chat.member("Bob")
+        await bob.start("i-" + await chat.mall.referrals.invite_code(ann.id))
+
+        invite = await ann.send("/invite")
+        assert "makes their first purchase in our shop" in invite.text
+        for day in range(3):  # check-ins do not qualify under this rule
+            chat.now = at("2026-03-02 09:00") + timedelta(days=day)
+            await bob.send("/checkin")
+        await ann.send("/invite")
+        friends = await ann.press("👥 Friends I invited")
+        assert "• Bob: ⏳ waiting for their first purchase (joined Mar 2)" in friends.text
+
+        await chat.mall.purchases.record_purchase(bob.id, "A-1", 1000, "general", chat.now)
+        await ann.send("/invite")
+        friends = await ann.press("👥 Friends I invited")
+        assert "• Bob: ✅ rewarded (joined Mar 2)" in friends.text
+
+
 async def test_invites_over_the_monthly_cap_are_listed_as_not_rewarded(
     make_chat: ChatFactory,
 ) -> None:
