@@ -33,6 +33,7 @@ from core.flash_sales import SaleView
 from core.holds import HoldResult
 from core.jobs import JobRuns, Jobs
 from core.redemptions import RedemptionView
+from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.shop import ParkedOrder
 
@@ -209,6 +210,11 @@ class JobScreens:
         text = t("jobs.tier_up", tier=tier_name(t, self.config.tiers, tier))
         return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
 
+    def referral_paid(self, language: str, invite: PaidInvite) -> str:
+        t = self._t(language)
+        text = t("jobs.referral_paid", name=invite.invitee_name, points=t.points(invite.points))
+        return self._payload(t, text, ((Button(plain(t("menu.invite")), data="inv"),),))
+
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:
         t = self._t(language)
         currency = self.config.mall.currency
@@ -297,6 +303,7 @@ def job_specs(
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),
+        JobSpec("referrals", frequent, jobs.referrals, every),
         JobSpec(
             "risk",
             IntervalTrigger(minutes=config.risk.scan_minutes, timezone=tz),

@@ -39,6 +39,7 @@ from core.flash_sales import DrawResult, SaleView
 from core.holds import HoldResult
 from core.outbox import Envelope, dialect_insert, enqueue, enqueue_members, open_broadcast
 from core.redemptions import RedemptionView
+from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.shop import ParkedOrder
 
@@ -77,6 +78,8 @@ class Wording(Protocol):
     def digest(self, language: str, day: DayFigures, liability: Liability) -> str: ...
 
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str: ...
+
+    def referral_paid(self, language: str, invite: PaidInvite) -> str: ...
 
 
 # --- Which run of a schedule is whose ----------------------------------------------------------
@@ -133,6 +136,11 @@ class JobRuns:
 
 
 # --- The jobs ----------------------------------------------------------------------------------
+
+
+# How far back the referrals job looks for invites that paid (the outbox key makes each told
+# once): a few runs' worth, so a slow or skipped run loses nobody's news.
+REFERRALS_LOOKBACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -355,6 +363,37 @@ class Jobs:
                 now=now,
                 broadcast_id=broadcast,
             )
+
+    # -- referrals ----------------------------------------------------------------------
+
+    async def referrals(self, now: datetime) -> Enqueued:
+        """Settle the invites whose friend qualified while their referrer's account was busy
+        (``Referrals.settle_qualified``), and tell each referrer an invite paid them: once per
+        invite (the outbox key), for invites paid within :data:`REFERRALS_LOOKBACK`.
+
+        ``changed`` counts the invites settled here."""
+        validation.instant(now)
+        settled = await self.mall.referrals.settle_qualified(now)
+        paid = await self.mall.referrals.paid_since(now - REFERRALS_LOOKBACK)
+        if not paid:
+            return Enqueued(0, len(settled))
+        async with self.db.write() as conn:
+            languages = await _languages(conn, [invite.referrer_id for invite in paid])
+            sent = await enqueue(
+                conn,
+                [
+                    Envelope(
+                        f"referral-paid:{invite.invitee_id}",
+                        invite.referrer_id,
+                        self.wording.referral_paid(
+                            languages.get(invite.referrer_id, self.default_language), invite
+                        ),
+                    )
+                    for invite in paid
+                ],
+                now=now,
+            )
+        return Enqueued(sent, len(settled))
 
     # -- holds --------------------------------------------------------------------------
 

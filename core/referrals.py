@@ -107,6 +107,17 @@ class Invite:
 
 
 @dataclass(frozen=True)
+class PaidInvite:
+    """An invite that paid its referrer: who joined, and what the referrer got, when."""
+
+    referrer_id: int
+    invitee_id: int
+    invitee_name: str
+    points: int
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
 class InvitePage:
     """A referrer's invites, newest first, with their totals.
 
@@ -220,6 +231,42 @@ class Referrals:
             capped=by_status.get("capped", 0),
             counted_this_month=counted,
             monthly_cap=self.config.referrals.monthly_cap,
+        )
+
+    async def paid_since(self, since: datetime, *, limit: int = 1000) -> tuple[PaidInvite, ...]:
+        """Invites whose referrer was paid at or after ``since``, the oldest first (a job tells
+        the referrers). Read from the referrers' reward transfers through their ``created_at``
+        index (credited to the referrer, their reference the invitee); a frozen referrer, paid
+        nothing, is not listed."""
+        validation.instant(since)
+        async with self.db.read() as conn:
+            paid = (
+                await conn.execute(
+                    select(
+                        Transfer.credit_account_id,
+                        Transfer.reference,
+                        Transfer.amount,
+                        Transfer.created_at,
+                    )
+                    .where(Transfer.created_at >= since, Transfer.code == "referral_referrer")
+                    .order_by(Transfer.created_at, Transfer.id)
+                    .limit(limit)
+                )
+            ).all()
+            invitees = {int(row.reference) for row in paid}
+            found = await conn.execute(
+                select(Member.id, Member.display_name).where(Member.id.in_(invitees))
+            )
+            names = {int(member_id): str(name) for member_id, name in found}
+        return tuple(
+            PaidInvite(
+                referrer_id=int(row.credit_account_id),
+                invitee_id=int(row.reference),
+                invitee_name=names.get(int(row.reference), ""),
+                points=int(row.amount),
+                paid_at=row.created_at,
+            )
+            for row in paid
         )
 
     async def settle_qualified(

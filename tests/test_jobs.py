@@ -9,16 +9,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from core.catalog import Affordable, Catalog, ItemSpec
 from core.db.database import Database
-from core.db.models import JobRun, OutboxMessage
+from core.db.models import CheckIn, JobRun, OutboxMessage
 from core.flash_sales import SaleView
 from core.holds import HoldResult
 from core.jobs import Enqueued, JobRuns, Jobs
 from core.mall import Mall
 from core.redemptions import Redemptions, RedemptionView
+from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.shop import ParkedOrder
 from core.shop_orders import OrderIn
@@ -58,6 +59,9 @@ class Words:
 
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:
         return f"{language} parked gave up " + ",".join(o.order_id for o in orders)
+
+    def referral_paid(self, language: str, invite: PaidInvite) -> str:
+        return f"{language} invite paid {invite.invitee_name} {invite.points}"
 
 
 class ReminderWords(Words):
@@ -378,6 +382,44 @@ async def test_shop_orders_parked_too_long_are_given_up_and_reported_once(mall: 
 
     assert (early.changed, late.changed, again.changed) == (0, 1, 0)
     assert await outbox(mall) == [(1000, "en parked gave up W-1")]
+
+
+async def test_a_referrer_is_told_once_when_an_invite_pays_and_the_job_settles_what_waited(
+    make_mall: MallFactory,
+) -> None:
+    mall = await make_mall(
+        make_config("[referrals]\nqualify_on = 'checkins'\nqualify_checkins = 1")
+    )
+    jobs = Jobs(mall, Words())
+    await mall.members.join(7001, "Ann", "zh_Hans", JOINED)
+    await mall.members.join(7002, "Bob", "en", JOINED, invited_by=7001)
+    await mall.members.join(7003, "Cy", "en", JOINED, invited_by=7001)
+    # Bob qualifies in his own check-in; Cy's check-in is written as if Ann's account had been
+    # busy then, so his invite still waits for the job.
+    await mall.checkins.check_in(7002, JOINED + timedelta(hours=1))
+    async with mall.db.write() as conn:
+        await conn.execute(
+            insert(CheckIn).values(
+                member_id=7003,
+                day=(JOINED + timedelta(hours=1)).date(),
+                streak=1,
+                reward=0,
+                makeup=False,
+                created_at=JOINED + timedelta(hours=1),
+            )
+        )
+
+    first = await jobs.referrals(JOINED + timedelta(hours=1, minutes=1))
+    again = await jobs.referrals(JOINED + timedelta(hours=1, minutes=2))
+
+    assert (first.messages, first.changed) == (2, 1)
+    assert (again.messages, again.changed) == (0, 0)
+    assert sorted(await outbox(mall)) == [
+        (7001, "zh_Hans invite paid Bob 100"),
+        (7001, "zh_Hans invite paid Cy 100"),
+    ]
+    assert (await mall.statements.balance(7001)).balance == 100 + 2 * 100
+    assert (await mall.check()).ok
 
 
 async def test_the_risk_job_flags_and_freezes_like_an_admins_scan(make_mall: MallFactory) -> None:

@@ -144,3 +144,24 @@ async def test_a_member_who_moved_up_reads_the_tier_in_their_language(chat: Chat
     assert "🏅 恭喜！你已升级为 白银 会员。" in li.last.text
     assert "Silver" not in li.last.text
     assert "🏅 Congratulations! You are now a Silver member." in ann.last.text
+
+
+async def test_a_referrer_reads_in_their_language_that_an_invite_paid(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat('[referrals]\nqualify_on = "checkins"\nqualify_checkins = 1\n') as chat:
+        li = chat.member("李雷", language="zh-hans")
+        await li.start()
+        bob = chat.member("Bob")
+        await bob.start("i-" + await chat.mall.referrals.invite_code(li.id))
+        await bob.send("/checkin")
+
+        async with running_background(chat) as background:
+            await background.jobs.referrals(chat.now)
+            await background.jobs.referrals(chat.now + timedelta(minutes=5))
+            await background.sender.wait_idle()
+
+        told = [m for m in li.messages if "你邀请的好友" in m.text]
+        assert len(told) == 1
+        assert "🎉 你邀请的好友 Bob 已达成条件，你获得了 100 积分！" in told[0].text
+        assert "👥 邀请好友" in li.buttons(told[0])
