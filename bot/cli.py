@@ -30,6 +30,7 @@ from core.db.migrate import current_revision, head_revision, upgrade
 from core.errors import UnknownApiKey
 from core.invariants import LedgerReport, check_ledger
 from core.mall import Mall
+from core.star_refunds import StarRefunds
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -267,12 +268,16 @@ async def _migrate(config: Config) -> int:
         before = await current_revision(db)
         await upgrade(db)
         after = await current_revision(db)
+        # Paid redemptions ended before Stars refunds existed are owed theirs (a no-op after).
+        owed = await StarRefunds(db, config).record_unrefunded(datetime.now(UTC))
     finally:
         await db.dispose()
     if before == after:
         print(f"schema is up to date (revision {after})")
     else:
         print(f"schema upgraded from {before or 'empty'} to {after}")
+    if owed:
+        print(f"{owed} Stars payments of cancelled or rejected redemptions are to be refunded")
     return 0
 
 

@@ -72,6 +72,7 @@ class Conversation:
             t=self.languages[language_for(event.sender.language_code)],
             languages=self.languages,
             bot_username=self.bot_username,
+            retried=event.retried,
         )
         try:
             language = await self._known_member(turn)

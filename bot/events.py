@@ -98,5 +98,10 @@ Action = Command | Text | Press | Upload | PreCheckout | Paid | Contact
 
 @dataclass(frozen=True)
 class Event:
+    """What a member did. ``retried``: this update was taken before without finishing (its
+    process died, or handed it back on stopping), so what it did may be done already while its
+    answer never reached the chat; a double tap is two updates, never a retry."""
+
     sender: Sender
     action: Action
+    retried: bool = False

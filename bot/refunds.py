@@ -102,6 +102,12 @@ class Refunder:
         while True:
             due = await self.mall.star_refunds.due(now)
             for refund in due:
-                made += await self.refund(payer, refund.charge_id)
+                try:
+                    made += await self.refund(payer, refund.charge_id)
+                except Exception as error:  # one bad refund must not block those behind it
+                    log.exception("refunding charge %s failed", refund.charge_id)
+                    await self.mall.star_refunds.mark_failed(
+                        refund.charge_id, f"{type(error).__name__}: {error}", self.clock()
+                    )
             if len(due) < 100:
                 return made

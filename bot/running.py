@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -138,6 +139,9 @@ async def running_bot(
                 log.exception("update %s cannot be read; it is set aside", taken.update_id)
                 handled.done(taken.update_id)
                 return
+            if taken.attempts > 1 and incoming.event is not None:
+                retried = dataclasses.replace(incoming.event, retried=True)
+                incoming = dataclasses.replace(incoming, event=retried)
             await handler(incoming, api.channel)
 
         workers = InboxWorkers(

@@ -104,9 +104,10 @@ async def open_runtime(
     db = Database.from_url(database_url or config.database.effective_url())
     try:
         await connect(db, wait=wait_for_database)
-        yield Runtime(
-            config, db, Mall.build(db, config), load_languages(config.mall.timezone), clock
-        )
+        mall = Mall.build(db, config)
+        # Paid redemptions ended before Stars refunds existed are owed theirs (a no-op after).
+        await mall.star_refunds.record_unrefunded(clock())
+        yield Runtime(config, db, mall, load_languages(config.mall.timezone), clock)
     finally:
         await db.dispose()
 

@@ -24,6 +24,8 @@ class Turn:
     # The link members share: https://t.me/<bot>?start=<payload>.
     bot_username: str
     out: Outputs = field(default_factory=Outputs)
+    # Handled before without finishing (bot.events.Event.retried): answer in full again.
+    retried: bool = False
 
     @property
     def member_id(self) -> int:

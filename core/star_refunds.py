@@ -31,7 +31,7 @@ from core import validation
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Member, Redemption, StarRefund
-from core.errors import InvalidInput, InvalidState, MallError
+from core.errors import InvalidInput, MallError
 from core.ledger import lock_member
 from core.outbox import Envelope, enqueue
 
@@ -132,7 +132,8 @@ async def record_due(
             reason=reason,
             status=DUE,
             attempts=0,
-            next_attempt_at=now,
+            # The turn that made it due refunds at once; the job is the fallback, not a rival.
+            next_attempt_at=now + FIRST_RETRY,
             created_at=now,
         )
     )
@@ -151,6 +152,44 @@ class StarRefunds:
     def __init__(self, db: Database, config: Config) -> None:
         self.db = db
         self.config = config
+
+    async def record_unrefunded(self, now: datetime) -> int:
+        """Record the refund of every paid redemption that was cancelled or rejected without
+        one: those ended before refunds existed (a store upgraded to migration 0011), whose
+        Stars were never given back. Safe to repeat; the bot runs it on start and ``pointsmall
+        migrate`` after upgrading, and the refunds job makes the refunds. A charge someone
+        refunded by hand meanwhile is answered "already refunded" by Telegram: marked made."""
+        validation.instant(now)
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        Redemption.id,
+                        Redemption.member_id,
+                        Redemption.status,
+                        Redemption.payment_charge_id,
+                        Redemption.paid_stars,
+                        Redemption.cash_minor,
+                    )
+                    .outerjoin(StarRefund, StarRefund.charge_id == Redemption.payment_charge_id)
+                    .where(
+                        Redemption.status.in_(("cancelled", "rejected")),
+                        Redemption.payment_charge_id.is_not(None),
+                        StarRefund.charge_id.is_(None),
+                    )
+                )
+            ).all()
+            for row in rows:
+                await record_due(
+                    conn,
+                    charge_id=str(row.payment_charge_id),
+                    member_id=int(row.member_id),
+                    redemption_id=int(row.id),
+                    stars=int(row.paid_stars or stars_for(self.config, int(row.cash_minor))),
+                    reason=row.status,
+                    now=now,
+                )
+        return len(rows)
 
     async def payment_unmatched(
         self, member_id: int, redemption_id: int, charge_id: str, stars: int, now: datetime
@@ -252,8 +291,13 @@ class StarRefunds:
                 .where(StarRefund.charge_id == charge, StarRefund.status == DUE)
                 .values(status=REFUNDED, refunded_at=now, last_error=None)
             )
-            if not changed.rowcount:  # pragma: no cover - the write lock makes this one writer
-                raise InvalidState(f"refund of {charge} changed meanwhile", charge_id=charge)
+            if not changed.rowcount:
+                # Another writer marked it between our read and this update (PostgreSQL has no
+                # single writer: the turn that refunded and the refunds job can both get here).
+                made = await _read(conn, charge)
+                assert made is not None
+                assert made.refunded
+                return Marked(made, replayed=True)
             refund = await _read(conn, charge)
             assert refund is not None
             if tell is not None:

@@ -4,8 +4,9 @@ The card's Redeem (bot/features/shop.py) asks core for an offer; the confirmatio
 price, the balance after and what happens next, with a Redeem button carrying the offer's
 confirm token (``rd:<token>``, also used by the flash sales). Core redeems once per token, so
 a double tap charges once; its second press only says so (a notice), as the first press's
-answer is on the message already (editing it again with the same content is an edit Telegram
-refuses). What follows depends on the item:
+answer is on the message already. A press handled again after its process died
+(``Turn.retried``) gets the whole answer, whose first sending may never have reached the chat.
+What follows depends on the item:
 
 - physical goods ask for the delivery address first (core needs it to redeem), with a Cancel
   button; the typed address redeems;
@@ -177,9 +178,13 @@ async def _redeem(turn: Turn, token: str, item_id: int, address: str | None) -> 
         if result.redemption.status == "completed":
             turn.notice(t("shop.done.notice"))
         await show_result(turn, result, invoice=True)
-    elif turn.pressed:
+    elif turn.pressed and not turn.retried:
         # A double tap: the first press's result is on the message; only the notice now.
         turn.notice(t("shop.done.again"), alert=True)
+    elif turn.pressed:
+        # Redeemed by this very press before its process died: its answer never reached the
+        # chat, so all of it now, the invoice of a redemption still waiting for its payment too.
+        await show_result(turn, result, invoice=True)
     else:
         # An address typed for a confirmation redeemed before: the result, as a new message.
         await show_result(turn, result, t("shop.done.again"))
@@ -191,8 +196,9 @@ async def show_result(
 ) -> None:
     """Where a redemption stands and what the member can do next.
 
-    ``invoice`` sends the invoice of a redemption that waits for its payment (once: a replayed
-    redemption's invoice is in the chat already).
+    ``invoice`` sends the invoice of a redemption that waits for its payment: with its first
+    answer, and again only when that answer may never have reached the chat
+    (``Turn.retried``); a payment of a second invoice is refunded anyway.
     """
     t = turn.t
     view = result.redemption

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.events import Event, Press, Sender
+from bot.screens import Edit, Output, Send
 from core.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Chat, Member
@@ -148,3 +150,31 @@ async def test_the_result_screen_of_a_shipped_reward_says_shipped(mall_chat: Cha
     assert ann.notices[-1] == ("This redemption can no longer take a new address.", True)
     assert "State: 🚚 shipped" in reply.text
     assert "handed over" not in reply.text
+
+
+async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_chat: Chat) -> None:
+    """Not a double tap: the process that redeemed died before its answer reached the chat,
+    and the inbox hands the same press over again (``Event.retried``)."""
+    chat = mall_chat
+    ann = await joined(chat)
+    await ann.send("/mall")
+    await ann.press("Drinks (1)")
+    await ann.press("1. Latte")
+    confirm = await ann.press("🎁 Redeem for 300 points")
+    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
+    assert data is not None
+    conversation = chat.runtime.conversation("bot")
+    press = Press(data, confirm.message_id)
+    sender = Sender(ann.id, "Ann", language_code="en")
+
+    first = await conversation.handle(Event(sender, press))
+    double_tap = await conversation.handle(Event(sender, press))
+    after_crash = await conversation.handle(Event(sender, press, retried=True))
+
+    def results(outputs: list[Output]) -> list[str]:
+        return [o.screen.text for o in outputs if isinstance(o, Edit | Send)]
+
+    assert any("LATTE-1" in text for text in results(first))
+    assert results(double_tap) == []
+    assert any("LATTE-1" in text for text in results(after_crash))
+    assert await balance(chat, ann) == 700
