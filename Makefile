@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/mall.py
 	$(BIN)/python bench/bot.py
+	$(BIN)/python bench/cli.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

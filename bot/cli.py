@@ -18,19 +18,18 @@ import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot import redact, serve
-from bot.content import language_problems
-from bot.running import FRAMEWORKS
-from core.catalog_file import CatalogError, load_catalog
-from core.config import Config, ConfigError, load_config
-from core.db.backup import BackupRefused, backup_sqlite
-from core.db.database import Database, DatabaseUnreachable, StoreLost, sqlite_path
-from core.db.migrate import current_revision, head_revision, upgrade
-from core.errors import UnknownApiKey
-from core.invariants import LedgerReport, check_ledger
-from core.mall import Mall
-from core.star_refunds import StarRefunds
+from bot import redact
+from bot.frameworks import FRAMEWORKS
+
+# Only what `pointsmall --help` needs is imported here: the rest (pydantic, SQLAlchemy,
+# Alembic, the frameworks, the sandbox, matplotlib...) is imported by the command that uses
+# it, so that a command pays for nothing it does not run (issue 17). A test holds this.
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.db.database import Database
+    from core.invariants import LedgerReport
 
 DEFAULT_CONFIG = "config.toml"
 
@@ -113,6 +112,9 @@ def _config_path(arg: str | None) -> Path | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from bot.content import language_problems
+    from core.config import ConfigError, load_config
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -164,10 +166,14 @@ def _command(args: argparse.Namespace, config: Config) -> int:
             return 2
         return _refuse_missing_store(config) or asyncio.run(_import_orders(config, args.file))
     if args.command == "run":
+        from bot import serve
+
         if config.telegram.token is None:
             return asyncio.run(serve.run(config))  # it says where to put one
         return _refuse_missing_store(config) or asyncio.run(serve.run(config))
     if args.command == "sandbox":
+        from bot import serve
+
         return asyncio.run(serve.sandbox(config, args.port, args.framework))
     raise AssertionError(args.command)
 
@@ -186,6 +192,8 @@ def _secrets(config: Config) -> list[tuple[str, str]]:
 
 def _refuse_missing_store(config: Config) -> int:
     """2, with one line, if the SQLite file is not there (only ``migrate`` creates it), or 0."""
+    from core.db.database import sqlite_path
+
     path = sqlite_path(config.database.effective_url())
     if path is None or path.exists():
         return 0
@@ -199,6 +207,8 @@ def _refuse_missing_store(config: Config) -> int:
 
 def _one_line(exc: BaseException, config: Config) -> tuple[str | None, int]:
     """What to tell the operator about ``exc`` and the exit status; None for a bug."""
+    from core.db.database import DatabaseUnreachable, StoreLost
+
     for found in _leaves(exc):
         if isinstance(found, DatabaseUnreachable):
             return str(found), 2
@@ -238,6 +248,8 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _backup(config: Config, target: Path, *, force: bool) -> int:
+    from core.db.backup import BackupRefused, backup_sqlite
+
     url = config.database.effective_url()
     try:
         report = backup_sqlite(url, target, force=force)
@@ -253,6 +265,8 @@ def _backup(config: Config, target: Path, *, force: bool) -> int:
 
 async def _open(config: Config) -> Database:
     """The database, reached: :class:`DatabaseUnreachable` (one line) if it cannot be."""
+    from core.db.database import Database
+
     db = Database.from_url(config.database.effective_url())
     try:
         await db.ping()
@@ -263,6 +277,9 @@ async def _open(config: Config) -> Database:
 
 
 async def _migrate(config: Config) -> int:
+    from core.db.migrate import current_revision, upgrade
+    from core.star_refunds import StarRefunds
+
     db = await _open(config)
     try:
         before = await current_revision(db)
@@ -282,6 +299,8 @@ async def _migrate(config: Config) -> int:
 
 
 async def _schema_is_current(db: Database) -> bool:
+    from core.db.migrate import current_revision, head_revision
+
     revision = await current_revision(db)
     if revision == head_revision():
         return True
@@ -294,6 +313,8 @@ async def _schema_is_current(db: Database) -> bool:
 
 
 async def _check(config: Config) -> int:
+    from core.invariants import check_ledger
+
     db = await _open(config)
     try:
         if not await _schema_is_current(db):
@@ -306,6 +327,9 @@ async def _check(config: Config) -> int:
 
 
 async def _shop(config: Config, args: argparse.Namespace) -> int:
+    from core.errors import UnknownApiKey
+    from core.mall import Mall
+
     db = await _open(config)
     try:
         if not await _schema_is_current(db):
@@ -348,6 +372,8 @@ async def _shop(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _import_orders(config: Config, path: Path) -> int:
+    from core.mall import Mall
+
     db = await _open(config)
     try:
         if not await _schema_is_current(db):
@@ -366,6 +392,8 @@ async def _import_orders(config: Config, path: Path) -> int:
 
 
 async def _load_catalog(config: Config, path: Path) -> int:
+    from core.catalog_file import CatalogError, load_catalog
+
     db = await _open(config)
     try:
         if not await _schema_is_current(db):

@@ -23,13 +23,15 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from bot.aiogram.app import open_api as aiogram_api
 from bot.aiogram.messenger import open_messenger as aiogram_messenger
 from bot.answering import Channel, Incoming, UpdateHandler
 from bot.commands import CommandMenu, command_menus
 from bot.delivery import Messenger, ReplyPolicy
+from bot.frameworks import FRAMEWORKS as FRAMEWORKS  # re-exported: tests name it here
+from bot.frameworks import Framework as Framework
 from bot.listener import Listener, Webhook
 from bot.ptb.app import open_api as ptb_api
 from bot.ptb.messenger import open_messenger as ptb_messenger
@@ -42,9 +44,6 @@ from core.inbox import Inbox, Taken
 from core.leader import Leader
 
 log = logging.getLogger(__name__)
-
-Framework = Literal["ptb", "aiogram"]
-FRAMEWORKS: tuple[Framework, ...] = ("ptb", "aiogram")
 
 
 class BotApi(Protocol):

@@ -100,3 +100,14 @@ def test_the_broadcast_bench_delivers_each_message_once(store: str) -> None:
     assert "messages delivered              20" in out
     assert "lost                             0" in out
     assert "duplicated                       0" in out
+
+
+def test_the_cli_bench_measures_start_up_beside_its_baseline() -> None:
+    out = _run("cli.py", "--repeat", "1")
+    for label in (
+        "python -c pass",
+        "python -c 'import sqlalchemy'",
+        "pointsmall --help",
+        "pointsmall check (empty SQLite)",
+    ):
+        assert label in out

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -371,3 +375,45 @@ def test_orders_import_credits_a_good_file_and_refuses_a_bad_one_whole(
     assert "orders: 2 read, 1 credited, 1 parked" in out
     assert _run(capsys, "orders", "import", str(good))[0] == 0  # again: nothing twice
     assert _run(capsys, "check")[0] == 0
+
+
+# What only `run` and `sandbox` need: `pointsmall --help` and `check` must not pay for them.
+HEAVY = ("matplotlib", "telegram", "aiogram", "qrcode", "aiohttp", "bot.sandbox", "bot.serve")
+_LOADED = """
+import json, sys
+import bot.cli
+if len(sys.argv) > 1:
+    bot.cli.main(sys.argv[1:])
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {0} or m in {0})))
+"""
+
+
+def _heavy_modules_loaded(tmp_path: Path, *argv: str) -> list[str]:
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "POINTSMALL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'light.db'}",
+    }
+    env.pop("POINTSMALL_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED.format(repr(set(HEAVY))), *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout.splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_command_line_loads_no_framework_chart_or_sandbox(tmp_path: Path):
+    assert _heavy_modules_loaded(tmp_path) == []
+
+
+def test_check_on_an_empty_store_loads_no_framework_chart_or_sandbox(tmp_path: Path):
+    assert _heavy_modules_loaded(tmp_path, "migrate") == []
+    assert _heavy_modules_loaded(tmp_path, "check") == []

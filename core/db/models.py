@@ -152,6 +152,8 @@ class Hold(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("status IN ('pending', 'posted', 'voided')", name="status_known"),
         Index("ix_holds_pending_expiry", "status", "expires_at"),
+        # The balance screen's "held" sum: one member's pending holds, not the mall's (issue 17).
+        Index("ix_holds_account_status", "account_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -176,6 +178,13 @@ class Operation(Base):
     __tablename__ = "operations"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'ok', 'rejected')", name="status_known"),
+        # `pointsmall check`'s no_pending_operations: empty when all is well, so nearly free.
+        Index(
+            "ix_operations_pending",
+            "key",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -207,6 +216,9 @@ class CheckIn(Base):
     __table_args__ = (
         CheckConstraint("reward >= 0", name="reward_not_negative"),
         CheckConstraint("streak > 0", name="streak_positive"),
+        # The daily report: check-ins by their day, make-ups by when they were bought.
+        Index("ix_checkins_day", "day"),
+        Index("ix_checkins_created_at", "created_at"),
     )
 
     member_id: Mapped[int] = mapped_column(
@@ -375,6 +387,9 @@ class Redemption(Base):
         Index("ix_redemptions_status", "status", "id"),
         # Risk control's "redemptions in an hour" and the reports scan by time.
         Index("ix_redemptions_created", "created_at"),
+        # The per-item report: a window of redemptions in a few states, as one range per state
+        # (without it SQLite reads every redemption in those states, whatever the window).
+        Index("ix_redemptions_status_created", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
