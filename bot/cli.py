@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import redact, serve
-from bot.content import language_problems
+from bot.content import SPOKEN, language_problems
 from bot.running import FRAMEWORKS
 from core.catalog_file import CatalogError, load_catalog
 from core.config import Config, ConfigError, load_config
@@ -365,7 +365,7 @@ async def _load_catalog(config: Config, path: Path) -> int:
     try:
         if not await _schema_is_current(db):
             return 2
-        report = await load_catalog(db, config, path, datetime.now(UTC))
+        report = await load_catalog(db, config, path, datetime.now(UTC), languages=SPOKEN)
     except CatalogError as error:
         print(f"pointsmall: {path} was not loaded, nothing changed:", file=sys.stderr)
         for problem in error.problems:
