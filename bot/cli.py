@@ -392,13 +392,14 @@ async def _import_orders(config: Config, path: Path) -> int:
 
 
 async def _load_catalog(config: Config, path: Path) -> int:
+    from bot.content import SPOKEN
     from core.catalog_file import CatalogError, load_catalog
 
     db = await _open(config)
     try:
         if not await _schema_is_current(db):
             return 2
-        report = await load_catalog(db, config, path, datetime.now(UTC))
+        report = await load_catalog(db, config, path, datetime.now(UTC), languages=SPOKEN)
     except CatalogError as error:
         print(f"pointsmall: {path} was not loaded, nothing changed:", file=sys.stderr)
         for problem in error.problems:

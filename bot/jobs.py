@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from bot.content import tier_name
+from bot.content import title as title_of
 from bot.delivery import screen_to_json
 from bot.features.shop import AFFORDABLE_ROUTE, ITEM_BUTTON_TITLE, SHOP_ROUTE, item_callback
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
@@ -100,7 +101,7 @@ class JobScreens:
                 if offer.cash_minor:
                     cash = t.money(offer.cash_minor, self.config.mall.currency)
                     price = t("jobs.reminder.offer.cash", points=price, cash=cash)
-                title = shorten(offer.title, ITEM_BUTTON_TITLE)
+                title = shorten(title_of(t, offer), ITEM_BUTTON_TITLE)
                 label = t("jobs.reminder.offer", title=title, price=price)
                 rows.append((Button(plain(label), data=item_callback(offer.item_id)),))
         else:
@@ -120,7 +121,7 @@ class JobScreens:
         if not opening:
             text = t(
                 "jobs.sale.soon",
-                title=sale.title,
+                title=title_of(t, sale),
                 price=price,
                 regular=regular,
                 at=t.moment(sale.starts_at),
@@ -129,7 +130,7 @@ class JobScreens:
             assert sale.entry_ends_at is not None
             text = t(
                 "jobs.sale.draw",
-                title=sale.title,
+                title=title_of(t, sale),
                 price=price,
                 regular=regular,
                 quantity=t.number(sale.quantity),
@@ -138,7 +139,7 @@ class JobScreens:
         else:
             text = t(
                 "jobs.sale.open",
-                title=sale.title,
+                title=title_of(t, sale),
                 price=price,
                 regular=regular,
                 quantity=t.number(sale.quantity),
@@ -160,7 +161,7 @@ class JobScreens:
             how = t("jobs.sale.changed.first_come")
         text = t(
             "jobs.sale.changed",
-            title=sale.title,
+            title=title_of(t, sale),
             price=t.points(sale.sale_price),
             regular=t.points(sale.regular_price),
             quantity=t.number(sale.quantity),
@@ -173,7 +174,7 @@ class JobScreens:
     def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
         """A sale a member heard of (or entered: ``returned`` their held points) is off."""
         t = self._t(language)
-        text = t("jobs.sale.cancelled", title=sale.title)
+        text = t("jobs.sale.cancelled", title=title_of(t, sale))
         if returned:
             back = t("jobs.sale.cancelled.returned", points=t.points(returned))
             text = Html(f"{text}\n{back}")
@@ -183,10 +184,10 @@ class JobScreens:
     def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str:
         t = self._t(language)
         if won:
-            text = t("jobs.draw.won", title=sale.title, price=t.points(sale.sale_price))
+            text = t("jobs.draw.won", title=title_of(t, sale), price=t.points(sale.sale_price))
             rows = ((Button(plain(t("menu.redemptions")), data="reds"),),)
         else:
-            text = t("jobs.draw.lost", title=sale.title, price=t.points(sale.sale_price))
+            text = t("jobs.draw.lost", title=title_of(t, sale), price=t.points(sale.sale_price))
             rows = ((Button(plain(t("menu.balance")), data="bal"),),)
         return self._payload(t, text, rows)
 
@@ -195,7 +196,7 @@ class JobScreens:
         text = t(
             "jobs.released.redemption",
             number=t.number(redemption.redemption_id),
-            title=redemption.title,
+            title=title_of(t, redemption),
             points=t.points(redemption.points),
         )
         return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))

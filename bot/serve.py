@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from bot import shop_platforms
 from bot.background import background
+from bot.content import SPOKEN
 from bot.listener import Listener, listening
 from bot.running import Framework, open_messenger, running_bot
 from bot.runtime import Runtime, open_runtime, wait_for_telegram
@@ -136,7 +137,9 @@ async def sandbox(
         stack.push_async_callback(server.stop)
         runtime = await stack.enter_async_context(open_runtime(config, config.sandbox.database_url))
         try:
-            loaded = await load_catalog(runtime.db, config, DEMO_CATALOG, datetime.now(UTC))
+            loaded = await load_catalog(
+                runtime.db, config, DEMO_CATALOG, datetime.now(UTC), languages=SPOKEN
+            )
         except CatalogError as error:  # the demo is ours: a problem here is a bug to report
             log.error("the demo catalog did not load: %s", "; ".join(map(str, error.problems)))
         else:

@@ -27,8 +27,8 @@ and an optional stock. Rules worth knowing:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -130,6 +130,9 @@ class PrizeOdds:
     probability: Decimal
     guaranteed_probability: Decimal
     out_reason: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    """The prize's name by language (``{"zh_Hans": "..."}``), read instead of ``name``."""
+    item_titles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class BoxSummary:
     title: str
     price_points: int
     active: bool
+    titles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,8 @@ class BoxView:
     daily_cap: int | None
     spent_today: int
     left_today: int | None
+    titles: Mapping[str, str] = field(default_factory=dict)
+    descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,8 @@ class DrawResult:
     draws_until_guarantee: int | None
     spent_today: int
     replayed: bool = False
+    prize_names: Mapping[str, str] = field(default_factory=dict)
+    item_titles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -349,10 +357,18 @@ class BlindBoxes:
                     BlindBox.title,
                     BlindBox.price_points,
                     BlindBox.active,
+                    BlindBox.titles,
                 ).order_by(BlindBox.active.desc(), BlindBox.id)
             )
             return tuple(
-                BoxSummary(int(r.id), r.sku, r.title, int(r.price_points), bool(r.active))
+                BoxSummary(
+                    int(r.id),
+                    r.sku,
+                    r.title,
+                    int(r.price_points),
+                    bool(r.active),
+                    dict(r.titles or {}),
+                )
                 for r in rows
             )
 
@@ -391,6 +407,8 @@ class BlindBoxes:
             daily_cap=box.daily_cap,
             spent_today=spent,
             left_today=None if box.daily_cap is None else max(0, box.daily_cap - spent),
+            titles=box.titles,
+            descriptions=box.descriptions,
         )
 
     async def open(self, member_id: int, box_id: int, key: str, now: datetime) -> DrawResult:
@@ -525,6 +543,8 @@ class BlindBoxes:
             points_won=points_won,
             item_id=prize.item_id,
             item_title=prize.item_title,
+            prize_names=prize.names,
+            item_titles=prize.item_titles,
             coupon_code=taken_code.code if taken_code else None,
             redemption_id=redemption_id,
             by_guarantee=choice.by_guarantee,
@@ -706,7 +726,12 @@ class BlindBoxes:
                     after={name: after[name] for name in sorted(changed)},
                 )
             return BoxSummary(
-                box_id, box.sku, box.title, int(after["price_points"]), bool(after["active"])
+                box_id,
+                box.sku,
+                box.title,
+                int(after["price_points"]),
+                bool(after["active"]),
+                box.titles,
             )
 
     async def set_prizes(
@@ -888,6 +913,8 @@ class _Box:
     pity_after: int | None
     daily_cap: int | None
     active: bool
+    titles: Mapping[str, str] = field(default_factory=dict)
+    descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 async def _box(conn: AsyncConnection, box_id: int) -> _Box:
@@ -901,6 +928,8 @@ async def _box(conn: AsyncConnection, box_id: int) -> _Box:
                 BlindBox.pity_after,
                 BlindBox.daily_cap,
                 BlindBox.active,
+                BlindBox.titles,
+                BlindBox.descriptions,
             ).where(BlindBox.id == box_id)
         )
     ).first()
@@ -915,6 +944,8 @@ async def _box(conn: AsyncConnection, box_id: int) -> _Box:
         None if row.pity_after is None else int(row.pity_after),
         None if row.daily_cap is None else int(row.daily_cap),
         bool(row.active),
+        dict(row.titles or {}),
+        dict(row.descriptions or {}),
     )
 
 
@@ -935,6 +966,8 @@ class _Prize:
     item_stock: int | None
     item_active: bool
     has_code: bool
+    names: Mapping[str, str] = field(default_factory=dict)
+    item_titles: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def out_reason(self) -> str | None:
@@ -992,6 +1025,8 @@ async def _prize_rows(conn: AsyncConnection, box_id: int) -> list[_Prize]:
             Item.stock.label("item_stock"),
             Item.active,
             has_code,
+            BoxPrize.names,
+            Item.titles,
         )
         .outerjoin(Item, Item.id == BoxPrize.item_id)
         .where(BoxPrize.box_id == box_id)
@@ -1012,6 +1047,8 @@ async def _prize_rows(conn: AsyncConnection, box_id: int) -> list[_Prize]:
             item_stock=None if r.item_stock is None else int(r.item_stock),
             item_active=bool(r.active),
             has_code=bool(r.has_code),
+            names=dict(r.names or {}),
+            item_titles=dict(r.titles or {}),
         )
         for r in rows
     ]
@@ -1049,6 +1086,8 @@ def _table(box: _Box, rows: Sequence[_Prize]) -> PrizeTable:
                 row.weight if row.available and row.rare else 0, rare_total
             ),
             out_reason=row.out_reason,
+            names=row.names,
+            item_titles=row.item_titles,
         )
         for row in rows
     )

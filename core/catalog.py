@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
 from core.audit import write_entry
-from core.config import Config, TiersSettings
+from core.config import Config, TiersSettings, is_language_code
 from core.db.database import Database
-from core.db.models import Account, CouponCode, FlashSale, Item, Member, Redemption
+from core.db.models import Account, CouponCode, FlashSale, Item, Member, Redemption, Shelf
 from core.earning import current_standing
 from core.errors import (
     Frozen,
@@ -86,11 +87,15 @@ class ItemSpec:
     approval_threshold: int | None = None
     active: bool = True
     listed: bool = True
+    titles: Mapping[str, str] = dataclass_field(default_factory=dict)
+    descriptions: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ItemRecord:
-    """An item as stored. ``free_codes`` is the size of a coupon item's pool (else None)."""
+    """An item as stored. ``free_codes`` is the size of a coupon item's pool (else None).
+    ``titles`` and ``descriptions`` hold the texts by language (``{"zh_Hans": "拿铁"}``) that
+    members read instead of ``title`` and ``description``."""
 
     item_id: int
     sku: str
@@ -113,6 +118,8 @@ class ItemRecord:
     updated_at: datetime
     free_codes: int | None = None
     listed: bool = True
+    titles: Mapping[str, str] = dataclass_field(default_factory=dict)
+    descriptions: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,8 @@ EDITABLE = (
     "approval_threshold",
     "active",
     "listed",
+    "titles",
+    "descriptions",
 )
 
 
@@ -226,6 +235,8 @@ class ItemView:
     sale: RunningSale | None
     affordable: bool
     blocked_reason: str | None
+    titles: Mapping[str, str] = dataclass_field(default_factory=dict)
+    descriptions: Mapping[str, str] = dataclass_field(default_factory=dict)
 
     @property
     def needs_approval(self) -> bool:
@@ -242,10 +253,12 @@ class ItemPage:
 
 @dataclass(frozen=True)
 class Category:
-    """A category with the number of items available in it now."""
+    """A category (a shelf) with the number of items available in it now. ``name`` is how
+    items name it; ``names`` is what members read by language (``{"zh_Hans": "饮品"}``)."""
 
     name: str
     items: int
+    names: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -447,6 +460,8 @@ async def assess(
         sale=running,
         affordable=member.balance >= points,
         blocked_reason=reason,
+        titles=item.titles,
+        descriptions=item.descriptions,
     )
 
 
@@ -475,6 +490,8 @@ def _record(row: Row[Any]) -> ItemRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         listed=bool(row.listed),
+        titles=dict(row.titles or {}),
+        descriptions=dict(row.descriptions or {}),
     )
 
 
@@ -546,6 +563,14 @@ def _active_now(now: datetime) -> tuple[Any, ...]:
     )
 
 
+async def shelf_names(conn: AsyncConnection, names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The shelves' names by language, for those of ``names`` that have any."""
+    if not names:
+        return {}
+    rows = await conn.execute(select(Shelf.name, Shelf.names).where(Shelf.name.in_(names)))
+    return {row.name: dict(row.names or {}) for row in rows}
+
+
 # --- Writing items ---------------------------------------------------------------------------
 
 
@@ -570,6 +595,30 @@ def _text_problem(value: object, max_length: int, *, allow_empty: bool = False) 
     return None
 
 
+def texts_problems(
+    name: str, texts: object, max_length: int, *, allow_empty: bool = False
+) -> list[tuple[str, str]]:
+    """What is wrong with ``texts``, a text by language, as (``name.language``, problem)."""
+    if not isinstance(texts, Mapping):
+        return [(name, 'must be a table of texts by language, such as { zh_Hans = "..." }')]
+    problems: list[tuple[str, str]] = []
+    for language, value in texts.items():
+        where = f"{name}.{language}"
+        if not is_language_code(language):
+            message = "not a language code as the bot names it, such as 'en' or 'zh_Hans'"
+            problems.append((where, message))
+            continue
+        problem = _text_problem(value, max_length, allow_empty=allow_empty)
+        if problem:
+            problems.append((where, problem))
+    return problems
+
+
+def clean_texts(texts: Mapping[str, str]) -> dict[str, str]:
+    """``texts`` as stored: each stripped, empty ones left out (they read the default)."""
+    return {language: value.strip() for language, value in texts.items() if value.strip()}
+
+
 def item_problems(spec: ItemSpec, tiers: TiersSettings) -> list[tuple[str, str]]:
     """Everything wrong with ``spec``, as (field, what is wrong); empty when it is fine."""
     problems: list[tuple[str, str]] = []
@@ -583,6 +632,11 @@ def item_problems(spec: ItemSpec, tiers: TiersSettings) -> list[tuple[str, str]]
         problem = _text_problem(value, limit, allow_empty=empty_ok)
         if problem:
             problems.append((field, problem))
+    for name, texts, limit, empty_ok in (
+        ("titles", spec.titles, 200, False),
+        ("descriptions", spec.descriptions, 4000, True),
+    ):
+        problems += texts_problems(name, texts, limit, allow_empty=empty_ok)
     if spec.photo is not None and _text_problem(spec.photo, 500):
         problems.append(("photo", "must be a URL or file id of at most 500 characters"))
     if spec.kind not in KINDS:
@@ -654,6 +708,8 @@ _SPEC_COLUMNS = {
     "limit_count": "limit_count",
     "limit_period": "limit_period",
     "approval_threshold": "approval_threshold",
+    "titles": "titles",
+    "descriptions": "descriptions",
 }
 
 
@@ -677,6 +733,8 @@ def spec_of(item: ItemRecord) -> ItemSpec:
         approval_threshold=item.approval_threshold,
         active=item.active,
         listed=item.listed,
+        titles=item.titles,
+        descriptions=item.descriptions,
     )
 
 
@@ -693,6 +751,8 @@ def _clean(spec: ItemSpec) -> dict[str, Any]:
     values: dict[str, Any] = {column: getattr(spec, name) for name, column in _SPEC_COLUMNS.items()}
     for name in ("title", "description", "category"):
         values[name] = values[name].strip()
+    for name in ("titles", "descriptions"):
+        values[name] = clean_texts(values[name])
     return values
 
 
@@ -984,7 +1044,9 @@ class Catalog:
                 .group_by(Item.category)
                 .order_by(Item.category)
             )
-            return tuple(Category(name, int(count)) for name, count in rows)
+            found = [(name, int(count)) for name, count in rows]
+            names = await shelf_names(conn, [name for name, _ in found])
+            return tuple(Category(name, count, names.get(name, {})) for name, count in found)
 
     async def list_items(
         self,
@@ -1044,6 +1106,7 @@ class OfferedItem:
     title: str
     points: int
     cash_minor: int
+    titles: Mapping[str, str] = dataclass_field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1153,7 +1216,13 @@ class OfferShelf:
                 )
                 if reason is None:
                     found.append(
-                        OfferedItem(item.item_id, item.title, candidate.points, item.cash_minor)
+                        OfferedItem(
+                            item.item_id,
+                            item.title,
+                            candidate.points,
+                            item.cash_minor,
+                            item.titles,
+                        )
                     )
                     if len(found) > count:
                         break

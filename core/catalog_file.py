@@ -1,4 +1,10 @@
-"""The catalog file: items, coupon code pools and blind boxes in one TOML document.
+"""The catalog file: items, shelves, coupon code pools and blind boxes in one TOML document.
+
+What members read is a default text plus texts by language: an item's or a box's ``title``
+and ``titles``, ``description`` and ``descriptions``, a prize's ``name`` and ``names``, and a
+shelf's (``[[shelves]]``: the ``category`` items give, and its ``names``). A language code
+must have the bot's shape (``zh_Hans``); given ``languages`` (the bot's), a text in any
+other language is a problem too, as no member would ever read it.
 
 ``pointsmall catalog load FILE`` calls :func:`load_catalog`. The format is documented, with a
 working example, in ``examples/catalog.toml``. Loading is all or nothing and idempotent:
@@ -35,7 +41,7 @@ import os
 import re
 import secrets
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -50,13 +56,15 @@ from core.catalog import (
     SKU_PATTERN,
     ItemSpec,
     clean_codes,
+    clean_texts,
     insert_codes,
     item_problems,
+    texts_problems,
     upsert_item_row,
 )
-from core.config import Config
+from core.config import Config, is_language_code
 from core.db.database import Database
-from core.db.models import BlindBox, BoxPrize, BoxSeed, Item
+from core.db.models import BlindBox, BoxPrize, BoxSeed, Item, Shelf
 from core.errors import MallError
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
@@ -176,7 +184,9 @@ class _Limit(_Model):
 class _Item(_Model):
     sku: str
     title: str
+    titles: dict[str, str] = {}
     description: str = ""
+    descriptions: dict[str, str] = {}
     photo: str | None = None
     category: str
     kind: str
@@ -196,6 +206,7 @@ class _Item(_Model):
 
 class _Prize(_Model):
     name: str
+    names: dict[str, str] = {}
     kind: str
     points: int | None = None
     item: str | None = None
@@ -207,12 +218,19 @@ class _Prize(_Model):
 class _Box(_Model):
     sku: str
     title: str
+    titles: dict[str, str] = {}
     description: str = ""
+    descriptions: dict[str, str] = {}
     price: int
     pity_after: int | None = None
     daily_cap: int | None = None
     active: bool = True
     prizes: list[_Prize]
+
+
+class _Shelf(_Model):
+    name: str
+    names: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -246,12 +264,12 @@ _MESSAGES = {
 class _Lines:
     """Where things are in the file's text, for messages (tomllib keeps no positions)."""
 
-    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes)\s*\]\]")
+    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes|shelves)\s*\]\]")
     _PRIZE_HEADER = re.compile(r"^\s*\[\[\s*boxes\s*\.\s*prizes\s*\]\]")
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.starts: dict[str, list[int]] = {"items": [], "boxes": []}
+        self.starts: dict[str, list[int]] = {"items": [], "boxes": [], "shelves": []}
         for number, line in enumerate(self.lines):
             match = self._HEADER.match(line)
             if match:
@@ -262,7 +280,7 @@ class _Lines:
         if index >= len(starts):
             return None
         begin = starts[index]
-        later = [n for n in self.starts["items"] + self.starts["boxes"] if n > begin]
+        later = [n for found in self.starts.values() for n in found if n > begin]
         return begin, min(later, default=len(self.lines))
 
     def _key(self, key: str, begin: int, end: int) -> int | None:
@@ -308,9 +326,35 @@ class _Lines:
 
 
 class _Problems:
-    def __init__(self, lines: _Lines) -> None:
+    def __init__(self, lines: _Lines, languages: Collection[str] | None = None) -> None:
         self.lines = lines
+        self.languages = languages
         self.found: list[CatalogProblem] = []
+
+    def texts(
+        self,
+        table: str,
+        index: int,
+        sku: object,
+        loc: Sequence[int | str],
+        texts: Mapping[str, str],
+        max_length: int,
+        *,
+        allow_empty: bool = False,
+    ) -> bool:
+        """Add what is wrong with ``texts`` (a text by language at ``loc``); True if nothing."""
+        before = len(self.found)
+        *head, name = loc
+        for where, message in texts_problems(str(name), texts, max_length, allow_empty=allow_empty):
+            self.add(table, index, sku, (*head, *where.split(".", 1)), message)
+        for language in texts:
+            if self.languages is None or language in self.languages:
+                continue
+            if is_language_code(language):  # a malformed one is named above
+                spoken = ", ".join(self.languages)
+                message = f"the bot has no language {language!r} (it speaks {spoken})"
+                self.add(table, index, sku, (*loc, language), message)
+        return len(self.found) == before
 
     def add(
         self, table: str, index: int, sku: object, loc: Sequence[int | str], message: str
@@ -357,6 +401,8 @@ def _item_spec(model: _Item, config: Config) -> ItemSpec:
         kind=model.kind,
         price_points=model.price,
         description=model.description,
+        titles=model.titles,
+        descriptions=model.descriptions,
         photo=model.photo,
         cash_minor=model.cash,
         stock=model.stock,
@@ -423,8 +469,16 @@ def _check_items(
                 problems.add("items", index, sku, ("photo",), f"no picture file {str(picture)!r}")
                 ok = False
         for field, message in item_problems(spec, config.tiers):
-            problems.add("items", index, sku, tuple(field.split(".")), message)
-            ok = False
+            if not field.startswith(("titles.", "descriptions.")):
+                problems.add("items", index, sku, tuple(field.split(".")), message)
+                ok = False
+        ok = problems.texts("items", index, sku, ("titles",), model.titles, 200) and ok
+        ok = (
+            problems.texts(
+                "items", index, sku, ("descriptions",), model.descriptions, 4000, allow_empty=True
+            )
+            and ok
+        )
         if model.sku in seen:
             problems.add("items", index, sku, ("sku",), "appears twice in the file")
             ok = False
@@ -498,6 +552,10 @@ def _check_boxes(
                 validation.text(value, field=field, max_length=limit, allow_empty=field != "title")
             except MallError:
                 bad((field,), f"must be text of 1-{limit} characters without control characters")
+        problems.texts("boxes", index, sku, ("titles",), model.titles, 200)
+        problems.texts(
+            "boxes", index, sku, ("descriptions",), model.descriptions, 4000, allow_empty=True
+        )
         if not 1 <= model.price <= validation.MAX_AMOUNT:
             bad(("price",), "must be a whole number of points >= 1")
         if model.pity_after is not None and not 1 <= model.pity_after <= _MAX_INT32:
@@ -509,6 +567,7 @@ def _check_boxes(
         names: set[str] = set()
         for number, prize in enumerate(model.prizes):
             _check_prize(prize, number, names, file_items, outside, index, bad)
+            problems.texts("boxes", index, sku, ("prizes", number, "names"), prize.names, 100)
         if model.prizes and sum(p.weight for p in model.prizes if p.weight > 0) <= 0:
             bad(("prizes",), "at least one prize needs a weight above 0")
         if model.pity_after is not None and not any(p.rare for p in model.prizes):
@@ -557,6 +616,51 @@ def _check_prize(
         bad((*loc, "item"), f"only item and coupon prizes name an item, not a {prize.kind} prize")
 
 
+def _check_shelves(raw_shelves: list[Any], problems: _Problems) -> list[_Shelf]:
+    """Validated shelves: a shelf's name as items give it (``category``), and by language."""
+    entries: list[_Shelf] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_shelves):
+        if not isinstance(raw, dict):
+            problems.add("shelves", index, None, (), "expected a table")
+            continue
+        try:
+            model = _Shelf.model_validate(raw)
+        except ValidationError as error:
+            problems.add_validation("shelves", index, None, error)
+            continue
+        ok = True
+        try:
+            validation.text(model.name, field="name", max_length=64)
+        except MallError:
+            problems.add("shelves", index, None, ("name",), "must be text of 1-64 characters")
+            ok = False
+        if model.name.strip() in seen:
+            message = f"shelf {model.name.strip()!r} appears twice in the file"
+            problems.add("shelves", index, None, ("name",), message)
+            ok = False
+        seen.add(model.name.strip())
+        ok = problems.texts("shelves", index, None, ("names",), model.names, 64) and ok
+        if ok:
+            entries.append(model)
+    return entries
+
+
+async def _upsert_shelves(conn: AsyncConnection, shelves: list[_Shelf]) -> None:
+    """Set the names by language of the file's shelves; shelves it leaves out stay as they are."""
+    if not shelves:
+        return
+    names = [shelf.name.strip() for shelf in shelves]
+    rows = await conn.execute(select(Shelf.name, Shelf.names).where(Shelf.name.in_(names)))
+    existing = {row.name: dict(row.names or {}) for row in rows}
+    for shelf in shelves:
+        name, texts = shelf.name.strip(), clean_texts(shelf.names)
+        if name not in existing:
+            await conn.execute(insert(Shelf).values(name=name, names=texts))
+        elif existing[name] != texts:
+            await conn.execute(update(Shelf).where(Shelf.name == name).values(names=texts))
+
+
 # --- Loading -----------------------------------------------------------------------------------
 
 
@@ -587,19 +691,33 @@ def _source(path_or_text: str | os.PathLike[str]) -> tuple[str, Path]:
 
 
 async def load_catalog(
-    db: Database, config: Config, path_or_text: str | os.PathLike[str], now: datetime
+    db: Database,
+    config: Config,
+    path_or_text: str | os.PathLike[str],
+    now: datetime,
+    *,
+    languages: Collection[str] | None = None,
 ) -> CatalogLoadReport:
     """Load (or update) the catalog from a TOML file or text: all of it, or nothing.
+
+    ``languages``: those members can read (the bot's); a text in another language is a
+    problem, as it would never be shown. None: any language code will do.
 
     Raises :class:`CatalogError` (code ``catalog_invalid``) listing every problem.
     """
     validation.instant(now)
     text, base = _source(path_or_text)
-    return await _load(db, config, text, base, now, from_file=not _is_text(path_or_text))
+    from_file = not _is_text(path_or_text)
+    return await _load(db, config, text, base, now, from_file=from_file, languages=languages)
 
 
 async def load_catalog_text(
-    db: Database, config: Config, text: str, now: datetime
+    db: Database,
+    config: Config,
+    text: str,
+    now: datetime,
+    *,
+    languages: Collection[str] | None = None,
 ) -> CatalogLoadReport:
     """Load (or update) the catalog from TOML text that came with no folder (a chat upload).
 
@@ -610,7 +728,8 @@ async def load_catalog_text(
     validation.instant(now)
     if not isinstance(text, str):
         raise CatalogError(problems=[CatalogProblem("", None, "expected the catalog's text")])
-    return await _load(db, config, text.removeprefix("\ufeff"), None, now, from_file=False)
+    text = text.removeprefix("\ufeff")
+    return await _load(db, config, text, None, now, from_file=False, languages=languages)
 
 
 async def _load(
@@ -621,6 +740,7 @@ async def _load(
     now: datetime,
     *,
     from_file: bool,
+    languages: Collection[str] | None,
 ) -> CatalogLoadReport:
     try:
         document = tomllib.loads(text)
@@ -628,14 +748,14 @@ async def _load(
         match = re.search(r"line (\d+)", str(error))
         line = int(match[1]) if match else None
         raise CatalogError(problems=[CatalogProblem("", line, f"invalid TOML: {error}")]) from None
-    problems = _Problems(_Lines(text))
+    problems = _Problems(_Lines(text), languages)
     for key in document:
-        if key not in ("items", "boxes"):
-            problems.found.append(
-                CatalogProblem(key, None, "unknown key (a catalog has [[items]] and [[boxes]])")
-            )
+        if key not in ("items", "boxes", "shelves"):
+            message = "unknown key (a catalog has [[items]], [[shelves]] and [[boxes]])"
+            problems.found.append(CatalogProblem(key, None, message))
     raw_items, raw_boxes = document.get("items", []), document.get("boxes", [])
-    for key, value in (("items", raw_items), ("boxes", raw_boxes)):
+    raw_shelves = document.get("shelves", [])
+    for key, value in (("items", raw_items), ("boxes", raw_boxes), ("shelves", raw_shelves)):
         if not isinstance(value, list):
             problems.found.append(CatalogProblem(key, None, f"expected [[{key}]] tables"))
     items = _check_items(
@@ -653,6 +773,7 @@ async def _load(
     boxes, outside = _check_boxes(
         raw_boxes if isinstance(raw_boxes, list) else [], file_items, problems
     )
+    shelves = _check_shelves(raw_shelves if isinstance(raw_shelves, list) else [], problems)
     async with db.write() as conn:
         # Prizes may name items loaded earlier: they must exist (and be coupons where asked).
         known = await _existing_items(conn, list(outside))
@@ -668,6 +789,7 @@ async def _load(
         if problems.found:
             raise CatalogError(problems=problems.found)
         report = await _apply(conn, items, boxes, now)
+        await _upsert_shelves(conn, shelves)
         warnings = _Problems(problems.lines)
         await _check_draws(conn, boxes, warnings)
         return replace(report, warnings=tuple(warnings.found))
@@ -762,6 +884,8 @@ async def _upsert_box(
     values: dict[str, Any] = {
         "title": model.title.strip(),
         "description": model.description.strip(),
+        "titles": clean_texts(model.titles),
+        "descriptions": clean_texts(model.descriptions),
         "price_points": model.price,
         "pity_after": model.pity_after,
         "daily_cap": model.daily_cap,
@@ -812,6 +936,7 @@ async def _upsert_prizes(
         name = prize.name.strip()
         listed.add(name)
         values: dict[str, Any] = {
+            "names": clean_texts(prize.names),
             "kind": prize.kind,
             "points": prize.points,
             "item_id": item_ids[prize.item] if prize.item is not None else None,

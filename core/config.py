@@ -147,12 +147,19 @@ def _currency_code(value: str) -> str:
     return value
 
 
-def _language_code(value: str) -> str:
-    """A language as the bot's catalogs are named (``locales/<code>``): ``en``, ``zh_Hans``.
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(_[A-Z][a-z]{3})?(_[A-Z]{2})?")
+"""A language as the bot's catalogs are named (``locales/<code>``): ``en``, ``zh_Hans``.
 
-    The shape only: which languages the bot speaks is the bot's to say (``bot.content``).
-    """
-    if re.fullmatch(r"[a-z]{2,3}(_[A-Z][a-z]{3})?(_[A-Z]{2})?", value) is None:
+The shape only: which languages the bot speaks is the bot's to say (``bot.content``)."""
+
+
+def is_language_code(value: object) -> bool:
+    """Whether ``value`` has the shape of a language code (:data:`LANGUAGE_CODE`)."""
+    return isinstance(value, str) and LANGUAGE_CODE.fullmatch(value) is not None
+
+
+def _language_code(value: str) -> str:
+    if not is_language_code(value):
         _expected("a language code as the bot names it, such as 'en' or 'zh_Hans'")
     return value
 

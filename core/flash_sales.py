@@ -22,8 +22,8 @@ messages; each key names the sale, the change and the member, so a change is tol
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -91,6 +91,8 @@ class SaleView:
     phase: str
     seconds_left: int
     entrants: int
+    titles: Mapping[str, str] = field(default_factory=dict)
+    """The item's title by language, read instead of ``title``."""
 
 
 @dataclass(frozen=True)
@@ -605,6 +607,7 @@ class FlashSales:
                 FlashSale,
                 Item.sku,
                 Item.title,
+                Item.titles,
                 Item.kind,
                 Item.price_points,
                 entrants.label("entrants"),
@@ -637,6 +640,7 @@ class FlashSales:
                     phase=phase,
                     seconds_left=seconds,
                     entrants=int(row.entrants),
+                    titles=dict(row.titles or {}),
                 )
             )
         return tuple(views)

@@ -38,7 +38,8 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,6 +160,8 @@ class RedemptionView:
     delivered_at: datetime | None = None
     # The Stars its payment brought (None: not paid in Stars).
     paid_stars: int | None = None
+    # The item's title by language ({"zh_Hans": "拿铁"}), read instead of ``title``.
+    titles: Mapping[str, str] = field(default_factory=dict)
 
     def stage(self, now: datetime) -> str:
         """Where it stands as its member understands it, at ``now``: the status, except that a
@@ -247,6 +250,7 @@ def _view_query() -> Any:
             Redemption,
             Item.sku,
             Item.title,
+            Item.titles,
             Item.kind,
             CouponCode.code.label("coupon_code"),
             Hold.expires_at.label("hold_expires_at"),
@@ -294,6 +298,7 @@ def _to_view(row: Row[Any], config: Config) -> RedemptionView:
         received_at=row.received_at,
         delivered_at=delivered_at,
         paid_stars=None if row.paid_stars is None else int(row.paid_stars),
+        titles=dict(row.titles or {}),
     )
 
 

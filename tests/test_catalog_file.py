@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from core.blind_boxes import BlindBoxes
 from core.catalog import Catalog
 from core.catalog_file import CatalogError, load_catalog, load_catalog_text, read_code_lines
-from core.db.models import BlindBox, BoxPrize, BoxSeed, CouponCode, Item
+from core.db.models import BlindBox, BoxPrize, BoxSeed, CouponCode, Item, Shelf
 from core.errors import error_from_code
 from core.mall import Mall
 from core.redemptions import OfferChanged, Redemptions
@@ -32,6 +32,8 @@ async def everything(mall: Mall) -> dict[str, list[tuple[Any, ...]]]:
             for name, model in tables.items()
         }
         found["seeds"] = [tuple(row) for row in await conn.execute(select(BoxSeed))]
+        shelves = select(Shelf).order_by(Shelf.name)
+        found["shelves"] = [tuple(row) for row in await conn.execute(shelves)]
     return found
 
 
@@ -112,7 +114,9 @@ async def test_a_reload_updates_what_changed_and_never_refills_the_shelves(mall:
         .replace('"BOOK50-WP33"]', '"BOOK50-WP33", "BOOK50-NEW1"]')
         .replace("weight = 40 }", "weight = 45 }")
         .replace(
-            '  { name = "A smile from the barista", kind = "consolation", weight = 38 },\n', ""
+            '  { name = "A smile from the barista", names = { zh_Hans = "咖啡师的一个微笑" },'
+            ' kind = "consolation", weight = 38 },\n',
+            "",
         )
     )
     later = at("2026-03-02 09:00")

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot.content import title as title_of
 from bot.delivery import screen_to_json
 from bot.features.admin import (
     admin_screen,
@@ -100,7 +101,7 @@ async def tell_admins_waiting(turn: Turn, view: RedemptionView) -> None:
         text = t(
             "admin.approvals.told_waiting",
             number=t.number(view.redemption_id),
-            title=view.title,
+            title=title_of(t, view),
             who=who,
             points=t.points(view.points),
             deadline=t.moment(view.wait_ends_at or turn.now),
@@ -242,7 +243,7 @@ async def approve_button(turn: Turn, args: tuple[str, ...]) -> None:
         lambda t: t(
             "admin.approvals.told_approved",
             number=t.number(done.redemption_id),
-            title=done.title,
+            title=title_of(t, done),
             points=t.points(done.points),
         ),
     )
@@ -324,7 +325,7 @@ async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
         text = t(
             "admin.approvals.told_rejected",
             number=t.number(done.redemption_id),
-            title=done.title,
+            title=title_of(t, done),
             points=t.points(done.points),
         )
         if reason:
@@ -465,7 +466,7 @@ async def ship_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         lambda t: t(
             "admin.approvals.told_shipped",
             number=t.number(done.redemption_id),
-            title=done.title,
+            title=title_of(t, done),
             note=note,
         ),
     )
@@ -621,7 +622,7 @@ async def refund_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
             lambda t: t(
                 "admin.redemption.told_refunding",
                 number=t.number(done.redemption_id),
-                title=done.title,
+                title=title_of(t, done),
                 points=t.points(done.points),
                 stars=t.number(stars) if stars is not None else "?",
             ),

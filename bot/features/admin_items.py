@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.content import SPOKEN
 from bot.events import Upload
 from bot.features.admin import admin_screen, audited, label, two_a_row
 from bot.features.admin_forms import (
@@ -36,6 +37,7 @@ from bot.features.admin_forms import (
     Form,
     Invalid,
     Label,
+    Question,
     Step,
     ends_after_start,
     int_value,
@@ -45,7 +47,7 @@ from bot.features.admin_forms import (
     text_answer,
     whole_number,
 )
-from bot.i18n import Html, plain, shorten
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -89,6 +91,16 @@ REPEATS_SHOWN = 5
 # Blind boxes named on the Deactivate confirmation, at most, and their titles' length there.
 BOXES_NAMED = 5
 BOX_TITLE_SHOWN = 40
+# The languages an item's title and description may also be given in, besides the default
+# text (which members of any other language read): optional steps of the form, after the
+# default text's own.
+OTHER_LANGUAGES = tuple(language for language in SPOKEN if language != DEFAULT_LANGUAGE)
+
+
+def _in(text: str, language: str) -> str:
+    """The form step asking ``text`` (``title``, ``description``) in ``language``."""
+    return f"{text}.{language}"
+
 
 # The fields an admin may edit, with the form's steps that ask them.
 EDIT_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -104,6 +116,12 @@ EDIT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "approval": ("approval",),
     # Last, so the field buttons shown before it was added still ask what they named.
     "listed": ("listed",),
+    # The texts in other languages, after everything above for the same reason.
+    **{
+        _in(text, language): (_in(text, language),)
+        for language in OTHER_LANGUAGES
+        for text in ("title", "description")
+    },
 }
 # The texts naming an item's kinds, limit periods and editable fields.
 KIND_LABELS: Mapping[str, str] = {
@@ -278,6 +296,13 @@ def _item_lines(
     ]
     if terms["description"]:
         lines += ["", t("admin.items.card.description", description=terms["description"])]
+    for language in OTHER_LANGUAGES:
+        title, about = terms["titles"].get(language), terms["descriptions"].get(language)
+        if title or about:
+            name = LANGUAGE_NAMES[language]
+            lines += ["", t("admin.items.card.in", language=name, title=title or "-")]
+            if about:
+                lines.append(t("admin.items.card.description", description=about))
     return lines
 
 
@@ -341,6 +366,50 @@ async def _sku(turn: Turn, text: str, draft: Draft) -> JSON:
 
 async def _description(turn: Turn, text: str, draft: Draft) -> JSON:
     return text_answer(turn, text, max_length=DESCRIPTION_MAX)
+
+
+async def _title_in(turn: Turn, text: str, draft: Draft) -> JSON:
+    return text_answer(turn, text, max_length=200)
+
+
+def _ask_in(text: str, language: str) -> Question:
+    """The question asking ``text`` (``title``, ``description``) in ``language``."""
+    name = LANGUAGE_NAMES[language]
+
+    def question(turn: Turn, draft: Draft) -> Html:
+        t, current = turn.t, _now(turn, draft)
+        if text == "title":
+            return t("admin.items.ask.title_in", language=name, current=current)
+        return t("admin.items.ask.description_in", language=name, current=current)
+
+    return question
+
+
+def _named_in(turn: Turn, text: str, language: str) -> Html:
+    """The answer giving ``text`` in ``language``, as a button names it."""
+    name = LANGUAGE_NAMES[language]
+    if text == "title":
+        return turn.t("admin.items.field.title_in", language=name)
+    return turn.t("admin.items.field.description_in", language=name)
+
+
+def _label_in(text: str, language: str) -> Label:
+    return lambda turn: _named_in(turn, text, language)
+
+
+def _language_steps() -> list[Step]:
+    """Optional steps asking the title and description in each of :data:`OTHER_LANGUAGES`."""
+    return [
+        Step(
+            _in(text, language),
+            _ask_in(text, language),
+            parse=parse,
+            skip="",
+            label=_label_in(text, language),
+        )
+        for language in OTHER_LANGUAGES
+        for text, parse in (("title", _title_in), ("description", _description))
+    ]
 
 
 async def _photo(turn: Turn, upload: Upload, draft: Draft) -> JSON:
@@ -584,9 +653,22 @@ STEPS = (
         lambda turn, draft: turn.t("admin.items.ask.restock", title=draft.values.get("title")),
         parse=_restock,
     ),
+    *_language_steps(),
 )
 # A new item goes on the shelf; making it a prize only is an edit (the Shelf field).
-NEW_ITEM_STEPS = tuple(step.name for step in STEPS if step.name not in ("restock", "listed"))
+# The texts in other languages follow the default ones they translate.
+_NEW_ITEM_ORDER = (
+    "title",
+    *(_in("title", language) for language in OTHER_LANGUAGES),
+    "sku",
+    "description",
+    *(_in("description", language) for language in OTHER_LANGUAGES),
+)
+NEW_ITEM_STEPS = _NEW_ITEM_ORDER + tuple(
+    step.name
+    for step in STEPS
+    if step.name not in ("restock", "listed") and step.name not in _NEW_ITEM_ORDER
+)
 
 
 def _values_of(item: ItemRecord) -> dict[str, JSON]:
@@ -609,6 +691,19 @@ def _values_of(item: ItemRecord) -> dict[str, JSON]:
         else None,
         "approval": item.approval_threshold,
         "listed": item.listed,
+        **{
+            _in(text, language): texts.get(language, "")
+            for language in OTHER_LANGUAGES
+            for text, texts in (("title", item.titles), ("description", item.descriptions))
+        },
+    }
+
+
+def _texts(values: Mapping[str, JSON], text: str) -> dict[str, str]:
+    """The draft's answers giving ``text`` in other languages, by language (none: empty)."""
+    found = {language: values.get(_in(text, language)) for language in OTHER_LANGUAGES}
+    return {
+        language: value for language, value in found.items() if isinstance(value, str) and value
     }
 
 
@@ -630,6 +725,8 @@ def _spec_terms(values: Mapping[str, JSON]) -> dict[str, Any]:
         "limit_period": period,
         "approval_threshold": values.get("approval"),
         "listed": values.get("listed") is not False,
+        "titles": _texts(values, "title"),
+        "descriptions": _texts(values, "description"),
     }
 
 
@@ -711,6 +808,8 @@ async def _edit(turn: Turn, item_id: int, draft: Draft) -> None:
         "limit": ("limit_count", "limit_period"),
         "approval": ("approval_threshold",),
         "listed": ("listed",),
+        **{_in("title", language): ("titles",) for language in OTHER_LANGUAGES},
+        **{_in("description", language): ("descriptions",) for language in OTHER_LANGUAGES},
     }
     changes = {name: terms[name] for step in draft.steps for name in names[step]}
     try:
@@ -788,7 +887,7 @@ async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
     t = turn.t
     buttons = [
         Button(
-            plain(label(turn, FIELD_LABELS, name)),
+            plain(_field_label(turn, name)),
             data=callback(EDIT_FIELD_ROUTE, item.item_id, index),
         )
         for index, name in enumerate(EDIT_FIELDS)
@@ -798,6 +897,14 @@ async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
         (Button(plain(t("admin.items.back_to_item")), data=callback(CARD_ROUTE, item.item_id)),)
     )
     turn.show(admin_screen(turn, t("admin.items.pick_field", title=item.title), tuple(rows)))
+
+
+def _field_label(turn: Turn, name: str) -> Html:
+    """An editable field's button: a text in another language names its language."""
+    text, _, language = name.partition(".")
+    if language in LANGUAGE_NAMES:
+        return _named_in(turn, text, language)
+    return label(turn, FIELD_LABELS, name)
 
 
 @router.button(EDIT_FIELD_ROUTE, admin=True)
@@ -965,7 +1072,9 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         await _ask_file(turn, CATALOG_KIND, {}, t("admin.items.file.not_utf8"))
         return
     try:
-        report = await load_catalog_text(turn.mall.db, turn.mall.config, text, turn.now)
+        report = await load_catalog_text(
+            turn.mall.db, turn.mall.config, text, turn.now, languages=SPOKEN
+        )
     except CatalogError as error:
         await _ask_file(
             turn,

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from babel.numbers import format_percent
 
+from bot.content import description, in_language, prize_name, title
 from bot.events import Command
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
@@ -98,7 +99,9 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
     rows: list[tuple[Button, ...]] = [
         (
             Button(
-                plain(t("boxes.list.button", title=box.title, price=t.points(box.price_points))),
+                plain(
+                    t("boxes.list.button", title=title(t, box), price=t.points(box.price_points))
+                ),
                 data=callback("box", box.box_id),
             ),
         )
@@ -137,9 +140,9 @@ def openable(view: BoxView) -> bool:
 def box_screen(turn: Turn, view: BoxView, balance: int, note: Html | None = None) -> Screen:
     t = turn.t
     lines: list[str] = [note, ""] if note else []
-    lines.append(t("boxes.box.title", title=view.title))
-    if view.description:
-        lines.append(t("boxes.box.description", description=view.description))
+    lines.append(t("boxes.box.title", title=title(t, view)))
+    if about := description(t, view):
+        lines.append(t("boxes.box.description", description=about))
     lines.append(t("boxes.box.price", price=t.points(view.price_points)))
     lines.append("")
     lines += odds_lines(t, view)
@@ -210,13 +213,13 @@ def odds_lines(t: Translator, view: BoxView) -> list[str]:
             continue
         if not prize.available:
             if prize.out_reason in WON_OUT:
-                lines.append(t("boxes.odds.gone", name=prize.name))
+                lines.append(t("boxes.odds.gone", name=prize_name(t, prize)))
             else:
-                lines.append(t("boxes.odds.out", name=prize.name))
+                lines.append(t("boxes.odds.out", name=prize_name(t, prize)))
             continue
         chance = percent(t, prize.weight, view.total_weight, places)
         key = "boxes.odds.rare" if prize.rare else "boxes.odds.line"
-        lines.append(t(key, name=prize.name, chance=chance))
+        lines.append(t(key, name=prize_name(t, prize), chance=chance))
     return lines
 
 
@@ -280,8 +283,8 @@ async def open_box(turn: Turn, args: tuple[str, ...]) -> None:
     if result.replayed:
         turn.notice(t("boxes.replayed"))
     else:
-        turn.show(Screen(t("boxes.opening", title=view.title)))
-        turn.notice(plain(t("boxes.won.notice", prize=result.prize_name)))
+        turn.show(Screen(t("boxes.opening", title=title(t, view))))
+        turn.notice(plain(t("boxes.won.notice", prize=won_name(t, result))))
     turn.show(prize_screen(turn, view, result))
 
 
@@ -302,9 +305,16 @@ def refusal_note(
     return t("boxes.refused.sold_out")
 
 
+def won_name(t: Translator, result: DrawResult) -> str:
+    """The prize a draw gave, as ``t``'s reader reads it."""
+    return in_language(t, result.prize_name, result.prize_names)
+
+
 def prize_screen(turn: Turn, view: BoxView, result: DrawResult) -> Screen:
     t = turn.t
-    lines: list[str] = [t("boxes.won.title", title=view.title, prize=result.prize_name)]
+    won = won_name(t, result)
+    item = in_language(t, result.item_title, result.item_titles) if result.item_title else won
+    lines: list[str] = [t("boxes.won.title", title=title(t, view), prize=won)]
     if result.rare:
         lines.append(t("boxes.won.rare"))
     if result.by_guarantee:
@@ -317,12 +327,12 @@ def prize_screen(turn: Turn, view: BoxView, result: DrawResult) -> Screen:
         lines.append(
             t(
                 "boxes.won.coupon",
-                item=result.item_title or result.prize_name,
+                item=item,
                 code=result.coupon_code,
             )
         )
     elif result.prize_kind == "item":
-        lines.append(t("boxes.won.item", item=result.item_title or result.prize_name))
+        lines.append(t("boxes.won.item", item=item))
     elif result.prize_kind == "consolation" and not result.points_won:
         lines.append(t("boxes.won.consolation"))
     lines.append("")
@@ -369,16 +379,17 @@ async def _verify(turn: Turn, draw_id: int) -> None:
     if verification.member_id != turn.member_id:
         raise UnknownDraw(f"draw {draw_id} is not member {turn.member_id}'s", draw_id=draw_id)
     view = await boxes.describe(verification.box_id, turn.member_id, turn.now)
-    names = {p.prize_id: p.name for p in (await boxes.prize_table(view.box_id)).prizes}
+    t = turn.t
+    names = {p.prize_id: prize_name(t, p) for p in (await boxes.prize_table(view.box_id)).prizes}
     rows = (
         (
             Button(
-                plain(turn.t("boxes.verify.back", title=view.title)),
+                plain(t("boxes.verify.back", title=title(t, view))),
                 data=callback("box", view.box_id),
             ),
         ),
     )
-    turn.show(turn.with_menu(verification_text(turn.t, verification, view.title, names), rows))
+    turn.show(turn.with_menu(verification_text(t, verification, title(t, view), names), rows))
 
 
 def verification_text(

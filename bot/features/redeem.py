@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from bot.content import title as title_of
 from bot.events import Paid, PreCheckout
 from bot.features.admin_approvals import tell_admins_waiting
 from bot.features.redemptions import state_text
@@ -100,7 +101,7 @@ async def offer_button(turn: Turn, args: tuple[str, ...]) -> None:
     )
     settings = turn.config.redemptions
     lines: list[str] = [
-        t("shop.confirm.title", title=view.title),
+        t("shop.confirm.title", title=title_of(t, view)),
         t("shop.confirm.price", price=price_text(turn, offer.item)),
         t("shop.confirm.balance", now=t.points(balance), after=t.points(offer.balance_after)),
     ]
@@ -158,7 +159,7 @@ async def redeem_button(turn: Turn, args: tuple[str, ...]) -> None:
             turn.member_id, ADDRESS_INPUT, {"token": token, "item": item_id}, turn.now, ADDRESS_TTL
         )
         wait = t.duration(int(ADDRESS_TTL.total_seconds()))
-        question = t("shop.address.ask", title=item.title, wait=wait)
+        question = t("shop.address.ask", title=title_of(t, item), wait=wait)
         turn.show(_address_question(turn, question, f"i{item_id}"))
         return
     await _redeem(turn, token, item_id, None)
@@ -218,7 +219,7 @@ async def show_result(
 
 def _status_lines(turn: Turn, view: RedemptionView, wait_left: int) -> list[Html]:
     t = turn.t
-    title, points = view.title, t.points(view.points)
+    title, points = title_of(t, view), t.points(view.points)
     deadline = t.moment(view.wait_ends_at or turn.now)
     if view.status in ("completed", "fulfilled"):
         lines = [t("shop.done.title", title=title, points=points)]
@@ -270,13 +271,13 @@ def _result_rows(t: Translator, view: RedemptionView) -> Keyboard:
 
 def _invoice_screen(turn: Turn, view: RedemptionView, wait_left: int) -> Screen:
     t = turn.t
-    title = view.title
+    title = title_of(t, view)
     if len(title) > INVOICE_TITLE_MAX:
         title = title[: INVOICE_TITLE_MAX - 1] + "…"
     description = plain(
         t(
             "shop.invoice.description",
-            title=view.title,
+            title=title_of(t, view),
             number=t.number(view.redemption_id),
             wait=t.duration(wait_left),
         )

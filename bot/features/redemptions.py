@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 from babel.dates import format_timedelta
 
-from bot.content import cause, cause_description
+from bot.content import cause, cause_description, title
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Keyboard
@@ -61,7 +61,7 @@ async def _list(turn: Turn, page: int) -> None:
         lines = [t("reds.title", page=t.number(page + 1))]
         for entry in found.entries:
             lines.append(_list_line(turn, entry))
-            label = f"#{entry.redemption_id} {_shorten(entry.title)}"
+            label = f"#{entry.redemption_id} {_shorten(title(t, entry))}"
             rows.append((Button(label, data=callback("myr", entry.redemption_id, page)),))
         text = Html("\n".join(lines))
     else:
@@ -90,7 +90,7 @@ def _list_line(turn: Turn, entry: RedemptionView) -> Html:
     return t(
         "reds.line",
         id=entry.redemption_id,
-        title=entry.title,
+        title=title(t, entry),
         state=state_text(t, entry, turn.now),
         price=_price(turn, entry),
         day=t.date(_day(turn, entry.created_at)),
@@ -125,8 +125,8 @@ def _price(turn: Turn, entry: RedemptionView) -> Html:
     return t("reds.points_and_cash", points=t.points(entry.points), cash=cash)
 
 
-def _shorten(title: str) -> str:
-    return title if len(title) <= _TITLE_IN_BUTTON else title[: _TITLE_IN_BUTTON - 1] + "…"
+def _shorten(text: str) -> str:
+    return text if len(text) <= _TITLE_IN_BUTTON else text[: _TITLE_IN_BUTTON - 1] + "…"
 
 
 @router.button("myr")
@@ -147,7 +147,7 @@ def _detail(turn: Turn, view: RedemptionView, page: int, intro: Html | None = No
     t = turn.t
     lines: list[str] = [intro, ""] if intro else []
     lines += [
-        t("reds.detail_title", id=view.redemption_id, title=view.title),
+        t("reds.detail_title", id=view.redemption_id, title=title(t, view)),
         t("reds.detail_state", state=state_text(t, view, turn.now)),
         t("reds.detail_price", price=_price(turn, view)),
         t("reds.detail_when", at=t.moment(view.created_at)),
@@ -205,7 +205,7 @@ async def ask_cancel(turn: Turn, args: tuple[str, ...]) -> None:
     text = Html(
         "\n".join(
             [
-                t("reds.cancel_ask", title=view.title),
+                t("reds.cancel_ask", title=title(t, view)),
                 t("reds.cancel_points", points=t.points(view.points))
                 if view.points
                 else t("reds.cancel_nothing_held"),

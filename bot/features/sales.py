@@ -8,6 +8,7 @@ was shown says so instead of acting.
 
 from __future__ import annotations
 
+from bot.content import title
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
@@ -64,7 +65,8 @@ async def _list(turn: Turn, page: int) -> None:
     rows: list[tuple[Button, ...]] = [
         (
             Button(
-                plain(t("sales.list.button", title=sale.title)), data=callback("sale", sale.sale_id)
+                plain(t("sales.list.button", title=title(t, sale))),
+                data=callback("sale", sale.sale_id),
             ),
         )
         for sale in (*current, *upcoming)
@@ -85,7 +87,7 @@ def list_line(t: Translator, sale: SaleView) -> Html:
     if sale.phase == "open":
         return t(
             "sales.line.open",
-            title=sale.title,
+            title=title(t, sale),
             price=price,
             regular=regular,
             remaining=t.number(sale.remaining),
@@ -93,24 +95,28 @@ def list_line(t: Translator, sale: SaleView) -> Html:
             left=left,
         )
     if sale.phase == "sold_out":
-        return t("sales.line.sold_out", title=sale.title, price=price, left=left)
+        return t("sales.line.sold_out", title=title(t, sale), price=price, left=left)
     if sale.phase == "entry":
         return t(
             "sales.line.entry",
-            title=sale.title,
+            title=title(t, sale),
             price=price,
             regular=regular,
             quantity=t.number(sale.quantity),
             left=left,
         )
     if sale.phase == "awaiting_draw":
-        return t("sales.line.awaiting_draw", title=sale.title, price=price)
+        return t("sales.line.awaiting_draw", title=title(t, sale), price=price)
     starts = t.moment(sale.starts_at)
     if sale.mode == "draw":
         return t(
-            "sales.line.upcoming_draw", title=sale.title, price=price, regular=regular, at=starts
+            "sales.line.upcoming_draw",
+            title=title(t, sale),
+            price=price,
+            regular=regular,
+            at=starts,
         )
-    return t("sales.line.upcoming", title=sale.title, price=price, regular=regular, at=starts)
+    return t("sales.line.upcoming", title=title(t, sale), price=price, regular=regular, at=starts)
 
 
 # --- One sale --------------------------------------------------------------------------------
@@ -126,7 +132,7 @@ def sale_screen(turn: Turn, sale: SaleView, note: Html | None = None) -> Screen:
     t = turn.t
     price = t.points(sale.sale_price)
     lines: list[str] = [note, ""] if note else []
-    lines.append(t("sales.sale.title", title=sale.title))
+    lines.append(t("sales.sale.title", title=title(t, sale)))
     lines.append(t("sales.sale.price", price=price, regular=t.points(sale.regular_price)))
     if sale.mode == "draw":
         lines.append(
@@ -224,7 +230,7 @@ async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
     else:
         turn.notice(t("sales.entered.notice"))
     lines += [
-        t("sales.entered.title", title=sale.title),
+        t("sales.entered.title", title=title(t, sale)),
         t("sales.entered.held", points=t.points(entry.points)),
         t("sales.entered.when", at=t.moment(entry.entry_ends_at)),
         t("sales.entered.balance", balance=t.points(entry.balance)),
@@ -257,7 +263,7 @@ async def buy(turn: Turn, args: tuple[str, ...]) -> None:
         return
     price = t.points(offer.points)
     lines: list[str] = [
-        t("sales.confirm.title", title=offer.item.title),
+        t("sales.confirm.title", title=title(t, offer.item)),
         t("sales.confirm.price", price=price, regular=t.points(offer.item.price_points)),
         t("sales.confirm.after", balance=t.points(offer.balance_after)),
     ]

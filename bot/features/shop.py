@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.content import description, shelf_name, tier_name, title
 from bot.events import Press
 from bot.i18n import Html, Translator, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
@@ -216,7 +217,7 @@ async def shelves(turn: Turn, page: int) -> None:
     ]
     buttons = [
         Button(
-            f"{category.name} ({category.items})",
+            f"{shelf_name(t, category)} ({category.items})",
             data=callback(SHELF_ROUTE, shelf_key(category.name), 0),
         )
         for category in shown
@@ -261,10 +262,10 @@ async def _shelf(turn: Turn, key: str, page: int) -> None:
     balance = await member_balance(turn)
     origin = Origin(shelf=key, page=page)
     header = [
-        t("shop.shelf.title", category=shelf.name, page=t.number(page + 1)),
+        t("shop.shelf.title", category=shelf_name(t, shelf), page=t.number(page + 1)),
         t("shop.balance", balance=t.points(balance)),
     ]
-    rows = _item_rows(found.items, origin, page * ITEMS_PAGE)
+    rows = _item_rows(t, found.items, origin, page * ITEMS_PAGE)
     rows += _nav(
         t,
         callback(SHELF_ROUTE, key, page - 1) if page > 0 else None,
@@ -275,12 +276,12 @@ async def _shelf(turn: Turn, key: str, page: int) -> None:
     _show_list(turn, turn.with_menu(text, rows))
 
 
-def _item_rows(items: tuple[ItemView, ...], origin: Origin, first: int) -> Keyboard:
+def _item_rows(t: Translator, items: tuple[ItemView, ...], origin: Origin, first: int) -> Keyboard:
     rows = []
     for number, view in enumerate(items, start=first + 1):
-        title = shorten(view.title, ITEM_BUTTON_TITLE)
+        shown = shorten(title(t, view), ITEM_BUTTON_TITLE)
         data = callback(ITEM_ROUTE, view.item_id, origin.encode())
-        rows.append((Button(f"{number}. {title}", data=data),))
+        rows.append((Button(f"{number}. {shown}", data=data),))
     return tuple(rows)
 
 
@@ -295,7 +296,7 @@ def _list_text(
             facts.append(t.n("shop.list.left", view.stock_left))
         if view.sale is not None:
             facts.append(t("shop.list.sale_ends", left=t.duration(view.sale.seconds_left)))
-        lines += ["", t("shop.list.item", number=t.number(number), title=view.title)]
+        lines += ["", t("shop.list.item", number=t.number(number), title=title(t, view))]
         lines.append("   " + " · ".join(facts))
         reason = blocked_line(t, view, balance)
         if reason is not None:
@@ -337,7 +338,7 @@ async def _affordable(turn: Turn, page: int) -> None:
         _show_list(turn, turn.with_menu(text, back))
         return
     header = [t("shop.affordable.title", balance=t.points(balance), page=t.number(page + 1))]
-    rows = _item_rows(shown, Origin(affordable=True, page=page), page * AFFORDABLE_PAGE)
+    rows = _item_rows(t, shown, Origin(affordable=True, page=page), page * AFFORDABLE_PAGE)
     rows += _nav(
         t,
         callback(AFFORDABLE_ROUTE, page - 1) if page > 0 else None,
@@ -401,7 +402,7 @@ def _card_text(
 ) -> Html:
     t = turn.t
     head: list[str] = [intro, ""] if intro else []
-    head.append(t("shop.card.title", title=view.title))
+    head.append(t("shop.card.title", title=title(t, view)))
     facts: list[str] = [t("shop.card.price", price=price_text(turn, view))]
     if view.sale is not None:
         facts.append(
@@ -416,7 +417,7 @@ def _card_text(
     if view.limit_count is not None:
         facts.append(_limit_line(t, view))
     if view.min_tier is not None:
-        facts.append(t("shop.card.tier", tier=view.min_tier))
+        facts.append(t("shop.card.tier", tier=tier_name(t, turn.config.tiers, view.min_tier)))
     if view.ends_at is not None:
         facts.append(t("shop.card.until", at=t.moment(view.ends_at)))
     facts.append(_kind_line(t, view))
@@ -426,8 +427,8 @@ def _card_text(
     facts.append(blocked_line(t, view, balance) or t("shop.card.ok"))
     rest = "\n".join(["", *facts])
     budget = (limit or 3500) - len("\n".join(head)) - len(rest) - 2
-    description = _shortened(view.description.strip(), budget)
-    body = [*head, description] if description else head
+    about = _shortened(description(t, view).strip(), budget)
+    body = [*head, about] if about else head
     return Html("\n".join(body) + rest)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -25,6 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.db.types import BigId, UTCDateTime
+
+# A text members read, by language: ``{"zh_Hans": "拿铁"}``, beside the default text in its own
+# column. A language it has no text for reads the default.
+Texts = JSON()
+_NO_TEXTS = text("'{}'")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -284,6 +290,10 @@ class Item(Base):
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    titles: Mapped[dict[str, str]] = mapped_column(Texts, default=dict, server_default=_NO_TEXTS)
+    descriptions: Mapped[dict[str, str]] = mapped_column(
+        Texts, default=dict, server_default=_NO_TEXTS
+    )
     photo: Mapped[str | None] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
@@ -304,6 +314,16 @@ class Item(Base):
     approval_threshold: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Shelf(Base):
+    """A shelf's name in other languages. Items name their shelf (``Item.category``) by its
+    default name; a shelf without a row here reads that name in every language."""
+
+    __tablename__ = "shelves"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    names: Mapped[dict[str, str]] = mapped_column(Texts, default=dict, server_default=_NO_TEXTS)
 
 
 class CouponCode(Base):
@@ -470,6 +490,10 @@ class BlindBox(Base):
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    titles: Mapped[dict[str, str]] = mapped_column(Texts, default=dict, server_default=_NO_TEXTS)
+    descriptions: Mapped[dict[str, str]] = mapped_column(
+        Texts, default=dict, server_default=_NO_TEXTS
+    )
     price_points: Mapped[int] = mapped_column(BigInteger)
     # After this many draws in a row without a rare prize, the next draw gives one.
     pity_after: Mapped[int | None] = mapped_column(Integer)
@@ -508,6 +532,7 @@ class BoxPrize(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     box_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("blind_boxes.id"))
     name: Mapped[str] = mapped_column(String(100))
+    names: Mapped[dict[str, str]] = mapped_column(Texts, default=dict, server_default=_NO_TEXTS)
     kind: Mapped[str] = mapped_column(String(12))
     points: Mapped[int | None] = mapped_column(BigInteger)
     item_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("items.id"))

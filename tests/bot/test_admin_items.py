@@ -73,14 +73,19 @@ async def test_the_admin_adds_an_item_one_answer_at_a_time(stocked: Chat) -> Non
     items = await admin.press("🎁 Items")
     assert "✅ Canvas tote · 400 points" in admin.buttons(items)
     first = await admin.press("➕ Add item")
-    assert "Question 1 of 14" in first.text
+    assert "Question 1 of 16" in first.text
     assert "what is it called" in first.text
     assert "✖️ Cancel" in admin.buttons(first)
 
-    await admin.send("Flat white <hot>")
+    in_chinese = await admin.send("Flat white <hot>")
+    assert "The title for members reading 简体中文" in in_chinese.text
+    assert "⏭ Skip" in admin.buttons(in_chinese)
+    await admin.send("热馥芮白")
     assert "⏭ Make one from the title" in admin.buttons()
     await admin.press("⏭ Make one from the title")
     await admin.send("Double ristretto & steamed milk.")
+    assert "The description for members reading 简体中文" in admin.last.text
+    await admin.press("⏭ Skip")  # no Chinese description: Chinese members read the English
     photo_question = admin.last
     assert "Send its photo as a picture" in photo_question.text
 
@@ -119,6 +124,8 @@ async def test_the_admin_adds_an_item_one_answer_at_a_time(stocked: Chat) -> Non
     assert "Flat white <hot>" in summary.text
     assert "Stock: 12" in summary.text
     assert "Photo: yes" in summary.text
+    assert "🌐 简体中文: 热馥芮白" in summary.text
+    assert "✏️ Title (简体中文)" in admin.buttons(summary)
     drafts = ("audit_log", "pending_inputs")
     assert await mall_state(chat, leave_out=drafts) == untouched, "nothing saved before Save"
 
@@ -128,6 +135,7 @@ async def test_the_admin_adds_an_item_one_answer_at_a_time(stocked: Chat) -> Non
     assert (item.kind, item.price_points, item.cash_minor, item.stock) == ("virtual", 250, 0, 12)
     assert (item.min_tier, item.limit_count, item.limit_period) == ("Silver", 2, "week")
     assert item.description == "Double ristretto & steamed milk."
+    assert (dict(item.titles), dict(item.descriptions)) == ({"zh_Hans": "热馥芮白"}, {})
     assert (item.starts_at, item.ends_at) == (at("2026-03-10 10:00"), at("2026-04-01 10:00"))
     assert item.photo is not None
     assert item.photo.startswith("SBX"), "kept as the sandbox's (Telegram's) file id"
@@ -328,8 +336,10 @@ async def answer_up_to_the_price(admin: Member, title: str = "Gift card") -> Cha
     await admin.press("🎁 Items")
     await admin.press("➕ Add item")
     await admin.send(title)
+    await admin.press("⏭ Skip")  # no Chinese title
     await admin.press("⏭ Make one from the title")
     await admin.press("⏭ Skip")  # no description
+    await admin.press("⏭ Skip")  # no Chinese description
     await admin.press("⏭ Skip")  # no photo
     await admin.send("Gifts")
     return await admin.press("✨ Virtual")
@@ -358,7 +368,7 @@ async def test_a_price_of_0_without_a_cash_part_is_refused_at_that_question(
     refused = await admin.press("⏭ Skip")  # no cash part
     assert "An item cannot be free: its price is 0 points, so it needs a cash part" in refused.text
     assert "Type it in CNY" in refused.text
-    assert "Question 8 of 14" in refused.text, "the cash part is asked again"
+    assert "Question 10 of 16" in refused.text, "the cash part is asked again"
     assert "A cash part in CNY" in refused.text
     await admin.send("12.50")
     assert "How many are in stock?" in admin.last.text, "the form goes on from there"
@@ -384,8 +394,11 @@ async def test_a_price_of_0_without_a_cash_part_is_refused_at_that_question(
 async def test_the_rule_is_told_in_the_admins_language(stocked: Chat) -> None:
     admin = await open_admin(stocked, "李", language="zh-hans")
     await admin.press_data(admin_items.NEW_ROUTE)
-    await admin.send("礼品卡")
+    question = await admin.send("礼品卡")
+    assert "给使用简体中文的会员看的名称" in question.text
+    await admin.press("⏭ 跳过")
     await admin.press("⏭ 由标题生成")
+    await admin.press("⏭ 跳过")
     await admin.press("⏭ 跳过")
     await admin.press("⏭ 跳过")
     await admin.send("礼品")
@@ -393,7 +406,7 @@ async def test_the_rule_is_told_in_the_admins_language(stocked: Chat) -> None:
     await admin.send("0")
     refused = await admin.press("⏭ 跳过")
     assert "商品不能免费：积分价格为 0，所以必须有现金部分" in refused.text
-    assert "第 8 题，共 14 题" in refused.text
+    assert "第 10 题，共 16 题" in refused.text
 
 
 async def test_the_summary_asks_any_answer_again_and_keeps_the_others(stocked: Chat) -> None:
@@ -404,7 +417,14 @@ async def test_the_summary_asks_any_answer_again_and_keeps_the_others(stocked: C
     await admin.press("⏭ Skip")  # no cash part
     summary = await answer_the_rest(admin)
     edits = admin.buttons(summary)
-    assert edits[:4] == ["✏️ Title", "✏️ SKU", "✏️ Description", "✏️ Photo"]
+    assert edits[:6] == [
+        "✏️ Title",
+        "✏️ Title (简体中文)",
+        "✏️ SKU",
+        "✏️ Description",
+        "✏️ Description (简体中文)",
+        "✏️ Photo",
+    ]
     assert {"✏️ Price", "✏️ Cash part", "✏️ Offer starts", "✏️ Approval"} <= set(edits)
     assert {"💾 Save", "✖️ Cancel"} <= set(edits)
     before = await mall_state(chat, leave_out=("audit_log", "pending_inputs"))
@@ -461,7 +481,9 @@ async def test_a_save_the_catalog_refuses_keeps_the_draft(stocked: Chat) -> None
     await admin.press("🎁 Items")
     await admin.press("➕ Add item")
     await admin.send("Mug")
+    await admin.press("⏭ Skip")  # no Chinese title
     await admin.send("mug")  # a free SKU now
+    await admin.press("⏭ Skip")
     await admin.press("⏭ Skip")
     await admin.press("⏭ Skip")
     await admin.send("Goods")
@@ -493,6 +515,47 @@ async def test_a_save_the_catalog_refuses_keeps_the_draft(stocked: Chat) -> None
     item = await chat.mall.catalog.get_item_by_sku("mug-2")
     assert (item.title, item.price_points, item.stock) == ("Mug", 150, 5)
     assert (await chat.mall.catalog.get_item_by_sku("mug")).title == "Other mug"
+
+
+async def test_the_admin_gives_an_item_its_chinese_title_and_members_read_it(
+    stocked: Chat,
+) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    await item_card(admin, "✅ Canvas tote · 400 points")
+    fields = await admin.press("✏️ Edit")
+    assert {"Title (简体中文)", "Description (简体中文)"} <= set(admin.buttons(fields))
+    question = await admin.press("Title (简体中文)")
+    assert "The title for members reading 简体中文" in question.text
+    edited = await admin.send("帆布袋")
+    assert "🌐 简体中文: <b>帆布袋</b>" in (edited.html or "")
+    await admin.press("✏️ Edit")
+    await admin.press("Description (简体中文)")
+    await admin.send("能装下六本书。")
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    assert (dict(tote.titles), dict(tote.descriptions)) == (
+        {"zh_Hans": "帆布袋"},
+        {"zh_Hans": "能装下六本书。"},
+    )
+    (entry, *_) = await audit(chat, "item.edit")
+    assert entry.after == {"descriptions": {"zh_Hans": "能装下六本书。"}}
+
+    li = chat.member("李雷", language="zh-hans")
+    await li.start()
+    await li.press_data(f"si:{tote.item_id}")
+    assert li.last.text.startswith("帆布袋\n能装下六本书。")
+    ann = chat.member("Ann")
+    await ann.start()
+    await ann.press_data(f"si:{tote.item_id}")
+    assert ann.last.text.startswith("Canvas tote")
+
+    # Skipping the question again takes the Chinese title away: the default is read again.
+    await item_card(admin, "✅ Canvas tote · 400 points")
+    await admin.press("✏️ Edit")
+    await admin.press("Title (简体中文)")
+    await admin.press("⏭ Skip")
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    assert dict(tote.titles) == {}
 
 
 async def test_editing_one_field_is_checked_against_the_rest_of_the_item(stocked: Chat) -> None:

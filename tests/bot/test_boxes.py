@@ -35,15 +35,27 @@ prizes = [
 ]
 
 # One prize all but certain, one rare prize the guarantee brings on the fourth opening.
+# In Chinese too, but for the jackpot (it reads its English name).
 [[boxes]]
 sku = "sure"
 title = "Sure box"
+titles = { zh_Hans = "稳赢盲盒" }
 price = 30
 pity_after = 3
-prizes = [
-  { name = "20 points back", kind = "points", points = 20, weight = 2000000000 },
-  { name = "Jackpot", kind = "points", points = 1000, weight = 1, rare = true },
-]
+
+[[boxes.prizes]]
+name = "20 points back"
+names = { zh_Hans = "返还 20 积分" }
+kind = "points"
+points = 20
+weight = 2000000000
+
+[[boxes.prizes]]
+name = "Jackpot"
+kind = "points"
+points = 1000
+weight = 1
+rare = true
 
 [[boxes]]
 sku = "capped"
@@ -119,6 +131,7 @@ async def test_the_list_and_a_box_show_price_true_odds_seed_hash_and_balance(cha
 
 
 async def test_the_box_screen_in_chinese(chat: Chat) -> None:
+    """A box with no Chinese texts reads its own in a Chinese interface."""
     li = await joined(chat, "李雷", "zh-hans")
     await li.press("🎁 盲盒")
 
@@ -172,16 +185,25 @@ async def test_opening_edits_the_message_from_opening_to_the_prize(chat: Chat) -
 
 async def test_the_prize_in_chinese(chat: Chat) -> None:
     li = await joined(chat, "李雷", "zh-hans")
-    await li.send("/boxes")
-    await li.press("Sure box · 30 积分")
+    listing = await li.send("/boxes")
+    assert "稳赢盲盒 · 30 积分" in li.buttons(listing)
+    box = await li.press("稳赢盲盒 · 30 积分")
+    assert "🎁 稳赢盲盒\n" in box.text
+    # The jackpot has no Chinese name: it reads its own.
+    assert "• 返还 20 积分：" in box.text
+    assert "• ⭐ Jackpot：" in box.text
 
     prize = await li.press("🎁 花 30 积分开盒")
 
     assert prize.text.startswith(
-        "🎉 Sure box：你抽到了 20 points back！\n+20 积分已存入你的余额。\n\n"
+        "🎉 稳赢盲盒：你抽到了 返还 20 积分！\n+20 积分已存入你的余额。\n\n"
         "花费 30 积分 · 余额：990 积分\n"
         "🎯 保底：3 次内必出稀有奖品（已连续 1/3 次未出）\n抽奖编号 #"
     )
+    assert li.notices[-1] == ("🎉 返还 20 积分", False)
+    verify = await li.press("🔍 验证本次抽奖")
+    assert "返还 20 积分" in verify.text
+    assert "稳赢盲盒" in verify.text
 
 
 async def test_a_double_tap_of_open_draws_once_and_the_next_screen_opens_again(
@@ -360,6 +382,20 @@ async def test_the_demo_lucky_bean_box_can_give_its_golden_mug(make_chat: ChatFa
     assert "guarantee is paused" not in box.text
     assert "🎯 Guarantee: a rare prize within your next 11 openings (0 of 10" in box.text
     assert "🎁 Open for 200 points" in ann.buttons(box)
+
+
+async def test_the_demo_box_in_chinese(make_chat: ChatFactory) -> None:
+    async with make_chat(RICH) as chat:
+        await load_catalog(chat.mall.db, chat.mall.config, DEMO_CATALOG, chat.now)
+        li = await joined(chat, "李雷", "zh-hans")
+        await li.send("/boxes")
+
+        box = await li.press("幸运豆盲盒 · 200 积分")
+
+    assert "🎁 幸运豆盲盒\n每抽一次 200 积分。" in box.text
+    assert "• ⭐ 金色马克杯：1%" in box.text
+    assert "• 咖啡师的一个微笑：38%" in box.text
+    assert "Lucky Bean" not in box.text
 
 
 MIXED = """

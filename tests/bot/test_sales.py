@@ -20,6 +20,7 @@ ITEMS = """
 [[items]]
 sku = "mug"
 title = "Mug"
+titles = { zh_Hans = "马克杯" }
 category = "Goods"
 kind = "virtual"
 price = 80
@@ -120,10 +121,23 @@ async def test_the_list_in_chinese(chat: Chat, sales: Sales) -> None:
         "⚡ 限时抢购\n\n进行中\n"
         "• Canvas tote：抽签价 600 积分（原价 1,200 积分）· 共 2 份 · "
         "1 小时 30 分钟后截止报名\n"
-        "• Mug：30 积分（原价 80 积分）· 剩余 5/5 · 2 小时 15 分钟后结束\n\n"
+        "• 马克杯：30 积分（原价 80 积分）· 剩余 5/5 · 2 小时 15 分钟后结束\n\n"
         "即将开始\n"
         "• Latte <large>：100 积分（原价 300 积分）· 3月6日 20:00 开始"
     )
+
+
+async def test_a_sale_reads_its_items_chinese_title(chat: Chat, sales: Sales) -> None:
+    """The mug has a Chinese title; the tote and the latte read their own."""
+    li = await joined(chat, "李雷", "zh-hans")
+    listing = await li.send("/sales")
+    assert li.buttons(listing)[:2] == ["⚡ Canvas tote", "⚡ 马克杯"]
+
+    sale = await li.press("⚡ 马克杯")
+    assert sale.text.startswith("⚡ 马克杯\n")
+    confirm = await li.press("⚡ 以 30 积分抢购")
+    assert "马克杯" in confirm.text
+    assert "Mug" not in confirm.text
 
 
 async def test_entering_a_draw_in_chinese(chat: Chat, sales: Sales) -> None:

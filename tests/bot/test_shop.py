@@ -691,6 +691,7 @@ async def test_what_can_i_get_with_nothing_affordable(make_chat: ChatFactory) ->
 
 
 async def test_the_mall_in_chinese(mall_chat: Chat) -> None:
+    """A catalog without Chinese texts reads its own texts in a Chinese interface."""
     chat = mall_chat
     li = chat.member("李雷", language="zh-hans")
     await li.start()
@@ -714,6 +715,86 @@ async def test_the_mall_in_chinese(mall_chat: Chat) -> None:
     assert "🎉 已用 300 积分兑换 Latte <large>。" in done.text
     assert "🎟 你的券码：LATTE-1" in done.text
     assert await balance(chat, li) == (700, 0)
+
+
+BILINGUAL = """
+[[shelves]]
+name = "Drinks"
+names = { zh_Hans = "饮品" }
+
+[[items]]
+sku = "latte"
+title = "Latte"
+titles = { zh_Hans = "拿铁" }
+description = "Any milk."
+descriptions = { zh_Hans = "任选奶品。" }
+category = "Drinks"
+kind = "coupon"
+price = 300
+codes = ["LATTE-1", "LATTE-2"]
+
+[[items]]
+sku = "scone"
+title = "Scone"
+description = "Baked this morning."
+category = "Drinks"
+kind = "virtual"
+price = 50
+"""
+
+
+async def test_members_read_the_catalog_in_their_language(make_chat: ChatFactory) -> None:
+    async with make_chat(RICH) as chat:
+        await load_catalog(chat.mall.db, chat.mall.config, BILINGUAL, chat.now)
+        li = chat.member("李雷", language="zh-hans")
+        ann = chat.member("Ann")
+        await li.start()
+        await ann.start()
+
+        shelves = await li.press("🛍 商城")
+        assert li.buttons(shelves)[0] == "饮品 (2)"
+        shelf = await li.press("饮品 (2)")
+        assert "饮品 · 第 1 页" in shelf.text
+        assert "1. 拿铁" in shelf.text
+        assert "2. Scone" in shelf.text  # no Chinese title: its own
+        assert li.buttons(shelf)[:2] == ["1. 拿铁", "2. Scone"]
+        card = await li.press("1. 拿铁")
+        assert card.text.startswith("拿铁\n任选奶品。")
+        confirm = await li.press("🎁 用 300 积分兑换")
+        assert "确认兑换 拿铁？" in confirm.text
+        done = await li.press("✅ 确认兑换")
+        assert "🎉 已用 300 积分兑换 拿铁。" in done.text
+        mine = await li.send("/redemptions")
+        assert "拿铁" in mine.text
+        assert "Latte" not in mine.text
+        await open_item(li, "饮品 (2)", "2. Scone")
+        assert li.last.text.startswith("Scone\nBaked this morning.")  # fallback to the default
+
+        shelves = await ann.press("🛍 Mall")
+        assert ann.buttons(shelves)[0] == "Drinks (2)"
+        shelf = await ann.press("Drinks (2)")
+        assert "1. Latte" in shelf.text
+        card = await ann.press("1. Latte")
+        assert card.text.startswith("Latte\nAny milk.")
+        await ann.press("🎁 Redeem for 300 points")
+        done = await ann.press("✅ Redeem")
+        assert "🎉 Redeemed Latte for 300 points." in done.text
+        mine = await ann.send("/redemptions")
+        assert "Latte" in mine.text
+        assert "拿铁" not in mine.text
+
+
+async def test_the_demo_catalog_in_chinese(chat: Chat) -> None:
+    await load_catalog(chat.mall.db, chat.mall.config, EXAMPLE, chat.now)
+    li = chat.member("李雷", language="zh-hans")
+    await li.start()
+
+    shelves = await li.press("🛍 商城")
+
+    assert li.buttons(shelves)[:4] == ["图书 (3)", "饮品 (3)", "体验 (2)", "会员专享 (2)"]
+    shelf = await li.press("饮品 (3)")
+    assert "1. 请你喝一杯拿铁" in shelf.text
+    assert "A latte on us" not in shelf.text
 
 
 async def test_forged_or_outdated_button_data_gets_a_clear_answer(mall_chat: Chat) -> None:

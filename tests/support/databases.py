@@ -62,6 +62,7 @@ MEMBER_TABLES = (
     "coupon_codes",
     "flash_sales",
     "items",
+    "shelves",
     "referrals",
     "invite_codes",
     "lot_draws",
