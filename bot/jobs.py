@@ -297,6 +297,7 @@ def job_specs(
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),
+        JobSpec("seeds", frequent, jobs.seeds, every),
         JobSpec(
             "risk",
             IntervalTrigger(minutes=config.risk.scan_minutes, timezone=tz),
