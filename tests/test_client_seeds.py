@@ -189,3 +189,28 @@ def test_recipes_refuse_text_that_would_need_quoting() -> None:
             box_draws.python_recipe(seed, message, 10)
         with pytest.raises(ValueError, match="cannot go into a recipe"):
             box_draws.openssl_recipe(seed, message)
+
+
+# --- The schedule's setting and its job ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["-1", "367", '"7"', "1.5"])
+def test_a_bad_rotation_schedule_names_its_key(value: str) -> None:
+    from tests.test_config import problems
+
+    assert "boxes.seed_rotation_days" in problems(f"[boxes]\nseed_rotation_days = {value}\n")
+
+
+async def test_the_seeds_job_rotates_what_is_due_once(rich_mall: Mall) -> None:
+    from core.jobs import Jobs
+    from tests.test_jobs import Words
+
+    box = await rich_mall.boxes.create_box("proof", "Proof box", 10, PRIZES, NOW)
+    jobs = Jobs(rich_mall, Words())
+    assert (await jobs.seeds(NOW + timedelta(days=6))).changed == 0
+    assert (await jobs.seeds(NOW + timedelta(days=7))).changed == 1
+    assert (await jobs.seeds(NOW + timedelta(days=7))).changed == 0
+    view = await rich_mall.boxes.describe(box.box_id, ALICE, NOW + timedelta(days=7))
+    assert view.seed_version == 2
+    assert view.revealed is not None
+    assert view.revealed.seed_hash == box.seed_hash
