@@ -427,7 +427,7 @@ class BlindBoxes:
             draws, since_rare = await _streak(conn, box_id, member_id)
             spent = await _spent_on(conn, self.config, box_id, member_id, now)
             revealed = await _last_revealed(conn, box_id)
-            client = await _client_seed(conn, member_id)
+            client = await client_seed_in(conn, member_id)
         table = _table(box, rows)
         due = box_draws.guarantee_due(since_rare, box.pity_after)
         return BoxView(
@@ -468,7 +468,7 @@ class BlindBoxes:
         validation.member_id(member_id)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
-            return await _client_seed(conn, member_id)
+            return await client_seed_in(conn, member_id)
 
     async def set_client_seed(
         self, member_id: int, client_seed: str, now: datetime
@@ -487,8 +487,8 @@ class BlindBoxes:
         async with self.db.write() as conn:
             # The member's row first, as every draw does: a draw and a change queue on it.
             await lock_member(conn, member_id)
-            await _put_client_seed(conn, member_id, client_seed, chosen=True, now=now)
-            found = await _client_seed(conn, member_id)
+            await put_client_seed(conn, member_id, client_seed, chosen=True, now=now)
+            found = await client_seed_in(conn, member_id)
         assert found is not None
         return found
 
@@ -556,10 +556,10 @@ class BlindBoxes:
             now=now,
         )
         seed = await _current_seed(conn, box_id, lock=True)
-        client = await _client_seed(conn, member_id)
+        client = await client_seed_in(conn, member_id)
         if client is None:
             client_seed = box_draws.new_client_seed()
-            await _put_client_seed(conn, member_id, client_seed, chosen=False, now=now)
+            await put_client_seed(conn, member_id, client_seed, chosen=False, now=now)
         else:
             client_seed = client.client_seed
         formula = box_draws.CLIENT_SEED_FORMULA
@@ -1277,14 +1277,14 @@ async def _last_revealed(conn: AsyncConnection, box_id: int) -> RevealedSeed | N
     return RevealedSeed(int(row.version), row.seed, row.seed_hash, row.created_at, row.revealed_at)
 
 
-async def _client_seed(conn: AsyncConnection, member_id: int) -> ClientSeedView | None:
+async def client_seed_in(conn: AsyncConnection, member_id: int) -> ClientSeedView | None:
     row = (await conn.execute(select(ClientSeed).where(ClientSeed.member_id == member_id))).first()
     if row is None:
         return None
     return ClientSeedView(member_id, row.client_seed, bool(row.chosen), row.updated_at)
 
 
-async def _put_client_seed(
+async def put_client_seed(
     conn: AsyncConnection, member_id: int, client_seed: str, *, chosen: bool, now: datetime
 ) -> None:
     """Insert or replace the member's client seed (callers hold the member's row)."""

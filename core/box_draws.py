@@ -136,6 +136,13 @@ def _recipe_safe(seed: str, message: str) -> None:
             raise ValueError(f"{text!r} cannot go into a recipe as it is")
 
 
+def python_hmac_recipe(seed: str, message: str) -> str:
+    """A shell command that prints HMAC-SHA256(seed, message) in hex (a flash-sale ticket)."""
+    _recipe_safe(seed, message)
+    code = f'import hmac,hashlib;print(hmac.new(b"{seed}",b"{message}",hashlib.sha256).hexdigest())'
+    return f"python3 -c '{code}'"
+
+
 def openssl_recipe(seed: str, message: str) -> str:
     """A shell command that prints the HMAC in hex: its first 16 hex digits are the value.
 

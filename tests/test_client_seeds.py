@@ -214,3 +214,69 @@ async def test_the_seeds_job_rotates_what_is_due_once(rich_mall: Mall) -> None:
     assert view.seed_version == 2
     assert view.revealed is not None
     assert view.revealed.seed_hash == box.seed_hash
+
+
+# --- Flash-sale entry draws: commit-reveal ----------------------------------------------------
+
+
+async def test_a_sale_draw_commits_to_its_seed_and_each_entrant_can_redo_their_ticket(
+    mall: Mall,
+) -> None:
+    import hashlib
+    import random
+
+    from core.errors import UnknownSale
+    from core.flash_sales import FlashSales
+    from tests.test_flash_sales import END, ENTRIES_CLOSE, START, add_item, join_all
+
+    members = range(8000, 8006)
+    await join_all(mall, members)
+    mug = await add_item(mall, kind="physical", stock=10)
+    seed = hashlib.sha256(b"sale seed").hexdigest()
+    sales = FlashSales(mall.db, mall.config, seed_source=lambda: seed)
+    sale = await sales.create_sale(
+        mug, 60, 2, START, END, "draw", ENTRIES_CLOSE, now=at("2026-03-05 09:00")
+    )
+    assert (sale.draw_seed_hash, sale.draw_seed) == (box_draws.seed_hash(seed), None)
+    await mall.boxes.set_client_seed(8000, "mine-8000", at("2026-03-06 20:01"))
+    for member_id in members:
+        await sales.enter(sale.sale_id, member_id, at("2026-03-06 20:05"))
+    before = await sales.verify_draw(sale.sale_id, 8000)
+    assert (before.seed, before.ticket, before.message) == (
+        None,
+        None,
+        f"mine-8000:{sale.sale_id}",
+    )
+    assert before.seed_hash == box_draws.seed_hash(seed)
+
+    result = await sales.draw(sale.sale_id, ENTRIES_CLOSE, random.Random(1))
+    view = await sales.get_sale(sale.sale_id, ENTRIES_CLOSE)
+    assert view.draw_seed == seed
+    winners = {w.member_id for w in result.winners}
+    assert len(winners) == 2
+    for member_id in members:
+        check = await sales.verify_draw(sale.sale_id, member_id)
+        client = await mall.boxes.client_seed(member_id)
+        assert client is not None
+        assert check.client_seed == client.client_seed
+        assert check.ticket == box_draws.hmac_hex(seed, f"{client.client_seed}:{sale.sale_id}")
+        assert check.rank is not None
+        assert check.won == (member_id in winners) == (check.rank <= check.winning)
+        assert check.entrants == 6
+        assert list(check.tickets) == sorted(check.tickets)
+    with pytest.raises(UnknownSale):
+        await sales.verify_draw(sale.sale_id, 9999)
+
+
+async def test_a_client_seed_is_in_the_export_and_forgotten_on_erasure(rich_mall: Mall) -> None:
+    from sqlalchemy import func, select
+
+    from core.db.models import ClientSeed
+
+    await rich_mall.boxes.set_client_seed(ALICE, "alice-typed-this", NOW)
+    exported = await rich_mall.privacy.export(ALICE, NOW)
+    assert [row["client_seed"] for row in exported["client_seed"]] == ["alice-typed-this"]
+    await rich_mall.privacy.erase(ALICE, NOW)
+    async with rich_mall.db.read() as conn:
+        left = (await conn.execute(select(func.count()).select_from(ClientSeed))).scalar_one()
+    assert left == 0

@@ -441,6 +441,12 @@ async def verify_command(turn: Turn) -> None:
     action = turn.action
     assert isinstance(action, Command)
     value = action.args.strip().lstrip("#")
+    words = value.split()
+    if len(words) == 2 and words[0].lower() == "sale":
+        number = words[1].lstrip("#")
+        if number.isascii() and number.isdigit() and 0 < int(number) < MAX_ID:
+            await _verify_sale(turn, int(number))
+            return
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) < MAX_ID:
         turn.send(turn.with_menu(turn.t("boxes.verify.usage")))
         return
@@ -541,6 +547,45 @@ def verification_text(
             t("boxes.verify.openssl", recipe=box_draws.openssl_recipe(found.seed, found.message))
         )
     return Html("\n".join(lines))
+
+
+async def _verify_sale(turn: Turn, sale_id: int) -> None:
+    sales = turn.mall.flash_sales
+    check = await sales.verify_draw(sale_id, turn.member_id)
+    sale = await sales.get_sale(sale_id, turn.now)
+    t = turn.t
+    lines: list[str] = [
+        t("sales.verify.title", sale=str(sale_id), title=sale.title),
+        t("sales.verify.hash", hash=Html(check.seed_hash)),
+        t(
+            "sales.verify.hashed",
+            message=check.message,
+            client_seed=check.client_seed,
+            sale=str(sale_id),
+        ),
+    ]
+    if check.seed is None or check.ticket is None or check.rank is None:
+        lines.append(t("sales.verify.pending"))
+    else:
+        lines += [
+            t("sales.verify.seed", seed=Html(check.seed)),
+            t("sales.verify.ticket", ticket=Html(check.ticket)),
+            t(
+                "sales.verify.rank",
+                rank=t.number(check.rank),
+                entrants=t.number(check.entrants),
+                winning=t.number(check.winning),
+            ),
+            t("sales.verify.won") if check.won else t("sales.verify.lost"),
+            "",
+            t(
+                "sales.verify.python",
+                recipe=box_draws.python_hmac_recipe(check.seed, check.message),
+            ),
+            t("sales.verify.openssl", recipe=box_draws.openssl_recipe(check.seed, check.message)),
+        ]
+    rows = ((Button(t("sales.back"), data=callback("sales")),),)
+    turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 
 
 def _what_is_hashed(t: Translator, found: Verification) -> Html:

@@ -345,6 +345,10 @@ class FlashSale(Base):
     entry_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(10), default="scheduled")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A draw's seed: its SHA-256 is published when the sale is scheduled, the seed once drawn
+    # (core.flash_sales). None for sales scheduled before commit-reveal draws.
+    draw_seed: Mapped[str | None] = mapped_column(String(64))
+    draw_seed_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class FlashSaleEntry(Base):
@@ -358,6 +362,8 @@ class FlashSaleEntry(Base):
     hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"))
     status: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The member's client seed when they entered: it goes into their ticket in the draw.
+    client_seed: Mapped[str | None] = mapped_column(String(64))
 
 
 class Redemption(Base):

@@ -1,5 +1,6 @@
 """Client seeds: each member's seed mixed into their box draws, and on every draw the formula
-its HMAC used (1: "member_id:draw_number", the draws so far; 2: "client_seed:nonce").
+its HMAC used (1: "member_id:draw_number", the draws so far; 2: "client_seed:nonce"). Flash-sale
+draws commit to a seed (its hash published when scheduled) and record each entrant's client seed.
 
 Revision ID: 0012
 Revises: 0011
@@ -30,9 +31,19 @@ def upgrade() -> None:
     with op.batch_alter_table('box_draws', schema=None) as batch_op:
         batch_op.add_column(sa.Column('formula', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('client_seed', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('flash_sales', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('draw_seed', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('draw_seed_hash', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('flash_sale_entries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('client_seed', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('flash_sale_entries', schema=None) as batch_op:
+        batch_op.drop_column('client_seed')
+    with op.batch_alter_table('flash_sales', schema=None) as batch_op:
+        batch_op.drop_column('draw_seed_hash')
+        batch_op.drop_column('draw_seed')
     with op.batch_alter_table('box_draws', schema=None) as batch_op:
         batch_op.drop_column('client_seed')
         batch_op.drop_column('formula')
