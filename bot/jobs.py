@@ -305,6 +305,7 @@ def job_specs(
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),
         JobSpec("referrals", frequent, jobs.referrals, every),
+        JobSpec("seeds", frequent, jobs.seeds, every),
         JobSpec(
             "risk",
             IntervalTrigger(minutes=config.risk.scan_minutes, timezone=tz),

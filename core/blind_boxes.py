@@ -14,7 +14,11 @@ and an optional stock. Rules worth knowing:
   prize; the ``pity_after``-th is drawn among the rare prizes left (if none is left, it is an
   ordinary draw and says so). The counter (``box_streaks``) persists.
 - Verifiable draws: see :mod:`core.box_draws`. The seed whose hash is published signs every
-  draw until it is rotated; :meth:`BlindBoxes.rotate_seed` reveals it. What a draw needs to be
+  draw until it is rotated; :meth:`BlindBoxes.rotate_seed` reveals it, and
+  :meth:`BlindBoxes.rotate_due` does so on the schedule of ``[boxes] seed_rotation_days``. Each
+  member's client seed (:meth:`BlindBoxes.set_client_seed`, or a random one made at their first
+  draw) is mixed into their draws, with the draw number as nonce; every draw records its
+  formula and client seed, so draws from before client seeds still verify. What a draw needs to be
   recomputed is its seed version and draw number (on ``box_draws``) and the pool it was drawn
   from. The schema has no column for the pool, so it is part of the :class:`DrawResult` the
   member receives, and that result is stored as the draw's idempotency record (``operations``);
@@ -50,6 +54,7 @@ from core.db.models import (
     BoxPrize,
     BoxSeed,
     BoxStreak,
+    ClientSeed,
     CouponCode,
     Item,
     Operation,
@@ -89,6 +94,10 @@ OUT_REASONS = (WEIGHT_ZERO, ALL_WON, NO_ITEM, ITEM_INACTIVE, NO_CODES, ITEM_SOLD
 
 class UnknownDraw(MallError):
     code = "unknown_draw"
+
+
+class BadClientSeed(InvalidInput):
+    """A client seed must be 1 to 64 of ``A-Z a-z 0-9 _ - .``."""
 
 
 def new_seed() -> str:
@@ -173,6 +182,27 @@ class BoxSummary:
 
 
 @dataclass(frozen=True)
+class ClientSeedView:
+    """A member's client seed; ``chosen``: they set it (else the mall made it at random)."""
+
+    member_id: int
+    client_seed: str
+    chosen: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RevealedSeed:
+    """A box's seed that signed draws from ``created_at`` until ``revealed_at``, now public."""
+
+    version: int
+    seed: str
+    seed_hash: str
+    created_at: datetime
+    revealed_at: datetime
+
+
+@dataclass(frozen=True)
 class BoxView:
     """What the box screen shows a member: price, true odds, the published seed hash, their
     guarantee counter and today's spending on this box against the daily cap."""
@@ -199,6 +229,13 @@ class BoxView:
     left_today: int | None
     titles: Mapping[str, str] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    # When the current seed was committed (its hash published) and when the schedule reveals it.
+    seed_created_at: datetime | None = None
+    seed_rotates_at: datetime | None = None
+    # The last seed revealed (None before the first rotation).
+    revealed: RevealedSeed | None = None
+    # The member's client seed (None until they set one or make their first draw).
+    client_seed: ClientSeedView | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +273,9 @@ class DrawResult:
     replayed: bool = False
     prize_names: Mapping[str, str] = field(default_factory=dict)
     item_titles: Mapping[str, str] = field(default_factory=dict)
+    # What the HMAC signed (core.box_draws); results stored before client seeds read as 1.
+    formula: int = box_draws.MEMBER_FORMULA
+    client_seed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +319,24 @@ class Verification:
     value: int | None
     prize_id: int
     recomputed_prize_id: int | None
+    # The exact text the HMAC signed, by the draw's formula, and its client seed (formula 2).
+    formula: int = box_draws.MEMBER_FORMULA
+    client_seed: str | None = None
+    message: str = ""
+    # The HMAC in hex, once the seed is revealed; when the seed rotates on schedule.
+    digest: str | None = None
+    seed_rotates_at: datetime | None = None
+
+    @property
+    def total_weight(self) -> int:
+        return sum(entry.weight for entry in self.pool)
+
+    @property
+    def point(self) -> int | None:
+        """Where the value lands on the pool's cumulative weights: ``value * total >> 64``."""
+        if self.value is None or not self.pool:
+            return None
+        return (self.value * self.total_weight) >> box_draws.VALUE_BITS
 
     @property
     def verified(self) -> bool:
@@ -384,6 +442,8 @@ class BlindBoxes:
             seed = await _current_seed(conn, box_id, lock=False)
             draws, since_rare = await _streak(conn, box_id, member_id)
             spent = await _spent_on(conn, self.config, box_id, member_id, now)
+            revealed = await _last_revealed(conn, box_id)
+            client = await client_seed_in(conn, member_id)
         table = _table(box, rows)
         due = box_draws.guarantee_due(since_rare, box.pity_after)
         return BoxView(
@@ -409,7 +469,46 @@ class BlindBoxes:
             left_today=None if box.daily_cap is None else max(0, box.daily_cap - spent),
             titles=box.titles,
             descriptions=box.descriptions,
+            seed_created_at=seed.created_at,
+            seed_rotates_at=self._rotates_at(seed.created_at),
+            revealed=revealed,
+            client_seed=client,
         )
+
+    def _rotates_at(self, created_at: datetime | None) -> datetime | None:
+        days = self.config.boxes.seed_rotation_days
+        if not days or created_at is None:
+            return None
+        return created_at + timedelta(days=days)
+
+    async def client_seed(self, member_id: int) -> ClientSeedView | None:
+        """The member's client seed; None before they set one or make their first draw."""
+        validation.member_id(member_id)
+        async with self.db.read() as conn:
+            await require_member(conn, member_id)
+            return await client_seed_in(conn, member_id)
+
+    async def set_client_seed(
+        self, member_id: int, client_seed: str, now: datetime
+    ) -> ClientSeedView:
+        """Set the member's client seed for their next draws (on every box).
+
+        Refused with ``invalid_input`` (field ``client_seed``) unless it is 1 to 64 of
+        ``A-Z a-z 0-9 _ - .``. Setting the seed one has is no change; past draws keep theirs.
+        """
+        validation.member_id(member_id)
+        validation.instant(now)
+        if not box_draws.valid_client_seed(client_seed):
+            raise BadClientSeed(
+                "a client seed is 1 to 64 letters, digits, '_', '-' or '.'", field="client_seed"
+            )
+        async with self.db.write() as conn:
+            # The member's row first, as every draw does: a draw and a change queue on it.
+            await lock_member(conn, member_id)
+            await put_client_seed(conn, member_id, client_seed, chosen=True, now=now)
+            found = await client_seed_in(conn, member_id)
+        assert found is not None
+        return found
 
     async def open(self, member_id: int, box_id: int, key: str, now: datetime) -> DrawResult:
         """Open the box once per ``key`` (the token in the Open button): pay, draw, award.
@@ -475,7 +574,17 @@ class BlindBoxes:
             now=now,
         )
         seed = await _current_seed(conn, box_id, lock=True)
-        value = box_draws.draw_value(seed.seed, member_id, draw_number)
+        client = await client_seed_in(conn, member_id)
+        if client is None:
+            client_seed = box_draws.new_client_seed()
+            await put_client_seed(conn, member_id, client_seed, chosen=False, now=now)
+        else:
+            client_seed = client.client_seed
+        formula = box_draws.CLIENT_SEED_FORMULA
+        message = box_draws.draw_message(
+            formula, member_id=member_id, draw_number=draw_number, client_seed=client_seed
+        )
+        value = box_draws.hmac_value(seed.seed, message)
         choice, prize, taken_code = await _draw(conn, box, rows, member_id, value, since_rare, now)
         points_won = (prize.points or 0) if prize.kind in ("points", "consolation") else 0
         if points_won:
@@ -516,6 +625,8 @@ class BlindBoxes:
                     member_id=member_id,
                     draw_number=draw_number,
                     seed_version=seed.version,
+                    formula=formula,
+                    client_seed=client_seed,
                     prize_id=prize.prize_id,
                     price_points=price,
                     points_won=points_won,
@@ -554,6 +665,8 @@ class BlindBoxes:
             since_rare=since_rare,
             draws_until_guarantee=box_draws.draws_until_guarantee(since_rare, box.pity_after),
             spent_today=spent + price,
+            formula=formula,
+            client_seed=client_seed,
         )
 
     # --- Verifying ----------------------------------------------------------------------------
@@ -570,9 +683,9 @@ class BlindBoxes:
                 raise UnknownDraw(f"no draw {draw_id}", draw_id=draw_id)
             seed = (
                 await conn.execute(
-                    select(BoxSeed.seed, BoxSeed.seed_hash, BoxSeed.revealed_at).where(
-                        BoxSeed.box_id == draw.box_id, BoxSeed.version == draw.seed_version
-                    )
+                    select(
+                        BoxSeed.seed, BoxSeed.seed_hash, BoxSeed.created_at, BoxSeed.revealed_at
+                    ).where(BoxSeed.box_id == draw.box_id, BoxSeed.version == draw.seed_version)
                 )
             ).one()
             recorded = await _recorded_result(conn, draw.box_id, draw.member_id, draw.draw_number)
@@ -589,16 +702,23 @@ class BlindBoxes:
             value=None,
             prize_id=int(draw.prize_id),
             recomputed_prize_id=None,
+            formula=int(draw.formula),
+            client_seed=draw.client_seed,
+            message=box_draws.draw_message(
+                int(draw.formula),
+                member_id=int(draw.member_id),
+                draw_number=int(draw.draw_number),
+                client_seed=draw.client_seed,
+            ),
         )
         if seed.revealed_at is None:
-            return base
-        value = box_draws.draw_value(seed.seed, base.member_id, base.draw_number)
+            return replace(base, seed_rotates_at=self._rotates_at(seed.created_at))
+        digest = box_draws.hmac_hex(seed.seed, base.message)
+        value = box_draws.hmac_value(seed.seed, base.message)
         if recorded is None:
-            return replace(base, status=RECORD_MISSING, seed=seed.seed, value=value)
+            return replace(base, status=RECORD_MISSING, seed=seed.seed, value=value, digest=digest)
         pool = [(entry.prize_id, entry.weight) for entry in recorded.pool]
-        ok = box_draws.verify(
-            seed.seed, seed.seed_hash, base.member_id, base.draw_number, pool, base.prize_id
-        )
+        ok = box_draws.verify(seed.seed, seed.seed_hash, base.message, pool, base.prize_id)
         try:
             recomputed: int | None = box_draws.pick(value, pool)
         except ValueError:
@@ -608,6 +728,7 @@ class BlindBoxes:
             status=VERIFIED if ok and recorded.prize_id == base.prize_id else MISMATCH,
             seed=seed.seed,
             value=value,
+            digest=digest,
             recomputed_prize_id=recomputed,
         )
 
@@ -773,6 +894,33 @@ class BlindBoxes:
         async with self.db.read() as conn:
             return _table(await _box(conn, box_id), await _prize_rows(conn, box_id))
 
+    async def rotate_due(self, now: datetime) -> tuple[SeedRotation, ...]:
+        """Rotate every box whose seed is ``[boxes] seed_rotation_days`` old (for the job).
+
+        Idempotent: a box rotated meanwhile (by an admin or another run) has a younger seed and
+        is left alone. Nothing happens when the schedule is off (0 days).
+        """
+        validation.instant(now)
+        days = self.config.boxes.seed_rotation_days
+        if not days:
+            return ()
+        cutoff = now - timedelta(days=days)
+        async with self.db.read() as conn:
+            due = (
+                await conn.execute(
+                    select(BoxSeed.box_id)
+                    .where(BoxSeed.revealed_at.is_(None), BoxSeed.created_at <= cutoff)
+                    .order_by(BoxSeed.box_id)
+                )
+            ).scalars()
+            box_ids = [int(box_id) for box_id in due]
+        rotations = []
+        for box_id in box_ids:
+            rotation = await self._rotate(box_id, now, older_than=cutoff)
+            if rotation is not None:
+                rotations.append(rotation)
+        return tuple(rotations)
+
     async def rotate_seed(self, box_id: int, now: datetime) -> SeedRotation:
         """Reveal the seed that signed the draws so far and start a new one, hash published.
 
@@ -781,6 +929,13 @@ class BlindBoxes:
         """
         _box_id(box_id)
         validation.instant(now)
+        rotation = await self._rotate(box_id, now, older_than=None)
+        assert rotation is not None
+        return rotation
+
+    async def _rotate(
+        self, box_id: int, now: datetime, *, older_than: datetime | None
+    ) -> SeedRotation | None:
         fresh = self.seed_source()
         async with self.db.write() as conn:
             # Rotations of one box queue on its row.
@@ -792,6 +947,10 @@ class BlindBoxes:
             if found is None:
                 raise UnknownBox(f"no box {box_id}", box_id=box_id)
             current = await _current_seed(conn, box_id, lock=False)
+            if older_than is not None and (
+                current.created_at is None or current.created_at > older_than
+            ):
+                return None
             revealed = (
                 await conn.execute(
                     update(BoxSeed)
@@ -1108,6 +1267,7 @@ class _Seed:
     version: int
     seed: str
     seed_hash: str
+    created_at: datetime | None = None
 
 
 async def _current_seed(conn: AsyncConnection, box_id: int, *, lock: bool) -> _Seed:
@@ -1118,7 +1278,7 @@ async def _current_seed(conn: AsyncConnection, box_id: int, *, lock: bool) -> _S
     """
     for _ in range(3):
         query = (
-            select(BoxSeed.version, BoxSeed.seed, BoxSeed.seed_hash)
+            select(BoxSeed.version, BoxSeed.seed, BoxSeed.seed_hash, BoxSeed.created_at)
             .where(BoxSeed.box_id == box_id, BoxSeed.revealed_at.is_(None))
             .order_by(BoxSeed.version.desc())
             .limit(1)
@@ -1127,7 +1287,7 @@ async def _current_seed(conn: AsyncConnection, box_id: int, *, lock: bool) -> _S
             query = query.with_for_update(read=True)
         row = (await conn.execute(query)).first()
         if row is not None:
-            return _Seed(int(row.version), row.seed, row.seed_hash)
+            return _Seed(int(row.version), row.seed, row.seed_hash, row.created_at)
     raise InvalidState(f"box {box_id} has no unrevealed seed", box_id=box_id)
 
 
@@ -1140,6 +1300,43 @@ async def _streak(conn: AsyncConnection, box_id: int, member_id: int) -> tuple[i
         )
     ).first()
     return (0, 0) if row is None else (int(row.draws), int(row.since_rare))
+
+
+async def _last_revealed(conn: AsyncConnection, box_id: int) -> RevealedSeed | None:
+    row = (
+        await conn.execute(
+            select(BoxSeed)
+            .where(BoxSeed.box_id == box_id, BoxSeed.revealed_at.is_not(None))
+            .order_by(BoxSeed.version.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return RevealedSeed(int(row.version), row.seed, row.seed_hash, row.created_at, row.revealed_at)
+
+
+async def client_seed_in(conn: AsyncConnection, member_id: int) -> ClientSeedView | None:
+    row = (await conn.execute(select(ClientSeed).where(ClientSeed.member_id == member_id))).first()
+    if row is None:
+        return None
+    return ClientSeedView(member_id, row.client_seed, bool(row.chosen), row.updated_at)
+
+
+async def put_client_seed(
+    conn: AsyncConnection, member_id: int, client_seed: str, *, chosen: bool, now: datetime
+) -> None:
+    """Insert or replace the member's client seed (callers hold the member's row)."""
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert_(ClientSeed).values(
+        member_id=member_id, client_seed=client_seed, chosen=chosen, updated_at=now
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ClientSeed.member_id],
+            set_={"client_seed": client_seed, "chosen": chosen, "updated_at": now},
+        )
+    )
 
 
 async def _next_draw(conn: AsyncConnection, box_id: int, member_id: int) -> tuple[int, int]:

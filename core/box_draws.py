@@ -1,24 +1,48 @@
 """The blind-box draw as pure math: verifiable values, fair picks, true odds, expected value.
 
-No I/O and no clock. A draw is a function of three things: the box's server seed (whose SHA-256
-is published before any draw), the member's id and the member's draw number on that box. Once
-the seed is revealed, anyone can recompute a past draw with :func:`verify` and the prizes that
-were in the draw at that moment (the *pool*: prize ids and weights, in prize id order).
+No I/O and no clock. A draw is a function of the box's server seed (whose SHA-256 is published
+before any draw it signs, and which is revealed when the box moves to a new seed) and of a
+*message* that names the draw. Once the seed is revealed, anyone can recompute a past draw with
+:func:`verify` and the prizes that were in the draw at that moment (the *pool*: prize ids and
+weights, in prize id order).
+
+The message, by the draw's *formula* (recorded on every draw, so old draws stay verifiable):
+
+- formula 1 (draws made before client seeds): ``f"{member_id}:{draw_number}"``.
+- formula 2 (:data:`CLIENT_SEED_FORMULA`): ``f"{client_seed}:{nonce}"``, where the client seed
+  is the member's own (one they typed with ``/seed``, or a random one made for them at their
+  first draw and shown on the box screen) and the nonce is the member's draw number on that box
+  (1, 2, 3, ...), so no two draws of one member under one server seed share a message.
+
+Why a member need not trust the operator: the server seed's hash is published (committed)
+before the draws it signs, so the operator cannot change the seed afterwards without the
+revealed seed failing to match its hash. The member's client seed goes into every draw, and a
+member who sets their own after the current hash is published has chosen something the
+operator could not know when it picked the seed: the operator cannot have searched for a seed
+that gives that member bad draws. (A client seed the mall generated for the member protects
+only as much as the member trusts that generator; the box screen says to set one's own.)
+Seeds rotate on a schedule (``[boxes] seed_rotation_days``), which reveals the old one.
 
 The steps of one draw:
 
-1. :func:`draw_value`: ``HMAC-SHA256(key=seed, msg="member_id:draw_number")``, first 8 bytes,
-   big-endian: a 64-bit value the server cannot choose after publishing the seed's hash and the
-   member cannot predict without the seed.
+1. :func:`hmac_value`: ``HMAC-SHA256(key=seed, msg=message)``, where the key is the seed's
+   64 hexadecimal characters taken as ASCII text (not decoded to 32 bytes) and the message is
+   the UTF-8 text above; the first 8 bytes of the digest, big-endian: a 64-bit value the server
+   cannot choose after publishing the seed's hash and the member cannot predict without it.
 2. :func:`choose`: the pool is every prize still in the draw; when the member's guarantee is
    due, only the rare ones among them.
 3. :func:`pick`: the value lands on the cumulative weights of the pool.
+
+:func:`python_recipe` and :func:`openssl_recipe` are one-line commands that redo step 1 (and
+the scaling of step 3) outside the mall.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -39,11 +63,93 @@ def seed_hash(seed: str) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()
 
 
+MEMBER_FORMULA = 1
+"""Draws before client seeds: the message is ``f"{member_id}:{draw_number}"``."""
+CLIENT_SEED_FORMULA = 2
+"""The message is ``f"{client_seed}:{nonce}"`` (nonce: the member's draw number on the box)."""
+FORMULAS = (MEMBER_FORMULA, CLIENT_SEED_FORMULA)
+
+CLIENT_SEED_MAX = 64
+# Letters, digits, "_", "-" and ".": one line of text that needs no quoting in a shell recipe
+# and has one UTF-8 encoding, so "what is hashed" is never in doubt.
+_CLIENT_SEED = re.compile(rf"[A-Za-z0-9_.-]{{1,{CLIENT_SEED_MAX}}}")
+
+
+def valid_client_seed(text: str) -> bool:
+    """Whether ``text`` can be a client seed: 1 to 64 of ``A-Z a-z 0-9 _ - .``."""
+    return isinstance(text, str) and _CLIENT_SEED.fullmatch(text) is not None
+
+
+def new_client_seed() -> str:
+    """A client seed for a member who has not set one: 16 random hex characters."""
+    return secrets.token_hex(8)
+
+
+def draw_message(formula: int, *, member_id: int, draw_number: int, client_seed: str | None) -> str:
+    """The text a draw's HMAC signs, by its formula (see the module's docstring)."""
+    if formula == MEMBER_FORMULA:
+        return f"{member_id}:{draw_number}"
+    if formula == CLIENT_SEED_FORMULA:
+        if client_seed is None:
+            raise ValueError("formula 2 needs a client seed")
+        return f"{client_seed}:{draw_number}"
+    raise ValueError(f"unknown draw formula {formula}")
+
+
+def hmac_hex(seed: str, message: str) -> str:
+    """HMAC-SHA256 with the seed's text (UTF-8) as key over the message's UTF-8, in hex."""
+    return hmac.new(seed.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def hmac_value(seed: str, message: str) -> int:
+    """The draw's 64-bit value: the first 8 bytes (16 hex digits) of :func:`hmac_hex`."""
+    return int(hmac_hex(seed, message)[:16], 16)
+
+
 def draw_value(seed: str, member_id: int, draw_number: int) -> int:
-    """The draw's 64-bit value: HMAC-SHA256(seed, f"{member_id}:{draw_number}"), 8 bytes."""
-    message = f"{member_id}:{draw_number}".encode()
-    digest = hmac.new(seed.encode(), message, hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big")
+    """A formula-1 draw's value: HMAC-SHA256(seed, f"{member_id}:{draw_number}"), 8 bytes."""
+    return hmac_value(seed, f"{member_id}:{draw_number}")
+
+
+def python_recipe(seed: str, message: str, total: int) -> str:
+    """A shell command that prints the HMAC in hex, the draw's value and where it lands on
+    ``total`` weight (``value * total >> 64``).
+
+    Seeds are hex and messages are client-seed characters, ``:`` and digits, so both are written
+    as plain ``b"..."`` literals (the bytes of the text, as the mall hashes them) inside one
+    single-quoted shell word. Raises ValueError for anything else.
+    """
+    _recipe_safe(seed, message)
+    code = (
+        f'import hmac,hashlib;d=hmac.new(b"{seed}",b"{message}",hashlib.sha256).hexdigest();'
+        f"v=int(d[:16],16);print(d,v,v*{int(total)}>>64)"
+    )
+    return f"python3 -c '{code}'"
+
+
+_RECIPE_TEXT = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def _recipe_safe(seed: str, message: str) -> None:
+    for text in (seed, message):
+        if not _RECIPE_TEXT.fullmatch(text):
+            raise ValueError(f"{text!r} cannot go into a recipe as it is")
+
+
+def python_hmac_recipe(seed: str, message: str) -> str:
+    """A shell command that prints HMAC-SHA256(seed, message) in hex (a flash-sale ticket)."""
+    _recipe_safe(seed, message)
+    code = f'import hmac,hashlib;print(hmac.new(b"{seed}",b"{message}",hashlib.sha256).hexdigest())'
+    return f"python3 -c '{code}'"
+
+
+def openssl_recipe(seed: str, message: str) -> str:
+    """A shell command that prints the HMAC in hex: its first 16 hex digits are the value.
+
+    ``printf %s`` adds no newline; ``-hmac`` takes the key as text, like the mall.
+    """
+    _recipe_safe(seed, message)
+    return f"printf %s '{message}' | openssl dgst -sha256 -hmac '{seed}'"
 
 
 def pick(value: int, prizes: Pool) -> int:
@@ -191,18 +297,18 @@ def _guaranteed_share(miss: Decimal, states: int) -> Decimal:
 def verify(
     seed: str,
     published_hash: str,
-    member_id: int,
-    draw_number: int,
+    message: str,
     pool: Pool,
     claimed_prize: int,
 ) -> bool:
     """Whether ``seed`` is the one whose hash was published and gives ``claimed_prize``.
 
-    ``pool`` is the draw's record of the prizes (id, weight) it was made from.
+    ``message`` is the draw's :func:`draw_message`; ``pool`` is the draw's record of the prizes
+    (id, weight) it was made from.
     """
     if not hmac.compare_digest(seed_hash(seed).encode(), published_hash.strip().lower().encode()):
         return False
     try:
-        return pick(draw_value(seed, member_id, draw_number), pool) == claimed_prize
+        return pick(hmac_value(seed, message), pool) == claimed_prize
     except ValueError:
         return False

@@ -623,6 +623,14 @@ class JobsSettings(_Settings):
     """Also announce a flash sale this long before it opens; 0: only when it opens."""
 
 
+class BoxesSettings(_Settings):
+    """``[boxes]``: blind boxes' verifiable draws."""
+
+    seed_rotation_days: Annotated[StrictInt, Field(ge=0, le=366)] = 7
+    """Every box's server seed is revealed, and a new one committed, once it is this many days
+    old (a job looks every ``[jobs] every_minutes``); 0: only when an admin rotates it."""
+
+
 class SenderSettings(_Settings):
     """``[sender]``: how bulk messages (reminders, announcements, broadcasts) go out.
 
@@ -752,6 +760,7 @@ class Config(_Settings):
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    boxes: BoxesSettings = Field(default_factory=BoxesSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)

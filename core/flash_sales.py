@@ -10,6 +10,14 @@ Two modes:
   winners uniformly at random, turns their holds into completed redemptions and releases the
   losers' points.
 
+  The draw is commit-reveal (issue 15): a sale gets a secret draw seed when it is scheduled,
+  whose SHA-256 (:attr:`SaleView.draw_seed_hash`) is shown while entries are open; each entry
+  records the member's client seed (:mod:`core.box_draws`, the one their box draws use). Each
+  entrant's ticket is ``HMAC-SHA256(key=draw seed as text, msg=f"{client_seed}:{sale_id}")``
+  in hex; winners are the lowest tickets (ties: lower member id). The seed is revealed once the
+  sale is drawn, and :meth:`FlashSales.verify_draw` lets a member redo their ticket. Sales
+  scheduled before this have no seed and are drawn with the ``rng`` the job passes.
+
 Before a sale starts an admin may change its terms (:meth:`FlashSales.edit_sale`: price,
 quantity, times, mode, checked as when it was scheduled); before or while it runs, cancel it
 (:meth:`FlashSales.cancel_sale`: the entries' held points go back through the ledger's holds).
@@ -22,6 +30,7 @@ messages; each key names the sale, the change and the member, so a change is tol
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -30,9 +39,10 @@ from typing import Any, Protocol
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import validation
+from core import box_draws, validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
+from core.blind_boxes import client_seed_in, put_client_seed
 from core.catalog import (
     MemberState,
     SaleTerms,
@@ -93,6 +103,9 @@ class SaleView:
     entrants: int
     titles: Mapping[str, str] = field(default_factory=dict)
     """The item's title by language, read instead of ``title``."""
+    # The draw seed's SHA-256 (published from the start), and the seed once the sale is drawn.
+    draw_seed_hash: str | None = None
+    draw_seed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,28 @@ class DrawResult:
     winners: tuple[Winner, ...]
     losers: tuple[int, ...]
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class SaleDrawCheck:
+    """One entrant's ticket in a commit-reveal draw, recomputed once the seed is revealed.
+
+    ``seed`` is None until the sale is drawn; ``tickets`` are every entrant's ticket then
+    (lowest first), so a member sees where theirs fell; ``winning`` how many won.
+    """
+
+    sale_id: int
+    member_id: int
+    seed_hash: str
+    seed: str | None
+    client_seed: str
+    message: str
+    ticket: str | None
+    rank: int | None
+    entrants: int
+    winning: int
+    won: bool
+    tickets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -329,9 +364,17 @@ def _refuse_unless_upcoming(sale: SaleTerms, now: datetime) -> None:
 class FlashSales:
     """Admins schedule sales; members buy (first come) or enter (draw); a job runs draws."""
 
-    def __init__(self, db: Database, config: Config) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        *,
+        seed_source: Callable[[], str] = lambda: secrets.token_hex(32),
+    ) -> None:
         self.db = db
         self.config = config
+        # Draw seeds must come from a secure source; tests pass a fixed one.
+        self.seed_source = seed_source
 
     async def create_sale(
         self,
@@ -354,6 +397,7 @@ class FlashSales:
         item_id = item_id_of(item_id)
         _check_terms(sale_price, quantity, starts_at, ends_at, mode, entry_ends_at)
         validation.instant(now)
+        seed = self.seed_source()
         async with self.db.write() as conn:
             await _check_item(conn, item_id)
             sale_id = (
@@ -370,6 +414,8 @@ class FlashSales:
                         entry_ends_at=entry_ends_at,
                         status="scheduled",
                         created_at=now,
+                        draw_seed=seed,
+                        draw_seed_hash=box_draws.seed_hash(seed),
                     )
                     .returning(FlashSale.id)
                 )
@@ -641,6 +687,8 @@ class FlashSales:
                     seconds_left=seconds,
                     entrants=int(row.entrants),
                     titles=dict(row.titles or {}),
+                    draw_seed_hash=row.draw_seed_hash,
+                    draw_seed=row.draw_seed if sale.status == "drawn" else None,
                 )
             )
         return tuple(views)
@@ -683,6 +731,12 @@ class FlashSales:
                 # Past the sale's end, so a draw run late still finds the points held.
                 expires_at=sale.ends_at + wait,
             )
+            client = await client_seed_in(conn, member_id)
+            if client is None:
+                client_seed = box_draws.new_client_seed()
+                await put_client_seed(conn, member_id, client_seed, chosen=False, now=now)
+            else:
+                client_seed = client.client_seed
             await conn.execute(
                 insert(FlashSaleEntry).values(
                     sale_id=sale_id,
@@ -690,6 +744,7 @@ class FlashSales:
                     hold_id=hold_id,
                     status="entered",
                     created_at=now,
+                    client_seed=client_seed,
                 )
             )
             assert sale.entry_ends_at is not None
@@ -742,6 +797,62 @@ class FlashSales:
             return replace(outcome.result, replayed=True)
         return outcome.result
 
+    async def verify_draw(self, sale_id: int, member_id: int) -> SaleDrawCheck:
+        """The member's ticket in a commit-reveal draw they entered, and where it fell.
+
+        ``unknown_sale`` when the member did not enter it (or it is no such draw); before the
+        draw, only the seed's hash and the text that will be signed.
+        """
+        sale_id = _sale_id(sale_id)
+        validation.member_id(member_id)
+        async with self.db.read() as conn:
+            sale = (
+                await conn.execute(
+                    select(FlashSale.status, FlashSale.draw_seed, FlashSale.draw_seed_hash).where(
+                        FlashSale.id == sale_id, FlashSale.mode == "draw"
+                    )
+                )
+            ).first()
+            entries = (
+                await conn.execute(
+                    select(
+                        FlashSaleEntry.member_id,
+                        FlashSaleEntry.client_seed,
+                        FlashSaleEntry.status,
+                    ).where(FlashSaleEntry.sale_id == sale_id)
+                )
+            ).all()
+        mine = next((e for e in entries if int(e.member_id) == member_id), None)
+        if sale is None or sale.draw_seed_hash is None or mine is None or not mine.client_seed:
+            raise UnknownSale(
+                f"member {member_id} has no ticket in sale {sale_id}", sale_id=sale_id
+            )
+        check = SaleDrawCheck(
+            sale_id=sale_id,
+            member_id=member_id,
+            seed_hash=sale.draw_seed_hash,
+            seed=None,
+            client_seed=mine.client_seed,
+            message=ticket_message(mine.client_seed, sale_id),
+            ticket=None,
+            rank=None,
+            entrants=len(entries),
+            winning=sum(1 for e in entries if e.status == "won"),
+            won=mine.status == "won",
+        )
+        if sale.status != "drawn" or sale.draw_seed is None:
+            return check
+        seed = str(sale.draw_seed)
+        ticket = _ticket(seed, mine.client_seed, sale_id)
+        tickets = sorted(_ticket(seed, str(e.client_seed), sale_id) for e in entries)
+        return replace(
+            check,
+            seed=seed,
+            ticket=ticket,
+            rank=tickets.index(ticket) + 1,
+            tickets=tuple(tickets),
+        )
+
     async def _draw(
         self, conn: AsyncConnection, sale_id: int, now: datetime, rng: random.Random
     ) -> DrawResult:
@@ -758,9 +869,17 @@ class FlashSales:
         assert sale.entry_ends_at is not None
         if now < sale.entry_ends_at:
             raise NotAvailable(f"sale {sale_id} still takes entries", sale_id=sale_id)
+        draw_seed = (
+            await conn.execute(select(FlashSale.draw_seed).where(FlashSale.id == sale_id))
+        ).scalar_one()
         entries = (
             await conn.execute(
-                select(FlashSaleEntry.member_id, FlashSaleEntry.hold_id, Hold.status)
+                select(
+                    FlashSaleEntry.member_id,
+                    FlashSaleEntry.hold_id,
+                    FlashSaleEntry.client_seed,
+                    Hold.status,
+                )
                 .join(Hold, Hold.id == FlashSaleEntry.hold_id)
                 .where(FlashSaleEntry.sale_id == sale_id, FlashSaleEntry.status == "entered")
                 .order_by(FlashSaleEntry.member_id)
@@ -773,7 +892,12 @@ class FlashSales:
         # A hold voided meanwhile (the generic hold timeout) is an entry withdrawn.
         candidates = [(int(e.member_id), int(e.hold_id)) for e in entries if e.status == "pending"]
         losers = [int(e.member_id) for e in entries if e.status != "pending"]
-        rng.shuffle(candidates)
+        seeds = {int(e.member_id): e.client_seed for e in entries}
+        if draw_seed is not None and all(seeds.values()):
+            # Commit-reveal: the lowest tickets win (see the module's docstring).
+            candidates.sort(key=lambda c: (_ticket(draw_seed, str(seeds[c[0]]), sale_id), c[0]))
+        else:
+            rng.shuffle(candidates)
         winners: list[Winner] = []
         for member_id, hold_id in candidates:
             code_id: int | None = None
@@ -827,3 +951,12 @@ class FlashSales:
         if not drawn.rowcount:
             raise InvalidState(f"sale {sale_id} was drawn meanwhile", sale_id=sale_id)
         return DrawResult(sale_id, tuple(winners), tuple(sorted(losers)))
+
+
+def ticket_message(client_seed: str, sale_id: int) -> str:
+    """The text an entrant's ticket signs: their client seed, a colon, the sale's number."""
+    return f"{client_seed}:{sale_id}"
+
+
+def _ticket(seed: str, client_seed: str, sale_id: int) -> str:
+    return box_draws.hmac_hex(seed, ticket_message(client_seed, sale_id))

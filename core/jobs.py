@@ -178,6 +178,17 @@ class Jobs:
         report = await self.mall.risk.scan(now)
         return Enqueued(0, len(report.frozen))
 
+    # -- box seeds ----------------------------------------------------------------------
+
+    async def seeds(self, now: datetime) -> Enqueued:
+        """Reveal box seeds that are ``[boxes] seed_rotation_days`` old and commit new ones.
+
+        The reveal is announced where members look for it, on each box's screen; ``changed``
+        counts the boxes rotated.
+        """
+        rotations = await self.mall.boxes.rotate_due(now)
+        return Enqueued(0, len(rotations))
+
     # -- reminders ----------------------------------------------------------------------
 
     async def remind(self, now: datetime) -> Enqueued:

@@ -77,6 +77,7 @@ _SECTION_NAMES: dict[tuple[str, str], str] = {
     ("flash_sale_entries", "member_id"): "flash_sale_entries",
     ("box_draws", "member_id"): "blind_box_draws",
     ("box_streaks", "member_id"): "blind_box_streaks",
+    ("client_seeds", "member_id"): "client_seed",
     ("coupon_codes", "taken_by"): "coupon_codes",
     ("invite_codes", "member_id"): "invite_code",
     ("referrals", "invitee_id"): "invited_by",
@@ -103,8 +104,11 @@ _TOLD_ELSEWHERE = frozenset(
 # surrogate. An invite code would still bring newcomers to the surrogate, and it may be posted
 # somewhere under the person's name. The shop's links (a keyed hash of the member's phone, the
 # shop's reference of them) would credit the surrogate with the person's next orders; the link
-# tokens they used name that reference too.
-_FORGOTTEN = frozenset({"pending_inputs", "invite_codes", "shop_customers", "shop_link_tokens"})
+# tokens they used name that reference too. A client seed is text the member typed (their past
+# draws keep a copy, which verifying them needs).
+_FORGOTTEN = frozenset(
+    {"pending_inputs", "invite_codes", "shop_customers", "shop_link_tokens", "client_seeds"}
+)
 
 
 @dataclass(frozen=True)

@@ -631,12 +631,15 @@ async def test_a_past_draw_verifies_once_its_seed_is_revealed_and_a_tampered_one
         assert checked.recomputed_prize_id == draw.prize_id
         # Anyone can redo it with the result they were shown and the revealed seed.
         pool = [(entry.prize_id, entry.weight) for entry in draw.pool]
+        assert draw.formula == box_draws.CLIENT_SEED_FORMULA
+        assert draw.client_seed
+        message = f"{draw.client_seed}:{draw.draw_number}"
         assert box_draws.verify(
-            rotation.revealed_seed, draw.seed_hash, ALICE, draw.draw_number, pool, draw.prize_id
+            rotation.revealed_seed, draw.seed_hash, message, pool, draw.prize_id
         )
         for other in {p.prize_id for p in draws[0].pool} - {draw.prize_id}:
             assert not box_draws.verify(
-                rotation.revealed_seed, draw.seed_hash, ALICE, draw.draw_number, pool, other
+                rotation.revealed_seed, draw.seed_hash, message, pool, other
             )
 
     # Draws after the rotation are signed by the new seed, published before them.

@@ -184,13 +184,13 @@ def test_the_guarantee_raises_the_expected_value_as_its_markov_chain_says():
 def test_a_draw_verifies_with_its_seed_and_a_tampered_claim_does_not():
     pool = [(11, 700), (12, 250), (13, 50)]
     won = pick(draw_value(SEED, 1001, 4), pool)
-    assert verify(SEED, seed_hash(SEED), 1001, 4, pool, won)
-    assert verify(SEED, seed_hash(SEED).upper(), 1001, 4, pool, won)
+    assert verify(SEED, seed_hash(SEED), "1001:4", pool, won)
+    assert verify(SEED, seed_hash(SEED).upper(), "1001:4", pool, won)
     for other in {11, 12, 13} - {won}:
-        assert not verify(SEED, seed_hash(SEED), 1001, 4, pool, other)
-    assert not verify("another seed", seed_hash(SEED), 1001, 4, pool, won)
-    assert not verify(SEED, seed_hash("another seed"), 1001, 4, pool, won)
-    assert not verify(SEED, seed_hash(SEED), 1001, 4, [], won)
+        assert not verify(SEED, seed_hash(SEED), "1001:4", pool, other)
+    assert not verify("another seed", seed_hash(SEED), "1001:4", pool, won)
+    assert not verify(SEED, seed_hash("another seed"), "1001:4", pool, won)
+    assert not verify(SEED, seed_hash(SEED), "1001:4", [], won)
 
 
 # --- Statistics --------------------------------------------------------------------------------

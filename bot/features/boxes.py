@@ -1,5 +1,11 @@
 """Points blind boxes: the list, a box's true odds and guarantee, opening one, verifying a draw.
 
+Members need not trust the mall with their draws (issue 15): each member has a client seed
+(``/seed``, or the "My client seed" button on a box), mixed into their draws with the box's
+server seed, whose hash is on the box screen before the draws it signs; the last seed revealed
+is on the box screen too, and ``/verify N`` says exactly what was hashed and gives a Python and
+an openssl one-liner that redo the draw (see :mod:`core.box_draws`).
+
 Opening is idempotent per Open button: each box screen puts a fresh nonce into its Open
 button, and the nonce (with the member and the box) is the draw's key. So a double tap of one
 button opens once, while Open on the next screen (it has a new nonce) opens again.
@@ -21,6 +27,7 @@ from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
+from core import box_draws
 from core.blind_boxes import (
     ALL_WON,
     ITEM_SOLD_OUT,
@@ -30,7 +37,9 @@ from core.blind_boxes import (
     RECORD_MISSING,
     VERIFIED,
     WEIGHT_ZERO,
+    BadClientSeed,
     BoxView,
+    ClientSeedView,
     DrawResult,
     UnknownDraw,
     Verification,
@@ -151,14 +160,38 @@ def box_screen(turn: Turn, view: BoxView, balance: int, note: Html | None = None
     lines.append(
         t("boxes.box.seed", version=t.number(view.seed_version), hash=Html(view.seed_hash))
     )
+    lines += seed_lines(t, view)
     lines.append(t("boxes.balance", balance=t.points(balance)))
     if view.sold_out:
         lines.append(t("boxes.box.sold_out"))
     rows: list[tuple[Button, ...]] = []
     if openable(view):
         rows.append((open_button(t, view),))
+    rows.append((Button(t("boxes.seed.button"), data=callback("bs", view.box_id)),))
     rows.append((Button(t("boxes.back"), data=callback("boxes")),))
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
+def seed_lines(t: Translator, view: BoxView) -> list[str]:
+    """When the current seed is revealed, the last revealed seed, and the member's client seed."""
+    lines: list[str] = []
+    if view.seed_rotates_at is not None:
+        lines.append(t("boxes.box.rotates", when=t.moment(view.seed_rotates_at)))
+    if view.revealed is not None:
+        lines.append(
+            t(
+                "boxes.box.revealed",
+                version=t.number(view.revealed.version),
+                start=t.moment(view.revealed.created_at),
+                end=t.moment(view.revealed.revealed_at),
+                seed=Html(view.revealed.seed),
+            )
+        )
+    if view.client_seed is None:
+        lines.append(t("boxes.box.client_seed_none"))
+    else:
+        lines.append(t("boxes.box.client_seed", seed=view.client_seed.client_seed))
+    return lines
 
 
 def open_button(t: Translator, view: BoxView, again: bool = False) -> Button:
@@ -353,6 +386,58 @@ def prize_screen(turn: Turn, view: BoxView, result: DrawResult) -> Screen:
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
+# --- The member's client seed ----------------------------------------------------------------
+
+
+@router.button("bs")
+async def seed_button(turn: Turn, args: tuple[str, ...]) -> None:
+    box_id = _id_arg(args, 0)
+    client = await turn.mall.boxes.client_seed(turn.member_id)
+    turn.show(seed_screen(turn, client, box_id))
+
+
+@router.command("seed")
+async def seed_command(turn: Turn) -> None:
+    action = turn.action
+    assert isinstance(action, Command)
+    text = action.args.strip()
+    boxes = turn.mall.boxes
+    t = turn.t
+    if not text:
+        turn.send(seed_screen(turn, await boxes.client_seed(turn.member_id)))
+        return
+    try:
+        client = await boxes.set_client_seed(turn.member_id, text, turn.now)
+    except BadClientSeed:
+        current = await boxes.client_seed(turn.member_id)
+        turn.send(seed_screen(turn, current, note=t("boxes.seed.bad")))
+        return
+    turn.send(seed_screen(turn, client, note=t("boxes.seed.done", seed=client.client_seed)))
+
+
+def seed_screen(
+    turn: Turn, client: ClientSeedView | None, box_id: int | None = None, note: Html | None = None
+) -> Screen:
+    t = turn.t
+    lines: list[str] = [note, ""] if note else []
+    lines.append(t("boxes.seed.title"))
+    if client is None:
+        lines.append(t("boxes.seed.none"))
+    elif client.chosen:
+        lines.append(t("boxes.seed.chosen", seed=client.client_seed))
+    else:
+        lines.append(t("boxes.seed.made", seed=client.client_seed))
+    lines.append("")
+    lines.append(t("boxes.seed.why"))
+    lines.append("")
+    lines.append(t("boxes.seed.usage", most=t.number(box_draws.CLIENT_SEED_MAX)))
+    rows: list[tuple[Button, ...]] = []
+    if box_id is not None:
+        rows.append((Button(t("boxes.seed.back"), data=callback("box", box_id)),))
+    rows.append((Button(t("boxes.back"), data=callback("boxes")),))
+    return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
 # --- Verifying -------------------------------------------------------------------------------
 
 
@@ -366,6 +451,12 @@ async def verify_command(turn: Turn) -> None:
     action = turn.action
     assert isinstance(action, Command)
     value = action.args.strip().lstrip("#")
+    words = value.split()
+    if len(words) == 2 and words[0].lower() == "sale":
+        number = words[1].lstrip("#")
+        if number.isascii() and number.isdigit() and 0 < int(number) < MAX_ID:
+            await _verify_sale(turn, int(number))
+            return
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) < MAX_ID:
         turn.send(turn.with_menu(turn.t("boxes.verify.usage")))
         return
@@ -407,8 +498,12 @@ def verification_text(
         t("boxes.verify.hash", hash=Html(found.seed_hash)),
         "",
     ]
+    what = _what_is_hashed(t, found)
     if found.status == NOT_YET_REVEALED:
         lines.append(t("boxes.verify.not_revealed"))
+        lines.append(what)
+        if found.seed_rotates_at is not None:
+            lines.append(t("boxes.verify.reveal_on", when=t.moment(found.seed_rotates_at)))
         lines.append(t("boxes.verify.later", draw=str(found.draw_id)))
         return Html("\n".join(lines))
     if found.status == VERIFIED:
@@ -419,14 +514,25 @@ def verification_text(
         lines.append(t("boxes.verify.record_missing"))
     assert found.seed is not None
     lines.append(t("boxes.verify.seed", seed=Html(found.seed)))
+    lines.append("")
+    lines.append(t("boxes.verify.steps"))
+    lines.append(t("boxes.verify.step_hash"))
+    lines.append(Html(f"2. {what}"))
+    if found.digest is not None:
+        lines.append(t("boxes.verify.digest", digest=Html(found.digest)))
     if found.value is not None and found.pool:
-        total = sum(entry.weight for entry in found.pool)
-        point = (found.value * total) >> 64
-        lines.append("")
+        total = found.total_weight
+        point = (found.value * total) >> box_draws.VALUE_BITS
+        lines.append(
+            t(
+                "boxes.verify.step_value",
+                value=str(found.value),
+                prefix=Html(f"{found.value:016x}"),
+            )
+        )
         lines.append(
             t(
                 "boxes.verify.how",
-                message=f"{found.member_id}:{found.draw_number}",
                 value=str(found.value),
                 total=str(total),
                 point=str(point),
@@ -441,4 +547,66 @@ def verification_text(
             start = end
         if len(found.pool) > POOL_LINES:
             lines.append(t.n("boxes.verify.pool_more", len(found.pool) - POOL_LINES))
+        lines.append("")
+        lines.append(
+            t(
+                "boxes.verify.python",
+                recipe=box_draws.python_recipe(found.seed, found.message, total),
+            )
+        )
+        lines.append(
+            t("boxes.verify.openssl", recipe=box_draws.openssl_recipe(found.seed, found.message))
+        )
     return Html("\n".join(lines))
+
+
+async def _verify_sale(turn: Turn, sale_id: int) -> None:
+    sales = turn.mall.flash_sales
+    check = await sales.verify_draw(sale_id, turn.member_id)
+    sale = await sales.get_sale(sale_id, turn.now)
+    t = turn.t
+    lines: list[str] = [
+        t("sales.verify.title", sale=str(sale_id), title=sale.title),
+        t("sales.verify.hash", hash=Html(check.seed_hash)),
+        t(
+            "sales.verify.hashed",
+            message=check.message,
+            client_seed=check.client_seed,
+            sale=str(sale_id),
+        ),
+    ]
+    if check.seed is None or check.ticket is None or check.rank is None:
+        lines.append(t("sales.verify.pending"))
+    else:
+        lines += [
+            t("sales.verify.seed", seed=Html(check.seed)),
+            t("sales.verify.ticket", ticket=Html(check.ticket)),
+            t(
+                "sales.verify.rank",
+                rank=t.number(check.rank),
+                entrants=t.number(check.entrants),
+                winning=t.number(check.winning),
+            ),
+            t("sales.verify.won") if check.won else t("sales.verify.lost"),
+            "",
+            t(
+                "sales.verify.python",
+                recipe=box_draws.python_hmac_recipe(check.seed, check.message),
+            ),
+            t("sales.verify.openssl", recipe=box_draws.openssl_recipe(check.seed, check.message)),
+        ]
+    rows = ((Button(t("sales.back"), data=callback("sales")),),)
+    turn.show(turn.with_menu(Html("\n".join(lines)), rows))
+
+
+def _what_is_hashed(t: Translator, found: Verification) -> Html:
+    """Exactly what the HMAC signs: key and message, as text, and where the message comes from."""
+    if found.formula == box_draws.CLIENT_SEED_FORMULA:
+        source = t(
+            "boxes.verify.source_client",
+            client_seed=found.client_seed or "",
+            nonce=str(found.draw_number),
+        )
+    else:
+        source = t("boxes.verify.source_member", number=t.number(found.draw_number))
+    return t("boxes.verify.hashed", message=found.message, source=source)

@@ -147,6 +147,12 @@ def sale_screen(turn: Turn, sale: SaleView, note: Html | None = None) -> Screen:
             )
         )
     lines.append(phase_line(t, sale))
+    if sale.mode == "draw" and sale.draw_seed_hash:
+        lines.append(t("sales.sale.seed_hash", hash=Html(sale.draw_seed_hash)))
+        if sale.draw_seed:
+            lines.append(
+                t("sales.sale.seed_revealed", seed=Html(sale.draw_seed), sale=str(sale.sale_id))
+            )
     rows: list[tuple[Button, ...]] = []
     if sale.phase == "open":
         rows.append(
@@ -235,6 +241,8 @@ async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
         t("sales.entered.when", at=t.moment(entry.entry_ends_at)),
         t("sales.entered.balance", balance=t.points(entry.balance)),
     ]
+    if sale.draw_seed_hash:
+        lines.append(t("sales.entered.verify", sale=str(sale.sale_id)))
     rows = ((Button(t("sales.back"), data=callback("sales")),),)
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 

@@ -377,6 +377,10 @@ class FlashSale(Base):
     entry_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(10), default="scheduled")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A draw's seed: its SHA-256 is published when the sale is scheduled, the seed once drawn
+    # (core.flash_sales). None for sales scheduled before commit-reveal draws.
+    draw_seed: Mapped[str | None] = mapped_column(String(64))
+    draw_seed_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class FlashSaleEntry(Base):
@@ -390,6 +394,8 @@ class FlashSaleEntry(Base):
     hold_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("holds.id"))
     status: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The member's client seed when they entered: it goes into their ticket in the draw.
+    client_seed: Mapped[str | None] = mapped_column(String(64))
 
 
 class Redemption(Base):
@@ -555,6 +561,10 @@ class BoxDraw(Base):
     member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
     draw_number: Mapped[int] = mapped_column(Integer)
     seed_version: Mapped[int] = mapped_column(Integer)
+    # What the HMAC signed (core.box_draws): 1: "member_id:draw_number"; 2: "client_seed:nonce"
+    # with this client seed and the draw number as nonce.
+    formula: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    client_seed: Mapped[str | None] = mapped_column(String(64))
     prize_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("box_prizes.id"))
     price_points: Mapped[int] = mapped_column(BigInteger)
     points_won: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -562,6 +572,22 @@ class BoxDraw(Base):
     coupon_code_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("coupon_codes.id"))
     redemption_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("redemptions.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClientSeed(Base):
+    """A member's client seed, mixed into each of their box draws (``core.box_draws``).
+
+    ``chosen``: the member typed it; otherwise the mall made a random one at their first draw.
+    """
+
+    __tablename__ = "client_seeds"
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    client_seed: Mapped[str] = mapped_column(String(64))
+    chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class BoxStreak(Base):

@@ -4,6 +4,10 @@ the guarantee, the daily cap, verifying a draw, double taps and boxes that close
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -127,7 +131,14 @@ async def test_the_list_and_a_box_show_price_true_odds_seed_hash_and_balance(cha
     assert sum(shown) == 100
     view = await chat.mall.boxes.describe(await box_id(chat, "lucky"), ann.id, chat.now)
     assert f"🔐 Published seed hash (v1):\n{view.seed_hash}" in box.text
-    assert ann.buttons(box) == ["🎁 Open for 30 points", "⬅️ All boxes", "⬅️ Menu"]
+    assert ann.buttons(box) == [
+        "🎁 Open for 30 points",
+        "🎲 My client seed",
+        "⬅️ All boxes",
+        "⬅️ Menu",
+    ]
+    assert "It is revealed, and a new seed's hash published, on Mar" in box.text
+    assert "🎲 Your client seed: none yet." in box.text
 
 
 async def test_the_box_screen_in_chinese(chat: Chat) -> None:
@@ -144,7 +155,7 @@ async def test_the_box_screen_in_chinese(chat: Chat) -> None:
     ) in box.text
     assert "🔐 已公布的种子哈希（第 1 版）：" in box.text
     assert "你的余额：1,000 积分" in box.text
-    assert li.buttons(box) == ["🎁 花 30 积分开盒", "⬅️ 全部盲盒", "⬅️ 菜单"]
+    assert li.buttons(box) == ["🎁 花 30 积分开盒", "🎲 我的客户端种子", "⬅️ 全部盲盒", "⬅️ 菜单"]
 
 
 async def test_opening_edits_the_message_from_opening_to_the_prize(chat: Chat) -> None:
@@ -293,7 +304,10 @@ async def test_a_draw_verifies_once_its_seed_is_revealed(chat: Chat) -> None:
 
     assert "✅ Verified: the revealed seed matches the published hash" in verified.text
     assert f"Seed: {rotation.revealed_seed}" in verified.text
-    assert f"HMAC-SHA256 of {ann.id}:1 with the seed as key" in verified.text
+    client = await chat.mall.boxes.client_seed(ann.id)
+    assert client is not None
+    client_seed = client.client_seed
+    assert f"the UTF-8 text {client_seed}:1 (your client seed {client_seed}" in verified.text
     assert "20 points back: 0–1999999999" in verified.text
     assert ann.buttons(verified) == ["⬅️ Sure box", "⬅️ Menu"]
 
@@ -506,3 +520,99 @@ def test_odds_places_keep_the_smallest_chance_from_reading_as_zero() -> None:
     assert boxes.percent(t, 40, 99, 1) == "40.4%"
     assert boxes.percent(t, 2, 3, 0) == "67%"
     assert boxes.percent(t, 1, 1, 1) == "100.0%"
+
+
+# --- Client seeds, scheduled reveals and recipes (issue 15) -----------------------------------
+
+
+def _recipe(text: str, intro: str) -> str:
+    """The one-line command printed on the line after ``intro``."""
+    lines = text.splitlines()
+    return lines[lines.index(next(line for line in lines if line.startswith(intro))) + 1]
+
+
+async def test_a_member_sets_a_client_seed_draws_and_verify_redoes_the_draw(chat: Chat) -> None:
+    ann = await joined(chat)
+    await ann.send("/boxes")
+    await ann.press("Lucky box · 30 points")
+    seed_screen = await ann.press("🎲 My client seed")
+    assert seed_screen.text.startswith(
+        "🎲 Your client seed\nYou have none yet: a random one is made at your first draw."
+    )
+    assert "the mall could not have picked its seed to give you bad draws" in seed_screen.text
+    assert ann.buttons(seed_screen) == ["⬅️ Back to the box", "⬅️ All boxes", "⬅️ Menu"]
+
+    bad = await ann.send("/seed two words")
+    assert bad.text.startswith("⚠️ That can't be a client seed")
+    done = await ann.send("/seed ann-lucky.7")
+    assert done.text.startswith(
+        "✅ Your client seed is now ann-lucky.7.\n\n🎲 Your client seed\n"
+        "Now: ann-lucky.7 (you chose it)"
+    )
+    assert (await ann.send("/seed")).text.startswith("🎲 Your client seed\nNow: ann-lucky.7")
+
+    await ann.send("/boxes")
+    box = await ann.press("Lucky box · 30 points")
+    assert "🎲 Your client seed: ann-lucky.7 (mixed into each of your draws" in box.text
+    prize = await ann.press("🎁 Open for 30 points")
+    found = re.search(r"Draw #(\d+)", prize.text)
+    assert found is not None
+    draw = found[1]
+
+    pending = await ann.send(f"/verify {draw}")
+    assert "⏳ Not verifiable yet" in pending.text
+    assert "the UTF-8 text ann-lucky.7:1 (your client seed ann-lucky.7, a colon" in pending.text
+    assert "The seed is revealed on Mar" in pending.text
+
+    lucky = await box_id(chat, "lucky")
+    week = chat.now + timedelta(days=7)
+    rotations = await chat.mall.boxes.rotate_due(week)
+    assert len(rotations) == 5  # every box of the catalog, on the [boxes] schedule
+    rotation = next(r for r in rotations if r.box_id == lucky)
+    chat.now = week
+    await ann.send("/boxes")
+    box = await ann.press("Lucky box · 30 points")
+    assert f"revealed:\n{rotation.revealed_seed}" in box.text
+    assert "🔓 Seed v1 of " in box.text
+
+    verified = await ann.send(f"/verify {draw}")
+    checked = await chat.mall.boxes.verify_draw(int(draw))
+    assert checked.box_id == lucky
+    assert checked.value is not None
+    assert checked.digest is not None
+    assert "✅ Verified" in verified.text
+    assert f"The HMAC, in hex: {checked.digest}" in verified.text
+    assert f"are the number {checked.value}." in verified.text
+    assert f"{checked.value} × 20 ÷ 2^64, rounded down, is {checked.point}" in verified.text
+
+    python = _recipe(verified.text, "In Python")
+    program, flag, code = shlex.split(python)
+    assert (program, flag) == ("python3", "-c")
+    # A member pastes the recipes into a shell; here, the same commands, run to the end.
+    out = subprocess.run(  # noqa: ASYNC221
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [checked.digest, str(checked.value), str(checked.point)]
+    if shutil.which("openssl"):
+        openssl = _recipe(verified.text, "With openssl")
+        result = subprocess.run(  # noqa: ASYNC221
+            openssl, shell=True, capture_output=True, text=True, check=True
+        )
+        assert result.stdout.split()[-1] == checked.digest
+
+
+async def test_the_client_seed_and_verify_in_chinese(chat: Chat) -> None:
+    li = await joined(chat, "李雷", "zh-hans")
+    done = await li.send("/seed li-7")
+    assert done.text.startswith("✅ 你的客户端种子已改为 li-7。")
+    assert "您" not in done.text
+    await li.press("🎁 盲盒")
+    await li.press("Lucky box · 30 积分")
+    prize = await li.press("🎁 花 30 积分开盒")
+    found = re.search(r"#(\d+)", prize.text)
+    assert found is not None
+    await chat.mall.boxes.rotate_seed(await box_id(chat, "lucky"), chat.now)
+    verified = await li.send(f"/verify {found[1]}")
+    assert "消息是 UTF-8 文本 li-7:1（你的客户端种子 li-7、一个冒号和 nonce 1" in verified.text
+    assert "用 Python（输出 HMAC、整数和落点）：\npython3 -c '" in verified.text
+    assert "您" not in verified.text

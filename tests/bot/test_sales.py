@@ -3,6 +3,11 @@ price, and buttons of sales that ended while their screen was open."""
 
 from __future__ import annotations
 
+import random
+import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -150,7 +155,8 @@ async def test_entering_a_draw_in_chinese(chat: Chat, sales: Sales) -> None:
         "⚡ Canvas tote\n抢购价：600 积分（原价 1,200 积分）\n"
         "🎟 抽签：从所有报名者中随机抽出 2 名中签者（目前已有 0 人报名）。"
         "报名时冻结 600 积分直到开奖，未中签则全额退回。\n"
-        "🟢 报名将在 1 小时 30 分钟后截止（3月2日 10:30）。"
+        "🟢 报名将在 1 小时 30 分钟后截止（3月2日 10:30）。\n"
+        f"🔐 抽签种子的哈希（报名前已公布）：{sales.tote.draw_seed_hash}"
     )
 
     entered = await li.press("🎟 报名抽签（600 积分）")
@@ -159,7 +165,8 @@ async def test_entering_a_draw_in_chinese(chat: Chat, sales: Sales) -> None:
         "🎟 你已报名 Canvas tote 的抽签。\n"
         "已冻结 600 积分直到开奖；未中签将全额退回。\n"
         "报名于 3月2日 10:30 截止，开奖后会立即通知你结果。\n"
-        "余额：400 积分"
+        "余额：400 积分\n"
+        f"抽签后，发送 /verify sale {sales.tote.sale_id} 可验证你的签号。"
     )
     assert li.notices[-1] == ("报名成功！", False)
 
@@ -182,7 +189,8 @@ async def test_entering_a_draw_holds_the_sale_price_once(chat: Chat, sales: Sale
         "⚡ Canvas tote\nSale price: 600 points (usually 1,200 points)\n"
         "🎟 A draw: 2 winners are picked at random from everyone who enters (0 so far). "
         "Entering holds 600 points until the draw; if you don't win, they come back.\n"
-        "🟢 Entries close in 1 h 30 min (Mar 2 10:30)."
+        "🟢 Entries close in 1 h 30 min (Mar 2 10:30).\n"
+        f"🔐 The draw's seed hash, published before entries: {sales.tote.draw_seed_hash}"
     )
     assert ann.buttons(sale)[0] == "🎟 Enter the draw (600 points)"
 
@@ -192,7 +200,8 @@ async def test_entering_a_draw_holds_the_sale_price_once(chat: Chat, sales: Sale
         "🎟 You're in the draw for Canvas tote.\n"
         "600 points are held until the draw; if you don't win, they come back.\n"
         "Entries close Mar 2 10:30; you'll hear the result right after the draw.\n"
-        "Balance: 400 points"
+        "Balance: 400 points\n"
+        f"After the draw, check your ticket with /verify sale {sales.tote.sale_id}."
     )
     assert ann.notices[-1] == ("You're in the draw!", False)
     held = await chat.mall.statements.balance(ann.id)
@@ -284,3 +293,51 @@ async def test_confirming_a_sale_redemption_pays_the_sale_price(chat: Chat, sale
     assert (await chat.mall.statements.balance(ann.id)).balance == 970
     after = await chat.mall.flash_sales.get_sale(sales.mug.sale_id, chat.now)
     assert after.remaining == 4
+
+
+async def test_a_draw_commits_to_its_seed_and_verify_sale_redoes_the_ticket(
+    chat: Chat, sales: Sales
+) -> None:
+    ann = await joined(chat)
+    await ann.send("/seed ann-7")
+    await ann.send("/sales")
+    screen = await ann.press("⚡ Canvas tote")
+    tote = sales.tote.sale_id
+    assert f"🔐 The draw's seed hash, published before entries: {sales.tote.draw_seed_hash}" in (
+        screen.text
+    )
+    entered = await ann.press("🎟 Enter the draw (600 points)")
+    assert f"After the draw, check your ticket with /verify sale {tote}." in entered.text
+
+    pending = await ann.send(f"/verify sale {tote}")
+    assert pending.text.startswith(f"🔍 Draw of sale #{tote} · Canvas tote\n")
+    assert f"the UTF-8 text ann-7:{tote} (your client seed ann-7" in pending.text
+    assert "⏳ The draw has not been made yet" in pending.text
+
+    await chat.mall.flash_sales.draw(tote, at("2026-03-02 10:30"), random.Random(1))
+    chat.now = at("2026-03-02 10:31")
+    check = await chat.mall.flash_sales.verify_draw(tote, ann.id)
+    assert check.ticket is not None
+    done = await ann.send(f"/verify sale {tote}")
+    assert f"Your ticket: {check.ticket}" in done.text
+    assert "Yours is no. 1 from the lowest of 1 tickets; 1 won.\n✅ You won." in done.text
+    lines = done.text.splitlines()
+    python = lines[lines.index("In Python (prints your ticket):") + 1]
+    program, flag, code = shlex.split(python)
+    assert (program, flag) == ("python3", "-c")
+    out = subprocess.run(  # noqa: ASYNC221
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == check.ticket
+    if shutil.which("openssl"):
+        openssl = lines[lines.index("With openssl (prints your ticket):") + 1]
+        result = subprocess.run(  # noqa: ASYNC221
+            openssl, shell=True, capture_output=True, text=True, check=True
+        )
+        assert result.stdout.split()[-1] == check.ticket
+    # A drawn sale leaves the list; its view carries the seed the sale screen shows.
+    assert (await chat.mall.flash_sales.get_sale(tote, chat.now)).draw_seed == check.seed
+
+    bob = await joined(chat, "Bob")
+    not_his = await bob.send(f"/verify sale {tote}")
+    assert not_his.text == "That flash sale is over or no longer exists."

@@ -51,6 +51,7 @@ MEMBER_TABLES = (
     "job_runs",
     "pending_inputs",
     "erasures",
+    "client_seeds",
     "box_draws",
     "box_streaks",
     "box_prizes",
