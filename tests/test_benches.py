@@ -100,3 +100,16 @@ def test_the_broadcast_bench_delivers_each_message_once(store: str) -> None:
     assert "messages delivered              20" in out
     assert "lost                             0" in out
     assert "duplicated                       0" in out
+
+
+def test_the_exports_bench_runs_on_both_databases() -> None:
+    out = _run(
+        "exports.py",
+        *("--backend", "both", "--postgres-url", _postgres_or_skip()),
+        *("--transfers", "300", "--history", "200"),
+    )
+    for backend in ("sqlite", "postgres"):
+        assert f"{backend}: every run read the same rows: True" in out
+        for mode in ("mall", "before", "raw"):
+            assert f"{backend} {mode} " in out
+    assert "command: " in out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import socket
 from pathlib import Path
 
@@ -371,3 +374,50 @@ def test_orders_import_credits_a_good_file_and_refuses_a_bad_one_whole(
     assert "orders: 2 read, 1 credited, 1 parked" in out
     assert _run(capsys, "orders", "import", str(good))[0] == 0  # again: nothing twice
     assert _run(capsys, "check")[0] == 0
+
+
+def test_export_writes_one_csv_plain_or_gzip_for_any_number_of_days(
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)  # no config.toml: the defaults
+    assert _run(capsys, "migrate")[0] == 0
+    run_blocking(_seed_and_corrupt(url, None))
+    days = ("--from", "2025-01-01", "--to", "2026-12-31")  # more than the bot's 366 days
+    plain, packed = tmp_path / "ledger.csv", tmp_path / "ledger.csv.gz"
+
+    code, out, _ = _run(capsys, "export", "ledger", *days, str(plain))
+    assert code == 0
+    assert out == f"ledger: 2 rows from 2025-01-01 to 2026-12-31 written to {plain}\n"
+    code, _, _ = _run(capsys, "export", "ledger", *days, str(packed))
+    assert code == 0
+    written = plain.read_bytes()
+    assert gzip.decompress(packed.read_bytes()) == written
+    entries = list(csv.DictReader(io.StringIO(written.decode(), newline="")))
+    assert [(e["credit_account"], e["amount"], e["kind"]) for e in entries] == [
+        ("1", "100", "signup_bonus"),
+        ("1", "10", "checkin"),
+    ]
+    code, _, _ = _run(capsys, "export", "members", *days, str(tmp_path / "members.csv"))
+    assert code == 0
+    assert "Alice" in (tmp_path / "members.csv").read_text()
+
+    code, _, err = _run(capsys, "export", "ledger", *days, str(plain))
+    assert (code, err) == (2, f"pointsmall: {plain} exists: pass --force to overwrite it\n")
+    code, _, err = _run(
+        capsys,
+        "export",
+        "ledger",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-01",
+        "--force",
+        str(plain),
+    )
+    assert (code, err) == (2, "pointsmall: end is before start\n")
+    assert plain.read_bytes() == written  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
