@@ -29,6 +29,7 @@ from bot.screens import (
     RefundStars,
     Screen,
     Send,
+    discard_temporary,
     edit_mode,
 )
 from bot.tracking import Handled
@@ -208,7 +209,10 @@ class UpdateHandler:
             )
             outcome = "answered"
             try:
-                await answering.render(outputs)
+                try:
+                    await answering.render(outputs)
+                finally:
+                    discard_temporary(outputs)
             except GaveUp as error:
                 outcome = "undelivered"
                 log.error(

@@ -14,11 +14,12 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from bot import redact
 from bot.frameworks import FRAMEWORKS
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from core.invariants import LedgerReport
 
 DEFAULT_CONFIG = "config.toml"
+# core.exports.KINDS, written out so that `pointsmall --help` need not import the exports (and
+# SQLAlchemy with them); a test keeps the two equal.
+EXPORT_KINDS = ("members", "ledger", "redemptions")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +91,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("file", type=Path, help="where to write the copy")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    export = commands.add_parser(
+        "export",
+        help="write one CSV of some days (members who joined, ledger entries or redemptions),"
+        " streamed from the database; gzip-compressed if FILE ends in .gz",
+    )
+    export.add_argument("kind", choices=EXPORT_KINDS, help="which CSV")
+    export.add_argument(
+        "--from", dest="start", type=_day, required=True, metavar="YYYY-MM-DD", help="first day"
+    )
+    export.add_argument(
+        "--to", dest="end", type=_day, required=True, metavar="YYYY-MM-DD", help="last day"
+    )
+    export.add_argument("file", type=Path, help="where to write it (.csv, or .csv.gz)")
+    export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     sandbox = commands.add_parser(
         "sandbox",
         help="run the whole mall on this machine with no token and no network: a local Bot API"
@@ -100,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         " framework in the config, else ptb)",
     )
     return parser
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2026-11-30") from None
 
 
 def _config_path(arg: str | None) -> Path | None:
@@ -171,6 +196,8 @@ def _command(args: argparse.Namespace, config: Config) -> int:
         if config.telegram.token is None:
             return asyncio.run(serve.run(config))  # it says where to put one
         return _refuse_missing_store(config) or asyncio.run(serve.run(config))
+    if args.command == "export":
+        return _refuse_missing_store(config) or _export_file(config, args)
     if args.command == "sandbox":
         from bot import serve
 
@@ -418,6 +445,52 @@ async def _load_catalog(config: Config, path: Path) -> int:
         print(f"pointsmall: {len(report.warnings)} warning(s) about {path}:", file=sys.stderr)
         for warning in report.warnings:
             print(f"  {warning}", file=sys.stderr)
+    return 0
+
+
+def _export_file(config: Config, args: argparse.Namespace) -> int:
+    """One CSV into a temporary file beside FILE, renamed to FILE once whole."""
+    target: Path = args.file
+    if target.exists() and not args.force:
+        print(f"pointsmall: {target} exists: pass --force to overwrite it", file=sys.stderr)
+        return 2
+    if not target.parent.is_dir():
+        print(f"pointsmall: no directory {target.parent}", file=sys.stderr)
+        return 2
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            code = asyncio.run(_export(config, args, out))
+        if code == 0:
+            partial.replace(target)
+        return code
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+async def _export(config: Config, args: argparse.Namespace, out: IO[bytes]) -> int:
+    from core.errors import InvalidInput
+    from core.mall import Mall
+
+    db = await _open(config)
+    try:
+        if not await _schema_is_current(db):
+            return 2
+        rows = await Mall.build(db, config).exports.write_csv(
+            args.kind,
+            args.start,
+            args.end,
+            out,
+            compress=args.file.suffix == ".gz",
+            max_days=None,
+        )
+    except InvalidInput as error:
+        print(f"pointsmall: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    print(f"{args.kind}: {rows} rows from {args.start} to {args.end} written to {args.file}")
     return 0
 
 

@@ -9,7 +9,9 @@ framework's objects.
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.i18n import Html
 
@@ -81,9 +83,27 @@ class Photo:
 
 @dataclass(frozen=True)
 class Document:
-    content: bytes
+    """A file to upload: its bytes (``content``), or a file on this machine (``path``), which
+    the adapter reads as it uploads. A ``temporary`` file is deleted once the update's answers
+    are made (sent or given up): see :func:`discard_temporary`."""
+
+    content: bytes | None
     filename: str
     mime_type: str
+    path: Path | None = None
+    temporary: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.content is None) == (self.path is None):
+            raise ValueError("a document needs exactly one of content or path")
+        if self.temporary and self.path is None:
+            raise ValueError("only a file on disk can be temporary")
+
+    @classmethod
+    def file(
+        cls, path: str | os.PathLike[str], filename: str, mime_type: str, *, temporary: bool
+    ) -> Document:
+        return cls(None, filename, mime_type, path=Path(path), temporary=temporary)
 
 
 @dataclass(frozen=True)
@@ -199,6 +219,15 @@ class Outputs:
     @property
     def notice(self) -> Notice | None:
         return next((o for o in self.items if isinstance(o, Notice)), None)
+
+
+def discard_temporary(outputs: list[Output]) -> None:
+    """Delete the temporary files of the documents among ``outputs`` (those gone no matter)."""
+    for output in outputs:
+        screen = output.screen if isinstance(output, Send | Edit) else None
+        document = screen.document if screen is not None else None
+        if document is not None and document.temporary and document.path is not None:
+            document.path.unlink(missing_ok=True)
 
 
 def edit_mode(screen: Screen, target_has_media: bool) -> str:

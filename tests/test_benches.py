@@ -111,3 +111,16 @@ def test_the_cli_bench_measures_start_up_beside_its_baseline() -> None:
         "pointsmall check (empty SQLite)",
     ):
         assert label in out
+
+
+def test_the_exports_bench_runs_on_both_databases() -> None:
+    out = _run(
+        "exports.py",
+        *("--backend", "both", "--postgres-url", _postgres_or_skip()),
+        *("--transfers", "300", "--history", "200"),
+    )
+    for backend in ("sqlite", "postgres"):
+        assert f"{backend}: every run read the same rows: True" in out
+        for mode in ("mall", "before", "raw"):
+            assert f"{backend} {mode} " in out
+    assert "command: " in out

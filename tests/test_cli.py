@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 import os
 import socket
@@ -417,3 +420,57 @@ def test_importing_the_command_line_loads_no_framework_chart_or_sandbox(tmp_path
 def test_check_on_an_empty_store_loads_no_framework_chart_or_sandbox(tmp_path: Path):
     assert _heavy_modules_loaded(tmp_path, "migrate") == []
     assert _heavy_modules_loaded(tmp_path, "check") == []
+
+
+def test_export_writes_one_csv_plain_or_gzip_for_any_number_of_days(
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)  # no config.toml: the defaults
+    assert _run(capsys, "migrate")[0] == 0
+    run_blocking(_seed_and_corrupt(url, None))
+    days = ("--from", "2025-01-01", "--to", "2026-12-31")  # more than the bot's 366 days
+    plain, packed = tmp_path / "ledger.csv", tmp_path / "ledger.csv.gz"
+
+    code, out, _ = _run(capsys, "export", "ledger", *days, str(plain))
+    assert code == 0
+    assert out == f"ledger: 2 rows from 2025-01-01 to 2026-12-31 written to {plain}\n"
+    code, _, _ = _run(capsys, "export", "ledger", *days, str(packed))
+    assert code == 0
+    written = plain.read_bytes()
+    assert gzip.decompress(packed.read_bytes()) == written
+    entries = list(csv.DictReader(io.StringIO(written.decode(), newline="")))
+    assert [(e["credit_account"], e["amount"], e["kind"]) for e in entries] == [
+        ("1", "100", "signup_bonus"),
+        ("1", "10", "checkin"),
+    ]
+    code, _, _ = _run(capsys, "export", "members", *days, str(tmp_path / "members.csv"))
+    assert code == 0
+    assert "Alice" in (tmp_path / "members.csv").read_text()
+
+    code, _, err = _run(capsys, "export", "ledger", *days, str(plain))
+    assert (code, err) == (2, f"pointsmall: {plain} exists: pass --force to overwrite it\n")
+    code, _, err = _run(
+        capsys,
+        "export",
+        "ledger",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-01",
+        "--force",
+        str(plain),
+    )
+    assert (code, err) == (2, "pointsmall: end is before start\n")
+    assert plain.read_bytes() == written  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_export_kinds_the_command_line_offers_are_the_ones_core_exports() -> None:
+    from bot.cli import EXPORT_KINDS
+    from core.exports import KINDS
+
+    assert EXPORT_KINDS == KINDS

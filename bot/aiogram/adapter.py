@@ -24,6 +24,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BufferedInputFile,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -222,7 +223,11 @@ class AiogramChannel:
             await self._call(
                 self.bot.send_document,
                 chat_id=chat_id,
-                document=BufferedInputFile(document.content, document.filename),
+                document=(
+                    BufferedInputFile(document.content, document.filename)
+                    if document.content is not None
+                    else FSInputFile(str(document.path), document.filename)
+                ),
                 caption=screen.text,
                 parse_mode=HTML,
                 reply_markup=keyboard,

@@ -237,27 +237,46 @@ def _export_choice(turn: Turn) -> Screen:
 
 
 async def _export(turn: Turn, first: date, last: date) -> None:
+    """The three CSVs as gzip documents, each in parts under Telegram's 50 MB upload limit;
+    the parts are temporary files, deleted once sent (see ``bot.screens.discard_temporary``)."""
     t = turn.t
     export = await turn.mall.exports.export(first, last)
-    span = f"{first:%Y%m%d}-{last:%Y%m%d}"
-    files = (
-        ("admin.reports.export.members", "members", export.members_csv),
-        ("admin.reports.export.ledger", "ledger", export.ledger_csv),
-        ("admin.reports.export.redemptions", "redemptions", export.redemptions_csv),
-    )
-    for caption, name, content in files:
-        # With a byte order mark, spreadsheet programs read the UTF-8 (names in Chinese) right.
-        document = Document(content.encode("utf-8-sig"), f"{name}-{span}.csv", "text/csv")
-        turn.send(Screen(t(caption), document=document))
+    try:
+        captions = {
+            "members": "admin.reports.export.members",
+            "ledger": "admin.reports.export.ledger",
+            "redemptions": "admin.reports.export.redemptions",
+        }
+        for file in export.files:
+            for number, part in enumerate(file.parts, start=1):
+                caption = t(captions[file.kind])
+                if len(file.parts) > 1:
+                    caption = Html(f"{caption} ({number}/{len(file.parts)})")
+                document = Document.file(
+                    part.path,
+                    export_filename(file.kind, first, last, number, len(file.parts)),
+                    "application/gzip",
+                    temporary=True,
+                )
+                turn.send(Screen(caption, document=document))
+    except BaseException:
+        export.discard()
+        raise
     summary = t(
         "admin.reports.export.done",
         first=t.date(first),
         last=t.date(last),
-        members=t.number(export.members),
-        transfers=t.number(export.transfers),
-        redemptions=t.number(export.redemptions),
+        members=t.number(export.members.rows),
+        transfers=t.number(export.ledger.rows),
+        redemptions=t.number(export.redemptions.rows),
     )
     turn.send(admin_screen(turn, summary))
+
+
+def export_filename(kind: str, first: date, last: date, number: int, parts: int) -> str:
+    """``ledger-2026-11-01_2026-11-30.csv.gz``; ``...part2.csv.gz`` when there are parts."""
+    part = f".part{number}" if parts > 1 else ""
+    return f"{kind}-{first.isoformat()}_{last.isoformat()}{part}.csv.gz"
 
 
 async def _ask(turn: Turn, question: Html) -> None:

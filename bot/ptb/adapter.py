@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from typing import Any, TypeVar
 
 from telegram import (
@@ -197,15 +198,22 @@ class PtbChannel:
                 reply_markup=keyboard,
             )
         elif screen.document is not None:
-            await self._call(
-                self.bot.send_document,
-                chat_id=chat_id,
-                document=screen.document.content,
-                filename=screen.document.filename,
-                caption=screen.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=keyboard,
-            )
+            document = screen.document
+            with ExitStack() as files:
+                upload = (
+                    document.content
+                    if document.path is None
+                    else files.enter_context(document.path.open("rb"))
+                )
+                await self._call(
+                    self.bot.send_document,
+                    chat_id=chat_id,
+                    document=upload,
+                    filename=document.filename,
+                    caption=screen.text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard,
+                )
         else:
             await self._call(
                 self.bot.send_message,

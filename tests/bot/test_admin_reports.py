@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.charts import daily_chart
 from bot.features.admin_reports import chart_labels
+from bot.screens import Document, Output, Screen, Send, discard_temporary
 from tests.support.admin import mall_state, open_admin, stock
 from tests.support.chat import Chat, Member
 
@@ -40,7 +45,14 @@ async def busy_days(chat: Chat) -> tuple[Member, Member]:
 
 
 def csv_rows(content: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+    """A gzip document's CSV, as an admin opens it (with the BOM spreadsheets want)."""
+    text = gzip.decompress(content)
+    assert text.startswith("\ufeff".encode())
+    return list(csv.DictReader(io.StringIO(text.decode("utf-8-sig"), newline="")))
+
+
+def temporary_exports() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("pointsmall-*.csv.gz"))
 
 
 async def test_stats_is_a_chart_of_the_last_30_days_with_the_numbers_of_the_reports(
@@ -88,7 +100,7 @@ async def test_an_export_sends_three_csv_files_of_what_happened(chat: Chat) -> N
     assert "3 members joined" in done.text
 
     assert members.document is not None
-    assert members.document[0] == "members-20260225-20260303.csv"
+    assert members.document[0] == "members-2026-02-25_2026-03-03.csv.gz"
     rows = csv_rows(members.document[1])
     assert sorted(int(r["member_id"]) for r in rows) == sorted([admin.id, ann.id, bob.id])
     assert {r["display_name"]: r["balance"] for r in rows}["Ann"] == str(100 + 10 + 10 - 30)
@@ -128,8 +140,56 @@ async def test_a_typed_range_is_checked_before_anything_is_exported(chat: Chat) 
     await admin.send("2026-03-01 – 2026-03-02")
     assert "1 members joined" in admin.last.text
     assert [m.document[0] for m in admin.messages[-4:-1] if m.document] == [
-        "members-20260301-20260302.csv",
-        "ledger-20260301-20260302.csv",
-        "redemptions-20260301-20260302.csv",
+        "members-2026-03-01_2026-03-02.csv.gz",
+        "ledger-2026-03-01_2026-03-02.csv.gz",
+        "redemptions-2026-03-01_2026-03-02.csv.gz",
     ]
     assert await mall_state(chat, leave_out=("audit_log", "pending_inputs")) == before
+
+
+async def test_a_large_export_comes_in_parts_with_every_row_once_and_leaves_no_file(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = await open_admin(chat)
+    for n in range(120):
+        await chat.mall.members.join(5000 + n, f"Member {n}", "en", chat.now)
+    monkeypatch.setattr("core.exports.PART_LIMIT", 512)  # the 121 sign-ups take some 1.4 KB
+    before = temporary_exports()
+    await admin.send("/export")
+    await admin.press("Last 7 days")
+    documents = [m for m in admin.messages if m.document is not None]
+    ledger = [m for m in documents if m.document and m.document[0].startswith("ledger-")]
+    assert len(ledger) > 2
+    names = [m.document[0] for m in ledger if m.document]
+    assert names == [
+        f"ledger-2026-02-24_2026-03-02.part{n}.csv.gz" for n in range(1, len(ledger) + 1)
+    ]
+    assert ledger[0].text == f"Ledger entries (1/{len(ledger)})"
+    entries = [e for m in ledger if m.document for e in csv_rows(m.document[1])]
+    assert all(m.document and len(m.document[1]) <= 512 for m in documents)
+    # Every sign-up bonus once, in order; the summary counts them all.
+    ids = [int(e["transfer_id"]) for e in entries]
+    assert ids == sorted(set(ids))
+    assert len(entries) == 121  # the admin's bonus and 120 others
+    assert "121 ledger entries" in admin.last.text
+    assert temporary_exports() <= before  # every part deleted once sent
+
+
+def test_a_document_is_bytes_or_a_file_and_only_a_file_can_be_temporary(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        Document(None, "a.csv", "text/csv")
+    with pytest.raises(ValueError, match="temporary"):
+        Document(b"a", "a.csv", "text/csv", temporary=True)
+    kept, gone = tmp_path / "kept.csv.gz", tmp_path / "gone.csv.gz"
+    kept.write_bytes(b"x")
+    gone.write_bytes(b"x")
+    outputs: list[Output] = [
+        Send(
+            Screen("kept", document=Document.file(kept, "k", "application/gzip", temporary=False))
+        ),
+        Send(Screen("gone", document=Document.file(gone, "g", "application/gzip", temporary=True))),
+        Send(Screen("bytes", document=Document(b"a", "a.csv", "text/csv"))),
+    ]
+    discard_temporary(outputs)
+    discard_temporary(outputs)  # twice: no matter
+    assert (kept.exists(), gone.exists()) == (True, False)
