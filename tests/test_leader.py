@@ -41,9 +41,14 @@ async def test_a_leader_whose_process_dies_hands_over(database_url: str) -> None
         assert await first.try_acquire()
         assert first._conn is not None
         pid = (await first._conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        # The process dies: PostgreSQL ends its session, unlocking nothing explicitly.
+        # The process dies: PostgreSQL ends its session, unlocking nothing explicitly. The
+        # session ends a moment after it is told to: wait for it (up to 10 s), or a loaded
+        # machine finds the lock still held.
         async with second_db.engine.connect() as conn:
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            ended = await conn.execute(
+                text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid}
+            )
+            assert ended.scalar_one()
 
         assert await second.try_acquire()
         assert not await first.still_held()
