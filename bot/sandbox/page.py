@@ -327,9 +327,9 @@ class ChatPage:
         try:
             await user.pay(message)
         except PaymentRefused as refused:
-            self._notice(user, f"Payment refused: {refused.error_message}")
+            self._notice(user, _client_text(user, "refused") + refused.error_message)
         except TimeoutError as error:
-            self._notice(user, f"Payment failed: {error}")
+            self._notice(user, _client_text(user, "failed") + str(error))
 
     def _notice(self, user: SandboxUser, text: str) -> None:
         self.sandbox.world.signal.notify(
@@ -405,3 +405,16 @@ def _quote(name: str) -> str:
     from urllib.parse import quote
 
     return quote(name, safe="")
+
+
+# What the Telegram app itself says (not the bot), in the member's app language as Telegram's
+# apps do: a Chinese member's chat shows no English but what the bot chose to write.
+_CLIENT_TEXTS = {
+    "en": {"refused": "Payment refused: ", "failed": "Payment failed: "},
+    "zh": {"refused": "付款被拒绝：", "failed": "付款失败："},
+}
+
+
+def _client_text(user: SandboxUser, what: str) -> str:
+    language = (user.language_code or "en")[:2]
+    return _CLIENT_TEXTS.get(language, _CLIENT_TEXTS["en"])[what]

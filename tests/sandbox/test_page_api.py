@@ -114,10 +114,15 @@ async def test_events_tell_the_page_which_chat_changed(
     assert {"type": "chat", "user_id": 7} in events
 
 
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [("en", "Payment refused: Out of stock"), ("zh-hans", "付款被拒绝：Out of stock")],
+)
 async def test_paying_from_the_page_reports_a_refusal_as_a_notice(
-    admin_sandbox: Sandbox, http: aiohttp.ClientSession
+    admin_sandbox: Sandbox, http: aiohttp.ClientSession, language: str, said: str
 ) -> None:
     boss = admin_sandbox.user(7)
+    boss.language_code = language  # the app's own words are in the member's app language
     boss.send("buy")
     api = f"{admin_sandbox.api_server}/sandbox/api"
     async with ptb_bot_for(admin_sandbox) as bot:
@@ -139,7 +144,7 @@ async def test_paying_from_the_page_reports_a_refusal_as_a_notice(
     assert event == {
         "type": "notice",
         "user_id": 7,
-        "text": "Payment refused: Out of stock",
+        "text": said,
         "show_alert": True,
     }
 
