@@ -97,6 +97,11 @@ class Conversation:
         except MallError as exc:
             self._refused(turn, exc)
         except Exception:
+            if isinstance(turn.action, Paid):
+                # Money arrived: an apology would mark the update handled and lose the payment
+                # (neither matched nor refunded). Raised, the update stays in the inbox and is
+                # handled again (set aside as failed, and logged, after its last attempt).
+                raise
             log.exception("update from %s failed: %r", event.sender.user_id, event.action)
             turn.out.items.clear()
             turn.send(turn.with_menu(turn.t("error.unexpected")))

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.events import Event, Press, Sender
+from bot.events import Command, Event, Paid, Press, Sender
 from bot.screens import Edit, Output, Send
 from core.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
@@ -178,3 +178,25 @@ async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_ch
     assert results(double_tap) == []
     assert any("LATTE-1" in text for text in results(after_crash))
     assert await balance(chat, ann) == 700
+
+
+async def test_a_payment_whose_handling_fails_stays_to_be_handled_again(
+    mall_chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apology would mark the update handled and lose the money: the error is raised, so the
+    inbox hands the payment over again."""
+    chat = mall_chat
+    ann = await joined(chat)
+    conversation = chat.runtime.conversation("bot")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(chat.mall.redemptions, "get", broken)
+    paid = Event(Sender(ann.id, "Ann"), Paid("pay:1", "XTR", 290, "charge-9"))
+
+    with pytest.raises(ConnectionResetError):
+        await conversation.handle(paid)
+    # Anything else that fails is still answered with the apology.
+    outputs = await conversation.handle(Event(Sender(ann.id, "Ann"), Command("balance")))
+    assert outputs
