@@ -25,6 +25,11 @@ Members who were told of the sale (its announcements' outbox rows, and its entra
 again, in the same transaction, through the outbox: the new terms, or that it is cancelled (and,
 to an entrant, that the points held are back). A :class:`SaleWording` (the bot's) renders those
 messages; each key names the sale, the change and the member, so a change is told once.
+"Told" means an announcement a sender has started (sent, sending, uncertain): those not started
+yet are superseded in the same transaction (marked ``failed``, error ``superseded: ...``), so
+nobody hears "it is open" after "it is cancelled". A sale something was taken from (a unit, an
+entry, the job's opening announcement) has started whatever the admin's clock says, and is not
+edited. A cancelled sale counts no entrants: its entries' points are back.
 """
 
 from __future__ import annotations
@@ -54,7 +59,16 @@ from core.catalog import (
 )
 from core.config import Config
 from core.db.database import Database
-from core.db.models import Broadcast, FlashSale, FlashSaleEntry, Hold, Item, Member, OutboxMessage
+from core.db.models import (
+    Broadcast,
+    FlashSale,
+    FlashSaleEntry,
+    Hold,
+    Item,
+    Member,
+    OutboxMessage,
+    Redemption,
+)
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -73,6 +87,8 @@ MODES = ("first_come", "draw")
 ANNOUNCEMENT_KINDS = ("sale-soon", "sale-open")
 # Outbox rows of an announcement that reached nobody: those members were never told.
 _NOT_TOLD = ("failed", "unreachable")
+# Outbox rows no sender has started: a cancellation or an edit supersedes them (below).
+_NOT_STARTED = ("pending", "claimed")
 
 
 @dataclass(frozen=True)
@@ -347,6 +363,58 @@ async def _tell_again(
     return told
 
 
+async def _supersede_announcements(
+    conn: AsyncConnection, sale_id: int, why: str, now: datetime
+) -> int:
+    """Mark the sale's announcements no sender has started (``pending``, or ``claimed``:
+    :meth:`core.outbox.Outbox.start` then finds the row no longer theirs and skips it)
+    ``failed``, with ``superseded: <why>`` as the error; how many.
+
+    In the transaction of the cancellation or edit, so no member hears "the sale is open"
+    after (or instead of) its correction; those members are then not told the correction
+    either (:func:`_told` leaves ``failed`` rows out). ``failed`` rather than a status of its
+    own: it is final for the sender and every sweep, and reports count these rows as not
+    delivered, which they are; the error says why. The rows stay, so their keys still stop
+    the announcement being enqueued again."""
+    keys = [f"{kind}:{sale_id}" for kind in ANNOUNCEMENT_KINDS]
+    result = await conn.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.broadcast_id.in_(select(Broadcast.id).where(Broadcast.key.in_(keys))),
+            OutboxMessage.status.in_(_NOT_STARTED),
+        )
+        .values(status="failed", lease_until=None, error=f"superseded: {why}"[:200])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def _refuse_if_taken(conn: AsyncConnection, sale: SaleTerms) -> None:
+    """A sale something was taken from has started, whatever the admin's clock says: a
+    redemption or an entry whose clock was at its start may commit before an edit (it locks
+    the sale row first, so the edit sees it here), and so may the job's opening
+    announcement."""
+    sale_id = sale.sale_id
+    taken = sale.remaining != sale.quantity
+    if not taken:
+        found = (
+            await conn.execute(
+                select(
+                    select(FlashSaleEntry.sale_id).where(FlashSaleEntry.sale_id == sale_id).exists()
+                    | select(Redemption.id).where(Redemption.flash_sale_id == sale_id).exists()
+                    | select(Broadcast.id).where(Broadcast.key == f"sale-open:{sale_id}").exists()
+                )
+            )
+        ).scalar_one()
+        taken = bool(found)
+    if taken:
+        raise InvalidState(
+            f"sale {sale_id} has started: its terms can no longer change",
+            sale_id=sale_id,
+            reason="started",
+        )
+
+
 def _refuse_unless_upcoming(sale: SaleTerms, now: datetime) -> None:
     """Only a sale still to start can change its terms."""
     if sale.status != "scheduled":
@@ -450,6 +518,7 @@ class FlashSales:
         async with self.db.write() as conn:
             before = await _load_sale(conn, sale_id, lock="update")
             _refuse_unless_upcoming(before, now)
+            await _refuse_if_taken(conn, before)
             after = replace(
                 before,
                 sale_price=sale_price,
@@ -483,6 +552,8 @@ class FlashSales:
                 )
             )
             assert edited.rowcount == 1, "the sale row is locked"
+            # An announcement not yet sent would give the old terms after the new ones.
+            await _supersede_announcements(conn, sale_id, "the sale was edited", now)
             change = await write_entry(
                 conn,
                 actor_id=actor_id,
@@ -541,6 +612,7 @@ class FlashSales:
             await conn.execute(
                 update(FlashSale).where(FlashSale.id == sale_id).values(status="cancelled")
             )
+            await _supersede_announcements(conn, sale_id, "the sale was cancelled", now)
             entries = (
                 await conn.execute(
                     select(FlashSaleEntry.member_id, FlashSaleEntry.hold_id)
@@ -685,7 +757,9 @@ class FlashSales:
                     status=sale.status,
                     phase=phase,
                     seconds_left=seconds,
-                    entrants=int(row.entrants),
+                    # A cancelled sale's entries keep their status (their points are
+                    # back): nobody is in its draw.
+                    entrants=0 if sale.status == "cancelled" else int(row.entrants),
                     titles=dict(row.titles or {}),
                     draw_seed_hash=row.draw_seed_hash,
                     draw_seed=row.draw_seed if sale.status == "drawn" else None,

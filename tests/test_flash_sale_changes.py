@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.db.models import FlashSale, Hold, OutboxMessage
 from core.errors import InvalidAmount, InvalidInput, InvalidState, NotAvailable, UnknownSale
@@ -48,6 +48,25 @@ async def outbox(mall: Mall, prefix: str = "") -> list[tuple[str, int, str]]:
         return [(key, int(chat), payload) for key, chat, payload in rows]
 
 
+async def mark_sent(mall: Mall, prefix: str, chats: Sequence[int] | None = None) -> None:
+    """What a sender would have done: the rows (of ``chats``) under ``prefix`` are sent."""
+    query = update(OutboxMessage).where(OutboxMessage.key.startswith(prefix))
+    if chats is not None:
+        query = query.where(OutboxMessage.chat_id.in_(list(chats)))
+    async with mall.db.write() as conn:
+        await conn.execute(query.values(status="sent"))
+
+
+async def statuses(mall: Mall, prefix: str) -> dict[int, tuple[str, str | None]]:
+    async with mall.db.read() as conn:
+        rows = await conn.execute(
+            select(OutboxMessage.chat_id, OutboxMessage.status, OutboxMessage.error).where(
+                OutboxMessage.key.startswith(prefix)
+            )
+        )
+        return {int(chat): (status, error) for chat, status, error in rows}
+
+
 async def sale_row(mall: Mall, sale_id: int) -> tuple[object, ...]:
     async with mall.db.read() as conn:
         row = (await conn.execute(select(FlashSale).where(FlashSale.id == sale_id))).one()
@@ -66,6 +85,7 @@ async def test_an_upcoming_sale_is_edited_and_those_told_of_it_hear_the_new_term
     sale = await mall.flash_sales.create_sale(mug, 30, 5, START, END, "first_come", now=CREATED)
     jobs, words = Jobs(mall, ChangeWords()), ChangeWords()
     await jobs.sales(START - timedelta(minutes=20))  # "coming up" to 7001 and 7002
+    await mark_sent(mall, "sale-soon:")
     await mall.members.join(7004, "Di", "en", START - timedelta(minutes=15))  # never told
 
     later = START + timedelta(hours=1)
@@ -227,6 +247,7 @@ async def test_a_cancellation_is_told_once_to_entrants_and_to_those_announced_to
     sale = await mall.flash_sales.create_sale(mug, 60, 3, START, END, "draw", END, now=CREATED)
     jobs, words = Jobs(mall, ChangeWords()), ChangeWords()
     await jobs.sales(START)  # announced to 7001 and 7002
+    await mark_sent(mall, "sale-open:")
     await mall.flash_sales.enter(sale.sale_id, 7001, START)  # told, and entered
     await mall.flash_sales.enter(sale.sale_id, 7003, START)  # entered without being told
 
@@ -286,3 +307,145 @@ async def test_an_ended_or_drawn_sale_cannot_be_cancelled(mall: Mall) -> None:
         await sales.cancel_sale(draw.sale_id, END, actor_id=ADMIN)
     assert drawn.value.details["reason"] == "drawn"
     assert (await mall.check()).ok
+
+
+async def test_a_sale_something_was_taken_from_cannot_be_edited_whatever_the_clock(
+    mall: Mall,
+) -> None:
+    """A redemption or entry whose clock had reached the start commits before an edit whose
+    clock had not: the edit must not reset the quantity (or drop the entry)."""
+    await join_all(mall, range(7001, 7003))
+    mug = await add_item(mall, stock=10)
+    sales = mall.flash_sales
+    early = START - timedelta(minutes=1)
+    first = await sales.create_sale(mug, 30, 5, START, END, "first_come", now=CREATED)
+    redemptions = Redemptions(mall.db, mall.config)
+    offer = await redemptions.offer(7001, mug, START, flash_sale_id=first.sale_id)
+    await redemptions.redeem(7001, offer.token, START)
+    draw = await sales.create_sale(mug, 30, 5, START, END, "draw", END, now=CREATED)
+    await sales.enter(draw.sale_id, 7002, START)
+    for sale, mode, entry_ends in ((first, "first_come", None), (draw, "first_come", None)):
+        before = await sale_row(mall, sale.sale_id)
+        with pytest.raises(InvalidState) as refused:
+            await sales.edit_sale(
+                sale.sale_id, 25, 5, START, END, mode, entry_ends, now=early, actor_id=ADMIN
+            )
+        assert refused.value.details["reason"] == "started"
+        assert await sale_row(mall, sale.sale_id) == before
+    assert (await sales.get_sale(first.sale_id, START)).remaining == 4
+    assert (await sales.get_sale(draw.sale_id, START)).entrants == 1
+    # So is a sale the job has announced as open (its clock was at the start).
+    jobs = Jobs(mall, ChangeWords())
+    opened = await sales.create_sale(mug, 30, 5, START, END, "first_come", now=CREATED)
+    await jobs.sales(START)
+    with pytest.raises(InvalidState) as announced:
+        await sales.edit_sale(
+            opened.sale_id, 25, 5, START, END, "first_come", now=early, actor_id=ADMIN
+        )
+    assert announced.value.details["reason"] == "started"
+    assert (await mall.check()).ok
+
+
+async def test_announcements_not_yet_sent_are_superseded_by_a_cancellation(mall: Mall) -> None:
+    for member_id in (7001, 7002, 7003):
+        await mall.members.join(member_id, f"M{member_id}", "en", CREATED)
+    mug = await add_item(mall, stock=10)
+    sale = await mall.flash_sales.create_sale(mug, 60, 3, START, END, "draw", END, now=CREATED)
+    sid = sale.sale_id
+    jobs, words = Jobs(mall, ChangeWords()), ChangeWords()
+    await jobs.sales(START)  # to all three; the sender has not run
+    await mall.flash_sales.enter(sid, 7003, START)
+
+    cancelled = await mall.flash_sales.cancel_sale(
+        sid, START + timedelta(minutes=1), actor_id=ADMIN, wording=words
+    )
+    superseded = ("failed", "superseded: the sale was cancelled")
+    assert await statuses(mall, f"sale-open:{sid}:") == {m: superseded for m in (7001, 7002, 7003)}
+    # Only the entrant hears of it (their points are back); the others heard nothing.
+    assert (cancelled.released, cancelled.told) == ((7003,), 1)
+    assert await outbox(mall, "sale-cancel:") == [
+        (f"sale-cancel:{sid}:7003", 7003, f"en cancelled {sid} returned 60"),
+    ]
+    # A cancelled sale has nobody in its draw.
+    assert cancelled.sale.entrants == 0
+    assert (await mall.flash_sales.get_sale(sid, START)).entrants == 0
+    assert (await mall.check()).ok
+
+
+async def test_only_members_whose_announcement_went_out_hear_the_correction(mall: Mall) -> None:
+    for member_id in (7001, 7002, 7003, 7004):
+        await mall.members.join(member_id, f"M{member_id}", "en", CREATED)
+    mug = await add_item(mall, stock=10)
+    sales = mall.flash_sales
+    jobs, words = Jobs(mall, ChangeWords()), ChangeWords()
+    cancelled = await sales.create_sale(mug, 60, 3, START, END, "first_come", now=CREATED)
+    await jobs.sales(START)
+    await mark_sent(mall, "sale-open:", [7001])
+    async with mall.db.write() as conn:  # one in a call, one claimed by a sender
+        for chat, status in ((7002, "sending"), (7003, "claimed")):
+            await conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.key == f"sale-open:{cancelled.sale_id}:{chat}")
+                .values(status=status, claimed_by="w1")
+            )
+    done = await sales.cancel_sale(cancelled.sale_id, START, actor_id=ADMIN, wording=words)
+    assert done.told == 2
+    assert [chat for _, chat, _ in await outbox(mall, "sale-cancel:")] == [7001, 7002]
+    superseded = ("failed", "superseded: the sale was cancelled")
+    assert await statuses(mall, f"sale-open:{cancelled.sale_id}:") == {
+        7001: ("sent", None),
+        7002: ("sending", None),
+        7003: superseded,
+        7004: superseded,
+    }
+    # The sender that had claimed 7003's row finds it no longer its own.
+    assert not await mall.outbox.start(
+        (await outbox_id(mall, f"sale-open:{cancelled.sale_id}:7003")), "w1", START
+    )
+
+    assert (await mall.check()).ok
+
+
+async def test_an_edit_supersedes_the_notices_not_yet_sent(make_mall: MallFactory) -> None:
+    mall = await make_mall(make_config("[jobs]\nsale_notice_minutes = 30"))
+    for member_id in (7001, 7002):
+        await mall.members.join(member_id, f"M{member_id}", "en", CREATED)
+    mug = await add_item(mall, stock=10)
+    sales, words = mall.flash_sales, ChangeWords()
+    sale = await sales.create_sale(mug, 60, 3, START, END, "first_come", now=CREATED)
+    await Jobs(mall, words).sales(START - timedelta(minutes=20))
+    prefix = f"sale-soon:{sale.sale_id}:"
+    await mark_sent(mall, prefix, [7002])
+    change = await sales.edit_sale(
+        sale.sale_id,
+        50,
+        3,
+        START,
+        END,
+        "first_come",
+        now=START - timedelta(minutes=10),
+        actor_id=ADMIN,
+        wording=words,
+    )
+    assert change.told == 1
+    assert [chat for _, chat, _ in await outbox(mall, f"sale-edit:{sale.sale_id}:")] == [7002]
+    assert await statuses(mall, prefix) == {
+        7001: ("failed", "superseded: the sale was edited"),
+        7002: ("sent", None),
+    }
+    # 7001 hears of it when it opens, at the new terms.
+    await Jobs(mall, words).sales(START)
+    assert [chat for _, chat, _ in await outbox(mall, f"sale-open:{sale.sale_id}:")] == [
+        7001,
+        7002,
+    ]
+    assert (await mall.check()).ok
+
+
+async def outbox_id(mall: Mall, key: str) -> int:
+    async with mall.db.read() as conn:
+        return int(
+            (
+                await conn.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
+            ).scalar_one()
+        )

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from bot.jobs import JobScreens
 from bot.sandbox import ChatMessage
+from core.jobs import Jobs
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.admin import mall_state, open_admin, stock
@@ -372,6 +374,7 @@ async def test_cancelling_a_draw_gives_entrants_their_points_back_once(stocked: 
         done.text
     )
     assert "🛑 Cancel the sale" not in admin.buttons(done)
+    assert "Entrants: 0" in done.text, "a cancelled sale has nobody in its draw"
     # A double tap (the same button again) cancels nothing more.
     again = await admin.press_data(yes.callback_data, confirm)
     assert ("That confirmation is no longer open.", True) in admin.notices
@@ -389,4 +392,45 @@ async def test_cancelling_a_draw_gives_entrants_their_points_back_once(stocked: 
     assert "held for your entry" not in bo.last.text
     told = [m for m in ann.messages if "is cancelled" in m.text]
     assert len(told) == 1
+    assert (await chat.mall.check()).ok
+
+
+async def test_a_sale_cancelled_before_its_announcement_went_out_is_never_announced(
+    stocked: Chat,
+) -> None:
+    chat = stocked
+    tote = await chat.mall.catalog.get_item_by_sku("tote")
+    ann, bo = chat.member("Ann"), chat.member("Bo")
+    await ann.start()
+    await bo.start()
+    sale = await chat.mall.flash_sales.create_sale(
+        tote.item_id,
+        60,
+        2,
+        chat.now,
+        chat.now + timedelta(hours=2),
+        "draw",
+        chat.now + timedelta(hours=2),
+        now=chat.now,
+    )
+    # The job announces it to Ann and Bo; no sender runs yet.
+    jobs = Jobs(chat.mall, JobScreens(chat.runtime.languages, chat.runtime.config))
+    assert (await jobs.sales(chat.now)).messages == 2
+    await chat.mall.flash_sales.enter(sale.sale_id, ann.id, chat.now)
+    admin = await open_admin(chat)
+    card = await open_card(admin, sale.sale_id)
+    confirm = await admin.press("🛑 Cancel the sale", card)
+    done = await admin.press("🛑 Yes, cancel it", confirm)
+    assert "Entries released: 1 (60 points back). Members told: 1." in done.text
+
+    async with running_background(chat) as background:
+        await background.sender.wait_idle()
+    # Ann entered: she hears that it is cancelled and her points are back, and nothing else.
+    assert not [m for m in ann.messages if "Canvas tote" in m.text and "cancelled" not in m.text]
+    assert "The 60 points held for your entry are back in your balance." in ann.last.text
+    # Bo heard nothing of it, and is told nothing.
+    assert not [m for m in bo.messages if "Canvas tote" in m.text]
+    sale_screen = await ann.press_data(f"sale:{sale.sale_id}")
+    assert "cancelled" in sale_screen.text.lower()
+    assert "(0 so far)" in sale_screen.text, "nobody is in a cancelled sale's draw"
     assert (await chat.mall.check()).ok
