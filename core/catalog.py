@@ -1084,6 +1084,16 @@ class Catalog:
             where, message = problems[0]
             raise InvalidInput(f"{where} {message}", field=where)
         cleaned = clean_texts(names)
+        try:
+            count = await self._set_shelf_names(name, cleaned, now, actor_id)
+        except IntegrityError:
+            # Another admin named the shelf first (its row was inserted meanwhile): again.
+            count = await self._set_shelf_names(name, cleaned, now, actor_id)
+        return Category(name, count, cleaned)
+
+    async def _set_shelf_names(
+        self, name: str, cleaned: dict[str, str], now: datetime, actor_id: int
+    ) -> int:
         async with self.db.write() as conn:
             row = (
                 await conn.execute(select(Shelf.names).where(Shelf.name == name).with_for_update())
@@ -1105,10 +1115,9 @@ class Catalog:
                     before={"names": before},
                     after={"names": cleaned},
                 )
-            count = (
-                await conn.execute(select(func.count()).where(Item.category == name))
-            ).scalar_one()
-        return Category(name, int(count), cleaned)
+            return int(
+                (await conn.execute(select(func.count()).where(Item.category == name))).scalar_one()
+            )
 
     async def list_items(
         self,
