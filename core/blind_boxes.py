@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import box_draws, rules, validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
+from core.catalog import clean_texts, texts_problems
 from core.config import Config
 from core.db.database import Database
 from core.db.models import (
@@ -80,6 +81,7 @@ PRIZE_KINDS = ("points", "item", "coupon", "consolation")
 # The columns' own bounds: weights are INTEGER, names VARCHAR(100).
 MAX_WEIGHT = 2**31 - 1
 MAX_PITY = 100_000
+TITLE_MAX = 200
 _PROBABILITY_PLACES = Decimal("0.000001")
 
 # Why a prize is out of the draw: stable codes, in the order they are checked.
@@ -387,6 +389,8 @@ class PrizeSpec:
     item_id: int | None = None
     stock: int | None = None
     rare: bool = False
+    names: Mapping[str, str] = field(default_factory=dict)
+    """The prize's name in other languages, by language code (see ``core.catalog.clean_texts``)."""
 
 
 # --- The service -----------------------------------------------------------------------------
@@ -743,17 +747,24 @@ class BlindBoxes:
         now: datetime,
         *,
         description: str = "",
+        titles: Mapping[str, str] | None = None,
+        descriptions: Mapping[str, str] | None = None,
         pity_after: int | None = None,
         daily_cap: int | None = None,
         active: bool = True,
     ) -> CreatedBox:
-        """A new box with its prizes and its first seed, whose hash is published at once."""
+        """A new box with its prizes and its first seed, whose hash is published at once.
+        ``titles`` and ``descriptions`` are its texts in other languages, by language code."""
         validation.reference(sku, field="sku")
         if len(sku) > 64:
             raise InvalidInput("sku must be at most 64 characters", field="sku")
         title = validation.text(title, field="title", max_length=200)
         description = validation.text(
             description, field="description", max_length=4000, allow_empty=True
+        )
+        box_titles = _checked_texts("titles", titles or {}, TITLE_MAX, allow_empty=False)
+        box_descriptions = _checked_texts(
+            "descriptions", descriptions or {}, 4000, allow_empty=True
         )
         validation.amount(price_points, field="price_points")
         if pity_after is not None:
@@ -779,6 +790,8 @@ class BlindBoxes:
                                 sku=sku,
                                 title=title,
                                 description=description,
+                                titles=box_titles,
+                                descriptions=box_descriptions,
                                 price_points=price_points,
                                 pity_after=pity_after,
                                 daily_cap=daily_cap,
@@ -814,9 +827,15 @@ class BlindBoxes:
         actor_id: int,
         price_points: int | None = None,
         active: bool | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        titles: Mapping[str, str] | None = None,
+        descriptions: Mapping[str, str] | None = None,
     ) -> BoxSummary:
-        """Change a box's price, or open (``active``) or close it to members; audited with the
-        admin who did it, in the same transaction. Values equal to the box's change nothing
+        """Change a box's price, title, description or their texts in other languages
+        (``titles``/``descriptions``: each replaces the whole table; empty texts are left out,
+        so they read the default), or open (``active``) or close it to members; audited with
+        the admin who did it, in the same transaction. Values equal to the box's change nothing
         and write no entry. A closed box is refused to members (``not_available``); its draws
         so far, its seed and its guarantee counters stay."""
         _box_id(box_id)
@@ -826,17 +845,43 @@ class BlindBoxes:
             validation.amount(price_points, field="price_points")
         if active is not None and not isinstance(active, bool):
             raise InvalidInput("active must be true or false", field="active")
+        if title is not None:
+            title = validation.text(title, field="title", max_length=TITLE_MAX)
+        if description is not None:
+            description = validation.text(
+                description, field="description", max_length=4000, allow_empty=True
+            )
+        if titles is not None:
+            titles = _checked_texts("titles", titles, TITLE_MAX, allow_empty=False)
+        if descriptions is not None:
+            descriptions = _checked_texts("descriptions", descriptions, 4000, allow_empty=True)
         async with self.db.write() as conn:
             await conn.execute(select(BlindBox.id).where(BlindBox.id == box_id).with_for_update())
             box = await _box(conn, box_id)
-            before = {"price_points": box.price_points, "active": box.active}
-            after = {
-                "price_points": box.price_points if price_points is None else price_points,
-                "active": box.active if active is None else active,
+            before: dict[str, object] = {
+                "price_points": box.price_points,
+                "active": box.active,
+                "title": box.title,
+                "description": box.description,
+                "titles": dict(box.titles),
+                "descriptions": dict(box.descriptions),
             }
+            given: dict[str, object] = {
+                "price_points": price_points,
+                "active": active,
+                "title": title,
+                "description": description,
+                "titles": None if titles is None else dict(titles),
+                "descriptions": None if descriptions is None else dict(descriptions),
+            }
+            after = {name: before[name] if given[name] is None else given[name] for name in before}
             changed = {name for name in after if after[name] != before[name]}
             if changed:
-                await conn.execute(update(BlindBox).where(BlindBox.id == box_id).values(**after))
+                await conn.execute(
+                    update(BlindBox)
+                    .where(BlindBox.id == box_id)
+                    .values(**{name: after[name] for name in changed})
+                )
                 await write_entry(
                     conn,
                     actor_id=actor_id,
@@ -846,13 +891,15 @@ class BlindBoxes:
                     before={name: before[name] for name in sorted(changed)},
                     after={name: after[name] for name in sorted(changed)},
                 )
+            price = after["price_points"]
+            texts = after["titles"]
             return BoxSummary(
                 box_id,
                 box.sku,
-                box.title,
-                int(after["price_points"]),
+                str(after["title"]),
+                price if isinstance(price, int) else box.price_points,
                 bool(after["active"]),
-                box.titles,
+                texts if isinstance(texts, dict) else box.titles,
             )
 
     async def set_prizes(
@@ -1578,12 +1625,25 @@ def _checked_specs(prizes: object) -> list[PrizeSpec]:
             raise InvalidInput(
                 f"{where}: only item and coupon prizes name an item", field=f"{where}.item_id"
             )
-        specs.append(replace(spec, name=name))
+        names_in = _checked_texts(f"{where}.names", spec.names, 100, allow_empty=True)
+        specs.append(replace(spec, name=name, names=names_in))
     if sum(spec.weight for spec in specs) <= 0:
         raise InvalidInput(
             "the weights sum to 0: nothing could be drawn", field="prizes", reason="zero_weights"
         )
     return specs
+
+
+def _checked_texts(
+    name: str, texts: object, max_length: int, *, allow_empty: bool
+) -> dict[str, str]:
+    """``texts`` (a text by language) as stored, or refused naming the first problem."""
+    problems = texts_problems(name, texts, max_length, allow_empty=allow_empty)
+    if problems:
+        where, problem = problems[0]
+        raise InvalidInput(f"{where} {problem}", field=where)
+    assert isinstance(texts, Mapping)
+    return clean_texts(texts)
 
 
 async def _check_items(conn: AsyncConnection, specs: Sequence[PrizeSpec]) -> None:
@@ -1666,6 +1726,7 @@ def _planned(
             item_stock=facts.stock if facts else None,
             item_active=facts.active if facts else False,
             has_code=facts.has_code if facts else False,
+            names=spec.names,
         )
 
     by_name = {spec.name.casefold(): spec for spec in specs}
@@ -1697,6 +1758,7 @@ async def _write_prizes(conn: AsyncConnection, box_id: int, specs: Sequence[Priz
             "weight": spec.weight,
             "stock": spec.stock,
             "rare": spec.rare,
+            "names": dict(spec.names),
         }
         prize_id = existing.get(spec.name.casefold())
         if prize_id is None:

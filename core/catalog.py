@@ -1048,6 +1048,77 @@ class Catalog:
             names = await shelf_names(conn, [name for name, _ in found])
             return tuple(Category(name, count, names.get(name, {})) for name, count in found)
 
+    async def shelves(self) -> tuple[Category, ...]:
+        """Every shelf, by name: those items name (on the shelf or not) and those with names in
+        other languages; ``count`` is the number of items naming it, any state."""
+        async with self.db.read() as conn:
+            counted = {
+                str(name): int(count)
+                for name, count in await conn.execute(
+                    select(Item.category, func.count()).group_by(Item.category)
+                )
+            }
+            named = {
+                str(row.name): dict(row.names or {})
+                for row in await conn.execute(select(Shelf.name, Shelf.names))
+            }
+        return tuple(
+            Category(name, counted.get(name, 0), named.get(name, {}))
+            for name in sorted(counted.keys() | named.keys())
+        )
+
+    async def set_shelf_names(
+        self, name: str, names: Mapping[str, str], now: datetime, *, actor_id: int
+    ) -> Category:
+        """Set the shelf's names in other languages (the whole table; empty texts are left out,
+        so they read the shelf's own name); audited with the admin who did it, in the same
+        transaction. The same names change nothing and write no entry."""
+        validation.instant(now)
+        validation.member_id(actor_id)
+        problem = _text_problem(name, 64)
+        if problem:
+            raise InvalidInput(f"name {problem}", field="name")
+        name = name.strip()
+        problems = texts_problems("names", names, 64, allow_empty=True)
+        if problems:
+            where, message = problems[0]
+            raise InvalidInput(f"{where} {message}", field=where)
+        cleaned = clean_texts(names)
+        try:
+            count = await self._set_shelf_names(name, cleaned, now, actor_id)
+        except IntegrityError:
+            # Another admin named the shelf first (its row was inserted meanwhile): again.
+            count = await self._set_shelf_names(name, cleaned, now, actor_id)
+        return Category(name, count, cleaned)
+
+    async def _set_shelf_names(
+        self, name: str, cleaned: dict[str, str], now: datetime, actor_id: int
+    ) -> int:
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(select(Shelf.names).where(Shelf.name == name).with_for_update())
+            ).first()
+            before = dict(row.names or {}) if row is not None else {}
+            if cleaned != before:
+                if row is None:
+                    await conn.execute(insert(Shelf).values(name=name, names=cleaned))
+                else:
+                    await conn.execute(
+                        update(Shelf).where(Shelf.name == name).values(names=cleaned)
+                    )
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="shelf.names",
+                    target=f"shelf:{name}",
+                    now=now,
+                    before={"names": before},
+                    after={"names": cleaned},
+                )
+            return int(
+                (await conn.execute(select(func.count()).where(Item.category == name))).scalar_one()
+            )
+
     async def list_items(
         self,
         member_id: int,

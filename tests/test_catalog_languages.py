@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.blind_boxes import BlindBoxes
+from core.blind_boxes import BlindBoxes, PrizeSpec
 from core.catalog import Catalog, spec_of
 from core.catalog_file import CatalogError, load_catalog
 from core.errors import InvalidInput
@@ -220,3 +220,95 @@ async def test_an_admin_edits_an_items_texts_by_language(mall: Mall):
     with pytest.raises(InvalidInput, match=r"titles\.zh-CN"):
         await catalog.edit_item(latte.item_id, {"titles": {"zh-CN": "拿铁"}}, NOW, actor_id=1)
     assert spec_of(edit.after) == replace(spec_of(latte), titles={"zh_Hans": "热拿铁"})
+
+
+async def test_an_admin_gives_a_box_and_its_prizes_texts_by_language(mall: Mall):
+    await load_catalog(mall.db, mall.config, LATTE, NOW)
+    boxes = BlindBoxes(mall.db, mall.config)
+    await mall.members.join(1, "Ann", "en", NOW)
+    latte = await Catalog(mall.db, mall.config).get_item_by_sku("latte")
+    prizes = [
+        PrizeSpec("A latte", "item", 1, item_id=latte.item_id, names={"zh_Hans": " 一杯拿铁 "}),
+        PrizeSpec("Nothing", "consolation", 1, names={"zh_Hans": ""}),
+    ]
+    created = await boxes.create_box(
+        "cup",
+        "Cup box",
+        20,
+        prizes,
+        NOW,
+        titles={"zh_Hans": " 杯子盲盒 "},
+        descriptions={"zh_Hans": ""},
+    )
+    view = await boxes.describe(created.box_id, 1, NOW)
+    assert (dict(view.titles), dict(view.descriptions)) == ({"zh_Hans": "杯子盲盒"}, {})
+    table = await boxes.prize_table(created.box_id)
+    assert {p.name: dict(p.names) for p in table.prizes} == {
+        "A latte": {"zh_Hans": "一杯拿铁"},
+        "Nothing": {},
+    }
+    with pytest.raises(InvalidInput, match=r"titles\.zh-CN"):
+        await boxes.create_box("cup2", "Cup", 20, prizes, NOW, titles={"zh-CN": "杯子"})
+    with pytest.raises(InvalidInput, match=r"titles\.zh_Hans"):
+        await boxes.create_box("cup2", "Cup", 20, prizes, NOW, titles={"zh_Hans": " "})
+    with pytest.raises(InvalidInput, match=r"prizes\[0\]\.names\.zh_Hans"):
+        await boxes.set_prizes(
+            created.box_id, [replace(prizes[0], names={"zh_Hans": "x" * 101})], NOW
+        )
+
+    edited = await boxes.edit_box(
+        created.box_id,
+        NOW,
+        actor_id=1,
+        title="Mug box",
+        titles={"zh_Hans": "马克杯盲盒"},
+        descriptions={"zh_Hans": " 一个杯子。 "},
+    )
+    assert (edited.title, dict(edited.titles)) == ("Mug box", {"zh_Hans": "马克杯盲盒"})
+    view = await boxes.describe(created.box_id, 1, NOW)
+    assert dict(view.descriptions) == {"zh_Hans": "一个杯子。"}
+    (entry, *_) = [e for e in await mall.audit.latest(10) if e.action == "box.edit"]
+    assert entry.actor_id == 1
+    assert entry.before == {
+        "descriptions": {},
+        "title": "Cup box",
+        "titles": {"zh_Hans": "杯子盲盒"},
+    }
+    assert entry.after == {
+        "descriptions": {"zh_Hans": "一个杯子。"},
+        "title": "Mug box",
+        "titles": {"zh_Hans": "马克杯盲盒"},
+    }
+    # The same texts again change nothing and write no entry.
+    await boxes.edit_box(created.box_id, NOW, actor_id=1, titles={"zh_Hans": "马克杯盲盒"})
+    assert len([e for e in await mall.audit.latest(10) if e.action == "box.edit"]) == 1
+    with pytest.raises(InvalidInput, match=r"descriptions\.fr-FR"):
+        await boxes.edit_box(created.box_id, NOW, actor_id=1, descriptions={"fr-FR": "x"})
+
+
+async def test_an_admin_names_a_shelf_by_language(mall: Mall):
+    await load_catalog(mall.db, mall.config, LATTE, NOW)
+    await mall.members.join(1, "Ann", "en", NOW)
+    catalog = Catalog(mall.db, mall.config)
+    assert [(s.name, s.items, dict(s.names)) for s in await catalog.shelves()] == [
+        ("Drinks", 2, {"zh_Hans": "饮品"})
+    ]
+    shelf = await catalog.set_shelf_names("Drinks", {"zh_Hans": " 饮料 "}, NOW, actor_id=1)
+    assert (shelf.items, dict(shelf.names)) == (2, {"zh_Hans": "饮料"})
+    # A shelf no item names yet gets its row.
+    await catalog.set_shelf_names("Snacks", {"zh_Hans": "小吃"}, NOW, actor_id=1)
+    (drinks,) = [c for c in await catalog.categories(NOW) if c.name == "Drinks"]
+    assert dict(drinks.names) == {"zh_Hans": "饮料"}
+    assert [s.name for s in await catalog.shelves()] == ["Drinks", "Snacks"]
+    entries = [e for e in await mall.audit.latest(10) if e.action == "shelf.names"]
+    assert [(e.target, e.before, e.after) for e in entries] == [
+        ("shelf:Snacks", {"names": {}}, {"names": {"zh_Hans": "小吃"}}),
+        ("shelf:Drinks", {"names": {"zh_Hans": "饮品"}}, {"names": {"zh_Hans": "饮料"}}),
+    ]
+    # Clearing it: its own name is read again; the same names again write nothing.
+    await catalog.set_shelf_names("Drinks", {}, NOW, actor_id=1)
+    await catalog.set_shelf_names("Drinks", {"zh_Hans": ""}, NOW, actor_id=1)
+    assert len([e for e in await mall.audit.latest(10) if e.action == "shelf.names"]) == 3
+    assert dict((await catalog.shelves())[0].names) == {}
+    with pytest.raises(InvalidInput, match=r"names\.zh_Hans"):
+        await catalog.set_shelf_names("Drinks", {"zh_Hans": "x" * 65}, NOW, actor_id=1)

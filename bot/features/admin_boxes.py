@@ -1,40 +1,46 @@
 """Blind boxes from the chat: creating one, its price, opening and closing it, its prize table,
 and rotating its seed.
 
-The section (``abx``) lists the boxes, with "New box" (a form: title, then price; the box is
-saved closed, with only a prize that gives nothing, so the admin types its prizes on its card
-and then opens it). A box's card (``abv``) has its price (a one-question form), Open or Close
-(members can open a box only while it is open; its seed, draws and counters stay while it is
-closed), and shows its prizes with their true odds now, the expected payout per box against
-its price, and the seed commitment members can check draws against. "Edit prizes" takes the
-whole table typed, one prize a line::
+The section (``abx``) lists the boxes, with "New box" (a form: title, its title in each other
+language, a description and it in each other language, all but the title optional, then price;
+the box is saved closed, with only a prize that gives nothing, so the admin types its prizes on
+its card and then opens it). A box's card (``abv``) has its price (a one-question form), Texts
+(its title and description again, in each language; a text skipped in another language is read
+in the default one), Open or Close (members can open a box only while it is open; its seed,
+draws and counters stay while it is closed), and shows its prizes with their true odds now,
+the expected payout per box against its price, and the seed commitment members can check
+draws against. "Edit prizes" takes the whole table typed, one prize a line::
 
     Fifty points: points 50 weight 30
     Golden mug: item golden-mug weight 1 stock 3 rare
     coupon latte-coupon weight 5
     nothing weight 64
 
-A line is ``[name:] kind [value] weight N [stock N] [rare]``; kinds are ``points N``,
-``item SKU``, ``coupon SKU``, ``consolation [N]`` and ``nothing``; a line without a name gets
-one from what it gives. Prizes are matched to the box's by name (a prize left out leaves the
-draw). The odds and expected value the table would give are shown before it is saved; a bad
-line is refused with its number. "Rotate seed" reveals the seed that signed the draws so far
-(with its commitment, so anyone can verify them) and publishes the next one's.
+A line is ``[name[ / 中文名]:] kind [value] weight N [stock N] [rare]``; kinds are
+``points N``, ``item SKU``, ``coupon SKU``, ``consolation [N]`` and ``nothing``; a line without
+a name gets one from what it gives. The name may be followed by `` / `` and the name members
+reading the other languages (:data:`OTHER_LANGUAGES`, in order) see (``Golden mug / 金杯:``);
+without it they read the default name. Prizes are matched to the box's by name (a prize left
+out leaves the draw). The odds and expected value the table would give are shown before it is
+saved; a bad line is refused with its number. "Rotate seed" reveals the seed that signed the
+draws so far (with its commitment, so anyone can verify them) and publishes the next one's.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from babel.numbers import format_decimal
 
+from bot.content import SPOKEN
 from bot.features.admin import admin_screen, audited, label
 from bot.features.admin_forms import Draft, Form, Invalid, Step, text_answer, whole_number
 from bot.features.boxes import odds_places, percent
-from bot.i18n import Html, plain
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -57,7 +63,12 @@ PRICE_ROUTE = "abp"
 OPEN_ROUTE = "abo"
 TERMS_ROUTE = "abq"
 TERMS_KIND = "admin.box.terms"
+TEXTS_ROUTE = "abt"
 TITLE_MAX = 200
+DESCRIPTION_MAX = 800
+# The languages a box's title and description and a prize's name may also be given in, besides
+# the default text (which members of any other language read).
+OTHER_LANGUAGES = tuple(language for language in SPOKEN if language != DEFAULT_LANGUAGE)
 MAX_PRIZES = 40
 TABLE_MAX_CHARS = 3000
 # The audit log keeps before and after in 4000 characters each.
@@ -133,6 +144,15 @@ async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
         raise Stale(f"no box {box_id}") from None
     lines = [*([intro, ""] if intro else [])]
     lines.append(t("admin.boxes.card.title", title=box.title, sku=box.sku))
+    for language in OTHER_LANGUAGES:
+        if box.titles.get(language):
+            lines.append(
+                t(
+                    "admin.boxes.card.title_in",
+                    language=LANGUAGE_NAMES[language],
+                    title=box.titles[language],
+                )
+            )
     lines.append(t("admin.boxes.card.price", price=t.points(box.price_points)))
     lines.append(t("admin.boxes.card.active") if box.active else t("admin.boxes.card.inactive"))
     if box.pity_after is not None:
@@ -154,9 +174,10 @@ async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
             Button(plain(t("admin.boxes.price")), data=callback(PRICE_ROUTE, box_id)),
         ),
         (
+            Button(plain(t("admin.boxes.texts")), data=callback(TEXTS_ROUTE, box_id)),
             switch,
-            Button(plain(t("admin.boxes.rotate")), data=callback(ROTATE_ROUTE, box_id)),
         ),
+        (Button(plain(t("admin.boxes.rotate")), data=callback(ROTATE_ROUTE, box_id)),),
         (Button(plain(t("admin.boxes.back_to_list")), data=LIST_ROUTE),),
     )
     return admin_screen(turn, Html("\n".join(lines)), rows)
@@ -251,8 +272,17 @@ async def _table_lines(turn: Turn, prizes: Sequence[PrizeOdds]) -> list[str]:
             what = "nothing"
         stock = f" stock {prize.stock}" if prize.stock is not None else ""
         rare = " rare" if prize.rare else ""
-        lines.append(f"{prize.name}: {what} weight {prize.weight}{stock}{rare}")
+        name = _typed_name(prize.name, prize.names)
+        lines.append(f"{name}: {what} weight {prize.weight}{stock}{rare}")
     return lines
+
+
+def _typed_name(name: str, names: Mapping[str, str]) -> str:
+    """A prize's name as typed: ``name / 中文名`` when it has names in other languages."""
+    others = [names.get(language, "") for language in OTHER_LANGUAGES]
+    while others and not others[-1]:
+        others.pop()
+    return " / ".join([name, *others])
 
 
 # --- Editing the prize table ---------------------------------------------------------------------
@@ -264,6 +294,7 @@ class _Line:
 
     number: int
     name: str | None
+    names: Mapping[str, str]
     kind: str
     points: int | None
     sku: str | None
@@ -301,11 +332,19 @@ LINE_PROBLEMS = {
 def _read_line(number: int, raw: str) -> _Line | str:
     """One prize line, or the code of what is wrong with it (see :data:`LINE_PROBLEMS`)."""
     name: str | None = None
+    names: dict[str, str] = {}
     if ":" in raw:
         head, raw = raw.split(":", 1)
-        name = head.strip()
-        if not name:
+        # "Golden mug / 金杯": the default name, then the names in the other languages.
+        parts = [part.strip() for part in head.split("/")]
+        name = parts[0]
+        if not name or len(parts) > 1 + len(OTHER_LANGUAGES):
             return "name"
+        names = {
+            language: part
+            for language, part in zip(OTHER_LANGUAGES, parts[1:], strict=False)
+            if part
+        }
     words = raw.split()
     if not words or words[0].casefold() not in _KINDS:
         return "kind"
@@ -340,7 +379,7 @@ def _read_line(number: int, raw: str) -> _Line | str:
         return "weight"
     if kind == "nothing":
         kind = "consolation"
-    return _Line(number, name, kind, points, sku, weight, stock, rare)
+    return _Line(number, name, names, kind, points, sku, weight, stock, rare)
 
 
 async def _parse_table(turn: Turn, text: str, draft: Draft) -> JSON:
@@ -408,7 +447,7 @@ async def _spec(turn: Turn, line: _Line, messages: list[str]) -> dict[str, JSON]
             return None
         item_id, title = item.item_id, item.title
     name = line.name or _default_name(turn, line, title)
-    if len(name) > 100:
+    if len(name) > 100 or any(len(other) > 100 for other in line.names.values()):
         messages.append(
             t("admin.boxes.bad.line", line=line.number, problem=t("admin.boxes.bad.name"))
         )
@@ -416,6 +455,7 @@ async def _spec(turn: Turn, line: _Line, messages: list[str]) -> dict[str, JSON]
     return {
         "line": line.number,
         "name": name,
+        "names": dict(line.names),
         "kind": line.kind,
         "weight": line.weight,
         "points": line.points,
@@ -440,6 +480,11 @@ def _prize_specs(specs: Sequence[Mapping[str, JSON]]) -> list[PrizeSpec]:
     def number(value: JSON) -> int | None:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+    def texts(value: JSON) -> dict[str, str]:
+        if not isinstance(value, dict):
+            return {}
+        return {key: text for key, text in value.items() if isinstance(text, str) and text}
+
     return [
         PrizeSpec(
             name=str(spec["name"]),
@@ -449,6 +494,7 @@ def _prize_specs(specs: Sequence[Mapping[str, JSON]]) -> list[PrizeSpec]:
             item_id=number(spec.get("item_id")),
             stock=number(spec.get("stock")),
             rare=spec.get("rare") is True,
+            names=texts(spec.get("names")),
         )
         for spec in specs
     ]
@@ -626,12 +672,83 @@ async def _described(turn: Turn, box_id: int) -> BoxView:
 # --- A new box, its price, opening and closing it -----------------------------------------------
 
 
+def _in(text: str, language: str) -> str:
+    """The form step asking ``text`` (``title``, ``description``) in ``language``."""
+    return f"{text}.{language}"
+
+
+# The steps asking the box's texts, in the order asked: each default text, then it in the other
+# languages.
+TEXT_STEPS = (
+    "title",
+    *(_in("title", language) for language in OTHER_LANGUAGES),
+    "description",
+    *(_in("description", language) for language in OTHER_LANGUAGES),
+)
+
+
 async def _title_answer(turn: Turn, text: str, draft: Draft) -> JSON:
     return text_answer(turn, text, max_length=TITLE_MAX)
 
 
+async def _description_answer(turn: Turn, text: str, draft: Draft) -> JSON:
+    return text_answer(turn, text, max_length=DESCRIPTION_MAX)
+
+
 async def _price_answer(turn: Turn, text: str, draft: Draft) -> JSON:
     return whole_number(turn, text, low=1)
+
+
+def _editing(draft: Draft) -> bool:
+    box_id = draft.context.get("box")
+    return isinstance(box_id, int) and not isinstance(box_id, bool)
+
+
+def _current(turn: Turn, draft: Draft) -> Html:
+    """What the text asked holds now, when editing a box's texts ("" for a new box)."""
+    if not _editing(draft) or draft.done:
+        return Html("")
+    value = draft.values.get(draft.steps[draft.at])
+    if not isinstance(value, str) or not value:
+        return turn.t("admin.boxes.ask.now_none")
+    return turn.t("admin.boxes.ask.now", text=value)
+
+
+def _title_question(turn: Turn, draft: Draft) -> Html:
+    if _editing(draft):
+        return turn.t("admin.boxes.ask.edit_title", current=_current(turn, draft))
+    return turn.t("admin.boxes.ask.title")
+
+
+def _description_question(turn: Turn, draft: Draft) -> Html:
+    return turn.t("admin.boxes.ask.description", current=_current(turn, draft))
+
+
+def _ask_in(text: str, language: str) -> Callable[[Turn, Draft], Html]:
+    name = LANGUAGE_NAMES[language]
+
+    def question(turn: Turn, draft: Draft) -> Html:
+        current = _current(turn, draft)
+        if text == "title":
+            return turn.t("admin.boxes.ask.title_in", language=name, current=current)
+        return turn.t("admin.boxes.ask.description_in", language=name, current=current)
+
+    return question
+
+
+def _label_in(text: str, language: str) -> Callable[[Turn], Html]:
+    name = LANGUAGE_NAMES[language]
+    if text == "title":
+        return lambda turn: turn.t("admin.boxes.field.title_in", language=name)
+    return lambda turn: turn.t("admin.boxes.field.description_in", language=name)
+
+
+def _texts(values: Mapping[str, JSON], text: str) -> dict[str, str]:
+    """The draft's answers giving ``text`` in other languages, by language (none: empty)."""
+    found = {language: values.get(_in(text, language)) for language in OTHER_LANGUAGES}
+    return {
+        language: value for language, value in found.items() if isinstance(value, str) and value
+    }
 
 
 def _price_question(turn: Turn, draft: Draft) -> Html:
@@ -642,15 +759,37 @@ def _price_question(turn: Turn, draft: Draft) -> Html:
     return turn.t("admin.boxes.ask.new_price")
 
 
-async def _terms_summary(turn: Turn, draft: Draft) -> Html | None:
-    """A new box's summary; a price change saves at once."""
-    if isinstance(draft.context.get("box"), int):
-        return None
+def _texts_lines(turn: Turn, values: Mapping[str, JSON]) -> list[str]:
+    """The box's texts as the summary shows them: those given in other languages, by name."""
     t = turn.t
+    lines: list[str] = [t("admin.boxes.new_summary.line", title=str(values.get("title")))]
+    for language, title in _texts(values, "title").items():
+        lines.append(t("admin.boxes.card.title_in", language=LANGUAGE_NAMES[language], title=title))
+    description = values.get("description")
+    if isinstance(description, str) and description:
+        lines.append(t("admin.boxes.new_summary.description", description=description))
+    for language, about in _texts(values, "description").items():
+        lines.append(
+            t(
+                "admin.boxes.new_summary.description_in",
+                language=LANGUAGE_NAMES[language],
+                description=about,
+            )
+        )
+    return lines
+
+
+async def _terms_summary(turn: Turn, draft: Draft) -> Html | None:
+    """A new box's summary, or an edit of its texts'; a price change saves at once."""
+    t = turn.t
+    if _editing(draft):
+        if "price" in draft.steps:
+            return None
+        return Html("\n".join([t("admin.boxes.texts_summary"), *_texts_lines(turn, draft.values)]))
     price = draft.values.get("price")
     lines = [
         t("admin.boxes.new_summary.title"),
-        t("admin.boxes.new_summary.line", title=str(draft.values.get("title"))),
+        *_texts_lines(turn, draft.values),
         t("admin.boxes.card.price", price=t.points(price if isinstance(price, int) else 0)),
         "",
         t("admin.boxes.new_summary.closed"),
@@ -669,18 +808,42 @@ async def _free_sku(turn: Turn, title: str) -> str:
     raise Invalid(turn.t("admin.boxes.bad.other", problem=title))
 
 
+async def _save_edit(turn: Turn, box_id: int, draft: Draft) -> None:
+    """Save the price, or the texts, the admin changed (core audits what changed)."""
+    values = draft.values
+    changes: dict[str, Any] = {}
+    if "price" in draft.steps:
+        price = values.get("price")
+        if isinstance(price, bool) or not isinstance(price, int):
+            raise Stale("box terms without a price")
+        changes["price_points"] = price
+    if "title" in draft.steps:
+        changes["title"] = str(values.get("title") or "")
+    if "description" in draft.steps:
+        changes["description"] = str(values.get("description") or "")
+    if any(_in("title", language) in draft.steps for language in OTHER_LANGUAGES):
+        changes["titles"] = _texts(values, "title")
+    if any(_in("description", language) in draft.steps for language in OTHER_LANGUAGES):
+        changes["descriptions"] = _texts(values, "description")
+    try:
+        await turn.mall.boxes.edit_box(box_id, turn.now, actor_id=turn.member_id, **changes)
+    except InvalidInput as refused:
+        raise Invalid(_refusal_line(turn, refused, [])) from None
+    saved = "admin.boxes.price_saved" if "price" in draft.steps else "admin.boxes.texts_saved"
+    turn.show(await _card(turn, box_id, turn.t(saved)))
+
+
 async def _save_terms(turn: Turn, draft: Draft) -> None:
     box_id = draft.context.get("box")
+    if isinstance(box_id, int) and not isinstance(box_id, bool):
+        await _save_edit(turn, box_id, draft)
+        return
     price = draft.values.get("price")
     if isinstance(price, bool) or not isinstance(price, int):
         raise Stale("box terms without a price")
-    if isinstance(box_id, int) and not isinstance(box_id, bool):
-        await turn.mall.boxes.edit_box(
-            box_id, turn.now, actor_id=turn.member_id, price_points=price
-        )
-        turn.show(await _card(turn, box_id, turn.t("admin.boxes.price_saved")))
-        return
     title = str(draft.values.get("title"))
+    description = str(draft.values.get("description") or "")
+    titles, descriptions = _texts(draft.values, "title"), _texts(draft.values, "description")
     # Closed, and with one prize that gives nothing: its real prizes are typed on its card
     # (a prize left out of a table leaves the draw), then it is opened.
     placeholder = PrizeSpec(
@@ -688,16 +851,31 @@ async def _save_terms(turn: Turn, draft: Draft) -> None:
     )
     try:
         created = await turn.mall.boxes.create_box(
-            await _free_sku(turn, title), title, price, [placeholder], turn.now, active=False
+            await _free_sku(turn, title),
+            title,
+            price,
+            [placeholder],
+            turn.now,
+            description=description,
+            titles=titles,
+            descriptions=descriptions,
+            active=False,
         )
     except InvalidInput as refused:
         raise Invalid(_refusal_line(turn, refused, [])) from None
-    await audited(
-        turn,
-        "box.create",
-        f"box:{created.box_id}",
-        after={"sku": created.sku, "title": title, "price_points": price, "active": False},
-    )
+    after: dict[str, JSON] = {
+        "sku": created.sku,
+        "title": title,
+        "price_points": price,
+        "active": False,
+    }
+    if description:
+        after["description"] = description
+    if titles:
+        after["titles"] = dict[str, JSON](titles)
+    if descriptions:
+        after["descriptions"] = dict[str, JSON](descriptions)
+    await audited(turn, "box.create", f"box:{created.box_id}", after=after)
     turn.show(await _card(turn, created.box_id, turn.t("admin.boxes.created", title=title)))
 
 
@@ -716,9 +894,36 @@ TERMS_FORM = Form(
     steps=(
         Step(
             "title",
-            lambda turn, draft: turn.t("admin.boxes.ask.title"),
+            _title_question,
             parse=_title_answer,
             label=lambda turn: turn.t("admin.boxes.field.title"),
+        ),
+        *(
+            Step(
+                _in("title", language),
+                _ask_in("title", language),
+                parse=_title_answer,
+                skip="",
+                label=_label_in("title", language),
+            )
+            for language in OTHER_LANGUAGES
+        ),
+        Step(
+            "description",
+            _description_question,
+            parse=_description_answer,
+            skip="",
+            label=lambda turn: turn.t("admin.boxes.field.description"),
+        ),
+        *(
+            Step(
+                _in("description", language),
+                _ask_in("description", language),
+                parse=_description_answer,
+                skip="",
+                label=_label_in("description", language),
+            )
+            for language in OTHER_LANGUAGES
         ),
         Step(
             "price",
@@ -743,6 +948,17 @@ async def price_button(turn: Turn, args: tuple[str, ...]) -> None:
     box = await _described(turn, int_arg(args, 0))
     context: dict[str, JSON] = {"box": box.box_id, "price": box.price_points}
     await TERMS_FORM.start(turn, ["price"], {"title": box.title}, context)
+
+
+@router.button(TEXTS_ROUTE, admin=True)
+async def texts_button(turn: Turn, args: tuple[str, ...]) -> None:
+    """Ask the box's title and description again, in each language, each shown as it is."""
+    box = await _described(turn, int_arg(args, 0))
+    values: dict[str, JSON] = {"title": box.title, "description": box.description}
+    for language in OTHER_LANGUAGES:
+        values[_in("title", language)] = box.titles.get(language, "")
+        values[_in("description", language)] = box.descriptions.get(language, "")
+    await TERMS_FORM.start(turn, list(TEXT_STEPS), values, {"box": box.box_id})
 
 
 @router.button(OPEN_ROUTE, admin=True)

@@ -76,6 +76,11 @@ FORM_KIND = "admin.item.form"
 PHOTO_KIND = "admin.item.photo"
 CODES_KIND = "admin.item.codes"
 CATALOG_KIND = "admin.catalog.file"
+SHELVES_ROUTE = "ais"
+SHELF_ROUTE = "aih"
+SHELF_FORM_ROUTE = "aig"
+SHELF_FORM_KIND = "admin.shelf.form"
+SHELF_NAME_MAX = 64
 
 PAGE_SIZE = 10
 # Where uploaded item photos are kept (relative to the working directory, like var/*.db).
@@ -200,6 +205,7 @@ async def _list_screen(turn: Turn, page: int, intro: Html | None = None) -> Scre
             Button(plain(t("admin.items.upload_catalog")), data=CATALOG_ROUTE),
         )
     )
+    rows.append((Button(plain(t("admin.shelves.button")), data=SHELVES_ROUTE),))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
@@ -1246,3 +1252,120 @@ def _problem_lines(turn: Turn, heading: Html, problems: Sequence[CatalogProblem]
 
 def _kb(limit: int) -> str:
     return f"{limit // 1024} KB"
+
+
+# --- Shelves: their names in other languages ----------------------------------------------------
+
+
+@router.button(SHELVES_ROUTE, admin=True)
+async def shelves_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(await _shelves_screen(turn))
+
+
+async def _shelves_screen(turn: Turn, intro: Html | None = None) -> Screen:
+    """Every shelf with its names in other languages; a shelf's button asks them again (a
+    shelf is named by its place in this list: callback data is too short for a name)."""
+    t = turn.t
+    shelves = await turn.mall.catalog.shelves()
+    lines = [*([intro, ""] if intro else []), t("admin.shelves.title")]
+    if not shelves:
+        lines.append(t("admin.shelves.none"))
+    rows: list[tuple[Button, ...]] = []
+    for index, shelf in enumerate(shelves):
+        names = [shelf.names[language] for language in OTHER_LANGUAGES if shelf.names.get(language)]
+        shown = " · ".join([shelf.name, *names])
+        rows.append((Button(shorten(shown, 60), data=callback(SHELF_ROUTE, index)),))
+    rows.append((Button(plain(t("admin.shelves.back")), data=LIST_ROUTE),))
+    return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
+
+
+@router.button(SHELF_ROUTE, admin=True)
+async def shelf_button(turn: Turn, args: tuple[str, ...]) -> None:
+    index = int_arg(args, 0)
+    shelves = await turn.mall.catalog.shelves()
+    if not 0 <= index < len(shelves):
+        raise Stale(f"no shelf {index}")
+    shelf = shelves[index]
+    values: dict[str, JSON] = {
+        _in("name", language): shelf.names.get(language, "") for language in OTHER_LANGUAGES
+    }
+    await SHELF_FORM.start(turn, None, values, {"shelf": shelf.name})
+
+
+def _shelf_of(draft: Draft) -> str:
+    name = draft.context.get("shelf")
+    if not isinstance(name, str):
+        raise Stale("shelf form without a shelf")
+    return name
+
+
+def _ask_shelf_in(language: str) -> Question:
+    def question(turn: Turn, draft: Draft) -> Html:
+        t = turn.t
+        current = draft.values.get(_in("name", language))
+        now = (
+            t("admin.shelves.now", name=current)
+            if isinstance(current, str) and current
+            else t("admin.shelves.now_none")
+        )
+        return t(
+            "admin.shelves.ask",
+            shelf=_shelf_of(draft),
+            language=LANGUAGE_NAMES[language],
+            current=now,
+        )
+
+    return question
+
+
+def _shelf_label(language: str) -> Label:
+    return lambda turn: turn.t("admin.shelves.field", language=LANGUAGE_NAMES[language])
+
+
+async def _shelf_name_answer(turn: Turn, text: str, draft: Draft) -> JSON:
+    return text_answer(turn, text, max_length=SHELF_NAME_MAX)
+
+
+async def _shelf_summary(turn: Turn, draft: Draft) -> Html | None:
+    """Saved at once: each name is one answer."""
+    return None
+
+
+async def _save_shelf(turn: Turn, draft: Draft) -> None:
+    name = _shelf_of(draft)
+    names = {
+        language: value
+        for language in OTHER_LANGUAGES
+        if isinstance(value := draft.values.get(_in("name", language)), str) and value
+    }
+    try:
+        await turn.mall.catalog.set_shelf_names(name, names, turn.now, actor_id=turn.member_id)
+    except InvalidInput as refused:
+        raise Invalid(turn.t("admin.items.not_saved", problems=str(refused))) from None
+    turn.show(await _shelves_screen(turn, turn.t("admin.shelves.saved", shelf=name)))
+
+
+def _shelf_home(turn: Turn, draft: Draft) -> Button:
+    return Button(plain(turn.t("admin.shelves.back_to_shelves")), data=SHELVES_ROUTE)
+
+
+SHELF_FORM = Form(
+    router,
+    name="shelf",
+    route=SHELF_FORM_ROUTE,
+    kind=SHELF_FORM_KIND,
+    steps=tuple(
+        Step(
+            _in("name", language),
+            _ask_shelf_in(language),
+            parse=_shelf_name_answer,
+            skip="",
+            skip_label=lambda turn: turn.t("admin.shelves.clear"),
+            label=_shelf_label(language),
+        )
+        for language in OTHER_LANGUAGES
+    ),
+    summary=_shelf_summary,
+    save=_save_shelf,
+    home=_shelf_home,
+)

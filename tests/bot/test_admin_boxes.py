@@ -197,7 +197,11 @@ async def test_the_admin_creates_prices_opens_and_closes_a_box_from_the_chat(box
     listed = await admin.press("🎲 Blind boxes")
     ask = await admin.press("➕ New box", listed)
     assert "New blind box" in ask.text
-    await admin.send("Bean box")
+    in_chinese = await admin.send("Bean box")
+    assert "The title for members reading 简体中文" in in_chinese.text
+    await admin.press("⏭ Skip")  # Chinese members read the English title
+    await admin.press("⏭ Skip")  # no description
+    await admin.press("⏭ Skip")
     assert "is not a whole number" in (await admin.send("lots")).text
     summary = await admin.send("120")
     assert "Title: Bean box" in summary.text
@@ -261,3 +265,83 @@ async def test_the_admin_creates_prices_opens_and_closes_a_box_from_the_chat(box
         {"price_points": 90},
     ]
     assert entries[0].actor_id == admin.id
+
+
+async def test_a_box_and_its_prizes_in_chinese_from_the_chat(boxed: Chat) -> None:
+    chat = boxed
+    admin = await open_admin(chat)
+    await admin.send("/admin")
+    await admin.press("🎲 Blind boxes")
+    await admin.press("➕ New box")
+    await admin.send("Bean box")
+    await admin.send("豆子盲盒")
+    await admin.send("Beans of luck.")
+    assert "The description for members reading 简体中文" in admin.last.text
+    await admin.send("好运豆子。")
+    summary = await admin.send("120")
+    assert "Title (简体中文): 豆子盲盒" in summary.text
+    assert "Description (简体中文): 好运豆子。" in summary.text
+    card = await admin.press("💾 Save", summary)
+    assert "Title (简体中文): 豆子盲盒" in card.text, "the card shows the Chinese title"
+    (box,) = [b for b in await chat.mall.boxes.list_boxes() if b.title == "Bean box"]
+    (entry,) = [e for e in await chat.mall.audit.latest(10) if e.action == "box.create"]
+    assert entry.after is not None
+    assert entry.after["titles"] == {"zh_Hans": "豆子盲盒"}
+
+    ask = await admin.press("✏️ Edit prizes", card)
+    assert "[name[ / 中文名]:]" in ask.text
+    bad = await admin.send("A / B / C: points 5 weight 1")
+    assert "line 1" in bad.text
+    preview = await admin.send(
+        "Fifty points / 五十积分: points 50 weight 60\nGolden mug / 金杯: item mug weight 40"
+    )
+    card = await admin.press("💾 Save", preview)
+    assert "Fifty points / 五十积分: points 50 weight 60" in card.text, "as lines to copy"
+    table = await chat.mall.boxes.prize_table(box.box_id)
+    assert {p.name: dict(p.names) for p in table.prizes if p.weight} == {
+        "Fifty points": {"zh_Hans": "五十积分"},
+        "Golden mug": {"zh_Hans": "金杯"},
+    }
+    card = await admin.press("🔓 Open to members", card)
+
+    li = chat.member("李雷", language="zh-hans")
+    await li.start()
+    await li.send("/boxes")
+    screen = await li.press("豆子盲盒 · 120 积分")
+    assert "豆子盲盒" in screen.text
+    assert "好运豆子。" in screen.text
+    assert "五十积分：60%" in screen.text
+    assert "金杯：40%" in screen.text
+    ann = chat.member("Ann")
+    await ann.start()
+    await ann.send("/boxes")
+    screen = await ann.press("Bean box · 120 points")
+    assert "Beans of luck." in screen.text
+    assert "Fifty points: 60%" in screen.text
+    assert "Golden mug: 40%" in screen.text
+    assert "豆子" not in screen.text
+    assert "金杯" not in screen.text
+
+    # Texts: skipping the Chinese title takes it away; the English one is changed.
+    await admin.press("📝 Texts", card)
+    await admin.send("Bean box deluxe")
+    await admin.press("⏭ Skip")
+    await admin.press("⏭ Skip")  # the description is taken away too
+    summary = await admin.press("⏭ Skip")
+    saved = await admin.press("💾 Save", summary)
+    assert "The texts are saved." in saved.text
+    view = await chat.mall.boxes.describe(box.box_id, ann.id, chat.now)
+    assert (view.title, dict(view.titles), view.description, dict(view.descriptions)) == (
+        "Bean box deluxe",
+        {},
+        "",
+        {},
+    )
+    (entry, *_) = [e for e in await chat.mall.audit.latest(10) if e.action == "box.edit"]
+    assert entry.actor_id == admin.id
+    assert entry.after == {
+        "description": "",
+        "descriptions": {},
+        "title": "Bean box deluxe",
+        "titles": {},
+    }

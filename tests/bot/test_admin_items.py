@@ -697,3 +697,36 @@ async def test_a_catalog_that_loads_with_warnings_shows_them(stocked: Chat) -> N
     assert "give it listed = false instead" in loaded.text
     assert "Nothing was changed" not in loaded.text
     assert (await chat.mall.catalog.get_item_by_sku("cap")).active is False
+
+
+async def test_the_admin_names_a_shelf_in_chinese(stocked: Chat) -> None:
+    chat = stocked
+    admin = await open_admin(chat)
+    await admin.send("/admin")
+    await admin.press("🎁 Items")
+    shelves = await admin.press("🗂 Shelves")
+    assert admin.buttons(shelves)[:2] == ["Drinks", "Goods"]
+    ask = await admin.press("Drinks", shelves)
+    assert "The shelf Drinks for members reading 简体中文" in ask.text
+    assert "Clear" in admin.buttons(ask)
+    saved = await admin.send("饮品")
+    assert "The names of Drinks are saved." in saved.text
+    assert "Drinks · 饮品" in admin.buttons(saved)
+    (entry,) = await audit(chat, "shelf.names")
+    assert (entry.actor_id, entry.target) == (admin.id, "shelf:Drinks")
+    assert (entry.before, entry.after) == ({"names": {}}, {"names": {"zh_Hans": "饮品"}})
+
+    li = chat.member("李雷", language="zh-hans")
+    await li.start()
+    mall = await li.press("🛍 商城")
+    assert "饮品 (1)" in li.buttons(mall)
+    ann = chat.member("Ann")
+    await ann.start()
+    mall = await ann.press("🛍 Mall")
+    assert "Drinks (1)" in ann.buttons(mall)
+
+    # Clearing it: Chinese members read the shelf's own name again.
+    ask = await admin.press("Drinks · 饮品", saved)
+    assert "Now: 饮品" in ask.text
+    await admin.press("Clear", ask)
+    assert (await chat.mall.catalog.shelves())[0].names == {}
