@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.i18n import Html
+from bot.i18n import Html, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
@@ -241,5 +241,4 @@ def _change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
 
 
 def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= _VALUE_IN_VIEW else text[: _VALUE_IN_VIEW - 1] + "…"
+    return shorten(str(value), _VALUE_IN_VIEW)

@@ -5,7 +5,7 @@ a confirmation. Both are written to the audit log by ``core.risk``."""
 from __future__ import annotations
 
 from bot.features.admin import admin_screen
-from bot.i18n import Html, plain
+from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -186,4 +186,4 @@ async def _flagged(turn: Turn, member_id: int) -> FlaggedMember:
 
 
 def _short(name: str) -> str:
-    return name if len(name) <= _NAME_IN_BUTTON else name[: _NAME_IN_BUTTON - 1] + "…"
+    return shorten(name, _NAME_IN_BUTTON)

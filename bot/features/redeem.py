@@ -44,7 +44,7 @@ from bot.features.shop import (
     show_card,
     stars_for,
 )
-from bot.i18n import Html, Translator, plain
+from bot.i18n import Html, Translator, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, RefundStars, Screen
 from bot.turn import Turn
@@ -271,9 +271,7 @@ def _result_rows(t: Translator, view: RedemptionView) -> Keyboard:
 
 def _invoice_screen(turn: Turn, view: RedemptionView, wait_left: int) -> Screen:
     t = turn.t
-    title = title_of(t, view)
-    if len(title) > INVOICE_TITLE_MAX:
-        title = title[: INVOICE_TITLE_MAX - 1] + "…"
+    title = shorten(title_of(t, view), INVOICE_TITLE_MAX)
     description = plain(
         t(
             "shop.invoice.description",
@@ -282,8 +280,7 @@ def _invoice_screen(turn: Turn, view: RedemptionView, wait_left: int) -> Screen:
             wait=t.duration(wait_left),
         )
     )
-    if len(description) > INVOICE_DESCRIPTION_MAX:
-        description = description[: INVOICE_DESCRIPTION_MAX - 1] + "…"
+    description = shorten(description, INVOICE_DESCRIPTION_MAX)
     invoice = Invoice(
         title=title,
         description=description,

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from babel.dates import format_timedelta
 
 from bot.content import cause, cause_description, title
-from bot.i18n import Html, Translator, plain
+from bot.i18n import Html, Translator, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
@@ -126,7 +126,7 @@ def _price(turn: Turn, entry: RedemptionView) -> Html:
 
 
 def _shorten(text: str) -> str:
-    return text if len(text) <= _TITLE_IN_BUTTON else text[: _TITLE_IN_BUTTON - 1] + "…"
+    return shorten(text, _TITLE_IN_BUTTON)
 
 
 @router.button("myr")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.events import Command, Event, Paid, Press, Sender
+from bot.sandbox import ChatMessage
 from bot.screens import Edit, Output, Send
 from core.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
@@ -52,6 +53,14 @@ async def balance(chat: Chat, member: Member) -> int:
     return (await chat.mall.statements.balance(member.id)).balance
 
 
+async def confirmation(ann: Member, shelf: str, item: str, points: str) -> ChatMessage:
+    """From /mall to the item's Redeem confirmation, as a member taps through."""
+    await ann.send("/mall")
+    await ann.press(shelf)
+    await ann.press(item)
+    return await ann.press(f"🎁 Redeem for {points} points")
+
+
 def edits(chat: Chat, after: int) -> list[dict[str, object]]:
     return [
         params
@@ -65,10 +74,7 @@ async def test_a_double_tapped_redeem_edits_once_and_the_second_press_only_says_
 ) -> None:
     chat = mall_chat
     ann = await joined(chat)
-    await ann.send("/mall")
-    await ann.press("Drinks (1)")
-    await ann.press("1. Latte")
-    confirm = await ann.press("🎁 Redeem for 300 points")
+    confirm = await confirmation(ann, "Drinks (1)", "1. Latte", "300")
     before = len(chat.sandbox.requests)
 
     first = ann.user.press("✅ Redeem", confirm)
@@ -90,10 +96,7 @@ async def test_a_double_tapped_redeem_of_a_physical_reward_asks_for_the_address_
 ) -> None:
     chat = mall_chat
     ann = await joined(chat)
-    await ann.send("/mall")
-    await ann.press("Goods (1)")
-    await ann.press("1. Canvas tote")
-    confirm = await ann.press("🎁 Redeem for 400 points")
+    confirm = await confirmation(ann, "Goods (1)", "1. Canvas tote", "400")
     before = len(chat.sandbox.requests)
 
     first = ann.user.press("✅ Redeem", confirm)
@@ -112,10 +115,7 @@ async def test_an_address_typed_for_a_confirmation_redeemed_before_says_so(
 ) -> None:
     chat = mall_chat
     ann = await joined(chat)
-    await ann.send("/mall")
-    await ann.press("Goods (1)")
-    await ann.press("1. Canvas tote")
-    confirm = await ann.press("🎁 Redeem for 400 points")
+    confirm = await confirmation(ann, "Goods (1)", "1. Canvas tote", "400")
     redeem = confirm.button("✅ Redeem")
     assert redeem is not None
     assert redeem.callback_data is not None
@@ -136,10 +136,7 @@ async def test_an_address_typed_for_a_confirmation_redeemed_before_says_so(
 async def test_the_result_screen_of_a_shipped_reward_says_shipped(mall_chat: Chat) -> None:
     chat = mall_chat
     ann = await joined(chat)
-    await ann.send("/mall")
-    await ann.press("Goods (1)")
-    await ann.press("1. Canvas tote")
-    await ann.press("🎁 Redeem for 400 points")
+    await confirmation(ann, "Goods (1)", "1. Canvas tote", "400")
     await ann.press("✅ Redeem")
     done = await ann.send("1 Tea Street")
     number = (await chat.mall.redemptions.list_for_member(ann.id)).entries[0].redemption_id
@@ -157,10 +154,7 @@ async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_ch
     and the inbox hands the same press over again (``Event.retried``)."""
     chat = mall_chat
     ann = await joined(chat)
-    await ann.send("/mall")
-    await ann.press("Drinks (1)")
-    await ann.press("1. Latte")
-    confirm = await ann.press("🎁 Redeem for 300 points")
+    confirm = await confirmation(ann, "Drinks (1)", "1. Latte", "300")
     data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
     assert data is not None
     conversation = chat.runtime.conversation("bot")
