@@ -75,7 +75,14 @@ from core.errors import (
 )
 from core.idempotency import run_once
 from core.inventory import take_coupon_code, take_stock
-from core.ledger import credit_member, debit_member, lock_member, require_member
+from core.ledger import (
+    credit_member,
+    current_balance,
+    debit_member,
+    lock_member,
+    require_member,
+)
+from core.task_rewards import advance_each
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
 # The columns' own bounds: weights are INTEGER, names VARCHAR(100).
@@ -642,6 +649,8 @@ class BlindBoxes:
                 .returning(BoxDraw.id)
             )
         ).scalar_one()
+        if await advance_each(conn, self.config, member_id, ("spend",), now):
+            balance = await current_balance(conn, member_id)
         return DrawResult(
             draw_id=int(draw_id),
             box_id=box_id,

@@ -66,6 +66,7 @@ from core.config import Config, is_language_code
 from core.db.database import Database
 from core.db.models import BlindBox, BoxPrize, BoxSeed, Item, Shelf
 from core.errors import MallError
+from core.tasks_file import check_tasks, prize_items, upsert_tasks
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
 # Integer columns (weights, pity counters) hold 32-bit values.
@@ -118,6 +119,9 @@ class CatalogLoadReport:
     boxes_updated: int
     boxes_unchanged: int
     warnings: tuple[CatalogProblem, ...] = ()
+    tasks_created: int = 0
+    tasks_updated: int = 0
+    tasks_unchanged: int = 0
 
 
 # --- Coupon code files -------------------------------------------------------------------------
@@ -264,12 +268,12 @@ _MESSAGES = {
 class _Lines:
     """Where things are in the file's text, for messages (tomllib keeps no positions)."""
 
-    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes|shelves)\s*\]\]")
+    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes|shelves|tasks)\s*\]\]")
     _PRIZE_HEADER = re.compile(r"^\s*\[\[\s*boxes\s*\.\s*prizes\s*\]\]")
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.starts: dict[str, list[int]] = {"items": [], "boxes": [], "shelves": []}
+        self.starts: dict[str, list[int]] = {"items": [], "boxes": [], "shelves": [], "tasks": []}
         for number, line in enumerate(self.lines):
             match = self._HEADER.match(line)
             if match:
@@ -750,12 +754,13 @@ async def _load(
         raise CatalogError(problems=[CatalogProblem("", line, f"invalid TOML: {error}")]) from None
     problems = _Problems(_Lines(text), languages)
     for key in document:
-        if key not in ("items", "boxes", "shelves"):
-            message = "unknown key (a catalog has [[items]], [[shelves]] and [[boxes]])"
+        if key not in ("items", "boxes", "shelves", "tasks"):
+            message = "unknown key (a catalog has [[items]], [[shelves]], [[boxes]] and [[tasks]])"
             problems.found.append(CatalogProblem(key, None, message))
     raw_items, raw_boxes = document.get("items", []), document.get("boxes", [])
-    raw_shelves = document.get("shelves", [])
-    for key, value in (("items", raw_items), ("boxes", raw_boxes), ("shelves", raw_shelves)):
+    raw_shelves, raw_tasks = document.get("shelves", []), document.get("tasks", [])
+    tables = (("items", raw_items), ("boxes", raw_boxes), ("shelves", raw_shelves))
+    for key, value in (*tables, ("tasks", raw_tasks)):
         if not isinstance(value, list):
             problems.found.append(CatalogProblem(key, None, f"expected [[{key}]] tables"))
     items = _check_items(
@@ -774,6 +779,9 @@ async def _load(
         raw_boxes if isinstance(raw_boxes, list) else [], file_items, problems
     )
     shelves = _check_shelves(raw_shelves if isinstance(raw_shelves, list) else [], problems)
+    tasks, task_prizes = check_tasks(
+        raw_tasks if isinstance(raw_tasks, list) else [], config, file_items, problems
+    )
     async with db.write() as conn:
         # Prizes may name items loaded earlier: they must exist (and be coupons where asked).
         known = await _existing_items(conn, list(outside))
@@ -786,10 +794,26 @@ async def _load(
                 elif kind == "coupon" and known[sku][1] != "coupon":
                     message = f"item {sku!r} is not a coupon item"
                     problems.add("boxes", box_index, raw_box.get("sku"), loc, message)
+        known_prizes = await prize_items(conn, list(task_prizes))
+        for sku, task_indexes in task_prizes.items():
+            for task_index in task_indexes:
+                code = raw_tasks[task_index].get("code")
+                if sku not in known_prizes:
+                    problems.add("tasks", task_index, code, ("prize",), f"no item {sku!r}")
+                elif known_prizes[sku][1] == "coupon":
+                    message = f"item {sku!r} is a coupon item; a task's prize is not"
+                    problems.add("tasks", task_index, code, ("prize",), message)
         if problems.found:
             raise CatalogError(problems=problems.found)
         report = await _apply(conn, items, boxes, now)
         await _upsert_shelves(conn, shelves)
+        task_counts = await upsert_tasks(conn, tasks, now)
+        report = replace(
+            report,
+            tasks_created=task_counts["created"],
+            tasks_updated=task_counts["updated"],
+            tasks_unchanged=task_counts["unchanged"],
+        )
         warnings = _Problems(problems.lines)
         await _check_draws(conn, boxes, warnings)
         return replace(report, warnings=tuple(warnings.found))

@@ -23,8 +23,9 @@ from core.db.models import CheckIn, Member
 from core.earning import earn
 from core.errors import Frozen, InvalidInput, MakeUpNotAllowed
 from core.idempotency import run_once
-from core.ledger import debit_member, lock_member, require_member
+from core.ledger import current_balance, debit_member, lock_member, require_member
 from core.referrals import ReferralReward, qualify
+from core.task_rewards import TaskReward, advance, advance_each
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class CheckInResult:
     already_checked_in: bool = False
     # This check-in qualified the member's invite: what it paid them and their referrer.
     referral: ReferralReward | None = None
+    # Challenges this check-in completed, paid with it (their points are in ``balance``).
+    tasks: tuple[TaskReward, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,9 @@ class CheckIns:
             referral = await qualify(conn, self.config, member_id, "checkin", now)
             if referral is not None:
                 balance = referral.invitee_balance
+            tasks = await advance(conn, self.config, member_id, "checkins", now, notified=True)
+            if tasks:
+                balance = tasks[-1].balance
             milestone = rules.next_milestone(streak, self.config.checkin)
             return CheckInResult(
                 day=day,
@@ -145,6 +151,7 @@ class CheckIns:
                 next_milestone_reward=milestone.reward if milestone else None,
                 next_open_at=rules.start_of_day(day + timedelta(days=1), self.config.mall.timezone),
                 referral=referral,
+                tasks=tasks,
             )
 
         outcome = await run_once(
@@ -227,6 +234,9 @@ class CheckIns:
                 )
             )
             await _recount_streaks_after(conn, member_id, day, previous + 1)
+            # A filled day counts toward check-in challenges, its price toward spending ones.
+            if await advance_each(conn, self.config, member_id, ("checkins", "spend"), now):
+                balance = await current_balance(conn, member_id)
             return MakeUpResult(
                 day=day,
                 price=settings.makeup_price,

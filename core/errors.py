@@ -267,3 +267,21 @@ def _registry() -> dict[str, type[MallError]]:
         found.setdefault(cls.code, cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+class UnknownTask(MallError):
+    """No such task, or one that is switched off or outside its window."""
+
+    code = "unknown_task"
+
+
+class TaskDone(MallError):
+    """The member already completed the task in this period (once, today, this week, ...)."""
+
+    code = "task_done"
+
+
+class TaskNotReady(MallError):
+    """A challenge the member has not reached yet, or a task that is not done this way."""
+
+    code = "task_not_ready"

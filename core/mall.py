@@ -34,6 +34,7 @@ from core.shop_keys import ShopKeys
 from core.shop_views import ShopViews
 from core.star_refunds import StarRefunds
 from core.statements import Statements
+from core.tasks import Tasks
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Mall:
     shop_keys: ShopKeys
     shop_views: ShopViews
     star_refunds: StarRefunds
+    tasks: Tasks
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -106,6 +108,7 @@ class Mall:
             shop_keys=ShopKeys(db, config),
             shop_views=ShopViews(db, config),
             star_refunds=StarRefunds(db, config),
+            tasks=Tasks(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

@@ -17,8 +17,9 @@ from core.db.models import Order
 from core.earning import add_earned, current_standing, earn, refresh_tier
 from core.errors import AlreadyRefunded, Frozen, KeyReused, UnknownOrder
 from core.idempotency import run_once
-from core.ledger import debit_member, lock_member
+from core.ledger import current_balance, debit_member, lock_member
 from core.referrals import ReferralReward, qualify
+from core.task_rewards import advance_each
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ async def credit_purchase(
     referral = await qualify(conn, config, member_id, "purchase", now)
     if referral is not None:
         balance = referral.invitee_balance
+    if await advance_each(conn, config, member_id, ("shop",), now):
+        balance = await current_balance(conn, member_id)
     return PurchaseResult(
         order_id=order_id,
         points=granted,

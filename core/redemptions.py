@@ -79,6 +79,7 @@ from core.errors import (
 from core.idempotency import run_once
 from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
 from core.ledger import (
+    current_balance,
     debit_member,
     lock_member,
     place_hold,
@@ -88,6 +89,7 @@ from core.ledger import (
 )
 from core.referrals import qualify
 from core.star_refunds import record_due, stars_for
+from core.task_rewards import advance_each
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
 ENDED = ("cancelled", "rejected")
@@ -582,6 +584,8 @@ class Redemptions:
             referral = await qualify(conn, self.config, member_id, "redemption", now)
             if referral is not None:
                 balance = referral.invitee_balance
+        if await advance_each(conn, self.config, member_id, ("redeem", "spend"), now):
+            balance = await current_balance(conn, member_id)
         return RedemptionResult(await redemption_view(conn, self.config, redemption_id), balance)
 
     # --- Answering a redemption that waits, and undoing one -----------------------------------

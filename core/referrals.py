@@ -57,6 +57,7 @@ from core.db.models import CheckIn, InviteCode, Member, Order, Redemption, Refer
 from core.earning import earn
 from core.errors import InvalidInput, UnknownMember
 from core.ledger import MemberLock, lock_member, require_member
+from core.task_rewards import advance
 
 ReferralEvent = Literal["checkin", "redemption", "purchase"]
 
@@ -478,12 +479,15 @@ async def _settle(
         await conn.execute(
             update(Referral)
             .where(Referral.invitee_id == invitee_id, Referral.status == "pending")
-            .values(status=status)
+            .values(status=status, rewarded_at=now)
             .returning(Referral.invitee_id)
         )
     ).first()
     if claimed is None:
         return None
+    # The referrer's lock is held: an invite challenge this friend completes pays now (the
+    # tasks job tells the referrer).
+    await advance(conn, config, referrer_id, "invites", now)
     if capped:
         return ReferralReward(invitee_id, referrer_id, status, 0, 0, invitee.balance)
     invitee_points, invitee_balance = await _pay(

@@ -1087,3 +1087,116 @@ class CheckoutHold(Base):
     # The shop's order the points paid for, once captured.
     order_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Tasks: ways to earn beyond check-ins and purchases -----------------------------------------
+
+
+class Task(Base):
+    """Something a member does for a reward: join a chat, answer a quiz or survey, or reach a
+    challenge's target. ``code`` is the catalog file's stable name for it.
+
+    A channel task names its chat (``chat``: '@name' or a numeric id) and how long a member must
+    stay (``keep_hours``); a quiz or survey keeps its question and options in ``poll``; a
+    challenge counts ``metric`` up to ``target`` within each ``repeat`` period.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("kind IN ('channel', 'quiz', 'survey', 'challenge')", name="kind_known"),
+        CheckConstraint("repeat IN ('once', 'day', 'week', 'month')", name="repeat_known"),
+        CheckConstraint("reward_points >= 0", name="reward_not_negative"),
+        CheckConstraint("reward_points > 0 OR reward_item_id IS NOT NULL", name="reward_something"),
+        CheckConstraint(
+            "metric IS NULL OR metric IN ('checkins', 'spend', 'redeem', 'invites', 'shop')",
+            name="metric_known",
+        ),
+        CheckConstraint("target IS NULL OR target > 0", name="target_positive"),
+        Index("ix_tasks_kind", "kind", "metric"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    titles: Mapped[dict[str, str]] = mapped_column(Texts, default=dict, server_default=_NO_TEXTS)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    descriptions: Mapped[dict[str, str]] = mapped_column(
+        Texts, default=dict, server_default=_NO_TEXTS
+    )
+    reward_points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reward_item_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("items.id"))
+    repeat: Mapped[str] = mapped_column(String(8), default="once", server_default="once")
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    min_tier: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    chat: Mapped[str | None] = mapped_column(String(100))
+    chat_link: Mapped[str | None] = mapped_column(String(200))
+    keep_hours: Mapped[int | None] = mapped_column(Integer)
+    # {"question", "options", "correct", "explanation", "texts": {lang: {question, options,
+    # explanation}}}; "correct" is set for a quiz, and "paid_if_wrong" says whether a wrong
+    # answer still earns.
+    poll: Mapped[dict[str, object]] = mapped_column(JSON, default=dict, server_default=_NO_TEXTS)
+    metric: Mapped[str | None] = mapped_column(String(16))
+    target: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskCompletion(Base):
+    """A task a member completed in one period (``ever``, a day, an ISO week or a month), and
+    its reward: at most one per task, member and period, paid in the completing transaction.
+
+    A channel task is watched until ``watch_until``: leaving before it takes the reward back
+    (``revoked_at``, with what could be taken and what the member had already spent).
+    """
+
+    __tablename__ = "task_completions"
+    __table_args__ = (
+        CheckConstraint(
+            "points >= 0 AND points_taken >= 0 AND unrecovered >= 0", name="points_not_negative"
+        ),
+        Index("uq_task_completions_period", "task_id", "member_id", "period", unique=True),
+        Index("ix_task_completions_member", "member_id", "completed_at"),
+        Index("ix_task_completions_watch", "watch_until"),
+        Index("ix_task_completions_unnotified", "notified_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tasks.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    points: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Points the daily earning cap kept back from the reward.
+    capped: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The prize item given (a completed redemption for 0 points), if the task gives one.
+    redemption_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("redemptions.id"))
+    # The prize item had no unit (or code) left when the task was completed.
+    prize_missing: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    watch_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    points_taken: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    unrecovered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When the member was told (NULL: the tasks job will tell them).
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaskPoll(Base):
+    """A quiz or survey sent to a member as a Telegram poll, by the poll's id, and their answer."""
+
+    __tablename__ = "task_polls"
+    __table_args__ = (Index("uq_task_polls_period", "task_id", "member_id", "period", unique=True),)
+
+    poll_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tasks.id"))
+    member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The options chosen (a JSON list), once answered; the first answer counts.
+    answer: Mapped[list[int] | None] = mapped_column(JSON)
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "task_polls",
+    "task_completions",
+    "tasks",
     "checkout_holds",
     "shop_refunds",
     "shop_orders",
