@@ -36,7 +36,7 @@ from bot.tracking import Handled
 
 log = logging.getLogger("bot.updates")
 # The update kinds the mall asks Telegram for (getUpdates and setWebhook).
-ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query", "poll_answer"]
 # What is told of a member who blocked the bot: their id and Telegram's words.
 OnUnreachable = Callable[[int, str], Awaitable[None]]
 # Makes a Stars refund through the channel (``bot.refunds.Refunder.refund``); True once made.

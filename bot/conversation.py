@@ -14,7 +14,18 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.events import Command, Contact, Event, Paid, PreCheckout, Press, Text, Upload
+from bot.bot_queries import BotQueries, NoQueries
+from bot.events import (
+    Command,
+    Contact,
+    Event,
+    Paid,
+    PollAnswer,
+    PreCheckout,
+    Press,
+    Text,
+    Upload,
+)
 from bot.features import build_router
 from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
 from bot.i18n import Html, Languages, language_for, plain
@@ -53,6 +64,7 @@ class Conversation:
         bot_username: str,
         clock: Clock = utc_now,
         router: Router | None = None,
+        queries: BotQueries | None = None,
     ) -> None:
         self.mall = mall
         self.config = mall.config
@@ -60,6 +72,8 @@ class Conversation:
         self.bot_username = bot_username
         self.clock = clock
         self.router = router or build_router()
+        # The adapter's getChatMember and sendPoll; without a bot, calling them is a mistake.
+        self.queries: BotQueries = queries or NoQueries()
 
     async def handle(self, event: Event) -> list[Output]:
         now = self.clock()
@@ -73,6 +87,7 @@ class Conversation:
             languages=self.languages,
             bot_username=self.bot_username,
             retried=event.retried,
+            queries=self.queries,
         )
         try:
             language = await self._known_member(turn)
@@ -80,7 +95,9 @@ class Conversation:
                 turn.t = self.languages[language]
             await self._dispatch(turn)
         except NotJoined:
-            if isinstance(turn.action, PreCheckout):
+            if isinstance(turn.action, PollAnswer):  # a vote is no request to join: no answer
+                log.info("poll answer from %s, who has not joined", event.sender.user_id)
+            elif isinstance(turn.action, PreCheckout):
                 turn.out.add(CheckoutAnswer(ok=False, error=turn.t("error.not_joined")))
             elif isinstance(turn.action, Press):  # an old button: leave its message as it is
                 turn.notice(turn.t("error.not_joined"), alert=True)
@@ -188,6 +205,12 @@ class Conversation:
             else:
                 self._guard(turn, "contacts", "contact")
                 await shared(turn, action)
+        elif isinstance(action, PollAnswer):
+            voted = router.poll_answers.get("poll_answer")
+            if voted is None:
+                log.info("poll answer from %s with no handler", turn.member_id)
+            else:
+                await voted(turn, action)
         elif isinstance(action, PreCheckout | Paid):
             route, args = parse_callback(action.payload)
             payment = router.payments.get(route)

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bot import metrics
+from bot.bot_queries import BotQueries
 from bot.screens import Button, Photo, Screen
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,27 @@ def bad_request(description: str) -> Rejected | Unreachable:
     return Rejected(description)
 
 
+# What Telegram says when the bot cannot look into a chat (getChatMember, getChat).
+_UNAVAILABLE = (
+    "chat not found",
+    "bot is not a member",
+    "member list is inaccessible",
+    "chat_admin_required",
+    "bot was kicked",
+)
+
+
+def unavailable(chat: int | str, error: DeliveryError) -> DeliveryError:
+    """``error`` of a query about ``chat`` (not a message to it), as :class:`ChatUnavailable`
+    when it means the bot cannot see that chat; any other error unchanged."""
+    if isinstance(error, ChatUnavailable):
+        return error
+    lowered = str(error).lower()
+    if isinstance(error, Rejected | Unreachable) and any(p in lowered for p in _UNAVAILABLE):
+        return ChatUnavailable(chat, str(error))
+    return error
+
+
 def counted(method: str, error: DeliveryError) -> DeliveryError:
     """``error`` of the Bot API call ``method`` (e.g. ``send_message``), counted for /metrics."""
     name = metrics.api_method(method)
@@ -93,6 +115,17 @@ def counted(method: str, error: DeliveryError) -> DeliveryError:
     if isinstance(error, RetryAfter):
         metrics.TELEGRAM_FLOOD_WAITS.labels(name).inc()
     return error
+
+
+class ChatUnavailable(Rejected):
+    """The bot cannot look into ``chat``: no such chat, the bot is not in it, or it is a
+    channel whose members only an admin may see. Asking again will not help until an admin
+    adds the bot (or fixes the chat's name)."""
+
+    def __init__(self, chat: int | str, reason: str = "") -> None:
+        super().__init__(f"chat {chat}: {reason}" if reason else f"chat {chat} is unavailable")
+        self.chat = chat
+        self.reason = reason
 
 
 class GaveUp(DeliveryError):
@@ -148,8 +181,9 @@ class ReplyPolicy:
             await self._sleep(wait)
 
 
-class Messenger(Protocol):
-    """What the bot does outside a member's turn: the outbox's messages, Stars refunds."""
+class Messenger(BotQueries, Protocol):
+    """What the bot does outside a member's turn: the outbox's messages, Stars refunds, and
+    the queries of :mod:`bot.bot_queries` (jobs check a channel's members, send polls)."""
 
     async def deliver(self, chat_id: int, screen: Screen) -> None:
         """Send ``screen`` as a new message; raise one of the errors above if it did not go."""

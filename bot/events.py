@@ -93,7 +93,20 @@ class Contact:
     user_id: int | None = None
 
 
-Action = Command | Text | Press | Upload | PreCheckout | Paid | Contact
+@dataclass(frozen=True)
+class PollAnswer:
+    """A vote in a poll the bot sent (``poll_answer``); the event's sender is the voter.
+
+    ``option_ids`` are the chosen options' indexes; empty when the voter took their vote back
+    (a regular poll allows it, a quiz does not). It comes from the poll, not from a chat: the
+    answers of its turn are messages to the voter's private chat.
+    """
+
+    poll_id: str
+    option_ids: tuple[int, ...]
+
+
+Action = Command | Text | Press | Upload | PreCheckout | Paid | Contact | PollAnswer
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ POLLER_LOCK = 0x504D504F4C4C
 LONG_POLL_SECONDS = 20
 # Update kinds whose object names who acted in ``from``.
 _ACTED = ("message", "edited_message", "callback_query", "pre_checkout_query", "shipping_query")
+# Update kinds whose object names who acted in ``user`` (a vote in a poll).
+_VOTED = ("poll_answer",)
 
 
 class Updates(Protocol):
@@ -45,6 +47,12 @@ def chat_key(update: Mapping[str, Any]) -> int | None:
         part = update.get(kind)
         if isinstance(part, Mapping):
             who = part.get("from")
+            if isinstance(who, Mapping) and isinstance(who.get("id"), int):
+                return int(who["id"])
+    for kind in _VOTED:
+        part = update.get(kind)
+        if isinstance(part, Mapping):
+            who = part.get("user")
             if isinstance(who, Mapping) and isinstance(who.get("id"), int):
                 return int(who["id"])
     return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot.screens import CALLBACK_DATA_LIMIT
 
 if TYPE_CHECKING:
-    from bot.events import Contact, Upload
+    from bot.events import Contact, PollAnswer, Upload
     from bot.turn import Turn
 
 CommandHandler = Callable[["Turn"], Awaitable[None]]
@@ -22,6 +22,7 @@ ButtonHandler = Callable[["Turn", tuple[str, ...]], Awaitable[None]]
 InputHandler = Callable[["Turn", str, Mapping[str, Any]], Awaitable[None]]
 UploadHandler = Callable[["Turn", "Upload", Mapping[str, Any]], Awaitable[None]]
 ContactHandler = Callable[["Turn", "Contact"], Awaitable[None]]
+PollAnswerHandler = Callable[["Turn", "PollAnswer"], Awaitable[None]]
 SEPARATOR = ":"
 
 
@@ -80,6 +81,8 @@ class Router:
     uploads: dict[str, UploadHandler] = field(default_factory=dict)
     # A contact the member sent, asked for or not: one handler, registered as "contact".
     contacts: dict[str, ContactHandler] = field(default_factory=dict)
+    # A vote in a poll the bot sent, from a member: one handler, registered as "poll_answer".
+    poll_answers: dict[str, PollAnswerHandler] = field(default_factory=dict)
     # The text buttons of reply keyboards, by the key of their label (any language's label
     # matches): a text no question is waiting for goes here before "I did not understand".
     replies: dict[str, CommandHandler] = field(default_factory=dict)
@@ -138,6 +141,15 @@ class Router:
 
         return register
 
+    def poll_answer(self) -> Callable[[PollAnswerHandler], PollAnswerHandler]:
+        """The handler of every vote a member casts (or takes back) in the bot's polls."""
+
+        def register(handler: PollAnswerHandler) -> PollAnswerHandler:
+            self._add(self.poll_answers, "poll_answer", handler)
+            return handler
+
+        return register
+
     def reply(self, label_key: str) -> Callable[[CommandHandler], CommandHandler]:
         """A reply keyboard's text button, labelled with the text of ``label_key``: pressing it
         sends its label, routed here when no question takes the text first."""
@@ -170,6 +182,7 @@ class Router:
             (self.payments, other.payments),
             (self.uploads, other.uploads),
             (self.contacts, other.contacts),
+            (self.poll_answers, other.poll_answers),
             (self.replies, other.replies),
         ):
             for name, handler in theirs.items():

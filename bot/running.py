@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from bot.aiogram.app import open_api as aiogram_api
 from bot.aiogram.messenger import open_messenger as aiogram_messenger
 from bot.answering import Channel, Incoming, UpdateHandler
+from bot.bot_queries import BotQueries
 from bot.commands import CommandMenu, command_menus
 from bot.delivery import Messenger, ReplyPolicy
 from bot.frameworks import FRAMEWORKS as FRAMEWORKS  # re-exported: tests name it here
@@ -54,6 +55,9 @@ class BotApi(Protocol):
 
     @property
     def channel(self) -> Channel: ...
+
+    @property
+    def queries(self) -> BotQueries: ...
 
     def incoming(self, raw: dict[str, Any]) -> Incoming: ...
 
@@ -124,7 +128,7 @@ async def running_bot(
 
         refunder = Refunder(runtime.mall, runtime.languages, runtime.clock)
         handler = UpdateHandler(
-            runtime.conversation(api.username),
+            runtime.conversation(api.username, api.queries),
             handled,
             ReplyPolicy(settings.reply_deadline_minutes * 60.0),
             unreachable,

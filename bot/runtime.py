@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from bot.bot_queries import BotQueries
 from bot.conversation import Clock, Conversation, utc_now
 from bot.features.admin import ADMIN_COMMANDS
 from bot.features.menu import COMMANDS
@@ -38,8 +39,8 @@ class Runtime:
     languages: Languages
     clock: Clock
 
-    def conversation(self, bot_username: str) -> Conversation:
-        return Conversation(self.mall, self.languages, bot_username, self.clock)
+    def conversation(self, bot_username: str, queries: BotQueries | None = None) -> Conversation:
+        return Conversation(self.mall, self.languages, bot_username, self.clock, queries=queries)
 
     def command_menus(self, *, admin: bool = False) -> dict[str, list[tuple[str, str]]]:
         """``setMyCommands`` per Telegram language code ('' is the default, English).

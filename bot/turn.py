@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.bot_queries import BotQueries, NoQueries
 from bot.events import Action, Press, Sender
 from bot.i18n import Html, Languages, Translator
 from bot.screens import Button, Edit, Keyboard, Notice, Outputs, Screen, Send
@@ -24,6 +25,8 @@ class Turn:
     # The link members share: https://t.me/<bot>?start=<payload>.
     bot_username: str
     out: Outputs = field(default_factory=Outputs)
+    # getChatMember and sendPoll on the framework that carries this update (bot.bot_queries).
+    queries: BotQueries = field(default_factory=NoQueries)
     # Handled before without finishing (bot.events.Event.retried): answer in full again.
     retried: bool = False
 

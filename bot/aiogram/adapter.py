@@ -38,7 +38,18 @@ from aiogram.types import (
 
 from bot import delivery
 from bot.answering import Incoming, parse_text
-from bot.events import Action, Contact, Event, Paid, PreCheckout, Press, Sender, Upload
+from bot.bot_queries import ChatMembership, PollSpec
+from bot.events import (
+    Action,
+    Contact,
+    Event,
+    Paid,
+    PollAnswer,
+    PreCheckout,
+    Press,
+    Sender,
+    Upload,
+)
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 log = logging.getLogger("bot.updates")
@@ -79,10 +90,12 @@ def chat_of(update: Update) -> int | None:
 
 
 def sender_of(update: Update) -> User | None:
-    """Who acted: the author of a message, the presser of a button, the payer."""
+    """Who acted: the author of a message, the presser of a button, the payer, the voter."""
     for source in (update.message, update.callback_query, update.pre_checkout_query):
         if source is not None:
             return source.from_user
+    if update.poll_answer is not None:  # None when an anonymous admin voted for a chat
+        return update.poll_answer.user
     return None
 
 
@@ -104,6 +117,8 @@ def _action(update: Update, bot: Bot, bot_username: str) -> Action | None:
         return Press(query.data, message.message_id, _has_media(message))
     if (checkout := update.pre_checkout_query) is not None:
         return PreCheckout(checkout.invoice_payload, checkout.currency, checkout.total_amount)
+    if (vote := update.poll_answer) is not None:
+        return PollAnswer(vote.poll_id, tuple(vote.option_ids))
     message = update.message
     if message is None or message.chat.type != "private":
         return None
@@ -282,6 +297,33 @@ class AiogramChannel:
         await self._call(
             self.bot.refund_star_payment, user_id=user_id, telegram_payment_charge_id=charge_id
         )
+
+    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership:
+        try:
+            member = await self._call(self.bot.get_chat_member, chat_id=chat_id, user_id=user_id)
+        except delivery.DeliveryError as error:
+            raise delivery.unavailable(chat_id, error) from error
+        assert member is not None, "only an edit is ever 'not modified'"
+        return ChatMembership.of(member.status, getattr(member, "is_member", None))
+
+    async def bot_member(self, chat_id: int | str) -> ChatMembership:
+        return await self.chat_member(chat_id, self.bot.id)
+
+    async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
+        quiz = poll.correct_option is not None
+        message = await self._call(
+            self.bot.send_poll,
+            chat_id=chat_id,
+            question=poll.question,
+            options=list(poll.options),
+            is_anonymous=False,
+            type="quiz" if quiz else "regular",
+            correct_option_ids=[poll.correct_option] if poll.correct_option is not None else None,
+            explanation=poll.explanation or None,
+        )
+        assert message is not None, "only an edit is ever 'not modified'"
+        assert message.poll is not None, "sendPoll returns the poll's message"
+        return message.poll.id
 
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
         """One API call; aiogram's errors become :mod:`bot.delivery`'s (none for "not

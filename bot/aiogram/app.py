@@ -26,6 +26,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat, Update
 from bot import delivery
 from bot.aiogram.adapter import AiogramChannel, build_bot, to_incoming, translate
 from bot.answering import ALLOWED_UPDATES, Incoming
+from bot.bot_queries import BotQueries
 from bot.commands import CommandMenu
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ class AiogramApi:
     channel: AiogramChannel
     username: str
     bot_id: int
+
+    @property
+    def queries(self) -> BotQueries:
+        """getChatMember and sendPoll, for the conversation's turns."""
+        return self.channel
 
     def incoming(self, raw: dict[str, Any]) -> Incoming:
         update = Update.model_validate(raw, context={"bot": self.bot})

@@ -18,6 +18,7 @@ from telegram import (
     KeyboardButton,
     LabeledPrice,
     Message,
+    Poll,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
@@ -29,7 +30,18 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import delivery
 from bot.answering import Incoming, parse_text
-from bot.events import Action, Contact, Event, Paid, PreCheckout, Press, Sender, Upload
+from bot.bot_queries import ChatMembership, PollSpec
+from bot.events import (
+    Action,
+    Contact,
+    Event,
+    Paid,
+    PollAnswer,
+    PreCheckout,
+    Press,
+    Sender,
+    Upload,
+)
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 log = logging.getLogger("bot.updates")
@@ -88,6 +100,8 @@ def _action(update: Update, bot_username: str) -> Action | None:
         return Press(query.data, message.message_id, _has_media(message))
     if (checkout := update.pre_checkout_query) is not None:
         return PreCheckout(checkout.invoice_payload, checkout.currency, checkout.total_amount)
+    if (vote := update.poll_answer) is not None:
+        return PollAnswer(vote.poll_id, tuple(vote.option_ids))
     message = update.message
     if message is None or message.chat.type != "private":
         return None
@@ -264,6 +278,33 @@ class PtbChannel:
         await self._call(
             self.bot.refund_star_payment, user_id=user_id, telegram_payment_charge_id=charge_id
         )
+
+    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership:
+        try:
+            member = await self._call(self.bot.get_chat_member, chat_id=chat_id, user_id=user_id)
+        except delivery.DeliveryError as error:
+            raise delivery.unavailable(chat_id, error) from error
+        assert member is not None, "only an edit is ever 'not modified'"
+        return ChatMembership.of(member.status, getattr(member, "is_member", None))
+
+    async def bot_member(self, chat_id: int | str) -> ChatMembership:
+        return await self.chat_member(chat_id, self.bot.id)
+
+    async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
+        quiz = poll.correct_option is not None
+        message = await self._call(
+            self.bot.send_poll,
+            chat_id=chat_id,
+            question=poll.question,
+            options=list(poll.options),
+            is_anonymous=False,
+            type=Poll.QUIZ if quiz else Poll.REGULAR,
+            correct_option_ids=[poll.correct_option] if poll.correct_option is not None else None,
+            explanation=poll.explanation or None,
+        )
+        assert message is not None, "only an edit is ever 'not modified'"
+        assert message.poll is not None, "sendPoll returns the poll's message"
+        return message.poll.id
 
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
         """One API call; Telegram's errors become :mod:`bot.delivery`'s (none for "not

@@ -20,6 +20,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot import delivery
 from bot.answering import ALLOWED_UPDATES, Incoming
+from bot.bot_queries import BotQueries
 from bot.commands import CommandMenu
 from bot.ptb.adapter import PtbChannel, build_bot, to_incoming, translate
 
@@ -34,6 +35,11 @@ class PtbApi:
     channel: PtbChannel
     username: str
     bot_id: int
+
+    @property
+    def queries(self) -> BotQueries:
+        """getChatMember and sendPoll, for the conversation's turns."""
+        return self.channel
 
     def incoming(self, raw: dict[str, Any]) -> Incoming:
         update = Update.de_json(raw, self.bot)

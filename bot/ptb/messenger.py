@@ -12,12 +12,13 @@ from contextlib import asynccontextmanager
 
 from telegram import Bot
 
+from bot.bot_queries import ChatMembership, PollSpec
 from bot.ptb.adapter import PtbChannel, build_bot
 from bot.screens import Screen
 
 
 class PtbMessenger:
-    """Delivers outbox screens with a python-telegram-bot ``Bot``."""
+    """Delivers outbox screens, refunds Stars and makes jobs' queries (python-telegram-bot)."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
@@ -28,6 +29,15 @@ class PtbMessenger:
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
         await self._channel.refund_star_payment(user_id, charge_id)
+
+    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership:
+        return await self._channel.chat_member(chat_id, user_id)
+
+    async def bot_member(self, chat_id: int | str) -> ChatMembership:
+        return await self._channel.bot_member(chat_id)
+
+    async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
+        return await self._channel.send_poll(chat_id, poll)
 
 
 @asynccontextmanager

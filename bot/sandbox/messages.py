@@ -46,6 +46,8 @@ class ChatMessage:
     # Telegram's service message of a Stars refund (``refunded_payment``).
     refund: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
+    # A poll the bot sent (``World.polls``); the message's ``poll`` shows its current state.
+    poll_id: str | None = None
     edited: bool = False
     deleted: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -10,7 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox import api_bot, api_files, api_messages, api_payments  # noqa: F401 (handlers)
+from bot.sandbox import (  # noqa: F401 (handlers)
+    api_bot,
+    api_chats,
+    api_files,
+    api_messages,
+    api_payments,
+)
+from bot.sandbox.chats import DEFAULT_CHATS, ChatSeed, GroupChat
 from bot.sandbox.dispatch import failure, known_method, ok, record, run
 from bot.sandbox.errors import UNAUTHORIZED, ApiError
 from bot.sandbox.faults import Faults, add_fault_routes
@@ -35,11 +42,17 @@ class Sandbox:
         flood_limits: FloodLimits | None = None,
         spec: ApiSpec | None = None,
         admins: Sequence[tuple[int, str]] | None = None,
+        chats: Sequence[ChatSeed] = DEFAULT_CHATS,
     ) -> None:
         self.token = token
         self.host = host
         self.port = port
-        self.world = World(token=token, spec=spec or ApiSpec.load(), flood_limits=flood_limits)
+        self.world = World(
+            token=token,
+            spec=spec or ApiSpec.load(),
+            flood_limits=flood_limits,
+            chat_seeds=chats,
+        )
         # Telegram's bad minutes, when a test asks: ``sandbox.faults.add(...)``.
         self.faults = Faults(known_method=lambda name: known_method(self.world, name))
         self._admins = list(admins or [])
@@ -153,6 +166,17 @@ class Sandbox:
         users[user_id] = user
         self.world.changed(user_id, kind="users")
         return user
+
+    def chat(self, ref: int | str) -> GroupChat:
+        """A channel or group by id or '@username': its members, the bot's standing there."""
+        found = self.world.group_chat(ref)
+        if found is None:
+            raise LookupError(f"no sandbox channel or group {ref!r}")
+        return found
+
+    @property
+    def chats(self) -> list[GroupChat]:
+        return list(self.world.chats.values())
 
     def user(self, user_id: int) -> SandboxUser:
         try:

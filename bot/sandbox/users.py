@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bot.sandbox.chats import GroupChat, PollState
 from bot.sandbox.errors import PaymentRefused
 from bot.sandbox.html import utf16_len
 from bot.sandbox.media import image_size
@@ -323,6 +324,59 @@ class SandboxUser:
         }
         message.raw["refunded_payment"] = message.refund
         return self._send(message)
+
+    # -- channels, groups and polls -------------------------------------------------------
+
+    def _group(self, chat: GroupChat | int | str) -> GroupChat:
+        if isinstance(chat, GroupChat):
+            return chat
+        found = self._world.group_chat(chat)
+        if found is None:
+            raise LookupError(f"no sandbox channel or group {chat!r}")
+        return found
+
+    def join(self, chat: GroupChat | int | str) -> bool:
+        """Join a channel or group (by id or '@username'); False if already in it."""
+        group = self._group(chat)
+        joined = group.join(self.id)
+        self._world.changed(self.id, kind="chats")
+        return joined
+
+    def leave(self, chat: GroupChat | int | str) -> bool:
+        """Leave a channel or group; False if not in it."""
+        group = self._group(chat)
+        left = group.leave(self.id)
+        self._world.changed(self.id, kind="chats")
+        return left
+
+    def newest_poll(self) -> ChatMessage:
+        """The newest poll the bot sent to this chat."""
+        for message in reversed(self.bot_messages):
+            if message.poll_id is not None and not message.deleted:
+                return message
+        raise LookupError(f"no poll in the chat of {self.first_name} ({self.id})")
+
+    def poll(self, message: ChatMessage | None = None) -> PollState:
+        """The poll of ``message`` (default: the newest poll in this chat), as it stands."""
+        target = message or self.newest_poll()
+        if target.poll_id is None:
+            raise LookupError(f"message {target.message_id} is not a poll")
+        return self._world.polls[target.poll_id]
+
+    def vote(self, option_ids: Sequence[int], message: ChatMessage | None = None) -> int | None:
+        """Vote in a poll in this chat (the newest by default); ``[]`` takes the vote back.
+
+        Returns the ``poll_answer`` update's id (None for an anonymous poll);
+        :class:`~bot.sandbox.chats.VoteRefused` where Telegram's app would not let the vote
+        be cast (a quiz answered already, a closed poll, an option that is not there)."""
+        return self._world.vote(self, self.poll(message), option_ids)
+
+    def vote_in(self, poll_id: str, option_ids: Sequence[int]) -> int | None:
+        """Vote in any poll the bot sent (one in a channel or group, say), by its id."""
+        poll = self._world.polls.get(poll_id)
+        if poll is None:
+            raise LookupError(f"no poll {poll_id!r}")
+        return self._world.vote(self, poll, option_ids)
 
     def block(self) -> int:
         """Block the bot: sends to this chat fail with 403 until ``unblock()``."""

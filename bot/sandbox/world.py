@@ -10,11 +10,12 @@ import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.changes import ChangeSignal
+from bot.sandbox.chats import DEFAULT_CHATS, ChatSeed, GroupChat, PollState, build_chats
 from bot.sandbox.limits import FloodControl, FloodLimits
 from bot.sandbox.messages import ChatMessage, StoredFile, buttons_of
 from bot.sandbox.spec import ApiSpec
@@ -74,6 +75,11 @@ class World:
     # Stars payments by charge id, and the refunds made (user id, charge id), in order.
     star_payments: dict[str, StarPayment] = field(default_factory=dict)
     refunds: list[tuple[int, str]] = field(default_factory=list)
+    # The channels and groups the world starts with (see bot.sandbox.chats).
+    chat_seeds: Sequence[ChatSeed] = DEFAULT_CHATS
+    chats: dict[int, GroupChat] = field(init=False)
+    # The polls the bot sent, by poll id.
+    polls: dict[str, PollState] = field(default_factory=dict)
     updates: UpdateQueue = field(init=False)
     flood: FloodControl | None = field(init=False)
     bot_user: dict[str, Any] = field(init=False)
@@ -81,6 +87,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.updates = UpdateQueue(self.signal)
+        self.chats = build_chats(self.chat_seeds)
         self.flood = FloodControl(self.flood_limits) if self.flood_limits else None
         bot_id = self.token.split(":", 1)[0]
         self.bot_user = {
@@ -143,11 +150,46 @@ class World:
             "date": message.date,
         }
         raw.update(message.raw)
+        if message.poll_id is not None:  # its current counts, as Telegram shows them
+            raw["poll"] = self.polls[message.poll_id].as_json()
         if message.edited:
             raw["edit_date"] = message.raw.get("edit_date", self.now())
         if message.reply_markup:
             raw["reply_markup"] = message.reply_markup
         return raw
+
+    # -- channels, groups, polls ---------------------------------------------------------
+
+    def group_chat(self, ref: int | str) -> GroupChat | None:
+        """The channel or group ``ref`` names: its id, or '@username' (any case)."""
+        text = str(ref).strip()
+        if text.startswith("@"):
+            wanted = text[1:].lower()
+            for chat in self.chats.values():
+                if chat.username and chat.username.lower() == wanted:
+                    return chat
+            return None
+        try:
+            return self.chats.get(int(text))
+        except ValueError:
+            return None
+
+    def vote(self, user: SandboxUser, poll: PollState, option_ids: Sequence[int]) -> int | None:
+        """``user`` votes (or takes their vote back); the ``poll_answer`` update's id, or None
+        for an anonymous poll, whose votes the bot never learns one by one."""
+        chosen = poll.vote(user.id, option_ids)
+        self.changed(user.id if poll.chat_id == user.id else None)
+        if poll.is_anonymous:
+            return None
+        return self.updates.push(
+            "poll_answer",
+            {
+                "poll_id": poll.id,
+                "user": user.as_user(),
+                "option_ids": list(chosen),
+                "option_persistent_ids": [poll.option_id(i) for i in chosen],
+            },
+        )
 
     def set_content(
         self,
