@@ -22,6 +22,7 @@ from bot.jobs import JobScheduler, JobScreens, job_specs
 from bot.refunds import Refunder
 from bot.runtime import Runtime
 from bot.sender import Sender, uninterrupted
+from bot.task_watch import TaskWatcher
 from core.jobs import Jobs
 from core.leader import Leader
 
@@ -68,9 +69,14 @@ async def background(
     async def refunds(now: datetime) -> int:
         return await refunder.run_due(messenger, now)
 
+    watcher = TaskWatcher(runtime.mall, runtime.languages, sender.wake)
+
+    async def tasks_job(now: datetime) -> int:
+        return await watcher.run(messenger, now)
+
     scheduler = JobScheduler(
         runtime.mall.job_runs,
-        job_specs(jobs, config, refunds),
+        job_specs(jobs, config, refunds, tasks_job),
         clock=runtime.clock,
         tz=config.mall.timezone,
         on_enqueued=sender.wake,

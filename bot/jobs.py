@@ -288,13 +288,19 @@ def job_specs(
     jobs: Jobs,
     config: Config,
     refunds: Callable[[datetime], Awaitable[object]] | None = None,
+    tasks: Callable[[datetime], Awaitable[object]] | None = None,
 ) -> tuple[JobSpec, ...]:
     """The mall's jobs, at the times of ``[jobs]`` in ``[mall] timezone``; with ``refunds``,
-    the Stars refunds Telegram refused so far are tried again as often as the holds."""
+    the Stars refunds Telegram refused so far are tried again as often as the holds; with
+    ``tasks`` (``bot.task_watch``), channel tasks are watched and challenges told as often."""
     settings, tz = config.jobs, config.mall.timezone
     every = timedelta(minutes=settings.every_minutes)
     frequent = IntervalTrigger(minutes=settings.every_minutes, timezone=tz)
-    extra = () if refunds is None else (JobSpec("refunds", frequent, refunds, every),)
+    extra: tuple[JobSpec, ...] = ()
+    if refunds is not None:
+        extra += (JobSpec("refunds", frequent, refunds, every),)
+    if tasks is not None:
+        extra += (JobSpec("tasks", frequent, tasks, every),)
     return (
         *extra,
         JobSpec("expiry", _daily(settings.expiry_time, tz), jobs.expire),

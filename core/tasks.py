@@ -14,6 +14,7 @@ off from the admin chat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from core.db.models import Item, Member, Task, TaskCompletion, TaskPoll
 from core.earning import add_earned, refresh_tier
 from core.errors import InvalidInput, TaskDone, TaskNotReady, TierTooLow, UnknownTask
 from core.ledger import current_balance, debit_member, lock_member, require_member
+from core.outbox import Envelope, enqueue
 from core.task_rewards import (
     TaskReward,
     completion_of,
@@ -186,6 +188,7 @@ class Revoked:
     points_taken: int
     unrecovered: int
     balance: int
+    keep_hours: int
 
 
 @dataclass(frozen=True)
@@ -444,11 +447,15 @@ class Tasks:
             ).all()
         return tuple(Watch(int(r.id), int(r.member_id), str(r.chat)) for r in rows)
 
-    async def revoke(self, completion_id: int, now: datetime) -> Revoked | None:
+    async def revoke(
+        self, completion_id: int, now: datetime, tell: Callable[[str, Revoked], str] | None = None
+    ) -> Revoked | None:
         """Take back a channel task's reward: the member left before ``keep_hours``.
 
         What the member has already spent cannot be taken; it is recorded as unrecovered. A
-        completion already revoked, or past its watch, is left alone (None).
+        completion already revoked, or past its watch, is left alone (None). ``tell`` renders
+        the member's message (their language, the revocation) for the outbox, enqueued in the
+        same transaction.
         """
 
         async def work(conn: AsyncConnection) -> Revoked | None:
@@ -493,7 +500,7 @@ class Tasks:
                 .where(TaskCompletion.id == completion_id)
                 .values(revoked_at=now, points_taken=taken, unrecovered=unrecovered)
             )
-            return Revoked(
+            revoked = Revoked(
                 completion_id,
                 member.member_id,
                 int(task.id),
@@ -502,13 +509,26 @@ class Tasks:
                 taken,
                 unrecovered,
                 balance,
+                int(task.keep_hours or 0),
             )
+            if tell is not None:
+                language = await _language(conn, member.member_id)
+                envelope = Envelope(
+                    f"task-revoked:{completion_id}", member.member_id, tell(language, revoked)
+                )
+                await enqueue(conn, [envelope], now=now)
+            return revoked
 
         return await self.db.transact(work)
 
-    async def unnotified(self, limit: int = 200) -> tuple[TaskReward, ...]:
-        """Completions nobody told the member of yet (challenges met by a spend, an invite...)."""
-        async with self.db.read() as conn:
+    async def tell_completed(
+        self, now: datetime, tell: Callable[[str, TaskReward], str], limit: int = 200
+    ) -> int:
+        """Tell members of the tasks they completed with no answer of their own (a challenge
+        met by a spend, an invite, a shop order): each once, enqueued in the outbox in their
+        language, in the transaction that marks it told. Returns how many were told."""
+
+        async def work(conn: AsyncConnection) -> int:
             rows = (
                 await conn.execute(
                     select(TaskCompletion)
@@ -517,24 +537,23 @@ class Tasks:
                     .limit(limit)
                 )
             ).all()
-            rewards = []
+            envelopes = []
             for done in rows:
                 task = await _task_row(conn, int(done.task_id))
-                rewards.append(await _reward_read(conn, task, done))
-        return tuple(rewards)
+                reward = await _reward_read(conn, task, done)
+                language = await _language(conn, int(done.member_id))
+                key = f"task-done:{done.id}"
+                envelopes.append(Envelope(key, int(done.member_id), tell(language, reward)))
+            if rows:
+                await enqueue(conn, envelopes, now=now)
+                await conn.execute(
+                    update(TaskCompletion)
+                    .where(TaskCompletion.id.in_([int(done.id) for done in rows]))
+                    .values(notified_at=now)
+                )
+            return len(rows)
 
-    async def mark_notified(self, completion_ids: list[int], now: datetime) -> None:
-        if not completion_ids:
-            return
-
-        async def work(conn: AsyncConnection) -> None:
-            await conn.execute(
-                update(TaskCompletion)
-                .where(TaskCompletion.id.in_(completion_ids), TaskCompletion.notified_at.is_(None))
-                .values(notified_at=now)
-            )
-
-        await self.db.transact(work)
+        return await self.db.transact(work)
 
     # --- Admins ---------------------------------------------------------------------------
 
@@ -687,6 +706,11 @@ async def _reward_read(conn: AsyncConnection, task: Any, done: Any) -> TaskRewar
         item_titles=item_titles or {},
         prize_missing=bool(done.prize_missing),
     )
+
+
+async def _language(conn: AsyncConnection, member_id: int) -> str:
+    found = (await conn.execute(select(Member.language).where(Member.id == member_id))).scalar()
+    return str(found or "en")
 
 
 def _view(row: Any) -> TaskView:

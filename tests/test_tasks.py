@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from core.catalog_file import CatalogError, load_catalog_text
-from core.db.models import Item, TaskCompletion, Transfer
+from core.db.models import Item, OutboxMessage, TaskCompletion, Transfer
 from core.errors import TaskDone, TaskNotReady, UnknownTask
 from core.mall import Mall
 from tests.conftest import at
@@ -204,8 +204,13 @@ async def test_leaving_within_keep_hours_takes_the_reward_back_and_later_does_no
     watched = await mall.tasks.watches(at("2026-03-02 09:00"))
     assert {w.member_id for w in watched} == {ALICE, BOB}
     alice = next(w for w in watched if w.member_id == ALICE)
-    revoked = await mall.tasks.revoke(alice.completion_id, at("2026-03-02 09:00"))
+    revoked = await mall.tasks.revoke(
+        alice.completion_id, at("2026-03-02 09:00"), lambda lang, r: f"{lang}:{r.points_taken}"
+    )
     assert revoked is not None
+    async with mall.db.read() as conn:
+        told = (await conn.execute(select(OutboxMessage.payload, OutboxMessage.chat_id))).all()
+    assert told == [("en:50", ALICE)]
     assert (revoked.points_taken, revoked.unrecovered) == (50, 0)
     assert await mall.tasks.revoke(alice.completion_id, at("2026-03-02 10:00")) is None
     assert (await mall.statements.balance(ALICE)).balance == 100
@@ -393,10 +398,12 @@ async def test_spending_and_redeeming_challenges_pay_in_the_redemption_that_reac
     assert sorted((p, pts) for p, pts, _ in done) == [("2026-03", 25), ("ever", 15)]
     prize = next(r for _, pts, r in done if pts == 15)
     assert prize is not None
-    unnotified = await mall.tasks.unnotified()
-    assert {r.code for r in unnotified} == {"spend-100", "redeem-2"}
-    await mall.tasks.mark_notified([r.completion_id for r in unnotified], at("2026-03-01 13:00"))
-    assert await mall.tasks.unnotified() == ()
+    told = await mall.tasks.tell_completed(at("2026-03-01 13:00"), lambda lang, r: r.code)
+    assert told == 2
+    assert await mall.tasks.tell_completed(at("2026-03-01 13:01"), lambda lang, r: r.code) == 0
+    async with mall.db.read() as conn:
+        payloads = (await conn.execute(select(OutboxMessage.payload, OutboxMessage.chat_id))).all()
+    assert sorted(payloads) == [("redeem-2", ALICE), ("spend-100", ALICE)]
     assert (await mall.check()).ok
 
 

@@ -32,12 +32,14 @@ def build_router() -> Router:
         sales,
         shop,
         shop_link,
+        tasks,
     )
 
     router = Router()
     features = (
         menu,
         checkin,
+        tasks,
         balance,
         shop,
         shop_link,

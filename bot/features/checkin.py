@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from babel.dates import get_day_names
 
+from bot.content import in_language
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Keyboard
@@ -69,6 +70,9 @@ def _done_lines(t: Translator, result: CheckInResult) -> list[str]:
         )
     if result.referral is not None and result.referral.invitee_points:
         lines.append(t("checkin.referral", points=t.points(result.referral.invitee_points)))
+    for reward in result.tasks:
+        name = in_language(t, reward.title, reward.titles)
+        lines.append(t("checkin.challenge", title=name, points=t.points(reward.points)))
     lines.append(t("checkin.balance", balance=t.points(result.balance)))
     return lines
 

@@ -17,6 +17,7 @@ router = Router()
 COMMANDS = (
     "menu",
     "checkin",
+    "tasks",
     "balance",
     "mall",
     "boxes",
@@ -41,6 +42,7 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
         last += (Button(t("menu.admin"), data=ADMIN_ROUTE),)
     rows = (
         (Button(t("menu.checkin"), data="ci"), Button(t("menu.balance"), data="bal")),
+        (Button(t("menu.tasks"), data="tasks"),),
         (Button(t("menu.mall"), data="shop"), Button(t("menu.boxes"), data="boxes")),
         (Button(t("menu.sales"), data="sales"), Button(t("menu.invite"), data="inv")),
         (Button(t("menu.redemptions"), data="reds"), Button(t("menu.language"), data="lang")),

@@ -1,0 +1,256 @@
+"""Tasks: the member's "🎯 Tasks" screen, a task's page, and the three ways one is done.
+
+- Join a channel or group: "✅ I've joined" asks Telegram (``getChatMember``) whether the member
+  is in the chat, and only then is the reward paid; the tasks job takes it back from a member
+  who leaves before the task's ``keep_hours``.
+- Answer a quiz or a survey: the bot sends a Telegram poll in the member's language
+  (``sendPoll``, a quiz for a quiz) and the vote (``poll_answer``) is what pays.
+- Challenges need no button: the use case that reaches the target pays (a check-in's answer
+  says so; the tasks job tells of the others). Their page shows the progress.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from bot.bot_queries import PollSpec
+from bot.content import in_language, tier_name
+from bot.delivery import ChatUnavailable, DeliveryError
+from bot.events import PollAnswer
+from bot.i18n import Html, Translator
+from bot.router import Router, callback, int_arg
+from bot.screens import Button, Keyboard, Screen
+from bot.turn import Turn
+from core.config import Config
+from core.task_rewards import TaskReward
+from core.tasks import MemberTask, PollAnswered, TaskView
+
+log = logging.getLogger(__name__)
+router = Router()
+
+LIST_ROUTE = "tasks"
+TASK_ROUTE = "tk"
+JOINED_ROUTE = "tkj"
+POLL_ROUTE = "tkp"
+# A screen lists at most this many tasks (a mall runs a handful at a time).
+SHOWN = 20
+
+_ICONS = {"channel": "📢", "quiz": "🧠", "survey": "📝", "challenge": "🏆"}
+
+
+@router.command("tasks")
+async def tasks_command(turn: Turn) -> None:
+    await show_tasks(turn)
+
+
+@router.button(LIST_ROUTE)
+async def tasks_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await show_tasks(turn)
+
+
+async def show_tasks(turn: Turn, intro: Html | None = None) -> None:
+    t = turn.t
+    standings = (await turn.mall.tasks.for_member(turn.member_id, turn.now))[:SHOWN]
+    lines: list[str] = [] if intro is None else [intro, ""]
+    lines.append(t("tasks.title"))
+    if not standings:
+        lines.append(t("tasks.none"))
+    rows: list[tuple[Button, ...]] = []
+    for standing in standings:
+        lines.append(summary_line(t, standing, turn.config))
+        label = f"{_ICONS.get(standing.task.kind, '•')} {title(t, standing.task)}"
+        rows.append((Button(label, data=callback(TASK_ROUTE, standing.task.task_id)),))
+    turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
+
+
+def title(t: Translator, task: TaskView) -> str:
+    return in_language(t, task.title, task.titles)
+
+
+def reward_text(t: Translator, task: TaskView) -> Html:
+    parts: list[str] = []
+    if task.reward_points:
+        parts.append(t("tasks.reward_points", points=t.points(task.reward_points)))
+    if task.reward_item_title is not None:
+        item = in_language(t, task.reward_item_title, task.reward_item_titles)
+        parts.append(t("tasks.reward_item", item=item))
+    return Html(" + ".join(parts))
+
+
+def status_text(t: Translator, standing: MemberTask, config: Config) -> Html:
+    task = standing.task
+    if standing.done:
+        return t(f"tasks.done_{task.repeat}")
+    if not standing.tier_allowed:
+        return t("tasks.needs_tier", tier=tier_name(t, config.tiers, task.min_tier or ""))
+    if task.kind == "challenge" and standing.progress is not None and task.target:
+        return progress_text(t, task, standing.progress, config.mall.currency)
+    if standing.poll_sent:
+        return t("tasks.poll_waiting")
+    return t(f"tasks.open_{task.repeat}")
+
+
+def progress_text(t: Translator, task: TaskView, progress: int, currency: str) -> Html:
+    target = task.target or 0
+    if task.metric == "shop":
+        done, goal = t.money(min(progress, target), currency), t.money(target, currency)
+        return t("tasks.progress_money", done=done, target=goal)
+    return t(
+        f"tasks.progress_{task.metric}",
+        done=t.number(min(progress, target)),
+        target=t.number(target),
+    )
+
+
+def summary_line(t: Translator, standing: MemberTask, config: Config) -> Html:
+    task = standing.task
+    return t(
+        "tasks.line",
+        icon=_ICONS.get(task.kind, "•"),
+        title=title(t, task),
+        reward=reward_text(t, task),
+        status=status_text(t, standing, config),
+    )
+
+
+@router.button(TASK_ROUTE)
+async def task_button(turn: Turn, args: tuple[str, ...]) -> None:
+    standing = await turn.mall.tasks.one_for_member(turn.member_id, int_arg(args, 0), turn.now)
+    turn.show(task_screen(turn, standing))
+
+
+def task_screen(turn: Turn, standing: MemberTask, intro: Html | None = None) -> Screen:
+    t = turn.t
+    task = standing.task
+    lines: list[str] = [] if intro is None else [intro, ""]
+    lines.append(t("tasks.heading", icon=_ICONS.get(task.kind, "•"), title=title(t, task)))
+    description = in_language(t, task.description, task.descriptions)
+    if description:
+        lines.append(html.escape(description))
+    lines.append(t("tasks.reward", reward=reward_text(t, task)))
+    if task.ends_at is not None:
+        lines.append(t("tasks.until", at=t.moment(task.ends_at)))
+    lines.append(t("tasks.status", status=status_text(t, standing, turn.config)))
+    rows: list[tuple[Button, ...]] = []
+    if task.kind == "channel" and not standing.done and standing.tier_allowed:
+        lines.append(t("tasks.channel_how", hours=t.number(task.keep_hours or 0)))
+        if not task.keep_hours:
+            lines.pop()
+            lines.append(t("tasks.channel_how_plain"))
+        if task.chat_link:
+            rows.append((Button(t("tasks.open_chat"), url=task.chat_link),))
+        rows.append((Button(t("tasks.joined"), data=callback(JOINED_ROUTE, task.task_id)),))
+    elif task.kind == "channel" and standing.done and task.keep_hours:
+        lines.append(t("tasks.channel_keep", hours=t.number(task.keep_hours)))
+    elif task.kind in ("quiz", "survey") and not standing.done and standing.tier_allowed:
+        key = "tasks.resend_poll" if standing.poll_sent else f"tasks.start_{task.kind}"
+        rows.append((Button(t(key), data=callback(POLL_ROUTE, task.task_id)),))
+        if task.kind == "quiz" and task.poll is not None and not task.poll.paid_if_wrong:
+            lines.append(t("tasks.quiz_rule"))
+    rows.append((Button(t("tasks.back"), data=LIST_ROUTE),))
+    return turn.with_menu(Html("\n".join(lines)), tuple(rows))
+
+
+@router.button(JOINED_ROUTE)
+async def joined_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    standing = await turn.mall.tasks.one_for_member(turn.member_id, int_arg(args, 0), turn.now)
+    task = standing.task
+    if task.kind != "channel" or task.chat is None:
+        turn.show(task_screen(turn, standing))
+        return
+    if not standing.done:
+        try:
+            membership = await turn.queries.chat_member(task.chat, turn.member_id)
+        except ChatUnavailable:
+            log.warning("task %s: the bot cannot see the members of %s", task.code, task.chat)
+            turn.notice(t("tasks.cannot_check"), alert=True)
+            return
+        except DeliveryError:
+            turn.notice(t("tasks.try_later"), alert=True)
+            return
+        if not membership.in_chat:
+            turn.notice(t("tasks.not_joined_yet"), alert=True)
+            return
+    done = await turn.mall.tasks.complete_joined(turn.member_id, task.task_id, turn.now)
+    intro = None if done.reward is None else reward_lines(t, done.reward)
+    turn.notice(t("tasks.done_notice"))
+    turn.show(task_screen(turn, done, intro))
+
+
+@router.button(POLL_ROUTE)
+async def poll_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    standing = await turn.mall.tasks.poll_for(turn.member_id, int_arg(args, 0), turn.now)
+    task = standing.task
+    assert task.poll is not None  # poll_for refuses a task without one
+    text = task.poll.in_language(t.language)
+    quiz = task.kind == "quiz"
+    spec = PollSpec(
+        question=text.question,
+        options=text.options,
+        correct_option=task.poll.correct if quiz else None,
+        explanation=text.explanation if quiz else "",
+    )
+    try:
+        poll_id = await turn.queries.send_poll(turn.member_id, spec)
+    except DeliveryError:
+        turn.notice(t("tasks.try_later"), alert=True)
+        return
+    await turn.mall.tasks.record_poll(
+        poll_id, turn.member_id, task.task_id, standing.period, turn.now
+    )
+    turn.notice(t("tasks.poll_sent"))
+    sent = MemberTask(task, standing.period, False, standing.progress, True, True)
+    turn.show(task_screen(turn, sent, t("tasks.poll_below")))
+
+
+@router.poll_answer()
+async def poll_answered(turn: Turn, answer: PollAnswer) -> None:
+    answered = await turn.mall.tasks.answer_poll(
+        answer.poll_id, turn.member_id, answer.option_ids, turn.now
+    )
+    if answered is None:
+        return
+    turn.send(answer_screen(turn, answered))
+
+
+def answer_screen(turn: Turn, answered: PollAnswered) -> Screen:
+    t = turn.t
+    name = in_language(t, answered.title, answered.titles)
+    lines: list[str] = []
+    if answered.correct is None:
+        lines.append(t("tasks.survey_thanks", title=name))
+    elif answered.correct:
+        lines.append(t("tasks.quiz_right", title=name))
+    else:
+        lines.append(t("tasks.quiz_wrong", title=name))
+    if answered.reward is not None:
+        lines.append(reward_lines(t, answered.reward))
+    back = ((Button(t("tasks.more"), data=LIST_ROUTE),),)
+    return turn.with_menu(Html("\n".join(lines)), back)
+
+
+def reward_lines(t: Translator, reward: TaskReward) -> Html:
+    """What a completed task paid, and the balance after: for the member's own answer and for
+    the job's message alike."""
+    name = in_language(t, reward.title, reward.titles)
+    lines: list[str] = []
+    if reward.points:
+        lines.append(t("tasks.paid", title=name, points=t.points(reward.points)))
+    elif not reward.item_title:
+        lines.append(t("tasks.completed", title=name))
+    if reward.capped:
+        lines.append(t("tasks.capped", points=t.points(reward.capped)))
+    if reward.item_title is not None:
+        item = in_language(t, reward.item_title, reward.item_titles)
+        key = "tasks.prize_missing" if reward.prize_missing else "tasks.prize"
+        lines.append(t(key, item=item))
+    lines.append(t("tasks.balance", balance=t.points(reward.balance)))
+    return Html("\n".join(lines))
+
+
+def task_rows(t: Translator) -> Keyboard:
+    """The button that leads to the tasks, for other screens to offer."""
+    return ((Button(t("tasks.more"), data=LIST_ROUTE),),)
