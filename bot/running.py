@@ -30,6 +30,7 @@ from bot.aiogram.messenger import open_messenger as aiogram_messenger
 from bot.answering import Channel, Incoming, UpdateHandler
 from bot.bot_queries import BotQueries
 from bot.commands import CommandMenu, command_menus
+from bot.conversation import Conversation
 from bot.delivery import Messenger, ReplyPolicy
 from bot.frameworks import FRAMEWORKS as FRAMEWORKS  # re-exported: tests name it here
 from bot.frameworks import Framework as Framework
@@ -84,6 +85,8 @@ class RunningBot:
     inbox: Inbox
     workers: InboxWorkers
     poller: Poller | None
+    conversation: Conversation
+    """What answers each update (tests reach its router to add a handler of their own)."""
 
 
 def utc_now() -> datetime:
@@ -127,8 +130,9 @@ async def running_bot(
             await runtime.mall.outbox.mark_unreachable(chat_id, utc_now(), reason)
 
         refunder = Refunder(runtime.mall, runtime.languages, runtime.clock)
+        conversation = runtime.conversation(api.username, api.queries)
         handler = UpdateHandler(
-            runtime.conversation(api.username, api.queries),
+            conversation,
             handled,
             ReplyPolicy(settings.reply_deadline_minutes * 60.0),
             unreachable,
@@ -178,7 +182,7 @@ async def running_bot(
             "webhook" if webhook else "polling",
         )
         try:
-            yield RunningBot(handled, api.username, api, inbox, workers, poller)
+            yield RunningBot(handled, api.username, api, inbox, workers, poller, conversation)
         finally:
             if listener is not None:
                 listener.webhook = None

@@ -42,7 +42,7 @@ class PtbApi:
         return self.channel
 
     def incoming(self, raw: dict[str, Any]) -> Incoming:
-        update = Update.de_json(raw, self.bot)
+        update = Update.de_json(restore_empty_lists(raw), self.bot)
         return to_incoming(update, self.username)
 
     async def get_updates(self, offset: int | None, wait_seconds: int) -> list[dict[str, Any]]:
@@ -78,6 +78,21 @@ class PtbApi:
                 # An admin who has not opened a chat with the bot yet: their menu comes next
                 # start.
                 log.warning("no command menu for chat %s: %s", menu.chat_id, exc.message)
+
+
+# Required fields that may be empty lists: python-telegram-bot's ``to_dict`` (how a polled update
+# is stored) leaves empty lists out, and its ``de_json`` then refuses the update without them.
+_REQUIRED_LISTS = {"poll_answer": ("option_ids", "option_persistent_ids")}
+
+
+def restore_empty_lists(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with the empty required lists python-telegram-bot dropped put back (a vote taken
+    back is a ``poll_answer`` with empty ``option_ids``)."""
+    for kind, names in _REQUIRED_LISTS.items():
+        part = raw.get(kind)
+        if isinstance(part, dict):
+            raw[kind] = {**{name: [] for name in names}, **part}
+    return raw
 
 
 @asynccontextmanager

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from bot.sandbox.chats import GroupChat, VoteRefused
 from bot.sandbox.errors import PaymentRefused
 from bot.sandbox.html import utf16_len
 from bot.sandbox.media import image_mime_type, image_size, mime_type_of
@@ -70,6 +71,9 @@ def add_page_routes(app: web.Application, sandbox: Sandbox) -> None:
     app.router.add_post("/sandbox/api/users/{user_id}/upload", page.upload)
     app.router.add_post("/sandbox/api/users/{user_id}/block", page.block)
     app.router.add_get("/sandbox/api/users/{user_id}/messages/{message_id}/{kind}", page.media)
+    app.router.add_post("/sandbox/api/users/{user_id}/vote", page.vote)
+    app.router.add_get("/sandbox/api/users/{user_id}/chats", page.chats)
+    app.router.add_post("/sandbox/api/users/{user_id}/chats/{chat}/{move:join|leave}", page.move)
     app.router.add_get("/sandbox/api/events", page.events)
 
 
@@ -155,6 +159,36 @@ def _entities_json(message: ChatMessage, bot_username: str) -> list[dict[str, An
     return entities
 
 
+def _chat_json(chat: GroupChat, user: SandboxUser) -> dict[str, Any]:
+    """A channel or group as a member sees it from the sidebar: theirs to join or leave."""
+    standing = chat.standing(user.id)
+    return {
+        "id": chat.id,
+        "type": chat.type,
+        "title": chat.title,
+        "username": chat.username,
+        "bot_status": chat.bot_status,
+        "members": sum(1 for m in chat.members.values() if m.in_chat),
+        "status": standing.status,
+        "in_chat": standing.in_chat,
+    }
+
+
+def _poll_json(user: SandboxUser, message: ChatMessage) -> dict[str, Any] | None:
+    """The poll of a message, with the member's own vote; a quiz's answer shows once voted."""
+    if message.poll_id is None:
+        return None
+    poll = user.poll(message)
+    shown = poll.as_json()
+    mine = poll.votes.get(user.id)
+    if poll.type == "quiz" and mine is None and not poll.is_closed:
+        shown.pop("correct_option_ids", None)
+        shown.pop("explanation", None)
+    shown["my_vote"] = None if mine is None else list(mine)
+    shown["can_vote"] = not poll.is_closed and (mine is None or poll.allows_revoting)
+    return shown
+
+
 def _message_json(user: SandboxUser, message: ChatMessage, bot_username: str) -> dict[str, Any]:
     base = f"/sandbox/api/users/{user.id}/messages/{message.message_id}"
     document = None
@@ -185,6 +219,7 @@ def _message_json(user: SandboxUser, message: ChatMessage, bot_username: str) ->
         "payment": message.payment,
         "refund": message.refund,
         "contact": message.contact,
+        "poll": _poll_json(user, message),
         "edited": message.edited,
         "date": message.date,
     }
@@ -359,6 +394,43 @@ class ChatPage:
         elif not blocked and user.blocked:
             user.unblock()
         return web.json_response(_user_json(user))
+
+    async def vote(self, request: web.Request) -> web.Response:
+        """Vote in a poll in the member's chat: ``{"message_id", "option_ids"}`` (``[]`` takes
+        the vote back); 400 with the reason where Telegram's app would not let it happen."""
+        user = self._user(request)
+        body = await self._body(request)
+        message = user.find(int(body.get("message_id", 0)))
+        if message is None or message.poll_id is None:
+            raise web.HTTPNotFound(text="no such poll")
+        chosen = body.get("option_ids")
+        if not isinstance(chosen, list) or any(type(i) is not int for i in chosen):
+            raise web.HTTPBadRequest(text="option_ids is a list of option numbers")
+        try:
+            update_id = user.vote(chosen, message)
+        except VoteRefused as refused:
+            raise web.HTTPBadRequest(text=str(refused)) from None
+        return web.json_response({"update_id": update_id})
+
+    async def chats(self, request: web.Request) -> web.Response:
+        user = self._user(request)
+        return web.json_response([_chat_json(c, user) for c in self.sandbox.chats])
+
+    async def move(self, request: web.Request) -> web.Response:
+        """The member joins or leaves a channel or group (by id or username)."""
+        user = self._user(request)
+        ref = request.match_info["chat"]
+        chat = self.sandbox.world.group_chat(ref if ref.lstrip("-").isdigit() else f"@{ref}")
+        if chat is None:
+            raise web.HTTPNotFound(text="no such channel or group")
+        try:
+            if request.match_info["move"] == "join":
+                user.join(chat)
+            else:
+                user.leave(chat)
+        except PermissionError as error:
+            raise web.HTTPForbidden(text=str(error)) from None
+        return web.json_response(_chat_json(chat, user))
 
     async def media(self, request: web.Request) -> web.Response:
         user = self._user(request)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiogram
+import aiohttp
 import pytest
 import telegram
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
@@ -10,6 +13,7 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.sandbox import Sandbox
 from bot.sandbox.chats import ChatSeed, VoteRefused
+from tests.sandbox.conftest import ptb_bot_for
 
 
 async def test_a_member_joins_and_leaves_the_channel_as_getchatmember_tells(
@@ -202,4 +206,74 @@ async def test_send_poll_is_refused_as_telegram_refuses_it(
     assert posted.poll is not None
     assert posted.poll.is_anonymous
     assert ann.vote_in(posted.poll.id, [0]) is None  # anonymous: no poll_answer
+    assert sandbox.violations == []
+
+
+async def test_the_page_joins_leaves_and_votes_as_the_member(sandbox: Sandbox) -> None:
+    ann = sandbox.add_user("Ann")
+    ann.start()
+    api = f"{sandbox.api_server}/sandbox/api/users/{ann.id}"
+    async with aiohttp.ClientSession() as http:
+
+        async def post(path: str, body: object) -> tuple[int, Any]:
+            async with http.post(f"{api}{path}", json=body) as response:
+                kind = response.content_type
+                return response.status, await (
+                    response.json() if kind == "application/json" else response.text()
+                )
+
+        async with http.get(f"{api}/chats") as response:
+            listed = await response.json()
+        assert [(c["username"], c["bot_status"], c["in_chat"]) for c in listed] == [
+            ("pointsmall_news", "administrator", False),
+            ("pointsmall_lounge", "administrator", False),
+            ("pointsmall_deals", "left", False),
+        ]
+        news = sandbox.chat("@pointsmall_news")
+        status, joined = await post(f"/chats/{news.id}/join", {})
+        assert (status, joined["status"], joined["in_chat"], joined["members"]) == (
+            200,
+            "member",
+            True,
+            1,
+        )
+        assert news.standing(ann.id).in_chat
+        status, left = await post("/chats/pointsmall_news/leave", {})
+        assert (status, left["status"], left["in_chat"]) == (200, "left", False)
+        assert (await post("/chats/nowhere/join", {}))[0] == 404
+        sandbox.chat("@pointsmall_lounge").set_status(ann.id, "kicked")
+        assert (await post("/chats/pointsmall_lounge/join", {}))[0] == 403
+
+        async with ptb_bot_for(sandbox) as ptb:
+            sent = await ptb.send_poll(
+                ann.id,
+                "Points per check-in?",
+                ["5", "10"],
+                is_anonymous=False,
+                type="quiz",
+                correct_option_ids=[1],
+                explanation="Ten",
+            )
+        async with http.get(f"{api}/chat") as response:
+            shown = (await response.json())["messages"][-1]["poll"]
+        assert shown["question"] == "Points per check-in?"
+        assert "correct_option_ids" not in shown  # the answer shows once voted
+        assert (shown["my_vote"], shown["can_vote"]) == (None, True)
+
+        status, voted = await post("/vote", {"message_id": sent.message_id, "option_ids": [0]})
+        assert status == 200
+        assert isinstance(voted["update_id"], int)
+        status, again = await post("/vote", {"message_id": sent.message_id, "option_ids": [1]})
+        assert (status, again) == (400, "a quiz's answer cannot be changed or taken back")
+        bad = await post("/vote", {"message_id": sent.message_id, "option_ids": "0"})
+        assert bad[0] == 400
+        assert (await post("/vote", {"message_id": 999, "option_ids": [0]}))[0] == 404
+        async with http.get(f"{api}/chat") as response:
+            shown = (await response.json())["messages"][-1]["poll"]
+        assert (shown["my_vote"], shown["can_vote"], shown["correct_option_ids"]) == (
+            [0],
+            False,
+            [1],
+        )
+        assert shown["explanation"] == "Ten"
     assert sandbox.violations == []

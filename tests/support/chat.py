@@ -9,14 +9,16 @@ framework the test asks for (``tests/bot/conftest.py`` runs every chat on both).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.router import Router
 from bot.running import Framework, RunningBot, running_bot
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import ChatMessage, Sandbox, SandboxUser
+from bot.sandbox.chats import GroupChat, PollState
 from core.config import Config
 from core.mall import Mall
 
@@ -112,6 +114,34 @@ class Member:
         await self._handled(await self.user.pay(message, between))
         return self.last
 
+    def join(self, chat: GroupChat | int | str) -> bool:
+        """Join a channel or group of the sandbox ('@pointsmall_news', an id); False if in it
+        already. Telegram tells the bot nothing it asks for, so there is nothing to wait for."""
+        return self.user.join(chat)
+
+    def leave(self, chat: GroupChat | int | str) -> bool:
+        """Leave a channel or group; False if not in it."""
+        return self.user.leave(chat)
+
+    @property
+    def last_poll(self) -> ChatMessage:
+        """The newest poll the bot sent to the member (its ``text`` is the question)."""
+        return self.user.newest_poll()
+
+    def poll(self, message: ChatMessage | None = None) -> PollState:
+        """A poll in the member's chat (the newest by default): options, type, votes."""
+        return self.user.poll(message)
+
+    async def vote(
+        self, option_ids: Sequence[int], message: ChatMessage | None = None
+    ) -> ChatMessage | None:
+        """Vote in a poll the bot sent (the newest by default); ``[]`` takes the vote back.
+        Waits until the bot handled the vote; returns the bot's newest message, if any."""
+        update_id = self.user.vote(option_ids, message)
+        if update_id is not None:
+            await self._handled(update_id)
+        return self.user.last if self.messages else None
+
     @property
     def last(self) -> ChatMessage:
         return self.user.last
@@ -146,6 +176,12 @@ class Chat:
     @property
     def mall(self) -> Mall:
         return self.runtime.mall
+
+    @property
+    def router(self) -> Router:
+        """The running bot's router: a test registers a handler of its own here (with
+        ``monkeypatch.setitem(chat.router.commands, name, handler)``, undone after it)."""
+        return self.bot.conversation.router
 
     @property
     def now(self) -> datetime:

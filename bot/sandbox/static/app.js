@@ -148,8 +148,109 @@ async function selectUser(id) {
   $("#composer-send").disabled = false;
   $("#commands-menu").hidden = true;
   renderUsers();
-  await loadChat();
+  await Promise.all([loadChat(), loadGroupChats()]);
   $("#composer-input").focus();
+}
+
+// -- channels and groups ---------------------------------------------------------------------
+
+async function loadGroupChats() {
+  if (state.current === null) return;
+  const id = state.current;
+  const chats = await api(`/users/${id}/chats`);
+  if (id === state.current) renderGroupChats(chats);
+}
+
+function renderGroupChats(chats) {
+  $("#group-chats").hidden = chats.length === 0;
+  const rows = chats.map((chat) => {
+    const name = chat.username ? `@${chat.username}` : chat.title;
+    const bot = chat.bot_status === "administrator" || chat.bot_status === "creator"
+      ? "bot is admin"
+      : chat.bot_status === "member" ? "bot is a member" : "bot not in it";
+    const move = chat.in_chat ? "leave" : "join";
+    return el(
+      "li",
+      { class: "group-chat", dataset: { chatId: String(chat.id) } },
+      el(
+        "div",
+        { class: "group-info" },
+        el("div", { class: "group-title" }, `${chat.type === "channel" ? "📢" : "👥"} ${chat.title}`),
+        el("div", { class: "group-sub" }, `${name} · ${chat.members} in · ${bot} · you: ${chat.status}`),
+      ),
+      el(
+        "button",
+        {
+          type: "button",
+          class: `group-${move}`,
+          disabled: chat.status === "kicked",
+          onclick: () => moveInChat(chat.id, move),
+        },
+        move === "join" ? "Join" : "Leave",
+      ),
+    );
+  });
+  $("#group-list").replaceChildren(...rows);
+}
+
+async function moveInChat(chatId, move) {
+  try {
+    await api(`/users/${state.current}/chats/${chatId}/${move}`, { json: {} });
+    await loadGroupChats();
+  } catch (error) {
+    showToast(String(error.message || error));
+  }
+}
+
+async function vote(messageId, optionIds) {
+  try {
+    await api(`/users/${state.current}/vote`, { json: { message_id: messageId, option_ids: optionIds } });
+  } catch (error) {
+    showToast(String(error.message || error));
+  }
+}
+
+function renderPoll(message) {
+  const poll = message.poll;
+  const mine = poll.my_vote || [];
+  const voted = poll.my_vote !== null;
+  const correct = poll.correct_option_ids || [];
+  const kind = poll.type === "quiz" ? "Quiz" : "Poll";
+  const box = el(
+    "div",
+    { class: "poll" },
+    el("div", { class: "poll-question" }, poll.question),
+    el("div", { class: "poll-kind" }, `${poll.is_anonymous ? "Anonymous" : "Public"} ${kind.toLowerCase()}${poll.is_closed ? " · closed" : ""}`),
+  );
+  poll.options.forEach((option, index) => {
+    const chosen = mine.includes(index);
+    const mark = voted && poll.type === "quiz" && correct.length
+      ? (correct.includes(index) ? "✓ " : chosen ? "✗ " : "")
+      : chosen ? "● " : "";
+    const count = voted || poll.is_closed ? ` · ${option.voter_count}` : "";
+    box.append(
+      el(
+        "button",
+        {
+          type: "button",
+          class: `poll-option${chosen ? " chosen" : ""}`,
+          disabled: !poll.can_vote || chosen,
+          onclick: () => vote(message.message_id, [index]),
+        },
+        `${mark}${option.text}${count}`,
+      ),
+    );
+  });
+  if (voted && poll.can_vote) {
+    box.append(
+      el("button", { type: "button", class: "poll-retract", onclick: () => vote(message.message_id, []) }, "Retract vote"),
+    );
+  }
+  if (voted && poll.explanation && !correct.every((i) => mine.includes(i))) {
+    box.append(el("div", { class: "poll-explanation" }, `💡 ${poll.explanation}`));
+  }
+  box.append(el("div", { class: "poll-total" }, `${poll.total_voter_count} voted`));
+  return box;
 }
 
 // -- the chat --------------------------------------------------------------------------------
@@ -292,6 +393,8 @@ function renderMessage(message) {
         ),
       ),
     );
+  } else if (message.poll) {
+    bubble.append(renderPoll(message));
   } else if (message.text) {
     bubble.append(renderText(message.text, message.entities || []));
   }
@@ -635,6 +738,8 @@ function listen() {
       showAction(event.action);
     } else if (event.type === "commands") {
       loadChat();
+    } else if (event.type === "chats") {
+      loadGroupChats();
     }
   };
   source.onerror = () => {
@@ -642,6 +747,7 @@ function listen() {
     source.onopen = () => {
       loadUsers();
       loadChat();
+      loadGroupChats();
     };
   };
 }
