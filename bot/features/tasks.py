@@ -37,6 +37,26 @@ POLL_ROUTE = "tkp"
 SHOWN = 20
 
 _ICONS = {"channel": "📢", "quiz": "🧠", "survey": "📝", "challenge": "🏆"}
+# Texts by a task's repeat, metric or kind.
+_DONE = {
+    "once": "tasks.done_once",
+    "day": "tasks.done_day",
+    "week": "tasks.done_week",
+    "month": "tasks.done_month",
+}
+_OPEN = {
+    "once": "tasks.open_once",
+    "day": "tasks.open_day",
+    "week": "tasks.open_week",
+    "month": "tasks.open_month",
+}
+_PROGRESS = {
+    "checkins": "tasks.progress_checkins",
+    "spend": "tasks.progress_spend",
+    "redeem": "tasks.progress_redeem",
+    "invites": "tasks.progress_invites",
+}
+_START = {"quiz": "tasks.start_quiz", "survey": "tasks.start_survey"}
 
 
 @router.command("tasks")
@@ -81,14 +101,14 @@ def reward_text(t: Translator, task: TaskView) -> Html:
 def status_text(t: Translator, standing: MemberTask, config: Config) -> Html:
     task = standing.task
     if standing.done:
-        return t(f"tasks.done_{task.repeat}")
+        return t(_DONE[task.repeat])
     if not standing.tier_allowed:
         return t("tasks.needs_tier", tier=tier_name(t, config.tiers, task.min_tier or ""))
     if task.kind == "challenge" and standing.progress is not None and task.target:
         return progress_text(t, task, standing.progress, config.mall.currency)
     if standing.poll_sent:
         return t("tasks.poll_waiting")
-    return t(f"tasks.open_{task.repeat}")
+    return t(_OPEN[task.repeat])
 
 
 def progress_text(t: Translator, task: TaskView, progress: int, currency: str) -> Html:
@@ -97,7 +117,7 @@ def progress_text(t: Translator, task: TaskView, progress: int, currency: str) -
         done, goal = t.money(min(progress, target), currency), t.money(target, currency)
         return t("tasks.progress_money", done=done, target=goal)
     return t(
-        f"tasks.progress_{task.metric}",
+        _PROGRESS[task.metric or "checkins"],
         done=t.number(min(progress, target)),
         target=t.number(target),
     )
@@ -144,7 +164,7 @@ def task_screen(turn: Turn, standing: MemberTask, intro: Html | None = None) -> 
     elif task.kind == "channel" and standing.done and task.keep_hours:
         lines.append(t("tasks.channel_keep", hours=t.number(task.keep_hours)))
     elif task.kind in ("quiz", "survey") and not standing.done and standing.tier_allowed:
-        key = "tasks.resend_poll" if standing.poll_sent else f"tasks.start_{task.kind}"
+        key = "tasks.resend_poll" if standing.poll_sent else _START[task.kind]
         rows.append((Button(t(key), data=callback(POLL_ROUTE, task.task_id)),))
         if task.kind == "quiz" and task.poll is not None and not task.poll.paid_if_wrong:
             lines.append(t("tasks.quiz_rule"))

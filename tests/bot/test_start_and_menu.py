@@ -17,6 +17,7 @@ async def test_start_registers_the_member_with_the_welcome_bonus(chat: Chat) -> 
     assert ann.buttons() == [
         "✅ Check in",
         "💰 Balance",
+        "🎯 Tasks",
         "🛍 Mall",
         "🎁 Blind boxes",
         "⚡ Flash sales",
