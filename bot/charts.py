@@ -19,6 +19,7 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
+from matplotlib.ticker import MaxNLocator
 
 from core.reports import DayFigures
 
@@ -137,3 +138,32 @@ def _charmap() -> frozenset[int]:
 def _drawable(texts: Sequence[str]) -> bool:
     charmap = _charmap()
     return all(ord(char) in charmap for text in texts for char in text if not char.isspace())
+
+
+def poll_chart(question: str, options: Sequence[tuple[str, int]]) -> bytes:
+    """A survey's or quiz's answers: one horizontal bar per option, its votes written beside it.
+
+    Texts no installed font can draw (Chinese on a server without a CJK font) are drawn as
+    their option numbers instead of empty boxes; the CSV beside the chart keeps the words.
+    """
+    if not options:
+        raise ValueError("a poll chart needs options")
+    texts = (question, *(text for text, _ in options))
+    drawable = _drawable(texts)
+    labels = [text if drawable else f"#{n}" for n, (text, _) in enumerate(options, 1)]
+    votes = [count for _, count in options]
+    figure = Figure(figsize=(8.0, 1.2 + 0.6 * len(options)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    fonts = _font_families()
+    axes = figure.subplots()
+    positions = list(range(len(options)))[::-1]  # the first option on top
+    axes.barh(positions, votes, color="#1565c0")
+    axes.set_yticks(positions, labels, fontfamily=fonts)
+    for position, count in zip(positions, votes, strict=True):
+        axes.annotate(f" {count}", (count, position), va="center")
+    axes.set_title(question if drawable else "", fontfamily=fonts)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlim(0, max(1, max(votes)) * 1.15)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

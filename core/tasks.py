@@ -621,8 +621,14 @@ class Tasks:
             task_id, view.code, view.poll.question, options, tuple(answers), len(rows)
         )
 
-    async def figures(self, since: datetime, until: datetime) -> tuple[TaskFigures, ...]:
-        """Completions, points paid and rewards taken back per task in ``[since, until)``."""
+    async def figures(
+        self, since: datetime, until: datetime | None = None
+    ) -> tuple[TaskFigures, ...]:
+        """Completions, points kept (paid less taken back) and rewards taken back per task,
+        completed in ``[since, until)`` (until now, by default)."""
+        window = [TaskCompletion.completed_at >= since]
+        if until is not None:
+            window.append(TaskCompletion.completed_at < until)
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
@@ -637,9 +643,7 @@ class Tasks:
                         func.count(TaskCompletion.revoked_at),
                     )
                     .join(TaskCompletion, TaskCompletion.task_id == Task.id)
-                    .where(
-                        TaskCompletion.completed_at >= since, TaskCompletion.completed_at < until
-                    )
+                    .where(*window)
                     .group_by(Task.id, Task.code, Task.title)
                     .order_by(Task.id)
                 )

@@ -19,6 +19,7 @@ def build_router() -> Router:
         admin_reports,
         admin_sales,
         admin_shop,
+        admin_tasks,
         balance,
         boxes,
         checkin,
@@ -63,6 +64,7 @@ def build_router() -> Router:
         admin_reports,
         admin_broadcast,
         admin_shop,
+        admin_tasks,
     )
     for feature in features:
         router.include(feature.router)

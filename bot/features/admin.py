@@ -52,6 +52,7 @@ SECTIONS = (
     ("admin.menu.export", "aex"),
     ("admin.menu.broadcast", "abc"),
     ("admin.menu.shop", "asp"),
+    ("admin.menu.tasks", "atk"),
     ("admin.menu.audit", AUDIT_ROUTE),
 )
 # The commands only admins see in their command menu (texts: command.<name>), in menu order.
@@ -64,6 +65,7 @@ ADMIN_COMMANDS = (
     "stats",
     "export",
     "shop",
+    "tasks_admin",
     "audit",
 )
 AUDIT_PAGE = 15

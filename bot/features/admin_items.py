@@ -47,6 +47,7 @@ from bot.features.admin_forms import (
     text_answer,
     whole_number,
 )
+from bot.features.admin_tasks import channel_warnings
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
@@ -1100,6 +1101,8 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         "codes_added": report.codes_added,
         "boxes_created": report.boxes_created,
         "boxes_updated": report.boxes_updated,
+        "tasks_created": report.tasks_created,
+        "tasks_updated": report.tasks_updated,
     }
     await audited(turn, "catalog.load", f"file:{upload.filename[:58]}", before={}, after=counts)
     intro = t(
@@ -1111,6 +1114,14 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         boxes_created=t.number(report.boxes_created),
         boxes_updated=t.number(report.boxes_updated),
     )
+    if report.tasks_created or report.tasks_updated:
+        tasks = t(
+            "admin.tasks.loaded",
+            created=t.number(report.tasks_created),
+            updated=t.number(report.tasks_updated),
+            unchanged=t.number(report.tasks_unchanged),
+        )
+        intro = Html("\n".join([intro, tasks, *await channel_warnings(turn)]))
     if report.warnings:
         # Loaded, but some of it cannot work as written: said now, not found out by members.
         heading = t("admin.items.catalog.warnings", count=t.number(len(report.warnings)))

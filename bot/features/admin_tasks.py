@@ -1,0 +1,267 @@
+"""Admins: the mall's tasks. A list with each task's completions of the last 30 days, a card
+(what it asks, its reward, whether the bot can check its chat), pause and resume, a quiz's or
+survey's answers as a chart and a CSV, and new or changed tasks sent as a ``[[tasks]]`` table
+in the chat (checked whole, as the catalog file is: every problem named, nothing half loaded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+import io
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from bot.bot_queries import BotQueries
+from bot.charts import poll_chart
+from bot.content import SPOKEN
+from bot.delivery import ChatUnavailable, DeliveryError
+from bot.features.admin import admin_screen, ask, drop_question
+from bot.features.tasks import progress_text, reward_text, title
+from bot.i18n import Html, Translator, shorten
+from bot.router import Router, callback, int_arg
+from bot.screens import Button, Document, Photo, Screen
+from bot.turn import Turn
+from core.catalog_file import CatalogError, load_catalog_text
+from core.tasks import TaskFigures, TaskView
+
+router = Router()
+
+LIST_ROUTE = "atk"
+CARD_ROUTE = "atc"
+TOGGLE_ROUTE = "atp"
+RESULTS_ROUTE = "atr"
+NEW_ROUTE = "atn"
+TOML_INPUT = "admin.tasks.toml"
+FIGURES_DAYS = 30
+# What a pasted [[tasks]] table may weigh (a message is at most 4,096 characters anyway).
+PROBLEMS_SHOWN = 10
+
+TEMPLATE = """[[tasks]]
+code = "join-news"
+kind = "channel"
+title = "Join our news channel"
+titles = { zh_Hans = "关注新闻频道" }
+points = 50
+chat = "@yourchannel"
+keep_hours = 72"""
+
+
+@router.command("tasks_admin", admin=True)
+async def tasks_command(turn: Turn) -> None:
+    turn.send(await _list(turn))
+
+
+@router.button(LIST_ROUTE, admin=True)
+async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await drop_question(turn, TOML_INPUT)
+    turn.show(await _list(turn))
+
+
+async def _list(turn: Turn, intro: Html | None = None) -> Screen:
+    t = turn.t
+    tasks = await turn.mall.tasks.all()
+    figures = await _figures(turn)
+    lines: list[str] = [] if intro is None else [intro, ""]
+    lines.append(t("admin.tasks.title", days=t.number(FIGURES_DAYS)))
+    if not tasks:
+        lines.append(t("admin.tasks.none"))
+    rows: list[tuple[Button, ...]] = []
+    for task in tasks:
+        done = figures.get(task.task_id)
+        lines.append(
+            t(
+                "admin.tasks.line",
+                state="▶️" if task.active else "⏸",
+                title=title(t, task),
+                code=task.code,
+                done=t.number(done.completions if done else 0),
+                points=t.points(done.points if done else 0),
+            )
+        )
+        label = shorten(f"{'▶️' if task.active else '⏸'} {task.title}", 60)
+        rows.append((Button(label, data=callback(CARD_ROUTE, task.task_id)),))
+    rows.append((Button(t("admin.tasks.new"), data=NEW_ROUTE),))
+    return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
+
+
+async def _figures(turn: Turn) -> dict[int, TaskFigures]:
+    since = turn.now - timedelta(days=FIGURES_DAYS)
+    return {f.task_id: f for f in await turn.mall.tasks.figures(since)}
+
+
+@router.button(CARD_ROUTE, admin=True)
+async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
+    turn.show(await _card(turn, await turn.mall.tasks.get(int_arg(args, 0))))
+
+
+async def _card(turn: Turn, task: TaskView, intro: Html | None = None) -> Screen:
+    t = turn.t
+    lines: list[str] = [] if intro is None else [intro, ""]
+    lines += [
+        t("admin.tasks.card", title=title(t, task), code=task.code),
+        t("admin.tasks.kind", kind=t(_KINDS[task.kind])),
+        t("admin.tasks.reward", reward=reward_text(t, task), repeat=t(_REPEATS[task.repeat])),
+        t("admin.tasks.state_on") if task.active else t("admin.tasks.state_off"),
+    ]
+    if task.starts_at is not None or task.ends_at is not None:
+        lines.append(
+            t(
+                "admin.tasks.window",
+                starts=t.moment(task.starts_at) if task.starts_at else "—",
+                ends=t.moment(task.ends_at) if task.ends_at else "—",
+            )
+        )
+    if task.min_tier:
+        lines.append(t("admin.tasks.tier", tier=task.min_tier))
+    if task.kind == "channel" and task.chat is not None:
+        lines.append(t("admin.tasks.chat", chat=task.chat, hours=t.number(task.keep_hours or 0)))
+        lines.append((await bot_standing(turn.queries, t, task.chat))[1])
+    if task.poll is not None:
+        lines.append(t("admin.tasks.question", question=task.poll.question))
+        for number, option in enumerate(task.poll.options, 1):
+            right = " ✅" if task.poll.correct == number - 1 else ""
+            lines.append(f"{number}. {html.escape(option)}{right}")
+    if task.kind == "challenge" and task.target is not None:
+        lines.append(
+            t("admin.tasks.target", target=progress_text(t, task, 0, turn.config.mall.currency))
+        )
+    figures = (await _figures(turn)).get(task.task_id)
+    lines.append(
+        t(
+            "admin.tasks.figures",
+            days=t.number(FIGURES_DAYS),
+            done=t.number(figures.completions if figures else 0),
+            points=t.points(figures.points if figures else 0),
+            revoked=t.number(figures.revoked if figures else 0),
+        )
+    )
+    toggle = "admin.tasks.pause" if task.active else "admin.tasks.resume"
+    rows: list[tuple[Button, ...]] = [
+        (Button(t(toggle), data=callback(TOGGLE_ROUTE, task.task_id)),)
+    ]
+    if task.poll is not None:
+        rows.append((Button(t("admin.tasks.results"), data=callback(RESULTS_ROUTE, task.task_id)),))
+    rows.append((Button(t("admin.tasks.back"), data=LIST_ROUTE),))
+    return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
+
+
+async def bot_standing(queries: BotQueries, t: Translator, chat: str) -> tuple[bool, Html]:
+    """Whether the bot can check the members of ``chat`` (it must be an admin of a channel),
+    and that said in words."""
+    try:
+        standing = await queries.bot_member(chat)
+    except ChatUnavailable:
+        return False, t("admin.tasks.bot_absent", chat=chat)
+    except DeliveryError:
+        return False, t("admin.tasks.bot_unknown", chat=chat)
+    if standing.is_admin:
+        return True, t("admin.tasks.bot_admin", chat=chat)
+    return False, t("admin.tasks.bot_not_admin", chat=chat)
+
+
+@router.button(TOGGLE_ROUTE, admin=True)
+async def toggle_button(turn: Turn, args: tuple[str, ...]) -> None:
+    task = await turn.mall.tasks.get(int_arg(args, 0))
+    changed = await turn.mall.tasks.set_active(
+        turn.member_id, task.task_id, not task.active, turn.now
+    )
+    key = "admin.tasks.resumed" if changed.active else "admin.tasks.paused"
+    turn.notice(turn.t(key))
+    turn.show(await _card(turn, changed))
+
+
+@router.button(RESULTS_ROUTE, admin=True)
+async def results_button(turn: Turn, args: tuple[str, ...]) -> None:
+    t = turn.t
+    results = await turn.mall.tasks.results(int_arg(args, 0))
+    counts = [(option.text, option.votes) for option in results.options]
+    png = await asyncio.to_thread(poll_chart, results.question, counts)
+    answered = len(results.answers)
+    caption = t(
+        "admin.tasks.results_caption",
+        code=results.code,
+        sent=t.number(results.sent),
+        answered=t.number(answered),
+    )
+    turn.send(Screen(caption, photo=Photo(content=png, filename=f"{results.code}.png")))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["member_id", "options", "answers", "answered_at"])
+    for member_id, chosen, at in results.answers:
+        texts = " | ".join(results.options[i].text for i in chosen if i < len(results.options))
+        writer.writerow([member_id, " ".join(str(i + 1) for i in chosen), texts, at.isoformat()])
+    document = Document(
+        buffer.getvalue().encode("utf-8-sig"), f"{results.code}-answers.csv", "text/csv"
+    )
+    turn.send(Screen(t("admin.tasks.results_csv"), document=document))
+
+
+@router.button(NEW_ROUTE, admin=True)
+async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+    await _ask_toml(turn, turn.t("admin.tasks.ask", template=TEMPLATE))
+
+
+async def _ask_toml(turn: Turn, question: Html) -> None:
+    rows = ((Button(turn.t("admin.tasks.back"), data=LIST_ROUTE),),)
+    await ask(turn, TOML_INPUT, {}, question, rows)
+
+
+@router.input(TOML_INPUT, admin=True)
+async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
+    t = turn.t
+    if "[[tasks]]" not in text:
+        await _ask_toml(turn, t("admin.tasks.not_tasks", template=TEMPLATE))
+        return
+    try:
+        report = await load_catalog_text(
+            turn.mall.db, turn.mall.config, text, turn.now, languages=SPOKEN
+        )
+    except CatalogError as error:
+        shown = [
+            t("admin.tasks.problem", where=p.where, line=p.line or "?", message=p.message)
+            for p in error.problems[:PROBLEMS_SHOWN]
+        ]
+        heading = t("admin.tasks.invalid", count=t.number(len(error.problems)))
+        await _ask_toml(turn, Html("\n".join([heading, *shown])))
+        return
+    await turn.mall.inputs.clear(turn.member_id)
+    lines = [
+        t(
+            "admin.tasks.loaded",
+            created=t.number(report.tasks_created),
+            updated=t.number(report.tasks_updated),
+            unchanged=t.number(report.tasks_unchanged),
+        )
+    ]
+    lines += await channel_warnings(turn)
+    turn.send(await _list(turn, Html("\n".join(lines))))
+
+
+async def channel_warnings(turn: Turn) -> list[Html]:
+    """A line for each active channel task whose chat the bot cannot check: said on saving, not
+    found out by members pressing "I've joined"."""
+    warnings = []
+    for task in await turn.mall.tasks.all():
+        if task.kind != "channel" or not task.active or task.chat is None:
+            continue
+        able, said = await bot_standing(turn.queries, turn.t, task.chat)
+        if not able:
+            warnings.append(said)
+    return warnings
+
+
+_KINDS = {
+    "channel": "admin.tasks.kind_channel",
+    "quiz": "admin.tasks.kind_quiz",
+    "survey": "admin.tasks.kind_survey",
+    "challenge": "admin.tasks.kind_challenge",
+}
+_REPEATS = {
+    "once": "tasks.open_once",
+    "day": "tasks.open_day",
+    "week": "tasks.open_week",
+    "month": "tasks.open_month",
+}
