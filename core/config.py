@@ -672,6 +672,11 @@ class RiskSettings(_Settings):
     invite_limit: PositiveInt = 10
     """Rewarded invites in the window above which the referrer is flagged."""
     invite_score: NonNegativeInt = 30
+    task_window_hours: PositiveInt = 24
+    task_limit: PositiveInt = 10
+    """Tasks completed (channels joined, quizzes, surveys, challenges) in the window above which
+    a member is flagged."""
+    task_score: NonNegativeInt = 20
     wrong_claims_limit: PositiveInt = 5
     """This many wrong claim codes within ``wrong_claims_window_minutes`` lock claiming for
     ``claim_lock_minutes`` and flag the member."""

@@ -62,6 +62,7 @@ from core.db.models import (
     Redemption,
     Referral,
     RiskFlag,
+    TaskCompletion,
     Transfer,
 )
 from core.errors import InvalidInput, NotFlagged
@@ -74,9 +75,10 @@ AUTO_FREEZE_PREFIX = "risk:"
 EARNED = "earned"
 REDEMPTIONS = "redemptions"
 INVITES = "invites"
+TASKS = "tasks"
 WRONG_CLAIMS = "wrong_claims"
 RING = "referral_ring"
-RULES = (EARNED, REDEMPTIONS, INVITES, WRONG_CLAIMS, RING)
+RULES = (EARNED, REDEMPTIONS, INVITES, TASKS, WRONG_CLAIMS, RING)
 MAX_PAGE = 50
 _SPENT_ON_REWARDS = ("completed", "fulfilled", "awaiting_approval", "awaiting_payment")
 
@@ -87,6 +89,7 @@ def rule_score(settings: RiskSettings, rule: str) -> int:
         EARNED: settings.earn_score,
         REDEMPTIONS: settings.redemption_score,
         INVITES: settings.invite_score,
+        TASKS: settings.task_score,
         WRONG_CLAIMS: settings.wrong_claims_score,
         RING: settings.ring_score,
     }
@@ -472,6 +475,21 @@ def _rule_queries(
                 )
                 .group_by(Transfer.credit_account_id)
                 .having(count > settings.invite_limit),
+            )
+        )
+    if settings.task_score:
+        count = func.count(TaskCompletion.id)
+        queries.append(
+            (
+                TASKS,
+                select(TaskCompletion.member_id, count)
+                .outerjoin(reviewed, reviewed.c.member_id == TaskCompletion.member_id)
+                .where(
+                    TaskCompletion.completed_at > now - timedelta(hours=settings.task_window_hours),
+                    _unreviewed(reviewed, TaskCompletion.completed_at),
+                )
+                .group_by(TaskCompletion.member_id)
+                .having(count > settings.task_limit),
             )
         )
     if settings.wrong_claims_score:

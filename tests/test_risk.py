@@ -9,7 +9,7 @@ import pytest
 from core.catalog_file import load_catalog
 from core.errors import ClaimLocked, Frozen, NotFlagged, UnknownClaimCode
 from core.mall import Mall
-from core.risk import AUTO_FREEZE_PREFIX, EARNED, INVITES, REDEMPTIONS, RING, RISK_ACTOR
+from core.risk import AUTO_FREEZE_PREFIX, EARNED, INVITES, REDEMPTIONS, RING, RISK_ACTOR, TASKS
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -114,6 +114,25 @@ async def test_many_invites_rewarded_in_a_short_time_flag_the_referrer(make_mall
         await join(mall, 3000 + n, NOW - timedelta(hours=n), invited_by=REF)
     assert (await mall.risk.scan(NOW)).flagged == ((INVITES, REF),)
     assert rules_of(await mall.risk.flags(), REF) == {INVITES: 3}
+
+
+async def test_a_burst_of_task_rewards_flags_the_member(make_mall: MallFactory):
+    mall = await risk_mall(make_mall, "task_limit = 2\ntask_window_hours = 24")
+    tasks = "".join(
+        f'[[tasks]]\ncode = "survey-{n}"\nkind = "survey"\ntitle = "Survey {n}"\npoints = 5\n'
+        f'question = "Q{n}?"\noptions = ["yes", "no"]\n\n'
+        for n in range(3)
+    )
+    await load_catalog(mall.db, mall.config, tasks, BEFORE)
+    await join(mall, ANN)
+    for task in await mall.tasks.all():
+        now = NOW - timedelta(minutes=task.task_id)
+        standing = await mall.tasks.poll_for(ANN, task.task_id, now)
+        await mall.tasks.record_poll(f"p{task.task_id}", ANN, task.task_id, standing.period, now)
+        await mall.tasks.answer_poll(f"p{task.task_id}", ANN, (0,), now)
+    assert (await mall.risk.scan(NOW + timedelta(days=2))).flagged == ()
+    assert (await mall.risk.scan(NOW)).flagged == ((TASKS, ANN),)
+    assert rules_of(await mall.risk.flags(), ANN) == {TASKS: 3}
 
 
 async def test_invitees_who_only_cash_out_flag_their_referrer_as_a_ring(make_mall: MallFactory):

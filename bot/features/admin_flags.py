@@ -15,6 +15,7 @@ from core.risk import (
     INVITES,
     REDEMPTIONS,
     RING,
+    TASKS,
     WRONG_CLAIMS,
     FlaggedMember,
     FlagReason,
@@ -155,6 +156,13 @@ def flag_reason(turn: Turn, reason: FlagReason) -> Html:
             measure=measure,
             hours=risk.invite_window_hours,
             limit=risk.invite_limit,
+        )
+    if reason.rule == TASKS:
+        return t(
+            "admin.flags.rule.tasks",
+            measure=measure,
+            hours=risk.task_window_hours,
+            limit=risk.task_limit,
         )
     if reason.rule == WRONG_CLAIMS:
         return t(
