@@ -14,7 +14,7 @@ off from the admin chat.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -554,6 +554,16 @@ class Tasks:
             return len(rows)
 
         return await self.db.transact(work)
+
+    async def titles(self, codes: Collection[str]) -> dict[str, tuple[str, dict[str, str]]]:
+        """Tasks' titles (default, by language) by code: what a history line names."""
+        if not codes:
+            return {}
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(Task.code, Task.title, Task.titles).where(Task.code.in_(list(codes)))
+            )
+            return {str(r.code): (str(r.title), dict(r.titles or {})) for r in rows}
 
     # --- Admins ---------------------------------------------------------------------------
 

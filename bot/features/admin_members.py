@@ -19,7 +19,7 @@ from bot.content import tier_name
 from bot.events import Command
 from bot.features.admin import admin_screen, ask, back_row, drop_question, page_row
 from bot.features.admin_flags import flag_reason
-from bot.features.balance import history_line
+from bot.features.balance import history_lines
 from bot.features.redemptions import state_text
 from bot.i18n import Html, Translator, shorten
 from bot.router import Router, Stale, callback, int_arg
@@ -175,7 +175,7 @@ async def card_screen(turn: Turn, member_id: int, note: Html | None = None) -> S
     lines.append("")
     lines.append(t("admin.member.movements"))
     if history.entries:
-        lines += [history_line(t, entry) for entry in history.entries]
+        lines += await history_lines(turn, history.entries)
     else:
         lines.append(t("admin.member.none"))
     lines.append(t("admin.member.redemptions"))
@@ -236,7 +236,7 @@ async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
     if page and not found.entries:
         raise Stale(f"no history page {page} for {member_id}")
     lines = [t("admin.member.history_title", who=member_label(profile), page=t.number(page + 1))]
-    lines += [history_line(t, entry) for entry in found.entries] or [t("admin.member.none")]
+    lines += await history_lines(turn, found.entries) or [t("admin.member.none")]
     nav = page_row(turn, HISTORY_ROUTE, page, found.has_more, member_id)
     back = (Button(t("admin.member.back_to_card"), data=callback(CARD_ROUTE, member_id)),)
     rows = (tuple(nav), back) if nav else (back,)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from bot.content import tier_name
+from collections.abc import Mapping, Sequence
+
+from bot.content import in_language, tier_name
 from bot.features.shop import AFFORDABLE_ROUTE
 from bot.i18n import Html, Translator
 from bot.router import MAX_PAGE, Router, callback, page_arg
 from bot.screens import Button
 from bot.turn import Turn
 from core.statements import HistoryEntry
+
+# Transfer codes whose reference is a task's code: their history line names the task.
+TASK_CODES = ("task", "task_reversal")
 
 router = Router()
 # How many expiry dates the balance screen lists (the soonest first).
@@ -84,7 +89,7 @@ async def _history(turn: Turn, page: int) -> None:
         text = t("history.empty") if page == 0 else t("history.no_more")
     else:
         lines = [t("history.title", page=t.number(page + 1))]
-        lines += [history_line(t, entry) for entry in found.entries]
+        lines += await history_lines(turn, found.entries)
         text = Html("\n".join(lines))
     nav: list[Button] = []
     if page > 0:
@@ -95,14 +100,32 @@ async def _history(turn: Turn, page: int) -> None:
     turn.show(turn.with_menu(text, (*rows, (Button(t("balance.back"), data="bal"),))))
 
 
-def history_line(t: Translator, entry: HistoryEntry) -> Html:
+def history_line(
+    t: Translator, entry: HistoryEntry, tasks: Mapping[str, str] | None = None
+) -> Html:
+    """One movement; ``tasks`` names the tasks of task rewards by code, in the reader's
+    language (:func:`history_lines` looks them up)."""
     sign = "+" if entry.amount > 0 else "−"
+    why = reason(t, entry.code)
+    task = (tasks or {}).get(entry.reference) if entry.code in TASK_CODES else None
+    if task is not None:
+        why = t("reason.task_named", reason=why, task=task)
     return t(
         "history.line",
         at=t.moment(entry.at),
         amount=Html(f"{sign}{t.number(abs(entry.amount))}"),
-        reason=reason(t, entry.code),
+        reason=why,
     )
+
+
+async def history_lines(turn: Turn, entries: Sequence[HistoryEntry]) -> list[Html]:
+    """The lines of a history page, tasks named by their titles (one lookup per page)."""
+    codes = {entry.reference for entry in entries if entry.code in TASK_CODES}
+    names: dict[str, str] = {}
+    if codes:
+        found = await turn.mall.tasks.titles(codes)
+        names = {code: in_language(turn.t, *texts) for code, texts in found.items()}
+    return [history_line(turn.t, entry, names) for entry in entries]
 
 
 def reason(t: Translator, code: str) -> Html:

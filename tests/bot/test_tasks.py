@@ -95,7 +95,7 @@ async def test_a_member_joins_the_channel_is_paid_once_and_loses_it_by_leaving(c
     assert await _balance(chat, ann.id) == 150
 
     history = await ann.send("/history")
-    assert "Task reward" in history.text
+    assert "Task reward: Join our news channel" in history.text
 
     ann.leave("@pointsmall_news")
     chat.now += timedelta(hours=1)
@@ -106,7 +106,7 @@ async def test_a_member_joins_the_channel_is_paid_once_and_loses_it_by_leaving(c
     assert "reward was taken back: −50 points" in ann.last.text
     assert await _balance(chat, ann.id) == 100
     history = await ann.send("/history")
-    assert "Task reward taken back (left the chat)" in history.text
+    assert "Task reward taken back (left the chat): Join our news channel" in history.text
     assert (await chat.mall.check()).ok
 
 
