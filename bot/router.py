@@ -1,4 +1,4 @@
-"""Where each command, button, awaited answer and shared contact is handled: features register here.
+"""Where commands, buttons, answers, contacts and poll votes are handled: features register here.
 
 Callback data is ``route:arg:arg`` (at most 64 bytes). A button is a request, never a
 permission: handlers check everything again, and a button whose arguments no longer make sense

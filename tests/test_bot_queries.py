@@ -4,6 +4,7 @@ errors as a caller sees them, votes as both frameworks and the inbox read them."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from aiogram import Bot as AiogramBot
@@ -11,12 +12,15 @@ from aiogram.types import Update as AiogramUpdate
 from telegram import Update as PtbUpdate
 
 from bot.aiogram.adapter import to_event as aiogram_event
+from bot.aiogram.messenger import open_messenger as aiogram_messenger
 from bot.bot_queries import ChatMembership, ChatMemberStatus, NoQueries, PollSpec
 from bot.delivery import ChatUnavailable, Rejected, TransientFailure, Unreachable, unavailable
 from bot.events import PollAnswer
 from bot.ptb.adapter import to_event as ptb_event
 from bot.ptb.app import restore_empty_lists
+from bot.ptb.messenger import open_messenger as ptb_messenger
 from bot.receiving import received
+from bot.sandbox import Sandbox
 
 VOTER = {"id": 42, "is_bot": False, "first_name": "Ann", "language_code": "zh-hans"}
 
@@ -108,3 +112,55 @@ def test_the_inbox_keeps_a_voters_updates_in_order_with_their_messages() -> None
     stored = received(vote([1]))
     assert stored.chat_key == 42
     assert json.loads(stored.payload)["poll_answer"]["option_ids"] == [1]
+
+
+async def test_both_frameworks_make_the_same_calls_and_read_the_same_answers() -> None:
+    """The queries of either adapter reach Telegram as the same requests, to the parameter."""
+    token = "123456:queries-parity"
+    async with Sandbox(token=token) as sandbox:
+        ann = sandbox.add_user("Ann")
+        ann.start()
+        ann.join("@pointsmall_lounge")
+        sandbox.chat("@pointsmall_lounge").set_status(ann.id, "restricted", is_member=False)
+        seen: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        answers: dict[str, list[object]] = {}
+        for name, opened in (
+            ("ptb", ptb_messenger(token, sandbox.api_server)),
+            ("aiogram", aiogram_messenger(token, sandbox.api_server)),
+        ):
+            before = len(sandbox.requests)
+            async with opened as messenger:
+                got: list[object] = [
+                    await messenger.chat_member("@pointsmall_lounge", ann.id),
+                    await messenger.bot_member("@pointsmall_news"),
+                    await messenger.send_poll(ann.id, PollSpec("2 + 2?", ("3", "4"), 1, "Four")),
+                    await messenger.send_poll(ann.id, PollSpec("Tea or coffee?", ("Tea", "Cof"))),
+                ]
+                with pytest.raises(ChatUnavailable, match=r"(?i)member list is inaccessible"):
+                    await messenger.chat_member("@pointsmall_deals", ann.id)
+            answers[name] = got[:2]
+            assert [p.id for p in sandbox.world.polls.values()][-2:] == got[2:]
+            seen[name] = [
+                (method, params)
+                for method, params in sandbox.requests[before:]
+                if method not in ("getMe", "close")
+            ]
+        assert seen["ptb"] == seen["aiogram"]
+        assert [method for method, _ in seen["ptb"]] == [
+            "getChatMember",
+            "getChatMember",
+            "sendPoll",
+            "sendPoll",
+            "getChatMember",
+        ]
+        assert seen["ptb"][2][1]["is_anonymous"] is False
+        assert seen["ptb"][2][1]["correct_option_ids"] == [1]
+        assert (
+            answers["ptb"]
+            == answers["aiogram"]
+            == [
+                ChatMembership(ChatMemberStatus.RESTRICTED, False),
+                ChatMembership(ChatMemberStatus.ADMINISTRATOR, True),
+            ]
+        )
+        assert sandbox.violations == []
