@@ -29,6 +29,10 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "rollup_box_draws",
+    "rollup_redemptions",
+    "rollup_flows",
+    "rollup_days",
     "checkout_holds",
     "shop_refunds",
     "shop_orders",
