@@ -261,3 +261,36 @@ async def test_the_reports_read_rolled_up_days_by_their_keys(mall: Mall):
     }
     for table, read in reads.items():
         assert_uses(await plans_of(mall, read, table), *keys[table])
+
+
+async def test_the_rollups_job_catches_up_at_start_then_runs_after_midnight(mall: Mall):
+    from bot.jobs import JobScheduler, job_specs
+    from core.jobs import Jobs
+    from tests.test_jobs import Words
+
+    history = History(mall)
+    await history.open()
+    await history.act("checkin", MEMBERS[0], 0, moment(FIRST_DAY, 60))
+    tz = mall.config.mall.timezone
+    (spec,) = [s for s in job_specs(Jobs(mall, Words()), mall.config) if s.name == "rollups"]
+    assert spec.trigger.get_next_fire_time(None, moment(FIRST_DAY, 60)) == moment(
+        FIRST_DAY + timedelta(days=1), 30
+    )
+    started = moment(FIRST_DAY + timedelta(days=2), 9 * 60)
+    scheduler = JobScheduler(mall.job_runs, [spec], clock=lambda: started, tz=tz)
+    # Down for two nights: the start rolls up every day that ended.
+    assert await scheduler.catch_up(started) == ["rollups"]
+    assert (await mall.rollups.roll(started)).days == ()  # nothing left to write
+    async with mall.db.read() as conn:
+        rolled = (await conn.execute(select(RollupDay.day).order_by(RollupDay.day))).scalars()
+        assert [str(day) for day in rolled] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert await scheduler.run("rollups", moment(FIRST_DAY + timedelta(days=3), 30))
+    async with mall.db.read() as conn:
+        latest = (await conn.execute(select(func.max(RollupDay.day)))).scalar_one()
+    assert str(latest) == "2026-03-04"
+
+
+async def test_box_payouts_of_days_not_rolled_up_read_draws_by_time(mall: Mall):
+    first, last = FIRST_DAY - timedelta(days=29), FIRST_DAY
+    found = await plans_of(mall, lambda: mall.reports.box_payouts(first, last), "box_draws")
+    assert_uses(found, "ix_box_draws_created_at")
