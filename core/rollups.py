@@ -17,7 +17,7 @@ What a rolled-up day keeps (``core.db.models``):
 - ``rollup_redemptions``: redemptions made that day by item and by their status *now*. A
   redemption's status changes after its day (approved, paid, cancelled, refunded, shipped), so
   this is the one roll-up that is not frozen: the one place a status changes
-  (``core.redemptions._transition``) calls :func:`restate_redemption`, which moves the count
+  (``core.redemptions._apply_move``) calls :func:`restate_redemption`, which moves the count
   from the old status to the new one in the same transaction when the day is rolled up.
 - ``rollup_box_draws``: the day's draws by prize: how many, points spent and won, how many by
   the guarantee. What an item prize is worth is the item's price *now* (as
@@ -71,6 +71,10 @@ from core.reports import MEMBER_BOOK, active_members_by_day, checkins_by_day
 # How long after a day's end it is rolled up: time for a transaction that took its ``now``
 # before midnight to commit. The job runs at ``[jobs] rollups_time``, later than this.
 GRACE = timedelta(minutes=10)
+# Days back a run reaches at most: a mall upgraded with years of history rolls up its last year
+# (what ``/stats`` and the reports of a year ask), not every day since it opened; older days
+# stay exact, computed live.
+CATCH_UP_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,14 @@ class Rollups:
         return rules.business_day(now - GRACE, self.config.mall.timezone) - timedelta(days=1)
 
     async def roll(self, now: datetime) -> RollupRun:
-        """Roll up every closed day not rolled up yet, from the first day with activity, each
-        day in its own transaction (a long catch-up holds no lock for long)."""
+        """Roll up every closed day not rolled up yet, from the first day with activity (at
+        most :data:`CATCH_UP_DAYS` back), each day in its own transaction (a long catch-up
+        holds no lock for long)."""
         validation.instant(now)
         last = self.last_closed_day(now)
         first = await self._first_unrolled()
+        if first is not None:
+            first = max(first, last - timedelta(days=CATCH_UP_DAYS - 1))
         written: list[date] = []
         day = first
         while day is not None and day <= last:

@@ -21,6 +21,7 @@ from core.db.models import RollupDay, RollupRedemption
 from core.errors import MallError
 from core.mall import Mall
 from core.reports import Reports
+from core.rollups import CATCH_UP_DAYS
 from core.rules import start_of_day
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
@@ -294,3 +295,14 @@ async def test_box_payouts_of_days_not_rolled_up_read_draws_by_time(mall: Mall):
     first, last = FIRST_DAY - timedelta(days=29), FIRST_DAY
     found = await plans_of(mall, lambda: mall.reports.box_payouts(first, last), "box_draws")
     assert_uses(found, "ix_box_draws_created_at")
+
+
+async def test_a_first_run_rolls_up_the_last_year_and_older_days_stay_live(mall: Mall):
+    history = History(mall)
+    await history.open()
+    await history.act("coffee", MEMBERS[0], 0, moment(FIRST_DAY, 60))
+    later = FIRST_DAY + timedelta(days=400)
+    run = await mall.rollups.roll(moment(later, 30))
+    assert len(run.days) == CATCH_UP_DAYS
+    assert run.days[0] == later - timedelta(days=CATCH_UP_DAYS)
+    await history.assert_same(FIRST_DAY - timedelta(days=1), FIRST_DAY + timedelta(days=40))
