@@ -176,30 +176,28 @@ async def restate_redemption(
     rolled = await conn.execute(select(RollupDay.day).where(RollupDay.day == day))
     if rolled.first() is None:
         return
-    await conn.execute(
-        update(RollupRedemption)
-        .where(
-            RollupRedemption.day == day,
-            RollupRedemption.item_id == item_id,
-            RollupRedemption.status == old,
-        )
-        .values(
-            redemptions=RollupRedemption.redemptions - 1,
-            points=RollupRedemption.points - points,
-        )
+    taken = update(RollupRedemption).where(
+        RollupRedemption.day == day,
+        RollupRedemption.item_id == item_id,
+        RollupRedemption.status == old,
     )
-    statement = _insert(conn, RollupRedemption).values(
+    taken = taken.values(
+        redemptions=RollupRedemption.redemptions - 1, points=RollupRedemption.points - points
+    )
+    added = _insert(conn, RollupRedemption).values(
         day=day, item_id=item_id, status=new, redemptions=1, points=points
     )
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["day", "item_id", "status"],
-            set_={
-                "redemptions": RollupRedemption.redemptions + 1,
-                "points": RollupRedemption.points + statement.excluded.points,
-            },
-        )
+    added = added.on_conflict_do_update(
+        index_elements=["day", "item_id", "status"],
+        set_={
+            "redemptions": RollupRedemption.redemptions + 1,
+            "points": RollupRedemption.points + added.excluded.points,
+        },
     )
+    # The two rows in the order of their status: two changes at once on PostgreSQL lock them
+    # in one order, never each waiting for the other.
+    for statement in (taken, added) if old < new else (added, taken):
+        await conn.execute(statement)
 
 
 def _insert(conn: AsyncConnection, table: type[RollupDay] | type[RollupRedemption]) -> Any:
