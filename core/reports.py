@@ -567,7 +567,7 @@ async def _rolled_day_set(conn: AsyncConnection, start: date, end: date) -> set[
     rows = await conn.execute(
         select(RollupDay.day).where(RollupDay.day >= start, RollupDay.day <= end)
     )
-    return {_as_date(day) for day in rows.scalars()}
+    return {as_date(day) for day in rows.scalars()}
 
 
 async def _rolled_days(conn: AsyncConnection, start: date, end: date) -> dict[date, DayFigures]:
@@ -589,10 +589,10 @@ async def _rolled_days(conn: AsyncConnection, start: date, end: date) -> dict[da
         .where(RollupFlow.day >= start, RollupFlow.day <= end)
         .group_by(RollupFlow.day, RollupFlow.source, RollupFlow.destination)
     ):
-        _add_flow(flows.setdefault(_as_date(day), [0, 0, 0, 0]), source, destination, int(amount))
+        _add_flow(flows.setdefault(as_date(day), [0, 0, 0, 0]), source, destination, int(amount))
     figures = {}
     for day, checkins, makeups, active in days:
-        day = _as_date(day)
+        day = as_date(day)
         issued, redeemed, expired, donated = flows.get(day, [0, 0, 0, 0])
         figures[day] = DayFigures(
             day, issued, redeemed, expired, donated, int(checkins), int(makeups), int(active)
@@ -623,7 +623,7 @@ def _live_runs(
     return runs
 
 
-def _as_date(value: object) -> date:
+def as_date(value: object) -> date:
     """A DATE column's value (SQLite's driver may hand back text)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 

@@ -66,7 +66,7 @@ from core.db.models import (
     RollupRedemption,
     Transfer,
 )
-from core.reports import MEMBER_BOOK, active_members_by_day, checkins_by_day
+from core.reports import MEMBER_BOOK, active_members_by_day, as_date, checkins_by_day
 
 # How long after a day's end it is rolled up: time for a transaction that took its ``now``
 # before midnight to commit. The job runs at ``[jobs] rollups_time``, later than this.
@@ -80,7 +80,7 @@ CATCH_UP_DAYS = 366
 @dataclass(frozen=True)
 class RollupRun:
     """What one run did: the days it wrote (others may have been written elsewhere), and the
-    last closed day, through which every day with activity is rolled up now."""
+    last closed day (None: no activity yet), the last day rolled up now."""
 
     days: tuple[date, ...]
     through: date | None
@@ -120,7 +120,7 @@ class Rollups:
         async with self.db.read() as conn:
             latest = (await conn.execute(select(func.max(RollupDay.day)))).scalar_one()
             if latest is not None:
-                return _as_date(latest) + timedelta(days=1)
+                return as_date(latest) + timedelta(days=1)
             firsts = [
                 (await conn.execute(select(func.min(column)))).scalar_one()
                 for column in (
@@ -204,10 +204,6 @@ def _insert(conn: AsyncConnection, table: type[RollupDay] | type[RollupRedemptio
     """INSERT with ON CONFLICT for the connection's database."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
-
-
-def _as_date(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 async def _roll_flows(conn: AsyncConnection, day: date, bounds: list[datetime]) -> None:
