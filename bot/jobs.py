@@ -305,6 +305,7 @@ def job_specs(
         *extra,
         JobSpec("expiry", _daily(settings.expiry_time, tz), jobs.expire),
         JobSpec("tiers", _daily(settings.tiers_time, tz), jobs.tiers),
+        JobSpec("rollups", _daily(settings.rollups_time, tz), jobs.rollups),
         JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),
         JobSpec("parked", _daily(settings.digest_time, tz), jobs.parked),
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),

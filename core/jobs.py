@@ -513,6 +513,14 @@ class Jobs:
             after = int(rows[-1][0])
         return Enqueued(congratulated, changed)
 
+    # -- roll-ups -----------------------------------------------------------------------
+
+    async def rollups(self, now: datetime) -> Enqueued:
+        """Roll up every business day that ended and is not rolled up yet (``core.rollups``);
+        ``changed`` counts the days written."""
+        run = await self.mall.rollups.roll(now)
+        return Enqueued(0, len(run.days))
+
     # -- digest -------------------------------------------------------------------------
 
     async def digest(self, now: datetime) -> Enqueued:

@@ -29,6 +29,7 @@ from core.redemptions import RedemptionResult, Redemptions
 from core.referrals import Referrals
 from core.reports import Reports
 from core.risk import Risk
+from core.rollups import Rollups
 from core.shop import Shop
 from core.shop_keys import ShopKeys
 from core.shop_views import ShopViews
@@ -63,6 +64,7 @@ class Mall:
     referrals: Referrals
     donations: Donations
     reports: Reports
+    rollups: Rollups
     inputs: PendingInputs
     privacy: Privacy
     audit: Audit
@@ -95,6 +97,7 @@ class Mall:
             referrals=Referrals(db, config),
             donations=Donations(db, config),
             reports=Reports(db, config),
+            rollups=Rollups(db, config),
             inputs=PendingInputs(db, config),
             privacy=Privacy(db, config),
             audit=Audit(db, config),

@@ -88,6 +88,7 @@ from core.ledger import (
     settle_hold,
 )
 from core.referrals import qualify
+from core.rollups import restate_redemption
 from core.star_refunds import record_due, stars_for
 from core.task_rewards import advance_each
 
@@ -969,6 +970,16 @@ async def _apply_move(
         update(Redemption)
         .where(Redemption.id == redemption_id, Redemption.status == row.status)
         .values(**values)
+    )
+    # After the update: a roll-up of its day written meanwhile is visible now (core.rollups).
+    await restate_redemption(
+        conn,
+        config.mall.timezone,
+        item_id=int(row.item_id),
+        created_at=row.created_at,
+        points=int(row.points),
+        old=row.status,
+        new=to,
     )
     if to in ENDED:
         await give_back_units(

@@ -6,13 +6,18 @@ figures cover the instants from its midnight to the next, converted to UTC in Py
 SQLite has no time zones; rows are bucketed in SQL with those instants as bounds (a binary
 search written as CASEs), so a month of a large mall is three aggregate queries, not rows
 shipped to Python.
+
+Days that are over are read from their roll-ups (``core.rollups``) once the ``rollups`` job has
+written them; only the days not rolled up yet (today, and yesterday until the job has run) are
+computed live. The figures are the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +39,22 @@ from core import rules, validation
 from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
-from core.db.models import Account, CheckIn, Hold, Item, Lot, Member, Redemption, Transfer
+from core.db.models import (
+    Account,
+    BoxDraw,
+    BoxPrize,
+    CheckIn,
+    Hold,
+    Item,
+    Lot,
+    Member,
+    Redemption,
+    RollupBoxDraw,
+    RollupDay,
+    RollupFlow,
+    RollupRedemption,
+    Transfer,
+)
 from core.errors import InvalidInput
 from core.statements import ExpiringPoints
 
@@ -45,6 +65,8 @@ _CHUNK_DAYS = 31
 _REDEEMED = ("completed", "fulfilled")
 _AWAITING = ("awaiting_approval", "awaiting_payment")
 _ISSUING_BOOKS = (SystemAccount.ISSUANCE, SystemAccount.ADJUSTMENTS, SystemAccount.BOX_POOL)
+# Any member, as one side of a pair of books (system accounts have negative ids).
+MEMBER_BOOK = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,23 @@ class ItemRedemptions:
 
 
 @dataclass(frozen=True)
+class BoxPayout:
+    """What a box took and paid in the period, as ``BlindBoxes.payout_report`` counts it.
+
+    ``item_value`` counts each item or coupon prize drawn at its item's current points price;
+    ``ratio`` is (points paid + item value) per point spent, None when nothing was spent.
+    """
+
+    box_id: int
+    draws: int
+    points_spent: int
+    points_paid: int
+    item_value: int
+    by_guarantee: int
+    ratio: Decimal | None
+
+
+@dataclass(frozen=True)
 class ExpiringMember:
     """A member to remind: ``amount`` points expire within the window asked.
 
@@ -121,11 +160,16 @@ class ExpiringMember:
 
 
 class Reports:
-    """Read-only reports; every method is one consistent read (or a stream of short ones)."""
+    """Read-only reports; every method is one consistent read (or a stream of short ones).
 
-    def __init__(self, db: Database, config: Config) -> None:
+    ``rollups`` False computes every day live, ignoring the roll-ups (what the tests and the
+    bench compare the roll-ups with).
+    """
+
+    def __init__(self, db: Database, config: Config, *, rollups: bool = True) -> None:
         self.db = db
         self.config = config
+        self.rollups = rollups
 
     async def liability(self, now: datetime) -> Liability:
         """The points outstanding now, and their value at ``[mall] point_value_minor``."""
@@ -171,20 +215,19 @@ class Reports:
             raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
         figures: list[DayFigures] = []
         async with self.db.read() as conn:
-            first = start
-            while first <= end:
-                last = min(end, first + timedelta(days=_CHUNK_DAYS - 1))
+            rolled = await _rolled_days(conn, start, end) if self.rollups else {}
+            figures.extend(rolled.values())
+            for first, last in _live_runs(start, end, rolled, _CHUNK_DAYS):
                 figures.extend(await self._days(conn, first, last))
-                first = last + timedelta(days=1)
-        return tuple(figures)
+        return tuple(sorted(figures, key=lambda figure: figure.day))
 
     async def _days(self, conn: AsyncConnection, first: date, last: date) -> list[DayFigures]:
         tz = self.config.mall.timezone
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         bounds = [rules.start_of_day(day, tz) for day in [*days, last + timedelta(days=1)]]
         flows = await _flows(conn, days, bounds)
-        checkins = await _checkins(conn, days, bounds)
-        active = await _active_members(conn, days, bounds)
+        checkins = await checkins_by_day(conn, days, bounds)
+        active = await active_members_by_day(conn, days, bounds)
         zero = (0, 0, 0, 0)
         return [
             DayFigures(
@@ -203,31 +246,148 @@ class Reports:
         if end < start:
             raise InvalidInput("end is before start", field="end")
         tz = self.config.mall.timezone
-        lower, upper = rules.start_of_day(start, tz), rules.start_of_day(end + timedelta(1), tz)
-        done = Redemption.status.in_(_REDEEMED)
-        waiting = Redemption.status.in_(_AWAITING)
-        redeemed = func.sum(case((done, 1), else_=0))
-        points = func.sum(case((done, Redemption.points), else_=0))
-        awaiting = func.sum(case((waiting, 1), else_=0))
-        awaiting_points = func.sum(case((waiting, Redemption.points), else_=0))
+        wanted = (*_REDEEMED, *_AWAITING)
+        counts: dict[tuple[int, str], list[int]] = {}
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(Item.id, Item.title, redeemed, points, awaiting, awaiting_points)
-                    .join(Item, Item.id == Redemption.item_id)
+            rolled = await _rolled_day_set(conn, start, end) if self.rollups else set()
+            rows: list[Any] = []
+            if rolled:
+                rows += await conn.execute(
+                    select(
+                        RollupRedemption.item_id,
+                        RollupRedemption.status,
+                        func.sum(RollupRedemption.redemptions),
+                        func.sum(RollupRedemption.points),
+                    )
+                    .where(
+                        RollupRedemption.day >= start,
+                        RollupRedemption.day <= end,
+                        RollupRedemption.status.in_(wanted),
+                    )
+                    .group_by(RollupRedemption.item_id, RollupRedemption.status)
+                )
+            for first, last in _live_runs(start, end, rolled, MAX_DAYS):
+                lower = rules.start_of_day(first, tz)
+                upper = rules.start_of_day(last + timedelta(days=1), tz)
+                rows += await conn.execute(
+                    select(
+                        Redemption.item_id,
+                        Redemption.status,
+                        func.count(),
+                        func.sum(Redemption.points),
+                    )
                     .where(
                         Redemption.created_at >= lower,
                         Redemption.created_at < upper,
-                        Redemption.status.in_((*_REDEEMED, *_AWAITING)),
+                        Redemption.status.in_(wanted),
                     )
-                    .group_by(Item.id, Item.title)
+                    .group_by(Redemption.item_id, Redemption.status)
                 )
-            ).all()
-        found = [ItemRedemptions(int(r[0]), r[1], *(int(v) for v in r[2:])) for r in rows]
+            for item_id, status, count, points in rows:
+                figures = counts.setdefault((int(item_id), status), [0, 0])
+                figures[0] += int(count)
+                figures[1] += int(points)
+            ids = sorted({item_id for item_id, _status in counts})
+            titles = {
+                int(item_id): title
+                for item_id, title in await conn.execute(
+                    select(Item.id, Item.title).where(Item.id.in_(ids))
+                )
+            }
+        items = []
+        for item_id in ids:
+            done = [counts.get((item_id, status), [0, 0]) for status in _REDEEMED]
+            waiting = [counts.get((item_id, status), [0, 0]) for status in _AWAITING]
+            item = ItemRedemptions(
+                item_id,
+                titles[item_id],
+                redeemed=sum(c[0] for c in done),
+                points=sum(c[1] for c in done),
+                awaiting=sum(c[0] for c in waiting),
+                awaiting_points=sum(c[1] for c in waiting),
+            )
+            if item.redeemed or item.awaiting:
+                items.append(item)
         return tuple(
             sorted(
-                found, key=lambda item: (-item.redeemed, -item.points, -item.awaiting, item.item_id)
+                items, key=lambda item: (-item.redeemed, -item.points, -item.awaiting, item.item_id)
             )
+        )
+
+    async def box_payouts(self, start: date, end: date) -> tuple[BoxPayout, ...]:
+        """What each box that was drawn from ``start`` to ``end`` (business days) took and
+        paid, by box id; the figures of ``BlindBoxes.payout_report`` for that window."""
+        _require_day(start, "start")
+        _require_day(end, "end")
+        if end < start:
+            raise InvalidInput("end is before start", field="end")
+        tz = self.config.mall.timezone
+        by_prize: dict[tuple[int, int], list[int]] = {}
+        async with self.db.read() as conn:
+            rolled = await _rolled_day_set(conn, start, end) if self.rollups else set()
+            rows: list[Any] = []
+            if rolled:
+                rows += await conn.execute(
+                    select(
+                        RollupBoxDraw.box_id,
+                        RollupBoxDraw.prize_id,
+                        func.sum(RollupBoxDraw.draws),
+                        func.sum(RollupBoxDraw.spent),
+                        func.sum(RollupBoxDraw.paid),
+                        func.sum(RollupBoxDraw.guaranteed),
+                    )
+                    .where(RollupBoxDraw.day >= start, RollupBoxDraw.day <= end)
+                    .group_by(RollupBoxDraw.box_id, RollupBoxDraw.prize_id)
+                )
+            for first, last in _live_runs(start, end, rolled, MAX_DAYS):
+                lower = rules.start_of_day(first, tz)
+                upper = rules.start_of_day(last + timedelta(days=1), tz)
+                rows += await conn.execute(
+                    select(
+                        BoxDraw.box_id,
+                        BoxDraw.prize_id,
+                        func.count(),
+                        func.sum(BoxDraw.price_points),
+                        func.sum(BoxDraw.points_won),
+                        func.sum(case((BoxDraw.by_guarantee.is_(True), 1), else_=0)),
+                    )
+                    .where(BoxDraw.created_at >= lower, BoxDraw.created_at < upper)
+                    .group_by(BoxDraw.box_id, BoxDraw.prize_id)
+                )
+            for box_id, prize_id, *figures in rows:
+                into = by_prize.setdefault((int(box_id), int(prize_id)), [0, 0, 0, 0])
+                for n, value in enumerate(figures):
+                    into[n] += int(value)
+            prize_ids = sorted({prize_id for _box, prize_id in by_prize})
+            # An item or coupon prize is worth its item's price now, as the payout report says.
+            worth = {
+                int(prize_id): int(price or 0)
+                for prize_id, kind, price in await conn.execute(
+                    select(BoxPrize.id, BoxPrize.kind, Item.price_points)
+                    .outerjoin(Item, Item.id == BoxPrize.item_id)
+                    .where(BoxPrize.id.in_(prize_ids))
+                )
+                if kind in ("item", "coupon")
+            }
+        boxes: dict[int, list[int]] = {}
+        for (box_id, prize_id), (draws, spent, paid, guaranteed) in by_prize.items():
+            box = boxes.setdefault(box_id, [0, 0, 0, 0, 0])
+            box[0] += draws
+            box[1] += spent
+            box[2] += paid
+            box[3] += draws * worth.get(prize_id, 0)
+            box[4] += guaranteed
+        return tuple(
+            BoxPayout(
+                box_id,
+                draws,
+                spent,
+                paid,
+                item_value,
+                guaranteed,
+                _ratio(paid + item_value, spent),
+            )
+            for box_id, (draws, spent, paid, item_value, guaranteed) in sorted(boxes.items())
         )
 
     async def expiring_members(self, now: datetime, within_days: int) -> tuple[ExpiringMember, ...]:
@@ -376,22 +536,99 @@ async def _flows(
     )
     flows: dict[date, list[int]] = {}
     for day, source, destination, amount in by_pair:
-        figures = flows.setdefault(day, [0, 0, 0, 0])
-        points = int(amount)
-        if destination == member and source in _ISSUING_BOOKS:
-            figures[0] += points
-        elif destination == SystemAccount.REDEMPTIONS and source in (member, SystemAccount.ESCROW):
-            figures[1] += points  # a direct spend, or a hold posted
-        elif source == SystemAccount.REDEMPTIONS and destination == member:
-            figures[1] -= points  # given back: a cancelled redemption
-        elif source == member and destination == SystemAccount.EXPIRY:
-            figures[2] += points
-        elif source == member and destination == SystemAccount.DONATIONS:
-            figures[3] += points
+        _add_flow(flows.setdefault(day, [0, 0, 0, 0]), source, destination, int(amount))
     return {day: (f[0], f[1], f[2], f[3]) for day, f in flows.items()}
 
 
-async def _checkins(
+def _add_flow(figures: list[int], source: int, destination: int, points: int) -> None:
+    """Count ``points`` moved from book ``source`` to ``destination`` (``MEMBER_BOOK``: any
+    member) into a day's issued, redeemed, expired and donated."""
+    member = MEMBER_BOOK
+    if destination == member and source in _ISSUING_BOOKS:
+        figures[0] += points
+    elif destination == SystemAccount.REDEMPTIONS and source in (member, SystemAccount.ESCROW):
+        figures[1] += points  # a direct spend, or a hold posted
+    elif source == SystemAccount.REDEMPTIONS and destination == member:
+        figures[1] -= points  # given back: a cancelled redemption
+    elif source == member and destination == SystemAccount.EXPIRY:
+        figures[2] += points
+    elif source == member and destination == SystemAccount.DONATIONS:
+        figures[3] += points
+
+
+def _ratio(numerator: int, denominator: int) -> Decimal | None:
+    """As ``BlindBoxes.payout_report`` rounds its ratios."""
+    if denominator <= 0:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.0001"))
+
+
+async def _rolled_day_set(conn: AsyncConnection, start: date, end: date) -> set[date]:
+    rows = await conn.execute(
+        select(RollupDay.day).where(RollupDay.day >= start, RollupDay.day <= end)
+    )
+    return {as_date(day) for day in rows.scalars()}
+
+
+async def _rolled_days(conn: AsyncConnection, start: date, end: date) -> dict[date, DayFigures]:
+    """The figures of the days from ``start`` to ``end`` that are rolled up, by day."""
+    days = (
+        await conn.execute(
+            select(
+                RollupDay.day, RollupDay.checkins, RollupDay.makeups, RollupDay.active_members
+            ).where(RollupDay.day >= start, RollupDay.day <= end)
+        )
+    ).all()
+    if not days:
+        return {}
+    flows: dict[date, list[int]] = {}
+    for day, source, destination, amount in await conn.execute(
+        select(
+            RollupFlow.day, RollupFlow.source, RollupFlow.destination, func.sum(RollupFlow.amount)
+        )
+        .where(RollupFlow.day >= start, RollupFlow.day <= end)
+        .group_by(RollupFlow.day, RollupFlow.source, RollupFlow.destination)
+    ):
+        _add_flow(flows.setdefault(as_date(day), [0, 0, 0, 0]), source, destination, int(amount))
+    figures = {}
+    for day, checkins, makeups, active in days:
+        day = as_date(day)
+        issued, redeemed, expired, donated = flows.get(day, [0, 0, 0, 0])
+        figures[day] = DayFigures(
+            day, issued, redeemed, expired, donated, int(checkins), int(makeups), int(active)
+        )
+    return figures
+
+
+def _live_runs(
+    start: date, end: date, rolled: Collection[date], longest: int
+) -> list[tuple[date, date]]:
+    """The runs of consecutive days from ``start`` to ``end`` not in ``rolled``, none longer
+    than ``longest`` days: what is left to compute live."""
+    runs: list[tuple[date, date]] = []
+    day = start
+    while day <= end:
+        if day in rolled:
+            day += timedelta(days=1)
+            continue
+        first = day
+        while (
+            day + timedelta(days=1) <= end
+            and day + timedelta(days=1) not in rolled
+            and (day - first).days + 1 < longest
+        ):
+            day += timedelta(days=1)
+        runs.append((first, day))
+        day += timedelta(days=1)
+    return runs
+
+
+def as_date(value: object) -> date:
+    """A DATE column's value (SQLite's driver may hand back text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+async def checkins_by_day(
     conn: AsyncConnection, days: list[date], bounds: list[datetime]
 ) -> dict[date, tuple[int, int]]:
     """Check-ins for each day, and make-ups bought on each day (for whichever day they fill).
@@ -425,7 +662,7 @@ async def _checkins(
     return {day: (c[0], c[1]) for day, c in counts.items()}
 
 
-async def _active_members(
+async def active_members_by_day(
     conn: AsyncConnection, days: list[date], bounds: list[datetime]
 ) -> dict[date, int]:
     """Distinct members per day with a check-in or a movement of their own."""

@@ -124,3 +124,14 @@ def test_the_exports_bench_runs_on_both_databases() -> None:
         for mode in ("mall", "before", "raw"):
             assert f"{backend} {mode} " in out
     assert "command: " in out
+
+
+def test_the_rollups_bench_compares_live_and_rolled_up_stats_on_both_databases() -> None:
+    out = _run(
+        "rollups.py",
+        *("--backend", "both", "--postgres-url", _postgres_or_skip()),
+        *("--members", "60", "--repeat", "1"),
+    )
+    for backend in ("sqlite", "postgres"):
+        assert f"{backend}: roll-ups equal live: True; days rolled up: 31" in out
+    assert "command: " in out

@@ -87,7 +87,7 @@ async def _stats(turn: Turn) -> None:
     sections = [
         await _liability(turn),
         await _top_items(turn, first, last),
-        await _boxes(turn, first),
+        await _boxes(turn, first, last),
     ]
     turn.send(admin_screen(turn, Html("\n\n".join(sections))))
 
@@ -124,17 +124,18 @@ async def _top_items(turn: Turn, first: date, last: date) -> Html:
     return Html("\n".join(lines))
 
 
-async def _boxes(turn: Turn, first: date) -> Html:
+async def _boxes(turn: Turn, first: date, last: date) -> Html:
+    """Each box's draws and payout ratio over the days (from the roll-ups), beside theory."""
     t = turn.t
     boxes = await turn.mall.boxes.list_boxes()
     if not boxes:
         return t("admin.reports.boxes_none")
-    since = rules.start_of_day(first, turn.config.mall.timezone)
+    payouts = {p.box_id: p for p in await turn.mall.reports.box_payouts(first, last)}
     lines = [t("admin.reports.boxes_title")]
     for box in boxes:
-        report = await turn.mall.boxes.payout_report(box.box_id, since=since)
-        expected = _percent(report.expected_value)
-        if report.ratio is None:
+        expected = _percent((await turn.mall.boxes.prize_table(box.box_id)).expected_value)
+        report = payouts.get(box.box_id)
+        if report is None or report.ratio is None:
             lines.append(t("admin.reports.box_idle", title=box.title, expected=expected))
         else:
             lines.append(

@@ -1200,3 +1200,66 @@ class TaskPoll(Base):
     answer: Mapped[list[int] | None] = mapped_column(JSON)
     correct: Mapped[bool | None] = mapped_column(Boolean)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Roll-ups of closed business days (core.rollups) -------------------------------------------
+
+
+class RollupDay(Base):
+    """A business day rolled up: its row says the day's other roll-ups are written.
+
+    ``checkins`` (for the day), ``makeups`` (bought that day) and ``active_members`` as
+    ``core.reports.DayFigures`` has them.
+    """
+
+    __tablename__ = "rollup_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    checkins: Mapped[int] = mapped_column(BigInteger)
+    makeups: Mapped[int] = mapped_column(BigInteger)
+    active_members: Mapped[int] = mapped_column(BigInteger)
+    rolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RollupFlow(Base):
+    """A day's transfers by pair of books and code: ``source`` and ``destination`` are a
+    system account's id, or 0 for any member."""
+
+    __tablename__ = "rollup_flows"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    destination: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    transfers: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupRedemption(Base):
+    """Redemptions made on a day, by item and their status now (kept current by
+    ``core.rollups.restate_redemption`` when a status changes later)."""
+
+    __tablename__ = "rollup_redemptions"
+    __table_args__ = (
+        CheckConstraint("redemptions >= 0 AND points >= 0", name="counts_not_negative"),
+    )
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    item_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("items.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    redemptions: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupBoxDraw(Base):
+    """A day's box draws by prize: how many, points spent and won, how many by guarantee."""
+
+    __tablename__ = "rollup_box_draws"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    prize_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("box_prizes.id"), primary_key=True)
+    box_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("blind_boxes.id"))
+    draws: Mapped[int] = mapped_column(BigInteger)
+    spent: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger)
+    guaranteed: Mapped[int] = mapped_column(BigInteger)
