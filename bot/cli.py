@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = "config.toml"
 # core.exports.KINDS, written out so that `pointsmall --help` need not import the exports (and
 # SQLAlchemy with them); a test keeps the two equal.
-EXPORT_KINDS = ("members", "ledger", "redemptions")
+EXPORT_KINDS = ("members", "ledger", "redemptions", "tasks")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,8 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     export = commands.add_parser(
         "export",
-        help="write one CSV of some days (members who joined, ledger entries or redemptions),"
-        " streamed from the database; gzip-compressed if FILE ends in .gz",
+        help="write one CSV of some days (members who joined, ledger entries, redemptions or"
+        " tasks completed), streamed from the database; gzip-compressed if FILE ends in .gz",
     )
     export.add_argument("kind", choices=EXPORT_KINDS, help="which CSV")
     export.add_argument(

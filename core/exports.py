@@ -46,7 +46,7 @@ from core import rules
 from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
-from core.db.models import Account, Item, Member, Redemption, Transfer
+from core.db.models import Account, Item, Member, Redemption, Task, TaskCompletion, Transfer
 from core.errors import InvalidInput
 
 MAX_DAYS = 366
@@ -61,8 +61,8 @@ _CHUNK = 64 * 1024
 # What closing a gzip part adds: the last deflate block and the 8-byte trailer.
 _GZIP_TRAILER = 8 + 16
 
-Kind = Literal["members", "ledger", "redemptions"]
-KINDS: tuple[Kind, ...] = ("members", "ledger", "redemptions")
+Kind = Literal["members", "ledger", "redemptions", "tasks"]
+KINDS: tuple[Kind, ...] = ("members", "ledger", "redemptions", "tasks")
 
 MEMBER_COLUMNS = (
     "member_id",
@@ -98,10 +98,26 @@ REDEMPTION_COLUMNS = (
     "flash_sale_id",
     "updated_at",
 )
+TASK_COLUMNS = (
+    "completion_id",
+    "completed_at",
+    "member_id",
+    "task",
+    "task_title",
+    "task_kind",
+    "period",
+    "points",
+    "capped",
+    "prize_redemption_id",
+    "revoked_at",
+    "points_taken_back",
+    "unrecovered",
+)
 COLUMNS: dict[Kind, tuple[str, ...]] = {
     "members": MEMBER_COLUMNS,
     "ledger": LEDGER_COLUMNS,
     "redemptions": REDEMPTION_COLUMNS,
+    "tasks": TASK_COLUMNS,
 }
 
 
@@ -137,17 +153,18 @@ class ExportFile:
 
 @dataclass(frozen=True)
 class Export:
-    """The three CSVs of one range, as gzip parts in temporary files: :meth:`discard` them."""
+    """The CSVs of one range, as gzip parts in temporary files: :meth:`discard` them."""
 
     start: date
     end: date
     members: ExportFile
     ledger: ExportFile
     redemptions: ExportFile
+    tasks: ExportFile
 
     @property
-    def files(self) -> tuple[ExportFile, ExportFile, ExportFile]:
-        return (self.members, self.ledger, self.redemptions)
+    def files(self) -> tuple[ExportFile, ...]:
+        return (self.members, self.ledger, self.redemptions, self.tasks)
 
     def discard(self) -> None:
         for file in self.files:
@@ -187,7 +204,8 @@ class Exports:
         part_limit: int | None = None,
         directory: str | Path | None = None,
     ) -> Export:
-        """Members who joined, ledger entries and redemptions from ``start`` to ``end``, each
+        """Members who joined, ledger entries, redemptions and tasks completed from ``start`` to
+        ``end``, each
         in gzip parts of at most ``part_limit`` bytes (:data:`PART_LIMIT`): temporary files in
         ``directory`` (the system's by default) that the caller deletes: ``discard()``."""
         check_range(start, end)
@@ -417,10 +435,53 @@ def _redemption_cells(row: Any, tz: ZoneInfo) -> Sequence[object]:
     )
 
 
+def _tasks(lower: datetime, upper: datetime) -> _Source:
+    return _Source(
+        select(
+            TaskCompletion.id,
+            TaskCompletion.completed_at,
+            TaskCompletion.member_id,
+            Task.code,
+            Task.title,
+            Task.kind,
+            TaskCompletion.period,
+            TaskCompletion.points,
+            TaskCompletion.capped,
+            TaskCompletion.redemption_id,
+            TaskCompletion.revoked_at,
+            TaskCompletion.points_taken,
+            TaskCompletion.unrecovered,
+        ).join(Task, Task.id == TaskCompletion.task_id),
+        TaskCompletion.id,
+        (TaskCompletion.completed_at >= lower, TaskCompletion.completed_at < upper),
+        False,
+        _task_cells,
+    )
+
+
+def _task_cells(row: Any, tz: ZoneInfo) -> Sequence[object]:
+    return (
+        row.id,
+        _moment(row.completed_at, tz),
+        row.member_id,
+        row.code,
+        _text(row.title),
+        row.kind,
+        row.period,
+        row.points,
+        row.capped,
+        row.redemption_id or "",
+        "" if row.revoked_at is None else _moment(row.revoked_at, tz),
+        row.points_taken,
+        row.unrecovered,
+    )
+
+
 _SOURCES: dict[Kind, Callable[[datetime, datetime], _Source]] = {
     "members": _members,
     "ledger": _ledger,
     "redemptions": _redemptions,
+    "tasks": _tasks,
 }
 
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from core.accounts import SystemAccount
-from core.catalog_file import load_catalog
+from core.catalog_file import load_catalog, load_catalog_text
 from core.db.models import Transfer
 from core.errors import InvalidInput
 from core.exports import (
@@ -29,6 +29,7 @@ from core.exports import (
     MAX_DAYS,
     MEMBER_COLUMNS,
     REDEMPTION_COLUMNS,
+    TASK_COLUMNS,
     Export,
     ExportFile,
     _ledger_cells,
@@ -130,7 +131,9 @@ async def test_an_export_holds_what_happened_in_the_range_and_nothing_else(mall:
 async def test_an_export_of_a_quiet_range_has_only_the_headers(mall: Mall):
     async with exported(mall, date(2026, 1, 1), date(2026, 1, 31)) as export:
         for file, columns in zip(
-            export.files, (MEMBER_COLUMNS, LEDGER_COLUMNS, REDEMPTION_COLUMNS), strict=True
+            export.files,
+            (MEMBER_COLUMNS, LEDGER_COLUMNS, REDEMPTION_COLUMNS, TASK_COLUMNS),
+            strict=True,
         ):
             assert lines(file) == [list(columns)]
             assert file.rows_per_part == (0,)
@@ -296,3 +299,37 @@ async def test_one_csv_is_written_to_a_file_plain_or_compressed(mall: Mall, comp
     assert not raw.startswith("\ufeff".encode())
     assert list(csv.reader(io.StringIO(raw.decode(), newline=""))) == expected
     assert count == len(expected) - 1
+
+
+async def test_the_tasks_export_lists_each_completion_and_what_was_taken_back(mall: Mall):
+    await mall.members.join(ANN, "Ann", "en", at("2026-03-01 08:00"))
+    tasks = """
+[[tasks]]
+code = "join-news"
+kind = "channel"
+title = "Join, news"
+points = 50
+chat = "@pointsmall_news"
+keep_hours = 72
+"""
+    await load_catalog_text(mall.db, mall.config, tasks, at("2026-03-01 08:00"))
+    [task] = await mall.tasks.all()
+    done = await mall.tasks.complete_joined(ANN, task.task_id, at("2026-03-02 09:00"))
+    assert done.reward is not None
+    await mall.tasks.revoke(done.reward.completion_id, at("2026-03-02 10:00"))
+    async with exported(mall, date(2026, 3, 1), date(2026, 3, 31)) as export:
+        [row] = rows(export.tasks)
+    assert (row["member_id"], row["task"], row["task_title"], row["task_kind"]) == (
+        str(ANN),
+        "join-news",
+        "Join, news",
+        "channel",
+    )
+    assert (row["period"], row["points"], row["points_taken_back"], row["unrecovered"]) == (
+        "ever",
+        "50",
+        "50",
+        "0",
+    )
+    assert row["completed_at"] == "2026-03-02T09:00:00+08:00"
+    assert row["revoked_at"] == "2026-03-02T10:00:00+08:00"

@@ -89,6 +89,9 @@ async def _stats(turn: Turn) -> None:
         await _top_items(turn, first, last),
         await _boxes(turn, first, last),
     ]
+    tasks = await _tasks(turn, first, last)
+    if tasks is not None:
+        sections.append(tasks)
     turn.send(admin_screen(turn, Html("\n\n".join(sections))))
 
 
@@ -147,6 +150,30 @@ async def _boxes(turn: Turn, first: date, last: date) -> Html:
                     expected=expected,
                 )
             )
+    return Html("\n".join(lines))
+
+
+async def _tasks(turn: Turn, first: date, last: date) -> Html | None:
+    """Each task's completions and points kept over the days; None when the mall has no task."""
+    t = turn.t
+    tasks = await turn.mall.tasks.all()
+    if not tasks:
+        return None
+    tz = turn.config.mall.timezone
+    since, until = rules.start_of_day(first, tz), rules.start_of_day(last + timedelta(days=1), tz)
+    figures = {f.task_id: f for f in await turn.mall.tasks.figures(since, until)}
+    lines = [t("admin.reports.tasks_title")]
+    for task in tasks:
+        done = figures.get(task.task_id)
+        lines.append(
+            t(
+                "admin.reports.task_line",
+                title=task.title,
+                done=t.number(done.completions if done else 0),
+                points=t.points(done.points if done else 0),
+                revoked=t.number(done.revoked if done else 0),
+            )
+        )
     return Html("\n".join(lines))
 
 
@@ -238,7 +265,7 @@ def _export_choice(turn: Turn) -> Screen:
 
 
 async def _export(turn: Turn, first: date, last: date) -> None:
-    """The three CSVs as gzip documents, each in parts under Telegram's 50 MB upload limit;
+    """The CSVs as gzip documents, each in parts under Telegram's 50 MB upload limit;
     the parts are temporary files, deleted once sent (see ``bot.screens.discard_temporary``)."""
     t = turn.t
     export = await turn.mall.exports.export(first, last)
@@ -247,6 +274,7 @@ async def _export(turn: Turn, first: date, last: date) -> None:
             "members": "admin.reports.export.members",
             "ledger": "admin.reports.export.ledger",
             "redemptions": "admin.reports.export.redemptions",
+            "tasks": "admin.reports.export.tasks",
         }
         for file in export.files:
             for number, part in enumerate(file.parts, start=1):

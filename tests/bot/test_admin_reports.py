@@ -90,12 +90,12 @@ async def test_stats_is_a_chart_of_the_last_30_days_with_the_numbers_of_the_repo
     assert "No blind boxes." in figures.text
 
 
-async def test_an_export_sends_three_csv_files_of_what_happened(chat: Chat) -> None:
+async def test_an_export_sends_four_csv_files_of_what_happened(chat: Chat) -> None:
     admin = await open_admin(chat)
     ann, bob = await busy_days(chat)
     await admin.send("/export")
     await admin.press("Last 7 days")
-    members, ledger, redemptions, done = admin.messages[-4:]
+    members, ledger, redemptions, tasks, done = admin.messages[-5:]
     assert "Mar 3" in done.text
     assert "3 members joined" in done.text
 
@@ -121,6 +121,10 @@ async def test_an_export_sends_three_csv_files_of_what_happened(chat: Chat) -> N
         "completed",
     )
 
+    assert tasks.document is not None
+    assert tasks.document[0] == "tasks-2026-02-25_2026-03-03.csv.gz"
+    assert csv_rows(tasks.document[1]) == []  # no task was done
+
 
 async def test_a_typed_range_is_checked_before_anything_is_exported(chat: Chat) -> None:
     admin = await open_admin(chat)
@@ -139,10 +143,11 @@ async def test_a_typed_range_is_checked_before_anything_is_exported(chat: Chat) 
 
     await admin.send("2026-03-01 – 2026-03-02")
     assert "1 members joined" in admin.last.text
-    assert [m.document[0] for m in admin.messages[-4:-1] if m.document] == [
+    assert [m.document[0] for m in admin.messages[-5:-1] if m.document] == [
         "members-2026-03-01_2026-03-02.csv.gz",
         "ledger-2026-03-01_2026-03-02.csv.gz",
         "redemptions-2026-03-01_2026-03-02.csv.gz",
+        "tasks-2026-03-01_2026-03-02.csv.gz",
     ]
     assert await mall_state(chat, leave_out=("audit_log", "pending_inputs")) == before
 

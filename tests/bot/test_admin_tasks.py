@@ -91,6 +91,10 @@ async def test_a_survey_s_answers_come_as_a_chart_and_a_csv(chat: Chat) -> None:
     assert rows[0] == ["member_id", "options", "answers", "answered_at"]
     assert sorted((r[1], r[2]) for r in rows[1:]) == [("1", "Latte"), ("3", "Juice")]
 
+    await admin.send("/stats")
+    assert "Tell us your taste: 2 done, 10 points kept, 0 taken back" in admin.last.text
+    assert "Join our news channel: 0 done, 0 points kept" in admin.last.text
+
 
 async def test_members_cannot_reach_the_admin_tasks(chat: Chat) -> None:
     ann = chat.member("Ann")
