@@ -16,7 +16,8 @@ from core.catalog_file import CatalogError, load_catalog_text
 from core.db.models import Item, OutboxMessage, TaskCompletion, Transfer
 from core.errors import TaskDone, TaskNotReady, UnknownTask
 from core.mall import Mall
-from tests.conftest import at
+from tests.conftest import MallFactory, at
+from tests.support.configs import make_config
 
 ALICE = 1001
 BOB = 1002
@@ -430,4 +431,42 @@ async def test_a_weekly_check_in_challenge_pays_once_per_week_reached_whatever_t
     # is paid when its third distinct day has been checked in, in whatever order.
     expected = 30 * sum(1 for count in weeks.values() if count >= 3)
     assert await _task_points(mall, member) == expected
+    assert (await mall.check()).ok
+
+
+SHOP_AND_INVITES = """
+[[tasks]]
+code = "spend-50"
+kind = "challenge"
+title = "Spend 50.00 in the shop this month"
+points = 40
+repeat = "month"
+metric = "shop"
+target = "50.00"
+
+[[tasks]]
+code = "invite-2"
+kind = "challenge"
+title = "Invite 2 friends"
+points = 60
+metric = "invites"
+target = 2
+"""
+
+
+async def test_shop_orders_and_qualified_invites_complete_their_challenges(
+    make_mall: MallFactory,
+):
+    mall = await make_mall(make_config("[referrals]\nqualify_on = 'join'"))
+    await mall.members.join(ALICE, "Alice", "en", at("2026-03-01 08:00"))
+    await _load(mall, SHOP_AND_INVITES, now="2026-03-01 08:00")
+    await mall.purchases.record_purchase(ALICE, "o-1", 3000, "coffee", at("2026-03-02 09:00"))
+    await mall.purchases.record_purchase(ALICE, "o-1", 3000, "coffee", at("2026-03-02 09:01"))
+    assert await _task_points(mall, ALICE) == 0  # 30.00 of 50.00: the repeat counted once
+    await mall.purchases.record_purchase(ALICE, "o-2", 2000, "coffee", at("2026-03-03 09:00"))
+    assert await _task_points(mall, ALICE) == 40
+    await mall.members.join(BOB, "Bob", "en", at("2026-03-04 08:00"), invited_by=ALICE)
+    assert await _task_points(mall, ALICE) == 40
+    await mall.members.join(BOB + 1, "Cat", "en", at("2026-03-05 08:00"), invited_by=ALICE)
+    assert await _task_points(mall, ALICE) == 100
     assert (await mall.check()).ok
