@@ -8,6 +8,7 @@ from bot.i18n import Html, Translator
 from bot.router import MAX_PAGE, Router, callback, page_arg
 from bot.screens import Button
 from bot.turn import Turn
+from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
 from core.statements import HistoryEntry
 
 router = Router()
@@ -101,8 +102,17 @@ def history_line(t: Translator, entry: HistoryEntry) -> Html:
         "history.line",
         at=t.moment(entry.at),
         amount=Html(f"{sign}{t.number(abs(entry.amount))}"),
-        reason=reason(t, entry.code),
+        reason=_entry_reason(t, entry),
     )
+
+
+def _entry_reason(t: Translator, entry: HistoryEntry) -> Html:
+    """A member day's extra names its multiplier (its reference ends in ``:x2``)."""
+    if entry.code == MEMBER_DAY_CODE:
+        _, _, multiplier = entry.reference.rpartition(":x")
+        if multiplier:
+            return t("reason.member_day.times", multiplier=multiplier)
+    return reason(t, entry.code)
 
 
 def reason(t: Translator, code: str) -> Html:

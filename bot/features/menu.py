@@ -27,6 +27,7 @@ COMMANDS = (
     "claim",
     "language",
     "notifications",
+    "birthday",
     "privacy",
     "help",
 )
