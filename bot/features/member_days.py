@@ -26,11 +26,8 @@ def rule_text(t: Translator, day: MemberDayView) -> Html:
 
 def member_day_line(t: Translator, day: MemberDayView) -> Html:
     """One line of the announcement: its name, the multiplier and what it multiplies."""
-    return t(
-        f"member_day.line.{day.applies_to}",
-        name=day_name(t, day),
-        multiplier=day.multiplier,
-    )
+    key = "member_day.line.shop" if day.applies_to == "shop" else "member_day.line.checkin"
+    return t(key, name=day_name(t, day), multiplier=day.multiplier)
 
 
 def bonus_line(t: Translator, bonus: MemberDayBonus) -> Html:
