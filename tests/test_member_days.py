@@ -47,7 +47,8 @@ async def test_the_8th_doubles_the_check_in_and_the_days_around_it_do_not(mall: 
     before = await mall.checkins.check_in(ALICE, at("2026-03-07 23:59"))
     on = await mall.checkins.check_in(ALICE, at("2026-03-08 00:00"))
     after = await mall.checkins.check_in(ALICE, at("2026-03-09 12:00"))
-    assert before.member_day is None and after.member_day is None
+    assert before.member_day is None
+    assert after.member_day is None
     assert on.member_day is not None
     assert (on.reward, on.member_day.points, on.member_day.multiplier) == (10, 10, "2")
     assert on.balance == 100 + 10 + 20
@@ -66,7 +67,8 @@ async def test_a_replayed_or_double_tapped_check_in_pays_the_bonus_once(mall: Ma
     )
     again = await mall.checkins.check_in(ALICE, at("2026-03-08 18:00"))
     assert sorted(r.already_checked_in for r in (*results, again)) == [False, True, True, True]
-    assert again.member_day is not None and again.member_day.points == 10
+    assert again.member_day is not None
+    assert again.member_day.points == 10
     assert len(await _bonuses(mall, ALICE)) == 1
     assert (await mall.statements.balance(ALICE)).balance == 100 + 20
 
