@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from core.catalog_file import CatalogError, load_catalog_text
 from core.db.models import Transfer
 from core.errors import InvalidInput
 from core.jobs import Jobs
@@ -166,3 +167,48 @@ async def test_the_morning_announcement_goes_once_to_members_who_take_announceme
     assert (await jobs.member_days(at("2026-03-08 09:00"))).messages == 1
     assert (await jobs.member_days(at("2026-03-08 09:30"))).messages == 0
     assert await outbox(mall) == [(ALICE, "zh_Hans member days Member dayx2")]
+
+
+async def test_the_catalog_file_defines_member_days_by_name(mall: Mall):
+    text = """
+[[member_days]]
+name = "Member day"
+names = { zh_Hans = "会员日" }
+day_of_month = 8
+applies_to = "checkin"
+multiplier = 2
+
+[[member_days]]
+name = "Fridays"
+weekday = "friday"
+applies_to = "shop"
+multiplier = 1.5
+from = 2026-01-01
+until = 2026-12-31
+"""
+    report = await load_catalog_text(mall.db, mall.config, text, at("2026-03-01 07:00"))
+    assert report.member_days == 2
+    again = await load_catalog_text(mall.db, mall.config, text, at("2026-03-01 07:00"))
+    assert again.member_days == 0
+    days = {day.name: day for day in await mall.member_days.list()}
+    assert (days["Member day"].day_of_month, days["Member day"].multiplier) == (8, "2")
+    assert days["Member day"].names == {"zh_Hans": "会员日"}
+    assert (days["Fridays"].weekday, days["Fridays"].multiplier) == (4, "1.5")
+    assert days["Fridays"].ends_on == date(2026, 12, 31)
+
+
+async def test_a_bad_member_day_in_the_file_is_named_with_its_line(mall: Mall):
+    text = """
+[[member_days]]
+name = "Oops"
+day_of_month = 40
+applies_to = "boxes"
+multiplier = 1
+"""
+    with pytest.raises(CatalogError) as refused:
+        await load_catalog_text(mall.db, mall.config, text, at("2026-03-01 07:00"))
+    problems = [str(problem) for problem in refused.value.problems]
+    assert "line 5: member_days[0].applies_to: must be 'checkin' or 'shop'" in problems
+    assert any("member_days[0].multiplier" in p and "above 1" in p for p in problems)
+    assert any("member_days[0].day_of_month" in p for p in problems)
+    assert await mall.member_days.list() == ()
