@@ -242,12 +242,15 @@ async def pay_bonus(
     cause_key: str,
     reference: str,
     now: datetime,
+    day: date | None = None,
 ) -> MemberDayBonus | None:
-    """Pay the day's member-day extra on ``base`` points (inside the cause's transaction, the
-    member locked by the caller); None when no rule is on or the extra rounds to nothing."""
+    """Pay the member-day extra on ``base`` points (inside the cause's transaction, the member
+    locked by the caller) if a rule is on ``day`` (by default today); None when no rule is on
+    or the extra rounds to nothing."""
     if base <= 0:
         return None
-    day = rules.business_day(now, config.mall.timezone)
+    if day is None:
+        day = rules.business_day(now, config.mall.timezone)
     found = [rule for rule in await rules_on(conn, day) if rule.applies_to == applies_to]
     if not found:
         return None

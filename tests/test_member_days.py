@@ -16,6 +16,7 @@ from core.errors import InvalidInput
 from core.jobs import Jobs
 from core.mall import Mall
 from core.member_days import MemberDayExists, MemberDaySpec, UnknownMemberDay
+from core.shop import OrderIn
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.test_jobs import Words, outbox
@@ -212,3 +213,51 @@ multiplier = 1
     assert any("member_days[0].multiplier" in p and "above 1" in p for p in problems)
     assert any("member_days[0].day_of_month" in p for p in problems)
     assert await mall.member_days.list() == ()
+
+
+# --- Shop orders --------------------------------------------------------------------------------
+
+SHOP_DAY = MemberDaySpec("Shop Friday", "shop", Decimal("1.5"), weekday=4)
+
+
+def _order(order_id: str, total: str, placed: str | None = None) -> OrderIn:
+    return OrderIn(
+        order_id=order_id,
+        customer={"telegram_id": BOB},
+        total=Decimal(total),
+        currency="CNY",
+        placed_at=None if placed is None else at(placed),
+    )
+
+
+async def test_an_order_placed_on_a_shop_member_day_earns_the_extra_once(mall: Mall):
+    await mall.member_days.add(ADMIN, SHOP_DAY, at("2026-03-01 07:00"))
+    await mall.members.join(BOB, "Bob", "en", at("2026-03-01 08:00"))
+    thursday = await mall.shop.accept_order(_order("A-1", "101.00"), at("2026-03-05 10:00"))
+    friday = await mall.shop.accept_order(_order("A-2", "101.00"), at("2026-03-06 10:00"))
+    replay = await mall.shop.accept_order(_order("A-2", "101.00"), at("2026-03-06 10:05"))
+    assert thursday.member_day is None
+    assert friday.member_day is not None
+    assert (friday.points, friday.member_day.points) == (101, 50)  # 151.5 rounds down to 151
+    assert replay == friday
+    assert await _bonuses(mall, BOB) == [(50, "member-day:shop-order:A-2", "shop-order:A-2:x1.5")]
+    # Placed on Friday, credited on Saturday: the day it was placed counts.
+    late = await mall.shop.accept_order(
+        _order("A-3", "10.00", placed="2026-03-06 23:00"), at("2026-03-07 01:00")
+    )
+    assert late.member_day is not None
+    assert late.member_day.points == 5
+    assert (await mall.check()).ok
+
+
+async def test_refunds_take_back_their_share_of_the_extra(mall: Mall):
+    await mall.member_days.add(ADMIN, SHOP_DAY, at("2026-03-01 07:00"))
+    await mall.members.join(BOB, "Bob", "en", at("2026-03-01 08:00"))
+    await mall.shop.accept_order(_order("A-1", "100.00"), at("2026-03-06 10:00"))
+    assert (await mall.statements.balance(BOB)).balance == 100 + 100 + 50
+    half = await mall.shop.refund("A-1", "R-1", "50.00", at("2026-03-07 10:00"))
+    assert half.points_taken == 50 + 25
+    rest = await mall.shop.refund("A-1", "R-2", "50.00", at("2026-03-08 10:00"))
+    assert rest.points_taken == 50 + 25
+    assert (await mall.statements.balance(BOB)).balance == 100
+    assert (await mall.check()).ok
