@@ -14,6 +14,7 @@ def build_router() -> Router:
         admin_claims,
         admin_flags,
         admin_items,
+        admin_member_days,
         admin_members,
         admin_points,
         admin_reports,
@@ -63,6 +64,7 @@ def build_router() -> Router:
         admin_reports,
         admin_broadcast,
         admin_shop,
+        admin_member_days,
     )
     for feature in features:
         router.include(feature.router)
