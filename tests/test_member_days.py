@@ -16,9 +16,11 @@ from core.errors import InvalidInput
 from core.jobs import Jobs
 from core.mall import Mall
 from core.member_days import MemberDayExists, MemberDaySpec, UnknownMemberDay
+from core.risk import EARNED
 from core.shop import OrderIn
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
+from tests.test_exports import rows
 from tests.test_jobs import Words, outbox
 
 ADMIN = 1000
@@ -261,3 +263,34 @@ async def test_refunds_take_back_their_share_of_the_extra(mall: Mall):
     assert rest.points_taken == 50 + 25
     assert (await mall.statements.balance(BOB)).balance == 100
     assert (await mall.check()).ok
+
+
+# --- Reports, exports and risk ------------------------------------------------------------------
+
+
+async def test_bonuses_show_by_cause_in_reports_and_the_export_and_count_for_risk(
+    make_mall: MallFactory,
+):
+    mall = await make_mall(make_config("[birthday]\npoints = 88\n[risk]\nearn_limit = 100\n"))
+    await mall.member_days.add(ADMIN, EIGHTH, at("2026-03-01 07:00"))
+    await mall.members.join(ALICE, "Alice", "en", at("2026-03-01 08:00"))
+    await mall.birthdays.tell(ALICE, 3, 8, at("2026-03-01 09:00"))
+    await mall.checkins.check_in(ALICE, at("2026-03-08 09:00"))
+    assert (await mall.risk.scan(at("2026-03-08 09:30"))).flagged == ()  # 20 earned: under 100
+    await Jobs(mall, Words()).birthdays(at("2026-03-08 10:00"))
+
+    issued = await mall.reports.issued_by_cause(date(2026, 3, 8), date(2026, 3, 8))
+    assert [(row.code, row.points) for row in issued] == [
+        ("birthday", 88),
+        ("checkin", 10),
+        ("member_day", 10),
+    ]
+    export = await mall.exports.export(date(2026, 3, 8), date(2026, 3, 8))
+    try:
+        kinds = {row["kind"] for row in rows(export.ledger)}
+    finally:
+        export.discard()
+    assert {"birthday", "member_day", "checkin"} <= kinds
+    # The birthday gift and the member-day extra count as earned, as check-ins do.
+    report = await mall.risk.scan(at("2026-03-08 10:30"))
+    assert report.flagged == ((EARNED, ALICE),)
