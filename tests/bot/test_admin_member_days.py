@@ -39,6 +39,8 @@ async def test_the_admin_adds_a_member_day_that_pays_at_once_then_pauses_and_rem
     chat.now = at("2026-03-08 09:00")
     reply = await li.send("/checkin")
     assert "🎁 会员日 ×2：+10 积分" in reply.text
+    await admin.send("/stats")
+    assert "Birthday gifts: 0 points · 🎁 member-day extras: 10 points" in admin.last.text
 
     paused = await admin.press("⏸ Pause #1")
     assert "(paused)" in paused.text
