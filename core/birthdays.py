@@ -32,20 +32,13 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import Account, Birthday, Member
 from core.earning import Earned, earn
-from core.errors import InvalidInput, MallError
+from core.errors import BirthdayLocked, InvalidInput
 from core.ledger import lock_member, require_member
 from core.outbox import dialect_insert
 
 BONUS_CODE = "birthday"
 # A year with a 29 February, to check a day against its month.
 _LEAP_YEAR = 2000
-
-
-class BirthdayLocked(MallError):
-    """The birthday was told too recently to change it; ``details['until']`` is the first day
-    it may change (ISO date)."""
-
-    code = "birthday_locked"
 
 
 @dataclass(frozen=True)

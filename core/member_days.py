@@ -38,7 +38,7 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import MemberDayRule
 from core.earning import earn
-from core.errors import InvalidInput, MallError
+from core.errors import InvalidInput, MallError, MemberDayExists, UnknownMemberDay
 from core.ledger import MemberLock
 
 AppliesTo = Literal["checkin", "shop"]
@@ -46,16 +46,6 @@ APPLIES_TO: tuple[AppliesTo, ...] = ("checkin", "shop")
 BONUS_CODE = "member_day"
 # A multiplier is kept in hundredths: 200 is x2, 150 is x1.5. Above 1, at most 10.
 MIN_PERCENT, MAX_PERCENT = 101, 1000
-
-
-class UnknownMemberDay(MallError):
-    code = "unknown_member_day"
-
-
-class MemberDayExists(MallError):
-    """Another member day has that name (names identify them in the catalog file)."""
-
-    code = "member_day_exists"
 
 
 @dataclass(frozen=True)

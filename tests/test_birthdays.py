@@ -9,9 +9,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from core.birthdays import BirthdayLocked
-from core.db.models import Transfer
-from core.errors import InvalidInput
+from core.db.models import Birthday, Transfer
+from core.errors import BirthdayLocked, InvalidInput
 from core.jobs import Jobs
 from core.mall import Mall
 from tests.conftest import MallFactory, at
@@ -155,3 +154,20 @@ async def test_a_frozen_member_waits_and_is_paid_if_unfrozen_that_day(make_mall:
     assert (await jobs.birthdays(at("2026-03-08 10:00"))).changed == 0
     await mall.members.unfreeze(BOB, now=at("2026-03-08 11:00"))
     assert (await jobs.birthdays(at("2026-03-08 11:01"))).changed == 1
+
+
+async def test_the_birthday_is_in_the_members_export_and_gone_when_they_erase(
+    make_mall: MallFactory,
+):
+    mall = await make_mall(make_config(GIFT))
+    await mall.members.join(ALICE, "Alice", "en", at("2026-03-01 08:00"))
+    await mall.birthdays.tell(ALICE, 3, 8, at("2026-03-01 09:00"))
+    await Jobs(mall, Words()).birthdays(at("2026-03-08 10:00"))
+    exported = await mall.privacy.export(ALICE, at("2026-03-09 09:00"))
+    (row,) = exported["birthdays"]
+    assert (row["month"], row["day"], row["paid_year"]) == (3, 8, 2026)
+    await mall.privacy.erase(ALICE, at("2026-03-09 10:00"))
+    async with mall.db.read() as conn:
+        left = (await conn.execute(select(Birthday))).all()
+    assert left == []
+    assert (await mall.check()).ok

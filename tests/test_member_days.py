@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from core.catalog_file import CatalogError, load_catalog_text
 from core.db.models import Transfer
-from core.errors import InvalidInput
+from core.errors import InvalidInput, MemberDayExists, UnknownMemberDay
 from core.jobs import Jobs
 from core.mall import Mall
-from core.member_days import MemberDayExists, MemberDaySpec, UnknownMemberDay
+from core.member_days import MemberDaySpec
 from core.risk import EARNED
 from core.shop import OrderIn
 from tests.conftest import MallFactory, at

@@ -21,8 +21,8 @@ from bot.i18n import DEFAULT_LANGUAGE, Html, plain
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.errors import InvalidInput
-from core.member_days import MemberDaySpec, MemberDayView, UnknownMemberDay, to_percent
+from core.errors import InvalidInput, UnknownMemberDay
+from core.member_days import MemberDaySpec, MemberDayView, to_percent
 from core.pending_inputs import JSON
 
 router = Router()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from core.member_days import MemberDaySpec
 from tests.bot.conftest import ChatFactory
+from tests.bot.test_shop_api import open_mall, order, told
 from tests.conftest import at
 from tests.support.background import running_background
 
@@ -128,3 +129,21 @@ async def test_the_morning_announcement_reaches_members_in_their_language(
             await background.sender.wait_idle()
         assert "Member day: check-in points ×2 today" in ann.last.text
         assert "会员日：今天签到积分 ×2" in li.last.text
+
+
+async def test_a_shop_order_on_a_shop_member_day_says_the_extra_in_the_thank_you(
+    make_chat: ChatFactory, database_url: str
+) -> None:
+    monday = MemberDaySpec(
+        "Shop Monday", "shop", Decimal("1.5"), weekday=0, names={"zh_Hans": "周一购物日"}
+    )
+    async with open_mall(make_chat, database_url) as mall:
+        await mall.chat.mall.member_days.add(1000, monday, mall.chat.now)
+        li = mall.chat.member("Li", language="zh-hans")
+        await li.start()
+        answer = await mall.shop.call("POST", "/api/v1/orders", order("A-7", li))
+        assert answer.status_code == 200, answer.text
+        await told(mall)
+        said = li.messages[-1].text
+        assert "周一购物日 ×1.5：+64 积分" in said
+        assert (await mall.chat.mall.statements.balance(li.id)).balance == 128 + 64
