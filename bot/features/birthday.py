@@ -42,7 +42,7 @@ async def birthday_button(turn: Turn, args: tuple[str, ...]) -> None:
     if not args:
         await _overview(turn)
     elif args[0] == "m":
-        await _months(turn)
+        _months(turn)
     elif args[0] == "d":
         _days(turn, _month(args))
     elif args[0] == "s":
@@ -96,7 +96,7 @@ def _can_change(turn: Turn, told: BirthdayView) -> bool:
     return rules.business_day(turn.now, turn.config.mall.timezone) >= told.changeable_from
 
 
-async def _months(turn: Turn) -> None:
+def _months(turn: Turn) -> None:
     t = turn.t
     names = get_month_names("wide", locale=t.locale)
     buttons = [
