@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
-from babel.dates import get_month_names
+from babel.dates import format_skeleton, get_month_names
 
 from bot.i18n import Html, plain
 from bot.router import Router, Stale, callback, int_arg
@@ -86,7 +86,8 @@ async def _overview(turn: Turn) -> None:
             change = Button(plain(t("birthday.change")), data=callback(BIRTHDAY_ROUTE, "m"))
             rows = ((change,),)
         else:
-            lines.append(t("birthday.locked", day=t.date(told.changeable_from)))
+            until = format_skeleton("yMMMd", told.changeable_from, locale=t.locale)
+            lines.append(t("birthday.locked", day=until))
     if points:
         lines.append(t("birthday.points", points=t.points(points)))
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
