@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from bot.content import tier_name
 from bot.content import title as title_of
 from bot.delivery import screen_to_json
+from bot.features.member_days import member_day_line
 from bot.features.shop import AFFORDABLE_ROUTE, ITEM_BUTTON_TITLE, SHOP_ROUTE, item_callback
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
 from bot.router import callback
@@ -33,6 +34,7 @@ from core.config import Config
 from core.flash_sales import SaleView
 from core.holds import HoldResult
 from core.jobs import JobRuns, Jobs
+from core.member_days import MemberDayView
 from core.redemptions import RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
@@ -216,6 +218,21 @@ class JobScreens:
         text = t("jobs.referral_paid", name=invite.invitee_name, points=t.points(invite.points))
         return self._payload(t, text, ((Button(plain(t("menu.invite")), data="inv"),),))
 
+    def birthday_paid(self, language: str, points: int) -> str:
+        t = self._t(language)
+        text = t("birthday.paid", points=t.points(points))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+
+    def member_days(self, language: str, days: Sequence[MemberDayView]) -> str:
+        """Today's member days: each one's name and what it multiplies."""
+        t = self._t(language)
+        lines = [t("member_day.announce.title")]
+        lines += [member_day_line(t, day) for day in days]
+        rows = ((Button(plain(t("menu.checkin")), data="ci"),),)
+        if any(day.applies_to == "checkin" for day in days):
+            return self._payload(t, Html("\n".join(lines)), rows)
+        return self._payload(t, Html("\n".join(lines)))
+
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str:
         t = self._t(language)
         currency = self.config.mall.currency
@@ -309,6 +326,8 @@ def job_specs(
         JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),
         JobSpec("parked", _daily(settings.digest_time, tz), jobs.parked),
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
+        JobSpec("member_days", _daily(settings.member_day_time, tz), jobs.member_days),
+        JobSpec("birthdays", frequent, jobs.birthdays, every),
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),
         JobSpec("referrals", frequent, jobs.referrals, every),

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.delivery import screen_to_json
+from bot.features.member_days import bonus_line
 from bot.i18n import Html, Translator
 from bot.runtime import Runtime
 from bot.screens import Button, Screen
@@ -208,6 +209,8 @@ class ShopApi:
         def text(t: Translator) -> Html:
             key = "orders.credited" if outcome.points else "orders.credited_nothing"
             said = t(key, order=outcome.order_id, points=t.points(outcome.points))
+            if outcome.member_day is not None and outcome.member_day.points:
+                said = Html(f"{said}\n{bonus_line(t, outcome.member_day)}")
             if outcome.referral_points:
                 bonus = t("orders.referral", points=t.points(outcome.referral_points))
                 return Html(f"{said}\n{bonus}")

@@ -1,4 +1,9 @@
-"""The catalog file: items, shelves, coupon code pools and blind boxes in one TOML document.
+"""The catalog file: items, shelves, coupon code pools, blind boxes and member days in one TOML
+document.
+
+Member days (``[[member_days]]``, see ``core.member_days``) are identified by ``name``: a
+reload updates the one of that name (an admin's pause is undone if the file says
+``active = true``, its default); one the file leaves out stays as it is.
 
 What members read is a default text plus texts by language: an item's or a box's ``title``
 and ``titles``, ``description`` and ``descriptions``, a prize's ``name`` and ``names``, and a
@@ -43,11 +48,12 @@ import secrets
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +72,7 @@ from core.config import Config, is_language_code
 from core.db.database import Database
 from core.db.models import BlindBox, BoxPrize, BoxSeed, Item, Shelf
 from core.errors import MallError
+from core.member_days import MemberDaySpec, spec_problems, upsert_rules
 from core.tasks_file import check_tasks, prize_items, upsert_tasks
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
@@ -122,6 +129,8 @@ class CatalogLoadReport:
     tasks_created: int = 0
     tasks_updated: int = 0
     tasks_unchanged: int = 0
+    member_days: int = 0
+    """Member days (``[[member_days]]``) added or changed, by name."""
 
 
 # --- Coupon code files -------------------------------------------------------------------------
@@ -237,6 +246,21 @@ class _Shelf(_Model):
     names: dict[str, str] = {}
 
 
+class _MemberDay(_Model):
+    name: str
+    names: dict[str, str] = {}
+    day_of_month: int | None = None
+    weekday: int | str | None = None
+    applies_to: str
+    multiplier: int | float
+    from_: date | None = Field(default=None, alias="from")
+    until: date | None = None
+    active: bool = True
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 @dataclass(frozen=True)
 class _ItemEntry:
     spec: ItemSpec
@@ -256,6 +280,7 @@ _MESSAGES = {
     "string_type": "expected a string",
     "bool_type": "expected true or false",
     "datetime_type": "expected a date-time such as 2026-03-01T09:00:00",
+    "date_type": "expected a date such as 2026-03-01",
     "list_type": "expected an array",
     "model_type": "expected a table",
     "dict_type": "expected a table",
@@ -268,12 +293,18 @@ _MESSAGES = {
 class _Lines:
     """Where things are in the file's text, for messages (tomllib keeps no positions)."""
 
-    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes|shelves|tasks)\s*\]\]")
+    _HEADER = re.compile(r"^\s*\[\[\s*(items|boxes|shelves|tasks|member_days)\s*\]\]")
     _PRIZE_HEADER = re.compile(r"^\s*\[\[\s*boxes\s*\.\s*prizes\s*\]\]")
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.starts: dict[str, list[int]] = {"items": [], "boxes": [], "shelves": [], "tasks": []}
+        self.starts: dict[str, list[int]] = {
+            "items": [],
+            "boxes": [],
+            "shelves": [],
+            "tasks": [],
+            "member_days": [],
+        }
         for number, line in enumerate(self.lines):
             match = self._HEADER.match(line)
             if match:
@@ -650,6 +681,62 @@ def _check_shelves(raw_shelves: list[Any], problems: _Problems) -> list[_Shelf]:
     return entries
 
 
+def _check_member_days(raw_days: list[Any], problems: _Problems) -> list[MemberDaySpec]:
+    """Validated member days (``[[member_days]]``), identified by ``name``."""
+    specs: list[MemberDaySpec] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_days):
+        if not isinstance(raw, dict):
+            problems.add("member_days", index, None, (), "expected a table")
+            continue
+        try:
+            model = _MemberDay.model_validate(raw)
+        except ValidationError as error:
+            problems.add_validation("member_days", index, None, error)
+            continue
+        weekday = model.weekday
+        if isinstance(weekday, str):
+            if weekday.strip().lower() not in WEEKDAYS:
+                message = (
+                    f"expected 0 (Monday) to 6 (Sunday) or a day's English name, got {weekday!r}"
+                )
+                problems.add("member_days", index, None, ("weekday",), message)
+                continue
+            weekday = WEEKDAYS.index(weekday.strip().lower())
+        spec = MemberDaySpec(
+            name=model.name,
+            names=model.names,
+            applies_to=model.applies_to,
+            multiplier=Decimal(repr(model.multiplier)),
+            day_of_month=model.day_of_month,
+            weekday=weekday,
+            starts_on=model.from_,
+            ends_on=model.until,
+            active=model.active,
+        )
+        found = spec_problems(spec)
+        if model.name.strip() in seen:
+            found.append(("name", f"member day {model.name.strip()!r} appears twice in the file"))
+        seen.add(model.name.strip())
+        for where, message in found:
+            loc = tuple(where.split(".", 1))
+            problems.add("member_days", index, None, loc, message)
+        ok = True
+        for language in model.names:  # spec_problems named malformed ones
+            if (
+                is_language_code(language)
+                and problems.languages is not None
+                and (language not in problems.languages)
+            ):
+                spoken = ", ".join(problems.languages)
+                message = f"the bot has no language {language!r} (it speaks {spoken})"
+                problems.add("member_days", index, None, ("names", language), message)
+                ok = False
+        if ok and not found:
+            specs.append(spec)
+    return specs
+
+
 async def _upsert_shelves(conn: AsyncConnection, shelves: list[_Shelf]) -> None:
     """Set the names by language of the file's shelves; shelves it leaves out stay as they are."""
     if not shelves:
@@ -754,13 +841,22 @@ async def _load(
         raise CatalogError(problems=[CatalogProblem("", line, f"invalid TOML: {error}")]) from None
     problems = _Problems(_Lines(text), languages)
     for key in document:
-        if key not in ("items", "boxes", "shelves", "tasks"):
-            message = "unknown key (a catalog has [[items]], [[shelves]], [[boxes]] and [[tasks]])"
+        if key not in ("items", "boxes", "shelves", "tasks", "member_days"):
+            message = (
+                "unknown key (a catalog has [[items]], [[shelves]], [[boxes]], [[tasks]] and"
+                " [[member_days]])"
+            )
             problems.found.append(CatalogProblem(key, None, message))
     raw_items, raw_boxes = document.get("items", []), document.get("boxes", [])
     raw_shelves, raw_tasks = document.get("shelves", []), document.get("tasks", [])
-    tables = (("items", raw_items), ("boxes", raw_boxes), ("shelves", raw_shelves))
-    for key, value in (*tables, ("tasks", raw_tasks)):
+    raw_days = document.get("member_days", [])
+    for key, value in (
+        ("items", raw_items),
+        ("boxes", raw_boxes),
+        ("shelves", raw_shelves),
+        ("tasks", raw_tasks),
+        ("member_days", raw_days),
+    ):
         if not isinstance(value, list):
             problems.found.append(CatalogProblem(key, None, f"expected [[{key}]] tables"))
     items = _check_items(
@@ -782,6 +878,7 @@ async def _load(
     tasks, task_prizes = check_tasks(
         raw_tasks if isinstance(raw_tasks, list) else [], config, file_items, problems
     )
+    member_days = _check_member_days(raw_days if isinstance(raw_days, list) else [], problems)
     async with db.write() as conn:
         # Prizes may name items loaded earlier: they must exist (and be coupons where asked).
         known = await _existing_items(conn, list(outside))
@@ -814,9 +911,10 @@ async def _load(
             tasks_updated=task_counts["updated"],
             tasks_unchanged=task_counts["unchanged"],
         )
+        days_changed = await upsert_rules(conn, member_days, now)
         warnings = _Problems(problems.lines)
         await _check_draws(conn, boxes, warnings)
-        return replace(report, warnings=tuple(warnings.found))
+        return replace(report, warnings=tuple(warnings.found), member_days=days_changed)
 
 
 async def _existing_items(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[int, str]]:

@@ -24,6 +24,7 @@ from core.earning import earn
 from core.errors import Frozen, InvalidInput, MakeUpNotAllowed
 from core.idempotency import run_once
 from core.ledger import current_balance, debit_member, lock_member, require_member
+from core.member_days import MemberDayBonus, pay_bonus
 from core.referrals import ReferralReward, qualify
 from core.task_rewards import TaskReward, advance, advance_each
 
@@ -45,6 +46,8 @@ class CheckInResult:
     referral: ReferralReward | None = None
     # Challenges this check-in completed, paid with it (their points are in ``balance``).
     tasks: tuple[TaskReward, ...] = ()
+    # A member day multiplied the reward: the extra, paid as its own transfer.
+    member_day: MemberDayBonus | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,18 @@ class CheckIns:
                     now=now,
                 )
                 granted, capped, balance = earned.granted, earned.capped, earned.balance
+            bonus = await pay_bonus(
+                conn,
+                self.config,
+                replace(member, balance=balance),
+                applies_to="checkin",
+                base=reward,
+                cause_key=f"checkin:{member_id}:{day.isoformat()}",
+                reference=f"checkin:{day.isoformat()}",
+                now=now,
+            )
+            if bonus is not None:
+                balance = bonus.balance
             await conn.execute(
                 insert(CheckIn).values(
                     member_id=member_id,
@@ -152,6 +167,7 @@ class CheckIns:
                 next_open_at=rules.start_of_day(day + timedelta(days=1), self.config.mall.timezone),
                 referral=referral,
                 tasks=tasks,
+                member_day=bonus,
             )
 
         outcome = await run_once(

@@ -54,6 +54,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from sqlalchemy.engine import make_url
 
 __all__ = [
+    "BirthdaySettings",
     "CheckInSettings",
     "Config",
     "ConfigError",
@@ -409,6 +410,18 @@ class CheckInSettings(_Settings):
     any missed day from 2 March on."""
 
 
+class BirthdaySettings(_Settings):
+    """``[birthday]``: points on a member's birthday (``core.birthdays``)."""
+
+    points: NonNegativeInt = 0
+    """Points paid on the birthday, once a year, by a job in ``mall.timezone``; 0: none (a
+    member can still tell their birthday). Born on 29 February: paid on 28 February in the
+    years that have no 29th."""
+    change_after_days: Annotated[StrictInt, Field(ge=0, le=3660)] = 365
+    """A member who told their birthday may change it only this many days later (0: any
+    time); a change never pays a second time in a year."""
+
+
 class Promotion(_Settings):
     """``[[earning.promotions]]``: a time-boxed earning multiplier, e.g. a double-points weekend.
 
@@ -624,6 +637,8 @@ class JobsSettings(_Settings):
     """How often flash sales (announcements, draws) and timed-out holds are looked at."""
     sale_notice_minutes: NonNegativeInt = 0
     """Also announce a flash sale this long before it opens; 0: only when it opens."""
+    member_day_time: ClockTime = "09:00"
+    """Announce the day's member days (``core.member_days``) to members, once a day."""
 
 
 class BoxesSettings(_Settings):
@@ -772,6 +787,7 @@ class Config(_Settings):
     sender: SenderSettings = Field(default_factory=SenderSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)
+    birthday: BirthdaySettings = Field(default_factory=BirthdaySettings)
 
     @model_validator(mode="before")
     @classmethod

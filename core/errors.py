@@ -252,6 +252,23 @@ class UnknownApiKey(MallError):
     code = "unknown_api_key"
 
 
+class BirthdayLocked(MallError):
+    """The birthday was told too recently to change it; ``details['until']`` is the first day
+    it may change (ISO date)."""
+
+    code = "birthday_locked"
+
+
+class UnknownMemberDay(MallError):
+    code = "unknown_member_day"
+
+
+class MemberDayExists(MallError):
+    """Another member day has that name (names identify them in the catalog file)."""
+
+    code = "member_day_exists"
+
+
 def error_from_code(code: str, details: dict[str, Any] | None = None) -> MallError:
     """Rebuild a recorded rejection, so a retried request fails the same way."""
     cls = _registry().get(code, MallError)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import rules, validation
+from core import birthdays, rules, validation
 from core.catalog import Affordable, OfferShelf, tier_rank
 from core.db.models import (
     Broadcast,
@@ -37,6 +37,7 @@ from core.db.models import (
 from core.errors import MallError
 from core.flash_sales import DrawResult, SaleView
 from core.holds import HoldResult
+from core.member_days import MemberDayView
 from core.outbox import Envelope, dialect_insert, enqueue, enqueue_members, open_broadcast
 from core.redemptions import RedemptionView
 from core.referrals import PaidInvite
@@ -80,6 +81,10 @@ class Wording(Protocol):
     def parked_expired(self, language: str, orders: Sequence[ParkedOrder]) -> str: ...
 
     def referral_paid(self, language: str, invite: PaidInvite) -> str: ...
+
+    def birthday_paid(self, language: str, points: int) -> str: ...
+
+    def member_days(self, language: str, days: Sequence[MemberDayView]) -> str: ...
 
 
 # --- Which run of a schedule is whose ----------------------------------------------------------
@@ -405,6 +410,71 @@ class Jobs:
                 now=now,
             )
         return Enqueued(sent, len(settled))
+
+    # -- birthdays ----------------------------------------------------------------------
+
+    async def birthdays(self, now: datetime) -> Enqueued:
+        """Pay ``[birthday] points`` to every member whose birthday is today and who was not
+        paid this year, and tell each (``core.birthdays``): once a year per member however
+        often, or in how many processes, it runs. ``changed`` counts the members paid."""
+        validation.instant(now)
+        if not self.config.birthday.points:
+            return Enqueued(0)
+        year = rules.business_day(now, self.config.mall.timezone).year
+        sent = paid = 0
+        after = 0
+        while due := await self.mall.birthdays.due(now, after=after, limit=BATCH):
+            for member in due:
+                async with self.db.write() as conn:
+                    earned = await birthdays.pay(conn, self.config, member.member_id, now)
+                    if earned is None or not earned.granted:
+                        continue
+                    paid += 1
+                    sent += await enqueue(
+                        conn,
+                        [
+                            Envelope(
+                                f"birthday:{member.member_id}:{year}",
+                                member.member_id,
+                                self.wording.birthday_paid(member.language, earned.granted),
+                            )
+                        ],
+                        now=now,
+                    )
+            after = due[-1].member_id
+        return Enqueued(sent, paid)
+
+    # -- member days --------------------------------------------------------------------
+
+    async def member_days(self, now: datetime) -> Enqueued:
+        """Announce today's member days to members who take announcements, each in their
+        language, once a day (the broadcast's key is the day)."""
+        validation.instant(now)
+        days = await self.mall.member_days.on(now)
+        if not days:
+            return Enqueued(0)
+        today = rules.business_day(now, self.config.mall.timezone)
+        key = f"member-day:{today.isoformat()}"
+        payloads = {
+            language: self.wording.member_days(language, days)
+            for language in self.wording.languages
+        }
+        async with self.db.write() as conn:
+            broadcast = await open_broadcast(
+                conn, key=key, kind="member-day", audience="announcements", now=now
+            )
+            if broadcast is None:
+                return Enqueued(0)
+            sent = await enqueue_members(
+                conn,
+                broadcast_id=broadcast,
+                key_prefix=f"{key}:",
+                payloads=payloads,
+                default_language=self.default_language,
+                where=[Member.announcements.is_(True)],
+                now=now,
+            )
+        return Enqueued(sent)
 
     # -- holds --------------------------------------------------------------------------
 

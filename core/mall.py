@@ -7,6 +7,7 @@ from datetime import datetime
 
 from core.adjustments import Adjustments
 from core.audit import Audit
+from core.birthdays import Birthdays
 from core.blind_boxes import BlindBoxes
 from core.catalog import Catalog
 from core.checkins import CheckIns
@@ -20,6 +21,7 @@ from core.flash_sales import FlashSales
 from core.holds import HoldResult, Holds
 from core.invariants import LedgerReport, check_ledger
 from core.jobs import JobRuns
+from core.member_days import MemberDays
 from core.members import Members
 from core.outbox import Outbox
 from core.pending_inputs import PendingInputs
@@ -79,6 +81,8 @@ class Mall:
     shop_views: ShopViews
     star_refunds: StarRefunds
     tasks: Tasks
+    birthdays: Birthdays
+    member_days: MemberDays
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
@@ -112,6 +116,8 @@ class Mall:
             shop_views=ShopViews(db, config),
             star_refunds=StarRefunds(db, config),
             tasks=Tasks(db, config),
+            birthdays=Birthdays(db, config),
+            member_days=MemberDays(db, config),
         )
 
     async def expire(self, now: datetime) -> ExpiryReport:

@@ -107,7 +107,14 @@ _TOLD_ELSEWHERE = frozenset(
 # tokens they used name that reference too. A client seed is text the member typed (their past
 # draws keep a copy, which verifying them needs).
 _FORGOTTEN = frozenset(
-    {"pending_inputs", "invite_codes", "shop_customers", "shop_link_tokens", "client_seeds"}
+    {
+        "pending_inputs",
+        "invite_codes",
+        "shop_customers",
+        "shop_link_tokens",
+        "client_seeds",
+        "birthdays",
+    }
 )
 
 

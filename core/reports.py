@@ -114,6 +114,16 @@ class DayFigures:
 
 
 @dataclass(frozen=True)
+class IssuedByCause:
+    """Points the mall credited to members on one business day for one cause (the transfer
+    code: ``checkin``, ``purchase``, ``birthday``, ``member_day``...)."""
+
+    day: date
+    code: str
+    points: int
+
+
+@dataclass(frozen=True)
 class ItemRedemptions:
     """Redemptions of one item made in the period: done, and still waiting (approval, payment)."""
 
@@ -238,6 +248,46 @@ class Reports:
             )
             for day in days
         ]
+
+    async def issued_by_cause(self, start: date, end: date) -> tuple[IssuedByCause, ...]:
+        """Points issued to members each business day from ``start`` to ``end``, by cause
+        (the transfer's code), days in order and the biggest cause first; quiet days have none.
+        """
+        _require_day(start, "start")
+        _require_day(end, "end")
+        if end < start:
+            raise InvalidInput("end is before start", field="end")
+        if (end - start).days + 1 > MAX_DAYS:
+            raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
+        tz = self.config.mall.timezone
+        found: list[IssuedByCause] = []
+        async with self.db.read() as conn:
+            first = start
+            while first <= end:
+                last = min(end, first + timedelta(days=_CHUNK_DAYS - 1))
+                days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+                bounds = [rules.start_of_day(day, tz) for day in [*days, last + timedelta(days=1)]]
+                moved = (
+                    select(
+                        _bucket(Transfer.created_at, days, bounds).label("day"),
+                        Transfer.code.label("code"),
+                        Transfer.amount.label("amount"),
+                    )
+                    .where(
+                        _in_range(Transfer.created_at, bounds),
+                        Transfer.credit_account_id > 0,
+                        Transfer.debit_account_id.in_([int(book) for book in _ISSUING_BOOKS]),
+                    )
+                    .subquery()
+                )
+                rows = await conn.execute(
+                    select(moved.c.day, moved.c.code, func.sum(moved.c.amount)).group_by(
+                        moved.c.day, moved.c.code
+                    )
+                )
+                found += [IssuedByCause(day, code, int(points)) for day, code, points in rows]
+                first = last + timedelta(days=1)
+        return tuple(sorted(found, key=lambda row: (row.day, -row.points, row.code)))
 
     async def redemptions_per_item(self, start: date, end: date) -> tuple[ItemRedemptions, ...]:
         """Redemptions made from ``start`` to ``end`` (business days), most redeemed first."""

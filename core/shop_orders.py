@@ -29,10 +29,12 @@ from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import validation
+from core import rules, validation
+from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
-from core.db.models import Order, ShopOrder, ShopRefund
+from core.db.models import Order, ShopOrder, ShopRefund, Transfer
+from core.earning import add_earned
 from core.errors import (
     InvalidAmount,
     InvalidInput,
@@ -43,7 +45,8 @@ from core.errors import (
     WrongCurrency,
 )
 from core.idempotency import run_once
-from core.ledger import lock_member
+from core.ledger import debit_member, lock_member
+from core.member_days import MemberDayBonus, pay_bonus
 from core.purchases import credit_purchase, reverse_purchase
 
 Source = Literal["api", "shopify", "woocommerce", "csv"]
@@ -95,6 +98,8 @@ class OrderOutcome:
     refunded_minor: int = 0
     referral_points: int = 0
     """The invite bonus this order paid the member (their first purchase qualified it)."""
+    member_day: MemberDayBonus | None = None
+    """What a member day on the day the order was placed added (``core.member_days``)."""
 
 
 @dataclass(frozen=True)
@@ -315,12 +320,31 @@ async def credit_order(
             if result.referral is not None:
                 referral_points += result.referral.invitee_points
     status: OrderStatus = "refunded" if refunded_minor >= total else "credited"
+    bonus = None
+    if points > 0:
+        # The day the shop says the order was placed (a parked order is credited days later).
+        placed = (
+            await conn.execute(select(ShopOrder.placed_at).where(ShopOrder.order_id == order_id))
+        ).scalar_one_or_none()
+        bonus = await pay_bonus(
+            conn,
+            config,
+            await lock_member(conn, member_id),
+            applies_to="shop",
+            base=points,
+            cause_key=order_key(order_id),
+            reference=f"shop-order:{order_id}",
+            now=now,
+            day=rules.business_day(placed or now, config.mall.timezone),
+        )
     await conn.execute(
         update(ShopOrder)
         .where(ShopOrder.order_id == order_id)
         .values(status=status, member_id=member_id, points=points, credited_at=now)
     )
-    return OrderOutcome(order_id, status, points, member_id, total, refunded_minor, referral_points)
+    return OrderOutcome(
+        order_id, status, points, member_id, total, refunded_minor, referral_points, bonus
+    )
 
 
 async def refund_order(
@@ -352,6 +376,11 @@ async def refund_order(
             taken, unrecovered = await _reverse_parts(
                 conn, config, order, refund_id, amount_minor, now
             )
+            bonus_taken, bonus_unrecovered = await _reverse_member_day(
+                conn, config, order, refund_id, amount_minor, now
+            )
+            taken += bonus_taken
+            unrecovered += bonus_unrecovered
         else:  # parked, refunded before it was credited, or expired: only the books change
             status = "netted"
             if order.status == "parked" and refunded + amount_minor == total:
@@ -370,6 +399,54 @@ async def refund_order(
         )
     )
     return RefundOutcome(order_id, refund_id, amount_minor, status, taken, unrecovered, member_id)
+
+
+async def _reverse_member_day(
+    conn: AsyncConnection,
+    config: Config,
+    order: Row[Any],
+    refund_id: str,
+    amount_minor: int,
+    now: datetime,
+) -> tuple[int, int]:
+    """Take back the refund's share of a member day's extra on the order: (taken, unrecovered).
+
+    The share is cumulative over the order's total, so partial refunds add up to the whole
+    extra; what the member already spent is unrecovered, reported once and not asked again.
+    """
+    order_id = str(order.order_id)
+    bonus = (
+        await conn.execute(
+            select(Transfer.amount, Transfer.created_at).where(
+                Transfer.key == f"member-day:{order_key(order_id)}"
+            )
+        )
+    ).first()
+    total, before = int(order.total_minor), int(order.refunded_minor)
+    if bonus is None or total <= 0:
+        return 0, 0
+    extra = int(bonus.amount)
+    due = extra * (before + amount_minor) // total - extra * before // total
+    if due <= 0:
+        return 0, 0
+    member_id = int(order.member_id)
+    member = await lock_member(conn, member_id)
+    taken = min(due, member.balance)
+    if taken > 0:
+        await debit_member(
+            conn,
+            member_id=member_id,
+            destination=SystemAccount.ISSUANCE,
+            amount=taken,
+            code="member_day_refund",
+            reference=order_id,
+            key=f"member-day-refund:shop.{refund_id}:{order_id}",
+            now=now,
+            require_active=False,
+        )
+        earned_on = rules.business_day(bonus.created_at, config.mall.timezone)
+        await add_earned(conn, member_id, earned_on, -taken)
+    return taken, due - taken
 
 
 async def _reverse_parts(

@@ -18,6 +18,7 @@ from core.flash_sales import SaleView
 from core.holds import HoldResult
 from core.jobs import Enqueued, JobRuns, Jobs
 from core.mall import Mall
+from core.member_days import MemberDayView
 from core.redemptions import Redemptions, RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
@@ -62,6 +63,12 @@ class Words:
 
     def referral_paid(self, language: str, invite: PaidInvite) -> str:
         return f"{language} invite paid {invite.invitee_name} {invite.points}"
+
+    def birthday_paid(self, language: str, points: int) -> str:
+        return f"{language} birthday {points}"
+
+    def member_days(self, language: str, days: Sequence[MemberDayView]) -> str:
+        return f"{language} member days " + ",".join(f"{d.name}x{d.multiplier}" for d in days)
 
 
 class ReminderWords(Words):

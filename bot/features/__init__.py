@@ -14,6 +14,7 @@ def build_router() -> Router:
         admin_claims,
         admin_flags,
         admin_items,
+        admin_member_days,
         admin_members,
         admin_points,
         admin_reports,
@@ -21,6 +22,7 @@ def build_router() -> Router:
         admin_shop,
         admin_tasks,
         balance,
+        birthday,
         boxes,
         checkin,
         claims,
@@ -51,6 +53,7 @@ def build_router() -> Router:
         redemptions,
         privacy,
         notifications,
+        birthday,
         claims,
         admin,
         admin_items,
@@ -65,6 +68,7 @@ def build_router() -> Router:
         admin_broadcast,
         admin_shop,
         admin_tasks,
+        admin_member_days,
     )
     for feature in features:
         router.include(feature.router)

@@ -53,6 +53,7 @@ SECTIONS = (
     ("admin.menu.broadcast", "abc"),
     ("admin.menu.shop", "asp"),
     ("admin.menu.tasks", "atk"),
+    ("admin.menu.member_days", "amd"),
     ("admin.menu.audit", AUDIT_ROUTE),
 )
 # The commands only admins see in their command menu (texts: command.<name>), in menu order.

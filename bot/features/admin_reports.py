@@ -17,7 +17,9 @@ from bot.router import Router, Stale, callback
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
 from core import rules
+from core.birthdays import BONUS_CODE as BIRTHDAY_CODE
 from core.exports import MAX_DAYS
+from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
 
 router = Router()
 
@@ -86,6 +88,7 @@ async def _stats(turn: Turn) -> None:
     turn.send(Screen(caption, photo=Photo(content=chart.png, filename="stats.png")))
     sections = [
         await _liability(turn),
+        await _bonuses(turn, first, last),
         await _top_items(turn, first, last),
         await _boxes(turn, first, last),
     ]
@@ -93,6 +96,19 @@ async def _stats(turn: Turn) -> None:
     if tasks is not None:
         sections.append(tasks)
     turn.send(admin_screen(turn, Html("\n\n".join(sections))))
+
+
+async def _bonuses(turn: Turn, first: date, last: date) -> Html:
+    """Points given as birthday gifts and member-day extras in the period."""
+    t = turn.t
+    issued = await turn.mall.reports.issued_by_cause(first, last)
+    birthday = sum(row.points for row in issued if row.code == BIRTHDAY_CODE)
+    member_day = sum(row.points for row in issued if row.code == MEMBER_DAY_CODE)
+    return t(
+        "admin.reports.bonuses",
+        birthday=t.points(birthday),
+        member_day=t.points(member_day),
+    )
 
 
 async def _liability(turn: Turn) -> Html:

@@ -10,6 +10,7 @@ from bot.i18n import Html, Translator
 from bot.router import MAX_PAGE, Router, callback, page_arg
 from bot.screens import Button
 from bot.turn import Turn
+from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
 from core.statements import HistoryEntry
 
 # Transfer codes whose reference is a task's code: their history line names the task.
@@ -106,7 +107,7 @@ def history_line(
     """One movement; ``tasks`` names the tasks of task rewards by code, in the reader's
     language (:func:`history_lines` looks them up)."""
     sign = "+" if entry.amount > 0 else "−"
-    why = reason(t, entry.code)
+    why = _entry_reason(t, entry)
     task = (tasks or {}).get(entry.reference) if entry.code in TASK_CODES else None
     if task is not None:
         why = t("reason.task_named", reason=why, task=task)
@@ -126,6 +127,15 @@ async def history_lines(turn: Turn, entries: Sequence[HistoryEntry]) -> list[Htm
         found = await turn.mall.tasks.titles(codes)
         names = {code: in_language(turn.t, *texts) for code, texts in found.items()}
     return [history_line(turn.t, entry, names) for entry in entries]
+
+
+def _entry_reason(t: Translator, entry: HistoryEntry) -> Html:
+    """A member day's extra names its multiplier (its reference ends in ``:x2``)."""
+    if entry.code == MEMBER_DAY_CODE:
+        _, _, multiplier = entry.reference.rpartition(":x")
+        if multiplier:
+            return t("reason.member_day.times", multiplier=multiplier)
+    return reason(t, entry.code)
 
 
 def reason(t: Translator, code: str) -> Html:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from babel.dates import get_day_names
 
 from bot.content import in_language
+from bot.features.member_days import bonus_line
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Keyboard
@@ -47,7 +48,8 @@ async def _check_in(turn: Turn) -> None:
         turn.notice(t("checkin.already_notice"))
         lines = [t("checkin.already", opens=t.moment(result.next_open_at))]
     else:
-        turn.notice(t("checkin.done_notice", points=t.points(result.reward)))
+        bonus = result.member_day.points if result.member_day else 0
+        turn.notice(t("checkin.done_notice", points=t.points(result.reward + bonus)))
         lines = _done_lines(t, result)
     lines += ["", calendar_text(t, month)]
     turn.show(turn.with_menu(Html("\n".join(lines)), _calendar_rows(t, month)))
@@ -58,8 +60,11 @@ def _done_lines(t: Translator, result: CheckInResult) -> list[str]:
         t("checkin.done", points=t.points(result.reward)),
         t.n("checkin.streak", result.streak),
     ]
-    if result.capped:
-        lines.append(t("checkin.capped", points=t.points(result.capped)))
+    if result.member_day is not None and result.member_day.points:
+        lines.append(bonus_line(t, result.member_day))
+    capped = result.capped + (result.member_day.capped if result.member_day else 0)
+    if capped:
+        lines.append(t("checkin.capped", points=t.points(capped)))
     if result.next_milestone_streak is not None and result.next_milestone_reward is not None:
         lines.append(
             t(

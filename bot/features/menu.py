@@ -6,6 +6,7 @@ from bot.events import Command
 from bot.features import shop_link  # a module import: shop_link shows this main menu
 from bot.features.admin import ADMIN_ROUTE
 from bot.features.claims import CLAIM_PREFIX, claim_code
+from bot.features.member_days import bonus_line
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router, Stale, callback
 from bot.screens import Button, Screen
@@ -28,6 +29,7 @@ COMMANDS = (
     "claim",
     "language",
     "notifications",
+    "birthday",
     "privacy",
     "help",
 )
@@ -104,6 +106,8 @@ async def _join(turn: Turn, payload: str) -> None:
             if order.status == "credited":
                 earned = t("orders.credited", order=order.order_id, points=t.points(order.points))
                 intro = Html(f"{intro}\n{earned}")
+                if order.member_day is not None and order.member_day.points:
+                    intro = Html(f"{intro}\n{bonus_line(t, order.member_day)}")
     else:
         intro = t("start.welcome_back", name=sender.first_name)
         if payload.startswith(INVITE_PREFIX):

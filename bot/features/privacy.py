@@ -17,6 +17,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+from bot.features.birthday import BIRTHDAY_ROUTE
 from bot.i18n import Html
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Document, Keyboard, Screen
@@ -74,6 +75,7 @@ def _overview(turn: Turn) -> None:
                 t("privacy.stored_invites"),
                 t("privacy.stored_activity"),
                 t("privacy.stored_shop"),
+                t("privacy.stored_birthday"),
                 "",
                 t("privacy.use"),
                 t("privacy.options"),
@@ -81,6 +83,7 @@ def _overview(turn: Turn) -> None:
         )
     )
     rows: Keyboard = (
+        (Button(t("birthday.button"), data=BIRTHDAY_ROUTE),),
         (Button(t("privacy.export"), data="pvx"),),
         (Button(t("privacy.delete"), data="pvd"),),
     )

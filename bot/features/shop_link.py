@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.events import Contact
 from bot.features import menu  # a module: the menu's /start calls open_link here
+from bot.features.member_days import bonus_line
 from bot.i18n import Html, plain
 from bot.router import Router
 from bot.screens import ContactRequest, Screen
@@ -112,6 +113,8 @@ def _linked_text(turn: Turn, said: Html, credited: Sequence[OrderOutcome]) -> Ht
         if order.status != "credited":
             continue
         lines.append(t("link_phone.credited", order=order.order_id, points=t.points(order.points)))
+        if order.member_day is not None and order.member_day.points:
+            lines.append(bonus_line(t, order.member_day))
         if order.referral_points:
             lines.append(t("orders.referral", points=t.points(order.referral_points)))
     return Html("\n".join(lines))

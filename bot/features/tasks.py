@@ -33,6 +33,7 @@ LIST_ROUTE = "tasks"
 TASK_ROUTE = "tk"
 JOINED_ROUTE = "tkj"
 POLL_ROUTE = "tkp"
+BIRTHDAY_ROUTE = "bday"  # bot.features.birthday
 # A screen lists at most this many tasks (a mall runs a handful at a time).
 SHOWN = 20
 
@@ -74,13 +75,17 @@ async def show_tasks(turn: Turn, intro: Html | None = None) -> None:
     standings = (await turn.mall.tasks.for_member(turn.member_id, turn.now))[:SHOWN]
     lines: list[str] = [] if intro is None else [intro, ""]
     lines.append(t("tasks.title"))
-    if not standings:
+    if not standings and not turn.config.birthday.points:
         lines.append(t("tasks.none"))
     rows: list[tuple[Button, ...]] = []
     for standing in standings:
         lines.append(summary_line(t, standing, turn.config))
         label = f"{_ICONS.get(standing.task.kind, '•')} {title(t, standing.task)}"
         rows.append((Button(label, data=callback(TASK_ROUTE, standing.task.task_id)),))
+    gift = turn.config.birthday.points
+    if gift:  # the birthday is a way to earn too: told once, paid every year
+        lines.append(t("tasks.birthday_line", points=t.points(gift)))
+        rows.append((Button(t("birthday.button"), data=BIRTHDAY_ROUTE),))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 

@@ -1263,3 +1263,52 @@ class RollupBoxDraw(Base):
     spent: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger)
     guaranteed: Mapped[int] = mapped_column(BigInteger)
+
+
+class Birthday(Base):
+    """A member's birthday (day and month, no year), told once; ``paid_year`` is the last year
+    its points were paid, so the job pays each member once a year however often it runs."""
+
+    __tablename__ = "birthdays"
+    __table_args__ = (
+        CheckConstraint("month BETWEEN 1 AND 12", name="month_valid"),
+        CheckConstraint("day BETWEEN 1 AND 31", name="day_valid"),
+        # The job's lookup: today's birthdays.
+        Index("ix_birthdays_month_day", "month", "day"),
+    )
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id"), primary_key=True, autoincrement=False
+    )
+    month: Mapped[int] = mapped_column(Integer)
+    day: Mapped[int] = mapped_column(Integer)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_year: Mapped[int | None] = mapped_column(Integer)
+
+
+class MemberDayRule(Base):
+    """A recurring promotion ("member day"): on each day of month ``day_of_month`` (or each
+    ``weekday``, 0 = Monday) between ``starts_on`` and ``ends_on``, what ``applies_to`` pays
+    (a check-in's reward, a shop order's points) is multiplied by ``percent`` / 100.
+
+    (``member_days`` is something else: what each member earned on each day.)
+    """
+
+    __tablename__ = "member_day_rules"
+    __table_args__ = (
+        CheckConstraint("percent > 100 AND percent <= 1000", name="percent_valid"),
+        CheckConstraint("applies_to IN ('checkin', 'shop')", name="applies_to_known"),
+        CheckConstraint("(day_of_month IS NULL) <> (weekday IS NULL)", name="one_rule"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    names: Mapped[dict[str, str]] = mapped_column(Texts, default=dict, server_default=_NO_TEXTS)
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
+    weekday: Mapped[int | None] = mapped_column(Integer)
+    applies_to: Mapped[str] = mapped_column(String(8))
+    percent: Mapped[int] = mapped_column(Integer)
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

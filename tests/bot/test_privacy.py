@@ -47,7 +47,12 @@ async def test_privacy_says_what_is_stored_and_offers_export_and_deletion(chat: 
         reply.text
     )
     assert "• your redemptions, with any coupon code, delivery address and note" in reply.text
-    assert ann.buttons(reply) == ["📤 Export my data", "🗑 Delete my account", "⬅️ Menu"]
+    assert ann.buttons(reply) == [
+        "🎂 My birthday",
+        "📤 Export my data",
+        "🗑 Delete my account",
+        "⬅️ Menu",
+    ]
 
 
 async def test_the_export_is_a_json_document_of_the_members_data(chat: Chat) -> None:

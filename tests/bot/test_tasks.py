@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 
 from core.catalog_file import load_catalog_text
+from tests.bot.conftest import ChatFactory
 from tests.support.background import drained, running_background
 from tests.support.chat import Chat
 
@@ -206,3 +207,15 @@ async def test_tasks_read_in_chinese(chat: Chat):
     right = await li.vote([0])
     assert right is not None
     assert "回答正确" in right.text
+
+
+async def test_the_birthday_gift_is_on_the_tasks_screen_when_the_mall_gives_one(
+    make_chat: ChatFactory,
+) -> None:
+    async with make_chat("[birthday]\npoints = 88") as chat:
+        ann = chat.member("Ann")
+        await ann.start()
+        tasks = await ann.press("🎯 Tasks")
+        assert "Your birthday: +88 points on the day, every year" in tasks.text
+        asked = await ann.press("🎂 My birthday")
+        assert "month" in asked.text.lower()

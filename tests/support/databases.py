@@ -36,6 +36,8 @@ MEMBER_TABLES = (
     "rollup_redemptions",
     "rollup_flows",
     "rollup_days",
+    "birthdays",
+    "member_day_rules",
     "checkout_holds",
     "shop_refunds",
     "shop_orders",
