@@ -98,6 +98,8 @@ _TOLD_ELSEWHERE = frozenset(
         ("transfers", "credit_account_id"),
         ("lots", "account_id"),
         ("holds", "destination_id"),
+        # The ledger check's running totals (core.checkpoint): the balance section says it.
+        ("checkpoint_balances", "account_id"),
     }
 )
 # Rows that exist only for the living member: deleted on erasure rather than handed on to the

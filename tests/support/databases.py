@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 # Everything a test may write, emptied between tests (system accounts stay).
 MEMBER_TABLES = (
+    "checkpoint_balances",
+    "ledger_checkpoint",
     "checkout_holds",
     "shop_refunds",
     "shop_orders",
