@@ -39,10 +39,10 @@ _MOVES = """
 """
 _TOUCHED = """
     SELECT credit_account_id AS id FROM transfers
-    WHERE id > :since AND id <= :upto AND credit_account_id > 0
+    WHERE id > :since AND id <= :upto AND +credit_account_id > 0
     UNION
     SELECT debit_account_id FROM transfers
-    WHERE id > :since AND id <= :upto AND debit_account_id > 0
+    WHERE id > :since AND id <= :upto AND +debit_account_id > 0
 """
 # SQLite reads ``INSERT ... SELECT ... ON CONFLICT`` only with a WHERE in the SELECT.
 _ADD_MOVES = f"""
