@@ -302,6 +302,7 @@ def job_specs(
         JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),
         JobSpec("parked", _daily(settings.digest_time, tz), jobs.parked),
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
+        JobSpec("retention", _daily(settings.retention_time, tz), jobs.retention),
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),
         JobSpec("referrals", frequent, jobs.referrals, every),
