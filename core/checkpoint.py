@@ -44,7 +44,12 @@ _TOUCHED = """
     SELECT debit_account_id FROM transfers
     WHERE id > :since AND id <= :upto AND +debit_account_id > 0
 """
-# SQLite reads ``INSERT ... SELECT ... ON CONFLICT`` only with a WHERE in the SELECT.
+# A checkpoint built anew (into an empty table), and one moved on. SQLite reads
+# ``INSERT ... SELECT ... ON CONFLICT`` only with a WHERE in the SELECT.
+_BUILD = f"""
+    INSERT INTO checkpoint_balances (account_id, net)
+    SELECT account_id, delta FROM ({_MOVES}) AS m
+"""
 _ADD_MOVES = f"""
     INSERT INTO checkpoint_balances (account_id, net)
     SELECT account_id, delta FROM ({_MOVES}) AS m WHERE true
@@ -171,7 +176,7 @@ async def write(db: Database, *, since: Checkpoint | None, upto: int, now: datet
             )
             if not moved.rowcount:
                 return False
-        await conn.execute(text(_ADD_MOVES), params)
+        await conn.execute(text(_BUILD if since is None else _ADD_MOVES), params)
         wrong = (await conn.execute(text(_MISMATCHED), params)).fetchmany(5)
         unbalanced = (await conn.execute(text(_UNBALANCED))).fetchmany(1)
         if wrong or unbalanced:

@@ -126,16 +126,17 @@ _CHECKS: tuple[_Check, ...] = (
                    GROUP BY account_id) l ON l.account_id = a.id
         WHERE a.kind = 'member' AND a.balance <> COALESCE(l.total, 0)
         """,
-        # Lots change only with a transfer of their member's: those the tail touched.
+        # Lots change only with a transfer of their member's: those the tail touched, each
+        # summed through the index of open lots.
         f"""
         WITH {_TOUCHED}
-        SELECT a.id, a.balance, COALESCE(l.total, 0) AS lots
-        FROM accounts a
-        JOIN touched ON touched.id = a.id
-        LEFT JOIN (SELECT account_id, SUM(remaining) AS total FROM lots
-                   WHERE remaining > 0 AND account_id IN (SELECT id FROM touched)
-                   GROUP BY account_id) l ON l.account_id = a.id
-        WHERE a.kind = 'member' AND a.balance <> COALESCE(l.total, 0)
+        SELECT id, balance, lots FROM (
+            SELECT a.id, a.balance,
+                   (SELECT COALESCE(SUM(remaining), 0) FROM lots
+                    WHERE lots.account_id = a.id AND remaining > 0) AS lots
+            FROM accounts a JOIN touched ON touched.id = a.id
+            WHERE a.kind = 'member'
+        ) AS s WHERE balance <> lots
         """,
     ),
     _Check(

@@ -31,7 +31,6 @@ def upgrade() -> None:
     op.create_table('checkpoint_balances',
     sa.Column('account_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('net', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_checkpoint_balances_account_id_accounts')),
     sa.PrimaryKeyConstraint('account_id', name=op.f('pk_checkpoint_balances'))
     )
     op.create_index('ix_operations_kind_created', 'operations', ['kind', 'created_at'], unique=False)
