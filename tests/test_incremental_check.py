@@ -4,6 +4,9 @@ corruption (a row changed before it is found by ``--full``, one after it by the 
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from sqlalchemy import func, select, text
 
 from core.db.models import CheckpointBalance, LedgerCheckpoint, Transfer
@@ -201,3 +204,42 @@ async def _first_transfer_of(mall: Mall, member_id: int) -> int:
                 )
             ).scalar_one()
         )
+
+
+async def test_a_transfer_that_commits_after_a_later_one_is_not_left_behind(mall: Mall):
+    """PostgreSQL hands out ids before commit: the checkpoint waits for writers in flight."""
+    if mall.db.is_sqlite:
+        pytest.skip("SQLite has one writer: ids commit in order")
+    await _store(mall)
+    assert (await check_ledger(mall.db, full=True)).ok
+    async with mall.db.engine.connect() as slow:
+        await slow.begin()
+        # A use case in flight: its transfer takes an id, and does not commit yet.
+        await slow.execute(
+            text(
+                "INSERT INTO transfers (key, debit_account_id, credit_account_id, amount, code,"
+                " reference, created_at) VALUES ('slow', -1, :id, 5, 'x', 'x', :at)"
+            ),
+            {"id": ALICE, "at": at("2026-03-02 10:00").replace(tzinfo=None)},
+        )
+        await slow.execute(
+            text(
+                "INSERT INTO lots (account_id, transfer_id, amount, remaining)"
+                " SELECT :id, MAX(id), 5, 5 FROM transfers WHERE key = 'slow'"
+            ),
+            {"id": ALICE},
+        )
+        await slow.execute(
+            text("UPDATE accounts SET balance = balance + 5 WHERE id = :id"), {"id": ALICE}
+        )
+        # A later one commits with a larger id, then a check starts: it waits for the first.
+        await mall.checkins.check_in(BOB, at("2026-03-02 09:00"))
+        check = asyncio.create_task(check_ledger(mall.db, full=False))
+        await asyncio.sleep(0.3)
+        assert not check.done()
+        await slow.commit()
+    report = await check
+    assert report.ok
+    assert report.checkpoint == await _last_transfer(mall)
+    # Both are in the checkpoint: the next check agrees with every stored balance.
+    assert (await check_ledger(mall.db, full=False)).ok
