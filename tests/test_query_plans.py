@@ -18,6 +18,7 @@ from sqlalchemy import event
 from core.invariants import check_ledger
 from core.ledger import pending_hold_total
 from core.mall import Mall
+from core.retention import Retention
 
 Captured = list[tuple[str, Any]]
 
@@ -161,3 +162,12 @@ async def test_the_system_to_system_rule_looks_up_no_account_per_transfer(mall: 
     assert len(rule) == 1
     for _, plan_text in rule:
         assert "accounts" not in plan_text.replace("_account_id", "")
+
+
+async def test_retention_finds_each_kinds_old_records_by_kind_and_time(mall: Mall):
+    async with captured(mall) as seen:
+        await Retention(mall.db, mall.config).prune(datetime(2026, 3, 1, tzinfo=UTC))
+    deletes = [(s, p) for s, p in seen if s.lstrip().startswith("DELETE FROM operations")]
+    assert len(deletes) == 5  # one batch of each pruned kind, none to delete
+    for statement, params in deletes:
+        assert "ix_operations_kind_created" in await plan(mall, statement, params), statement
