@@ -525,6 +525,8 @@ def format_report(report: LedgerReport) -> str:
         for sample in violation.samples:
             lines.append(f"          {sample}")
     lines.append("ledger is consistent" if report.ok else f"{len(failed)} check(s) failed")
+    if report.stale_checkpoint:
+        lines.append("the checkpoint disagreed with the transfers before it (edited?)")
     if report.checkpoint is not None:
         lines.append(f"checkpoint written at transfer #{report.checkpoint}")
     return "\n".join(lines)

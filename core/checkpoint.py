@@ -141,7 +141,9 @@ async def read(conn: AsyncConnection) -> Checkpoint | None:
     return Checkpoint(int(row.transfer_id), int(row.transfers), row.written_at, row.mode)
 
 
-async def write(db: Database, *, since: Checkpoint | None, upto: int, now: datetime) -> bool:
+async def write(
+    db: Database, *, since: Checkpoint | None, upto: int, now: datetime, full_scan: bool = False
+) -> bool:
     """Move the checkpoint from ``since`` (None: build it anew from the first transfer) to
     transfer ``upto``, verified; False if another check moved it meanwhile.
 
@@ -160,7 +162,7 @@ async def write(db: Database, *, since: Checkpoint | None, upto: int, now: datet
             ).scalar_one()
         )
         if since is None:
-            values = {"transfer_id": upto, "transfers": counted, "written_at": now, "mode": "full"}
+            values = {"transfer_id": upto, "transfers": counted, "written_at": now, "mode": "built"}
             await _upsert_row(conn, values)
             await conn.execute(text("DELETE FROM checkpoint_balances"))
         else:
@@ -171,7 +173,7 @@ async def write(db: Database, *, since: Checkpoint | None, upto: int, now: datet
                     transfer_id=upto,
                     transfers=since.transfers + counted,
                     written_at=now,
-                    mode="incremental",
+                    mode="full" if full_scan else "incremental",
                 )
             )
             if not moved.rowcount:

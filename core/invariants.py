@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import checkpoint
 from core.accounts import SystemAccount
@@ -250,6 +251,34 @@ _CHECKS: tuple[_Check, ...] = (
         """,
     ),
 )
+# A full scan's balance check when there is a checkpoint (``:cp``): one pass over the
+# transfers gives each account's whole total (to compare with the stored balance) and its total
+# up to the checkpoint (to compare with the checkpoint), so that a sound checkpoint is moved on
+# rather than built again. 'balance' rows are violations; 'checkpoint' rows say it is stale.
+_BALANCES_AND_CHECKPOINT = """
+    WITH sums AS MATERIALIZED (
+        SELECT account_id, SUM(delta) AS total,
+               SUM(CASE WHEN id <= :cp THEN delta ELSE 0 END) AS upto
+        FROM (
+            SELECT credit_account_id AS account_id, id, amount AS delta FROM transfers
+            UNION ALL
+            SELECT debit_account_id, id, -amount FROM transfers
+        ) AS moves GROUP BY account_id
+    )
+    SELECT 'balance' AS what, a.id, a.balance, COALESCE(s.total, 0) AS derived
+    FROM accounts a LEFT JOIN sums s ON s.account_id = a.id
+    WHERE a.kind = 'member' AND a.balance <> COALESCE(s.total, 0)
+    UNION ALL
+    SELECT 'checkpoint', s.account_id, COALESCE(c.net, 0), s.upto
+    FROM sums s LEFT JOIN checkpoint_balances c ON c.account_id = s.account_id
+    WHERE COALESCE(c.net, 0) <> s.upto
+    UNION ALL
+    SELECT 'checkpoint', c.account_id, c.net, 0 FROM checkpoint_balances c
+    WHERE c.net <> 0 AND NOT EXISTS (SELECT 1 FROM sums s WHERE s.account_id = c.account_id)
+    ORDER BY 1
+"""
+_BALANCE_CHECK = "member_balance_matches_transfers"
+
 # What a checkpoint that disagreed as it was written is reported as.
 CHECKPOINT_CHECK = "checkpoint_matches_balances"
 _CHECKPOINT_PROMISE = "the checkpoint's totals plus later transfers give the stored balances"
@@ -269,6 +298,8 @@ class LedgerReport:
     ``since``: the checkpoint's transfer id the check went on from (None: it read the whole
     ledger). ``checkpoint``: the transfer id of the checkpoint written after a clean check
     (None: none was, because something failed or another check moved it meanwhile).
+    ``stale_checkpoint``: a full check found the checkpoint disagreeing with the transfers
+    before it (edited by hand?); it is built anew when the ledger itself is clean.
     """
 
     checks: tuple[str, ...]
@@ -278,6 +309,7 @@ class LedgerReport:
     outstanding_points: int
     since: int | None = None
     checkpoint: int | None = None
+    stale_checkpoint: bool = False
 
     @property
     def ok(self) -> bool:
@@ -312,11 +344,16 @@ async def check_ledger(
     upto = await checkpoint.horizon(db)
     violations: list[Violation] = []
     async with checkpoint.snapshot(db) as conn:
-        start = None if full else await checkpoint.read(conn)
+        found = await checkpoint.read(conn)
+        start = None if full else found
+        stale = False
         params = {} if start is None else {"since": start.transfer_id}
         for check in _CHECKS:
-            sql = check.full if start is None else (check.tail or check.full)
-            rows = (await conn.execute(text(sql), params)).fetchmany(_SAMPLE)
+            if full and found is not None and check.name == _BALANCE_CHECK:
+                rows, stale = await _balances_and_checkpoint(conn, found.transfer_id)
+            else:
+                sql = check.full if start is None else (check.tail or check.full)
+                rows = list((await conn.execute(text(sql), params)).fetchmany(_SAMPLE))
             if rows:
                 violations.append(Violation(check.name, check.promise, _samples(rows)))
         members, outstanding = (
@@ -332,10 +369,15 @@ async def check_ledger(
         else:
             counted = f"SELECT {start.transfers} + COUNT(*) FROM transfers WHERE id > :since"
         transfers = (await conn.execute(text(counted), params)).scalar_one()
+    # After a full scan, a checkpoint that agrees with the transfers is moved on; one that does
+    # not (or none) is built anew from them.
+    base = None if found is None or stale else found
     written = None
-    if not violations and (start is None or upto > start.transfer_id):
+    if not violations and (base is None or upto > base.transfer_id):
         try:
-            moved = await checkpoint.write(db, since=start, upto=upto, now=now or datetime.now(UTC))
+            moved = await checkpoint.write(
+                db, since=base, upto=upto, now=now or datetime.now(UTC), full_scan=full
+            )
         except checkpoint.CheckpointRefused as refused:
             violations.append(
                 Violation(CHECKPOINT_CHECK, _CHECKPOINT_PROMISE, _samples(refused.samples))
@@ -353,4 +395,19 @@ async def check_ledger(
         outstanding_points=int(outstanding),
         since=None if start is None else start.transfer_id,
         checkpoint=written,
+        stale_checkpoint=stale,
     )
+
+
+async def _balances_and_checkpoint(
+    conn: AsyncConnection, checkpoint_id: int
+) -> tuple[list[Sequence[object]], bool]:
+    """The full balance check's offending rows, and whether the checkpoint disagrees."""
+    samples: list[Sequence[object]] = []
+    result = await conn.execute(text(_BALANCES_AND_CHECKPOINT), {"cp": checkpoint_id})
+    for what, *row in result:
+        if what == "checkpoint":
+            return samples, True
+        if len(samples) < _SAMPLE:
+            samples.append(row)
+    return samples, False

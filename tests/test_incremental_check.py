@@ -57,7 +57,8 @@ async def test_a_clean_check_writes_a_checkpoint_the_next_goes_on_from(mall: Mal
         row = (await conn.execute(select(LedgerCheckpoint))).one()
     assert totals[ALICE] == (await mall.statements.balance(ALICE)).balance
     assert sum(totals.values()) == 0
-    assert (row.transfer_id, row.mode, row.transfers) == (first.checkpoint, "full", first.transfers)
+    expected = (first.checkpoint, "built", first.transfers)
+    assert (row.transfer_id, row.mode, row.transfers) == expected
 
     await _activity(mall, "2026-03-02")
     second = await check_ledger(mall.db, full=False)
@@ -72,6 +73,19 @@ async def test_a_clean_check_writes_a_checkpoint_the_next_goes_on_from(mall: Mal
     assert third.ok
     assert third.since == second.checkpoint
     assert third.checkpoint is None
+
+
+async def test_a_full_check_moves_a_sound_checkpoint_on(mall: Mall):
+    await _store(mall)
+    assert (await check_ledger(mall.db, full=True)).ok
+    await _activity(mall, "2026-03-02")
+    report = await check_ledger(mall.db, full=True)
+    assert report.ok
+    assert not report.stale_checkpoint
+    assert report.checkpoint == await _last_transfer(mall)
+    async with mall.db.read() as conn:
+        assert (await conn.execute(select(LedgerCheckpoint.mode))).scalar_one() == "full"
+    assert (await check_ledger(mall.db, full=False)).ok
 
 
 async def test_a_row_changed_before_the_checkpoint_is_found_by_the_full_check(mall: Mall):
@@ -173,8 +187,9 @@ async def test_a_checkpoint_that_disagrees_as_it_is_written_is_not_kept(mall: Ma
     report = await check_ledger(mall.db, full=False)
     assert "member_balance_matches_transfers" in _failed(report)
     assert report.checkpoint is None
-    # A full check finds the ledger itself sound and writes the checkpoint anew, verified.
+    # A full check finds the ledger itself sound, the checkpoint stale, and builds it anew.
     full = await check_ledger(mall.db, full=True)
+    assert full.stale_checkpoint
     assert full.ok
     assert full.checkpoint == written
     assert CHECKPOINT_CHECK not in full.checks

@@ -219,7 +219,8 @@ class LedgerCheckpoint(Base):
     # How many transfers there were up to ``transfer_id`` (the report's count, without a scan).
     transfers: Mapped[int] = mapped_column(BigInteger)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # 'full' (written after a whole scan) or 'incremental' (moved on after a tail).
+    # How it got here: 'built' anew from every transfer (there was none, or it was stale), or
+    # moved on after a 'full' scan or an 'incremental' check of the transfers after it.
     mode: Mapped[str] = mapped_column(String(12))
 
 
