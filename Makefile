@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/mall.py
 	$(BIN)/python bench/bot.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/check.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

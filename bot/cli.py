@@ -50,8 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("migrate", help="create or upgrade the database schema")
-    commands.add_parser(
-        "check", help="verify the ledger's invariants; exits 1 on any violation (fsck for points)"
+    check = commands.add_parser(
+        "check",
+        help="verify the ledger's invariants; exits 1 on any violation (fsck for points)",
+        description="Verify the transfers since the last clean check against its checkpoint"
+        " (the whole ledger when there is none); a clean check writes a new checkpoint.",
+    )
+    check.add_argument(
+        "--full",
+        action="store_true",
+        help="read the whole ledger, not only what came after the checkpoint (finds a row"
+        " changed before it)",
     )
     catalog = commands.add_parser("catalog", help="manage the catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
@@ -175,7 +184,7 @@ def _command(args: argparse.Namespace, config: Config) -> int:
     if args.command == "migrate":
         return asyncio.run(_migrate(config))
     if args.command == "check":
-        return _refuse_missing_store(config) or asyncio.run(_check(config))
+        return _refuse_missing_store(config) or asyncio.run(_check(config, full=args.full))
     if args.command == "catalog":
         if not args.file.is_file():
             print(f"pointsmall: no catalog file at {args.file}", file=sys.stderr)
@@ -339,14 +348,14 @@ async def _schema_is_current(db: Database) -> bool:
     return False
 
 
-async def _check(config: Config) -> int:
+async def _check(config: Config, *, full: bool) -> int:
     from core.invariants import check_ledger
 
     db = await _open(config)
     try:
         if not await _schema_is_current(db):
             return 2
-        report = await check_ledger(db)
+        report = await check_ledger(db, full=full)
     finally:
         await db.dispose()
     print(format_report(report))
@@ -496,9 +505,15 @@ async def _export(config: Config, args: argparse.Namespace, out: IO[bytes]) -> i
 
 def format_report(report: LedgerReport) -> str:
     """The check's findings as an admin reads them."""
+    scope = (
+        "the whole ledger"
+        if report.full
+        else f"transfers after #{report.since} (the last checkpoint; --full reads everything)"
+    )
     lines = [
         f"members: {report.members}  transfers: {report.transfers}"
         f"  outstanding points: {report.outstanding_points}",
+        f"checked: {scope}",
     ]
     failed = {violation.check: violation for violation in report.violations}
     for name in report.checks:
@@ -510,6 +525,10 @@ def format_report(report: LedgerReport) -> str:
         for sample in violation.samples:
             lines.append(f"          {sample}")
     lines.append("ledger is consistent" if report.ok else f"{len(failed)} check(s) failed")
+    if report.stale_checkpoint:
+        lines.append("the checkpoint disagreed with the transfers before it (edited?)")
+    if report.checkpoint is not None:
+        lines.append(f"checkpoint written at transfer #{report.checkpoint}")
     return "\n".join(lines)
 
 

@@ -328,6 +328,7 @@ def job_specs(
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),
         JobSpec("member_days", _daily(settings.member_day_time, tz), jobs.member_days),
         JobSpec("birthdays", frequent, jobs.birthdays, every),
+        JobSpec("retention", _daily(settings.retention_time, tz), jobs.retention),
         JobSpec("sales", frequent, jobs.sales, every),
         JobSpec("holds", frequent, jobs.holds, every),
         JobSpec("referrals", frequent, jobs.referrals, every),

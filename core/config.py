@@ -639,6 +639,33 @@ class JobsSettings(_Settings):
     """Also announce a flash sale this long before it opens; 0: only when it opens."""
     member_day_time: ClockTime = "09:00"
     """Announce the day's member days (``core.member_days``) to members, once a day."""
+    retention_time: ClockTime = "03:30"
+    """Prune idempotency records past their replay window (``[retention]``)."""
+
+
+class RetentionSettings(_Settings):
+    """``[retention]``: how long a use case's idempotency record (its cause's key and first
+    answer) is kept, by kind; a job prunes what is older, a batch per transaction.
+
+    Inside its window a replayed cause (a redelivered update, a double tap, a resent order)
+    answers as the first time; past it the cause is refused by the state it left (the day is
+    checked in, the order is recorded, the confirmation is too old), never run twice. Kinds not
+    named here are kept: they are few, or read later (a blind box's draw), or a replay could
+    act again (a partial refund).
+    """
+
+    checkin_days: Annotated[StrictInt, Field(ge=1, le=366)] = 3
+    """Check-in and make-up records. A check-in's key is its member and business day, so only
+    that day replays it; a made-up day stays checked in."""
+    confirm_token_days: Annotated[StrictInt, Field(ge=1, le=366)] = 7
+    """A Redeem button works this long after the confirmation was shown (an older one is
+    refused as changed: the item is shown again), and its redemption's record is kept as long."""
+    order_days: Annotated[StrictInt, Field(ge=30, le=3660)] = 400
+    """Purchases and shop orders: a shop resends an order for days (webhook retries) and an
+    operator may import a CSV again months later. Past this, a resent order is refused as
+    recorded before, never credited twice."""
+    batch_size: Annotated[StrictInt, Field(ge=100, le=100_000)] = 5000
+    """Records deleted per transaction: one run never holds the database long."""
 
 
 class BoxesSettings(_Settings):
@@ -784,6 +811,7 @@ class Config(_Settings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     boxes: BoxesSettings = Field(default_factory=BoxesSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)

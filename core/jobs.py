@@ -42,6 +42,7 @@ from core.outbox import Envelope, dialect_insert, enqueue, enqueue_members, open
 from core.redemptions import RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
+from core.retention import Retention
 from core.shop import ParkedOrder
 
 if TYPE_CHECKING:
@@ -172,6 +173,14 @@ class Jobs:
         """Expire what is left of lots past their date (``mall.expire``)."""
         report = await self.mall.expire(now)
         return Enqueued(0, report.lots)
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def retention(self, now: datetime) -> Enqueued:
+        """Prune idempotency records past their replay window (``core.retention``), a batch
+        per transaction; ``changed`` counts the records deleted."""
+        pruned = await Retention(self.db, self.config).prune(now)
+        return Enqueued(0, pruned.operations)
 
     # -- risk control -------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from core.db.database import Database
 from core.db.models import (
     Account,
     Base,
+    CheckpointBalance,
     Erasure,
     Hold,
     Lot,
@@ -550,6 +551,12 @@ async def _anonymise(conn: AsyncConnection, member_id: int, surrogate: int, now:
         await conn.execute(
             update(column.table).where(column == member_id).values({column.name: surrogate})
         )
+    # The ledger check's totals (core.checkpoint) follow the transfers they sum.
+    await conn.execute(
+        update(CheckpointBalance)
+        .where(CheckpointBalance.account_id == member_id)
+        .values(account_id=surrogate)
+    )
     await conn.execute(delete(Member).where(Member.id == member_id))
     await conn.execute(delete(Account).where(Account.id == member_id))
     await conn.execute(

@@ -109,7 +109,8 @@ _MAX_ID = 10**15  # ids a token can carry
 
 
 class OfferChanged(MallError):
-    """The item's terms changed after the confirmation was shown: show the item again."""
+    """The item's terms changed after the confirmation was shown, or it was shown too long ago
+    (``[retention] confirm_token_days``): show the item again."""
 
     code = "offer_changed"
 
@@ -513,6 +514,13 @@ class Redemptions:
         now: datetime,
         address: str | None,
     ) -> RedemptionResult:
+        # A confirmation too old to tap: its record would be pruned by now (core.retention), so
+        # it is refused here, inside the use case, where a replay of a recent tap never gets.
+        if now - claims.issued_at > timedelta(days=self.config.retention.confirm_token_days):
+            raise OfferChanged(
+                f"the confirmation of item {claims.item_id} was shown too long ago",
+                item_id=claims.item_id,
+            )
         item = await load_item(conn, claims.item_id)
         if _millis(item.updated_at) > _millis(claims.issued_at):
             raise OfferChanged(

@@ -64,6 +64,17 @@ def test_the_ledger_bench_runs_on_both_databases() -> None:
         assert f"{backend}: after the operations: {clean}; after expiry: {clean}" in out
 
 
+def test_the_check_bench_runs_on_both_databases() -> None:
+    out = _run(
+        "check.py",
+        *("--backend", "both", "--postgres-url", _postgres_or_skip()),
+        *("--members", "200", "--days", "2", "--repeat", "1"),
+    )
+    for backend in ("sqlite", "postgres"):
+        assert f"{backend}: every check clean" in out
+        assert f"\n{backend} " in out  # its row of the table
+
+
 def test_the_mall_bench_runs_on_both_databases() -> None:
     out = _run(
         "mall.py",

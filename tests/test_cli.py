@@ -474,3 +474,34 @@ def test_the_export_kinds_the_command_line_offers_are_the_ones_core_exports() ->
     from core.exports import KINDS
 
     assert EXPORT_KINDS == KINDS
+
+
+async def _corrupt(url: str, statement: str) -> None:
+    db = Database.from_url(url)
+    async with db.write() as conn:
+        await conn.execute(text(statement))
+    await db.dispose()
+
+
+def test_check_goes_on_from_its_checkpoint_and_full_reads_everything(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POINTSMALL_DATABASE_URL", url)
+    _run(capsys, "migrate")
+    run_blocking(_seed_and_corrupt(url, None))
+    code, out, _ = _run(capsys, "check")
+    assert code == 0
+    assert "checked: the whole ledger" in out  # no checkpoint yet
+    assert "checkpoint written at transfer #2" in out
+    code, out, _ = _run(capsys, "check")
+    assert code == 0
+    assert "checked: transfers after #2" in out
+    assert "transfers: 2" in out
+    # A transfer the checkpoint covers is edited: only the whole scan reads it again.
+    run_blocking(_corrupt(url, "UPDATE transfers SET amount = amount + 1 WHERE id = 1"))
+    assert _run(capsys, "check")[0] == 0
+    code, out, _ = _run(capsys, "check", "--full")
+    assert code == 1
+    assert "checked: the whole ledger" in out
+    assert "FAIL  member_balance_matches_transfers" in out
+    assert "checkpoint written" not in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -18,6 +18,7 @@ from sqlalchemy import event
 from core.invariants import check_ledger
 from core.ledger import pending_hold_total
 from core.mall import Mall
+from core.retention import Retention
 
 Captured = list[tuple[str, Any]]
 
@@ -109,3 +110,64 @@ async def test_the_ledger_check_finds_pending_operations_by_a_partial_index(mall
     pending = [(s, p) for s, p in found if "status = 'pending'" in s]
     assert len(pending) == 1
     assert_uses(pending, "ix_operations_pending")
+
+
+async def _a_day_checked(mall: Mall) -> None:
+    """Two members, a check that writes the checkpoint, then a day after it."""
+    for member_id in (1001, 1002):
+        await mall.members.join(member_id, "M", "en", datetime(2026, 3, 1, 1, tzinfo=UTC))
+    assert (await check_ledger(mall.db, full=True)).checkpoint is not None
+    for member_id in (1001, 1002):
+        await mall.checkins.check_in(member_id, datetime(2026, 3, 2, 1, tzinfo=UTC))
+
+
+def _reads_beyond_the_tail(plan_text: str) -> list[str]:
+    """The plan's reads of ``transfers`` that are not bounded by its id (the tail's range):
+    a scan, or an index range of account ids (which holds most of the ledger)."""
+    lines = [line.strip() for line in plan_text.splitlines()]
+    wrong = []
+    for i, line in enumerate(lines):
+        if line.startswith(("SCAN transfers", "SEARCH transfers", "SCAN t ", "SEARCH t ")):
+            if "rowid>" not in line and "id>?" not in line:
+                wrong.append(line)
+        elif " on transfers" in line:  # PostgreSQL: the condition is on a line of its own
+            condition = next((c for c in lines[i + 1 :] if "Cond:" in c), "")
+            if "Seq Scan" in line or "id >" not in condition.replace("account_id >", ""):
+                wrong.append(f"{line} / {condition}")
+    return wrong
+
+
+async def test_the_incremental_check_reads_only_the_transfers_after_the_checkpoint(mall: Mall):
+    await _a_day_checked(mall)
+    async with captured(mall) as seen:
+        await check_ledger(mall.db, full=False)
+    # The checks, and the checkpoint's count, its new totals and their verification as written.
+    reads = ("SELECT", "WITH", "INSERT INTO checkpoint_balances")
+    tail = [
+        (s, params)
+        for s, params in seen
+        if "FROM transfers" in s and "MAX(id)" not in s and s.lstrip().startswith(reads)
+    ]
+    assert len(tail) == 11
+    for statement, params in tail:
+        plan_text = await plan(mall, statement, params)
+        assert "transfers" in plan_text or "SEARCH t " in plan_text
+        assert not _reads_beyond_the_tail(plan_text), f"{statement}\nplan:\n{plan_text}"
+
+
+async def test_the_system_to_system_rule_looks_up_no_account_per_transfer(mall: Mall):
+    await _a_day_checked(mall)
+    found = await plans_of(mall, lambda: check_ledger(mall.db, full=True), "transfers")
+    rule = [(s, p) for s, p in found if "debit_account_id < 0 AND credit_account_id < 0" in s]
+    assert len(rule) == 1
+    for _, plan_text in rule:
+        assert "accounts" not in plan_text.replace("_account_id", "")
+
+
+async def test_retention_finds_each_kinds_old_records_by_kind_and_time(mall: Mall):
+    async with captured(mall) as seen:
+        await Retention(mall.db, mall.config).prune(datetime(2026, 3, 1, tzinfo=UTC))
+    deletes = [(s, p) for s, p in seen if s.lstrip().startswith("DELETE FROM operations")]
+    assert len(deletes) == 5  # one batch of each pruned kind, none to delete
+    for statement, params in deletes:
+        assert "ix_operations_kind_created" in await plan(mall, statement, params), statement

@@ -38,6 +38,8 @@ MEMBER_TABLES = (
     "rollup_days",
     "birthdays",
     "member_day_rules",
+    "checkpoint_balances",
+    "ledger_checkpoint",
     "checkout_holds",
     "shop_refunds",
     "shop_orders",

@@ -2,7 +2,7 @@
 target; each completion once per task, member and period, and the polls sent for quizzes.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-06 13:17:00.051421
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0017'
-down_revision: str | None = '0015'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
