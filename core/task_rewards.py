@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, or_, select
+from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules
@@ -50,6 +50,12 @@ SPENDING = (
     "makeup_checkin",
 )
 GIVEN_BACK = ("hold_void", "redemption_refund")
+
+
+# Every check-in, spend, redemption, invite and order asks this: built once (see ledger.py).
+_OPEN_CHALLENGES = select(Task).where(
+    Task.kind == "challenge", Task.metric == bindparam("metric"), Task.active
+)
 
 
 @dataclass(frozen=True)
@@ -343,11 +349,7 @@ async def advance(
     caller's answer tells the member (a check-in's); otherwise the tasks job does. A frozen member
     or one below a challenge's tier completes nothing (their progress still counts later).
     """
-    tasks = (
-        await conn.execute(
-            select(Task).where(Task.kind == "challenge", Task.metric == metric, Task.active)
-        )
-    ).all()
+    tasks = (await conn.execute(_OPEN_CHALLENGES, {"metric": metric})).all()
     open_tasks = [task for task in tasks if is_open(task, now)]
     if not open_tasks:
         return ()
