@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import replace
 
 from bot.bot_queries import PollSpec
 from bot.content import in_language, tier_name
@@ -159,9 +160,9 @@ def task_screen(turn: Turn, standing: MemberTask, intro: Html | None = None) -> 
     lines.append(t("tasks.status", status=status_text(t, standing, turn.config)))
     rows: list[tuple[Button, ...]] = []
     if task.kind == "channel" and not standing.done and standing.tier_allowed:
-        lines.append(t("tasks.channel_how", hours=t.number(task.keep_hours or 0)))
-        if not task.keep_hours:
-            lines.pop()
+        if task.keep_hours:
+            lines.append(t("tasks.channel_how", hours=t.number(task.keep_hours)))
+        else:
             lines.append(t("tasks.channel_how_plain"))
         if task.chat_link:
             rows.append((Button(t("tasks.open_chat"), url=task.chat_link),))
@@ -227,7 +228,7 @@ async def poll_button(turn: Turn, args: tuple[str, ...]) -> None:
         poll_id, turn.member_id, task.task_id, standing.period, turn.now
     )
     turn.notice(t("tasks.poll_sent"))
-    sent = MemberTask(task, standing.period, False, standing.progress, True, True)
+    sent = replace(standing, poll_sent=True)
     turn.show(task_screen(turn, sent, t("tasks.poll_below")))
 
 
