@@ -221,6 +221,10 @@ class TaskFigures:
     revoked: int
 
 
+# Members the tasks job asks Telegram about per run (every [jobs] every_minutes).
+WATCHES_PER_RUN = 200
+
+
 class Tasks:
     """Members' tasks and their rewards; admins switch them on and off and read the results."""
 
@@ -429,9 +433,13 @@ class Tasks:
 
     # --- Jobs -----------------------------------------------------------------------------
 
-    async def watches(self, now: datetime, limit: int = 500) -> tuple[Watch, ...]:
-        """Channel completions still inside their keep window, for the job to look at."""
-        async with self.db.read() as conn:
+    async def watches(self, now: datetime, limit: int = WATCHES_PER_RUN) -> tuple[Watch, ...]:
+        """Channel completions still inside their keep window, those looked at longest ago (or
+        never) first, at most ``limit``: each is a ``getChatMember`` call, and Telegram's limits
+        are the same for it as for messages, so a run looks at a batch and the next run goes on.
+        Taking a batch marks it looked at."""
+
+        async def work(conn: AsyncConnection) -> tuple[Watch, ...]:
             rows = (
                 await conn.execute(
                     select(TaskCompletion.id, TaskCompletion.member_id, Task.chat)
@@ -441,11 +449,23 @@ class Tasks:
                         TaskCompletion.revoked_at.is_(None),
                         Task.chat.is_not(None),
                     )
-                    .order_by(TaskCompletion.id)
+                    .order_by(
+                        TaskCompletion.watch_checked_at.is_not(None),
+                        TaskCompletion.watch_checked_at,
+                        TaskCompletion.id,
+                    )
                     .limit(limit)
                 )
             ).all()
-        return tuple(Watch(int(r.id), int(r.member_id), str(r.chat)) for r in rows)
+            if rows:
+                await conn.execute(
+                    update(TaskCompletion)
+                    .where(TaskCompletion.id.in_([int(r.id) for r in rows]))
+                    .values(watch_checked_at=now)
+                )
+            return tuple(Watch(int(r.id), int(r.member_id), str(r.chat)) for r in rows)
+
+        return await self.db.transact(work)
 
     async def revoke(
         self, completion_id: int, now: datetime, tell: Callable[[str, Revoked], str] | None = None

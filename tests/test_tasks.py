@@ -470,3 +470,17 @@ async def test_shop_orders_and_qualified_invites_complete_their_challenges(
     await mall.members.join(BOB + 1, "Cat", "en", at("2026-03-05 08:00"), invited_by=ALICE)
     assert await _task_points(mall, ALICE) == 100
     assert (await mall.check()).ok
+
+
+async def test_the_job_looks_at_watched_members_in_batches_oldest_look_first(mall: Mall):
+    await _load(mall)
+    news = await _task_id(mall, "join-news")
+    for n in range(5):
+        await mall.members.join(7000 + n, "M", "en", at("2026-03-01 08:00"))
+        await mall.tasks.complete_joined(7000 + n, news, at("2026-03-01 09:00"))
+    first = await mall.tasks.watches(at("2026-03-01 10:00"), limit=3)
+    second = await mall.tasks.watches(at("2026-03-01 10:01"), limit=3)
+    third = await mall.tasks.watches(at("2026-03-01 10:02"), limit=3)
+    assert [w.member_id for w in first] == [7000, 7001, 7002]
+    assert [w.member_id for w in second] == [7003, 7004, 7000]
+    assert [w.member_id for w in third] == [7001, 7002, 7000]  # then by id among equals

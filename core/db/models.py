@@ -1214,6 +1214,8 @@ class TaskCompletion(Base):
         Boolean, default=False, server_default=text("false")
     )
     watch_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the tasks job last asked Telegram whether the member is still in the chat.
+    watch_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     points_taken: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     unrecovered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

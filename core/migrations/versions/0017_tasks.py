@@ -82,6 +82,7 @@ def upgrade() -> None:
     sa.Column('redemption_id', sa.BigInteger(), nullable=True),
     sa.Column('prize_missing', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('watch_until', sa.DateTime(), nullable=True),
+    sa.Column('watch_checked_at', sa.DateTime(), nullable=True),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
     sa.Column('points_taken', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('unrecovered', sa.BigInteger(), server_default='0', nullable=False),
