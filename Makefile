@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/mall.py
 	$(BIN)/python bench/bot.py
+	$(BIN)/python bench/burst.py
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/check.py
 

@@ -685,7 +685,9 @@ class SenderSettings(_Settings):
 
     messages_per_second: Annotated[
         Decimal, BeforeValidator(_to_decimal), AfterValidator(_between(Decimal(1), Decimal(30)))
-    ] = Decimal(25)
+    ] = Decimal(30)
+    """The bulk pace's ceiling: Telegram's limit. The sender starts there, slows down on a 429
+    and creeps back up (``bot.sender``), so a pace set below the limit only wastes time."""
     per_chat_seconds: Annotated[
         Decimal, BeforeValidator(_to_decimal), AfterValidator(_between(Decimal(1), Decimal(60)))
     ] = Decimal(1)

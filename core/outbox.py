@@ -12,7 +12,9 @@ chat is given no slot sooner than ``per_chat_seconds`` after its previous one. C
 serialized on that row (``FOR UPDATE`` on PostgreSQL, the single writer on SQLite), and the
 rows themselves are taken with ``FOR UPDATE SKIP LOCKED``; a claim only reaches
 :data:`HORIZON_SECONDS` ahead, so the pace row is touched a few times a second, not per
-message. A 429 pushes the pace row past ``retry_after`` for everyone.
+message. A 429 pushes the pace row past ``retry_after`` for everyone. The configured rate is a
+ceiling: a sender that met a 429 claims at a slower interval of its own for a while and creeps
+back up (:class:`AdaptivePace`, driven by ``bot.sender``), never above ``messages_per_second``.
 
 **States.** ``pending`` -> ``claimed`` (a slot and a lease) -> ``sending`` (written just before
 the API call) -> ``sent`` | ``failed`` | ``unreachable``; a 429 or a passing failure puts the
@@ -85,6 +87,52 @@ BACKOFF_MAX_SECONDS = 300.0
 INTERRUPTED = "the sender stopped during the call"
 WAITING = ("pending", "claimed", "sending")
 FINISHED = ("sent", "failed", "unreachable", "uncertain")
+
+
+# AIMD on the bulk pace (why: ``bot.sender``'s docstring): a 429 multiplies the rate by
+# DECREASE; each accepted message adds INCREASE / rate (PROBE / rate within PROBE_ZONE of the
+# rate at which the last 429 came).
+DECREASE = 0.85
+INCREASE = 1.0
+PROBE = 0.2
+PROBE_ZONE = 0.95
+SLOWEST = 1.0
+
+
+class AdaptivePace:
+    """The rate (messages a second) at which one process claims slots: ``ceiling`` at first,
+    lowered on a 429 and crept back up as messages are accepted (``bot.sender`` says why)."""
+
+    def __init__(self, ceiling: float) -> None:
+        self.ceiling = ceiling
+        self.rate = ceiling
+        self.slowest = ceiling  # the lowest rate it went down to (reported by the bench)
+        self.limited_at: float | None = None  # the rate when the last 429 came
+        self._slowed_at: datetime | None = None
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(seconds=1 / self.rate)
+
+    def slow_down(self, call_started: datetime, now: datetime) -> bool:
+        """A 429 answered a call started at ``call_started``: lower the rate, once per flood
+        (a call started before the last decrease belongs to the flood that caused it).
+        True if the rate was lowered."""
+        if self._slowed_at is not None and call_started < self._slowed_at:
+            return False
+        self.limited_at = self.rate
+        self.rate = max(SLOWEST, min(self.ceiling, self.rate * DECREASE))
+        self.slowest = min(self.slowest, self.rate)
+        self._slowed_at = now
+        return True
+
+    def accepted(self) -> None:
+        """A message went through: creep back towards the ceiling."""
+        if self.rate >= self.ceiling:
+            return
+        near = self.limited_at is not None and self.rate >= self.limited_at * PROBE_ZONE
+        step = PROBE if near else INCREASE
+        self.rate = min(self.ceiling, self.rate + step / self.rate)
 
 
 @dataclass(frozen=True)
@@ -261,6 +309,8 @@ class Outbox:
         self.interval = timedelta(seconds=float(Decimal(1) / sender.messages_per_second))
         self.per_chat = timedelta(seconds=float(sender.per_chat_seconds))
         self.max_attempts = sender.max_attempts
+        # This process's bulk rate: the configured one at most, lowered by the sender on a 429.
+        self.pace = AdaptivePace(float(sender.messages_per_second))
 
     # -- an admin's broadcast ------------------------------------------------------------
 
@@ -335,10 +385,13 @@ class Outbox:
     async def claim(self, worker: str, now: datetime, *, limit: int = 100) -> tuple[Claimed, ...]:
         """Take due rows for ``worker``, each with a send slot within the next seconds.
 
-        Also recovers from senders that died: claimed rows past their lease go back to
-        pending; rows left ``sending`` past theirs become ``uncertain`` (see the module).
+        Slots are spaced by :attr:`pace` (``1 / messages_per_second``, slower for a while after
+        a 429, see ``bot.sender``). Also recovers from senders that died: claimed rows past
+        their lease go back to pending; rows left ``sending`` past theirs become ``uncertain``
+        (see the module).
         """
         validation.instant(now)
+        step = max(self.pace.interval, self.interval)
         async with self.db.write() as conn:
             next_slot = await self._lock_pace(conn, now)
             await self._recover(conn, now)
@@ -384,7 +437,7 @@ class Outbox:
                 if cursor > horizon or len(taken) >= limit:
                     break
                 taken.append((int(row.id), chat, int(row.attempts), cursor))
-                cursor += self.interval
+                cursor += step
             if not taken:
                 return ()
             await conn.execute(

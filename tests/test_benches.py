@@ -95,9 +95,28 @@ def test_the_bot_bench_runs_on_both_frameworks() -> None:
         assert f"{framework}: ratio mall / echo (max rate):" in out
 
 
+@pytest.mark.parametrize("framework", ["ptb", "aiogram"])
+def test_the_flash_sale_burst_bench_sells_exactly_the_units_on_both_databases(
+    framework: str,
+) -> None:
+    out = _run(
+        "burst.py",
+        *("--backend", "both", "--postgres-url", _postgres_or_skip()),
+        *("--members", "20", "--units", "5", "--framework", framework),
+    )
+    assert f"| echo bot ({framework}), two presses each | 20 |" in out
+    for backend in ("sqlite", "postgres"):
+        assert f"| PointsMall ({framework}, {backend}) | 20 |" in out
+        assert (
+            f"{backend}: sold 5 (aim: exactly 5), told sold out 15 (aim: 15), neither 0: met;"
+            " mall.check(): clean"
+        ) in out
+        assert f"{backend}: ratio echo / mall (time until all answered):" in out
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_the_broadcast_bench_delivers_each_message_once(store: str) -> None:
-    args = ["--members", "20", "--rate", "30"]
+    args = ["--members", "20"]  # the default [sender] settings
     database = None
     if store == "postgres":
         _postgres_or_skip()
@@ -111,6 +130,8 @@ def test_the_broadcast_bench_delivers_each_message_once(store: str) -> None:
     assert "messages delivered              20" in out
     assert "lost                             0" in out
     assert "duplicated                       0" in out
+    assert "[sender] pace ceiling         30.0 /s (default)" in out
+    assert "issue 14's aim: >= 0.95 of 30/s with default settings" in out
 
 
 def test_the_cli_bench_measures_start_up_beside_its_baseline() -> None:

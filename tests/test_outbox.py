@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 
 from core.config import Config
 from core.db.database import Database
 from core.mall import Mall
-from core.outbox import CALL_LEASE_SECONDS, CLAIM_LEASE_SECONDS, Envelope, Outbox, enqueue
+from core.outbox import (
+    CALL_LEASE_SECONDS,
+    CLAIM_LEASE_SECONDS,
+    DECREASE,
+    AdaptivePace,
+    Envelope,
+    Outbox,
+    enqueue,
+)
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -33,7 +42,14 @@ async def test_a_cause_enqueued_twice_is_one_message(mall: Mall) -> None:
     assert sorted(c.chat_id for c in claimed) == [1, 2, 3]
 
 
-async def test_slots_follow_the_bot_wide_rate_and_one_per_chat_a_second(mall: Mall) -> None:
+# The slot arithmetic at a configured 25 a second (a slot every 40 ms); the default is 30.
+PACED_25 = "[sender]\nmessages_per_second = 25"
+
+
+async def test_slots_follow_the_bot_wide_rate_and_one_per_chat_a_second(
+    make_mall: MallFactory,
+) -> None:
+    mall = await make_mall(make_config(PACED_25))
     # 25 a second: a slot every 40 ms; chat 7 has three messages, chat 8 one.
     await put(mall, message(7, 1), message(7, 2), message(8), message(7, 3))
 
@@ -49,7 +65,8 @@ async def test_slots_follow_the_bot_wide_rate_and_one_per_chat_a_second(mall: Ma
     assert [(c.chat_id, c.payload) for c in second] == [(7, "hello 7 #2")]
 
 
-async def test_a_claim_reaches_only_two_seconds_ahead(mall: Mall) -> None:
+async def test_a_claim_reaches_only_two_seconds_ahead(make_mall: MallFactory) -> None:
+    mall = await make_mall(make_config(PACED_25))
     await put(mall, *(message(chat) for chat in range(1, 201)))
 
     claimed = await mall.outbox.claim("a", NOW, limit=500)
@@ -108,7 +125,8 @@ async def test_a_dead_senders_claimed_rows_are_sent_by_another_but_never_one_in_
     assert states == {1: "uncertain", 2: "claimed", 3: "claimed"}
 
 
-async def test_a_429_holds_every_sender_back_until_retry_after(mall: Mall) -> None:
+async def test_a_429_holds_every_sender_back_until_retry_after(make_mall: MallFactory) -> None:
+    mall = await make_mall(make_config(PACED_25))
     await put(mall, message(1), message(2))
     first, second = await mall.outbox.claim("a", NOW)
     assert await mall.outbox.start(first.outbox_id, "a", NOW)
@@ -221,3 +239,54 @@ async def test_a_row_stopped_before_its_call_is_sent_later_and_one_stopped_durin
 
         states = dict((await conn.execute(text("SELECT chat_id, status FROM outbox"))).all())
     assert states == {1: "sent", 2: "uncertain"}
+
+
+async def test_after_a_429_claims_space_slots_by_the_slower_pace_then_creep_back(
+    mall: Mall,
+) -> None:
+    await put(mall, *(message(chat) for chat in range(1, 101)))
+    pace = mall.outbox.pace
+    assert pace.rate == 30  # the default: Telegram's limit
+
+    pace.slow_down(NOW, NOW)  # a 429
+    claimed = await mall.outbox.claim("a", NOW, limit=3)
+
+    gaps = {b.slot_at - a.slot_at for a, b in itertools.pairwise(claimed)}
+    assert gaps == {timedelta(seconds=1 / (30 * DECREASE))}
+    for _ in range(1000):
+        pace.accepted()
+    assert pace.rate == 30  # never beyond the configured ceiling
+    later = await mall.outbox.claim("a", NOW + timedelta(seconds=5), limit=3)
+    assert {b.slot_at - a.slot_at for a, b in itertools.pairwise(later)} == {
+        timedelta(seconds=1 / 30)
+    }
+
+
+def test_the_pace_drops_once_per_flood_and_creeps_back_slower_near_the_last_limit() -> None:
+    start = NOW
+    pace = AdaptivePace(30)
+
+    assert pace.slow_down(start, start + timedelta(seconds=1))
+    # Calls begun before that decrease answer 429 for the same flood: no further drop.
+    assert not pace.slow_down(start + timedelta(milliseconds=500), start + timedelta(seconds=1))
+    assert pace.rate == 30 * DECREASE
+    # A call begun after it that meets a 429 again is a new flood.
+    assert pace.slow_down(start + timedelta(seconds=2), start + timedelta(seconds=2))
+    assert pace.rate == 30 * DECREASE * DECREASE
+    assert pace.slowest == pace.rate
+
+    # Far below the rate of the last 429, about +1 a second per second of sending ...
+    low = pace.rate
+    for _ in range(round(low)):  # about one second's worth of messages
+        pace.accepted()
+    assert low + 0.9 < pace.rate < low + 1.1
+    # ... near it, a slow probe.
+    while pace.rate < 30 * DECREASE * 0.95:
+        pace.accepted()
+    near = pace.rate
+    for _ in range(round(near)):
+        pace.accepted()
+    assert pace.rate - near < 0.25
+    floor = AdaptivePace(1)
+    floor.slow_down(start, start)
+    assert floor.rate == 1  # never below one message a second

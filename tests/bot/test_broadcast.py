@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.background import background
 from bot.delivery import screen_to_json
@@ -15,6 +17,7 @@ from bot.ptb.messenger import open_messenger
 from bot.runtime import open_runtime
 from bot.sandbox import ChatMessage, FloodLimits, SandboxUser
 from bot.screens import Screen
+from core.db.models import OutboxMessage
 from core.mall import Mall
 from tests.bot.conftest import START
 from tests.conftest import at
@@ -29,8 +32,10 @@ from tests.support.chat import TOKEN, Chat
 from tests.support.configs import make_config
 from tests.support.databases import PostgresDatabase, SqliteTemplate
 
-# Tighter than the sender's 25 a second, so that the sandbox answers some sends with 429.
+# Tighter than the sender's 30 a second, so that the sandbox answers some sends with 429.
 TIGHT = FloodLimits(overall_per_second=15, overall_burst=5)
+# A Telegram stricter than the documented 30 a second (and with little burst to spare).
+STRICTER = FloodLimits(overall_per_second=20, overall_burst=5)
 
 
 async def broadcast(mall: Mall, key: str, text: str = "📣 Big news") -> int:
@@ -38,6 +43,11 @@ async def broadcast(mall: Mall, key: str, text: str = "📣 Big news") -> int:
     return await mall.outbox.broadcast(
         key=key, payloads={"en": payload}, default_language="en", now=at(START), created_by=1000
     )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored instant, aware (SQLite hands them back naive, in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def received(users: list[SandboxUser], text: str = "📣 Big news") -> Counter[int]:
@@ -68,6 +78,70 @@ async def test_under_flood_limits_every_member_gets_the_broadcast_exactly_once(
         assert (progress.sent, progress.failed, progress.pending) == (60, 0, 0)
         assert stats.rate_limited == chat.sandbox.rate_limited
         assert stats.sent == 60
+
+
+async def test_at_telegrams_limit_with_default_settings_no_message_is_refused_lost_or_doubled(
+    database_url: str,
+) -> None:
+    config = make_config()
+    assert config.sender.messages_per_second == 30  # the default: Telegram's limit
+    async with flooded_chat(config, database_url, at(START), FloodLimits()) as chat:
+        users = await members_who_started(chat, 50)
+        first = await broadcast(chat.mall, "news-1")
+        second = await broadcast(chat.mall, "news-2", "📣 More news")
+
+        async with running_background(chat) as running:
+            await running.sender.wait_idle()
+            stats, pace = running.sender.stats, running.sender.pace
+
+        assert chat.sandbox.rate_limited == 0, "paced at the limit, never beyond it"
+        assert (stats.rate_limited, stats.slowed_down, pace.rate) == (0, 0, 30)
+        assert received(users) == Counter({user.id: 1 for user in users})
+        assert received(users, "📣 More news") == Counter({user.id: 1 for user in users})
+        for sent in (first, second):
+            progress = await chat.mall.outbox.progress(sent)
+            assert (progress.sent, progress.failed, progress.pending) == (50, 0, 0)
+        # One message a second per chat: each member's two messages had slots a second apart.
+        async with chat.mall.db.read() as conn:
+            slots = (
+                await conn.execute(
+                    select(OutboxMessage.chat_id, OutboxMessage.slot_at).order_by(
+                        OutboxMessage.slot_at
+                    )
+                )
+            ).all()
+        per_chat: dict[int, list[datetime]] = {}
+        for chat_id, slot in slots:
+            per_chat.setdefault(int(chat_id), []).append(as_utc(slot))
+        assert all(
+            len(two) == 2 and two[1] - two[0] >= timedelta(seconds=1) for two in per_chat.values()
+        )
+
+
+async def test_a_stricter_telegram_slows_the_sender_which_still_sends_each_message_once(
+    database_url: str,
+) -> None:
+    async with flooded_chat(make_config(), database_url, at(START), STRICTER) as chat:
+        users = await members_who_started(chat, 80)
+        sent = await broadcast(chat.mall, "news-1")
+
+        async with running_background(chat) as running:
+            await running.sender.wait_idle()
+            stats, pace = running.sender.stats, running.sender.pace
+
+        assert chat.sandbox.rate_limited > 0, "the sandbox should have pushed back"
+        assert stats.rate_limited == chat.sandbox.rate_limited
+        assert 1 <= stats.slowed_down <= stats.rate_limited
+        assert pace.slowest < 30, "the sender slowed its pace"
+        assert received(users) == Counter({user.id: 1 for user in users})
+        progress = await chat.mall.outbox.progress(sent)
+        assert (progress.sent, progress.failed, progress.uncertain, progress.pending) == (
+            80,
+            0,
+            0,
+            0,
+        )
+        assert stats.sent == 80
 
 
 async def test_a_member_who_blocked_the_bot_is_marked_and_counted(database_url: str) -> None:
