@@ -8,6 +8,7 @@ choose over a scan once the table is large. The index's name must appear in the 
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -171,3 +172,10 @@ async def test_retention_finds_each_kinds_old_records_by_kind_and_time(mall: Mal
     assert len(deletes) == 5  # one batch of each pruned kind, none to delete
     for statement, params in deletes:
         assert "ix_operations_kind_created" in await plan(mall, statement, params), statement
+
+
+async def test_the_members_export_reads_the_window_by_joining_time(mall: Mall):
+    async def export() -> None:
+        await mall.exports.write_csv("members", date(2026, 3, 1), date(2026, 3, 7), io.BytesIO())
+
+    assert_uses(await plans_of(mall, export, "members"), "ix_members_joined_at")

@@ -66,6 +66,8 @@ class Member(Base):
     """A person who uses the mall, keyed by their Telegram user id."""
 
     __tablename__ = "members"
+    # The members export reads those who joined in a window.
+    __table_args__ = (Index("ix_members_joined_at", "joined_at"),)
 
     id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("accounts.id"), primary_key=True, autoincrement=False
