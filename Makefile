@@ -41,6 +41,7 @@ run: migrate
 lint: $(STAMP)
 	$(BIN)/ruff check core bot tests bench
 	$(BIN)/ruff format --check core bot tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy core bot
