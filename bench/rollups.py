@@ -12,8 +12,8 @@ written by bulk insert in the shapes the use cases write: each day 10% of member
 and lots are not kept (``mall.check()`` is not the point here, and is not run).
 
 Then it measures, median of ``--repeat`` runs, what ``/stats`` asks of core for its 30 days
-(``reports.daily``, ``reports.redemptions_per_item``, ``reports.box_payouts``,
-``reports.liability``):
+(``reports.daily``, ``reports.issued_by_cause``, ``reports.redemptions_per_item``,
+``reports.box_payouts``, ``reports.liability``):
 
 - ``live``: ``Reports(rollups=False)``: every day computed from the ledger's rows;
 - ``roll-ups``: ``mall.reports`` after ``mall.rollups.roll`` (the nightly job, timed once
@@ -212,9 +212,11 @@ def _activity(
 
 
 async def stats_work(reports: Reports, now: datetime) -> tuple[Any, ...]:
-    """What ``/stats`` asks of core for its 30 days (the chart, top items, boxes, liability)."""
+    """What ``/stats`` asks of core for its 30 days (the chart, top items, boxes, liability,
+    and the points issued by cause: birthday gifts and member-day extras)."""
     return (
         await reports.daily(TODAY - timedelta(days=29), TODAY),
+        await reports.issued_by_cause(TODAY - timedelta(days=29), TODAY),
         await reports.redemptions_per_item(TODAY - timedelta(days=29), TODAY),
         await reports.box_payouts(TODAY - timedelta(days=29), TODAY),
         (await reports.liability(now)).outstanding,

@@ -252,6 +252,9 @@ class Reports:
     async def issued_by_cause(self, start: date, end: date) -> tuple[IssuedByCause, ...]:
         """Points issued to members each business day from ``start`` to ``end``, by cause
         (the transfer's code), days in order and the biggest cause first; quiet days have none.
+
+        Closed days come from their roll-ups (points by pair of books and code), the others
+        from the ledger.
         """
         _require_day(start, "start")
         _require_day(end, "end")
@@ -260,11 +263,24 @@ class Reports:
         if (end - start).days + 1 > MAX_DAYS:
             raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
         tz = self.config.mall.timezone
+        books = [int(book) for book in _ISSUING_BOOKS]
         found: list[IssuedByCause] = []
         async with self.db.read() as conn:
-            first = start
-            while first <= end:
-                last = min(end, first + timedelta(days=_CHUNK_DAYS - 1))
+            rolled = await _rolled_day_set(conn, start, end) if self.rollups else set()
+            if rolled:
+                rows = await conn.execute(
+                    select(RollupFlow.day, RollupFlow.code, func.sum(RollupFlow.amount))
+                    .where(
+                        RollupFlow.day.in_(sorted(rolled)),
+                        RollupFlow.source.in_(books),
+                        RollupFlow.destination == MEMBER_BOOK,
+                    )
+                    .group_by(RollupFlow.day, RollupFlow.code)
+                )
+                found += [
+                    IssuedByCause(as_date(day), code, int(points)) for day, code, points in rows
+                ]
+            for first, last in _live_runs(start, end, rolled, _CHUNK_DAYS):
                 days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
                 bounds = [rules.start_of_day(day, tz) for day in [*days, last + timedelta(days=1)]]
                 moved = (
@@ -276,7 +292,7 @@ class Reports:
                     .where(
                         _in_range(Transfer.created_at, bounds),
                         Transfer.credit_account_id > 0,
-                        Transfer.debit_account_id.in_([int(book) for book in _ISSUING_BOOKS]),
+                        Transfer.debit_account_id.in_(books),
                     )
                     .subquery()
                 )
@@ -285,8 +301,9 @@ class Reports:
                         moved.c.day, moved.c.code
                     )
                 )
-                found += [IssuedByCause(day, code, int(points)) for day, code, points in rows]
-                first = last + timedelta(days=1)
+                found += [
+                    IssuedByCause(as_date(day), code, int(points)) for day, code, points in rows
+                ]
         return tuple(sorted(found, key=lambda row: (row.day, -row.points, row.code)))
 
     async def redemptions_per_item(self, start: date, end: date) -> tuple[ItemRedemptions, ...]:

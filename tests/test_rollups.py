@@ -111,6 +111,9 @@ class History:
         assert await reports.redemptions_per_item(
             first, last
         ) == await self.live.redemptions_per_item(first, last)
+        assert await reports.issued_by_cause(first, last) == await self.live.issued_by_cause(
+            first, last
+        )
         payouts = await reports.box_payouts(first, last)
         assert payouts == await self.live.box_payouts(first, last)
         since = start_of_day(first, self.mall.config.mall.timezone)

@@ -1197,6 +1197,8 @@ class TaskCompletion(Base):
         ),
         Index("uq_task_completions_period", "task_id", "member_id", "period", unique=True),
         Index("ix_task_completions_member", "member_id", "completed_at"),
+        # /stats and the export read a window of completions; risk control the last hours.
+        Index("ix_task_completions_completed", "completed_at"),
         Index("ix_task_completions_watch", "watch_until"),
         Index("ix_task_completions_unnotified", "notified_at", "id"),
     )

@@ -94,6 +94,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_completions'))
     )
     with op.batch_alter_table('task_completions', schema=None) as batch_op:
+        batch_op.create_index('ix_task_completions_completed', ['completed_at'], unique=False)
         batch_op.create_index('ix_task_completions_member', ['member_id', 'completed_at'], unique=False)
         batch_op.create_index('ix_task_completions_unnotified', ['notified_at', 'id'], unique=False)
         batch_op.create_index('ix_task_completions_watch', ['watch_until'], unique=False)
@@ -107,6 +108,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_task_completions_watch')
         batch_op.drop_index('ix_task_completions_unnotified')
         batch_op.drop_index('ix_task_completions_member')
+        batch_op.drop_index('ix_task_completions_completed')
 
     op.drop_table('task_completions')
     with op.batch_alter_table('task_polls', schema=None) as batch_op:
