@@ -243,7 +243,8 @@ class Purchases:
             validation.member_id(actor_id)
 
         async def work(conn: AsyncConnection) -> PurchaseResult:
-            before = await current_balance(conn, member_id) if actor_id is not None else 0
+            # The member's lock is the first any use case takes; credit_purchase takes it again.
+            before = (await lock_member(conn, member_id)).balance if actor_id is not None else 0
             result = await credit_purchase(
                 conn, self.config, member_id, order_id, amount_minor, category, now
             )
