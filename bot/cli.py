@@ -408,6 +408,7 @@ async def _shop(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _import_orders(config: Config, path: Path) -> int:
+    from core.audit import OPERATOR_ACTOR
     from core.mall import Mall
 
     db = await _open(config)
@@ -415,7 +416,10 @@ async def _import_orders(config: Config, path: Path) -> int:
         if not await _schema_is_current(db):
             return 2
         text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
-        report = await Mall.build(db, config).shop.import_orders_csv(text, datetime.now(UTC))
+        # Audited as the operator's, as a catalog load is.
+        report = await Mall.build(db, config).shop.import_orders_csv(
+            text, datetime.now(UTC), actor_id=OPERATOR_ACTOR, filename=path.name
+        )
     finally:
         await db.dispose()
     if not report.ok:
@@ -429,13 +433,17 @@ async def _import_orders(config: Config, path: Path) -> int:
 
 async def _load_catalog(config: Config, path: Path) -> int:
     from bot.content import SPOKEN
+    from core.audit import OPERATOR_ACTOR
     from core.catalog_file import CatalogError, load_catalog
 
     db = await _open(config)
     try:
         if not await _schema_is_current(db):
             return 2
-        report = await load_catalog(db, config, path, datetime.now(UTC), languages=SPOKEN)
+        # Audited as the operator's (who is at the shell is not known to the mall).
+        report = await load_catalog(
+            db, config, path, datetime.now(UTC), languages=SPOKEN, actor_id=OPERATOR_ACTOR
+        )
     except CatalogError as error:
         print(f"pointsmall: {path} was not loaded, nothing changed:", file=sys.stderr)
         for problem in error.problems:

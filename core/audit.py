@@ -24,6 +24,10 @@ from core.errors import InvalidInput
 
 # A refused attempt at an admin command or button by someone who is not an admin.
 DENIED = "denied"
+# Who the audit log names for what the operator does at the command line (``pointsmall
+# catalog load``): no Telegram account, so no member id; risk control's own actor is 0
+# (``core.risk.RISK_ACTOR``), a person's is positive.
+OPERATOR_ACTOR = -1
 MAX_STATE_CHARS = 4000
 MAX_PAGE = 50
 
@@ -44,6 +48,14 @@ def _state(value: Mapping[str, Any] | None, field: str) -> str:
     if len(text) > MAX_STATE_CHARS:
         raise InvalidInput(f"{field} is over {MAX_STATE_CHARS} characters", field=field)
     return text
+
+
+def operator_or_member(actor_id: object) -> int:
+    """An actor of an action the command line may do too: :data:`OPERATOR_ACTOR`, or an
+    admin's member id."""
+    if type(actor_id) is int and actor_id == OPERATOR_ACTOR:
+        return OPERATOR_ACTOR
+    return validation.member_id(actor_id)
 
 
 async def write_entry(

@@ -761,9 +761,13 @@ class BlindBoxes:
         pity_after: int | None = None,
         daily_cap: int | None = None,
         active: bool = True,
+        actor_id: int | None = None,
     ) -> CreatedBox:
         """A new box with its prizes and its first seed, whose hash is published at once.
-        ``titles`` and ``descriptions`` are its texts in other languages, by language code."""
+        ``titles`` and ``descriptions`` are its texts in other languages, by language code.
+
+        With ``actor_id`` (the admin) its ``box.create`` audit entry is written in the same
+        transaction as the box."""
         validation.reference(sku, field="sku")
         if len(sku) > 64:
             raise InvalidInput("sku must be at most 64 characters", field="sku")
@@ -783,6 +787,8 @@ class BlindBoxes:
         if not isinstance(active, bool):
             raise InvalidInput("active must be true or false", field="active")
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         specs = _checked_specs(prizes)
         seed = self.seed_source()
         try:
@@ -823,6 +829,27 @@ class BlindBoxes:
                 )
                 await _write_prizes(conn, box_id, specs)
                 table = _table(await _box(conn, box_id), await _prize_rows(conn, box_id))
+                if actor_id is not None:
+                    created: dict[str, object] = {
+                        "sku": sku,
+                        "title": title,
+                        "price_points": price_points,
+                        "active": active,
+                    }
+                    if description:
+                        created["description"] = description
+                    if box_titles:
+                        created["titles"] = dict(box_titles)
+                    if box_descriptions:
+                        created["descriptions"] = dict(box_descriptions)
+                    await write_entry(
+                        conn,
+                        actor_id=actor_id,
+                        action="box.create",
+                        target=f"box:{box_id}",
+                        now=now,
+                        after=created,
+                    )
         except IntegrityError:
             # Another admin created the same sku in the meantime.
             raise InvalidInput(f"a box {sku!r} exists", field="sku", reason="taken") from None
@@ -912,22 +939,47 @@ class BlindBoxes:
             )
 
     async def set_prizes(
-        self, box_id: int, prizes: Sequence[PrizeSpec], now: datetime
+        self,
+        box_id: int,
+        prizes: Sequence[PrizeSpec],
+        now: datetime,
+        *,
+        actor_id: int | None = None,
+        other_languages: Sequence[str] = (),
     ) -> PrizeTable:
         """Replace the box's prize table; returns the odds and expected value it results in.
 
         Prizes are matched by name: a new name is added, a known one updated (its stock set,
         which is how a prize is restocked), and a prize left out keeps its row for the draws
         that won it but leaves the draw (weight 0). Weights must be >= 0 and not all 0.
+
+        With ``actor_id`` (the admin) the ``box.prizes`` audit entry, the table before and
+        after as :func:`prize_lines` (names in ``other_languages``), is written in the same
+        transaction as the table.
         """
         _box_id(box_id)
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         specs = _checked_specs(prizes)
         async with self.db.write() as conn:
             box = await _box(conn, box_id)
             await _check_items(conn, specs)
+            before = _table(box, await _prize_rows(conn, box_id))
             await _write_prizes(conn, box_id, specs)
-            return _table(box, await _prize_rows(conn, box_id))
+            after = _table(box, await _prize_rows(conn, box_id))
+            if actor_id is not None:
+                skus = await _skus(conn, (*before.prizes, *after.prizes))
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="box.prizes",
+                    target=f"box:{box_id}",
+                    now=now,
+                    before={"prizes": _fit(prize_lines(before.prizes, skus, other_languages))},
+                    after={"prizes": _fit(prize_lines(after.prizes, skus, other_languages))},
+                )
+            return after
 
     async def preview_prizes(self, box_id: int, prizes: Sequence[PrizeSpec]) -> PrizeTable:
         """The odds and expected value :meth:`set_prizes` would give the box; writes nothing.
@@ -977,20 +1029,30 @@ class BlindBoxes:
                 rotations.append(rotation)
         return tuple(rotations)
 
-    async def rotate_seed(self, box_id: int, now: datetime) -> SeedRotation:
+    async def rotate_seed(
+        self, box_id: int, now: datetime, *, actor_id: int | None = None
+    ) -> SeedRotation:
         """Reveal the seed that signed the draws so far and start a new one, hash published.
 
         Draws in progress finish on the old seed first (they hold it shared); every later draw
-        is signed by the new one, so a revealed seed never signs a draw.
+        is signed by the new one, so a revealed seed never signs a draw. With ``actor_id``
+        (the admin) the ``box.rotate_seed`` audit entry is written in the same transaction.
         """
         _box_id(box_id)
         validation.instant(now)
-        rotation = await self._rotate(box_id, now, older_than=None)
+        if actor_id is not None:
+            validation.member_id(actor_id)
+        rotation = await self._rotate(box_id, now, older_than=None, actor_id=actor_id)
         assert rotation is not None
         return rotation
 
     async def _rotate(
-        self, box_id: int, now: datetime, *, older_than: datetime | None
+        self,
+        box_id: int,
+        now: datetime,
+        *,
+        older_than: datetime | None,
+        actor_id: int | None = None,
     ) -> SeedRotation | None:
         fresh = self.seed_source()
         async with self.db.write() as conn:
@@ -1032,14 +1094,29 @@ class BlindBoxes:
             await conn.execute(
                 update(BlindBox).where(BlindBox.id == box_id).values(seed_version=version)
             )
-        return SeedRotation(
-            box_id=box_id,
-            revealed_seed=str(revealed),
-            old_version=current.version,
-            old_hash=current.seed_hash,
-            new_version=version,
-            new_hash=box_draws.seed_hash(fresh),
-        )
+            rotation = SeedRotation(
+                box_id=box_id,
+                revealed_seed=str(revealed),
+                old_version=current.version,
+                old_hash=current.seed_hash,
+                new_version=version,
+                new_hash=box_draws.seed_hash(fresh),
+            )
+            if actor_id is not None:
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="box.rotate_seed",
+                    target=f"box:{box_id}",
+                    now=now,
+                    before={"version": rotation.old_version, "seed_hash": rotation.old_hash},
+                    after={
+                        "version": rotation.new_version,
+                        "seed_hash": rotation.new_hash,
+                        "revealed_seed": rotation.revealed_seed,
+                    },
+                )
+        return rotation
 
     async def payout_report(self, box_id: int, since: datetime | None = None) -> PayoutReport:
         """Draws, points spent and paid out, item value and the ratio, beside the theory."""
@@ -1095,6 +1172,61 @@ class BlindBoxes:
             pays_out_more_than_it_takes=table.pays_out_more_than_it_takes,
             pool_balance=pool_balance,
         )
+
+
+# --- The prize table as admins type it ---------------------------------------------------------
+
+# How much of an audit entry (``core.audit.MAX_STATE_CHARS``) a prize table's lines may fill.
+AUDIT_PRIZE_CHARS = 3500
+
+
+def prize_lines(
+    prizes: Sequence[PrizeOdds], skus: Mapping[int, str], other_languages: Sequence[str]
+) -> list[str]:
+    """The prizes in the draw as lines of the admins' typed format, to copy and edit (and as
+    the audit log shows a table): ``name / 中文名: item mug weight 5 stock 2 rare``.
+
+    ``skus`` names the prizes' items (an item not in it by its id); ``other_languages`` are
+    the languages after the default whose names follow ``name``, in order.
+    """
+    lines = []
+    for prize in prizes:
+        if prize.weight <= 0:
+            continue
+        if prize.kind in ("item", "coupon") and prize.item_id is not None:
+            what = f"{prize.kind} {skus.get(prize.item_id, str(prize.item_id))}"
+        elif prize.kind == "points" or prize.points:
+            what = f"{prize.kind} {prize.points}"
+        else:
+            what = "nothing"
+        stock = f" stock {prize.stock}" if prize.stock is not None else ""
+        rare = " rare" if prize.rare else ""
+        others = [prize.names.get(language, "") for language in other_languages]
+        while others and not others[-1]:
+            others.pop()
+        name = " / ".join([prize.name, *others])
+        lines.append(f"{name}: {what} weight {prize.weight}{stock}{rare}")
+    return lines
+
+
+def _fit(lines: list[str]) -> list[str]:
+    """As many lines as the audit log's entry holds, and "…" if some were left out."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        used += len(line) + 4
+        if used > AUDIT_PRIZE_CHARS:
+            return [*kept, "…"]
+        kept.append(line)
+    return kept
+
+
+async def _skus(conn: AsyncConnection, prizes: Sequence[PrizeOdds]) -> dict[int, str]:
+    ids = {prize.item_id for prize in prizes if prize.item_id is not None}
+    if not ids:
+        return {}
+    rows = (await conn.execute(select(Item.id, Item.sku).where(Item.id.in_(ids)))).all()
+    return {int(row.id): str(row.sku) for row in rows}
 
 
 # --- Reading a box ---------------------------------------------------------------------------

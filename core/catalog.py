@@ -1022,17 +1022,44 @@ class Catalog:
                 )
             return item
 
-    async def load_codes(self, item_id: int, codes: Iterable[str]) -> int:
-        """Add codes to a coupon item's pool, skipping those it has; returns how many were new."""
+    async def load_codes(
+        self,
+        item_id: int,
+        codes: Iterable[str],
+        *,
+        actor_id: int | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Add codes to a coupon item's pool, skipping those it has; returns how many were new.
+
+        With ``actor_id`` (the admin who uploaded them, at ``now``) the ``item.codes`` audit
+        entry, the pool's free codes before and after, is written in the same transaction as
+        the codes.
+        """
         item_id = item_id_of(item_id)
         cleaned = clean_codes(codes)
+        if actor_id is not None:
+            validation.member_id(actor_id)
+            validation.instant(now)
         async with self.db.write() as conn:
             item = await load_item(conn, item_id)
             if item.kind != "coupon":
                 raise InvalidState(
                     f"item {item_id} is not a coupon", item_id=item_id, reason="not_a_coupon"
                 )
-            return await insert_codes(conn, item_id, cleaned)
+            before = await free_codes(conn, item_id) if actor_id is not None else 0
+            added = await insert_codes(conn, item_id, cleaned)
+            if actor_id is not None and now is not None:
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="item.codes",
+                    target=f"item:{item_id}",
+                    now=now,
+                    before={"codes": before},
+                    after={"codes": await free_codes(conn, item_id)},
+                )
+            return added
 
     async def categories(self, now: datetime) -> tuple[Category, ...]:
         """Categories with items available now, by name."""

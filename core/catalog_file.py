@@ -58,6 +58,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import blind_boxes, validation
+from core.audit import operator_or_member, write_entry
 from core.catalog import (
     SKU_PATTERN,
     ItemSpec,
@@ -788,18 +789,29 @@ async def load_catalog(
     now: datetime,
     *,
     languages: Collection[str] | None = None,
+    actor_id: int | None = None,
 ) -> CatalogLoadReport:
     """Load (or update) the catalog from a TOML file or text: all of it, or nothing.
 
     ``languages``: those members can read (the bot's); a text in another language is a
     problem, as it would never be shown. None: any language code will do.
 
+    With ``actor_id`` (``pointsmall catalog load`` gives :data:`core.audit.OPERATOR_ACTOR`)
+    the ``catalog.load`` audit entry, naming the file and what changed, is written in the
+    same transaction as the catalog.
+
     Raises :class:`CatalogError` (code ``catalog_invalid``) listing every problem.
     """
     validation.instant(now)
     text, base = _source(path_or_text)
     from_file = not _is_text(path_or_text)
-    return await _load(db, config, text, base, now, from_file=from_file, languages=languages)
+    audit = None
+    if actor_id is not None:
+        operator_or_member(actor_id)
+        audit = (actor_id, Path(path_or_text).name if from_file else "catalog.toml")
+    return await _load(
+        db, config, text, base, now, from_file=from_file, languages=languages, audit=audit
+    )
 
 
 async def load_catalog_text(
@@ -809,18 +821,25 @@ async def load_catalog_text(
     now: datetime,
     *,
     languages: Collection[str] | None = None,
+    actor_id: int | None = None,
+    filename: str = "catalog.toml",
 ) -> CatalogLoadReport:
     """Load (or update) the catalog from TOML text that came with no folder (a chat upload).
 
     As :func:`load_catalog`, all or nothing, but the text may name no files: an item's
     ``codes_file`` or a picture path is a problem (list codes inline; photos as a URL or a
-    Telegram file id), so an upload can never make the bot read its own disk.
+    Telegram file id), so an upload can never make the bot read its own disk. With
+    ``actor_id`` (the admin who uploaded ``filename``) the ``catalog.load`` audit entry is
+    written in the same transaction as the catalog.
     """
     validation.instant(now)
     if not isinstance(text, str):
         raise CatalogError(problems=[CatalogProblem("", None, "expected the catalog's text")])
     text = text.removeprefix("\ufeff")
-    return await _load(db, config, text, None, now, from_file=False, languages=languages)
+    audit = None if actor_id is None else (operator_or_member(actor_id), filename)
+    return await _load(
+        db, config, text, None, now, from_file=False, languages=languages, audit=audit
+    )
 
 
 async def _load(
@@ -832,7 +851,10 @@ async def _load(
     *,
     from_file: bool,
     languages: Collection[str] | None,
+    audit: tuple[int, str] | None = None,
 ) -> CatalogLoadReport:
+    """Check and load the catalog in one transaction; ``audit`` (who, the file's name)
+    writes its ``catalog.load`` audit entry in it too."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -914,6 +936,26 @@ async def _load(
         days_changed = await upsert_rules(conn, member_days, now)
         warnings = _Problems(problems.lines)
         await _check_draws(conn, boxes, warnings)
+        if audit is not None:
+            actor_id, filename = audit
+            await write_entry(
+                conn,
+                actor_id=actor_id,
+                action="catalog.load",
+                target=f"file:{filename[:58]}",
+                now=now,
+                before={},
+                after={
+                    "items_created": report.items_created,
+                    "items_updated": report.items_updated,
+                    "items_unchanged": report.items_unchanged,
+                    "codes_added": report.codes_added,
+                    "boxes_created": report.boxes_created,
+                    "boxes_updated": report.boxes_updated,
+                    "tasks_created": report.tasks_created,
+                    "tasks_updated": report.tasks_updated,
+                },
+            )
         return replace(report, warnings=tuple(warnings.found), member_days=days_changed)
 
 

@@ -455,16 +455,20 @@ class FlashSales:
         entry_ends_at: datetime | None = None,
         *,
         now: datetime,
+        actor_id: int | None = None,
     ) -> SaleView:
         """Schedule a sale. A draw needs ``entry_ends_at`` within the sale's window.
 
         Items with a cash part cannot be put on sale: a drawn winner could not pay it. A
         prize-only item (``listed`` false: off the shelf, no member may redeem it) is refused
-        with ``prize_only``.
+        with ``prize_only``. With ``actor_id`` (the admin) the ``sale.create`` audit entry is
+        written in the same transaction as the sale.
         """
         item_id = item_id_of(item_id)
         _check_terms(sale_price, quantity, starts_at, ends_at, mode, entry_ends_at)
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         seed = self.seed_source()
         async with self.db.write() as conn:
             await _check_item(conn, item_id)
@@ -488,6 +492,23 @@ class FlashSales:
                     .returning(FlashSale.id)
                 )
             ).scalar_one()
+            if actor_id is not None:
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="sale.create",
+                    target=f"sale:{sale_id}",
+                    now=now,
+                    before={},
+                    after={
+                        "item_id": item_id,
+                        "sale_price": sale_price,
+                        "quantity": quantity,
+                        "starts_at": starts_at.isoformat(),
+                        "ends_at": ends_at.isoformat(),
+                        "mode": mode,
+                    },
+                )
             return (await self._views(conn, [FlashSale.id == sale_id], now))[0]
 
     async def edit_sale(

@@ -69,6 +69,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import validation
+from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Broadcast, Member, OutboxMessage, SenderPace, UnreachableChat
@@ -323,17 +324,25 @@ class Outbox:
         now: datetime,
         created_by: int | None = None,
         tier: str | None = None,
+        actor_id: int | None = None,
+        text: str = "",
     ) -> int:
         """A message to every member (who has not blocked the bot), or to one tier's.
 
         Admins' broadcasts reach members whatever their announcements choice: they are how
         the mall speaks to everyone. ``key`` (the confirm button's token) makes a repeated
         confirmation return the first broadcast's id and enqueue nothing more.
+
+        With ``actor_id`` (the admin) the ``broadcast`` audit entry (its audience and the
+        first 200 characters of ``text``, the message as the admin wrote it) is written in
+        the same transaction as the broadcast; a repeated confirmation writes none.
         """
         validation.key(key)
         if len(key) > 90:
             raise InvalidInput("a broadcast key is at most 90 characters", field="key")
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         async with self.db.write() as conn:
             audience = "all" if tier is None else f"tier:{tier}"
             found = await open_broadcast(
@@ -352,6 +361,15 @@ class Outbox:
                 where=where,
                 now=now,
             )
+            if actor_id is not None:
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="broadcast",
+                    target=f"broadcast:{found}",
+                    now=now,
+                    after={"audience": tier or "all", "text": text[:200]},
+                )
             return found
 
     async def audience_size(self, tier: str | None = None) -> int:

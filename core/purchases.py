@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
 from core.accounts import SystemAccount
+from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Order
@@ -219,19 +220,45 @@ class Purchases:
         self.config = config
 
     async def record_purchase(
-        self, member_id: int, order_id: str, amount_minor: int, category: str, now: datetime
+        self,
+        member_id: int,
+        order_id: str,
+        amount_minor: int,
+        category: str,
+        now: datetime,
+        *,
+        actor_id: int | None = None,
     ) -> PurchaseResult:
-        """Credit the points the order earns; the order id makes it happen at most once."""
+        """Credit the points the order earns; the order id makes it happen at most once.
+
+        With ``actor_id`` (an admin recording it by hand) the ``points.purchase`` audit entry
+        is written in the same transaction as the credit; a replay writes none.
+        """
         validation.member_id(member_id)
         validation.reference(order_id, field="order_id")
         validation.amount(amount_minor, field="amount_minor")
         validation.reference(category, field="category")
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
 
         async def work(conn: AsyncConnection) -> PurchaseResult:
-            return await credit_purchase(
+            # The member's lock is the first any use case takes; credit_purchase takes it again.
+            before = (await lock_member(conn, member_id)).balance if actor_id is not None else 0
+            result = await credit_purchase(
                 conn, self.config, member_id, order_id, amount_minor, category, now
             )
+            if actor_id is not None:
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="points.purchase",
+                    target=f"member:{member_id}",
+                    now=now,
+                    before={"balance": before},
+                    after={"balance": result.balance, "order": order_id, "points": result.points},
+                )
+            return result
 
         outcome = await run_once(
             self.db,
@@ -256,20 +283,45 @@ class Purchases:
         *,
         refund_id: str = "full",
         amount_minor: int | None = None,
+        actor_id: int | None = None,
     ) -> RefundResult:
         """Take back what the refunded part of the order earned, no more than the member has.
 
         ``amount_minor`` None refunds what is left of the order. Each ``refund_id`` happens at
-        most once; partial refunds add up to the whole order's points, never more.
+        most once; partial refunds add up to the whole order's points, never more. With
+        ``actor_id`` (an admin reversing it by hand) the ``points.reverse`` audit entry is
+        written in the same transaction as the reversal; a replay writes none.
         """
         validation.reference(order_id, field="order_id")
         validation.reference(refund_id, field="refund_id")
         validation.instant(now)
         if amount_minor is not None:
             validation.amount(amount_minor, field="amount_minor")
+        if actor_id is not None:
+            validation.member_id(actor_id)
 
         async def work(conn: AsyncConnection) -> RefundResult:
-            return await reverse_purchase(conn, self.config, order_id, refund_id, amount_minor, now)
+            result = await reverse_purchase(
+                conn, self.config, order_id, refund_id, amount_minor, now
+            )
+            if actor_id is not None:
+                member_id = (
+                    await conn.execute(select(Order.member_id).where(Order.order_id == order_id))
+                ).scalar_one()
+                await write_entry(
+                    conn,
+                    actor_id=actor_id,
+                    action="points.reverse",
+                    target=f"member:{member_id}",
+                    now=now,
+                    before={"balance": result.balance + result.points_taken},
+                    after={
+                        "balance": result.balance,
+                        "order": order_id,
+                        "points": -result.points_taken,
+                    },
+                )
+            return result
 
         outcome = await run_once(
             self.db,

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import validation
 from core.accounts import SystemAccount
+from core.audit import write_entry
 from core.catalog import (
     ItemRecord,
     ItemView,
@@ -599,10 +600,22 @@ class Redemptions:
 
     # --- Answering a redemption that waits, and undoing one -----------------------------------
 
-    async def approve(self, redemption_id: int, now: datetime) -> RedemptionResult:
-        """The admin approves: the held points are taken, the redemption is completed."""
+    async def approve(
+        self, redemption_id: int, now: datetime, *, actor_id: int | None = None
+    ) -> RedemptionResult:
+        """The admin approves: the held points are taken, the redemption is completed.
+
+        With ``actor_id`` (the admin) its ``redemption.approve`` audit entry is written in the
+        same transaction, so the approval and its entry stand or fall together; a replay
+        writes none.
+        """
         return await self._move(
-            redemption_id, now, op="approve", allowed=("awaiting_approval",), to="completed"
+            redemption_id,
+            now,
+            op="approve",
+            allowed=("awaiting_approval",),
+            to="completed",
+            actor_id=actor_id,
         )
 
     async def reject(
@@ -612,8 +625,12 @@ class Redemptions:
         note: str | None = None,
         *,
         only_awaiting_approval: bool = False,
+        actor_id: int | None = None,
     ) -> RedemptionResult:
         """The admin refuses: held points are released, taken points refunded, stock returned.
+
+        With ``actor_id`` (the admin) its ``redemption.reject`` audit entry is written in the
+        same transaction as the refusal; a replay writes none.
 
         ``only_awaiting_approval`` answers the approval queue: the redemption must still be
         awaiting approval when the refusal is written (checked in the same transaction, after
@@ -626,19 +643,41 @@ class Redemptions:
             )
         allowed = ("awaiting_approval",) if only_awaiting_approval else (*AWAITING, "completed")
         return await self._move(
-            redemption_id, now, op="reject", allowed=allowed, to="rejected", note=note
+            redemption_id,
+            now,
+            op="reject",
+            allowed=allowed,
+            to="rejected",
+            note=note,
+            actor_id=actor_id,
         )
 
     async def cancel(
-        self, redemption_id: int, now: datetime, *, member_id: int | None = None
+        self,
+        redemption_id: int,
+        now: datetime,
+        *,
+        member_id: int | None = None,
+        actor_id: int | None = None,
     ) -> RedemptionResult:
         """Cancel: a member (``member_id``) their own waiting redemption; an admin also a
-        completed one (its points refunded into their original lots)."""
+        completed one (its points refunded into their original lots).
+
+        With ``actor_id`` (the admin refunding a paid redemption) its
+        ``redemption.refund_stars`` audit entry is written in the same transaction as the
+        cancel; a replay writes none.
+        """
         if member_id is not None:
             validation.member_id(member_id)
         allowed = AWAITING if member_id is not None else (*AWAITING, "completed")
         return await self._move(
-            redemption_id, now, op="cancel", allowed=allowed, to="cancelled", owner=member_id
+            redemption_id,
+            now,
+            op="cancel",
+            allowed=allowed,
+            to="cancelled",
+            owner=member_id,
+            actor_id=actor_id,
         )
 
     async def confirm_payment(
@@ -666,11 +705,23 @@ class Redemptions:
             redemption_id, now, op="payment_failed", allowed=("awaiting_payment",), to="cancelled"
         )
 
-    async def fulfil(self, redemption_id: int, note: str, now: datetime) -> RedemptionResult:
-        """Mark a completed redemption as handed over (shipped, served), with a note."""
+    async def fulfil(
+        self, redemption_id: int, note: str, now: datetime, *, actor_id: int | None = None
+    ) -> RedemptionResult:
+        """Mark a completed redemption as handed over (shipped, served), with a note.
+
+        With ``actor_id`` (the admin) its ``redemption.fulfil`` audit entry is written in the
+        same transaction; a replay writes none.
+        """
         text = validation.text(note, field="note", max_length=500)
         return await self._move(
-            redemption_id, now, op="fulfil", allowed=("completed",), to="fulfilled", note=text
+            redemption_id,
+            now,
+            op="fulfil",
+            allowed=("completed",),
+            to="fulfilled",
+            note=text,
+            actor_id=actor_id,
         )
 
     async def confirm_receipt(
@@ -773,10 +824,17 @@ class Redemptions:
         note: str | None = None,
         charge_id: str | None = None,
         stars: int | None = None,
+        actor_id: int | None = None,
     ) -> RedemptionResult:
-        """Move a redemption from one of ``allowed`` to ``to``, settling its points and units."""
+        """Move a redemption from one of ``allowed`` to ``to``, settling its points and units.
+
+        With ``actor_id`` the admin's audit entry of ``op`` is written in the move's own
+        transaction (not recorded again when the move is replayed).
+        """
         redemption_id = _redemption_id(redemption_id)
         validation.instant(now)
+        if actor_id is not None:
+            validation.member_id(actor_id)
         if note is not None:
             note = validation.text(note, field="note", max_length=500)
 
@@ -792,6 +850,7 @@ class Redemptions:
                 note=note,
                 charge_id=charge_id,
                 stars=stars,
+                audit=(actor_id, _AUDIT_ACTIONS[op]) if actor_id is not None else None,
             )
 
         suffix = f":{owner}" if owner is not None else ""
@@ -939,8 +998,11 @@ async def _apply_move(
     note: str | None = None,
     charge_id: str | None = None,
     stars: int | None = None,
+    audit: tuple[int, str] | None = None,
 ) -> RedemptionResult:
     """Move a redemption from one of ``allowed`` to ``to`` in the caller's transaction.
+
+    ``audit`` (the admin, the action) writes the admin's audit entry in that transaction too.
 
     A paid redemption that ends (cancelled, rejected) keeps no goods for its payment: its
     refund is recorded due here, with the points given back (``core.star_refunds``).
@@ -1013,7 +1075,44 @@ async def _apply_move(
         referral = await qualify(conn, config, int(found), "redemption", now)
         if referral is not None:
             balance = referral.invitee_balance
-    return RedemptionResult(await redemption_view(conn, config, redemption_id), balance)
+    view = await redemption_view(conn, config, redemption_id)
+    if audit is not None:
+        actor_id, action = audit
+        await write_entry(
+            conn,
+            actor_id=actor_id,
+            action=action,
+            target=f"redemption:{redemption_id}",
+            now=now,
+            **_audit_states(action, row, view, note),
+        )
+    return RedemptionResult(view, balance)
+
+
+# The audit log's action for each admin move (``Redemptions._move``'s ``op``).
+_AUDIT_ACTIONS = {
+    "approve": "redemption.approve",
+    "reject": "redemption.reject",
+    "fulfil": "redemption.fulfil",
+    "cancel": "redemption.refund_stars",
+}
+
+
+def _audit_states(
+    action: str, row: Any, done: RedemptionView, note: str | None
+) -> dict[str, dict[str, Any]]:
+    """The before and after an admin's audit view shows for a move from ``row`` to ``done``."""
+    after: dict[str, Any] = {"status": done.status, "member": done.member_id}
+    before: dict[str, Any] = {"status": row.status}
+    if action == "redemption.approve":
+        after["points"] = done.points
+    elif action == "redemption.refund_stars":
+        before["paid_stars"] = row.paid_stars
+        after["points"] = done.points
+        after["charge"] = row.payment_charge_id or ""
+    else:  # reject, fulfil: the note the admin gave
+        after["note"] = note or ""
+    return {"before": before, "after": after}
 
 
 async def _settle_points(

@@ -249,10 +249,16 @@ class Shop:
             now,
         )
 
-    async def import_orders_csv(self, text: str, now: datetime) -> ImportReport:
+    async def import_orders_csv(
+        self, text: str, now: datetime, *, actor_id: int | None = None, filename: str = ""
+    ) -> ImportReport:
         """Import orders from a CSV (see ``core.shop_csv``): every row is checked first; with
-        any error nothing is imported and every error is listed with its line."""
-        return await import_csv(self, text, now)
+        any error nothing is imported and every error is listed with its line.
+
+        With ``actor_id`` the ``shop.orders_imported`` audit entry naming ``filename`` is
+        written by core right after the orders (one transaction per order, each at most once:
+        see :func:`core.shop_csv.import_csv`)."""
+        return await import_csv(self, text, now, actor_id=actor_id, filename=filename)
 
     async def expire_parked(self, now: datetime) -> list[ParkedOrder]:
         """Give up on parked orders past their time (a job calls this; report them to admins)."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from core import validation
+from core.audit import operator_or_member, write_entry
 from core.db.models import Account, Operation
 from core.errors import MallError
 from core.idempotency import fingerprint
@@ -69,6 +70,20 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        """What the import did, leaving out the orders the mall had before (they changed
+        nothing): its audit entry, and the admin's summary."""
+        new = [o for o in self.outcomes if o.order_id not in self.known]
+        return {
+            "rows": self.rows,
+            "credited": sum(1 for o in new if o.status == "credited"),
+            "parked": sum(1 for o in new if o.status == "parked"),
+            "refunded": sum(1 for o in new if o.status == "refunded"),
+            "known": len(self.outcomes) - len(new),
+            "points": sum(o.points for o in new),
+            "refused": len(self.problems),
+        }
 
 
 def _problem(line: int, exc: MallError | str) -> ImportProblem:
@@ -197,8 +212,16 @@ async def _check_stored(shop: Shop, rows: Rows) -> tuple[list[ImportProblem], fr
     return problems, frozenset(known)
 
 
-async def import_csv(shop: Shop, text: str, now: datetime) -> ImportReport:
+async def import_csv(
+    shop: Shop, text: str, now: datetime, *, actor_id: int | None = None, filename: str = ""
+) -> ImportReport:
+    """Check every row, then accept each order in its own transaction (each at most once, by
+    its id). With ``actor_id`` the ``shop.orders_imported`` entry of ``filename`` follows
+    the orders: the import is not one transaction, so its entry cannot be in it; uploading
+    the file again after a crash credits nothing twice and writes the entry then."""
     validation.instant(now)
+    if actor_id is not None:
+        operator_or_member(actor_id)
     if not isinstance(text, str):
         raise TypeError("import_csv takes the file's text")
     try:
@@ -217,7 +240,7 @@ async def import_csv(shop: Shop, text: str, now: datetime) -> ImportReport:
             outcomes.append(await shop.accept_order(order, now))
         except MallError as exc:  # changed since the check (a member frozen meanwhile)
             late.append(_problem(line, exc))
-    return ImportReport(
+    report = ImportReport(
         rows=count,
         credited=sum(1 for o in outcomes if o.status == "credited"),
         parked=sum(1 for o in outcomes if o.status == "parked"),
@@ -225,3 +248,15 @@ async def import_csv(shop: Shop, text: str, now: datetime) -> ImportReport:
         outcomes=tuple(outcomes),
         known=known,
     )
+    if actor_id is not None and outcomes:
+        async with shop.db.write() as conn:
+            await write_entry(
+                conn,
+                actor_id=actor_id,
+                action="shop.orders_imported",
+                target=f"file:{filename[:58]}",
+                now=now,
+                before={},
+                after=report.counts(),
+            )
+    return report

@@ -10,9 +10,10 @@ An admin is a Telegram user id in ``[telegram] admins``. How an admin feature is
 - Its entry in the ``/admin`` menu is in :data:`SECTIONS` (a label key and the route of its
   first screen); its commands are in :data:`ADMIN_COMMANDS`, which only admins see in their
   command menu.
-- After an action succeeds, :func:`audited` records who did what to what, before and after;
-  core operations that are admin-only write their entry in their own transaction
-  (``core.audit.write_entry``) instead.
+- An action is audited by core, not here: the feature passes the admin
+  (``actor_id=turn.sender.user_id``) and the use case writes who did what to what, before
+  and after (``core.audit.write_entry``) in the action's own transaction, so an action is
+  never left without its entry.
 - Its screens end with :func:`admin_screen`'s way back to the admin menu.
 - A typed answer is asked with :func:`ask` (its Cancel button drops the question with
   :func:`drop_question`). An action confirmed with a button waits in the admin's open question
@@ -84,20 +85,6 @@ def back_row(turn: Turn) -> tuple[Button, ...]:
 def admin_screen(turn: Turn, text: Html, rows: Keyboard = ()) -> Screen:
     """An admin screen whose last row leads back to the admin menu."""
     return Screen(text, (*rows, back_row(turn)))
-
-
-async def audited(
-    turn: Turn,
-    action: str,
-    target: str,
-    *,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-) -> None:
-    """Record an admin action that has just succeeded: who (this admin), what, on what, when."""
-    await turn.mall.audit.record(
-        turn.sender.user_id, action, target, turn.now, before=before, after=after
-    )
 
 
 def label(turn: Turn, keys: Mapping[str, str], name: str) -> Html:

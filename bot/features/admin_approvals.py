@@ -33,7 +33,6 @@ from bot.delivery import screen_to_json
 from bot.features.admin import (
     admin_screen,
     ask,
-    audited,
     confirmed,
     drop_question,
     new_nonce,
@@ -225,18 +224,12 @@ async def approve_button(turn: Turn, args: tuple[str, ...]) -> None:
     view = await _waiting(turn, args)
     if view is None:
         return
-    answer = turn.mall.redemptions.approve(view.redemption_id, turn.now)
+    answer = turn.mall.redemptions.approve(
+        view.redemption_id, turn.now, actor_id=turn.sender.user_id
+    )
     done = await _settled(turn, view, answer, _already_answered)
     if done is None:
         return
-    target = f"redemption:{done.redemption_id}"
-    await audited(
-        turn,
-        "redemption.approve",
-        target,
-        before={"status": WAITING},
-        after={"status": done.status, "member": done.member_id, "points": done.points},
-    )
     await tell_member(
         turn,
         done.member_id,
@@ -308,18 +301,15 @@ async def reject_now_button(turn: Turn, args: tuple[str, ...]) -> None:
 async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
     t = turn.t
     answer = turn.mall.redemptions.reject(
-        view.redemption_id, turn.now, note=reason, only_awaiting_approval=True
+        view.redemption_id,
+        turn.now,
+        note=reason,
+        only_awaiting_approval=True,
+        actor_id=turn.sender.user_id,
     )
     done = await _settled(turn, view, answer, _already_answered)
     if done is None:
         return
-    await audited(
-        turn,
-        "redemption.reject",
-        f"redemption:{done.redemption_id}",
-        before={"status": WAITING},
-        after={"status": done.status, "member": done.member_id, "note": reason or ""},
-    )
 
     def told(t: Translator) -> Html:
         text = t(
@@ -449,17 +439,12 @@ async def ship_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     if view.status != "completed":
         await _already_shipped(turn, view)
         return
-    answer = turn.mall.redemptions.fulfil(view.redemption_id, note, turn.now)
+    answer = turn.mall.redemptions.fulfil(
+        view.redemption_id, note, turn.now, actor_id=turn.sender.user_id
+    )
     done = await _settled(turn, view, answer, _already_shipped)
     if done is None:
         return
-    await audited(
-        turn,
-        "redemption.fulfil",
-        f"redemption:{done.redemption_id}",
-        before={"status": "completed"},
-        after={"status": done.status, "member": done.member_id, "note": note},
-    )
     await tell_member(
         turn,
         done.member_id,
@@ -594,7 +579,9 @@ async def refund_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
         await refund_button(turn, (str(redemption_id),))
         return
     try:
-        result = await turn.mall.redemptions.cancel(redemption_id, turn.now)
+        result = await turn.mall.redemptions.cancel(
+            redemption_id, turn.now, actor_id=turn.sender.user_id
+        )
     except InvalidState:
         await refund_button(turn, (str(redemption_id),))
         return
@@ -603,18 +590,6 @@ async def refund_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
     if before.payment_charge_id is not None:
         refund = await turn.mall.star_refunds.get(before.payment_charge_id)
     if not result.replayed:
-        await audited(
-            turn,
-            "redemption.refund_stars",
-            f"redemption:{done.redemption_id}",
-            before={"status": before.status, "paid_stars": before.paid_stars},
-            after={
-                "status": done.status,
-                "member": done.member_id,
-                "points": done.points,
-                "charge": before.payment_charge_id or "",
-            },
-        )
         stars = before.paid_stars
         await tell_member(
             turn,

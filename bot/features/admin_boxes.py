@@ -37,7 +37,7 @@ from typing import Any
 from babel.numbers import format_decimal
 
 from bot.content import SPOKEN
-from bot.features.admin import admin_screen, audited, label
+from bot.features.admin import admin_screen, label
 from bot.features.admin_forms import Draft, Form, Invalid, Step, text_answer, whole_number
 from bot.features.boxes import odds_places, percent
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain
@@ -71,8 +71,6 @@ DESCRIPTION_MAX = 800
 OTHER_LANGUAGES = tuple(language for language in SPOKEN if language != DEFAULT_LANGUAGE)
 MAX_PRIZES = 40
 TABLE_MAX_CHARS = 3000
-# The audit log keeps before and after in 4000 characters each.
-_AUDIT_CHARS = 3500
 
 # Words of a prize line, in English and Chinese.
 _KINDS: Mapping[str, str] = {
@@ -256,33 +254,14 @@ def _decimal(turn: Turn, value: Decimal) -> str:
 
 async def _table_lines(turn: Turn, prizes: Sequence[PrizeOdds]) -> list[str]:
     """The prizes in the draw as lines of the typed format, to copy and edit."""
-    lines = []
+    skus: dict[int, str] = {}
     for prize in prizes:
-        if prize.weight <= 0:
-            continue
-        if prize.kind in ("item", "coupon") and prize.item_id is not None:
+        if prize.weight > 0 and prize.item_id is not None and prize.item_id not in skus:
             try:
-                value = (await turn.mall.catalog.get_item(prize.item_id)).sku
+                skus[prize.item_id] = (await turn.mall.catalog.get_item(prize.item_id)).sku
             except UnknownItem:
-                value = str(prize.item_id)
-            what = f"{prize.kind} {value}"
-        elif prize.kind == "points" or prize.points:
-            what = f"{prize.kind} {prize.points}"
-        else:
-            what = "nothing"
-        stock = f" stock {prize.stock}" if prize.stock is not None else ""
-        rare = " rare" if prize.rare else ""
-        name = _typed_name(prize.name, prize.names)
-        lines.append(f"{name}: {what} weight {prize.weight}{stock}{rare}")
-    return lines
-
-
-def _typed_name(name: str, names: Mapping[str, str]) -> str:
-    """A prize's name as typed: ``name / 中文名`` when it has names in other languages."""
-    others = [names.get(language, "") for language in OTHER_LANGUAGES]
-    while others and not others[-1]:
-        others.pop()
-    return " / ".join([name, *others])
+                continue
+    return blind_boxes.prize_lines(prizes, skus, OTHER_LANGUAGES)
 
 
 # --- Editing the prize table ---------------------------------------------------------------------
@@ -544,28 +523,14 @@ async def _preview(turn: Turn, draft: Draft) -> Html | None:
 async def _save(turn: Turn, draft: Draft) -> None:
     box_id = _box_of(draft)
     specs = _specs_of(draft)
-    before = await turn.mall.boxes.prize_table(box_id)
-    after = await turn.mall.boxes.set_prizes(box_id, specs, turn.now)
-    await audited(
-        turn,
-        "box.prizes",
-        f"box:{box_id}",
-        before={"prizes": _fit(await _table_lines(turn, before.prizes))},
-        after={"prizes": _fit(await _table_lines(turn, after.prizes))},
+    await turn.mall.boxes.set_prizes(
+        box_id,
+        specs,
+        turn.now,
+        actor_id=turn.sender.user_id,
+        other_languages=OTHER_LANGUAGES,
     )
     turn.show(await _card(turn, box_id, turn.t("admin.boxes.saved")))
-
-
-def _fit(lines: list[str]) -> list[str]:
-    """As many lines as the audit log's entry holds, and "…" if some were left out."""
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        used += len(line) + 4
-        if used > _AUDIT_CHARS:
-            return [*kept, "…"]
-        kept.append(line)
-    return kept
 
 
 def _home(turn: Turn, draft: Draft) -> Button:
@@ -636,18 +601,7 @@ async def rotate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
     box = await _described(turn, box_id)
     if box.seed_version != version:
         raise Stale(f"box {box_id} seed {version} already rotated")
-    rotation = await turn.mall.boxes.rotate_seed(box_id, turn.now)
-    await audited(
-        turn,
-        "box.rotate_seed",
-        f"box:{box_id}",
-        before={"version": rotation.old_version, "seed_hash": rotation.old_hash},
-        after={
-            "version": rotation.new_version,
-            "seed_hash": rotation.new_hash,
-            "revealed_seed": rotation.revealed_seed,
-        },
-    )
+    rotation = await turn.mall.boxes.rotate_seed(box_id, turn.now, actor_id=turn.sender.user_id)
     t = turn.t
     text = t(
         "admin.boxes.rotated",
@@ -860,22 +814,10 @@ async def _save_terms(turn: Turn, draft: Draft) -> None:
             titles=titles,
             descriptions=descriptions,
             active=False,
+            actor_id=turn.sender.user_id,
         )
     except InvalidInput as refused:
         raise Invalid(_refusal_line(turn, refused, [])) from None
-    after: dict[str, JSON] = {
-        "sku": created.sku,
-        "title": title,
-        "price_points": price,
-        "active": False,
-    }
-    if description:
-        after["description"] = description
-    if titles:
-        after["titles"] = dict[str, JSON](titles)
-    if descriptions:
-        after["descriptions"] = dict[str, JSON](descriptions)
-    await audited(turn, "box.create", f"box:{created.box_id}", after=after)
     turn.show(await _card(turn, created.box_id, turn.t("admin.boxes.created", title=title)))
 
 

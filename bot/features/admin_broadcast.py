@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.content import tier_label, tier_name
 from bot.delivery import screen_to_json
-from bot.features.admin import admin_screen, ask, audited, confirmed, drop_question, new_nonce
+from bot.features.admin import admin_screen, ask, confirmed, drop_question, new_nonce
 from bot.i18n import LANGUAGE_NAMES, Html, Translator, escape
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
@@ -172,15 +172,11 @@ async def confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
             now=turn.now,
             created_by=turn.member_id,
             tier=tier_name,
+            actor_id=turn.sender.user_id,
+            text=str(draft["text"]),
         )
     finally:
         await turn.mall.inputs.clear(turn.member_id)
-    await audited(
-        turn,
-        "broadcast",
-        f"broadcast:{broadcast_id}",
-        after={"audience": tier_name or "all", "text": str(draft["text"])[:200]},
-    )
     turn.show(await _progress(turn, broadcast_id))
 
 

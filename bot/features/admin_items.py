@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.content import SPOKEN
 from bot.events import Upload
-from bot.features.admin import admin_screen, audited, label, two_a_row
+from bot.features.admin import admin_screen, label, two_a_row
 from bot.features.admin_forms import (
     ANSWER_TTL,
     EXAMPLE_MOMENT,
@@ -1080,7 +1080,13 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         return
     try:
         report = await load_catalog_text(
-            turn.mall.db, turn.mall.config, text, turn.now, languages=SPOKEN
+            turn.mall.db,
+            turn.mall.config,
+            text,
+            turn.now,
+            languages=SPOKEN,
+            actor_id=turn.sender.user_id,
+            filename=upload.filename,
         )
     except CatalogError as error:
         await _ask_file(
@@ -1094,17 +1100,6 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
             ),
         )
         return
-    counts = {
-        "items_created": report.items_created,
-        "items_updated": report.items_updated,
-        "items_unchanged": report.items_unchanged,
-        "codes_added": report.codes_added,
-        "boxes_created": report.boxes_created,
-        "boxes_updated": report.boxes_updated,
-        "tasks_created": report.tasks_created,
-        "tasks_updated": report.tasks_updated,
-    }
-    await audited(turn, "catalog.load", f"file:{upload.filename[:58]}", before={}, after=counts)
     intro = t(
         "admin.items.catalog.loaded",
         created=t.number(report.items_created),
@@ -1191,16 +1186,14 @@ async def codes_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -> 
             )
         )
         return
-    before = item.free_codes or 0
     try:
-        added = await turn.mall.catalog.load_codes(item_id, lines.codes)
+        added = await turn.mall.catalog.load_codes(
+            item_id, lines.codes, actor_id=turn.sender.user_id, now=turn.now
+        )
     except InvalidState:
         await _show_card(turn, item_id, t("admin.items.codes.not_coupon", title=item.title))
         return
     after = (await _item(turn, item_id)).free_codes or 0
-    await audited(
-        turn, "item.codes", f"item:{item_id}", before={"codes": before}, after={"codes": after}
-    )
     parts: list[str] = [
         t(
             "admin.items.codes.loaded",

@@ -25,7 +25,6 @@ from bot.events import Command
 from bot.features.admin import (
     admin_screen,
     ask,
-    audited,
     confirmed,
     drop_question,
     new_nonce,
@@ -394,10 +393,14 @@ async def order_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
 async def _record_purchase(turn: Turn, draft: Mapping[str, Any]) -> None:
     t = turn.t
     member_id, order_id = int(draft["member"]), str(draft["order"])
-    before = (await turn.mall.statements.balance(member_id)).balance
     try:
         result = await turn.mall.purchases.record_purchase(
-            member_id, order_id, int(draft["minor"]), str(draft["category"]), turn.now
+            member_id,
+            order_id,
+            int(draft["minor"]),
+            str(draft["category"]),
+            turn.now,
+            actor_id=turn.sender.user_id,
         )
     except Frozen:
         profile = await turn.mall.members.profile(member_id)
@@ -405,13 +408,6 @@ async def _record_purchase(turn: Turn, draft: Mapping[str, Any]) -> None:
         turn.notice(t("admin.points.not_done"), alert=True)
         turn.show(_on_card(turn, member_id, problem))
         return
-    await audited(
-        turn,
-        "points.purchase",
-        f"member:{member_id}",
-        before={"balance": before},
-        after={"balance": result.balance, "order": order_id, "points": result.points},
-    )
     profile = await turn.mall.members.profile(member_id)
     text = t(
         "admin.points.purchase_done",
@@ -503,14 +499,7 @@ async def _reverse(turn: Turn, draft: Mapping[str, Any], nonce: str) -> None:
     t = turn.t
     member_id, order_id = int(draft["member"]), str(draft["order"])
     result = await turn.mall.purchases.refund_purchase(
-        order_id, turn.now, refund_id=f"admin-{nonce}"
-    )
-    await audited(
-        turn,
-        "points.reverse",
-        f"member:{member_id}",
-        before={"balance": result.balance + result.points_taken},
-        after={"balance": result.balance, "order": order_id, "points": -result.points_taken},
+        order_id, turn.now, refund_id=f"admin-{nonce}", actor_id=turn.sender.user_id
     )
     profile = await turn.mall.members.profile(member_id)
     text = t(

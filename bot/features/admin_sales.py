@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from bot.features.admin import (
     admin_screen,
     ask,
-    audited,
     confirmed,
     label,
     new_nonce,
@@ -272,20 +271,7 @@ async def _save(turn: Turn, draft: Draft) -> None:
         mode,
         ends if mode == "draw" else None,
         now=turn.now,
-    )
-    await audited(
-        turn,
-        "sale.create",
-        f"sale:{sale.sale_id}",
-        before={},
-        after={
-            "item_id": item_id,
-            "sale_price": price,
-            "quantity": quantity,
-            "starts_at": starts.isoformat(),
-            "ends_at": ends.isoformat(),
-            "mode": mode,
-        },
+        actor_id=turn.sender.user_id,
     )
     turn.show(await _list_screen(turn, turn.t("admin.sales.created", title=sale.title)))
 

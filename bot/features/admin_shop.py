@@ -25,7 +25,6 @@ from bot.events import Upload
 from bot.features.admin import (
     admin_screen,
     ask,
-    audited,
     confirmed,
     drop_question,
     new_nonce,
@@ -36,7 +35,7 @@ from bot.router import Router, Stale, callback
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
 from core.errors import InvalidInput
-from core.shop_csv import COLUMNS, ImportProblem, ImportReport
+from core.shop_csv import COLUMNS, ImportProblem
 from core.shop_keys import KeyView
 from core.shop_views import MemberName, OrderRow, RefundRow
 
@@ -483,15 +482,14 @@ async def csv_upload(turn: Turn, upload: Upload, data: Mapping[str, Any]) -> Non
     except UnicodeDecodeError:
         await _ask_file(turn, t("admin.shop.import.not_utf8"))
         return
-    report = await turn.mall.shop.import_orders_csv(text, turn.now)
+    report = await turn.mall.shop.import_orders_csv(
+        text, turn.now, actor_id=turn.sender.user_id, filename=upload.filename
+    )
     if not report.outcomes:
         heading = t("admin.shop.import.failed", name=name, count=t.number(len(report.problems)))
         await _ask_file(turn, _problems(t, heading, report.problems))
         return
-    counts = _counts(report)
-    await audited(
-        turn, "shop.orders_imported", f"file:{upload.filename[:58]}", before={}, after=counts
-    )
+    counts = report.counts()
     lines: list[str] = [
         t(
             "admin.shop.import.done",
@@ -509,20 +507,6 @@ async def csv_upload(turn: Turn, upload: Upload, data: Mapping[str, Any]) -> Non
         lines += ["", _problems(t, heading, report.problems, nothing_imported=False)]
     rows = ((Button(t("admin.shop.orders"), data=ORDERS_ROUTE), _section_button(t)),)
     turn.send(admin_screen(turn, Html("\n".join(lines)), rows))
-
-
-def _counts(report: ImportReport) -> dict[str, int]:
-    """What the import did, leaving out the orders the mall had before (they changed nothing)."""
-    new = [o for o in report.outcomes if o.order_id not in report.known]
-    return {
-        "rows": report.rows,
-        "credited": sum(1 for o in new if o.status == "credited"),
-        "parked": sum(1 for o in new if o.status == "parked"),
-        "refunded": sum(1 for o in new if o.status == "refunded"),
-        "known": len(report.outcomes) - len(new),
-        "points": sum(o.points for o in new),
-        "refused": len(report.problems),
-    }
 
 
 def _problems(

@@ -703,9 +703,10 @@ class Erasure(Base):
 class AuditEntry(Base):
     """One admin action (or a refused attempt at one): who, what, on what, before and after.
 
-    Core admin operations write it in the transaction of the action itself
-    (:func:`core.audit.write_entry`); the bot's admin screens record the others right after
-    the action succeeded (:meth:`core.audit.Audit.record`).
+    Each admin action's use case writes it in the transaction of the action itself
+    (:func:`core.audit.write_entry`, given the admin as ``actor_id``), so an action is never
+    left without its entry; a shop CSV import, one transaction per order, writes its summary
+    right after them. A refused attempt is recorded on its own (:meth:`core.audit.Audit.denied`).
     """
 
     __tablename__ = "audit_log"
