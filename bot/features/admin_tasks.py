@@ -217,7 +217,13 @@ async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         return
     try:
         report = await load_catalog_text(
-            turn.mall.db, turn.mall.config, text, turn.now, languages=SPOKEN
+            turn.mall.db,
+            turn.mall.config,
+            text,
+            turn.now,
+            languages=SPOKEN,
+            actor_id=turn.member_id,
+            filename="tasks message",
         )
     except CatalogError as error:
         shown = [

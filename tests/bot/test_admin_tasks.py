@@ -50,6 +50,12 @@ async def test_an_admin_adds_a_task_in_the_chat_and_members_see_it(chat: Chat) -
     # The deals channel does not have the bot as an admin: said at once.
     assert "The bot cannot see @pointsmall_deals" in saved.text
     assert "Join the lounge" in saved.text
+    [loaded] = await chat.mall.audit.latest(1)
+    assert (loaded.action, loaded.target, loaded.after["tasks_created"]) == (
+        "catalog.load",
+        "file:tasks message",
+        2,
+    )
 
     card = await admin.press("▶️ Join the lounge")
     assert "The bot is an admin of @pointsmall_lounge" in card.text
