@@ -17,7 +17,7 @@ from datetime import datetime
 from bot.bot_queries import BotQueries
 from bot.content import in_language
 from bot.delivery import DeliveryError, screen_to_json
-from bot.features.tasks import LIST_ROUTE, reward_lines
+from bot.features.tasks import TaskList, reward_lines
 from bot.i18n import Html, Languages
 from bot.screens import Button, Screen
 from core.mall import Mall
@@ -38,7 +38,7 @@ class TaskWatcher:
     def _screen(self, language: str, text: Html) -> str:
         t = self.languages[language]
         rows = (
-            (Button(t("tasks.more"), data=LIST_ROUTE),),
+            (Button(t("tasks.more"), data=TaskList().pack()),),
             (Button(t("menu.back"), data="menu"),),
         )
         return screen_to_json(Screen(text, rows))
