@@ -25,9 +25,9 @@ from bot.content import tier_name
 from bot.content import title as title_of
 from bot.delivery import screen_to_json
 from bot.features.member_days import member_day_line
+from bot.features.sales import SaleCard
 from bot.features.shop import AFFORDABLE_ROUTE, ITEM_BUTTON_TITLE, SHOP_ROUTE, item_callback
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
-from bot.router import callback
 from bot.screens import Button, Keyboard, Screen
 from core.catalog import Affordable
 from core.config import Config
@@ -148,7 +148,7 @@ class JobScreens:
                 until=t.moment(sale.ends_at),
             )
         rows = (
-            (Button(plain(t("jobs.sale.see")), data=callback("sale", sale.sale_id)),),
+            (Button(plain(t("jobs.sale.see")), data=SaleCard(sale.sale_id).pack()),),
             (Button(plain(t("jobs.notifications")), data="ntf"),),
         )
         return self._payload(t, text, rows)
@@ -170,7 +170,7 @@ class JobScreens:
             starts=t.moment(sale.starts_at),
             ends=t.moment(sale.ends_at),
         )
-        rows = ((Button(plain(t("jobs.sale.see")), data=callback("sale", sale.sale_id)),),)
+        rows = ((Button(plain(t("jobs.sale.see")), data=SaleCard(sale.sale_id).pack()),),)
         return self._payload(t, Html(f"{text}\n{how}"), rows)
 
     def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
