@@ -205,7 +205,7 @@ class CallbackData:
         if not route or not route.isascii() or SEPARATOR in route:
             raise TypeError(f"route {route!r} must be an ASCII word without {SEPARATOR!r}")
         name = f"{cls.__module__}.{cls.__qualname__}"
-        if _ROUTES.setdefault(route, name) != name:
+        if _ROUTES.get(route, name) != name:
             raise TypeError(f"route {route!r} is already {_ROUTES[route]}")
         dataclass(frozen=True)(cls)
         # Each class's annotations resolve in its own module (the fields' types must be
@@ -224,6 +224,7 @@ class CallbackData:
             raise TypeError(
                 f"{name}: its data can be {longest} bytes, over Telegram's {CALLBACK_DATA_LIMIT}"
             )
+        _ROUTES[route] = name
 
     def pack(self) -> str:
         """``route:field:field``; ``ValueError`` if a field holds what it may not."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.content import in_language, tier_name
 from bot.features.shop import AFFORDABLE_ROUTE
 from bot.i18n import Html, Translator
-from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.router import Router
 from bot.screens import Button
 from bot.turn import Turn
@@ -109,7 +109,8 @@ async def _history(turn: Turn, page: int) -> None:
     if found.has_more and page < MAX_PAGE:
         nav.append(Button(t("nav.next"), data=HistoryPage(page + 1).pack()))
     rows = (tuple(nav),) if nav else ()
-    turn.show(turn.with_menu(text, (*rows, (Button(t("balance.back"), data=BalanceScreen().pack()),))))
+    back = Button(t("balance.back"), data=BalanceScreen().pack())
+    turn.show(turn.with_menu(text, (*rows, (back,))))
 
 
 def history_line(

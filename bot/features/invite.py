@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 import qrcode  # type: ignore[import-untyped]
 
+from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.events import Press
 from bot.features.menu import INVITE_PREFIX
 from bot.i18n import Html, Translator
-from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.router import Router
 from bot.screens import Button, Photo, Screen
 from bot.turn import Turn

@@ -5,10 +5,10 @@ Reminders about the member's own points are not announcements and come either wa
 
 from __future__ import annotations
 
-from bot.i18n import plain
 from typing import Literal
 
 from bot.callback_data import CallbackData
+from bot.i18n import plain
 from bot.router import Router
 from bot.screens import Button, Screen
 from bot.turn import Turn
