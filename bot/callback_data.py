@@ -20,7 +20,8 @@ Field types say what a field may hold, and so what a forged button may not:
   (``decode`` raises ``ValueError`` on text it does not accept).
 
 A field with a default may be missing at the end of the data, so a button sent before the field
-existed (or packed without it) still works. Whatever does not parse, is out of range, has too
+existed still works; ``pack`` leaves out trailing fields at their defaults (``SalesPage()`` packs
+to ``"sales"``, as the button was written before). Whatever does not parse, is out of range, has too
 many or too few fields or names another route raises :class:`Stale`, which the member sees as
 "this button is out of date". Every class is checked when it is defined: its route is a
 distinct word without the separator, and its data with the largest values fits 64 bytes.
@@ -177,6 +178,7 @@ class _Field:
     name: str
     spec: Spec
     required: bool
+    default: Any
 
 
 def _spec(name: str, hint: Any) -> Spec:
@@ -216,7 +218,7 @@ class CallbackData:
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             if required and fields and not fields[-1].required:
                 raise TypeError(f"{name}: {f.name!r} has no default but follows one that has")
-            fields.append(_Field(f.name, _spec(f.name, hints[f.name]), required))
+            fields.append(_Field(f.name, _spec(f.name, hints[f.name]), required, f.default))
         cls.route = route
         cls.fields_ = tuple(fields)
         longest = len(route) + sum(len(SEPARATOR) + f.spec.max_len for f in fields)
@@ -229,8 +231,16 @@ class CallbackData:
     def pack(self) -> str:
         """``route:field:field``; ``ValueError`` if a field holds what it may not."""
         parts = [self.route]
-        for f in self.fields_:
-            parts.append(f.spec.encode(getattr(self, f.name)))
+        fields = list(self.fields_)
+        # Trailing fields left at their defaults are left out, as buttons were written before
+        # ("sales", not "sales:0"); unpack fills them in again.
+        while (
+            fields
+            and not fields[-1].required
+            and getattr(self, fields[-1].name) == fields[-1].default
+        ):
+            fields.pop()
+        parts += [f.spec.encode(getattr(self, f.name)) for f in fields]
         return SEPARATOR.join(parts)
 
     @classmethod

@@ -101,8 +101,10 @@ def test_the_wire_format_is_the_old_one() -> None:
     assert HistoryPage(3).pack() == "hist:3"
     assert SaleCard(12).pack() == "sale:12"
     assert SalesPage.unpack("sales") == SalesPage(0)  # the menu's button, packed without a page
+    assert SalesPage(0).pack() == "sales"  # a trailing field at its default is left out
+    assert SalesPage.unpack("sales:0") == SalesPage(0)
     assert Bare().pack() == "t-bare"
-    assert Sample(7, "ok", "x_1", date(2026, 2, 3), 12).pack() == "t-sample:7:ok:x_1:20260203:12:0"
+    assert Sample(7, "ok", "x_1", date(2026, 2, 3), 12).pack() == "t-sample:7:ok:x_1:20260203:12"
 
 
 @pytest.mark.parametrize(
