@@ -20,6 +20,7 @@ from bot.callback_data import CallbackData, Id
 from bot.content import in_language, tier_name
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.events import PollAnswer
+from bot.features.birthday import BirthdayStep
 from bot.i18n import Html, Translator
 from bot.router import Router
 from bot.screens import Button, Keyboard, Screen
@@ -35,7 +36,6 @@ LIST_ROUTE = "tasks"
 TASK_ROUTE = "tk"
 JOINED_ROUTE = "tkj"
 POLL_ROUTE = "tkp"
-BIRTHDAY_ROUTE = "bday"  # bot.features.birthday
 
 
 class TaskList(CallbackData, route=LIST_ROUTE):
@@ -111,7 +111,7 @@ async def show_tasks(turn: Turn, intro: Html | None = None) -> None:
     gift = turn.config.birthday.points
     if gift:  # the birthday is a way to earn too: told once, paid every year
         lines.append(t("tasks.birthday_line", points=t.points(gift)))
-        rows.append((Button(t("birthday.button"), data=BIRTHDAY_ROUTE),))
+        rows.append((Button(t("birthday.button"), data=BirthdayStep().pack()),))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 
