@@ -73,7 +73,7 @@ class SetLanguage(CallbackData, route="setlang"):
 
 async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
     t = turn.t
-    last: tuple[Button, ...] = (Button(t("link_phone.menu"), data="lk"),)
+    last: tuple[Button, ...] = (Button(t("link_phone.menu"), data=shop_link.LinkPhone().pack()),)
     if turn.is_admin:  # their way to /admin's menu
         last += (Button(t("menu.admin"), data=ADMIN_ROUTE),)
     rows = (
