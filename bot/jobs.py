@@ -26,7 +26,7 @@ from bot.content import title as title_of
 from bot.delivery import screen_to_json
 from bot.features.member_days import member_day_line
 from bot.features.sales import SaleCard
-from bot.features.shop import AFFORDABLE_ROUTE, ITEM_BUTTON_TITLE, SHOP_ROUTE, item_callback
+from bot.features.shop import ITEM_BUTTON_TITLE, AffordablePage, ShelvesPage, item_callback
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
 from bot.screens import Button, Keyboard, Screen
 from core.catalog import Affordable
@@ -108,9 +108,9 @@ class JobScreens:
                 rows.append((Button(plain(label), data=item_callback(offer.item_id)),))
         else:
             lines += ["", t("jobs.reminder.no_offers", balance=balance)]
-        mall = Button(plain(t("menu.mall")), data=SHOP_ROUTE)
+        mall = Button(plain(t("menu.mall")), data=ShelvesPage().pack())
         if affordable.more:
-            more = Button(plain(t("jobs.reminder.affordable")), data=AFFORDABLE_ROUTE)
+            more = Button(plain(t("jobs.reminder.affordable")), data=AffordablePage().pack())
             rows.append((mall, more))
         else:
             rows.append((mall,))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.content import in_language, tier_name
-from bot.features.shop import AFFORDABLE_ROUTE
+from bot.features.shop import AffordablePage
 from bot.i18n import Html, Translator
 from bot.router import Router
 from bot.screens import Button
@@ -77,7 +77,7 @@ async def _balance(turn: Turn) -> None:
         lines.append(t("balance.nothing_expires"))
     rows = (
         (
-            Button(t("balance.affordable"), data=AFFORDABLE_ROUTE),
+            Button(t("balance.affordable"), data=AffordablePage().pack()),
             Button(t("balance.history"), data=HistoryPage(0).pack()),
         ),
     )

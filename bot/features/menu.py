@@ -16,6 +16,7 @@ from bot.features.invite import INVITE_PREFIX, InviteScreen
 from bot.features.member_days import bonus_line
 from bot.features.redemptions import RedemptionsPage
 from bot.features.sales import SalesPage
+from bot.features.shop import ShelvesPage
 from bot.features.tasks import TaskList
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router
@@ -82,7 +83,10 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
             Button(t("menu.balance"), data=BalanceScreen().pack()),
         ),
         (Button(t("menu.tasks"), data=TaskList().pack()),),
-        (Button(t("menu.mall"), data="shop"), Button(t("menu.boxes"), data=BoxesPage().pack())),
+        (
+            Button(t("menu.mall"), data=ShelvesPage().pack()),
+            Button(t("menu.boxes"), data=BoxesPage().pack()),
+        ),
         (
             Button(t("menu.sales"), data=SalesPage().pack()),
             Button(t("menu.invite"), data=InviteScreen().pack()),

@@ -12,8 +12,9 @@ from typing import Annotated
 
 from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Ints, Page
 from bot.content import title
+from bot.features.redeem import Redeem
 from bot.i18n import Html, Translator, plain
-from bot.router import Router, Stale, callback
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import InsufficientPoints
@@ -21,8 +22,6 @@ from core.flash_sales import SaleView
 
 router = Router()
 SALE_PAGE = 8
-# The shop's route for a redemption's confirm token (bot/features/redeem.py).
-REDEEM_ROUTE = "rd"
 NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
 SaleId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A sale's id: 0 or anything past what the database holds was not made by us."""
@@ -304,7 +303,7 @@ async def buy(turn: Turn, data: BuyInSale) -> None:
         (
             Button(
                 plain(t("sales.confirm.redeem", price=price)),
-                data=callback(REDEEM_ROUTE, offer.token),
+                data=Redeem(offer.token).pack(),
             ),
         ),
         (Button(t("sales.confirm.back"), data=SaleCard(sale.sale_id).pack()),),
