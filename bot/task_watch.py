@@ -20,6 +20,7 @@ from bot.delivery import DeliveryError, screen_to_json
 from bot.features.tasks import TaskList, reward_lines
 from bot.i18n import Html, Languages
 from bot.screens import Button, Screen
+from bot.turn import MainMenu
 from core.mall import Mall
 from core.task_rewards import TaskReward
 from core.tasks import Revoked
@@ -39,7 +40,7 @@ class TaskWatcher:
         t = self.languages[language]
         rows = (
             (Button(t("tasks.more"), data=TaskList().pack()),),
-            (Button(t("menu.back"), data="menu"),),
+            (Button(t("menu.back"), data=MainMenu().pack()),),
         )
         return screen_to_json(Screen(text, rows))
 

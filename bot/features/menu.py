@@ -21,7 +21,7 @@ from bot.features.tasks import TaskList
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router
 from bot.screens import Button, Screen
-from bot.turn import Turn
+from bot.turn import MainMenu, Turn
 
 router = Router()
 
@@ -50,10 +50,6 @@ JOIN_ROUTE = "join"
 
 class Join(CallbackData, route=JOIN_ROUTE):
     """Join the mall (the one button open to someone who has not joined)."""
-
-
-class MainMenu(CallbackData, route="menu"):
-    """The main menu."""
 
 
 class LanguageScreen(CallbackData, route="lang"):
