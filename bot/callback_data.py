@@ -170,7 +170,7 @@ Id = Annotated[int, Ints(0, MAX_INT_ARG)]
 Page = Annotated[int, Ints(0, MAX_PAGE)]
 """A page number of a paged list."""
 
-_ROUTES: dict[str, str] = {}  # route -> the qualified name of its class
+_ROUTES: dict[str, type[CallbackData]] = {}  # route -> its class
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,9 @@ class CallbackData:
         if not route or not route.isascii() or SEPARATOR in route:
             raise TypeError(f"route {route!r} must be an ASCII word without {SEPARATOR!r}")
         name = f"{cls.__module__}.{cls.__qualname__}"
-        if _ROUTES.get(route, name) != name:
-            raise TypeError(f"route {route!r} is already {_ROUTES[route]}")
+        other = _ROUTES.get(route)
+        if other is not None and f"{other.__module__}.{other.__qualname__}" != name:
+            raise TypeError(f"route {route!r} is already {other.__module__}.{other.__qualname__}")
         dataclass(frozen=True)(cls)
         # Each class's annotations resolve in its own module (the fields' types must be
         # importable there, not only under TYPE_CHECKING).
@@ -226,7 +227,7 @@ class CallbackData:
             raise TypeError(
                 f"{name}: its data can be {longest} bytes, over Telegram's {CALLBACK_DATA_LIMIT}"
             )
-        _ROUTES[route] = name
+        _ROUTES[route] = cls
 
     def pack(self) -> str:
         """``route:field:field``; ``ValueError`` if a field holds what it may not."""
@@ -266,6 +267,11 @@ class CallbackData:
             return cls(**values)
         except ValueError as exc:  # a __post_init__ refusing a combination of fields
             raise Stale(f"bad {cls.route!r} button: {exc}") from None
+
+
+def registered() -> dict[str, type[CallbackData]]:
+    """Every callback data class defined so far, by route."""
+    return dict(_ROUTES)
 
 
 def route_of(data: str) -> str:
