@@ -34,6 +34,7 @@ import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal, Self, dataclass_transform
 
 from bot.screens import CALLBACK_DATA_LIMIT
@@ -169,6 +170,20 @@ Id = Annotated[int, Ints(0, MAX_INT_ARG)]
 """A database id (what a plain ``int`` field is too)."""
 Page = Annotated[int, Ints(0, MAX_PAGE)]
 """A page number of a paged list."""
+
+
+def _day_text(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def _day_of(text: str) -> date:
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(text)
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+Day = Annotated[date, Codec(_day_text, _day_of, 8)]
+"""A day, as ``YYYYMMDD``."""
 
 _ROUTES: dict[str, type[CallbackData]] = {}  # route -> its class
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from babel.dates import get_day_names
 
-from bot.callback_data import CallbackData, Codec
+from bot.callback_data import CallbackData, Codec, Day
 from bot.content import in_language
 from bot.features.member_days import bonus_line
 from bot.i18n import Html, Translator, plain
@@ -31,16 +31,6 @@ MONTH_ROUTE = "cm"
 MAKEUP_ROUTE = "mk"
 
 
-def _day_text(day: date) -> str:
-    return day.strftime("%Y%m%d")
-
-
-def _day_of(text: str) -> date:
-    if len(text) != 8 or not text.isdigit():
-        raise ValueError(text)
-    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-
-
 def _month_text(month: date | None) -> str:
     assert month is not None  # None is the default, never packed
     return month.strftime("%Y%m")
@@ -52,7 +42,6 @@ def _month_of(text: str) -> date:
     return date(int(text[:4]), int(text[4:6]), 1)
 
 
-Day = Annotated[date, Codec(_day_text, _day_of, 8)]
 Month = Annotated[date, Codec(_month_text, _month_of, 6)]
 
 
