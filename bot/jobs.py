@@ -24,11 +24,17 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from bot.content import tier_name
 from bot.content import title as title_of
 from bot.delivery import screen_to_json
+from bot.features.balance import BalanceScreen
+from bot.features.checkin import CheckIn
+from bot.features.invite import InviteScreen
 from bot.features.member_days import member_day_line
-from bot.features.shop import AFFORDABLE_ROUTE, ITEM_BUTTON_TITLE, SHOP_ROUTE, item_callback
+from bot.features.notifications import NotificationsScreen
+from bot.features.redemptions import RedemptionsPage
+from bot.features.sales import SaleCard
+from bot.features.shop import ITEM_BUTTON_TITLE, AffordablePage, ShelvesPage, item_callback
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
-from bot.router import callback
 from bot.screens import Button, Keyboard, Screen
+from bot.turn import MainMenu
 from core.catalog import Affordable
 from core.config import Config
 from core.flash_sales import SaleView
@@ -40,6 +46,9 @@ from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.shop import ParkedOrder
 
+# The screens job messages link to (their buttons' callback data).
+_BALANCE = BalanceScreen().pack()
+_INVITE = InviteScreen().pack()
 log = logging.getLogger(__name__)
 # Parked orders listed one by one in an admin's message; the rest are counted.
 PARKED_SHOWN = 20
@@ -62,7 +71,7 @@ class JobScreens:
         return self._languages[language]
 
     def _payload(self, t: Translator, text: Html, rows: Keyboard = ()) -> str:
-        menu = (Button(t("menu.back"), data="menu"),)
+        menu = (Button(t("menu.back"), data=MainMenu().pack()),)
         return screen_to_json(Screen(text, (*rows, menu)))
 
     def expiry_reminder(
@@ -108,9 +117,9 @@ class JobScreens:
                 rows.append((Button(plain(label), data=item_callback(offer.item_id)),))
         else:
             lines += ["", t("jobs.reminder.no_offers", balance=balance)]
-        mall = Button(plain(t("menu.mall")), data=SHOP_ROUTE)
+        mall = Button(plain(t("menu.mall")), data=ShelvesPage().pack())
         if affordable.more:
-            more = Button(plain(t("jobs.reminder.affordable")), data=AFFORDABLE_ROUTE)
+            more = Button(plain(t("jobs.reminder.affordable")), data=AffordablePage().pack())
             rows.append((mall, more))
         else:
             rows.append((mall,))
@@ -148,8 +157,8 @@ class JobScreens:
                 until=t.moment(sale.ends_at),
             )
         rows = (
-            (Button(plain(t("jobs.sale.see")), data=callback("sale", sale.sale_id)),),
-            (Button(plain(t("jobs.notifications")), data="ntf"),),
+            (Button(plain(t("jobs.sale.see")), data=SaleCard(sale.sale_id).pack()),),
+            (Button(plain(t("jobs.notifications")), data=NotificationsScreen().pack()),),
         )
         return self._payload(t, text, rows)
 
@@ -170,7 +179,7 @@ class JobScreens:
             starts=t.moment(sale.starts_at),
             ends=t.moment(sale.ends_at),
         )
-        rows = ((Button(plain(t("jobs.sale.see")), data=callback("sale", sale.sale_id)),),)
+        rows = ((Button(plain(t("jobs.sale.see")), data=SaleCard(sale.sale_id).pack()),),)
         return self._payload(t, Html(f"{text}\n{how}"), rows)
 
     def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
@@ -180,17 +189,17 @@ class JobScreens:
         if returned:
             back = t("jobs.sale.cancelled.returned", points=t.points(returned))
             text = Html(f"{text}\n{back}")
-            return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+            return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
         return self._payload(t, text)
 
     def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str:
         t = self._t(language)
         if won:
             text = t("jobs.draw.won", title=title_of(t, sale), price=t.points(sale.sale_price))
-            rows = ((Button(plain(t("menu.redemptions")), data="reds"),),)
+            rows = ((Button(plain(t("menu.redemptions")), data=RedemptionsPage().pack()),),)
         else:
             text = t("jobs.draw.lost", title=title_of(t, sale), price=t.points(sale.sale_price))
-            rows = ((Button(plain(t("menu.balance")), data="bal"),),)
+            rows = ((Button(plain(t("menu.balance")), data=_BALANCE),),)
         return self._payload(t, text, rows)
 
     def redemption_released(self, language: str, redemption: RedemptionView) -> str:
@@ -201,34 +210,34 @@ class JobScreens:
             title=title_of(t, redemption),
             points=t.points(redemption.points),
         )
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
 
     def hold_released(self, language: str, hold: HoldResult) -> str:
         t = self._t(language)
         text = t("jobs.released.hold", points=t.points(hold.amount))
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
 
     def tier_up(self, language: str, tier: str) -> str:
         t = self._t(language)
         text = t("jobs.tier_up", tier=tier_name(t, self.config.tiers, tier))
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
 
     def referral_paid(self, language: str, invite: PaidInvite) -> str:
         t = self._t(language)
         text = t("jobs.referral_paid", name=invite.invitee_name, points=t.points(invite.points))
-        return self._payload(t, text, ((Button(plain(t("menu.invite")), data="inv"),),))
+        return self._payload(t, text, ((Button(plain(t("menu.invite")), data=_INVITE),),))
 
     def birthday_paid(self, language: str, points: int) -> str:
         t = self._t(language)
         text = t("birthday.paid", points=t.points(points))
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data="bal"),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
 
     def member_days(self, language: str, days: Sequence[MemberDayView]) -> str:
         """Today's member days: each one's name and what it multiplies."""
         t = self._t(language)
         lines = [t("member_day.announce.title")]
         lines += [member_day_line(t, day) for day in days]
-        rows = ((Button(plain(t("menu.checkin")), data="ci"),),)
+        rows = ((Button(plain(t("menu.checkin")), data=CheckIn().pack()),),)
         if any(day.applies_to == "checkin" for day in days):
             return self._payload(t, Html("\n".join(lines)), rows)
         return self._payload(t, Html("\n".join(lines)))

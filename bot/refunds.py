@@ -17,8 +17,10 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.delivery import DeliveryError, Rejected, screen_to_json
+from bot.features.redemptions import RedemptionsPage
 from bot.i18n import Languages, plain
 from bot.screens import Button, Screen
+from bot.turn import MainMenu
 from core.mall import Mall
 from core.star_refunds import RefundView, UnknownRefund
 
@@ -57,8 +59,8 @@ class Refunder:
         else:
             text = t("refunds.done_plain", stars=t.number(refund.stars))
         rows = (
-            (Button(plain(t("menu.redemptions")), data="reds"),),
-            (Button(t("menu.back"), data="menu"),),
+            (Button(plain(t("menu.redemptions")), data=RedemptionsPage().pack()),),
+            (Button(t("menu.back"), data=MainMenu().pack()),),
         )
         return screen_to_json(Screen(text, rows))
 

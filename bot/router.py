@@ -1,6 +1,9 @@
 """Where commands, buttons, answers, contacts and poll votes are handled: features register here.
 
-Callback data is ``route:arg:arg`` (at most 64 bytes). A button is a request, never a
+Callback data is ``route:arg:arg`` (at most 64 bytes). A route registered with a
+:class:`~bot.callback_data.CallbackData` class (``@router.button(HistoryPage)``) gets its
+handler the parsed instance; a route registered by name (``@router.button("x")``, the older
+way, parsed with :func:`int_arg`) gets the raw arguments. A button is a request, never a
 permission: handlers check everything again, and a button whose arguments no longer make sense
 raises :class:`Stale`, which the member sees as a clear "this button is out of date".
 """
@@ -9,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from bot.callback_data import MAX_INT_ARG, MAX_PAGE, SEPARATOR, CallbackData, Stale
 from bot.screens import CALLBACK_DATA_LIMIT
 
 if TYPE_CHECKING:
@@ -23,11 +27,9 @@ InputHandler = Callable[["Turn", str, Mapping[str, Any]], Awaitable[None]]
 UploadHandler = Callable[["Turn", "Upload", Mapping[str, Any]], Awaitable[None]]
 ContactHandler = Callable[["Turn", "Contact"], Awaitable[None]]
 PollAnswerHandler = Callable[["Turn", "PollAnswer"], Awaitable[None]]
-SEPARATOR = ":"
-
-
-class Stale(Exception):
-    """A button that no longer matches anything (old menu, bad arguments, someone else's)."""
+D = TypeVar("D", bound=CallbackData)
+TypedHandler = Callable[["Turn", D], Awaitable[None]]
+__all__ = ["MAX_INT_ARG", "MAX_PAGE", "SEPARATOR", "CallbackData", "Router", "Stale"]
 
 
 def callback(route: str, *args: object) -> str:
@@ -40,14 +42,6 @@ def callback(route: str, *args: object) -> str:
 def parse_callback(data: str) -> tuple[str, tuple[str, ...]]:
     route, *args = data.split(SEPARATOR)
     return route, tuple(args)
-
-
-MAX_INT_ARG = 2**53 - 1
-"""The largest number a button may carry. Telegram's ids have at most 52 significant bits, and
-a page number times a page size stays well inside the 64-bit integers of SQLite and PostgreSQL
-(a larger OFFSET or id makes the database driver raise OverflowError)."""
-MAX_PAGE = 10_000
-"""The last page number a paging button may carry (:func:`page_arg`)."""
 
 
 def int_arg(args: tuple[str, ...], index: int, *, maximum: int = MAX_INT_ARG) -> int:
@@ -101,15 +95,25 @@ class Router:
 
         return register
 
+    @overload
     def button(
         self, route: str, *, admin: bool = False
-    ) -> Callable[[ButtonHandler], ButtonHandler]:
-        if SEPARATOR in route:
-            raise ValueError(f"route {route!r} contains {SEPARATOR!r}")
+    ) -> Callable[[ButtonHandler], ButtonHandler]: ...
 
-        def register(handler: ButtonHandler) -> ButtonHandler:
-            self._add(self.buttons, route, handler)
-            self._restrict("buttons", route, admin)
+    @overload
+    def button(
+        self, route: type[D], *, admin: bool = False
+    ) -> Callable[[TypedHandler[D]], TypedHandler[D]]: ...
+
+    def button(self, route: str | type[D], *, admin: bool = False) -> Callable[[Any], Any]:
+        """A button's handler, by route name or (typed) by its callback data class."""
+        name = route if isinstance(route, str) else route.route
+        if SEPARATOR in name:
+            raise ValueError(f"route {name!r} contains {SEPARATOR!r}")
+
+        def register(handler: Any) -> Any:
+            self._add(self.buttons, name, _typed(route, handler))
+            self._restrict("buttons", name, admin)
             return handler
 
         return register
@@ -167,9 +171,18 @@ class Router:
         if admin:
             self.admin_only.add((table, name))
 
-    def payment(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]:
-        def register(handler: ButtonHandler) -> ButtonHandler:
-            self._add(self.payments, route, handler)
+    @overload
+    def payment(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]: ...
+
+    @overload
+    def payment(self, route: type[D]) -> Callable[[TypedHandler[D]], TypedHandler[D]]: ...
+
+    def payment(self, route: str | type[D]) -> Callable[[Any], Any]:
+        """An invoice payload's handler (pre-checkout and payment), by route or data class."""
+        name = route if isinstance(route, str) else route.route
+
+        def register(handler: Any) -> Any:
+            self._add(self.payments, name, _typed(route, handler))
             return handler
 
         return register
@@ -194,3 +207,17 @@ class Router:
         if name in table:
             raise ValueError(f"{name!r} is registered twice")
         table[name] = handler
+
+
+def _typed(route: str | type[CallbackData], handler: Any) -> ButtonHandler:
+    """The handler as the conversation calls it, with the route's arguments: a typed handler
+    gets them parsed into its class (or :class:`Stale` before it runs)."""
+    if isinstance(route, str):
+        return handler  # type: ignore[no-any-return]
+    data_class = route
+
+    async def parsed(turn: Turn, args: tuple[str, ...]) -> None:
+        await handler(turn, data_class.from_args(args))
+
+    parsed.__wrapped__ = handler  # type: ignore[attr-defined]
+    return parsed

@@ -36,6 +36,7 @@ from bot.i18n import Html, Translator
 from bot.runtime import Runtime
 from bot.screens import Button, Screen
 from bot.shop_auth import ApiError, RateLimit, Signed, authenticate
+from bot.turn import MainMenu
 from core.errors import MallError
 from core.outbox import Envelope
 from core.shop_links import START_PREFIX
@@ -247,7 +248,7 @@ async def _tell(
     t = runtime.languages[profile.language]
     balance = await mall.statements.balance(member_id)
     body = Html(f"{text(t)}\n{t('orders.balance', balance=t.points(balance.balance))}")
-    screen = Screen(body, ((Button(t("menu.back"), data="menu"),),))
+    screen = Screen(body, ((Button(t("menu.back"), data=MainMenu().pack()),),))
     await mall.outbox.message(Envelope(key, member_id, screen_to_json(screen)), now)
 
 

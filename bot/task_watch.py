@@ -17,9 +17,10 @@ from datetime import datetime
 from bot.bot_queries import BotQueries
 from bot.content import in_language
 from bot.delivery import DeliveryError, screen_to_json
-from bot.features.tasks import LIST_ROUTE, reward_lines
+from bot.features.tasks import TaskList, reward_lines
 from bot.i18n import Html, Languages
 from bot.screens import Button, Screen
+from bot.turn import MainMenu
 from core.mall import Mall
 from core.task_rewards import TaskReward
 from core.tasks import Revoked
@@ -38,8 +39,8 @@ class TaskWatcher:
     def _screen(self, language: str, text: Html) -> str:
         t = self.languages[language]
         rows = (
-            (Button(t("tasks.more"), data=LIST_ROUTE),),
-            (Button(t("menu.back"), data="menu"),),
+            (Button(t("tasks.more"), data=TaskList().pack()),),
+            (Button(t("menu.back"), data=MainMenu().pack()),),
         )
         return screen_to_json(Screen(text, rows))
 

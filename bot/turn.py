@@ -6,11 +6,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.bot_queries import BotQueries, NoQueries
+from bot.callback_data import CallbackData
 from bot.events import Action, Press, Sender
 from bot.i18n import Html, Languages, Translator
 from bot.screens import Button, Edit, Keyboard, Notice, Outputs, Screen, Send
 from core.config import Config
 from core.mall import Mall
+
+
+class MainMenu(CallbackData, route="menu"):
+    """The main menu (bot.features.menu), which every screen's last button opens."""
 
 
 @dataclass
@@ -54,7 +59,7 @@ class Turn:
         self.out.add(Notice(text, alert))
 
     def menu_button(self) -> Button:
-        return Button(self.t("menu.back"), data="menu")
+        return Button(self.t("menu.back"), data=MainMenu().pack())
 
     def with_menu(self, text: Html, rows: Keyboard = ()) -> Screen:
         """A screen whose last row leads back to the main menu."""

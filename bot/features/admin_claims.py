@@ -10,14 +10,15 @@ import io
 import re
 import secrets
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
 
+from bot.callback_data import CallbackData, Chars, Day, Id
 from bot.features.admin import admin_screen, ask
 from bot.features.claims import CLAIM_PREFIX
 from bot.i18n import Html, shorten
 from bot.qr_sheet import SheetEntry, page_count, render_pdf
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router
 from bot.screens import Button, Document, Screen
 from bot.turn import Turn
 from core import rules
@@ -33,23 +34,43 @@ COUNT_INPUT = "admin.claims.count"
 POINTS_INPUT = "admin.claims.points"
 EXPIRY_INPUT = "admin.claims.expiry"
 LISTED = 10
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{8}")
 _NUMBER = re.compile(r"\d{1,9}")
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+class BatchList(CallbackData, route=LIST_ROUTE):
+    """The latest batches of claim codes."""
+
+
+class GenerateBatch(CallbackData, route=GENERATE_ROUTE):
+    """Start a new batch (asks how many codes)."""
+
+
+class ConfirmBatch(CallbackData, route=CONFIRM_ROUTE):
+    """Make the batch: how many codes, their points, their last day and the token keying it."""
+
+    count: Id  # core checks the batch's limits, and says which
+    points: Id
+    last_day: Day
+    token: Annotated[str, Chars("A-Za-z0-9_-", 8, min_len=8)]
+
+
+class CancelBatch(CallbackData, route=CANCEL_ROUTE):
+    """Drop the batch being asked about."""
+
+
+@router.button(BatchList, admin=True)
+async def list_button(turn: Turn, pressed: BatchList) -> None:
     turn.show(await _batches(turn))
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelBatch, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelBatch) -> None:
     await turn.mall.inputs.clear(turn.member_id)
     turn.show(await _batches(turn))
 
 
-@router.button(GENERATE_ROUTE, admin=True)
-async def generate_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(GenerateBatch, admin=True)
+async def generate_button(turn: Turn, pressed: GenerateBatch) -> None:
     await _ask(
         turn, COUNT_INPUT, {}, turn.t("admin.claims.ask_count", max=turn.t.number(MAX_BATCH))
     )
@@ -105,7 +126,7 @@ async def expiry_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         )
         return
     token = secrets.token_urlsafe(6)
-    confirm = callback(CONFIRM_ROUTE, count, points, last_day.strftime("%Y%m%d"), token)
+    confirm = ConfirmBatch(count, points, last_day, token).pack()
     text = t(
         "admin.claims.confirm",
         count=t.number(count),
@@ -116,22 +137,15 @@ async def expiry_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     rows = (
         (
             Button(t("admin.claims.confirm_button"), data=confirm),
-            Button(t("admin.claims.cancel"), data=LIST_ROUTE),
+            Button(t("admin.claims.cancel"), data=BatchList().pack()),
         ),
     )
     turn.send(admin_screen(turn, text, rows))
 
 
-@router.button(CONFIRM_ROUTE, admin=True)
-async def confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
-    count, points = int_arg(args, 0), int_arg(args, 1)
-    try:
-        last_day = datetime.strptime(args[2], "%Y%m%d").date()
-    except (IndexError, ValueError):
-        raise Stale(f"bad day in {args!r}") from None
-    token = args[3] if len(args) > 3 else ""
-    if not _TOKEN.fullmatch(token):
-        raise Stale(f"bad token in {args!r}")
+@router.button(ConfirmBatch, admin=True)
+async def confirm_button(turn: Turn, pressed: ConfirmBatch) -> None:
+    count, points, last_day, token = pressed.count, pressed.points, pressed.last_day, pressed.token
     expires_at = rules.start_of_day(last_day + timedelta(days=1), turn.config.mall.timezone)
     made = await turn.mall.claims.generate(
         turn.sender.user_id, count, points, expires_at, turn.now, key=f"claims:{token}"
@@ -158,7 +172,7 @@ async def confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.send(
         Screen(
             caption,
-            ((Button(t("admin.menu.claims"), data=LIST_ROUTE),),),
+            ((Button(t("admin.menu.claims"), data=BatchList().pack()),),),
             document=Document(pdf, f"claim-codes-{made.batch_id}.pdf", "application/pdf"),
         )
     )
@@ -176,7 +190,7 @@ def _csv(made: GeneratedBatch, last_day: date, entries: list[SheetEntry]) -> str
 async def _batches(turn: Turn) -> Screen:
     t = turn.t
     batches = await turn.mall.claims.batches(LISTED)
-    generate = ((Button(t("admin.claims.generate"), data=GENERATE_ROUTE),),)
+    generate = ((Button(t("admin.claims.generate"), data=GenerateBatch().pack()),),)
     if not batches:
         return admin_screen(turn, t("admin.claims.empty"), generate)
     tz = turn.config.mall.timezone
@@ -196,7 +210,7 @@ async def _batches(turn: Turn) -> Screen:
 
 
 async def _ask(turn: Turn, kind: str, data: Mapping[str, Any], question: Html) -> None:
-    cancel = ((Button(turn.t("admin.claims.cancel"), data=CANCEL_ROUTE),),)
+    cancel = ((Button(turn.t("admin.claims.cancel"), data=CancelBatch().pack()),),)
     await ask(turn, kind, data, question, cancel)
 
 

@@ -4,9 +4,10 @@ a confirmation. Both are written to the audit log by ``core.risk``."""
 
 from __future__ import annotations
 
+from bot.callback_data import CallbackData, Id
 from bot.features.admin import admin_screen
 from bot.i18n import Html, plain, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.config import RiskSettings
@@ -27,6 +28,30 @@ LIST_ROUTE = "afl"
 CLEAR_ROUTE = "afc"
 FREEZE_ROUTE = "afz"
 CONFIRM_FREEZE_ROUTE = "afy"
+
+
+class FlagList(CallbackData, route=LIST_ROUTE):
+    """The flagged members (after a scan)."""
+
+
+class ClearFlags(CallbackData, route=CLEAR_ROUTE):
+    """Clear a member's flags (unfreezing a freeze the rules made)."""
+
+    member_id: Id
+
+
+class AskFreeze(CallbackData, route=FREEZE_ROUTE):
+    """Freeze a flagged member? (asks first)."""
+
+    member_id: Id
+
+
+class ConfirmFreeze(CallbackData, route=CONFIRM_FREEZE_ROUTE):
+    """Yes, freeze them."""
+
+    member_id: Id
+
+
 LISTED = 8
 # How much of a name a button shows.
 _NAME_IN_BUTTON = 18
@@ -46,15 +71,15 @@ async def flags_command(turn: Turn) -> None:
     turn.send(await _flags_screen(turn))
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def flags_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(FlagList, admin=True)
+async def flags_button(turn: Turn, pressed: FlagList) -> None:
     await turn.mall.risk.scan(turn.now)
     turn.show(await _flags_screen(turn))
 
 
-@router.button(CLEAR_ROUTE, admin=True)
-async def clear_button(turn: Turn, args: tuple[str, ...]) -> None:
-    member_id = int_arg(args, 0)
+@router.button(ClearFlags, admin=True)
+async def clear_button(turn: Turn, pressed: ClearFlags) -> None:
+    member_id = pressed.member_id
     name = (await turn.mall.members.profile(member_id)).display_name
     review = await turn.mall.risk.clear(turn.sender.user_id, member_id, turn.now)
     key = "admin.flags.cleared_unfrozen" if review.lifted else "admin.flags.cleared"
@@ -62,9 +87,9 @@ async def clear_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(await _flags_screen(turn))
 
 
-@router.button(FREEZE_ROUTE, admin=True)
-async def freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
-    member_id = int_arg(args, 0)
+@router.button(AskFreeze, admin=True)
+async def freeze_button(turn: Turn, pressed: AskFreeze) -> None:
+    member_id = pressed.member_id
     flagged = await _flagged(turn, member_id)
     t = turn.t
     text = t(
@@ -75,16 +100,16 @@ async def freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
     )
     rows = (
         (
-            Button(t("admin.flags.freeze_yes"), data=callback(CONFIRM_FREEZE_ROUTE, member_id)),
-            Button(t("admin.flags.back"), data=LIST_ROUTE),
+            Button(t("admin.flags.freeze_yes"), data=ConfirmFreeze(member_id).pack()),
+            Button(t("admin.flags.back"), data=FlagList().pack()),
         ),
     )
     turn.show(admin_screen(turn, text, rows))
 
 
-@router.button(CONFIRM_FREEZE_ROUTE, admin=True)
-async def confirm_freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
-    member_id = int_arg(args, 0)
+@router.button(ConfirmFreeze, admin=True)
+async def confirm_freeze_button(turn: Turn, pressed: ConfirmFreeze) -> None:
+    member_id = pressed.member_id
     flagged = await _flagged(turn, member_id)
     reason = _freeze_reason(turn, flagged)
     await turn.mall.risk.freeze(turn.sender.user_id, member_id, reason, turn.now)
@@ -104,12 +129,10 @@ async def _flags_screen(turn: Turn) -> Screen:
         name = _short(member.display_name)
         rows.append(
             (
-                Button(
-                    t("admin.flags.clear", name=name), data=callback(CLEAR_ROUTE, member.member_id)
-                ),
+                Button(t("admin.flags.clear", name=name), data=ClearFlags(member.member_id).pack()),
                 Button(
                     t("admin.flags.freeze", name=name),
-                    data=callback(FREEZE_ROUTE, member.member_id),
+                    data=AskFreeze(member.member_id).pack(),
                 ),
             )
         )

@@ -8,12 +8,13 @@ import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
+from bot.callback_data import CallbackData
 from bot.charts import ChartLabels, DailyChart, daily_chart
 from bot.features.admin import admin_screen, ask
 from bot.i18n import Html, Translator, plain
-from bot.router import Router, Stale, callback
+from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
 from core import rules
@@ -28,6 +29,30 @@ EXPORT_ROUTE = "aex"
 RANGE_ROUTE = "are"
 TYPED_ROUTE = "art"
 CANCEL_ROUTE = "arx"
+
+
+class StatsScreen(CallbackData, route=STATS_ROUTE):
+    """Today's figures and the liability."""
+
+
+class ExportChoice(CallbackData, route=EXPORT_ROUTE):
+    """Which days to export."""
+
+
+class ExportRange(CallbackData, route=RANGE_ROUTE):
+    """Export the last 7 or 30 days, or this month (``m``)."""
+
+    days: Literal["7", "30", "m"]
+
+
+class TypedRange(CallbackData, route=TYPED_ROUTE):
+    """Export days the admin types."""
+
+
+class CancelExport(CallbackData, route=CANCEL_ROUTE):
+    """Drop the question of which days."""
+
+
 RANGE_INPUT = "admin.export.range"
 STATS_DAYS = 30
 TOP_ITEMS = 5
@@ -45,8 +70,8 @@ async def stats_command(turn: Turn) -> None:
     await _stats(turn)
 
 
-@router.button(STATS_ROUTE, admin=True)
-async def stats_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(StatsScreen, admin=True)
+async def stats_button(turn: Turn, pressed: StatsScreen) -> None:
     await _stats(turn)
 
 
@@ -205,32 +230,30 @@ async def export_command(turn: Turn) -> None:
     turn.send(_export_choice(turn))
 
 
-@router.button(EXPORT_ROUTE, admin=True)
-async def export_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ExportChoice, admin=True)
+async def export_button(turn: Turn, pressed: ExportChoice) -> None:
     turn.show(_export_choice(turn))
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelExport, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelExport) -> None:
     await turn.mall.inputs.clear(turn.member_id)
     turn.show(_export_choice(turn))
 
 
-@router.button(RANGE_ROUTE, admin=True)
-async def range_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ExportRange, admin=True)
+async def range_button(turn: Turn, pressed: ExportRange) -> None:
     today = rules.business_day(turn.now, turn.config.mall.timezone)
     ranges = {
         "7": today - timedelta(days=6),
         "30": today - timedelta(days=29),
         "m": today.replace(day=1),
     }
-    if not args or args[0] not in ranges:
-        raise Stale(f"no range {args!r}")
-    await _export(turn, ranges[args[0]], today)
+    await _export(turn, ranges[pressed.days], today)
 
 
-@router.button(TYPED_ROUTE, admin=True)
-async def typed_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(TypedRange, admin=True)
+async def typed_button(turn: Turn, pressed: TypedRange) -> None:
     await _ask(turn, turn.t("admin.reports.export.ask", example=_example(turn)))
 
 
@@ -269,12 +292,12 @@ def _export_choice(turn: Turn) -> Screen:
     t = turn.t
     rows = (
         (
-            Button(t("admin.reports.export.week"), data=callback(RANGE_ROUTE, "7")),
-            Button(t("admin.reports.export.month"), data=callback(RANGE_ROUTE, "30")),
+            Button(t("admin.reports.export.week"), data=ExportRange("7").pack()),
+            Button(t("admin.reports.export.month"), data=ExportRange("30").pack()),
         ),
         (
-            Button(t("admin.reports.export.this_month"), data=callback(RANGE_ROUTE, "m")),
-            Button(t("admin.reports.export.typed"), data=TYPED_ROUTE),
+            Button(t("admin.reports.export.this_month"), data=ExportRange("m").pack()),
+            Button(t("admin.reports.export.typed"), data=TypedRange().pack()),
         ),
     )
     return admin_screen(turn, t("admin.reports.export.title"), rows)
@@ -325,7 +348,7 @@ def export_filename(kind: str, first: date, last: date, number: int, parts: int)
 
 
 async def _ask(turn: Turn, question: Html) -> None:
-    cancel = ((Button(turn.t("admin.reports.export.cancel"), data=CANCEL_ROUTE),),)
+    cancel = ((Button(turn.t("admin.reports.export.cancel"), data=CancelExport().pack()),),)
     await ask(turn, RANGE_INPUT, {}, question, cancel)
 
 

@@ -15,13 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 from bot.bot_queries import BotQueries
+from bot.callback_data import CallbackData, Id
 from bot.charts import poll_chart
 from bot.content import SPOKEN
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.features.admin import admin_screen, ask, drop_question
 from bot.features.tasks import progress_text, reward_text, title
 from bot.i18n import Html, Translator, shorten
-from bot.router import Router, callback, int_arg
+from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
 from core.catalog_file import CatalogError, load_catalog_text
@@ -34,6 +35,34 @@ CARD_ROUTE = "atc"
 TOGGLE_ROUTE = "atp"
 RESULTS_ROUTE = "atr"
 NEW_ROUTE = "atn"
+
+
+class AdminTaskList(CallbackData, route=LIST_ROUTE):
+    """Every task, for the admin."""
+
+
+class AdminTaskCard(CallbackData, route=CARD_ROUTE):
+    """One task's card, for the admin."""
+
+    task_id: Id
+
+
+class ToggleTask(CallbackData, route=TOGGLE_ROUTE):
+    """Pause or resume a task."""
+
+    task_id: Id
+
+
+class TaskResults(CallbackData, route=RESULTS_ROUTE):
+    """A poll task's results."""
+
+    task_id: Id
+
+
+class NewTask(CallbackData, route=NEW_ROUTE):
+    """How to add a task."""
+
+
 TOML_INPUT = "admin.tasks.toml"
 FIGURES_DAYS = 30
 # What a pasted [[tasks]] table may weigh (a message is at most 4,096 characters anyway).
@@ -54,8 +83,8 @@ async def tasks_command(turn: Turn) -> None:
     turn.send(await _list(turn))
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AdminTaskList, admin=True)
+async def list_button(turn: Turn, pressed: AdminTaskList) -> None:
     await drop_question(turn, TOML_INPUT)
     turn.show(await _list(turn))
 
@@ -82,8 +111,8 @@ async def _list(turn: Turn, intro: Html | None = None) -> Screen:
             )
         )
         label = shorten(f"{'▶️' if task.active else '⏸'} {task.title}", 60)
-        rows.append((Button(label, data=callback(CARD_ROUTE, task.task_id)),))
-    rows.append((Button(t("admin.tasks.new"), data=NEW_ROUTE),))
+        rows.append((Button(label, data=AdminTaskCard(task.task_id).pack()),))
+    rows.append((Button(t("admin.tasks.new"), data=NewTask().pack()),))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
@@ -92,9 +121,9 @@ async def _figures(turn: Turn) -> dict[int, TaskFigures]:
     return {f.task_id: f for f in await turn.mall.tasks.figures(since)}
 
 
-@router.button(CARD_ROUTE, admin=True)
-async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await _card(turn, await turn.mall.tasks.get(int_arg(args, 0))))
+@router.button(AdminTaskCard, admin=True)
+async def card_button(turn: Turn, pressed: AdminTaskCard) -> None:
+    turn.show(await _card(turn, await turn.mall.tasks.get(pressed.task_id)))
 
 
 async def _card(turn: Turn, task: TaskView, intro: Html | None = None) -> Screen:
@@ -139,12 +168,10 @@ async def _card(turn: Turn, task: TaskView, intro: Html | None = None) -> Screen
         )
     )
     toggle = "admin.tasks.pause" if task.active else "admin.tasks.resume"
-    rows: list[tuple[Button, ...]] = [
-        (Button(t(toggle), data=callback(TOGGLE_ROUTE, task.task_id)),)
-    ]
+    rows: list[tuple[Button, ...]] = [(Button(t(toggle), data=ToggleTask(task.task_id).pack()),)]
     if task.poll is not None:
-        rows.append((Button(t("admin.tasks.results"), data=callback(RESULTS_ROUTE, task.task_id)),))
-    rows.append((Button(t("admin.tasks.back"), data=LIST_ROUTE),))
+        rows.append((Button(t("admin.tasks.results"), data=TaskResults(task.task_id).pack()),))
+    rows.append((Button(t("admin.tasks.back"), data=AdminTaskList().pack()),))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
@@ -162,9 +189,9 @@ async def bot_standing(queries: BotQueries, t: Translator, chat: str) -> tuple[b
     return False, t("admin.tasks.bot_not_admin", chat=chat)
 
 
-@router.button(TOGGLE_ROUTE, admin=True)
-async def toggle_button(turn: Turn, args: tuple[str, ...]) -> None:
-    task = await turn.mall.tasks.get(int_arg(args, 0))
+@router.button(ToggleTask, admin=True)
+async def toggle_button(turn: Turn, pressed: ToggleTask) -> None:
+    task = await turn.mall.tasks.get(pressed.task_id)
     changed = await turn.mall.tasks.set_active(
         turn.member_id, task.task_id, not task.active, turn.now
     )
@@ -173,10 +200,10 @@ async def toggle_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(await _card(turn, changed))
 
 
-@router.button(RESULTS_ROUTE, admin=True)
-async def results_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(TaskResults, admin=True)
+async def results_button(turn: Turn, pressed: TaskResults) -> None:
     t = turn.t
-    results = await turn.mall.tasks.results(int_arg(args, 0))
+    results = await turn.mall.tasks.results(pressed.task_id)
     counts = [(option.text, option.votes) for option in results.options]
     png = await asyncio.to_thread(poll_chart, results.question, counts)
     answered = len(results.answers)
@@ -199,13 +226,13 @@ async def results_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.send(Screen(t("admin.tasks.results_csv"), document=document))
 
 
-@router.button(NEW_ROUTE, admin=True)
-async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(NewTask, admin=True)
+async def new_button(turn: Turn, pressed: NewTask) -> None:
     await _ask_toml(turn, turn.t("admin.tasks.ask", template=TEMPLATE))
 
 
 async def _ask_toml(turn: Turn, question: Html) -> None:
-    rows = ((Button(turn.t("admin.tasks.back"), data=LIST_ROUTE),),)
+    rows = ((Button(turn.t("admin.tasks.back"), data=AdminTaskList().pack()),),)
     await ask(turn, TOML_INPUT, {}, question, rows)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.content import in_language, tier_name
-from bot.features.shop import AFFORDABLE_ROUTE
+from bot.features.shop import AffordablePage
 from bot.i18n import Html, Translator
-from bot.router import MAX_PAGE, Router, callback, page_arg
+from bot.router import Router
 from bot.screens import Button
 from bot.turn import Turn
 from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
@@ -22,13 +23,23 @@ EXPIRY_LINES = 3
 HISTORY_PAGE = 10
 
 
+class BalanceScreen(CallbackData, route="bal"):
+    """The balance, tier and expiry screen."""
+
+
+class HistoryPage(CallbackData, route="hist"):
+    """A page of the member's movements."""
+
+    page: Page
+
+
 @router.command("balance")
 async def balance_command(turn: Turn) -> None:
     await _balance(turn)
 
 
-@router.button("bal")
-async def balance_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(BalanceScreen)
+async def balance_button(turn: Turn, data: BalanceScreen) -> None:
     await _balance(turn)
 
 
@@ -66,8 +77,8 @@ async def _balance(turn: Turn) -> None:
         lines.append(t("balance.nothing_expires"))
     rows = (
         (
-            Button(t("balance.affordable"), data=AFFORDABLE_ROUTE),
-            Button(t("balance.history"), data=callback("hist", 0)),
+            Button(t("balance.affordable"), data=AffordablePage().pack()),
+            Button(t("balance.history"), data=HistoryPage(0).pack()),
         ),
     )
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
@@ -78,9 +89,9 @@ async def history_command(turn: Turn) -> None:
     await _history(turn, 0)
 
 
-@router.button("hist")
-async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _history(turn, page_arg(args, 0))
+@router.button(HistoryPage)
+async def history_button(turn: Turn, data: HistoryPage) -> None:
+    await _history(turn, data.page)
 
 
 async def _history(turn: Turn, page: int) -> None:
@@ -94,11 +105,12 @@ async def _history(turn: Turn, page: int) -> None:
         text = Html("\n".join(lines))
     nav: list[Button] = []
     if page > 0:
-        nav.append(Button(t("nav.previous"), data=callback("hist", page - 1)))
+        nav.append(Button(t("nav.previous"), data=HistoryPage(page - 1).pack()))
     if found.has_more and page < MAX_PAGE:
-        nav.append(Button(t("nav.next"), data=callback("hist", page + 1)))
+        nav.append(Button(t("nav.next"), data=HistoryPage(page + 1).pack()))
     rows = (tuple(nav),) if nav else ()
-    turn.show(turn.with_menu(text, (*rows, (Button(t("balance.back"), data="bal"),))))
+    back = Button(t("balance.back"), data=BalanceScreen().pack())
+    turn.show(turn.with_menu(text, (*rows, (back,))))
 
 
 def history_line(

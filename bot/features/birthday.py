@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
+from typing import Annotated, Literal
 
 from babel.dates import format_skeleton, get_month_names
 
+from bot.callback_data import CallbackData, Ints
 from bot.i18n import Html, plain
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core import rules
@@ -37,35 +39,39 @@ async def birthday_command(turn: Turn) -> None:
     await _overview(turn)
 
 
-@router.button(BIRTHDAY_ROUTE)
-async def birthday_button(turn: Turn, args: tuple[str, ...]) -> None:
-    if not args:
+class BirthdayStep(CallbackData, route=BIRTHDAY_ROUTE):
+    """A step of telling the birthday: the overview, the months (``m``), a month's days
+    (``d``, with the month), the confirmation (``s``) and telling the mall (``ok``), both with
+    the month and day. A step without what it needs, or with what it does not, is refused."""
+
+    step: Literal["view", "m", "d", "s", "ok"] = "view"
+    month: Annotated[int, Ints(0, 12)] = 0
+    day: Annotated[int, Ints(0, 31)] = 0
+
+    def __post_init__(self) -> None:
+        if self.step in ("view", "m") and (self.month or self.day):
+            raise ValueError(f"{self.step!r} takes no date")
+        if self.step == "d" and (not self.month or self.day):
+            raise ValueError("a month's days take the month only")
+        if self.step in ("s", "ok"):
+            try:
+                check_date(self.month, self.day)
+            except InvalidInput:
+                raise ValueError(f"no day {self.day} in month {self.month}") from None
+
+
+@router.button(BirthdayStep)
+async def birthday_button(turn: Turn, data: BirthdayStep) -> None:
+    if data.step == "view":
         await _overview(turn)
-    elif args[0] == "m":
+    elif data.step == "m":
         _months(turn)
-    elif args[0] == "d":
-        _days(turn, _month(args))
-    elif args[0] == "s":
-        _confirm(turn, *_date(args))
-    elif args[0] == "ok":
-        await _tell(turn, *_date(args))
+    elif data.step == "d":
+        _days(turn, data.month)
+    elif data.step == "s":
+        _confirm(turn, data.month, data.day)
     else:
-        raise Stale(f"no birthday step {args!r}")
-
-
-def _month(args: tuple[str, ...]) -> int:
-    month = int_arg(args, 1, maximum=12)
-    if month < 1:
-        raise Stale(f"no month {month}")
-    return month
-
-
-def _date(args: tuple[str, ...]) -> tuple[int, int]:
-    month, day = _month(args), int_arg(args, 2, maximum=31)
-    try:
-        return check_date(month, day)
-    except InvalidInput:
-        raise Stale(f"no day {day} in month {month}") from None
+        await _tell(turn, data.month, data.day)
 
 
 async def _overview(turn: Turn) -> None:
@@ -74,7 +80,7 @@ async def _overview(turn: Turn) -> None:
     points = turn.config.birthday.points
     lines: list[str] = []
     rows: Keyboard = ()
-    set_button = (Button(plain(t("birthday.set")), data=callback(BIRTHDAY_ROUTE, "m")),)
+    set_button = (Button(plain(t("birthday.set")), data=BirthdayStep("m").pack()),)
     if told is None:
         lines.append(t("birthday.none"))
         rows = (set_button,)
@@ -83,7 +89,7 @@ async def _overview(turn: Turn) -> None:
         if told.paid_this_year:
             lines.append(t("birthday.paid_this_year"))
         if _can_change(turn, told):
-            change = Button(plain(t("birthday.change")), data=callback(BIRTHDAY_ROUTE, "m"))
+            change = Button(plain(t("birthday.change")), data=BirthdayStep("m").pack())
             rows = ((change,),)
         else:
             until = format_skeleton("yMMMd", told.changeable_from, locale=t.locale)
@@ -100,11 +106,9 @@ def _can_change(turn: Turn, told: BirthdayView) -> bool:
 def _months(turn: Turn) -> None:
     t = turn.t
     names = get_month_names("wide", locale=t.locale)
-    buttons = [
-        Button(names[month], data=callback(BIRTHDAY_ROUTE, "d", month)) for month in range(1, 13)
-    ]
+    buttons = [Button(names[month], data=BirthdayStep("d", month).pack()) for month in range(1, 13)]
     rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, 12, 3))
-    back = (Button(plain(t("birthday.back")), data=BIRTHDAY_ROUTE),)
+    back = (Button(plain(t("birthday.back")), data=BirthdayStep().pack()),)
     turn.show(turn.with_menu(t("birthday.ask_month"), (*rows, back)))
 
 
@@ -112,11 +116,10 @@ def _days(turn: Turn, month: int) -> None:
     t = turn.t
     count = calendar.monthrange(_LEAP_YEAR, month)[1]
     buttons = [
-        Button(str(day), data=callback(BIRTHDAY_ROUTE, "s", month, day))
-        for day in range(1, count + 1)
+        Button(str(day), data=BirthdayStep("s", month, day).pack()) for day in range(1, count + 1)
     ]
     rows = tuple(tuple(buttons[i : i + 7]) for i in range(0, count, 7))
-    back = (Button(plain(t("birthday.other_month")), data=callback(BIRTHDAY_ROUTE, "m")),)
+    back = (Button(plain(t("birthday.other_month")), data=BirthdayStep("m").pack()),)
     month_name = get_month_names("wide", locale=t.locale)[month]
     turn.show(turn.with_menu(t("birthday.ask_day", month=month_name), (*rows, back)))
 
@@ -131,8 +134,8 @@ def _confirm(turn: Turn, month: int, day: int) -> None:
         lines.append(t("birthday.leap_day"))
     rows = (
         (
-            Button(plain(t("birthday.yes")), data=callback(BIRTHDAY_ROUTE, "ok", month, day)),
-            Button(plain(t("birthday.other_month")), data=callback(BIRTHDAY_ROUTE, "m")),
+            Button(plain(t("birthday.yes")), data=BirthdayStep("ok", month, day).pack()),
+            Button(plain(t("birthday.other_month")), data=BirthdayStep("m").pack()),
         ),
     )
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))

@@ -13,18 +13,20 @@ button opens once, while Open on the next screen (it has a new nonce) opens agai
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Annotated
 
 from babel.numbers import format_percent
 
+from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Ints, Page
 from bot.content import description, in_language, prize_name, title
 from bot.events import Command
+from bot.features.sales import SalesPage
 from bot.i18n import Html, Translator, plain
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core import box_draws
@@ -52,7 +54,6 @@ BOX_PAGE = 8
 POOL_LINES = 20
 # Ids are 64-bit in the database; anything larger in a button was not made by us.
 MAX_ID = 2**62
-_NONCE = re.compile(r"[A-Za-z0-9_-]{8,16}")
 # Decimals of a percent a box's odds are shown with, at most ("under 0.01%" below that).
 MOST_PLACES = 2
 # Why a prize is out of the draw, as a member reads it: won out (its own stock, its item's
@@ -64,17 +65,39 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(6)
 
 
-def _id_arg(args: tuple[str, ...], index: int) -> int:
-    value = int_arg(args, index)
-    if not 0 < value < MAX_ID:
-        raise Stale(f"bad id {value}")
-    return value
+BoxId = Annotated[int, Ints(1, MAX_INT_ARG)]
+"""A box's (or a draw's) id: 0 or anything past what the database holds was not made by us."""
 
 
-def _nonce_arg(args: tuple[str, ...], index: int) -> str:
-    if len(args) <= index or not _NONCE.fullmatch(args[index]):
-        raise Stale(f"bad nonce in {args!r}")
-    return args[index]
+class BoxesPage(CallbackData, route="boxes"):
+    """A page of the boxes on sale."""
+
+    page: Page = 0
+
+
+class BoxCard(CallbackData, route="box"):
+    """One box: its prizes, odds and buttons."""
+
+    box_id: BoxId
+
+
+class OpenBox(CallbackData, route="bo"):
+    """Open a box; the nonce keys the opening, so a double tap opens once."""
+
+    box_id: BoxId
+    nonce: Annotated[str, Chars("A-Za-z0-9_-", 16, min_len=8)]
+
+
+class SeedScreen(CallbackData, route="bs"):
+    """The member's client seed, from a box's card."""
+
+    box_id: BoxId
+
+
+class VerifyDraw(CallbackData, route="bv"):
+    """Verify a draw."""
+
+    draw_id: BoxId
 
 
 # --- The list --------------------------------------------------------------------------------
@@ -85,9 +108,9 @@ async def boxes_command(turn: Turn) -> None:
     await _list(turn, 0)
 
 
-@router.button("boxes")
-async def boxes_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _list(turn, int_arg(args, 0) if args else 0)
+@router.button(BoxesPage)
+async def boxes_button(turn: Turn, data: BoxesPage) -> None:
+    await _list(turn, data.page)
 
 
 async def _list(turn: Turn, page: int) -> None:
@@ -111,16 +134,16 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
                 plain(
                     t("boxes.list.button", title=title(t, box), price=t.points(box.price_points))
                 ),
-                data=callback("box", box.box_id),
+                data=BoxCard(box.box_id).pack(),
             ),
         )
         for box in shown
     ]
     nav: list[Button] = []
     if page > 0:
-        nav.append(Button(t("nav.previous"), data=callback("boxes", page - 1)))
-    if page < last_page:
-        nav.append(Button(t("nav.next"), data=callback("boxes", page + 1)))
+        nav.append(Button(t("nav.previous"), data=BoxesPage(page - 1).pack()))
+    if page < min(last_page, MAX_PAGE):
+        nav.append(Button(t("nav.next"), data=BoxesPage(page + 1).pack()))
     if nav:
         rows.append(tuple(nav))
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
@@ -129,9 +152,9 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
 # --- One box ---------------------------------------------------------------------------------
 
 
-@router.button("box")
-async def box_button(turn: Turn, args: tuple[str, ...]) -> None:
-    view = await turn.mall.boxes.describe(_id_arg(args, 0), turn.member_id, turn.now)
+@router.button(BoxCard)
+async def box_button(turn: Turn, data: BoxCard) -> None:
+    view = await turn.mall.boxes.describe(data.box_id, turn.member_id, turn.now)
     if not view.active:
         turn.notice(turn.t("boxes.closed_notice"), alert=True)
         turn.show(await list_screen(turn))
@@ -167,8 +190,8 @@ def box_screen(turn: Turn, view: BoxView, balance: int, note: Html | None = None
     rows: list[tuple[Button, ...]] = []
     if openable(view):
         rows.append((open_button(t, view),))
-    rows.append((Button(t("boxes.seed.button"), data=callback("bs", view.box_id)),))
-    rows.append((Button(t("boxes.back"), data=callback("boxes")),))
+    rows.append((Button(t("boxes.seed.button"), data=SeedScreen(view.box_id).pack()),))
+    rows.append((Button(t("boxes.back"), data=BoxesPage().pack()),))
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
@@ -197,7 +220,7 @@ def seed_lines(t: Translator, view: BoxView) -> list[str]:
 def open_button(t: Translator, view: BoxView, again: bool = False) -> Button:
     price = t.points(view.price_points)
     label = t("boxes.open_again", price=price) if again else t("boxes.open", price=price)
-    return Button(plain(label), data=callback("bo", view.box_id, new_nonce()))
+    return Button(plain(label), data=OpenBox(view.box_id, new_nonce()).pack())
 
 
 def odds_places(weights: Sequence[int], total: int) -> int:
@@ -289,10 +312,9 @@ def counter_lines(t: Translator, view: BoxView) -> list[str]:
 # --- Opening ---------------------------------------------------------------------------------
 
 
-@router.button("bo")
-async def open_box(turn: Turn, args: tuple[str, ...]) -> None:
-    box_id = _id_arg(args, 0)
-    nonce = _nonce_arg(args, 1)
+@router.button(OpenBox)
+async def open_box(turn: Turn, data: OpenBox) -> None:
+    box_id, nonce = data.box_id, data.nonce
     t = turn.t
     boxes = turn.mall.boxes
     try:
@@ -381,17 +403,17 @@ def prize_screen(turn: Turn, view: BoxView, result: DrawResult) -> Screen:
     rows: list[tuple[Button, ...]] = []
     if openable(view):
         rows.append((open_button(t, view, again=True),))
-    rows.append((Button(t("boxes.verify_button"), data=callback("bv", result.draw_id)),))
-    rows.append((Button(t("boxes.back"), data=callback("boxes")),))
+    rows.append((Button(t("boxes.verify_button"), data=VerifyDraw(result.draw_id).pack()),))
+    rows.append((Button(t("boxes.back"), data=BoxesPage().pack()),))
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
 # --- The member's client seed ----------------------------------------------------------------
 
 
-@router.button("bs")
-async def seed_button(turn: Turn, args: tuple[str, ...]) -> None:
-    box_id = _id_arg(args, 0)
+@router.button(SeedScreen)
+async def seed_button(turn: Turn, data: SeedScreen) -> None:
+    box_id = data.box_id
     client = await turn.mall.boxes.client_seed(turn.member_id)
     turn.show(seed_screen(turn, client, box_id))
 
@@ -433,17 +455,17 @@ def seed_screen(
     lines.append(t("boxes.seed.usage", most=t.number(box_draws.CLIENT_SEED_MAX)))
     rows: list[tuple[Button, ...]] = []
     if box_id is not None:
-        rows.append((Button(t("boxes.seed.back"), data=callback("box", box_id)),))
-    rows.append((Button(t("boxes.back"), data=callback("boxes")),))
+        rows.append((Button(t("boxes.seed.back"), data=BoxCard(box_id).pack()),))
+    rows.append((Button(t("boxes.back"), data=BoxesPage().pack()),))
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
 # --- Verifying -------------------------------------------------------------------------------
 
 
-@router.button("bv")
-async def verify_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _verify(turn, _id_arg(args, 0))
+@router.button(VerifyDraw)
+async def verify_button(turn: Turn, data: VerifyDraw) -> None:
+    await _verify(turn, data.draw_id)
 
 
 @router.command("verify")
@@ -476,7 +498,7 @@ async def _verify(turn: Turn, draw_id: int) -> None:
         (
             Button(
                 plain(t("boxes.verify.back", title=title(t, view))),
-                data=callback("box", view.box_id),
+                data=BoxCard(view.box_id).pack(),
             ),
         ),
     )
@@ -595,7 +617,7 @@ async def _verify_sale(turn: Turn, sale_id: int) -> None:
             ),
             t("sales.verify.openssl", recipe=box_draws.openssl_recipe(check.seed, check.message)),
         ]
-    rows = ((Button(t("sales.back"), data=callback("sales")),),)
+    rows = ((Button(t("sales.back"), data=SalesPage().pack()),),)
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 
 

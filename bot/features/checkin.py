@@ -9,13 +9,15 @@ checked again by the mall: the month against the window, the day against the rul
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
 
 from babel.dates import get_day_names
 
+from bot.callback_data import CallbackData, Codec, Day
 from bot.content import in_language
 from bot.features.member_days import bonus_line
 from bot.i18n import Html, Translator, plain
-from bot.router import Router, Stale, callback
+from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.checkins import CheckInResult, MonthCalendar
@@ -29,13 +31,49 @@ MONTH_ROUTE = "cm"
 MAKEUP_ROUTE = "mk"
 
 
+def _month_text(month: date | None) -> str:
+    assert month is not None  # None is the default, never packed
+    return month.strftime("%Y%m")
+
+
+def _month_of(text: str) -> date:
+    if len(text) != 6 or not text.isdigit():
+        raise ValueError(text)
+    return date(int(text[:4]), int(text[4:6]), 1)
+
+
+Month = Annotated[date, Codec(_month_text, _month_of, 6)]
+
+
+class CheckIn(CallbackData, route=CHECKIN_ROUTE):
+    """Check in today (and see the calendar)."""
+
+
+class MonthPage(CallbackData, route=MONTH_ROUTE):
+    """Another month of the calendar (its first day)."""
+
+    month: Month
+
+
+class MakeUp(CallbackData, route=MAKEUP_ROUTE):
+    """A make-up check-in for a missed day, and the calendar page it was offered on (the
+    day's own month when left out)."""
+
+    day: Day
+    page: Annotated[date | None, Codec(_month_text, _month_of, 6)] = None
+
+    def __post_init__(self) -> None:
+        if self.page is not None and self.page < self.day.replace(day=1):
+            raise ValueError(f"day {self.day} offered on the page of {self.page:%Y-%m}")
+
+
 @router.command("checkin")
 async def checkin_command(turn: Turn) -> None:
     await _check_in(turn)
 
 
-@router.button(CHECKIN_ROUTE)
-async def checkin_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CheckIn)
+async def checkin_button(turn: Turn, data: CheckIn) -> None:
     await _check_in(turn)
 
 
@@ -125,7 +163,7 @@ def _calendar_rows(t: Translator, month: MonthCalendar) -> Keyboard:
     a past month may have many, so they are short, the price in the text, four a row."""
     rows: list[tuple[Button, ...]] = []
     offers = _offers(month)
-    page = month.month.strftime("%Y%m")  # to come back to: "mk:20260331:202604"
+    page = month.month  # to come back to: "mk:20260331:202604"
     if month.month == month.today.replace(day=1):
         rows += [
             (
@@ -137,7 +175,7 @@ def _calendar_rows(t: Translator, month: MonthCalendar) -> Keyboard:
                             points=t.points(month.makeup_price),
                         )
                     ),
-                    data=callback(MAKEUP_ROUTE, day.strftime("%Y%m%d"), page),
+                    data=MakeUp(day, page).pack(),
                 ),
             )
             for day in offers
@@ -146,7 +184,7 @@ def _calendar_rows(t: Translator, month: MonthCalendar) -> Keyboard:
         buttons = [
             Button(
                 plain(t("checkin.makeup_day_button", day=t.date(day))),
-                data=callback(MAKEUP_ROUTE, day.strftime("%Y%m%d"), page),
+                data=MakeUp(day, page).pack(),
             )
             for day in offers
         ]
@@ -156,14 +194,14 @@ def _calendar_rows(t: Translator, month: MonthCalendar) -> Keyboard:
         paging.append(
             Button(
                 plain(t("checkin.previous_month", month=t.month(month.previous_month))),
-                data=callback(MONTH_ROUTE, month.previous_month.strftime("%Y%m")),
+                data=MonthPage(month.previous_month).pack(),
             )
         )
     if month.next_month is not None:
         paging.append(
             Button(
                 plain(t("checkin.next_month", month=t.month(month.next_month))),
-                data=callback(MONTH_ROUTE, month.next_month.strftime("%Y%m")),
+                data=MonthPage(month.next_month).pack(),
             )
         )
     if paging:
@@ -171,11 +209,11 @@ def _calendar_rows(t: Translator, month: MonthCalendar) -> Keyboard:
     return tuple(rows)
 
 
-@router.button(MONTH_ROUTE)
-async def month_page(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(MonthPage)
+async def month_page(turn: Turn, data: MonthPage) -> None:
     """Another month of the calendar, with its missed days still open for a make-up."""
     t = turn.t
-    month = await _calendar(turn, _month_arg(args))
+    month = await _calendar(turn, data.month)
     lines: list[str] = [calendar_text(t, month)]
     if _offers(month):
         lines.append(
@@ -186,12 +224,10 @@ async def month_page(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(turn.with_menu(Html("\n".join(lines)), _calendar_rows(t, month)))
 
 
-@router.button(MAKEUP_ROUTE)
-async def make_up(turn: Turn, args: tuple[str, ...]) -> None:
-    day = _day_arg(args)
-    page = _month_arg(args[1:]) if len(args) > 1 else day.replace(day=1)
-    if page < day.replace(day=1):
-        raise Stale(f"day {day} offered on the page of {page:%Y-%m}")
+@router.button(MakeUp)
+async def make_up(turn: Turn, data: MakeUp) -> None:
+    day = data.day
+    page = data.page or day.replace(day=1)
     t = turn.t
     result = await turn.mall.checkins.make_up(turn.member_id, day, turn.now)
     # Back to the page the offer was on (today's, or March's when paged back on 1 April); the
@@ -216,23 +252,3 @@ async def _calendar(turn: Turn, month: date) -> MonthCalendar:
         return await turn.mall.checkins.calendar(turn.member_id, turn.now, month)
     except InvalidInput as exc:  # a page the window has moved past since the button was shown
         raise Stale(f"month {month:%Y-%m} out of range") from exc
-
-
-def _day_arg(args: tuple[str, ...]) -> date:
-    try:
-        value = args[0]
-        if len(value) != 8 or not (value.isascii() and value.isdigit()):
-            raise ValueError(value)
-        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-    except (IndexError, ValueError):
-        raise Stale(f"bad day {args!r}") from None
-
-
-def _month_arg(args: tuple[str, ...]) -> date:
-    try:
-        value = args[0]
-        if len(value) != 6 or not (value.isascii() and value.isdigit()):
-            raise ValueError(value)
-        return date(int(value[:4]), int(value[4:6]), 1)
-    except (IndexError, ValueError):
-        raise Stale(f"bad month {args!r}") from None

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from bot.callback_data import CallbackData
 from bot.events import Command
 from bot.router import Router
 from bot.screens import Button
@@ -22,6 +23,10 @@ ASK_ROUTE = "cl"
 CODE_WAIT = timedelta(minutes=15)
 
 
+class AskCode(CallbackData, route=ASK_ROUTE):
+    """Ask for a claim code to type."""
+
+
 @router.command("claim")
 async def claim_command(turn: Turn) -> None:
     action = turn.action
@@ -33,8 +38,8 @@ async def claim_command(turn: Turn) -> None:
         await _ask(turn)
 
 
-@router.button(ASK_ROUTE)
-async def ask_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AskCode)
+async def ask_button(turn: Turn, pressed: AskCode) -> None:
     await _ask(turn)
 
 
@@ -55,7 +60,7 @@ async def claim_code(turn: Turn, code: str) -> None:
     answer (``error.already_claimed``, ``error.frozen``).
     """
     t = turn.t
-    again = ((Button(t("claims.another"), data=ASK_ROUTE),),)
+    again = ((Button(t("claims.another"), data=AskCode().pack()),),)
     try:
         result = await turn.mall.claims.claim(turn.member_id, code, turn.now)
     except UnknownClaimCode as refused:

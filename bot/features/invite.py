@@ -12,19 +12,19 @@ from urllib.parse import quote
 
 import qrcode  # type: ignore[import-untyped]
 
+from bot.callback_data import MAX_PAGE, CallbackData, Page
 from bot.events import Press
-from bot.features.menu import INVITE_PREFIX
 from bot.i18n import Html, Translator
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router
 from bot.screens import Button, Photo, Screen
 from bot.turn import Turn
 from core.config import ReferralSettings
 from core.referrals import Invite
 
 router = Router()
+# Invite links carry the inviter's code after this prefix: /start i-<code> (bot.features.menu).
+INVITE_PREFIX = "i-"
 FRIENDS_PAGE = 10
-# Far beyond anyone's friends; a page number past it is a made-up button.
-LAST_PAGE = 10_000
 SHARE_URL = "https://t.me/share/url"
 
 
@@ -33,8 +33,18 @@ async def invite_command(turn: Turn) -> None:
     await _invite(turn)
 
 
-@router.button("inv")
-async def invite_button(turn: Turn, args: tuple[str, ...]) -> None:
+class InviteScreen(CallbackData, route="inv"):
+    """The member's invite link, QR code and totals."""
+
+
+class FriendsPage(CallbackData, route="invl"):
+    """A page of the friends the member invited."""
+
+    page: Page
+
+
+@router.button(InviteScreen)
+async def invite_button(turn: Turn, data: InviteScreen) -> None:
     await _invite(turn)
 
 
@@ -63,7 +73,7 @@ async def _invite(turn: Turn) -> None:
     share = f"{SHARE_URL}?url={quote(link, safe='')}&text={quote(share_text, safe='')}"
     rows = (
         (Button(t("invite.share"), url=share),),
-        (Button(t("invite.friends"), data=callback("invl", 0)),),
+        (Button(t("invite.friends"), data=FriendsPage(0).pack()),),
         (turn.menu_button(),),
     )
     photo = Photo(content=qr_png(link), filename="invite.png")
@@ -106,11 +116,9 @@ def _totals(t: Translator, pending: int, rewarded: int, capped: int) -> Html:
     )
 
 
-@router.button("invl")
-async def friends(turn: Turn, args: tuple[str, ...]) -> None:
-    page = int_arg(args, 0)
-    if page > LAST_PAGE:
-        raise Stale(f"page {page} is past any list")
+@router.button(FriendsPage)
+async def friends(turn: Turn, data: FriendsPage) -> None:
+    page = data.page
     t = turn.t
     found = await turn.mall.referrals.invites(turn.member_id, turn.now, page, FRIENDS_PAGE)
     if found.entries:
@@ -121,11 +129,11 @@ async def friends(turn: Turn, args: tuple[str, ...]) -> None:
         text = t("invite.no_friends") if page == 0 else t("invite.no_more")
     nav: list[Button] = []
     if page > 0:
-        nav.append(Button(t("nav.previous"), data=callback("invl", page - 1)))
-    if found.has_more:
-        nav.append(Button(t("nav.next"), data=callback("invl", page + 1)))
+        nav.append(Button(t("nav.previous"), data=FriendsPage(page - 1).pack()))
+    if found.has_more and page < MAX_PAGE:
+        nav.append(Button(t("nav.next"), data=FriendsPage(page + 1).pack()))
     rows = (tuple(nav),) if nav else ()
-    screen = turn.with_menu(text, (*rows, (Button(t("invite.back"), data="inv"),)))
+    screen = turn.with_menu(text, (*rows, (Button(t("invite.back"), data=InviteScreen().pack()),)))
     if isinstance(turn.action, Press) and turn.action.has_media:
         turn.send(screen)  # keep the QR code and link in the chat, to show or share later
     else:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from bot.callback_data import CallbackData, Codec
 from bot.events import Command
 from bot.features import shop_link  # a module import: shop_link shows this main menu
 from bot.features.admin import ADMIN_ROUTE
+from bot.features.balance import BalanceScreen
+from bot.features.boxes import BoxesPage
+from bot.features.checkin import CheckIn
 from bot.features.claims import CLAIM_PREFIX, claim_code
+from bot.features.invite import INVITE_PREFIX, InviteScreen
 from bot.features.member_days import bonus_line
+from bot.features.redemptions import RedemptionsPage
+from bot.features.sales import SalesPage
+from bot.features.shop import ShelvesPage
+from bot.features.tasks import TaskList
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
-from bot.router import Router, Stale, callback
+from bot.router import Router
 from bot.screens import Button, Screen
-from bot.turn import Turn
+from bot.turn import MainMenu, Turn
 
 router = Router()
 
@@ -33,21 +44,53 @@ COMMANDS = (
     "privacy",
     "help",
 )
-# Invite links carry the inviter's code after this prefix: /start i-<code>.
-INVITE_PREFIX = "i-"
+__all__ = ["INVITE_PREFIX", "JOIN_ROUTE", "join_screen", "main_menu", "router"]
+JOIN_ROUTE = "join"
+
+
+class Join(CallbackData, route=JOIN_ROUTE):
+    """Join the mall (the one button open to someone who has not joined)."""
+
+
+class LanguageScreen(CallbackData, route="lang"):
+    """The languages to choose from."""
+
+
+def _known_language(code: str) -> str:
+    if code not in LANGUAGE_NAMES:
+        raise ValueError(f"no language {code!r}")
+    return code
+
+
+class SetLanguage(CallbackData, route="setlang"):
+    """Speak this language from now on."""
+
+    code: Annotated[str, Codec(str, _known_language, max(len(c) for c in LANGUAGE_NAMES))]
 
 
 async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
     t = turn.t
-    last: tuple[Button, ...] = (Button(t("link_phone.menu"), data="lk"),)
+    last: tuple[Button, ...] = (Button(t("link_phone.menu"), data=shop_link.LinkPhone().pack()),)
     if turn.is_admin:  # their way to /admin's menu
         last += (Button(t("menu.admin"), data=ADMIN_ROUTE),)
     rows = (
-        (Button(t("menu.checkin"), data="ci"), Button(t("menu.balance"), data="bal")),
-        (Button(t("menu.tasks"), data="tasks"),),
-        (Button(t("menu.mall"), data="shop"), Button(t("menu.boxes"), data="boxes")),
-        (Button(t("menu.sales"), data="sales"), Button(t("menu.invite"), data="inv")),
-        (Button(t("menu.redemptions"), data="reds"), Button(t("menu.language"), data="lang")),
+        (
+            Button(t("menu.checkin"), data=CheckIn().pack()),
+            Button(t("menu.balance"), data=BalanceScreen().pack()),
+        ),
+        (Button(t("menu.tasks"), data=TaskList().pack()),),
+        (
+            Button(t("menu.mall"), data=ShelvesPage().pack()),
+            Button(t("menu.boxes"), data=BoxesPage().pack()),
+        ),
+        (
+            Button(t("menu.sales"), data=SalesPage().pack()),
+            Button(t("menu.invite"), data=InviteScreen().pack()),
+        ),
+        (
+            Button(t("menu.redemptions"), data=RedemptionsPage().pack()),
+            Button(t("menu.language"), data=LanguageScreen().pack()),
+        ),
         last,
     )
     balance = await turn.mall.statements.balance(turn.member_id)
@@ -55,18 +98,15 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
     return Screen(Html(f"{intro}\n\n{text}") if intro else text, rows)
 
 
-JOIN_ROUTE = "join"
-
-
 def join_screen(turn: Turn) -> Screen:
     """For someone not (or no longer) a member: what the mall is, and the way in."""
     t = turn.t
     text = t("start.not_joined", mall=turn.config.mall.name)
-    return Screen(text, ((Button(t("start.join"), data=JOIN_ROUTE),),))
+    return Screen(text, ((Button(t("start.join"), data=Join().pack()),),))
 
 
-@router.button(JOIN_ROUTE)
-async def join_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(Join)
+async def join_button(turn: Turn, data: Join) -> None:
     await _join(turn, "")
 
 
@@ -124,8 +164,8 @@ async def menu(turn: Turn) -> None:
     turn.show(await main_menu(turn))
 
 
-@router.button("menu")
-async def menu_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(MainMenu)
+async def menu_button(turn: Turn, data: MainMenu) -> None:
     turn.show(await main_menu(turn))
 
 
@@ -139,7 +179,7 @@ async def help_(turn: Turn) -> None:
 
 def _language_screen(turn: Turn) -> Screen:
     rows = tuple(
-        (Button(name, data=callback("setlang", code)),) for code, name in LANGUAGE_NAMES.items()
+        (Button(name, data=SetLanguage(code).pack()),) for code, name in LANGUAGE_NAMES.items()
     )
     return turn.with_menu(turn.t("language.choose"), rows)
 
@@ -149,16 +189,14 @@ async def language(turn: Turn) -> None:
     turn.show(_language_screen(turn))
 
 
-@router.button("lang")
-async def language_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(LanguageScreen)
+async def language_button(turn: Turn, data: LanguageScreen) -> None:
     turn.show(_language_screen(turn))
 
 
-@router.button("setlang")
-async def set_language(turn: Turn, args: tuple[str, ...]) -> None:
-    if not args or args[0] not in LANGUAGE_NAMES:
-        raise Stale(f"no language {args!r}")
-    await turn.mall.members.update_profile(turn.member_id, language=args[0])
-    turn.t = turn.languages[args[0]]
+@router.button(SetLanguage)
+async def set_language(turn: Turn, data: SetLanguage) -> None:
+    await turn.mall.members.update_profile(turn.member_id, language=data.code)
+    turn.t = turn.languages[data.code]
     turn.notice(turn.t("language.changed"))
     turn.show(await main_menu(turn))

@@ -13,13 +13,14 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from bot.features.birthday import BIRTHDAY_ROUTE
+from bot.callback_data import CallbackData, Chars, Id
+from bot.features.birthday import BirthdayStep
 from bot.i18n import Html
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Document, Keyboard, Screen
 from bot.turn import Turn
 from core.config import Config
@@ -27,12 +28,30 @@ from core.redemptions import AWAITING
 
 router = Router()
 ERASE_CONFIRM_VALID = timedelta(minutes=5)
-_SEAL = re.compile(r"[A-Za-z0-9_-]{16}")
 _SEAL_BYTES = 12
 # Without a bot token (the sandbox) the seal key lives as long as the process; with one, every
 # process behind a load balancer derives the same key from it.
 _PROCESS_KEY = secrets.token_bytes(32)
 _OPEN_REDEMPTIONS_PAGE = 50
+
+
+class PrivacyScreen(CallbackData, route="pv"):
+    """What the mall stores, with export and delete."""
+
+
+class ExportData(CallbackData, route="pvx"):
+    """Send the member's data as a file."""
+
+
+class AskErase(CallbackData, route="pvd"):
+    """Delete my account? (asks first)."""
+
+
+class Erase(CallbackData, route="pvy"):
+    """Yes, delete: the instant the confirmation was shown and its seal (:func:`erase_seal`)."""
+
+    shown: Id
+    seal: Annotated[str, Chars("A-Za-z0-9_-", 16, min_len=16)]
 
 
 def seal_key(config: Config) -> bytes:
@@ -56,8 +75,8 @@ async def privacy_command(turn: Turn) -> None:
     _overview(turn)
 
 
-@router.button("pv")
-async def privacy_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(PrivacyScreen)
+async def privacy_button(turn: Turn, data: PrivacyScreen) -> None:
     _overview(turn)
 
 
@@ -83,15 +102,15 @@ def _overview(turn: Turn) -> None:
         )
     )
     rows: Keyboard = (
-        (Button(t("birthday.button"), data=BIRTHDAY_ROUTE),),
-        (Button(t("privacy.export"), data="pvx"),),
-        (Button(t("privacy.delete"), data="pvd"),),
+        (Button(t("birthday.button"), data=BirthdayStep().pack()),),
+        (Button(t("privacy.export"), data=ExportData().pack()),),
+        (Button(t("privacy.delete"), data=AskErase().pack()),),
     )
     turn.show(turn.with_menu(text, rows))
 
 
-@router.button("pvx")
-async def export(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ExportData)
+async def export(turn: Turn, pressed: ExportData) -> None:
     t = turn.t
     data = await turn.mall.privacy.export(turn.member_id, turn.now)
     content = json.dumps(data, ensure_ascii=False, indent=2).encode()
@@ -100,8 +119,8 @@ async def export(turn: Turn, args: tuple[str, ...]) -> None:
     turn.send(Screen(t("privacy.export_caption", mall=turn.config.mall.name), document=document))
 
 
-@router.button("pvd")
-async def ask_erase(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AskErase)
+async def ask_erase(turn: Turn, data: AskErase) -> None:
     t = turn.t
     mall = turn.mall
     profile = await mall.members.profile(turn.member_id)
@@ -129,8 +148,8 @@ async def ask_erase(turn: Turn, args: tuple[str, ...]) -> None:
         t.n("privacy.erase_valid", minutes),
     ]
     rows: Keyboard = (
-        (Button(t("privacy.erase_yes"), data=callback("pvy", shown, seal)),),
-        (Button(t("privacy.erase_no"), data="pv"),),
+        (Button(t("privacy.erase_yes"), data=Erase(shown, seal).pack()),),
+        (Button(t("privacy.erase_no"), data=PrivacyScreen().pack()),),
     )
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 
@@ -148,12 +167,9 @@ async def _open_redemptions(turn: Turn) -> int:
         page += 1
 
 
-@router.button("pvy")
-async def erase(turn: Turn, args: tuple[str, ...]) -> None:
-    shown = int_arg(args, 0)
-    seal = args[1] if len(args) == 2 else ""
-    if _SEAL.fullmatch(seal) is None:
-        raise Stale(f"malformed erase confirmation {args!r}")
+@router.button(Erase)
+async def erase(turn: Turn, data: Erase) -> None:
+    shown, seal = data.shown, data.seal
     profile = await turn.mall.members.profile(turn.member_id)
     expected = erase_seal(seal_key(turn.config), turn.member_id, profile.joined_at, shown)
     if not hmac.compare_digest(seal, expected):
@@ -161,7 +177,7 @@ async def erase(turn: Turn, args: tuple[str, ...]) -> None:
     t = turn.t
     age = int(turn.now.timestamp()) - shown
     if age < 0:
-        raise Stale(f"erase confirmation from the future {args!r}")
+        raise Stale(f"erase confirmation from the future {data!r}")
     if age > ERASE_CONFIRM_VALID.total_seconds():
         turn.notice(t("privacy.erase_expired"), alert=True)
         _overview(turn)

@@ -23,19 +23,18 @@ import html
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Ints
 from bot.content import title as title_of
 from bot.events import Paid, PreCheckout
 from bot.features.admin_approvals import tell_admins_waiting
 from bot.features.redemptions import state_text
 from bot.features.shop import (
-    ITEM_ROUTE,
-    OFFER_ROUTE,
-    SHOP_ROUTE,
-    Origin,
+    ItemCard,
+    OfferConfirmation,
+    ShelvesPage,
     blocked_line,
-    id_arg,
     member_balance,
     price_text,
     refusal,
@@ -45,7 +44,7 @@ from bot.features.shop import (
     stars_for,
 )
 from bot.i18n import Html, Translator, plain, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, RefundStars, Screen
 from bot.turn import Turn
 from core.errors import (
@@ -77,14 +76,73 @@ ADDRESS_ROUTE = "sa"  # change a physical redemption's address: sa:<redemption>
 DROP_ADDRESS_ROUTE = "sx"  # cancel an address question: sx:i<item> or sx:r<redemption>
 PAY_ROUTE = "pay"  # invoice payload pay:<redemption>
 ADDRESS_INPUT = "address"
+_ID = Ints(1, MAX_INT_ARG)
+RedemptionId = Annotated[int, _ID]
+
+
+class Redeem(CallbackData, route=REDEEM_ROUTE):
+    """Redeem what the confirmation offered: core's confirm token, ``<item>.<sale>.<mac>``."""
+
+    token: Annotated[str, Chars("0-9A-Za-z_.-", 60)]
+
+    def __post_init__(self) -> None:
+        head = self.token.split(".", 1)[0]
+        if not head.isdigit() or len(head) > 15 or int(head) == 0:
+            raise ValueError(f"bad token {self.token!r}")
+
+    @property
+    def item_id(self) -> int:
+        """The item the token is for (core checks the rest of it)."""
+        return int(self.token.split(".", 1)[0])
+
+
+class CancelWaiting(CallbackData, route=CANCEL_ROUTE):
+    """Cancel a redemption waiting for approval or payment."""
+
+    redemption_id: RedemptionId
+
+
+class ChangeAddress(CallbackData, route=ADDRESS_ROUTE):
+    """Change a physical redemption's delivery address."""
+
+    redemption_id: RedemptionId
+
+
+AddressFor = tuple[Literal["i", "r"], int]
+"""What an address question is about: an item being redeemed or a redemption, by id."""
+
+
+def _about_text(about: AddressFor) -> str:
+    return f"{about[0]}{about[1]}"
+
+
+def _about_of(text: str) -> AddressFor:
+    kind = text[:1]
+    if kind == "i":
+        return "i", _ID.decode(text[1:])
+    if kind == "r":
+        return "r", _ID.decode(text[1:])
+    raise ValueError(f"bad address question {text!r}")
+
+
+class DropAddress(CallbackData, route=DROP_ADDRESS_ROUTE):
+    """Cancel an address question: ``i<item>`` or ``r<redemption>``."""
+
+    about: Annotated[AddressFor, Codec(_about_text, _about_of, 1 + _ID.max_len)]
+
+
+class Pay(CallbackData, route=PAY_ROUTE):
+    """An invoice's payload: the redemption its Stars pay for."""
+
+    redemption_id: RedemptionId
 
 
 # --- The confirmation -------------------------------------------------------------------------
 
 
-@router.button(OFFER_ROUTE)
-async def offer_button(turn: Turn, args: tuple[str, ...]) -> None:
-    item_id, shown_sale, origin = id_arg(args, 0), int_arg(args, 1), Origin.decode(args, 2)
+@router.button(OfferConfirmation)
+async def offer_button(turn: Turn, data: OfferConfirmation) -> None:
+    item_id, shown_sale, origin = data.item_id, data.sale_id, data.origin
     t = turn.t
     view = await turn.mall.catalog.item_view(turn.member_id, item_id, turn.now)
     running = view.sale.sale_id if view.sale is not None else 0
@@ -116,8 +174,8 @@ async def offer_button(turn: Turn, args: tuple[str, ...]) -> None:
             t("shop.confirm.payment", stars=t.number(stars_for(turn, offer.cash_minor)), wait=wait)
         )
     rows = (
-        (Button(t("shop.confirm.button"), data=callback(REDEEM_ROUTE, offer.token)),),
-        (Button(t("shop.confirm.back"), data=callback(ITEM_ROUTE, item_id, origin.encode())),),
+        (Button(t("shop.confirm.button"), data=Redeem(offer.token).pack()),),
+        (Button(t("shop.confirm.back"), data=ItemCard(item_id, origin).pack()),),
     )
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 
@@ -129,20 +187,9 @@ async def offer_button(turn: Turn, args: tuple[str, ...]) -> None:
 _ITEM_REFUSALS = (NotAvailable, SoldOut, LimitReached, InsufficientPoints, TierTooLow, UnknownSale)
 
 
-def _token_item(args: tuple[str, ...]) -> tuple[str, int]:
-    """The confirm token and the item it is for (core's tokens start ``<item>.<sale>.``)."""
-    if not args:
-        raise Stale("no token")
-    token = args[0]
-    head = token.split(".", 1)[0]
-    if not (head.isascii() and head.isdigit()) or len(head) > 15 or int(head) == 0:
-        raise Stale(f"bad token {token!r}")
-    return token, int(head)
-
-
-@router.button(REDEEM_ROUTE)
-async def redeem_button(turn: Turn, args: tuple[str, ...]) -> None:
-    token, item_id = _token_item(args)
+@router.button(Redeem)
+async def redeem_button(turn: Turn, data: Redeem) -> None:
+    token, item_id = data.token, data.item_id
     t = turn.t
     item = await turn.mall.catalog.get_item(item_id)
     if item.kind == "physical":
@@ -160,7 +207,7 @@ async def redeem_button(turn: Turn, args: tuple[str, ...]) -> None:
         )
         wait = t.duration(int(ADDRESS_TTL.total_seconds()))
         question = t("shop.address.ask", title=title_of(t, item), wait=wait)
-        turn.show(_address_question(turn, question, f"i{item_id}"))
+        turn.show(_address_question(turn, question, ("i", item_id)))
         return
     await _redeem(turn, token, item_id, None)
 
@@ -260,12 +307,12 @@ def _result_rows(t: Translator, view: RedemptionView) -> Keyboard:
     rows: list[tuple[Button, ...]] = []
     waiting = view.status in ("awaiting_approval", "awaiting_payment")
     if waiting:
-        cancel = callback(CANCEL_ROUTE, view.redemption_id)
+        cancel = CancelWaiting(view.redemption_id).pack()
         rows.append((Button(t("shop.cancel_button"), data=cancel),))
     if view.kind == "physical" and (waiting or view.status == "completed"):
-        change = callback(ADDRESS_ROUTE, view.redemption_id)
+        change = ChangeAddress(view.redemption_id).pack()
         rows.append((Button(t("shop.address.change_button"), data=change),))
-    rows.append((Button(t("shop.mall_button"), data=SHOP_ROUTE),))
+    rows.append((Button(t("shop.mall_button"), data=ShelvesPage().pack()),))
     return tuple(rows)
 
 
@@ -284,7 +331,7 @@ def _invoice_screen(turn: Turn, view: RedemptionView, wait_left: int) -> Screen:
     invoice = Invoice(
         title=title,
         description=description,
-        payload=callback(PAY_ROUTE, view.redemption_id),
+        payload=Pay(view.redemption_id).pack(),
         label=plain(t("shop.invoice.label")),
         amount=stars_for(turn, view.cash_minor),
         currency=STARS,
@@ -295,16 +342,16 @@ def _invoice_screen(turn: Turn, view: RedemptionView, wait_left: int) -> Screen:
 # --- Waiting redemptions: cancel, change the address ------------------------------------------
 
 
-async def _own_redemption(turn: Turn, args: tuple[str, ...]) -> RedemptionView:
-    view = await turn.mall.redemptions.get(id_arg(args, 0))
+async def _own_redemption(turn: Turn, redemption_id: int) -> RedemptionView:
+    view = await turn.mall.redemptions.get(redemption_id)
     if view.member_id != turn.member_id:
         raise Stale(f"redemption {view.redemption_id} is not theirs")
     return view
 
 
-@router.button(CANCEL_ROUTE)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
-    view = await _own_redemption(turn, args)
+@router.button(CancelWaiting)
+async def cancel_button(turn: Turn, data: CancelWaiting) -> None:
+    view = await _own_redemption(turn, data.redemption_id)
     t = turn.t
     try:
         result = await turn.mall.redemptions.cancel(
@@ -319,9 +366,9 @@ async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
     await show_result(turn, result)
 
 
-@router.button(ADDRESS_ROUTE)
-async def change_address_button(turn: Turn, args: tuple[str, ...]) -> None:
-    view = await _own_redemption(turn, args)
+@router.button(ChangeAddress)
+async def change_address_button(turn: Turn, data: ChangeAddress) -> None:
+    view = await _own_redemption(turn, data.redemption_id)
     t = turn.t
     if view.kind != "physical":
         raise Stale(f"redemption {view.redemption_id} takes no address")
@@ -335,22 +382,19 @@ async def change_address_button(turn: Turn, args: tuple[str, ...]) -> None:
     question = t(
         "shop.address.change", number=t.number(view.redemption_id), address=view.address or "-"
     )
-    turn.show(_address_question(turn, question, f"r{view.redemption_id}"))
+    turn.show(_address_question(turn, question, ("r", view.redemption_id)))
 
 
-def _address_question(turn: Turn, question: Html, about: str) -> Screen:
-    """Ask for an address; ``about`` (``i<item>`` or ``r<redemption>``) lets Cancel find it."""
-    cancel = Button(turn.t("shop.address.cancel"), data=callback(DROP_ADDRESS_ROUTE, about))
+def _address_question(turn: Turn, question: Html, about: AddressFor) -> Screen:
+    """Ask for an address; ``about`` (an item or a redemption) lets Cancel find it."""
+    cancel = Button(turn.t("shop.address.cancel"), data=DropAddress(about).pack())
     return Screen(question, ((cancel,),))
 
 
-@router.button(DROP_ADDRESS_ROUTE)
-async def drop_address_button(turn: Turn, args: tuple[str, ...]) -> None:
-    if not args or args[0][:1] not in ("i", "r"):
-        raise Stale(f"bad address question {args!r}")
-    about = args[0]
-    number = id_arg((about[1:],), 0)
-    key = "item" if about[0] == "i" else "redemption"
+@router.button(DropAddress)
+async def drop_address_button(turn: Turn, data: DropAddress) -> None:
+    kind, number = data.about
+    key = "item" if kind == "i" else "redemption"
     t = turn.t
     pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
     if pending is None or pending.kind != ADDRESS_INPUT or pending.data.get(key) != number:
@@ -387,7 +431,9 @@ async def address_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
             problem = t("shop.address.invalid")
     # Ask again, keeping what the answer is for.
     await turn.mall.inputs.expect(turn.member_id, ADDRESS_INPUT, dict(data), turn.now, ADDRESS_TTL)
-    about = f"i{data['item']}" if "token" in data else f"r{data['redemption']}"
+    about: AddressFor = (
+        ("i", int(data["item"])) if "token" in data else ("r", int(data["redemption"]))
+    )
     turn.send(_address_question(turn, problem, about))
 
 
@@ -408,9 +454,9 @@ async def _use_address(turn: Turn, address: str, data: Mapping[str, Any]) -> Non
 # --- Paying the cash part ---------------------------------------------------------------------
 
 
-@router.payment(PAY_ROUTE)
-async def payment(turn: Turn, args: tuple[str, ...]) -> None:
-    view = await _own_redemption(turn, args)
+@router.payment(Pay)
+async def payment(turn: Turn, data: Pay) -> None:
+    view = await _own_redemption(turn, data.redemption_id)
     action = turn.action
     if isinstance(action, PreCheckout):
         refused = await _checkout_problem(turn, view, action)

@@ -13,15 +13,16 @@ gives once and an old confirmation (``DONATION_CONFIRM_VALID``) gives nothing.
 from __future__ import annotations
 
 import html
-import re
 import secrets
 from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 
 from babel.dates import format_timedelta
 
+from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Codec, Id, Ints, Page
 from bot.content import cause, cause_description, title
 from bot.i18n import Html, Translator, plain, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.errors import InvalidState
@@ -32,10 +33,65 @@ REDEMPTIONS_PAGE = 8
 # What the donate screen offers (each only when the balance covers it), besides "all".
 DONATION_AMOUNTS = (10, 50, 100)
 DONATION_CONFIRM_VALID = timedelta(minutes=30)
-_NONCE = re.compile(r"[A-Za-z0-9_-]{11}")
 _TITLE_IN_BUTTON = 40
-# Far beyond any member's list; a page number past it is a made-up button.
-_LAST_PAGE = 10_000
+_AMOUNT = Ints(0, MAX_INT_ARG)
+
+
+class RedemptionsPage(CallbackData, route="reds"):
+    """A page of the member's redemptions."""
+
+    page: Page = 0
+
+
+class RedemptionCard(CallbackData, route="myr"):
+    """One of the member's redemptions, and the page of the list to go back to."""
+
+    redemption_id: Id
+    page: Page = 0
+
+
+class AskCancel(CallbackData, route="myrx"):
+    """Cancel a waiting redemption? (asks first)."""
+
+    redemption_id: Id
+    page: Page
+
+
+class CancelRedemption(CallbackData, route="myrc"):
+    """Yes, cancel it."""
+
+    redemption_id: Id
+    page: Page
+
+
+class ConfirmReceived(CallbackData, route="myrg"):
+    """I got it: a shipped reward arrived."""
+
+    redemption_id: Id
+    page: Page
+
+
+class DonateScreen(CallbackData, route="don"):
+    """The donation screen: the cause, the totals and the amounts."""
+
+
+def _amount(text: str) -> int | Literal["all"]:
+    return "all" if text == "all" else _AMOUNT.decode(text)
+
+
+class DonateAmount(CallbackData, route="dona"):
+    """An amount to donate (or "all" the balance), to confirm."""
+
+    amount: Annotated[int | Literal["all"], Codec(str, _amount, _AMOUNT.max_len)]
+
+
+class DonateConfirmed(CallbackData, route="donc"):
+    """The confirmation: the amount, when it was shown (epoch seconds) and the nonce that keys
+    the donation."""
+
+    amount: Annotated[int, Ints(1, MAX_INT_ARG)]
+    shown: Id
+    nonce: Annotated[str, Chars("A-Za-z0-9_-", 11, min_len=11)]
 
 
 # --- My redemptions ----------------------------------------------------------------------------
@@ -46,9 +102,9 @@ async def redemptions_command(turn: Turn) -> None:
     await _list(turn, 0)
 
 
-@router.button("reds")
-async def redemptions_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _list(turn, _page(args, 0) if args else 0)
+@router.button(RedemptionsPage)
+async def redemptions_button(turn: Turn, data: RedemptionsPage) -> None:
+    await _list(turn, data.page)
 
 
 async def _list(turn: Turn, page: int) -> None:
@@ -62,27 +118,20 @@ async def _list(turn: Turn, page: int) -> None:
         for entry in found.entries:
             lines.append(_list_line(turn, entry))
             label = f"#{entry.redemption_id} {_shorten(title(t, entry))}"
-            rows.append((Button(label, data=callback("myr", entry.redemption_id, page)),))
+            rows.append((Button(label, data=RedemptionCard(entry.redemption_id, page).pack()),))
         text = Html("\n".join(lines))
     else:
         text = t("reds.empty") if page == 0 else t("reds.no_more")
     nav: list[Button] = []
     if page > 0:
-        nav.append(Button(t("nav.previous"), data=callback("reds", page - 1)))
-    if found.has_more:
-        nav.append(Button(t("nav.next"), data=callback("reds", page + 1)))
+        nav.append(Button(t("nav.previous"), data=RedemptionsPage(page - 1).pack()))
+    if found.has_more and page < MAX_PAGE:
+        nav.append(Button(t("nav.next"), data=RedemptionsPage(page + 1).pack()))
     if nav:
         rows.append(tuple(nav))
     donating = cause(t, turn.config.donations)
-    rows.append((Button(plain(t("reds.donate", cause=donating)), data="don"),))
+    rows.append((Button(plain(t("reds.donate", cause=donating)), data=DonateScreen().pack()),))
     turn.show(turn.with_menu(text, tuple(rows)))
-
-
-def _page(args: tuple[str, ...], index: int) -> int:
-    page = int_arg(args, index)
-    if page > _LAST_PAGE:
-        raise Stale(f"page {page} is past any list")
-    return page
 
 
 def _list_line(turn: Turn, entry: RedemptionView) -> Html:
@@ -129,9 +178,9 @@ def _shorten(text: str) -> str:
     return shorten(text, _TITLE_IN_BUTTON)
 
 
-@router.button("myr")
-async def redemption_button(turn: Turn, args: tuple[str, ...]) -> None:
-    redemption_id, page = int_arg(args, 0), _page(args, 1) if len(args) > 1 else 0
+@router.button(RedemptionCard)
+async def redemption_button(turn: Turn, data: RedemptionCard) -> None:
+    redemption_id, page = data.redemption_id, data.page
     _detail(turn, await _own(turn, redemption_id), page)
 
 
@@ -161,20 +210,22 @@ def _detail(turn: Turn, view: RedemptionView, page: int, intro: Html | None = No
     rows: list[tuple[Button, ...]] = []
     if view.status in AWAITING and view.wait_ends_at is not None:
         lines.append(_wait_line(t, view, turn.now))
-        rows.append((Button(t("reds.cancel"), data=callback("myrx", view.redemption_id, page)),))
+        rows.append((Button(t("reds.cancel"), data=AskCancel(view.redemption_id, page).pack()),))
     if view.kind == "physical" and view.fulfilled_at is not None:
         lines.append(t("reds.detail_shipped", at=t.moment(view.fulfilled_at)))
         if view.stage(turn.now) == SHIPPED:
             assert view.delivered_at is not None
             lines.append(t("reds.received_hint", day=t.date(_day(turn, view.delivered_at))))
-            received = Button(t("reds.received"), data=callback("myrg", view.redemption_id, page))
+            received = Button(
+                t("reds.received"), data=ConfirmReceived(view.redemption_id, page).pack()
+            )
             rows.append((received,))
         elif view.received_at is not None:
             lines.append(t("reds.detail_received", at=t.moment(view.received_at)))
         elif view.delivered_at is not None:
             day = t.date(_day(turn, view.delivered_at))
             lines.append(t("reds.detail_delivered", day=day))
-    rows.append((Button(t("reds.back"), data=callback("reds", page)),))
+    rows.append((Button(t("reds.back"), data=RedemptionsPage(page).pack()),))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 
@@ -193,9 +244,9 @@ def _wait_line(t: Translator, view: RedemptionView, now: datetime) -> Html:
     return t("reds.wait_approval", at=t.moment(view.wait_ends_at), left=duration)
 
 
-@router.button("myrx")
-async def ask_cancel(turn: Turn, args: tuple[str, ...]) -> None:
-    redemption_id, page = int_arg(args, 0), _page(args, 1)
+@router.button(AskCancel)
+async def ask_cancel(turn: Turn, data: AskCancel) -> None:
+    redemption_id, page = data.redemption_id, data.page
     view = await _own(turn, redemption_id)
     t = turn.t
     if view.status not in AWAITING:
@@ -214,16 +265,16 @@ async def ask_cancel(turn: Turn, args: tuple[str, ...]) -> None:
     )
     rows: Keyboard = (
         (
-            Button(t("reds.cancel_yes"), data=callback("myrc", view.redemption_id, page)),
-            Button(t("reds.cancel_no"), data=callback("myr", view.redemption_id, page)),
+            Button(t("reds.cancel_yes"), data=CancelRedemption(view.redemption_id, page).pack()),
+            Button(t("reds.cancel_no"), data=RedemptionCard(view.redemption_id, page).pack()),
         ),
     )
     turn.show(turn.with_menu(text, rows))
 
 
-@router.button("myrc")
-async def cancel(turn: Turn, args: tuple[str, ...]) -> None:
-    redemption_id, page = int_arg(args, 0), _page(args, 1)
+@router.button(CancelRedemption)
+async def cancel(turn: Turn, data: CancelRedemption) -> None:
+    redemption_id, page = data.redemption_id, data.page
     view = await _own(turn, redemption_id)
     t = turn.t
     try:
@@ -240,10 +291,10 @@ async def cancel(turn: Turn, args: tuple[str, ...]) -> None:
     _detail(turn, result.redemption, page, intro)
 
 
-@router.button("myrg")
-async def confirm_received(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ConfirmReceived)
+async def confirm_received(turn: Turn, data: ConfirmReceived) -> None:
     """The member taps "I got it": their shipped reward arrived."""
-    redemption_id, page = int_arg(args, 0), _page(args, 1)
+    redemption_id, page = data.redemption_id, data.page
     view = await _own(turn, redemption_id)
     t = turn.t
     try:
@@ -267,8 +318,8 @@ async def confirm_received(turn: Turn, args: tuple[str, ...]) -> None:
 # --- Donations ---------------------------------------------------------------------------------
 
 
-@router.button("don")
-async def donate(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(DonateScreen)
+async def donate(turn: Turn, data: DonateScreen) -> None:
     await _donate_screen(turn)
 
 
@@ -293,24 +344,24 @@ async def _donate_screen(turn: Turn, intro: Html | None = None) -> None:
     else:
         lines += ["", t("donate.choose")]
         amounts = [
-            Button(plain(t.points(amount)), data=callback("dona", amount))
+            Button(plain(t.points(amount)), data=DonateAmount(amount).pack())
             for amount in DONATION_AMOUNTS
             if amount <= balance
         ]
         if amounts:
             rows.append(tuple(amounts))
         everything = plain(t("donate.all", points=t.points(balance)))
-        rows.append((Button(everything, data=callback("dona", "all")),))
-    rows.append((Button(t("reds.back"), data=callback("reds", 0)),))
+        rows.append((Button(everything, data=DonateAmount("all").pack()),))
+    rows.append((Button(t("reds.back"), data=RedemptionsPage(0).pack()),))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 
-@router.button("dona")
-async def donate_amount(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(DonateAmount)
+async def donate_amount(turn: Turn, data: DonateAmount) -> None:
     t = turn.t
     settings = turn.config.donations
     balance = (await turn.mall.statements.balance(turn.member_id)).balance
-    amount = balance if args[:1] == ("all",) else int_arg(args, 0)
+    amount = balance if data.amount == "all" else data.amount
     if not settings.enabled or amount <= 0 or amount > balance:
         # Donations closed, or the balance went down since the amounts were offered.
         turn.notice(t("donate.amount_gone"), alert=True)
@@ -330,23 +381,20 @@ async def donate_amount(turn: Turn, args: tuple[str, ...]) -> None:
         (
             Button(
                 plain(t("donate.confirm_button", points=t.points(amount))),
-                data=callback("donc", amount, shown, nonce),
+                data=DonateConfirmed(amount, shown, nonce).pack(),
             ),
-            Button(t("donate.cancel"), data="don"),
+            Button(t("donate.cancel"), data=DonateScreen().pack()),
         ),
     )
     turn.show(turn.with_menu(text, rows))
 
 
-@router.button("donc")
-async def donate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
-    amount, shown = int_arg(args, 0), int_arg(args, 1)
-    nonce = args[2] if len(args) == 3 else ""
-    if amount <= 0 or _NONCE.fullmatch(nonce) is None:
-        raise Stale(f"bad donation confirmation {args!r}")
+@router.button(DonateConfirmed)
+async def donate_confirmed(turn: Turn, data: DonateConfirmed) -> None:
+    amount, shown, nonce = data.amount, data.shown, data.nonce
     age = int(turn.now.timestamp()) - shown
     if age < 0:
-        raise Stale(f"donation confirmation from the future {args!r}")
+        raise Stale(f"donation confirmation from the future {data!r}")
     t = turn.t
     if age > DONATION_CONFIRM_VALID.total_seconds():
         turn.notice(t("donate.expired"), alert=True)
@@ -369,5 +417,5 @@ async def donate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
             ]
         )
     )
-    rows: Keyboard = ((Button(t("donate.again"), data="don"),),)
+    rows: Keyboard = ((Button(t("donate.again"), data=DonateScreen().pack()),),)
     turn.show(turn.with_menu(text, rows))

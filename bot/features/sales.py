@@ -8,9 +8,13 @@ was shown says so instead of acting.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Ints, Page
 from bot.content import title
+from bot.features.redeem import Redeem
 from bot.i18n import Html, Translator, plain
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import InsufficientPoints
@@ -18,18 +22,33 @@ from core.flash_sales import SaleView
 
 router = Router()
 SALE_PAGE = 8
-# The shop's route for a redemption's confirm token (bot/features/redeem.py).
-REDEEM_ROUTE = "rd"
 NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
-# Sale ids are 64-bit in the database; anything larger in a button was not made by us.
-MAX_ID = 2**62
+SaleId = Annotated[int, Ints(1, MAX_INT_ARG)]
+"""A sale's id: 0 or anything past what the database holds was not made by us."""
 
 
-def _sale_arg(args: tuple[str, ...]) -> int:
-    value = int_arg(args, 0)
-    if not 0 < value < MAX_ID:
-        raise Stale(f"bad sale id {value}")
-    return value
+class SalesPage(CallbackData, route="sales"):
+    """A page of the current and upcoming sales."""
+
+    page: Page = 0
+
+
+class SaleCard(CallbackData, route="sale"):
+    """One sale's terms and buttons."""
+
+    sale_id: SaleId
+
+
+class EnterDraw(CallbackData, route="se"):
+    """Enter a draw sale."""
+
+    sale_id: SaleId
+
+
+class BuyInSale(CallbackData, route="sb"):
+    """Buy in a first-come sale (shows the confirmation)."""
+
+    sale_id: SaleId
 
 
 # --- The list --------------------------------------------------------------------------------
@@ -40,9 +59,9 @@ async def sales_command(turn: Turn) -> None:
     await _list(turn, 0)
 
 
-@router.button("sales")
-async def sales_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _list(turn, int_arg(args, 0) if args else 0)
+@router.button(SalesPage)
+async def sales_button(turn: Turn, data: SalesPage) -> None:
+    await _list(turn, data.page)
 
 
 async def _list(turn: Turn, page: int) -> None:
@@ -66,16 +85,16 @@ async def _list(turn: Turn, page: int) -> None:
         (
             Button(
                 plain(t("sales.list.button", title=title(t, sale))),
-                data=callback("sale", sale.sale_id),
+                data=SaleCard(sale.sale_id).pack(),
             ),
         )
         for sale in (*current, *upcoming)
     ]
     nav: list[Button] = []
     if page > 0:
-        nav.append(Button(t("nav.previous"), data=callback("sales", page - 1)))
-    if page < last_page:
-        nav.append(Button(t("nav.next"), data=callback("sales", page + 1)))
+        nav.append(Button(t("nav.previous"), data=SalesPage(page - 1).pack()))
+    if page < min(last_page, MAX_PAGE):
+        nav.append(Button(t("nav.next"), data=SalesPage(page + 1).pack()))
     if nav:
         rows.append(tuple(nav))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
@@ -122,9 +141,9 @@ def list_line(t: Translator, sale: SaleView) -> Html:
 # --- One sale --------------------------------------------------------------------------------
 
 
-@router.button("sale")
-async def sale_button(turn: Turn, args: tuple[str, ...]) -> None:
-    sale = await turn.mall.flash_sales.get_sale(_sale_arg(args), turn.now)
+@router.button(SaleCard)
+async def sale_button(turn: Turn, data: SaleCard) -> None:
+    sale = await turn.mall.flash_sales.get_sale(data.sale_id, turn.now)
     turn.show(sale_screen(turn, sale))
 
 
@@ -156,16 +175,16 @@ def sale_screen(turn: Turn, sale: SaleView, note: Html | None = None) -> Screen:
     rows: list[tuple[Button, ...]] = []
     if sale.phase == "open":
         rows.append(
-            (Button(plain(t("sales.buy", price=price)), data=callback("sb", sale.sale_id)),)
+            (Button(plain(t("sales.buy", price=price)), data=BuyInSale(sale.sale_id).pack()),)
         )
     elif sale.phase == "entry":
         rows.append(
-            (Button(plain(t("sales.enter", price=price)), data=callback("se", sale.sale_id)),)
+            (Button(plain(t("sales.enter", price=price)), data=EnterDraw(sale.sale_id).pack()),)
         )
     rows.append(
         (
-            Button(t("sales.refresh"), data=callback("sale", sale.sale_id)),
-            Button(t("sales.back"), data=callback("sales")),
+            Button(t("sales.refresh"), data=SaleCard(sale.sale_id).pack()),
+            Button(t("sales.back"), data=SalesPage().pack()),
         )
     )
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
@@ -211,10 +230,10 @@ def _refuse(turn: Turn, sale: SaleView, note: Html) -> None:
     turn.show(sale_screen(turn, sale, note))
 
 
-@router.button("se")
-async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(EnterDraw)
+async def enter_draw(turn: Turn, data: EnterDraw) -> None:
     sales = turn.mall.flash_sales
-    sale = await sales.get_sale(_sale_arg(args), turn.now)
+    sale = await sales.get_sale(data.sale_id, turn.now)
     if sale.mode != "draw":
         raise Stale(f"sale {sale.sale_id} is no draw")
     t = turn.t
@@ -243,16 +262,16 @@ async def enter_draw(turn: Turn, args: tuple[str, ...]) -> None:
     ]
     if sale.draw_seed_hash:
         lines.append(t("sales.entered.verify", sale=str(sale.sale_id)))
-    rows = ((Button(t("sales.back"), data=callback("sales")),),)
+    rows = ((Button(t("sales.back"), data=SalesPage().pack()),),)
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 
 
 # --- Buying in a first-come sale -------------------------------------------------------------
 
 
-@router.button("sb")
-async def buy(turn: Turn, args: tuple[str, ...]) -> None:
-    sale = await turn.mall.flash_sales.get_sale(_sale_arg(args), turn.now)
+@router.button(BuyInSale)
+async def buy(turn: Turn, data: BuyInSale) -> None:
+    sale = await turn.mall.flash_sales.get_sale(data.sale_id, turn.now)
     if sale.mode != "first_come":
         raise Stale(f"sale {sale.sale_id} is a draw")
     t = turn.t
@@ -284,9 +303,9 @@ async def buy(turn: Turn, args: tuple[str, ...]) -> None:
         (
             Button(
                 plain(t("sales.confirm.redeem", price=price)),
-                data=callback(REDEEM_ROUTE, offer.token),
+                data=Redeem(offer.token).pack(),
             ),
         ),
-        (Button(t("sales.confirm.back"), data=callback("sale", sale.sale_id)),),
+        (Button(t("sales.confirm.back"), data=SaleCard(sale.sale_id).pack()),),
     )
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))

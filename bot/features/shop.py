@@ -15,11 +15,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Codec, Ints, Page
 from bot.content import description, shelf_name, tier_name, title
 from bot.events import Press
 from bot.i18n import Html, Translator, plain, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router
 from bot.screens import CAPTION_LIMIT, Button, Keyboard, Photo, Screen
 from bot.turn import Turn
 from core.catalog import Category, ItemView
@@ -42,8 +44,6 @@ AFFORDABLE_SCAN_PAGES = 20
 # Telegram refuses photos above 10 MB; a bigger file is shown as a card without its picture.
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 ITEM_BUTTON_TITLE = 40
-# Ids are 64-bit in the database; anything larger in a button was not made by us.
-MAX_ID = 2**62
 
 # Routes (callback data ``route:args``), short because they share 64 bytes with their args.
 SHOP_ROUTE = "shop"  # the shelves: shop[:page]
@@ -60,14 +60,7 @@ def stars_for(turn: Turn, cash_minor: int) -> int:
 
 def item_callback(item_id: int) -> str:
     """The button data that opens an item's card (Back then leads to the shelves)."""
-    return callback(ITEM_ROUTE, item_id)
-
-
-def id_arg(args: tuple[str, ...], index: int) -> int:
-    value = int_arg(args, index)
-    if not 0 < value < MAX_ID:
-        raise Stale(f"bad id {value}")
-    return value
+    return ItemCard(item_id).pack()
 
 
 def shelf_key(category: str) -> str:
@@ -94,22 +87,67 @@ class Origin:
         return "m"
 
     @classmethod
-    def decode(cls, args: tuple[str, ...], index: int) -> Origin:
-        if len(args) <= index or args[index] == "m":
+    def decode(cls, text: str) -> Origin:
+        """The origin ``encode`` wrote; ``ValueError`` for anything else."""
+        if text == "m":
             return cls()
-        parts = args[index].split(".")
+        parts = text.split(".")
         if parts[0] == "a" and len(parts) == 2:
-            return cls(affordable=True, page=int_arg(tuple(parts), 1))
-        if parts[0] == "c" and len(parts) == 3 and len(parts[1]) == 10:
-            return cls(shelf=parts[1], page=int_arg(tuple(parts), 2))
-        raise Stale(f"bad origin {args[index]!r}")
+            return cls(affordable=True, page=_PAGE.decode(parts[1]))
+        if parts[0] == "c" and len(parts) == 3:
+            return cls(shelf=_SHELF.decode(parts[1]), page=_PAGE.decode(parts[2]))
+        raise ValueError(f"bad origin {text!r}")
 
     def back(self, t: Translator) -> Button:
         if self.affordable:
-            return Button(t("shop.back"), data=callback(AFFORDABLE_ROUTE, self.page))
+            return Button(t("shop.back"), data=AffordablePage(self.page).pack())
         if self.shelf is not None:
-            return Button(t("shop.back"), data=callback(SHELF_ROUTE, self.shelf, self.page))
-        return Button(t("shop.back_to_shelves"), data=SHOP_ROUTE)
+            return Button(t("shop.back"), data=ShelfPage(self.shelf, self.page).pack())
+        return Button(t("shop.back_to_shelves"), data=ShelvesPage().pack())
+
+
+# --- The shop's buttons -----------------------------------------------------------------------
+
+_PAGE = Ints(0, MAX_PAGE)
+_SHELF = Chars("0-9a-f", 10, min_len=10)  # shelf_key
+ItemId = Annotated[int, Ints(1, MAX_INT_ARG)]
+"""An item's id: 0 or anything past what the database holds was not made by us."""
+ShelfKey = Annotated[str, _SHELF]
+CardOrigin = Annotated[Origin, Codec(Origin.encode, Origin.decode, len("c.0123456789.10000"))]
+
+
+class ShelvesPage(CallbackData, route=SHOP_ROUTE):
+    """A page of the shelves."""
+
+    page: Page = 0
+
+
+class ShelfPage(CallbackData, route=SHELF_ROUTE):
+    """A page of one shelf, by its key (:func:`shelf_key`)."""
+
+    shelf: ShelfKey
+    page: Page
+
+
+class AffordablePage(CallbackData, route=AFFORDABLE_ROUTE):
+    """A page of what the member can get now."""
+
+    page: Page = 0
+
+
+class ItemCard(CallbackData, route=ITEM_ROUTE):
+    """An item's card, and the list it was opened from (for Back)."""
+
+    item_id: ItemId
+    origin: CardOrigin = Origin()
+
+
+class OfferConfirmation(CallbackData, route=OFFER_ROUTE):
+    """Redeem pressed on a card: the confirmation, for the sale the card showed (0: none)."""
+
+    item_id: ItemId
+    sale_id: Annotated[int, Ints(0, MAX_INT_ARG)]
+    origin: CardOrigin = Origin()
 
 
 # --- Words for numbers, money and time --------------------------------------------------------
@@ -172,9 +210,9 @@ async def mall_command(turn: Turn) -> None:
     await shelves(turn, 0)
 
 
-@router.button(SHOP_ROUTE)
-async def shelves_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await shelves(turn, int_arg(args, 0) if args else 0)
+@router.button(ShelvesPage)
+async def shelves_button(turn: Turn, data: ShelvesPage) -> None:
+    await shelves(turn, data.page)
 
 
 async def member_balance(turn: Turn) -> int:
@@ -218,18 +256,18 @@ async def shelves(turn: Turn, page: int) -> None:
     buttons = [
         Button(
             f"{shelf_name(t, category)} ({category.items})",
-            data=callback(SHELF_ROUTE, shelf_key(category.name), 0),
+            data=ShelfPage(shelf_key(category.name), 0).pack(),
         )
         for category in shown
     ]
     rows: Keyboard = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
     rows += _nav(
         t,
-        callback(SHOP_ROUTE, page - 1) if page > 0 else None,
-        callback(SHOP_ROUTE, page + 1) if page + 1 < pages else None,
+        ShelvesPage(page - 1).pack() if page > 0 else None,
+        ShelvesPage(page + 1).pack() if page + 1 < min(pages, MAX_PAGE + 1) else None,
     )
     if categories:
-        rows += ((Button(t("balance.affordable"), data=AFFORDABLE_ROUTE),),)
+        rows += ((Button(t("balance.affordable"), data=AffordablePage().pack()),),)
     _show_list(turn, turn.with_menu(Html("\n".join(lines)), rows))
 
 
@@ -237,11 +275,9 @@ def _find_shelf(categories: tuple[Category, ...], key: str) -> Category | None:
     return next((c for c in categories if shelf_key(c.name) == key), None)
 
 
-@router.button(SHELF_ROUTE)
-async def shelf_button(turn: Turn, args: tuple[str, ...]) -> None:
-    if not args:
-        raise Stale("no shelf")
-    await _shelf(turn, args[0], int_arg(args, 1))
+@router.button(ShelfPage)
+async def shelf_button(turn: Turn, data: ShelfPage) -> None:
+    await _shelf(turn, data.shelf, data.page)
 
 
 async def _shelf(turn: Turn, key: str, page: int) -> None:
@@ -268,10 +304,10 @@ async def _shelf(turn: Turn, key: str, page: int) -> None:
     rows = _item_rows(t, found.items, origin, page * ITEMS_PAGE)
     rows += _nav(
         t,
-        callback(SHELF_ROUTE, key, page - 1) if page > 0 else None,
-        callback(SHELF_ROUTE, key, page + 1) if found.has_more else None,
+        ShelfPage(key, page - 1).pack() if page > 0 else None,
+        ShelfPage(key, page + 1).pack() if found.has_more and page < MAX_PAGE else None,
     )
-    rows += ((Button(t("shop.back_to_shelves"), data=SHOP_ROUTE),),)
+    rows += ((Button(t("shop.back_to_shelves"), data=ShelvesPage().pack()),),)
     text = _list_text(turn, header, found.items, balance, page * ITEMS_PAGE)
     _show_list(turn, turn.with_menu(text, rows))
 
@@ -280,7 +316,7 @@ def _item_rows(t: Translator, items: tuple[ItemView, ...], origin: Origin, first
     rows = []
     for number, view in enumerate(items, start=first + 1):
         shown = shorten(title(t, view), ITEM_BUTTON_TITLE)
-        data = callback(ITEM_ROUTE, view.item_id, origin.encode())
+        data = ItemCard(view.item_id, origin).pack()
         rows.append((Button(f"{number}. {shown}", data=data),))
     return tuple(rows)
 
@@ -307,9 +343,9 @@ def _list_text(
 # --- What can I get? --------------------------------------------------------------------------
 
 
-@router.button(AFFORDABLE_ROUTE)
-async def affordable_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _affordable(turn, int_arg(args, 0) if args else 0)
+@router.button(AffordablePage)
+async def affordable_button(turn: Turn, data: AffordablePage) -> None:
+    await _affordable(turn, data.page)
 
 
 async def _affordable(turn: Turn, page: int) -> None:
@@ -329,8 +365,8 @@ async def _affordable(turn: Turn, page: int) -> None:
     shown = tuple(found[page * AFFORDABLE_PAGE : (page + 1) * AFFORDABLE_PAGE])
     back = (
         (
-            Button(t("shop.mall_button"), data=SHOP_ROUTE),
-            Button(t("balance.back"), data="bal"),
+            Button(t("shop.mall_button"), data=ShelvesPage().pack()),
+            Button(t("balance.back"), data="bal"),  # BalanceScreen (balance imports this module)
         ),
     )
     if not shown:
@@ -341,8 +377,8 @@ async def _affordable(turn: Turn, page: int) -> None:
     rows = _item_rows(t, shown, Origin(affordable=True, page=page), page * AFFORDABLE_PAGE)
     rows += _nav(
         t,
-        callback(AFFORDABLE_ROUTE, page - 1) if page > 0 else None,
-        callback(AFFORDABLE_ROUTE, page + 1) if page + 1 < pages else None,
+        AffordablePage(page - 1).pack() if page > 0 else None,
+        AffordablePage(page + 1).pack() if page + 1 < min(pages, MAX_PAGE + 1) else None,
     )
     text = _list_text(turn, header, shown, balance, page * AFFORDABLE_PAGE)
     _show_list(turn, turn.with_menu(text, (*rows, *back)))
@@ -351,9 +387,9 @@ async def _affordable(turn: Turn, page: int) -> None:
 # --- An item's card ---------------------------------------------------------------------------
 
 
-@router.button(ITEM_ROUTE)
-async def item_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await show_card(turn, id_arg(args, 0), Origin.decode(args, 1))
+@router.button(ItemCard)
+async def item_button(turn: Turn, data: ItemCard) -> None:
+    await show_card(turn, data.item_id, data.origin)
 
 
 async def show_card(
@@ -368,7 +404,7 @@ async def show_card(
     rows: list[tuple[Button, ...]] = []
     if view.blocked_reason is None:
         sale = view.sale.sale_id if view.sale is not None else 0
-        data = callback(OFFER_ROUTE, view.item_id, sale, origin.encode())
+        data = OfferConfirmation(view.item_id, sale, origin).pack()
         rows.append(
             (Button(plain(t("shop.redeem_button", price=price_text(turn, view))), data=data),)
         )

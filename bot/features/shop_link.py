@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from bot.callback_data import CallbackData
 from bot.events import Contact
 from bot.features import menu  # a module: the menu's /start calls open_link here
 from bot.features.member_days import bonus_line
@@ -46,8 +47,12 @@ async def link_command(turn: Turn) -> None:
     await _ask(turn, turn.t("link_phone.ask"))
 
 
-@router.button(LINK_ROUTE)
-async def link_button(turn: Turn, args: tuple[str, ...]) -> None:
+class LinkPhone(CallbackData, route=LINK_ROUTE):
+    """Link the member's shop account by sharing their phone number."""
+
+
+@router.button(LinkPhone)
+async def link_button(turn: Turn, pressed: LinkPhone) -> None:
     await _ask(turn, turn.t("link_phone.ask"))
 
 

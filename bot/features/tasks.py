@@ -16,11 +16,13 @@ import logging
 from dataclasses import replace
 
 from bot.bot_queries import PollSpec
+from bot.callback_data import CallbackData, Id
 from bot.content import in_language, tier_name
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.events import PollAnswer
+from bot.features.birthday import BirthdayStep
 from bot.i18n import Html, Translator
-from bot.router import Router, callback, int_arg
+from bot.router import Router
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
 from core.config import Config
@@ -34,7 +36,30 @@ LIST_ROUTE = "tasks"
 TASK_ROUTE = "tk"
 JOINED_ROUTE = "tkj"
 POLL_ROUTE = "tkp"
-BIRTHDAY_ROUTE = "bday"  # bot.features.birthday
+
+
+class TaskList(CallbackData, route=LIST_ROUTE):
+    """The member's tasks."""
+
+
+class TaskCard(CallbackData, route=TASK_ROUTE):
+    """One task's card."""
+
+    task_id: Id
+
+
+class TaskJoined(CallbackData, route=JOINED_ROUTE):
+    """The "I joined" button: check a channel task now."""
+
+    task_id: Id
+
+
+class TaskPoll(CallbackData, route=POLL_ROUTE):
+    """Send (again) a poll task's poll."""
+
+    task_id: Id
+
+
 # A screen lists at most this many tasks (a mall runs a handful at a time).
 SHOWN = 20
 
@@ -66,8 +91,8 @@ async def tasks_command(turn: Turn) -> None:
     await show_tasks(turn)
 
 
-@router.button(LIST_ROUTE)
-async def tasks_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(TaskList)
+async def tasks_button(turn: Turn, data: TaskList) -> None:
     await show_tasks(turn)
 
 
@@ -82,11 +107,11 @@ async def show_tasks(turn: Turn, intro: Html | None = None) -> None:
     for standing in standings:
         lines.append(summary_line(t, standing, turn.config))
         label = f"{_ICONS.get(standing.task.kind, '•')} {title(t, standing.task)}"
-        rows.append((Button(label, data=callback(TASK_ROUTE, standing.task.task_id)),))
+        rows.append((Button(label, data=TaskCard(standing.task.task_id).pack()),))
     gift = turn.config.birthday.points
     if gift:  # the birthday is a way to earn too: told once, paid every year
         lines.append(t("tasks.birthday_line", points=t.points(gift)))
-        rows.append((Button(t("birthday.button"), data=BIRTHDAY_ROUTE),))
+        rows.append((Button(t("birthday.button"), data=BirthdayStep().pack()),))
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 
@@ -140,9 +165,9 @@ def summary_line(t: Translator, standing: MemberTask, config: Config) -> Html:
     )
 
 
-@router.button(TASK_ROUTE)
-async def task_button(turn: Turn, args: tuple[str, ...]) -> None:
-    standing = await turn.mall.tasks.one_for_member(turn.member_id, int_arg(args, 0), turn.now)
+@router.button(TaskCard)
+async def task_button(turn: Turn, data: TaskCard) -> None:
+    standing = await turn.mall.tasks.one_for_member(turn.member_id, data.task_id, turn.now)
     turn.show(task_screen(turn, standing))
 
 
@@ -166,22 +191,22 @@ def task_screen(turn: Turn, standing: MemberTask, intro: Html | None = None) -> 
             lines.append(t("tasks.channel_how_plain"))
         if task.chat_link:
             rows.append((Button(t("tasks.open_chat"), url=task.chat_link),))
-        rows.append((Button(t("tasks.joined"), data=callback(JOINED_ROUTE, task.task_id)),))
+        rows.append((Button(t("tasks.joined"), data=TaskJoined(task.task_id).pack()),))
     elif task.kind == "channel" and standing.done and task.keep_hours:
         lines.append(t("tasks.channel_keep", hours=t.number(task.keep_hours)))
     elif task.kind in ("quiz", "survey") and not standing.done and standing.tier_allowed:
         key = "tasks.resend_poll" if standing.poll_sent else _START[task.kind]
-        rows.append((Button(t(key), data=callback(POLL_ROUTE, task.task_id)),))
+        rows.append((Button(t(key), data=TaskPoll(task.task_id).pack()),))
         if task.kind == "quiz" and task.poll is not None and not task.poll.paid_if_wrong:
             lines.append(t("tasks.quiz_rule"))
-    rows.append((Button(t("tasks.back"), data=LIST_ROUTE),))
+    rows.append((Button(t("tasks.back"), data=TaskList().pack()),))
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
-@router.button(JOINED_ROUTE)
-async def joined_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(TaskJoined)
+async def joined_button(turn: Turn, data: TaskJoined) -> None:
     t = turn.t
-    standing = await turn.mall.tasks.one_for_member(turn.member_id, int_arg(args, 0), turn.now)
+    standing = await turn.mall.tasks.one_for_member(turn.member_id, data.task_id, turn.now)
     task = standing.task
     if task.kind != "channel" or task.chat is None:
         turn.show(task_screen(turn, standing))
@@ -205,10 +230,10 @@ async def joined_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(task_screen(turn, done, intro))
 
 
-@router.button(POLL_ROUTE)
-async def poll_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(TaskPoll)
+async def poll_button(turn: Turn, data: TaskPoll) -> None:
     t = turn.t
-    standing = await turn.mall.tasks.poll_for(turn.member_id, int_arg(args, 0), turn.now)
+    standing = await turn.mall.tasks.poll_for(turn.member_id, data.task_id, turn.now)
     task = standing.task
     assert task.poll is not None  # poll_for refuses a task without one
     text = task.poll.in_language(t.language)
@@ -254,7 +279,7 @@ def answer_screen(turn: Turn, answered: PollAnswered) -> Screen:
         lines.append(t("tasks.quiz_wrong", title=name))
     if answered.reward is not None:
         lines.append(reward_lines(t, answered.reward))
-    back = ((Button(t("tasks.more"), data=LIST_ROUTE),),)
+    back = ((Button(t("tasks.more"), data=TaskList().pack()),),)
     return turn.with_menu(Html("\n".join(lines)), back)
 
 
@@ -279,4 +304,4 @@ def reward_lines(t: Translator, reward: TaskReward) -> Html:
 
 def task_rows(t: Translator) -> Keyboard:
     """The button that leads to the tasks, for other screens to offer."""
-    return ((Button(t("tasks.more"), data=LIST_ROUTE),),)
+    return ((Button(t("tasks.more"), data=TaskList().pack()),),)
