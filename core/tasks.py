@@ -152,6 +152,9 @@ class MemberTask:
     tier_allowed: bool = True
     poll_sent: bool = False
     reward: TaskReward | None = None
+    # Completed this period, then taken back (the member left the chat too soon): it cannot
+    # be done again until the next period.
+    revoked: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,7 @@ class Tasks:
             progress=progress,
             tier_allowed=tier_allows(task, tier, self.config),
             poll_sent=sent,
+            revoked=done is not None and done.revoked_at is not None,
         )
 
     async def complete_joined(self, member_id: int, task_id: int, now: datetime) -> MemberTask:

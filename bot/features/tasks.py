@@ -133,6 +133,8 @@ def status_text(t: Translator, standing: MemberTask, config: Config) -> Html:
     task = standing.task
     if standing.done:
         return t(_DONE[task.repeat])
+    if standing.revoked:
+        return t("tasks.revoked_status")
     if not standing.tier_allowed:
         return t("tasks.needs_tier", tier=tier_name(t, config.tiers, task.min_tier or ""))
     if task.kind == "challenge" and standing.progress is not None and task.target:
@@ -184,7 +186,9 @@ def task_screen(turn: Turn, standing: MemberTask, intro: Html | None = None) -> 
         lines.append(t("tasks.until", at=t.moment(task.ends_at)))
     lines.append(t("tasks.status", status=status_text(t, standing, turn.config)))
     rows: list[tuple[Button, ...]] = []
-    if task.kind == "channel" and not standing.done and standing.tier_allowed:
+    if task.kind == "channel" and standing.revoked:
+        lines.append(t("tasks.revoked_how", hours=t.number(task.keep_hours or 0)))
+    elif task.kind == "channel" and not standing.done and standing.tier_allowed:
         if task.keep_hours:
             lines.append(t("tasks.channel_how", hours=t.number(task.keep_hours)))
         else:

@@ -108,6 +108,12 @@ async def test_a_member_joins_the_channel_is_paid_once_and_loses_it_by_leaving(c
     assert await _balance(chat, ann.id) == 100
     history = await ann.send("/history")
     assert "Task reward taken back (left the chat): Join our news channel" in history.text
+    # The task's page says why it is not offered again, and offers no "I've joined".
+    ann.join("@pointsmall_news")
+    await ann.send("/tasks")
+    page = await ann.press("📢 Join our news channel")
+    assert "within 72 hours of joining, so this task's reward was taken back" in page.text
+    assert "✅ I've joined" not in ann.buttons(page)
     assert (await chat.mall.check()).ok
 
 
