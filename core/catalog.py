@@ -271,6 +271,14 @@ class MemberState:
     tier: str
 
 
+async def items_by_sku(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[int, str]]:
+    """(id, kind) of each of ``skus`` the catalog has (a catalog file's references)."""
+    if not skus:
+        return {}
+    rows = await conn.execute(select(Item.sku, Item.id, Item.kind).where(Item.sku.in_(skus)))
+    return {str(row.sku): (int(row.id), str(row.kind)) for row in rows}
+
+
 # --- The one eligibility check ---------------------------------------------------------------
 
 

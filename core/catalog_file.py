@@ -57,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import blind_boxes, validation
+from core import blind_boxes, rules, validation
 from core.audit import operator_or_member, write_entry
 from core.catalog import (
     SKU_PATTERN,
@@ -66,15 +66,16 @@ from core.catalog import (
     clean_texts,
     insert_codes,
     item_problems,
+    items_by_sku,
     texts_problems,
     upsert_item_row,
 )
 from core.config import Config, is_language_code
 from core.db.database import Database
-from core.db.models import BlindBox, BoxPrize, BoxSeed, Item, Shelf
+from core.db.models import BlindBox, BoxPrize, BoxSeed, Shelf
 from core.errors import MallError
 from core.member_days import MemberDaySpec, spec_problems, upsert_rules
-from core.tasks_file import check_tasks, prize_items, upsert_tasks
+from core.tasks_file import check_tasks, upsert_tasks
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
 # Integer columns (weights, pity counters) hold 32-bit values.
@@ -422,13 +423,6 @@ def _is_scalar(value: object) -> bool:
     return isinstance(value, str | int | float | bool | datetime) or value is None
 
 
-def _localize(moment: datetime | None, config: Config) -> datetime | None:
-    """A date-time written without an offset is on the mall's clock."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=config.mall.timezone)
-
-
 def _item_spec(model: _Item, config: Config) -> ItemSpec:
     return ItemSpec(
         sku=model.sku,
@@ -442,8 +436,8 @@ def _item_spec(model: _Item, config: Config) -> ItemSpec:
         photo=model.photo,
         cash_minor=model.cash,
         stock=model.stock,
-        starts_at=_localize(model.starts, config),
-        ends_at=_localize(model.ends, config),
+        starts_at=rules.on_mall_clock(model.starts, config.mall.timezone),
+        ends_at=rules.on_mall_clock(model.ends, config.mall.timezone),
         min_tier=model.min_tier,
         limit_count=model.limit.count if model.limit else None,
         limit_period=model.limit.per if model.limit else None,
@@ -903,7 +897,7 @@ async def _load(
     member_days = _check_member_days(raw_days if isinstance(raw_days, list) else [], problems)
     async with db.write() as conn:
         # Prizes may name items loaded earlier: they must exist (and be coupons where asked).
-        known = await _existing_items(conn, list(outside))
+        known = await items_by_sku(conn, list(outside))
         for sku, uses in outside.items():
             for box_index, number, kind in uses:
                 raw_box = raw_boxes[box_index]
@@ -913,7 +907,7 @@ async def _load(
                 elif kind == "coupon" and known[sku][1] != "coupon":
                     message = f"item {sku!r} is not a coupon item"
                     problems.add("boxes", box_index, raw_box.get("sku"), loc, message)
-        known_prizes = await prize_items(conn, list(task_prizes))
+        known_prizes = await items_by_sku(conn, list(task_prizes))
         for sku, task_indexes in task_prizes.items():
             for task_index in task_indexes:
                 code = raw_tasks[task_index].get("code")
@@ -959,13 +953,6 @@ async def _load(
         return replace(report, warnings=tuple(warnings.found), member_days=days_changed)
 
 
-async def _existing_items(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[int, str]]:
-    if not skus:
-        return {}
-    rows = await conn.execute(select(Item.sku, Item.id, Item.kind).where(Item.sku.in_(skus)))
-    return {row.sku: (int(row.id), row.kind) for row in rows}
-
-
 async def _apply(
     conn: AsyncConnection, items: list[_ItemEntry], boxes: list[_BoxEntry], now: datetime
 ) -> CatalogLoadReport:
@@ -978,7 +965,7 @@ async def _apply(
     box_counts = {"created": 0, "updated": 0, "unchanged": 0}
     if boxes:
         skus = sorted({p.item for b in boxes for p in b.model.prizes if p.item is not None})
-        item_ids = {sku: ids[0] for sku, ids in (await _existing_items(conn, skus)).items()}
+        item_ids = {sku: ids[0] for sku, ids in (await items_by_sku(conn, skus)).items()}
         for box in boxes:
             box_counts[await _upsert_box(conn, box.model, item_ids, now)] += 1
     return CatalogLoadReport(

@@ -123,3 +123,10 @@ def next_tier(current: Tier, tiers: TiersSettings) -> Tier | None:
     """The tier above ``current``, if there is one."""
     above = [level for level in tiers.levels if level.threshold > current.threshold]
     return above[0] if above else None
+
+
+def on_mall_clock(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """A date-time written without an offset (in a catalog file) is on the mall's clock."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=tz)

@@ -33,7 +33,7 @@ from core.db.models import (
 from core.earning import earn
 from core.errors import Frozen, TierTooLow
 from core.inventory import take_stock
-from core.ledger import lock_member
+from core.ledger import current_balance, lock_member
 
 METRICS: tuple[str, ...] = ("checkins", "spend", "redeem", "invites", "shop")
 REPEATS: tuple[str, ...] = ("once", "day", "week", "month")
@@ -214,9 +214,10 @@ async def completion_of(
 
 
 async def reward_of(conn: AsyncConnection, task: Any, completion: Row[Any]) -> TaskReward:
-    """The reward an earlier completion paid, as it was paid (for a repeated request)."""
+    """The reward an earlier completion paid, as it was paid (for a repeated request, or the
+    job's message), with the member's balance as this transaction sees it."""
     item = await _item(conn, task.reward_item_id)
-    balance = (await lock_member(conn, int(completion.member_id))).balance
+    balance = await current_balance(conn, int(completion.member_id))
     return TaskReward(
         completion_id=int(completion.id),
         task_id=int(task.id),

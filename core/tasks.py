@@ -30,7 +30,7 @@ from core.db.database import Database
 from core.db.models import Item, Member, Task, TaskCompletion, TaskPoll
 from core.earning import add_earned, refresh_tier
 from core.errors import InvalidInput, TaskDone, TaskNotReady, TierTooLow, UnknownTask
-from core.ledger import current_balance, debit_member, lock_member, require_member
+from core.ledger import debit_member, lock_member, require_member
 from core.outbox import Envelope, enqueue
 from core.task_rewards import (
     TaskReward,
@@ -564,7 +564,7 @@ class Tasks:
             envelopes = []
             for done in rows:
                 task = await _task_row(conn, int(done.task_id))
-                reward = await _reward_read(conn, task, done)
+                reward = await reward_of(conn, task, done)
                 language = await _language(conn, int(done.member_id))
                 key = f"task-done:{done.id}"
                 envelopes.append(Envelope(key, int(done.member_id), tell(language, reward)))
@@ -717,33 +717,6 @@ async def _open_view(conn: AsyncConnection, task_id: int, now: datetime) -> Task
 
 def _member_tier(member_id: int) -> Any:
     return select(Member.tier).where(Member.id == member_id)
-
-
-async def _reward_read(conn: AsyncConnection, task: Any, done: Any) -> TaskReward:
-    """A completion's reward read without locking (the balance as it is now)."""
-    item_title = item_titles = None
-    if task.reward_item_id is not None:
-        item = (
-            await conn.execute(
-                select(Item.title, Item.titles).where(Item.id == task.reward_item_id)
-            )
-        ).first()
-        if item is not None:
-            item_title, item_titles = str(item.title), dict(item.titles or {})
-    return TaskReward(
-        completion_id=int(done.id),
-        task_id=int(task.id),
-        code=str(task.code),
-        title=str(task.title),
-        titles=dict(task.titles or {}),
-        period=str(done.period),
-        points=int(done.points),
-        capped=int(done.capped),
-        balance=await current_balance(conn, int(done.member_id)),
-        item_title=item_title,
-        item_titles=item_titles or {},
-        prize_missing=bool(done.prize_missing),
-    )
 
 
 async def _language(conn: AsyncConnection, member_id: int) -> str:

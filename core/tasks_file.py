@@ -46,9 +46,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.catalog import clean_texts
+from core import rules
+from core.catalog import clean_texts, items_by_sku
 from core.config import Config
-from core.db.models import Item, Task
+from core.db.models import Task
 from core.errors import MallError
 from core.shop_orders import to_minor
 from core.task_rewards import KINDS, METRICS, REPEATS
@@ -200,7 +201,8 @@ def check_tasks(
                 bad(("prize",), f"item {model.prize!r} is a coupon item; a task's prize is not")
         if model.min_tier is not None and model.min_tier not in tiers:
             bad(("min_tier",), f"no tier {model.min_tier!r} (tiers: {', '.join(sorted(tiers))})")
-        starts, ends = _localize(model.starts, config), _localize(model.ends, config)
+        tz = config.mall.timezone
+        starts, ends = rules.on_mall_clock(model.starts, tz), rules.on_mall_clock(model.ends, tz)
         if starts is not None and ends is not None and ends <= starts:
             bad(("ends",), "must be after starts")
         for key, kinds in _ONLY.items():
@@ -339,20 +341,6 @@ def _check_challenge(model: _Task, values: dict[str, Any], config: Config, bad: 
     values.update(metric=model.metric, target=target)
 
 
-def _localize(moment: datetime | None, config: Config) -> datetime | None:
-    """A date-time written without an offset is on the mall's clock."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=config.mall.timezone)
-
-
-async def prize_items(conn: AsyncConnection, skus: list[str]) -> dict[str, tuple[int, str]]:
-    if not skus:
-        return {}
-    rows = await conn.execute(select(Item.sku, Item.id, Item.kind).where(Item.sku.in_(skus)))
-    return {str(row.sku): (int(row.id), str(row.kind)) for row in rows}
-
-
 async def upsert_tasks(
     conn: AsyncConnection, entries: list[TaskEntry], now: datetime
 ) -> dict[str, int]:
@@ -360,7 +348,7 @@ async def upsert_tasks(
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     if not entries:
         return counts
-    items = await prize_items(conn, sorted({e.prize for e in entries if e.prize is not None}))
+    items = await items_by_sku(conn, sorted({e.prize for e in entries if e.prize is not None}))
     codes = [entry.code for entry in entries]
     existing = {
         str(row.code): row for row in await conn.execute(select(Task).where(Task.code.in_(codes)))

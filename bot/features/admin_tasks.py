@@ -20,7 +20,7 @@ from bot.charts import poll_chart
 from bot.content import SPOKEN
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.features.admin import admin_screen, ask, drop_question
-from bot.features.tasks import progress_text, reward_text, title
+from bot.features.tasks import OPEN_TEXTS, progress_text, reward_text, title
 from bot.i18n import Html, Translator, shorten
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
@@ -132,7 +132,7 @@ async def _card(turn: Turn, task: TaskView, intro: Html | None = None) -> Screen
     lines += [
         t("admin.tasks.card", title=title(t, task), code=task.code),
         t("admin.tasks.kind", kind=t(_KINDS[task.kind])),
-        t("admin.tasks.reward", reward=reward_text(t, task), repeat=t(_REPEATS[task.repeat])),
+        t("admin.tasks.reward", reward=reward_text(t, task), repeat=t(OPEN_TEXTS[task.repeat])),
         t("admin.tasks.state_on") if task.active else t("admin.tasks.state_off"),
     ]
     if task.starts_at is not None or task.ends_at is not None:
@@ -291,10 +291,4 @@ _KINDS = {
     "quiz": "admin.tasks.kind_quiz",
     "survey": "admin.tasks.kind_survey",
     "challenge": "admin.tasks.kind_challenge",
-}
-_REPEATS = {
-    "once": "tasks.open_once",
-    "day": "tasks.open_day",
-    "week": "tasks.open_week",
-    "month": "tasks.open_month",
 }

@@ -64,14 +64,14 @@ class TaskPoll(CallbackData, route=POLL_ROUTE):
 SHOWN = 20
 
 _ICONS = {"channel": "📢", "quiz": "🧠", "survey": "📝", "challenge": "🏆"}
-# Texts by a task's repeat, metric or kind.
+# Texts by a task's repeat (OPEN_TEXTS: how often it can be done), metric or kind.
 _DONE = {
     "once": "tasks.done_once",
     "day": "tasks.done_day",
     "week": "tasks.done_week",
     "month": "tasks.done_month",
 }
-_OPEN = {
+OPEN_TEXTS = {
     "once": "tasks.open_once",
     "day": "tasks.open_day",
     "week": "tasks.open_week",
@@ -141,7 +141,7 @@ def status_text(t: Translator, standing: MemberTask, config: Config) -> Html:
         return progress_text(t, task, standing.progress, config.mall.currency)
     if standing.poll_sent:
         return t("tasks.poll_waiting")
-    return t(_OPEN[task.repeat])
+    return t(OPEN_TEXTS[task.repeat])
 
 
 def progress_text(t: Translator, task: TaskView, progress: int, currency: str) -> Html:
