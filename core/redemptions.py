@@ -232,6 +232,11 @@ def issue_token(
     return f"{item_id}.{sale_id or 0}.{base64.urlsafe_b64encode(raw).decode()}"
 
 
+def is_token(text: object) -> bool:
+    """Whether ``text`` has a confirm token's shape (whose it is, only :func:`read_token` says)."""
+    return isinstance(text, str) and _TOKEN.fullmatch(text) is not None
+
+
 def read_token(key: bytes | None, member_id: int, token: object) -> TokenClaims:
     """Verify a confirm token for ``member_id``; :class:`InvalidToken` if it is not theirs."""
     match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
@@ -431,6 +436,12 @@ class Redemptions:
             secret = outcome.result
         self._key = bytes.fromhex(secret)
         return self._key
+
+    async def token_claims(self, member_id: int, token: object) -> TokenClaims:
+        """What a confirm token shown to ``member_id`` offered; :class:`InvalidToken` if it is
+        malformed, forged, or another member's."""
+        validation.member_id(member_id)
+        return read_token(await self._signing_key(None), member_id, token)
 
     async def offer(
         self, member_id: int, item_id: int, now: datetime, flash_sale_id: int | None = None
