@@ -27,11 +27,11 @@ from bot.features import build_router
 from bot.features.balance import HistoryPage
 from bot.features.birthday import BirthdayStep
 from bot.features.checkin import MakeUp
+from bot.features.item_card import ItemCard, OfferConfirmation, Origin
 from bot.features.notifications import SetNotifications
 from bot.features.redeem import DropAddress
 from bot.features.redemptions import RedemptionCard
 from bot.features.sales import SaleCard, SalesPage
-from bot.features.shop import ItemCard, OfferConfirmation, Origin
 from bot.router import Router
 from bot.screens import CALLBACK_DATA_LIMIT
 from tests.support.chat import Chat
