@@ -9,12 +9,9 @@ was shown gets a clear answer and the item as it is now.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 
-from bot.callback_data import MAX_PAGE
 from bot.content import shelf_name, title
-from bot.events import Press
 from bot.features.item_card import (
     AffordablePage,
     ItemCard,
@@ -27,9 +24,10 @@ from bot.features.item_card import (
     show_card,
 )
 from bot.i18n import Html, Translator, shorten
+from bot.lists import nav_rows, page_of, show_list
 from bot.refusals import refusal_text as refusal  # where the admin forms and sales still read it
 from bot.router import Router
-from bot.screens import Button, Keyboard, Screen
+from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.catalog import Category, ItemView
 
@@ -69,34 +67,10 @@ async def shelves_button(turn: Turn, data: ShelvesPage) -> None:
     await shelves(turn, data.page)
 
 
-def _show_list(turn: Turn, screen: Screen) -> None:
-    """Show a text screen; from a card with a photo, as a new message under it.
-
-    Telegram cannot turn a photo into a text message: editing would put a list into the
-    picture's caption.
-    """
-    action = turn.action
-    if isinstance(action, Press) and action.has_media:
-        turn.send(screen)
-    else:
-        turn.show(screen)
-
-
-def _nav(t: Translator, previous: str | None, following: str | None) -> Keyboard:
-    row = []
-    if previous is not None:
-        row.append(Button(t("nav.previous"), data=previous))
-    if following is not None:
-        row.append(Button(t("nav.next"), data=following))
-    return (tuple(row),) if row else ()
-
-
 async def shelves(turn: Turn, page: int) -> None:
     t = turn.t
     categories = await turn.mall.catalog.categories(turn.now)
-    pages = max(1, math.ceil(len(categories) / SHELVES_PAGE))
-    page = min(page, pages - 1)
-    shown = categories[page * SHELVES_PAGE : (page + 1) * SHELVES_PAGE]
+    page, shown, more = page_of(categories, page, SHELVES_PAGE)
     lines: list[str] = [
         t("shop.title", mall=turn.config.mall.name),
         t("shop.balance", balance=t.points(await member_balance(turn))),
@@ -111,14 +85,10 @@ async def shelves(turn: Turn, page: int) -> None:
         for category in shown
     ]
     rows: Keyboard = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
-    rows += _nav(
-        t,
-        ShelvesPage(page - 1).pack() if page > 0 else None,
-        ShelvesPage(page + 1).pack() if page + 1 < min(pages, MAX_PAGE + 1) else None,
-    )
+    rows += nav_rows(t, page, more, ShelvesPage)
     if categories:
         rows += ((Button(t("balance.affordable"), data=AffordablePage().pack()),),)
-    _show_list(turn, turn.with_menu(Html("\n".join(lines)), rows))
+    show_list(turn, turn.with_menu(Html("\n".join(lines)), rows))
 
 
 def _find_shelf(categories: tuple[Category, ...], key: str) -> Category | None:
@@ -152,14 +122,10 @@ async def _shelf(turn: Turn, key: str, page: int) -> None:
         t("shop.balance", balance=t.points(balance)),
     ]
     rows = _item_rows(t, found.items, origin, page * ITEMS_PAGE)
-    rows += _nav(
-        t,
-        ShelfPage(key, page - 1).pack() if page > 0 else None,
-        ShelfPage(key, page + 1).pack() if found.has_more and page < MAX_PAGE else None,
-    )
+    rows += nav_rows(t, page, found.has_more, lambda other: ShelfPage(key, other))
     rows += ((Button(t("shop.back_to_shelves"), data=ShelvesPage().pack()),),)
     text = _list_text(turn, header, found.items, balance, page * ITEMS_PAGE)
-    _show_list(turn, turn.with_menu(text, rows))
+    show_list(turn, turn.with_menu(text, rows))
 
 
 def _item_rows(t: Translator, items: tuple[ItemView, ...], origin: Origin, first: int) -> Keyboard:
@@ -210,9 +176,8 @@ async def _affordable(turn: Turn, page: int) -> None:
         if not batch.has_more:
             break
     balance = await member_balance(turn)
-    pages = max(1, math.ceil(len(found) / AFFORDABLE_PAGE))
-    page = min(page, pages - 1)
-    shown = tuple(found[page * AFFORDABLE_PAGE : (page + 1) * AFFORDABLE_PAGE])
+    page, listed, more = page_of(found, page, AFFORDABLE_PAGE)
+    shown = tuple(listed)
     back = (
         (
             Button(t("shop.mall_button"), data=ShelvesPage().pack()),
@@ -221,17 +186,13 @@ async def _affordable(turn: Turn, page: int) -> None:
     )
     if not shown:
         text = t("shop.affordable.none", balance=t.points(balance))
-        _show_list(turn, turn.with_menu(text, back))
+        show_list(turn, turn.with_menu(text, back))
         return
     header = [t("shop.affordable.title", balance=t.points(balance), page=t.number(page + 1))]
     rows = _item_rows(t, shown, Origin(affordable=True, page=page), page * AFFORDABLE_PAGE)
-    rows += _nav(
-        t,
-        AffordablePage(page - 1).pack() if page > 0 else None,
-        AffordablePage(page + 1).pack() if page + 1 < min(pages, MAX_PAGE + 1) else None,
-    )
+    rows += nav_rows(t, page, more, AffordablePage)
     text = _list_text(turn, header, shown, balance, page * AFFORDABLE_PAGE)
-    _show_list(turn, turn.with_menu(text, (*rows, *back)))
+    show_list(turn, turn.with_menu(text, (*rows, *back)))
 
 
 # --- An item's card ---------------------------------------------------------------------------
