@@ -174,6 +174,39 @@ async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_ch
     assert await balance(chat, ann) == 700
 
 
+async def test_a_physical_press_handled_again_after_a_crash_asks_for_the_address_again(
+    mall_chat: Chat,
+) -> None:
+    """The question was opened (core) but its message may never have reached the chat: a
+    press handed over again shows it; a double tap still does not."""
+    chat = mall_chat
+    ann = await joined(chat)
+    confirm = await confirmation(ann, "Goods (1)", "1. Canvas tote", "400")
+    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
+    assert data is not None
+    conversation = chat.runtime.conversation("bot")
+    press = Press(data, confirm.message_id)
+    sender = Sender(ann.id, "Ann", language_code="en")
+
+    first = await conversation.handle(Event(sender, press))
+    double_tap = await conversation.handle(Event(sender, press))
+    after_crash = await conversation.handle(Event(sender, press, retried=True))
+
+    def questions(outputs: list[Output]) -> list[str]:
+        return [
+            o.screen.text
+            for o in outputs
+            if isinstance(o, Edit | Send) and o.screen.text.startswith("📦 Where should we send")
+        ]
+
+    assert len(questions(first)) == 1
+    assert questions(double_tap) == []
+    assert len(questions(after_crash)) == 1
+    assert await balance(chat, ann) == 1000  # nothing taken before the address
+    done = await ann.send("1 Tea Street")
+    assert "🎉 Redeemed Canvas tote for 400 points." in done.text
+
+
 async def test_a_payment_whose_handling_fails_stays_to_be_handled_again(
     mall_chat: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
