@@ -5,7 +5,7 @@ a confirmation. Both are written to the audit log by ``core.risk``."""
 from __future__ import annotations
 
 from bot.callback_data import CallbackData, Id
-from bot.features.admin import admin_screen
+from bot.features.admin_screens import admin_screen
 from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen

@@ -19,7 +19,8 @@ from bot.callback_data import CallbackData, Id
 from bot.charts import poll_chart
 from bot.content import SPOKEN
 from bot.delivery import ChatUnavailable, DeliveryError
-from bot.features.admin import admin_screen, ask, drop_question
+from bot.features.admin_questions import ask, drop_question
+from bot.features.admin_screens import admin_screen
 from bot.features.tasks import OPEN_TEXTS, progress_text, reward_text, title
 from bot.i18n import Html, Translator, shorten
 from bot.router import Router

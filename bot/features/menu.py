@@ -7,7 +7,7 @@ from typing import Annotated
 from bot.callback_data import CallbackData, Codec
 from bot.events import Command
 from bot.features import shop_link  # a module import: shop_link shows this main menu
-from bot.features.admin import ADMIN_ROUTE
+from bot.features.admin_screens import AdminMenu
 from bot.features.balance import BalanceScreen
 from bot.features.boxes import BoxesPage
 from bot.features.checkin import CheckIn
@@ -72,7 +72,7 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
     t = turn.t
     last: tuple[Button, ...] = (Button(t("link_phone.menu"), data=shop_link.LinkPhone().pack()),)
     if turn.is_admin:  # their way to /admin's menu
-        last += (Button(t("menu.admin"), data=ADMIN_ROUTE),)
+        last += (Button(t("menu.admin"), data=AdminMenu().pack()),)
     rows = (
         (
             Button(t("menu.checkin"), data=CheckIn().pack()),
