@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from bot.callback_data import CallbackData, Id, Ints, Page
 from bot.content import SPOKEN
 from bot.events import Upload
-from bot.features.admin import admin_screen, label, two_a_row
 from bot.features.admin_forms import (
     ANSWER_TTL,
     EXAMPLE_MOMENT,
     Choice,
     Draft,
     Form,
+    FormPress,
     Invalid,
     Label,
     Question,
@@ -47,9 +48,10 @@ from bot.features.admin_forms import (
     text_answer,
     whole_number,
 )
+from bot.features.admin_screens import admin_screen, label, two_a_row
 from bot.features.admin_tasks import channel_warnings
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.catalog import KINDS, LIMIT_PERIODS, SKU_PATTERN, ItemRecord, ItemSpec
@@ -82,6 +84,103 @@ SHELF_ROUTE = "aih"
 SHELF_FORM_ROUTE = "aig"
 SHELF_FORM_KIND = "admin.shelf.form"
 SHELF_NAME_MAX = 64
+# More shelves, and more editable fields, than a mall has.
+MAX_SHELVES = 1_000
+MAX_FIELDS = 100
+
+
+class AdminItems(CallbackData, route=LIST_ROUTE):
+    """A page of every item, on the shelf or not."""
+
+    page: Page = 0
+
+
+class AdminItemCard(CallbackData, route=CARD_ROUTE):
+    """One item's card for the admin."""
+
+    item_id: Id
+
+
+class NewItem(CallbackData, route=NEW_ROUTE):
+    """The form of a new item."""
+
+
+class PickField(CallbackData, route=EDIT_ROUTE):
+    """Which field of an item to change."""
+
+    item_id: Id
+
+
+class EditField(CallbackData, route=EDIT_FIELD_ROUTE):
+    """Change one field (``field``: its place in EDIT_FIELDS) of an item."""
+
+    item_id: Id
+    field: Annotated[int, Ints(0, MAX_FIELDS - 1)]
+
+
+class Restock(CallbackData, route=RESTOCK_ROUTE):
+    """Add stock to an item (asks how much)."""
+
+    item_id: Id
+
+
+class AskDeactivate(CallbackData, route=DEACTIVATE_ROUTE):
+    """Switch an item off? (asks first, offering "prize only")."""
+
+    item_id: Id
+
+
+class Deactivate(CallbackData, route=DEACTIVATE_CONFIRM_ROUTE):
+    """Yes, switch it off."""
+
+    item_id: Id
+
+
+class PrizeOnly(CallbackData, route=PRIZE_ONLY_ROUTE):
+    """Take an item off the shelf, keeping it in its blind boxes."""
+
+    item_id: Id
+
+
+class Reactivate(CallbackData, route=REACTIVATE_ROUTE):
+    """Switch an item on again."""
+
+    item_id: Id
+
+
+class UploadCodes(CallbackData, route=CODES_ROUTE):
+    """Upload a coupon's codes (asks for the file)."""
+
+    item_id: Id
+
+
+class UploadCatalog(CallbackData, route=CATALOG_ROUTE):
+    """Upload the catalog file (asks for it)."""
+
+
+class CancelFile(CallbackData, route=CANCEL_FILE_ROUTE):
+    """Drop the file question: back to the item (``item_id``) or the list (0)."""
+
+    item_id: Id = 0
+
+
+class ItemForm(FormPress, route=FORM_ROUTE):
+    """A button of the item form."""
+
+
+class AdminShelves(CallbackData, route=SHELVES_ROUTE):
+    """Every shelf with its names in other languages."""
+
+
+class AdminShelf(CallbackData, route=SHELF_ROUTE):
+    """One shelf's names (``index``: its place in the list; a name is too long for a button)."""
+
+    index: Annotated[int, Ints(0, MAX_SHELVES - 1)]
+
+
+class ShelfForm(FormPress, route=SHELF_FORM_ROUTE):
+    """A button of the shelf names form."""
+
 
 PAGE_SIZE = 10
 # Where uploaded item photos are kept (relative to the working directory, like var/*.db).
@@ -176,9 +275,9 @@ _LIMIT = re.compile(r"(\d{1,9})\s*(?:per|/|每)\s*(\S+)", re.IGNORECASE)
 # --- The list and the card ----------------------------------------------------------------------
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await _list_screen(turn, int_arg(args, 0) if args else 0))
+@router.button(AdminItems, admin=True)
+async def list_button(turn: Turn, pressed: AdminItems) -> None:
+    turn.show(await _list_screen(turn, pressed.page))
 
 
 async def _list_screen(turn: Turn, page: int, intro: Html | None = None) -> Screen:
@@ -190,23 +289,23 @@ async def _list_screen(turn: Turn, page: int, intro: Html | None = None) -> Scre
     if not found.items:
         lines.append(t("admin.items.none"))
     rows: list[tuple[Button, ...]] = [
-        (Button(plain(_list_label(turn, item)), data=callback(CARD_ROUTE, item.item_id)),)
+        (Button(plain(_list_label(turn, item)), data=AdminItemCard(item.item_id).pack()),)
         for item in found.items
     ]
     nav = []
     if page:
-        nav.append(Button(plain(t("admin.items.previous")), data=callback(LIST_ROUTE, page - 1)))
+        nav.append(Button(plain(t("admin.items.previous")), data=AdminItems(page - 1).pack()))
     if found.has_more:
-        nav.append(Button(plain(t("admin.items.next")), data=callback(LIST_ROUTE, page + 1)))
+        nav.append(Button(plain(t("admin.items.next")), data=AdminItems(page + 1).pack()))
     if nav:
         rows.append(tuple(nav))
     rows.append(
         (
-            Button(plain(t("admin.items.add")), data=NEW_ROUTE),
-            Button(plain(t("admin.items.upload_catalog")), data=CATALOG_ROUTE),
+            Button(plain(t("admin.items.add")), data=NewItem().pack()),
+            Button(plain(t("admin.items.upload_catalog")), data=UploadCatalog().pack()),
         )
     )
-    rows.append((Button(plain(t("admin.shelves.button")), data=SHELVES_ROUTE),))
+    rows.append((Button(plain(t("admin.shelves.button")), data=AdminShelves().pack()),))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
@@ -216,9 +315,9 @@ def _list_label(turn: Turn, item: ItemRecord) -> Html:
     return t("admin.items.line", mark=mark, title=item.title, price=_price(turn, item))
 
 
-@router.button(CARD_ROUTE, admin=True)
-async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
-    await _show_card(turn, int_arg(args, 0))
+@router.button(AdminItemCard, admin=True)
+async def card_button(turn: Turn, pressed: AdminItemCard) -> None:
+    await _show_card(turn, pressed.item_id)
 
 
 async def _show_card(turn: Turn, item_id: int, intro: Html | None = None) -> None:
@@ -229,22 +328,23 @@ async def _show_card(turn: Turn, item_id: int, intro: Html | None = None) -> Non
     t = turn.t
     text = Html("\n".join([*([intro, ""] if intro else []), _card_text(turn, item)]))
     rows: list[tuple[Button, ...]] = [
-        (Button(plain(t("admin.items.edit")), data=callback(EDIT_ROUTE, item_id)),)
+        (Button(plain(t("admin.items.edit")), data=PickField(item_id).pack()),)
     ]
     if item.stock is not None:
-        rows[0] += (Button(plain(t("admin.items.restock")), data=callback(RESTOCK_ROUTE, item_id)),)
+        rows[0] += (Button(plain(t("admin.items.restock")), data=Restock(item_id).pack()),)
     if item.kind == "coupon":
         rows.append(
-            (Button(plain(t("admin.items.upload_codes")), data=callback(CODES_ROUTE, item_id)),)
+            (Button(plain(t("admin.items.upload_codes")), data=UploadCodes(item_id).pack()),)
         )
+    switch: CallbackData
     if item.active:
-        route = DEACTIVATE_ROUTE
+        switch = AskDeactivate(item_id)
         label = t("admin.items.deactivate" if item.listed else "admin.items.deactivate_prize")
     else:
-        route = REACTIVATE_ROUTE
+        switch = Reactivate(item_id)
         label = t("admin.items.reactivate" if item.listed else "admin.items.reactivate_prize")
-    rows.append((Button(plain(label), data=callback(route, item_id)),))
-    rows.append((Button(plain(t("admin.items.back_to_list")), data=LIST_ROUTE),))
+    rows.append((Button(plain(label), data=switch.pack()),))
+    rows.append((Button(plain(t("admin.items.back_to_list")), data=AdminItems().pack()),))
     turn.show(admin_screen(turn, text, tuple(rows)))
 
 
@@ -846,14 +946,14 @@ async def _restock_item(turn: Turn, item_id: int, draft: Draft) -> None:
 def _home(turn: Turn, draft: Draft) -> Button:
     item_id = draft.context.get("item")
     if isinstance(item_id, int):
-        return Button(plain(turn.t("admin.items.back_to_item")), data=callback(CARD_ROUTE, item_id))
-    return Button(plain(turn.t("admin.items.back_to_list")), data=LIST_ROUTE)
+        return Button(plain(turn.t("admin.items.back_to_item")), data=AdminItemCard(item_id).pack())
+    return Button(plain(turn.t("admin.items.back_to_list")), data=AdminItems().pack())
 
 
 FORM = Form(
     router,
     name="item",
-    route=FORM_ROUTE,
+    press=ItemForm,
     kind=FORM_KIND,
     upload_kind=PHOTO_KIND,
     steps=STEPS,
@@ -882,26 +982,26 @@ async def _free_sku(turn: Turn, title: str) -> str:
     raise InvalidInput(f"no free sku for {title!r}", field="sku", problems="sku: taken")
 
 
-@router.button(NEW_ROUTE, admin=True)
-async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(NewItem, admin=True)
+async def new_button(turn: Turn, pressed: NewItem) -> None:
     await FORM.start(turn, NEW_ITEM_STEPS, context={"mode": "new"})
 
 
-@router.button(EDIT_ROUTE, admin=True)
-async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(PickField, admin=True)
+async def edit_button(turn: Turn, pressed: PickField) -> None:
     """Which field to change."""
-    item = await _item(turn, int_arg(args, 0))
+    item = await _item(turn, pressed.item_id)
     t = turn.t
     buttons = [
         Button(
             plain(_field_label(turn, name)),
-            data=callback(EDIT_FIELD_ROUTE, item.item_id, index),
+            data=EditField(item.item_id, index).pack(),
         )
         for index, name in enumerate(EDIT_FIELDS)
     ]
     rows = two_a_row(buttons)
     rows.append(
-        (Button(plain(t("admin.items.back_to_item")), data=callback(CARD_ROUTE, item.item_id)),)
+        (Button(plain(t("admin.items.back_to_item")), data=AdminItemCard(item.item_id).pack()),)
     )
     turn.show(admin_screen(turn, t("admin.items.pick_field", title=item.title), tuple(rows)))
 
@@ -914,10 +1014,10 @@ def _field_label(turn: Turn, name: str) -> Html:
     return label(turn, FIELD_LABELS, name)
 
 
-@router.button(EDIT_FIELD_ROUTE, admin=True)
-async def edit_field_button(turn: Turn, args: tuple[str, ...]) -> None:
-    item = await _item(turn, int_arg(args, 0))
-    index = int_arg(args, 1)
+@router.button(EditField, admin=True)
+async def edit_field_button(turn: Turn, pressed: EditField) -> None:
+    item = await _item(turn, pressed.item_id)
+    index = pressed.field
     fields = list(EDIT_FIELDS)
     if index >= len(fields):
         raise Stale(f"no field {index}")
@@ -925,9 +1025,9 @@ async def edit_field_button(turn: Turn, args: tuple[str, ...]) -> None:
     await FORM.start(turn, EDIT_FIELDS[fields[index]], _values_of(item), context)
 
 
-@router.button(RESTOCK_ROUTE, admin=True)
-async def restock_button(turn: Turn, args: tuple[str, ...]) -> None:
-    item = await _item(turn, int_arg(args, 0))
+@router.button(Restock, admin=True)
+async def restock_button(turn: Turn, pressed: Restock) -> None:
+    item = await _item(turn, pressed.item_id)
     if item.stock is None:
         raise Stale(f"item {item.item_id} has unlimited stock")
     context: dict[str, JSON] = {"mode": "restock", "item": item.item_id}
@@ -944,20 +1044,20 @@ async def _item(turn: Turn, item_id: int) -> ItemRecord:
 # --- Deactivating and reactivating -------------------------------------------------------------
 
 
-@router.button(DEACTIVATE_ROUTE, admin=True)
-async def deactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AskDeactivate, admin=True)
+async def deactivate_button(turn: Turn, pressed: AskDeactivate) -> None:
     """Ask first, saying all it does: switched off, the item is off the shelf *and* out of
     every blind box; to keep it winnable, "prize only" is offered instead (a listed item)."""
-    item = await _item(turn, int_arg(args, 0))
+    item = await _item(turn, pressed.item_id)
     if not item.active:
         await _show_card(turn, item.item_id, turn.t("admin.items.already_inactive"))
         return
     t = turn.t
     yes = Button(
         plain(t("admin.items.deactivate_yes")),
-        data=callback(DEACTIVATE_CONFIRM_ROUTE, item.item_id),
+        data=Deactivate(item.item_id).pack(),
     )
-    back = Button(plain(t("admin.items.back_to_item")), data=callback(CARD_ROUTE, item.item_id))
+    back = Button(plain(t("admin.items.back_to_item")), data=AdminItemCard(item.item_id).pack())
     rows: list[tuple[Button, ...]] = [(yes,)]
     if item.listed:
         text = t("admin.items.deactivate_confirm", title=item.title)
@@ -965,7 +1065,7 @@ async def deactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
             (
                 Button(
                     plain(t("admin.items.prize_only_instead")),
-                    data=callback(PRIZE_ONLY_ROUTE, item.item_id),
+                    data=PrizeOnly(item.item_id).pack(),
                 ),
             )
         )
@@ -995,9 +1095,9 @@ async def _boxes_giving(turn: Turn, item_id: int) -> list[str]:
     return titles
 
 
-@router.button(DEACTIVATE_CONFIRM_ROUTE, admin=True)
-async def deactivate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
-    before = await _item(turn, int_arg(args, 0))
+@router.button(Deactivate, admin=True)
+async def deactivate_confirmed(turn: Turn, pressed: Deactivate) -> None:
+    before = await _item(turn, pressed.item_id)
     if not before.active:
         await _show_card(turn, before.item_id, turn.t("admin.items.already_inactive"))
         return
@@ -1005,10 +1105,10 @@ async def deactivate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
     await _show_card(turn, before.item_id, turn.t("admin.items.deactivated"))
 
 
-@router.button(PRIZE_ONLY_ROUTE, admin=True)
-async def prize_only_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(PrizeOnly, admin=True)
+async def prize_only_button(turn: Turn, pressed: PrizeOnly) -> None:
     """Off the shelf but still in its blind boxes: what "take off the shelf" often means."""
-    item = await _item(turn, int_arg(args, 0))
+    item = await _item(turn, pressed.item_id)
     if not item.active or not item.listed:
         await _show_card(turn, item.item_id)  # switched off or a prize only meanwhile
         return
@@ -1018,9 +1118,9 @@ async def prize_only_button(turn: Turn, args: tuple[str, ...]) -> None:
     await _show_card(turn, item.item_id, turn.t("admin.items.made_prize_only"))
 
 
-@router.button(REACTIVATE_ROUTE, admin=True)
-async def reactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
-    item = await _item(turn, int_arg(args, 0))
+@router.button(Reactivate, admin=True)
+async def reactivate_button(turn: Turn, pressed: Reactivate) -> None:
+    item = await _item(turn, pressed.item_id)
     if item.active:
         await _show_card(turn, item.item_id)
         return
@@ -1035,7 +1135,7 @@ async def reactivate_button(turn: Turn, args: tuple[str, ...]) -> None:
 
 
 def _cancel_file(turn: Turn, item_id: int | None = None) -> tuple[Button, ...]:
-    data = callback(CANCEL_FILE_ROUTE, item_id) if item_id else CANCEL_FILE_ROUTE
+    data = CancelFile(item_id or 0).pack()
     return (Button(plain(turn.t("admin.items.form.cancel")), data=data),)
 
 
@@ -1046,20 +1146,20 @@ async def _ask_file(
     turn.show(admin_screen(turn, text, (_cancel_file(turn, item_id),)))
 
 
-@router.button(CANCEL_FILE_ROUTE, admin=True)
-async def cancel_file_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelFile, admin=True)
+async def cancel_file_button(turn: Turn, pressed: CancelFile) -> None:
     pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
     if pending is not None and pending.kind in (CODES_KIND, CATALOG_KIND):
         await turn.mall.inputs.clear(turn.member_id)
     intro = turn.t("admin.items.form.cancelled")
-    if args:
-        await _show_card(turn, int_arg(args, 0), intro)
+    if pressed.item_id:
+        await _show_card(turn, pressed.item_id, intro)
     else:
         turn.show(await _list_screen(turn, 0, intro))
 
 
-@router.button(CATALOG_ROUTE, admin=True)
-async def catalog_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(UploadCatalog, admin=True)
+async def catalog_button(turn: Turn, pressed: UploadCatalog) -> None:
     text = turn.t("admin.items.catalog.ask", limit=_kb(CATALOG_MAX_BYTES))
     await _ask_file(turn, CATALOG_KIND, {}, text)
 
@@ -1124,9 +1224,9 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
     turn.show(await _list_screen(turn, 0, intro))
 
 
-@router.button(CODES_ROUTE, admin=True)
-async def codes_button(turn: Turn, args: tuple[str, ...]) -> None:
-    item = await _item(turn, int_arg(args, 0))
+@router.button(UploadCodes, admin=True)
+async def codes_button(turn: Turn, pressed: UploadCodes) -> None:
+    item = await _item(turn, pressed.item_id)
     t = turn.t
     if item.kind != "coupon":
         await _show_card(turn, item.item_id, t("admin.items.codes.not_coupon", title=item.title))
@@ -1261,8 +1361,8 @@ def _kb(limit: int) -> str:
 # --- Shelves: their names in other languages ----------------------------------------------------
 
 
-@router.button(SHELVES_ROUTE, admin=True)
-async def shelves_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AdminShelves, admin=True)
+async def shelves_button(turn: Turn, pressed: AdminShelves) -> None:
     turn.show(await _shelves_screen(turn))
 
 
@@ -1278,14 +1378,14 @@ async def _shelves_screen(turn: Turn, intro: Html | None = None) -> Screen:
     for index, shelf in enumerate(shelves):
         names = [shelf.names[language] for language in OTHER_LANGUAGES if shelf.names.get(language)]
         shown = " · ".join([shelf.name, *names])
-        rows.append((Button(shorten(shown, 60), data=callback(SHELF_ROUTE, index)),))
-    rows.append((Button(plain(t("admin.shelves.back")), data=LIST_ROUTE),))
+        rows.append((Button(shorten(shown, 60), data=AdminShelf(index).pack()),))
+    rows.append((Button(plain(t("admin.shelves.back")), data=AdminItems().pack()),))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
-@router.button(SHELF_ROUTE, admin=True)
-async def shelf_button(turn: Turn, args: tuple[str, ...]) -> None:
-    index = int_arg(args, 0)
+@router.button(AdminShelf, admin=True)
+async def shelf_button(turn: Turn, pressed: AdminShelf) -> None:
+    index = pressed.index
     shelves = await turn.mall.catalog.shelves()
     if not 0 <= index < len(shelves):
         raise Stale(f"no shelf {index}")
@@ -1350,13 +1450,13 @@ async def _save_shelf(turn: Turn, draft: Draft) -> None:
 
 
 def _shelf_home(turn: Turn, draft: Draft) -> Button:
-    return Button(plain(turn.t("admin.shelves.back_to_shelves")), data=SHELVES_ROUTE)
+    return Button(plain(turn.t("admin.shelves.back_to_shelves")), data=AdminShelves().pack())
 
 
 SHELF_FORM = Form(
     router,
     name="shelf",
-    route=SHELF_FORM_ROUTE,
+    press=ShelfForm,
     kind=SHELF_FORM_KIND,
     steps=tuple(
         Step(
