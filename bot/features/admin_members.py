@@ -17,10 +17,10 @@ from typing import Annotated, Any
 from bot.callback_data import MAX_INT_ARG, CallbackData, Ints, Page
 from bot.content import tier_name
 from bot.events import Command
-from bot.features.admin_flags import flag_reason
 from bot.features.admin_links import AdjustPoints, AdminRedemptionCard, MemberCard, MemberId
 from bot.features.admin_member_lookup import find_member, member_label, tell_member
 from bot.features.admin_questions import ask, drop_question
+from bot.features.admin_risk import flag_reason
 from bot.features.admin_screens import admin_screen, back_row, page_row
 from bot.features.balance import history_lines
 from bot.features.redemptions import state_text

@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from bot.bot_queries import BotQueries
 from bot.callback_data import CallbackData, Id
 from bot.charts import poll_chart
 from bot.content import SPOKEN
-from bot.delivery import ChatUnavailable, DeliveryError
 from bot.features.admin_questions import ask, drop_question
 from bot.features.admin_screens import admin_screen
-from bot.features.tasks import OPEN_TEXTS, progress_text, reward_text, title
-from bot.i18n import Html, Translator, shorten
+from bot.features.admin_task_channels import bot_standing, channel_warnings
+from bot.features.task_texts import OPEN_TEXTS, progress_text, reward_text, title
+from bot.i18n import Html, shorten
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
@@ -176,20 +175,6 @@ async def _card(turn: Turn, task: TaskView, intro: Html | None = None) -> Screen
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
-async def bot_standing(queries: BotQueries, t: Translator, chat: str) -> tuple[bool, Html]:
-    """Whether the bot can check the members of ``chat`` (it must be an admin of a channel),
-    and that said in words."""
-    try:
-        standing = await queries.bot_member(chat)
-    except ChatUnavailable:
-        return False, t("admin.tasks.bot_absent", chat=chat)
-    except DeliveryError:
-        return False, t("admin.tasks.bot_unknown", chat=chat)
-    if standing.is_admin:
-        return True, t("admin.tasks.bot_admin", chat=chat)
-    return False, t("admin.tasks.bot_not_admin", chat=chat)
-
-
 @router.button(ToggleTask, admin=True)
 async def toggle_button(turn: Turn, pressed: ToggleTask) -> None:
     task = await turn.mall.tasks.get(pressed.task_id)
@@ -272,19 +257,6 @@ async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     ]
     lines += await channel_warnings(turn)
     turn.send(await _list(turn, Html("\n".join(lines))))
-
-
-async def channel_warnings(turn: Turn) -> list[Html]:
-    """A line for each active channel task whose chat the bot cannot check: said on saving, not
-    found out by members pressing "I've joined"."""
-    warnings = []
-    for task in await turn.mall.tasks.all():
-        if task.kind != "channel" or not task.active or task.chat is None:
-            continue
-        able, said = await bot_standing(turn.queries, turn.t, task.chat)
-        if not able:
-            warnings.append(said)
-    return warnings
 
 
 _KINDS = {

@@ -11,7 +11,7 @@ from bot.features.admin_forms import ANSWER_TTL
 from bot.features.admin_items.buttons import CancelFile, UploadCatalog, UploadCodes
 from bot.features.admin_items.cards import get_item, list_screen, show_card
 from bot.features.admin_screens import admin_screen
-from bot.features.admin_tasks import channel_warnings
+from bot.features.admin_task_channels import channel_warnings
 from bot.i18n import Html, plain
 from bot.router import Router, Stale
 from bot.screens import Button
