@@ -25,12 +25,12 @@ from bot.callback_data import (
 )
 from bot.features import build_router
 from bot.features.balance import HistoryPage
-from bot.features.birthday import BirthdayStep
 from bot.features.checkin import MakeUp
+from bot.features.member_links import BirthdayStep, SalesPage
 from bot.features.notifications import SetNotifications
 from bot.features.redeem import DropAddress
 from bot.features.redemptions import RedemptionCard
-from bot.features.sales import SaleCard, SalesPage
+from bot.features.sales import SaleCard
 from bot.features.shop import ItemCard, OfferConfirmation, Origin
 from bot.router import Router
 from bot.screens import CALLBACK_DATA_LIMIT
