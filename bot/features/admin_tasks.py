@@ -16,16 +16,15 @@ from typing import Any
 
 from bot.callback_data import CallbackData, Id
 from bot.charts import poll_chart
-from bot.content import SPOKEN
 from bot.features.admin_questions import ask, drop_question
 from bot.features.admin_screens import admin_screen
-from bot.features.admin_task_channels import bot_standing, channel_warnings
+from bot.features.admin_task_loading import bot_standing, load_as_admin, tasks_loaded
 from bot.features.task_texts import OPEN_TEXTS, progress_text, reward_text, title
 from bot.i18n import Html, shorten
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
-from core.catalog_file import CatalogError, load_catalog_text
+from core.catalog_file import CatalogError
 from core.tasks import TaskFigures, TaskView
 
 router = Router()
@@ -229,15 +228,7 @@ async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         await _ask_toml(turn, t("admin.tasks.not_tasks", template=TEMPLATE))
         return
     try:
-        report = await load_catalog_text(
-            turn.mall.db,
-            turn.mall.config,
-            text,
-            turn.now,
-            languages=SPOKEN,
-            actor_id=turn.member_id,
-            filename="tasks message",
-        )
+        report = await load_as_admin(turn, text, "tasks message")
     except CatalogError as error:
         shown = [
             t("admin.tasks.problem", where=p.where, line=p.line or "?", message=p.message)
@@ -247,15 +238,7 @@ async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         await _ask_toml(turn, Html("\n".join([heading, *shown])))
         return
     await turn.mall.inputs.clear(turn.member_id)
-    lines = [
-        t(
-            "admin.tasks.loaded",
-            created=t.number(report.tasks_created),
-            updated=t.number(report.tasks_updated),
-            unchanged=t.number(report.tasks_unchanged),
-        )
-    ]
-    lines += await channel_warnings(turn)
+    lines = await tasks_loaded(turn, report)
     turn.send(await _list(turn, Html("\n".join(lines))))
 
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.content import SPOKEN
 from bot.events import Upload
 from bot.features.admin_forms import ANSWER_TTL
 from bot.features.admin_items.buttons import CancelFile, UploadCatalog, UploadCodes
 from bot.features.admin_items.cards import get_item, list_screen, show_card
 from bot.features.admin_screens import admin_screen
-from bot.features.admin_task_channels import channel_warnings
+from bot.features.admin_task_loading import load_as_admin, tasks_loaded
 from bot.i18n import Html, plain
 from bot.router import Router, Stale
 from bot.screens import Button
 from bot.turn import Turn
-from core.catalog_file import CatalogError, CatalogProblem, load_catalog_text, read_code_lines
+from core.catalog_file import CatalogError, CatalogProblem, read_code_lines
 from core.errors import InvalidState
 from core.pending_inputs import JSON
 
@@ -78,15 +77,7 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         await _ask_file(turn, CATALOG_KIND, {}, t("admin.items.file.not_utf8"))
         return
     try:
-        report = await load_catalog_text(
-            turn.mall.db,
-            turn.mall.config,
-            text,
-            turn.now,
-            languages=SPOKEN,
-            actor_id=turn.sender.user_id,
-            filename=upload.filename,
-        )
+        report = await load_as_admin(turn, text, upload.filename)
     except CatalogError as error:
         await _ask_file(
             turn,
@@ -109,13 +100,7 @@ async def catalog_upload(turn: Turn, upload: Upload, data: Mapping[str, JSON]) -
         boxes_updated=t.number(report.boxes_updated),
     )
     if report.tasks_created or report.tasks_updated:
-        tasks = t(
-            "admin.tasks.loaded",
-            created=t.number(report.tasks_created),
-            updated=t.number(report.tasks_updated),
-            unchanged=t.number(report.tasks_unchanged),
-        )
-        intro = Html("\n".join([intro, tasks, *await channel_warnings(turn)]))
+        intro = Html("\n".join([intro, *await tasks_loaded(turn, report)]))
     if report.warnings:
         # Loaded, but some of it cannot work as written: said now, not found out by members.
         heading = t("admin.items.catalog.warnings", count=t.number(len(report.warnings)))
