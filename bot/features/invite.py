@@ -13,6 +13,7 @@ from urllib.parse import quote
 import qrcode  # type: ignore[import-untyped]
 
 from bot.callback_data import CallbackData, Page
+from bot.features.start_links import INVITE_PREFIX
 from bot.i18n import Html, Translator
 from bot.lists import nav_rows, show_list
 from bot.router import Router
@@ -23,7 +24,6 @@ from core.referrals import Invite
 
 router = Router()
 # Invite links carry the inviter's code after this prefix: /start i-<code> (bot.features.menu).
-INVITE_PREFIX = "i-"
 FRIENDS_PAGE = 10
 SHARE_URL = "https://t.me/share/url"
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from bot.callback_data import MAX_INT_ARG, CallbackData, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Ints
 from bot.content import title
+from bot.features.member_links import SalesPage
 from bot.features.redeem import Redeem
 from bot.i18n import Html, Translator, plain
 from bot.lists import nav_rows, page_of
@@ -26,12 +27,6 @@ SALE_PAGE = 8
 NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
 SaleId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A sale's id: 0 or anything past what the database holds was not made by us."""
-
-
-class SalesPage(CallbackData, route="sales"):
-    """A page of the current and upcoming sales."""
-
-    page: Page = 0
 
 
 class SaleCard(CallbackData, route="sale"):
