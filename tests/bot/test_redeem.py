@@ -61,6 +61,21 @@ async def confirmation(ann: Member, shelf: str, item: str, points: str) -> ChatM
     return await ann.press(f"🎁 Redeem for {points} points")
 
 
+async def pressed_three_times(
+    chat: Chat, member: Member, confirm: ChatMessage
+) -> tuple[list[Output], list[Output], list[Output]]:
+    """The confirmation's Redeem handled once, again as a double tap, and again as the inbox
+    hands it over after a crash (``Event.retried``): the outputs of each."""
+    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
+    assert data is not None
+    conversation = chat.runtime.conversation("bot")
+    press = Press(data, confirm.message_id)
+    sender = Sender(member.id, member.user.first_name, language_code="en")
+    first = await conversation.handle(Event(sender, press))
+    double_tap = await conversation.handle(Event(sender, press))
+    return first, double_tap, await conversation.handle(Event(sender, press, retried=True))
+
+
 def edits(chat: Chat, after: int) -> list[dict[str, object]]:
     return [
         params
@@ -155,15 +170,8 @@ async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_ch
     chat = mall_chat
     ann = await joined(chat)
     confirm = await confirmation(ann, "Drinks (1)", "1. Latte", "300")
-    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
-    assert data is not None
-    conversation = chat.runtime.conversation("bot")
-    press = Press(data, confirm.message_id)
-    sender = Sender(ann.id, "Ann", language_code="en")
 
-    first = await conversation.handle(Event(sender, press))
-    double_tap = await conversation.handle(Event(sender, press))
-    after_crash = await conversation.handle(Event(sender, press, retried=True))
+    first, double_tap, after_crash = await pressed_three_times(chat, ann, confirm)
 
     def results(outputs: list[Output]) -> list[str]:
         return [o.screen.text for o in outputs if isinstance(o, Edit | Send)]
@@ -182,15 +190,8 @@ async def test_a_physical_press_handled_again_after_a_crash_asks_for_the_address
     chat = mall_chat
     ann = await joined(chat)
     confirm = await confirmation(ann, "Goods (1)", "1. Canvas tote", "400")
-    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
-    assert data is not None
-    conversation = chat.runtime.conversation("bot")
-    press = Press(data, confirm.message_id)
-    sender = Sender(ann.id, "Ann", language_code="en")
 
-    first = await conversation.handle(Event(sender, press))
-    double_tap = await conversation.handle(Event(sender, press))
-    after_crash = await conversation.handle(Event(sender, press, retried=True))
+    first, double_tap, after_crash = await pressed_three_times(chat, ann, confirm)
 
     def questions(outputs: list[Output]) -> list[str]:
         return [
