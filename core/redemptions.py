@@ -232,6 +232,11 @@ def issue_token(
     return f"{item_id}.{sale_id or 0}.{base64.urlsafe_b64encode(raw).decode()}"
 
 
+def is_token(text: object) -> bool:
+    """Whether ``text`` has a confirm token's shape (whose it is, only :func:`read_token` says)."""
+    return isinstance(text, str) and _TOKEN.fullmatch(text) is not None
+
+
 def read_token(key: bytes | None, member_id: int, token: object) -> TokenClaims:
     """Verify a confirm token for ``member_id``; :class:`InvalidToken` if it is not theirs."""
     match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
@@ -431,6 +436,12 @@ class Redemptions:
             secret = outcome.result
         self._key = bytes.fromhex(secret)
         return self._key
+
+    async def token_claims(self, member_id: int, token: object) -> TokenClaims:
+        """What a confirm token shown to ``member_id`` offered; :class:`InvalidToken` if it is
+        malformed, forged, or another member's."""
+        validation.member_id(member_id)
+        return read_token(await self._signing_key(None), member_id, token)
 
     async def offer(
         self, member_id: int, item_id: int, now: datetime, flash_sale_id: int | None = None
@@ -911,47 +922,36 @@ class Redemptions:
         page, page_size = page_args(page, page_size)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.member_id == member_id)
-                    .order_by(Redemption.id.desc())
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
-        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
-        return RedemptionPage(entries, page, len(rows) > page_size)
+            mine = Redemption.member_id == member_id
+            return await self._page(conn, mine, Redemption.id.desc(), page, page_size)
 
     async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Redemptions waiting for an admin's approval, oldest first."""
         page, page_size = page_args(page, page_size)
+        waiting = Redemption.status == "awaiting_approval"
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.status == "awaiting_approval")
-                    .order_by(Redemption.id)
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
-        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
-        return RedemptionPage(entries, page, len(rows) > page_size)
+            return await self._page(conn, waiting, Redemption.id, page, page_size)
 
     async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Completed redemptions of physical goods not yet marked shipped, oldest first."""
         page, page_size = page_args(page, page_size)
+        unshipped = and_(Redemption.status == "completed", Item.kind == "physical")
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.status == "completed", Item.kind == "physical")
-                    .order_by(Redemption.id)
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
+            return await self._page(conn, unshipped, Redemption.id, page, page_size)
+
+    async def _page(
+        self, conn: AsyncConnection, where: Any, order: Any, page: int, page_size: int
+    ) -> RedemptionPage:
+        """One page of the redemptions ``where`` selects, in ``order``."""
+        rows = (
+            await conn.execute(
+                _view_query()
+                .where(where)
+                .order_by(order)
+                .offset(page * page_size)
+                .limit(page_size + 1)
+            )
+        ).all()
         entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
         return RedemptionPage(entries, page, len(rows) > page_size)
 

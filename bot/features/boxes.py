@@ -16,12 +16,13 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
 from bot.content import description, in_language, prize_name, title
 from bot.events import Command
 from bot.features.box_odds import odds_places, percent
 from bot.features.member_links import SalesPage
 from bot.i18n import Html, Translator, plain
+from bot.lists import nav_rows, page_of
 from bot.router import Router
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -115,9 +116,7 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
     t = turn.t
     boxes = [box for box in await turn.mall.boxes.list_boxes() if box.active]
     balance = (await turn.mall.statements.balance(turn.member_id)).balance
-    last_page = max(0, (len(boxes) - 1) // BOX_PAGE)
-    page = min(page, last_page)  # the list may have shrunk since the button was shown
-    shown = boxes[page * BOX_PAGE : (page + 1) * BOX_PAGE]
+    page, shown, more = page_of(boxes, page, BOX_PAGE)
     lines: list[str] = [note] if note else []
     lines.append(t("boxes.list.title"))
     lines.append(t("boxes.list.intro") if boxes else t("boxes.list.empty"))
@@ -133,13 +132,7 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
         )
         for box in shown
     ]
-    nav: list[Button] = []
-    if page > 0:
-        nav.append(Button(t("nav.previous"), data=BoxesPage(page - 1).pack()))
-    if page < min(last_page, MAX_PAGE):
-        nav.append(Button(t("nav.next"), data=BoxesPage(page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
+    rows += nav_rows(t, page, more, BoxesPage)
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
