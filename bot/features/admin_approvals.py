@@ -17,7 +17,7 @@ member is told.
 (a tracking number, say) and fulfils the redemption. Every answer is audited and the member is
 told, in their own language.
 
-Admins hear of a redemption that starts waiting for them (:func:`tell_admins_waiting`, called
+Admins hear of a redemption that starts waiting for them from ``approval_notices.py`` (called
 where a member redeems): a message to each admin through the outbox, in the admin's language,
 with a button to the queue; its key names the redemption and the admin, so a replayed
 redemption tells nobody twice.
@@ -31,22 +31,20 @@ from typing import Annotated, Any
 
 from bot.callback_data import MAX_INT_ARG, CallbackData, Ints, Page
 from bot.content import title as title_of
-from bot.delivery import screen_to_json
-from bot.features.admin_links import AdminRedemptionCard, MemberCard
+from bot.features.admin_links import AdminRedemptionCard, ApprovalQueue, MemberCard
 from bot.features.admin_member_lookup import member_label, tell_member
 from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
 from bot.features.admin_screens import admin_screen, page_row
-from bot.features.redemptions import state_text
-from bot.i18n import DEFAULT_LANGUAGE, Html, Translator, plain
+from bot.features.approval_notices import WAITING
+from bot.features.redemption_states import state_text
+from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale
 from bot.screens import Button, Keyboard, RefundStars, Screen
 from bot.turn import Turn
-from core.errors import InvalidState, UnknownMember
-from core.outbox import Envelope
+from core.errors import InvalidState
 from core.redemptions import RedemptionPage, RedemptionResult, RedemptionView
 
 router = Router()
-QUEUE_ROUTE = "aap"
 APPROVE_ROUTE = "aaa"
 REJECT_ROUTE = "aar"
 REJECT_NOW_ROUTE = "aan"
@@ -56,12 +54,6 @@ CANCEL_ROUTE = "aax"
 REFUND_ROUTE = "aaz"
 REFUND_CONFIRM_ROUTE = "aay"
 RedemptionId = Annotated[int, Ints(1, MAX_INT_ARG)]
-
-
-class ApprovalQueue(CallbackData, route=QUEUE_ROUTE):
-    """A page of the redemptions waiting for approval."""
-
-    page: Page = 0
 
 
 class Approve(CallbackData, route=APPROVE_ROUTE):
@@ -117,42 +109,6 @@ REFUND_INPUT = "admin.approval.refund"
 QUESTION_PREFIX = "admin.approval."
 PAGE = 5
 NOTE_MAX = 500
-WAITING = "awaiting_approval"
-
-
-# --- Telling admins that a redemption waits ---------------------------------------------------
-
-
-async def tell_admins_waiting(turn: Turn, view: RedemptionView) -> None:
-    """Tell each admin (but the member who redeemed) that ``view`` awaits their approval.
-
-    Through the outbox, once per redemption and admin whatever replays; in the admin's
-    language as a member, else the default one.
-    """
-    if view.status != WAITING:
-        return
-    mall = turn.mall
-    who = member_label(await mall.members.profile(view.member_id))
-    for admin_id in turn.config.telegram.admins:
-        if admin_id == view.member_id:
-            continue
-        try:
-            language = (await mall.members.profile(admin_id)).language
-        except UnknownMember:  # an admin who never joined as a member
-            language = DEFAULT_LANGUAGE
-        t = turn.languages[language]
-        text = t(
-            "admin.approvals.told_waiting",
-            number=t.number(view.redemption_id),
-            title=title_of(t, view),
-            who=who,
-            points=t.points(view.points),
-            deadline=t.moment(view.wait_ends_at or turn.now),
-        )
-        queue = Button(t("admin.approvals.queue"), data=ApprovalQueue().pack())
-        screen = Screen(text, ((queue,),))
-        key = f"approval-waiting:{view.redemption_id}:{admin_id}"
-        await mall.outbox.message(Envelope(key, admin_id, screen_to_json(screen)), turn.now)
 
 
 # --- The queue --------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from babel.numbers import get_currency_precision
 from bot.callback_data import CallbackData, Chars, Ints
 from bot.events import Upload
 from bot.features.admin_screens import admin_screen, two_a_row
-from bot.features.shop import refusal
 from bot.i18n import Html, plain, shorten
+from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button
 from bot.turn import Turn
@@ -347,7 +347,9 @@ class Form:
         try:
             await self.save(turn, draft)
         except (Invalid, MallError) as refused:
-            reason = refused.reason if isinstance(refused, Invalid) else refusal(turn.t, refused)
+            reason = (
+                refused.reason if isinstance(refused, Invalid) else refusal_text(turn.t, refused)
+            )
             if not summary:
                 draft.move_to(0)
             await self._ask(turn, draft, reason)

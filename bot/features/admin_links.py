@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from bot.callback_data import MAX_INT_ARG, CallbackData, Id, Ints
+from bot.callback_data import MAX_INT_ARG, CallbackData, Id, Ints, Page
 
 MemberId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A member's id (their Telegram user id) in a button."""
@@ -32,3 +32,9 @@ class AdjustPoints(CallbackData, route="apg"):
     """Grant or deduct points (admin_points.py): the member is asked for, or given (not 0)."""
 
     member_id: Id = 0
+
+
+class ApprovalQueue(CallbackData, route="aap"):
+    """A page of the redemptions waiting for approval (admin_approvals.py)."""
+
+    page: Page = 0

@@ -23,7 +23,7 @@ from bot.features.admin_questions import ask, drop_question
 from bot.features.admin_risk import flag_reason
 from bot.features.admin_screens import admin_screen, back_row, page_row
 from bot.features.balance import history_lines
-from bot.features.redemptions import state_text
+from bot.features.redemption_states import state_text
 from bot.i18n import Html, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen

@@ -35,9 +35,9 @@ from bot.features.admin_forms import (
 )
 from bot.features.admin_questions import Nonce, ask, confirmed, new_nonce
 from bot.features.admin_screens import admin_screen, label, two_a_row
-from bot.features.shop import refusal
 from bot.i18n import Html, plain, shorten
 from bot.jobs import JobScreens
+from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -441,7 +441,7 @@ def _refused(turn: Turn, refused: MallError) -> Html:
         return turn.t("admin.sales.started_meanwhile")
     if reason in ("drawn", "ended"):
         return turn.t("admin.sales.over_meanwhile")
-    return refusal(turn.t, refused)
+    return refusal_text(turn.t, refused)
 
 
 @router.button(AdminSaleCard, admin=True)

@@ -13,10 +13,10 @@ from bot.features.boxes import BoxesPage
 from bot.features.checkin import CheckIn
 from bot.features.claims import claim_code
 from bot.features.invite import InviteScreen
+from bot.features.item_card import ShelvesPage
 from bot.features.member_days import bonus_line
 from bot.features.member_links import SalesPage
 from bot.features.redemptions import RedemptionsPage
-from bot.features.shop import ShelvesPage
 from bot.features.start_links import CLAIM_PREFIX, INVITE_PREFIX
 from bot.features.tasks import TaskList
 from bot.i18n import LANGUAGE_NAMES, Html, language_for

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Ints
 from bot.content import title as title_of
 from bot.events import Paid, PreCheckout
-from bot.features.admin_approvals import tell_admins_waiting
+from bot.features.approval_notices import tell_admins_waiting
 from bot.features.item_card import (
     ItemCard,
     OfferConfirmation,
@@ -41,7 +41,7 @@ from bot.features.item_card import (
     show_card,
     stars_for,
 )
-from bot.features.redemptions import state_text
+from bot.features.redemption_states import state_text
 from bot.features.shop import shelves
 from bot.i18n import Html, Translator, plain, shorten
 from bot.refusals import refusal_text

@@ -21,6 +21,7 @@ from babel.dates import format_timedelta
 
 from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Id, Ints, Page
 from bot.content import cause, cause_description, title
+from bot.features.redemption_states import state_text
 from bot.i18n import Html, Translator, plain, shorten
 from bot.lists import nav_rows
 from bot.router import Router, Stale
@@ -139,24 +140,6 @@ def _list_line(turn: Turn, entry: RedemptionView) -> Html:
         price=_price(turn, entry),
         day=t.date(_day(turn, entry.created_at)),
     )
-
-
-def state_text(t: Translator, view: RedemptionView, now: datetime) -> Html:
-    """Where a redemption stands at ``now``, in words (every stage has a literal key, for the
-    catalogs)."""
-    stage = view.stage(now)
-    texts = {
-        "completed": t("reds.state_completed"),
-        "preparing": t("reds.state_preparing"),
-        # Shipped: also what admins' screens say of the status "fulfilled" (reds.state_<status>).
-        "shipped": t("reds.state_fulfilled"),
-        "delivered": t("reds.state_delivered"),
-        "awaiting_approval": t("reds.state_awaiting_approval"),
-        "awaiting_payment": t("reds.state_awaiting_payment"),
-        "cancelled": t("reds.state_cancelled"),
-        "rejected": t("reds.state_rejected"),
-    }
-    return texts.get(stage) or Html(html.escape(stage))
 
 
 def _price(turn: Turn, entry: RedemptionView) -> Html:

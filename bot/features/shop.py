@@ -25,13 +25,12 @@ from bot.features.item_card import (
 )
 from bot.i18n import Html, Translator, shorten
 from bot.lists import nav_rows, page_of, show_list
-from bot.refusals import refusal_text as refusal  # where the admin forms and sales still read it
 from bot.router import Router
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.catalog import Category, ItemView
 
-__all__ = ["AffordablePage", "ItemCard", "ShelvesPage", "refusal"]  # read from here elsewhere
+__all__ = ["AffordablePage", "ItemCard", "ShelvesPage"]  # read from here elsewhere
 router = Router()
 
 SHELVES_PAGE = 10

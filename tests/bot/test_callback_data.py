@@ -25,11 +25,10 @@ from bot.callback_data import (
 )
 from bot.features import build_router
 from bot.features.admin import SECTIONS
-from bot.features.admin_approvals import ApprovalQueue
 from bot.features.admin_broadcast import WriteBroadcast
 from bot.features.admin_forms import FormPress
 from bot.features.admin_items.buttons import AdminItems, EditField, ItemForm
-from bot.features.admin_links import MemberCard
+from bot.features.admin_links import ApprovalQueue, MemberCard
 from bot.features.admin_members import CancelMemberQuestion
 from bot.features.admin_points import ConfirmPoints
 from bot.features.balance import HistoryPage
