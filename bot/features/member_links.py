@@ -1,5 +1,6 @@
 """The buttons one member screen shows of another's: the sales (from the blind boxes and the
-menu), telling the birthday (from the tasks, the privacy screen and the menu).
+menu), telling the birthday (from the tasks, the privacy screen and the menu), Redeem (from a
+sale's offer; handled by redeem.py).
 
 Their data classes live here, not in the feature that handles them, so a feature links to
 another's screen without importing it (the import contract in ``pyproject.toml``); the handler
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from bot.callback_data import CallbackData, Ints, Page
+from bot.callback_data import CallbackData, Chars, Ints, Page
 from core.birthdays import check_date
 from core.errors import InvalidInput
+from core.redemptions import is_token
 
 BIRTHDAY_ROUTE = "bday"
 
@@ -42,3 +44,13 @@ class BirthdayStep(CallbackData, route=BIRTHDAY_ROUTE):
                 check_date(self.month, self.day)
             except InvalidInput:
                 raise ValueError(f"no day {self.day} in month {self.month}") from None
+
+
+class Redeem(CallbackData, route="rd"):
+    """Redeem what the confirmation offered: core's confirm token, ``<item>.<sale>.<mac>``."""
+
+    token: Annotated[str, Chars("0-9A-Za-z_.-", 60)]
+
+    def __post_init__(self) -> None:
+        if not is_token(self.token):  # its shape only: whose it is, core says when pressed
+            raise ValueError(f"bad token {self.token!r}")

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Ints
+from bot.callback_data import MAX_INT_ARG, CallbackData, Codec, Ints
 from bot.content import title as title_of
 from bot.events import Paid, PreCheckout
 from bot.features.approval_notices import tell_admins_waiting
@@ -41,6 +41,7 @@ from bot.features.item_card import (
     show_card,
     stars_for,
 )
+from bot.features.member_links import Redeem
 from bot.features.redemption_states import state_text
 from bot.features.shop import shelves
 from bot.i18n import Html, Translator, plain, shorten
@@ -50,7 +51,7 @@ from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, RefundStars, 
 from bot.turn import Turn
 from core.errors import AddressNeeded, InvalidInput, InvalidState, KeyReused
 from core.redeem_press import ADDRESS_QUESTION, ADDRESS_WAIT, PressResult
-from core.redemptions import OfferChanged, RedemptionResult, RedemptionView, is_token
+from core.redemptions import OfferChanged, RedemptionResult, RedemptionView
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -60,23 +61,12 @@ ADDRESS_MAX = 500
 INVOICE_TITLE_MAX = 32
 INVOICE_DESCRIPTION_MAX = 255
 STARS = "XTR"
-REDEEM_ROUTE = "rd"  # rd:<confirm token>
 CANCEL_ROUTE = "rx"  # cancel a waiting redemption: rx:<redemption>
 ADDRESS_ROUTE = "sa"  # change a physical redemption's address: sa:<redemption>
 DROP_ADDRESS_ROUTE = "sx"  # cancel an address question: sx:i<item> or sx:r<redemption>
 PAY_ROUTE = "pay"  # invoice payload pay:<redemption>
 _ID = Ints(1, MAX_INT_ARG)
 RedemptionId = Annotated[int, _ID]
-
-
-class Redeem(CallbackData, route=REDEEM_ROUTE):
-    """Redeem what the confirmation offered: core's confirm token, ``<item>.<sale>.<mac>``."""
-
-    token: Annotated[str, Chars("0-9A-Za-z_.-", 60)]
-
-    def __post_init__(self) -> None:
-        if not is_token(self.token):  # its shape only: whose it is, core says when pressed
-            raise ValueError(f"bad token {self.token!r}")
 
 
 class CancelWaiting(CallbackData, route=CANCEL_ROUTE):

@@ -12,8 +12,7 @@ from typing import Annotated
 
 from bot.callback_data import MAX_INT_ARG, CallbackData, Ints
 from bot.content import title
-from bot.features.member_links import SalesPage
-from bot.features.redeem import Redeem
+from bot.features.member_links import Redeem, SalesPage
 from bot.i18n import Html, Translator, plain
 from bot.lists import nav_rows, page_of
 from bot.router import Router, Stale
