@@ -92,9 +92,10 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from core import box_draws, rules  # noqa: E402
 from core.accounts import SystemAccount  # noqa: E402
 from core.blind_boxes import BlindBoxes, PrizeSpec, _Prize  # noqa: E402
-from core.catalog import SOLD_OUT, ItemRecord, ItemSpec, MemberState, blocked_reason  # noqa: E402
+from core.catalog import ItemSpec  # noqa: E402
 from core.config import Config, parse_config  # noqa: E402
 from core.db.database import Database  # noqa: E402
+from core.eligibility import SOLD_OUT, ItemRecord, MemberState, blocked_reason  # noqa: E402
 from core.errors import SoldOut  # noqa: E402
 from core.idempotency import fingerprint  # noqa: E402
 from core.mall import Mall  # noqa: E402

@@ -74,7 +74,7 @@ def description(t: Translator, thing: _Described) -> str:
 
 
 def shelf_name(t: Translator, shelf: _Named) -> str:
-    """A shelf (``core.catalog.Category``) as ``t``'s reader reads it."""
+    """A shelf (``core.shelf.Category``) as ``t``'s reader reads it."""
     return in_language(t, shelf.name, shelf.names)
 
 

@@ -46,7 +46,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import box_draws, rules, validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
-from core.catalog import clean_texts, texts_problems
 from core.config import Config
 from core.db.database import Database
 from core.db.models import (
@@ -397,7 +396,7 @@ class PrizeSpec:
     stock: int | None = None
     rare: bool = False
     names: Mapping[str, str] = field(default_factory=dict)
-    """The prize's name in other languages, by language code (see ``core.catalog.clean_texts``)."""
+    """The prize's name in other languages, by language code (``core.validation.clean_texts``)."""
 
 
 # --- The service -----------------------------------------------------------------------------
@@ -1779,12 +1778,12 @@ def _checked_texts(
     name: str, texts: object, max_length: int, *, allow_empty: bool
 ) -> dict[str, str]:
     """``texts`` (a text by language) as stored, or refused naming the first problem."""
-    problems = texts_problems(name, texts, max_length, allow_empty=allow_empty)
+    problems = validation.texts_problems(name, texts, max_length, allow_empty=allow_empty)
     if problems:
         where, problem = problems[0]
         raise InvalidInput(f"{where} {problem}", field=where)
     assert isinstance(texts, Mapping)
-    return clean_texts(texts)
+    return validation.clean_texts(texts)
 
 
 async def _check_items(conn: AsyncConnection, specs: Sequence[PrizeSpec]) -> None:

@@ -63,11 +63,9 @@ from core.catalog import (
     SKU_PATTERN,
     ItemSpec,
     clean_codes,
-    clean_texts,
     insert_codes,
     item_problems,
     items_by_sku,
-    texts_problems,
     upsert_item_row,
 )
 from core.config import Config, is_language_code
@@ -76,6 +74,7 @@ from core.db.models import BlindBox, BoxPrize, BoxSeed, Shelf
 from core.errors import MallError
 from core.member_days import MemberDaySpec, spec_problems, upsert_rules
 from core.tasks_file import check_tasks, upsert_tasks
+from core.validation import clean_texts, texts_problems
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
 # Integer columns (weights, pity counters) hold 32-bit values.

@@ -48,15 +48,6 @@ from core import box_draws, validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
 from core.blind_boxes import client_seed_in, put_client_seed
-from core.catalog import (
-    MemberState,
-    SaleTerms,
-    assess,
-    item_id_of,
-    load_item,
-    refuse_if_blocked,
-    sale_terms,
-)
 from core.config import Config
 from core.db.database import Database
 from core.db.models import (
@@ -68,6 +59,15 @@ from core.db.models import (
     Member,
     OutboxMessage,
     Redemption,
+)
+from core.eligibility import (
+    MemberState,
+    SaleTerms,
+    assess,
+    item_id_of,
+    load_item,
+    refuse_if_blocked,
+    sale_terms,
 )
 from core.errors import (
     InvalidInput,

@@ -24,7 +24,6 @@ from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, sel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import birthdays, rules, validation
-from core.catalog import Affordable, OfferShelf, tier_rank
 from core.db.models import (
     Broadcast,
     ExpiryReminder,
@@ -34,6 +33,7 @@ from core.db.models import (
     MemberDay,
     TierNotice,
 )
+from core.eligibility import tier_rank
 from core.errors import MallError
 from core.flash_sales import DrawResult, SaleView
 from core.holds import HoldResult
@@ -43,6 +43,7 @@ from core.redemptions import RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.retention import Retention
+from core.shelf import Affordable, OfferShelf
 from core.shop import ParkedOrder
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ class Jobs:
 
         A reminder lists every lot in the window (by day) and offers the items the member can
         redeem now: the shelf is read once per run, then each batch of members is matched
-        against it with a few queries (:class:`core.catalog.OfferShelf`).
+        against it with a few queries (:class:`core.shelf.OfferShelf`).
         """
         validation.instant(now)
         leads = sorted(set(self.config.jobs.reminder_days))

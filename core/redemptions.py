@@ -50,7 +50,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
-from core.catalog import (
+from core.config import Config
+from core.db.database import Database
+from core.db.models import CouponCode, FlashSale, Hold, Item, Operation, Redemption
+from core.eligibility import (
     ItemRecord,
     ItemView,
     MemberState,
@@ -58,15 +61,11 @@ from core.catalog import (
     assess,
     item_id_of,
     load_item,
-    page_args,
     read_member,
     refuse_if_blocked,
     sale_terms,
     units_left,
 )
-from core.config import Config
-from core.db.database import Database
-from core.db.models import CouponCode, FlashSale, Hold, Item, Operation, Redemption
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -908,7 +907,7 @@ class Redemptions:
     ) -> RedemptionPage:
         """The member's redemptions, newest first."""
         validation.member_id(member_id)
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             rows = (
@@ -925,7 +924,7 @@ class Redemptions:
 
     async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Redemptions waiting for an admin's approval, oldest first."""
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
@@ -941,7 +940,7 @@ class Redemptions:
 
     async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Completed redemptions of physical goods not yet marked shipped, oldest first."""
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(

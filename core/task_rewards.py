@@ -18,7 +18,6 @@ from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules
-from core.catalog import member_rank, tier_rank
 from core.config import Config
 from core.db.models import (
     CheckIn,
@@ -31,6 +30,7 @@ from core.db.models import (
     Transfer,
 )
 from core.earning import earn
+from core.eligibility import member_rank, tier_rank
 from core.errors import Frozen, TierTooLow
 from core.inventory import take_stock
 from core.ledger import current_balance, lock_member

@@ -52,8 +52,9 @@ from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain, shorten
 from bot.router import Router, Stale, callback, int_arg
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.catalog import KINDS, LIMIT_PERIODS, SKU_PATTERN, ItemRecord, ItemSpec
+from core.catalog import KINDS, LIMIT_PERIODS, SKU_PATTERN, ItemSpec
 from core.catalog_file import CatalogError, CatalogProblem, load_catalog_text, read_code_lines
+from core.eligibility import ItemRecord
 from core.errors import InvalidInput, InvalidState, UnknownItem
 from core.pending_inputs import JSON
 

@@ -24,11 +24,12 @@ from bot.i18n import Html, Translator, plain, shorten
 from bot.router import Router
 from bot.screens import CAPTION_LIMIT, Button, Keyboard, Photo, Screen
 from bot.turn import Turn
-from core.catalog import Category, ItemView
 from core.catalog_file import is_photo_file
+from core.eligibility import ItemView
 from core.errors import (
     MallError,
 )
+from core.shelf import Category
 from core.star_refunds import stars_for as star_price
 
 log = logging.getLogger(__name__)
