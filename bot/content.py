@@ -79,7 +79,7 @@ def shelf_name(t: Translator, shelf: _Named) -> str:
 
 
 def prize_name(t: Translator, prize: _Named) -> str:
-    """A box's prize (``core.blind_boxes.PrizeOdds``) as ``t``'s reader reads it."""
+    """A box's prize (``core.box_odds.PrizeOdds``) as ``t``'s reader reads it."""
     return in_language(t, prize.name, prize.names)
 
 

@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import box_draws, validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
-from core.blind_boxes import client_seed_in, put_client_seed
+from core.box_seeds import client_seed_in, put_client_seed
 from core.config import Config
 from core.db.database import Database
 from core.db.models import (
