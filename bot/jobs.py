@@ -38,7 +38,8 @@ from bot.turn import MainMenu
 from core.config import Config
 from core.flash_sales import SaleView
 from core.holds import HoldResult
-from core.jobs import JobRuns, Jobs
+from core.job_runs import JobRuns
+from core.jobs import Jobs
 from core.member_days import MemberDayView
 from core.redemptions import RedemptionView
 from core.referrals import PaidInvite

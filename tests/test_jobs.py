@@ -16,7 +16,8 @@ from core.db.database import Database
 from core.db.models import CheckIn, JobRun, OutboxMessage
 from core.flash_sales import SaleView
 from core.holds import HoldResult
-from core.jobs import Enqueued, JobRuns, Jobs
+from core.job_runs import JobRuns
+from core.jobs import Enqueued, Jobs
 from core.mall import Mall
 from core.member_days import MemberDayView
 from core.redemptions import Redemptions, RedemptionView
