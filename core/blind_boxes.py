@@ -86,7 +86,7 @@ from core.errors import (
     NotAvailable,
     SoldOut,
 )
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.inventory import take_coupon_code, take_stock
 from core.ledger import (
     credit_member,
@@ -340,9 +340,7 @@ class BlindBoxes(BoxAuthoring):
             work=work,
             now=now,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def _open(
         self, conn: AsyncConnection, member_id: int, box_id: int, key: str, now: datetime

@@ -77,7 +77,7 @@ from core.errors import (
     SoldOut,
     UnknownSale,
 )
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.ledger import lock_member, place_hold, settle_hold
 from core.outbox import Envelope, enqueue, enqueue_members, open_broadcast
 from core.redemptions import insert_redemption, take_units
@@ -888,9 +888,7 @@ class FlashSales:
             now=now,
             record_rejection=False,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def verify_draw(self, sale_id: int, member_id: int) -> SaleDrawCheck:
         """The member's ticket in a commit-reveal draw they entered, and where it fell.

@@ -39,7 +39,7 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,7 +76,7 @@ from core.errors import (
     UnknownRedemption,
     UnknownSale,
 )
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
 from core.ledger import (
     current_balance,
@@ -501,9 +501,7 @@ class Redemptions:
             work=work,
             now=now,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def _redeem(
         self,
@@ -864,9 +862,7 @@ class Redemptions:
             # The key is the redemption itself: a refusal must not outlive the state behind it.
             record_rejection=False,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     # --- Addresses and reading ------------------------------------------------------------------
 
