@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -52,7 +51,7 @@ from core.accounts import SystemAccount
 from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
-from core.db.models import CouponCode, FlashSale, Hold, Item, Operation, Redemption
+from core.db.models import CouponCode, FlashSale, Hold, Item, Redemption
 from core.eligibility import (
     ItemRecord,
     ItemView,
@@ -90,6 +89,7 @@ from core.ledger import (
 from core.referrals import qualify
 from core.rollups import restate_redemption
 from core.star_refunds import record_due, stars_for
+from core.stored_secrets import kept_secret
 from core.task_rewards import advance_each
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
@@ -398,37 +398,9 @@ class Redemptions:
 
     async def _signing_key(self, now: datetime | None) -> bytes | None:
         """The token key; created on first use when ``now`` is given (issuing), else None."""
-        if self._key is not None:
-            return self._key
-        async with self.db.read() as conn:
-            stored = (
-                await conn.execute(
-                    select(Operation.result).where(
-                        Operation.key == _SECRET_KEY, Operation.status == "ok"
-                    )
-                )
-            ).scalar_one_or_none()
-        if stored is not None:
-            secret = str(json.loads(stored))
-        elif now is None:
-            return None  # no token was ever issued: whatever was sent is not one
-        else:
-
-            async def create(conn: AsyncConnection) -> str:
-                return secrets.token_hex(32)
-
-            # run_once makes the first secret the only one, even with several bot processes.
-            outcome = await run_once(
-                self.db,
-                key=_SECRET_KEY,
-                kind="secret",
-                request={},
-                result_type=str,
-                work=create,
-                now=now,
-            )
-            secret = outcome.result
-        self._key = bytes.fromhex(secret)
+        if self._key is None:
+            # None: no token was ever issued, so whatever was sent is not one.
+            self._key = await kept_secret(self.db, _SECRET_KEY, now)
         return self._key
 
     async def offer(
