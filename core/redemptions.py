@@ -875,46 +875,39 @@ class Redemptions:
     ) -> RedemptionPage:
         """The member's redemptions, newest first."""
         validation.member_id(member_id)
-        page, page_size = validation.page_args(page, page_size)
-        async with self.db.read() as conn:
-            await require_member(conn, member_id)
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.member_id == member_id)
-                    .order_by(Redemption.id.desc())
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
-        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
-        return RedemptionPage(entries, page, len(rows) > page_size)
+        return await self._page(
+            page, page_size, Redemption.member_id == member_id, newest_first=True, member=member_id
+        )
 
     async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Redemptions waiting for an admin's approval, oldest first."""
-        page, page_size = validation.page_args(page, page_size)
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.status == "awaiting_approval")
-                    .order_by(Redemption.id)
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
-        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
-        return RedemptionPage(entries, page, len(rows) > page_size)
+        return await self._page(page, page_size, Redemption.status == "awaiting_approval")
 
     async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Completed redemptions of physical goods not yet marked shipped, oldest first."""
+        return await self._page(
+            page, page_size, Redemption.status == "completed", Item.kind == "physical"
+        )
+
+    async def _page(
+        self,
+        page: int,
+        page_size: int,
+        *where: Any,
+        newest_first: bool = False,
+        member: int | None = None,
+    ) -> RedemptionPage:
+        """One page of the redemptions that match ``where``, oldest first unless
+        ``newest_first``; with ``member``, refused if that member does not exist."""
         page, page_size = validation.page_args(page, page_size)
         async with self.db.read() as conn:
+            if member is not None:
+                await require_member(conn, member)
             rows = (
                 await conn.execute(
                     _view_query()
-                    .where(Redemption.status == "completed", Item.kind == "physical")
-                    .order_by(Redemption.id)
+                    .where(*where)
+                    .order_by(Redemption.id.desc() if newest_first else Redemption.id)
                     .offset(page * page_size)
                     .limit(page_size + 1)
                 )
