@@ -74,7 +74,6 @@ from core.db.models import (
     BoxSeed,
     BoxStreak,
     Operation,
-    Redemption,
     Transfer,
 )
 from core.earning import current_standing
@@ -87,7 +86,7 @@ from core.errors import (
     SoldOut,
 )
 from core.idempotency import marked, run_once
-from core.inventory import take_coupon_code, take_stock
+from core.inventory import record_given_item, take_coupon_code, take_stock
 from core.ledger import (
     credit_member,
     current_balance,
@@ -410,8 +409,8 @@ class BlindBoxes(BoxAuthoring):
         redemption_id: int | None = None
         if prize.kind == "item":
             assert prize.item_id is not None
-            redemption_id = await _record_item_prize(
-                conn, member_id, prize.item_id, box_id, draw_number, now
+            redemption_id = await record_given_item(
+                conn, member_id, prize.item_id, f"box-{box_id}-{member_id}-{draw_number}", now
             )
         since_rare = 0 if prize.rare else since_rare + 1
         await conn.execute(
@@ -657,34 +656,6 @@ async def _take_prize(
             update(BoxPrize).where(BoxPrize.id == prize.prize_id).values(stock=BoxPrize.stock + 1)
         )
     return None
-
-
-async def _record_item_prize(
-    conn: AsyncConnection,
-    member_id: int,
-    item_id: int,
-    box_id: int,
-    draw_number: int,
-    now: datetime,
-) -> int:
-    """An item won is fulfilled like any redemption: a completed one, for 0 points."""
-    redemption_id = (
-        await conn.execute(
-            insert(Redemption)
-            .values(
-                member_id=member_id,
-                item_id=item_id,
-                confirm_token=f"box-{box_id}-{member_id}-{draw_number}",
-                status="completed",
-                points=0,
-                cash_minor=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(Redemption.id)
-        )
-    ).scalar_one()
-    return int(redemption_id)
 
 
 def _draw_reference(box_id: int, draw_number: int) -> str:
