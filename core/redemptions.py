@@ -231,6 +231,11 @@ def issue_token(
     return f"{item_id}.{sale_id or 0}.{base64.urlsafe_b64encode(raw).decode()}"
 
 
+def is_token(text: object) -> bool:
+    """Whether ``text`` has a confirm token's shape (whose it is, only :func:`read_token` says)."""
+    return isinstance(text, str) and _TOKEN.fullmatch(text) is not None
+
+
 def read_token(key: bytes | None, member_id: int, token: object) -> TokenClaims:
     """Verify a confirm token for ``member_id``; :class:`InvalidToken` if it is not theirs."""
     match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
@@ -402,6 +407,12 @@ class Redemptions:
             # None: no token was ever issued, so whatever was sent is not one.
             self._key = await kept_secret(self.db, _SECRET_KEY, now)
         return self._key
+
+    async def token_claims(self, member_id: int, token: object) -> TokenClaims:
+        """What a confirm token shown to ``member_id`` offered; :class:`InvalidToken` if it is
+        malformed, forged, or another member's."""
+        validation.member_id(member_id)
+        return read_token(await self._signing_key(None), member_id, token)
 
     async def offer(
         self, member_id: int, item_id: int, now: datetime, flash_sale_id: int | None = None
@@ -875,43 +886,39 @@ class Redemptions:
     ) -> RedemptionPage:
         """The member's redemptions, newest first."""
         validation.member_id(member_id)
-        return await self._page(
-            page, page_size, Redemption.member_id == member_id, newest_first=True, member=member_id
-        )
+        page, page_size = validation.page_args(page, page_size)
+        async with self.db.read() as conn:
+            await require_member(conn, member_id)
+            mine = Redemption.member_id == member_id
+            return await self._page(conn, mine, Redemption.id.desc(), page, page_size)
 
     async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Redemptions waiting for an admin's approval, oldest first."""
-        return await self._page(page, page_size, Redemption.status == "awaiting_approval")
+        page, page_size = validation.page_args(page, page_size)
+        waiting = Redemption.status == "awaiting_approval"
+        async with self.db.read() as conn:
+            return await self._page(conn, waiting, Redemption.id, page, page_size)
 
     async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Completed redemptions of physical goods not yet marked shipped, oldest first."""
-        return await self._page(
-            page, page_size, Redemption.status == "completed", Item.kind == "physical"
-        )
+        page, page_size = validation.page_args(page, page_size)
+        unshipped = and_(Redemption.status == "completed", Item.kind == "physical")
+        async with self.db.read() as conn:
+            return await self._page(conn, unshipped, Redemption.id, page, page_size)
 
     async def _page(
-        self,
-        page: int,
-        page_size: int,
-        *where: Any,
-        newest_first: bool = False,
-        member: int | None = None,
+        self, conn: AsyncConnection, where: Any, order: Any, page: int, page_size: int
     ) -> RedemptionPage:
-        """One page of the redemptions that match ``where``, oldest first unless
-        ``newest_first``; with ``member``, refused if that member does not exist."""
-        page, page_size = validation.page_args(page, page_size)
-        async with self.db.read() as conn:
-            if member is not None:
-                await require_member(conn, member)
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(*where)
-                    .order_by(Redemption.id.desc() if newest_first else Redemption.id)
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
+        """One page of the redemptions ``where`` selects, in ``order``."""
+        rows = (
+            await conn.execute(
+                _view_query()
+                .where(where)
+                .order_by(order)
+                .offset(page * page_size)
+                .limit(page_size + 1)
+            )
+        ).all()
         entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
         return RedemptionPage(entries, page, len(rows) > page_size)
 

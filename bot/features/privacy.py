@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from bot.callback_data import CallbackData, Chars, Id
-from bot.features.birthday import BirthdayStep
+from bot.features.member_links import BirthdayStep
 from bot.i18n import Html
 from bot.router import Router, Stale
 from bot.screens import Button, Document, Keyboard, Screen

@@ -19,9 +19,10 @@ from typing import Annotated, Literal
 
 from babel.dates import format_timedelta
 
-from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Codec, Id, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Id, Ints, Page
 from bot.content import cause, cause_description, title
 from bot.i18n import Html, Translator, plain, shorten
+from bot.lists import nav_rows
 from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
@@ -122,13 +123,7 @@ async def _list(turn: Turn, page: int) -> None:
         text = Html("\n".join(lines))
     else:
         text = t("reds.empty") if page == 0 else t("reds.no_more")
-    nav: list[Button] = []
-    if page > 0:
-        nav.append(Button(t("nav.previous"), data=RedemptionsPage(page - 1).pack()))
-    if found.has_more and page < MAX_PAGE:
-        nav.append(Button(t("nav.next"), data=RedemptionsPage(page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
+    rows += nav_rows(t, page, found.has_more, RedemptionsPage)
     donating = cause(t, turn.config.donations)
     rows.append((Button(plain(t("reds.donate", cause=donating)), data=DonateScreen().pack()),))
     turn.show(turn.with_menu(text, tuple(rows)))
