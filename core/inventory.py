@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.models import CouponCode, Item
+from core.db.models import CouponCode, Item, Redemption
 from core.db.types import UTCDateTime
 
 
@@ -105,3 +105,27 @@ async def free_codes(conn: AsyncConnection, item_id: int) -> int:
         )
     ).scalar_one()
     return int(count)
+
+
+async def record_given_item(
+    conn: AsyncConnection, member_id: int, item_id: int, token: str, now: datetime
+) -> int:
+    """An item given away (a box's prize, a task's reward), its unit taken, is fulfilled like
+    any redemption: a completed one for 0 points, under ``token``. Returns its id."""
+    redemption_id = (
+        await conn.execute(
+            insert(Redemption)
+            .values(
+                member_id=member_id,
+                item_id=item_id,
+                confirm_token=token,
+                status="completed",
+                points=0,
+                cash_minor=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Redemption.id)
+        )
+    ).scalar_one()
+    return int(redemption_id)

@@ -20,7 +20,7 @@ from core.exports import Exports
 from core.flash_sales import FlashSales
 from core.holds import HoldResult, Holds
 from core.invariants import LedgerReport, check_ledger
-from core.jobs import JobRuns
+from core.job_runs import JobRuns
 from core.member_days import MemberDays
 from core.members import Members
 from core.outbox import Outbox

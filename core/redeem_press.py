@@ -17,7 +17,7 @@ decides:
   show the item in the same answer.
 
 Any other refusal (a forged token, a frozen account, an address that is not one) is raised, as
-from every use case. Whether the member may redeem is ``core.catalog.assess``, the mall's one
+from every use case. Whether the member may redeem is ``core.eligibility.assess``, the mall's one
 eligibility check.
 """
 
@@ -29,7 +29,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import validation
-from core.catalog import (
+from core.config import Config
+from core.db.database import Database
+from core.eligibility import (
     ItemRecord,
     ItemView,
     MemberState,
@@ -39,8 +41,6 @@ from core.catalog import (
     refuse_if_blocked,
     running_sales,
 )
-from core.config import Config
-from core.db.database import Database
 from core.errors import (
     AddressNeeded,
     InsufficientPoints,

@@ -35,11 +35,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +49,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
-from core.catalog import (
+from core.config import Config
+from core.db.database import Database
+from core.db.models import CouponCode, FlashSale, Hold, Item, Redemption
+from core.eligibility import (
     ItemRecord,
     ItemView,
     MemberState,
@@ -58,15 +60,11 @@ from core.catalog import (
     assess,
     item_id_of,
     load_item,
-    page_args,
     read_member,
     refuse_if_blocked,
     sale_terms,
     units_left,
 )
-from core.config import Config
-from core.db.database import Database
-from core.db.models import CouponCode, FlashSale, Hold, Item, Operation, Redemption
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -77,7 +75,7 @@ from core.errors import (
     UnknownRedemption,
     UnknownSale,
 )
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
 from core.ledger import (
     current_balance,
@@ -91,6 +89,7 @@ from core.ledger import (
 from core.referrals import qualify
 from core.rollups import restate_redemption
 from core.star_refunds import record_due, stars_for
+from core.stored_secrets import kept_secret
 from core.task_rewards import advance_each
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
@@ -404,37 +403,9 @@ class Redemptions:
 
     async def _signing_key(self, now: datetime | None) -> bytes | None:
         """The token key; created on first use when ``now`` is given (issuing), else None."""
-        if self._key is not None:
-            return self._key
-        async with self.db.read() as conn:
-            stored = (
-                await conn.execute(
-                    select(Operation.result).where(
-                        Operation.key == _SECRET_KEY, Operation.status == "ok"
-                    )
-                )
-            ).scalar_one_or_none()
-        if stored is not None:
-            secret = str(json.loads(stored))
-        elif now is None:
-            return None  # no token was ever issued: whatever was sent is not one
-        else:
-
-            async def create(conn: AsyncConnection) -> str:
-                return secrets.token_hex(32)
-
-            # run_once makes the first secret the only one, even with several bot processes.
-            outcome = await run_once(
-                self.db,
-                key=_SECRET_KEY,
-                kind="secret",
-                request={},
-                result_type=str,
-                work=create,
-                now=now,
-            )
-            secret = outcome.result
-        self._key = bytes.fromhex(secret)
+        if self._key is None:
+            # None: no token was ever issued, so whatever was sent is not one.
+            self._key = await kept_secret(self.db, _SECRET_KEY, now)
         return self._key
 
     async def token_claims(self, member_id: int, token: object) -> TokenClaims:
@@ -513,9 +484,7 @@ class Redemptions:
             work=work,
             now=now,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def _redeem(
         self,
@@ -876,9 +845,7 @@ class Redemptions:
             # The key is the redemption itself: a refusal must not outlive the state behind it.
             record_rejection=False,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     # --- Addresses and reading ------------------------------------------------------------------
 
@@ -919,7 +886,7 @@ class Redemptions:
     ) -> RedemptionPage:
         """The member's redemptions, newest first."""
         validation.member_id(member_id)
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             mine = Redemption.member_id == member_id
@@ -927,14 +894,14 @@ class Redemptions:
 
     async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Redemptions waiting for an admin's approval, oldest first."""
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         waiting = Redemption.status == "awaiting_approval"
         async with self.db.read() as conn:
             return await self._page(conn, waiting, Redemption.id, page, page_size)
 
     async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Completed redemptions of physical goods not yet marked shipped, oldest first."""
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         unshipped = and_(Redemption.status == "completed", Item.kind == "physical")
         async with self.db.read() as conn:
             return await self._page(conn, unshipped, Redemption.id, page, page_size)

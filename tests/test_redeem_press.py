@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from core.catalog import Catalog, ItemSpec, ItemView
+from core.catalog import Catalog, ItemSpec
+from core.eligibility import ItemView
 from core.errors import (
     AddressNeeded,
     Frozen,

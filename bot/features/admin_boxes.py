@@ -53,8 +53,10 @@ from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core import blind_boxes
-from core.blind_boxes import BoxView, PrizeOdds, PrizeSpec, PrizeTable
+from core import box_authoring, box_odds
+from core.blind_boxes import BoxView
+from core.box_authoring import PrizeSpec
+from core.box_odds import PrizeOdds, PrizeTable
 from core.errors import InvalidInput, UnknownBox, UnknownItem
 from core.pending_inputs import JSON
 
@@ -163,11 +165,11 @@ _NUMBER = re.compile(r"\d{1,12}")
 
 # Why a weighted prize is out of the draw, by core's reason (prizes of weight 0 are not shown).
 OUT_REASONS: Mapping[str, str] = {
-    blind_boxes.ALL_WON: "admin.boxes.out.all_won",
-    blind_boxes.NO_ITEM: "admin.boxes.out.no_item",
-    blind_boxes.ITEM_INACTIVE: "admin.boxes.out.item_inactive",
-    blind_boxes.NO_CODES: "admin.boxes.out.no_codes",
-    blind_boxes.ITEM_SOLD_OUT: "admin.boxes.out.item_sold_out",
+    box_odds.ALL_WON: "admin.boxes.out.all_won",
+    box_odds.NO_ITEM: "admin.boxes.out.no_item",
+    box_odds.ITEM_INACTIVE: "admin.boxes.out.item_inactive",
+    box_odds.NO_CODES: "admin.boxes.out.no_codes",
+    box_odds.ITEM_SOLD_OUT: "admin.boxes.out.item_sold_out",
 }
 
 
@@ -332,7 +334,7 @@ async def _table_lines(turn: Turn, prizes: Sequence[PrizeOdds]) -> list[str]:
                 skus[prize.item_id] = (await turn.mall.catalog.get_item(prize.item_id)).sku
             except UnknownItem:
                 continue
-    return blind_boxes.prize_lines(prizes, skus, OTHER_LANGUAGES)
+    return box_authoring.prize_lines(prizes, skus, OTHER_LANGUAGES)
 
 
 # --- Editing the prize table ---------------------------------------------------------------------

@@ -41,7 +41,7 @@ from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.catalog import ItemRecord
+from core.eligibility import ItemRecord
 from core.errors import InvalidState, MallError, UnknownItem, UnknownSale
 from core.flash_sales import MODES, SaleView
 from core.pending_inputs import JSON

@@ -28,21 +28,17 @@ from bot.screens import Button, Screen
 from bot.turn import Turn
 from core import box_draws
 from core.blind_boxes import (
-    ALL_WON,
-    ITEM_SOLD_OUT,
     MISMATCH,
-    NO_CODES,
     NOT_YET_REVEALED,
     RECORD_MISSING,
     VERIFIED,
-    WEIGHT_ZERO,
-    BadClientSeed,
     BoxView,
-    ClientSeedView,
     DrawResult,
     UnknownDraw,
     Verification,
 )
+from core.box_odds import ALL_WON, ITEM_SOLD_OUT, NO_CODES, WEIGHT_ZERO
+from core.box_seeds import BadClientSeed, ClientSeedView
 from core.errors import DailyCapReached, InsufficientPoints, NotAvailable, SoldOut
 
 router = Router()

@@ -28,7 +28,8 @@ from bot.lists import nav_rows, page_of, show_list
 from bot.router import Router
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
-from core.catalog import Category, ItemView
+from core.eligibility import ItemView
+from core.shelf import Category
 
 __all__ = ["AffordablePage", "ItemCard", "ShelvesPage"]  # read from here elsewhere
 router = Router()

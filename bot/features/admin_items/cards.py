@@ -23,7 +23,7 @@ from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.catalog import ItemRecord
+from core.eligibility import ItemRecord
 from core.errors import UnknownItem
 
 router = Router()

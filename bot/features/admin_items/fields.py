@@ -12,7 +12,7 @@ from bot.features.admin_forms import stored_moment
 from bot.features.admin_screens import label
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html
 from bot.turn import Turn
-from core.catalog import ItemRecord
+from core.eligibility import ItemRecord
 from core.pending_inputs import JSON
 
 # The languages an item's title and description may also be given in, besides the default
