@@ -48,7 +48,7 @@ from bot.features.admin_forms import (
     whole_number,
 )
 from bot.features.admin_screens import admin_screen, label
-from bot.features.box_odds import odds_places, percent
+from bot.features.box_odds_texts import odds_places, percent
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain
 from bot.router import Router, Stale
 from bot.screens import Button, Screen

@@ -19,7 +19,7 @@ from typing import Annotated
 from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
 from bot.content import description, in_language, prize_name, title
 from bot.events import Command
-from bot.features.box_odds import odds_places, percent
+from bot.features.box_odds_texts import odds_places, percent
 from bot.features.member_links import SalesPage
 from bot.i18n import Html, Translator, plain
 from bot.lists import nav_rows, page_of
