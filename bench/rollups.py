@@ -16,8 +16,10 @@ Then it measures, median of ``--repeat`` runs, what ``/stats`` asks of core for 
 ``reports.box_payouts``, ``reports.liability``):
 
 - ``live``: ``Reports(rollups=False)``: every day computed from the ledger's rows;
-- ``roll-ups``: ``mall.reports`` after ``mall.rollups.roll`` (the nightly job, timed once
-  too): the 30 closed days read from their roll-ups, today computed live.
+- ``roll-ups``: ``mall.reports`` after ``mall.rollups.roll`` at 12:00 (the hourly job, timed
+  once too): the 30 closed days read from their roll-ups, today's hours to 11:00 from theirs
+  (11:00 to 12:00 ended less than ten minutes ago), and that last hour of activity computed
+  live: an hour's rows, what the job running at :30 leaves live on average.
 
 A correctness line says whether both gave the same figures. Speed is reported, never asserted.
 """
@@ -71,7 +73,10 @@ from core.db.models import (  # noqa: E402
     Redemption,
     RollupBoxDraw,
     RollupDay,
+    RollupDayMember,
     RollupFlow,
+    RollupHour,
+    RollupHourFlow,
     RollupRedemption,
     Transfer,
 )
@@ -84,7 +89,15 @@ TODAY = date(2026, 3, 31)
 FIRST = TODAY - timedelta(days=DAYS)
 SHARES = {"checkin": 0.10, "purchase": 0.02, "redeem": 0.01, "box": 0.005}
 BATCH = 5_000
-ROLLUP_TABLES = (RollupFlow, RollupRedemption, RollupBoxDraw, RollupDay)
+ROLLUP_TABLES = (
+    RollupFlow,
+    RollupRedemption,
+    RollupBoxDraw,
+    RollupDay,
+    RollupHourFlow,
+    RollupHour,
+    RollupDayMember,
+)
 
 
 async def seed(target: Target, members: int) -> tuple[int, int]:
@@ -311,7 +324,10 @@ async def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> li
         finally:
             await db.dispose()
         same = live_figures == rolled_figures
-        print(f"{backend}: roll-ups equal live: {same}; days rolled up: {len(run.days)}")
+        print(
+            f"{backend}: roll-ups equal live: {same}; days rolled up: {len(run.days)},"
+            f" hours: {run.hours}"
+        )
         return [
             [
                 backend,
@@ -361,7 +377,8 @@ async def main(args: argparse.Namespace) -> None:
     )
     print(
         "live: every day from the ledger's rows. roll-ups: closed days from their roll-ups,"
-        " today live. roll-up job: mall.rollups.roll writing the 31 closed days once."
+        " today's hours to 11:00 from theirs, 11:00-12:00 live. roll-up job: mall.rollups.roll"
+        " writing the 31 closed days and today's 11 closed hours once."
     )
     print()
     print("command: " + shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])))
