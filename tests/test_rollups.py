@@ -403,3 +403,31 @@ async def test_the_open_days_rest_reads_by_time_and_its_members_by_key(mall: Mal
         "pk_rollup_day_members",
         "sqlite_autoindex_rollup_day_members_1",
     )
+
+
+async def test_hours_across_a_daylight_saving_change_equal_the_live_figures(
+    make_mall: MallFactory,
+):
+    tz = ZoneInfo("America/New_York")
+    mall = await make_mall(make_config('[mall]\ntimezone = "America/New_York"'))
+    history = History(mall)
+    await history.open()
+    day = date(2026, 3, 8)  # 23 hours: the clocks go forward at 02:00
+
+    def when(minutes: int) -> datetime:
+        return start_of_day(day, tz).astimezone(UTC) + timedelta(minutes=minutes)
+
+    kinds = ("checkin", "purchase", "coffee", "box", "checkin", "lamp", "purchase")
+    for n, kind in enumerate(kinds):
+        await history.act(kind, MEMBERS[n % len(MEMBERS)], n, when(20 + n * 190))
+        if n % 2:  # mid-hour, 95 minutes on
+            run = await mall.rollups.roll(when(115 + n * 190))
+            assert run.hours
+            await history.assert_same(day - timedelta(days=1), day + timedelta(days=1))
+    # 00:05 and 00:20 the next day (23 hours on): the day's last hours, then the day.
+    for minutes in (23 * 60 + 5, 23 * 60 + 20):
+        await mall.rollups.roll(when(minutes))
+        await history.assert_same(day - timedelta(days=1), day + timedelta(days=1))
+    async with mall.db.read() as conn:
+        rolled = await conn.execute(select(RollupDay.day).where(RollupDay.day == day))
+        assert rolled.first() is not None
