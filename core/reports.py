@@ -623,7 +623,10 @@ async def _issued_by_day(
         .where(
             _in_range(Transfer.created_at, bounds),
             Transfer.credit_account_id > 0,
-            Transfer.debit_account_id.in_([int(book) for book in _ISSUING_BOOKS]),
+            # "+ 0" keeps ix_transfers_debit out: the issuing books' every transfer ever, where
+            # the window is a range of ix_transfers_created_at (4.7 s against 0.12 s for half a
+            # day of a million members on SQLite).
+            (Transfer.debit_account_id + 0).in_([int(book) for book in _ISSUING_BOOKS]),
         )
         .subquery()
     )
