@@ -11,8 +11,11 @@ members check in, a transfer and a lot, and 1% spend, a transfer drawing on thei
 ``--days`` days of it. A full check then writes the checkpoint, and one more day of activity
 follows. Then, ``--repeat`` times each, side by side:
 
-- ``full``: ``check --full``, every query over the whole ledger (the checkpoint verified in
-  the same pass, then moved on);
+- ``full, rebuilt`` (the baseline): ``check --full`` with no checkpoint, every query over the
+  whole ledger and the checkpoint built anew, as ``--full`` did before it verified one;
+- ``full``: ``check --full``, the checkpoint verified against the transfers up to it, the
+  balances through it and the transfers after it, every other query over the whole ledger
+  (then the checkpoint moved on);
 - ``incremental``: ``check``, the day after the checkpoint against it (and the checkpoint
   moved on).
 
@@ -172,6 +175,12 @@ async def _restore_checkpoint(db: Database) -> None:
         )
 
 
+async def _forget_checkpoint(db: Database) -> None:
+    async with db.write() as conn:
+        await conn.execute(text("DELETE FROM checkpoint_balances"))
+        await conn.execute(text("DELETE FROM ledger_checkpoint"))
+
+
 async def _timed(db: Database, full: bool) -> tuple[float, LedgerReport]:
     started = time.perf_counter()
     report = await check_ledger(db, full=full)
@@ -190,11 +199,16 @@ async def bench_backend(target: Target, args: argparse.Namespace) -> tuple[list[
         await a_day(db, args.days)
         await analyze(db)
         full: list[float] = []
+        rebuilt: list[float] = []
         incremental: list[float] = []
         clean = first.ok
         report = first
         tail = 0
         for _ in range(args.repeat):
+            await _forget_checkpoint(db)
+            seconds, rebuilt_report = await _timed(db, full=True)
+            rebuilt.append(seconds)
+            clean = clean and rebuilt_report.ok
             await _restore_checkpoint(db)
             seconds, full_report = await _timed(db, full=True)
             full.append(seconds)
@@ -205,12 +219,14 @@ async def bench_backend(target: Target, args: argparse.Namespace) -> tuple[list[
             clean = clean and report.ok and report.since == first.checkpoint
             tail = report.transfers - first.transfers
         full_s, inc_s = statistics.median(full), statistics.median(incremental)
+        rebuilt_s = statistics.median(rebuilt)
         row = [
             target.backend,
             f"{args.members:,}",
             f"{report.transfers:,}",
             f"{tail:,}",
             f"{first_seconds:.3f}",
+            f"{rebuilt_s:.3f}",
             f"{full_s:.3f}",
             f"{inc_s:.3f}",
             f"{full_s / inc_s:.1f}x" if inc_s else "-",
@@ -252,14 +268,18 @@ async def main(args: argparse.Namespace) -> None:
         "transfers",
         "tail",
         "first full s",
+        "full, rebuilt s",
         "full s",
         "incremental s",
         "full/incr",
     ]
     print(table(header, rows))
     print(
-        "first full: the check that built the checkpoint (before the day). full: check --full"
-        " (whole ledger, checkpoint verified and moved on); incremental: check (the day's"
+        "first full: the check that built the checkpoint (before the day). full, rebuilt: check"
+        " --full with no checkpoint to verify: every query over the whole ledger, then the"
+        " checkpoint built anew (what --full did before it verified the checkpoint: the"
+        " baseline). full: check --full (checkpoint verified against the transfers up to it,"
+        " balances through it and the tail, checkpoint moved on); incremental: check (the day's"
         " transfers against the checkpoint, checkpoint moved on)."
     )
     for verdict in verdicts:

@@ -311,6 +311,11 @@ def _daily(at: str, tz: ZoneInfo) -> CronTrigger:
     return CronTrigger(hour=clock.hour, minute=clock.minute, timezone=tz)
 
 
+def _hourly(at: str, tz: ZoneInfo) -> CronTrigger:
+    """Every hour at ``at``'s minute (its hour is not used)."""
+    return CronTrigger(minute=time.fromisoformat(at).minute, timezone=tz)
+
+
 def job_specs(
     jobs: Jobs,
     config: Config,
@@ -332,7 +337,7 @@ def job_specs(
         *extra,
         JobSpec("expiry", _daily(settings.expiry_time, tz), jobs.expire),
         JobSpec("tiers", _daily(settings.tiers_time, tz), jobs.tiers),
-        JobSpec("rollups", _daily(settings.rollups_time, tz), jobs.rollups),
+        JobSpec("rollups", _hourly(settings.rollups_time, tz), jobs.rollups),
         JobSpec("digest", _daily(settings.digest_time, tz), jobs.digest),
         JobSpec("parked", _daily(settings.digest_time, tz), jobs.parked),
         JobSpec("reminders", _daily(settings.reminder_time, tz), jobs.remind),

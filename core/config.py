@@ -487,8 +487,10 @@ class JobsSettings(Settings):
     digest_time: ClockTime = "08:00"
     """Yesterday's figures to the admins."""
     rollups_time: ClockTime = "00:30"
-    """Roll up the days that ended (``core.rollups``): the reports read them instead of
-    recomputing them. A day is rolled up 10 minutes after its end at the earliest."""
+    """Roll up the days that ended and today's hours that ended (``core.rollups``,
+    ``core.rollup_hours``): the reports read them instead of recomputing them. The job runs
+    every hour at this time's minute (its hour is not used); a day or an hour is rolled up 10
+    minutes after its end at the earliest."""
     reminder_time: ClockTime = "10:00"
     reminder_days: Annotated[tuple[PositiveInt, ...], Field(max_length=10)] = (30, 7, 1)
     """Remind members this many days before their points expire (once per lead and date)."""

@@ -56,6 +56,14 @@ from core.db.models import (
     Transfer,
 )
 from core.errors import InvalidInput
+from core.rollup_hours import (
+    MEMBER_BOOK,
+    OpenDay,
+    covered,
+    hour_flows,
+    open_day_active,
+    open_day_checkins,
+)
 from core.statements import ExpiringPoints
 
 # Most days one ``daily`` call covers; longer ranges are asked in parts.
@@ -65,8 +73,6 @@ _CHUNK_DAYS = 31
 _REDEEMED = ("completed", "fulfilled")
 _AWAITING = ("awaiting_approval", "awaiting_payment")
 _ISSUING_BOOKS = (SystemAccount.ISSUANCE, SystemAccount.ADJUSTMENTS, SystemAccount.BOX_POOL)
-# Any member, as one side of a pair of books (system accounts have negative ids).
-MEMBER_BOOK = 0
 
 
 @dataclass(frozen=True)
@@ -224,10 +230,14 @@ class Reports:
         if (end - start).days + 1 > MAX_DAYS:
             raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
         figures: list[DayFigures] = []
+        tz = self.config.mall.timezone
         async with self.db.read() as conn:
             rolled = await _rolled_days(conn, start, end) if self.rollups else {}
             figures.extend(rolled.values())
-            for first, last in _live_runs(start, end, rolled, _CHUNK_DAYS):
+            opened = await covered(conn, start, end, rolled, tz) if self.rollups else {}
+            for open_day in opened.values():
+                figures.append(await _open_day(conn, open_day))
+            for first, last in _live_runs(start, end, {*rolled, *opened}, _CHUNK_DAYS):
                 figures.extend(await self._days(conn, first, last))
         return tuple(sorted(figures, key=lambda figure: figure.day))
 
@@ -280,29 +290,22 @@ class Reports:
                 found += [
                     IssuedByCause(as_date(day), code, int(points)) for day, code, points in rows
                 ]
-            for first, last in _live_runs(start, end, rolled, _CHUNK_DAYS):
+            opened = await covered(conn, start, end, rolled, tz) if self.rollups else {}
+            for open_day in opened.values():
+                by_code: dict[str, int] = {}
+                for source, destination, code, points in await hour_flows(conn, open_day):
+                    if source in books and destination == MEMBER_BOOK:
+                        by_code[code] = by_code.get(code, 0) + int(points)
+                rest = [open_day.until, open_day.end]
+                for _day, code, points in await _issued_by_day(conn, [open_day.day], rest):
+                    by_code[code] = by_code.get(code, 0) + int(points)
+                found += [IssuedByCause(open_day.day, c, p) for c, p in by_code.items()]
+            for first, last in _live_runs(start, end, {*rolled, *opened}, _CHUNK_DAYS):
                 days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
                 bounds = [rules.start_of_day(day, tz) for day in [*days, last + timedelta(days=1)]]
-                moved = (
-                    select(
-                        _bucket(Transfer.created_at, days, bounds).label("day"),
-                        Transfer.code.label("code"),
-                        Transfer.amount.label("amount"),
-                    )
-                    .where(
-                        _in_range(Transfer.created_at, bounds),
-                        Transfer.credit_account_id > 0,
-                        Transfer.debit_account_id.in_(books),
-                    )
-                    .subquery()
-                )
-                rows = await conn.execute(
-                    select(moved.c.day, moved.c.code, func.sum(moved.c.amount)).group_by(
-                        moved.c.day, moved.c.code
-                    )
-                )
                 found += [
-                    IssuedByCause(as_date(day), code, int(points)) for day, code, points in rows
+                    IssuedByCause(as_date(day), code, int(points))
+                    for day, code, points in await _issued_by_day(conn, days, bounds)
                 ]
         return tuple(sorted(found, key=lambda row: (row.day, -row.points, row.code)))
 
@@ -605,6 +608,48 @@ async def _flows(
     for day, source, destination, amount in by_pair:
         _add_flow(flows.setdefault(day, [0, 0, 0, 0]), source, destination, int(amount))
     return {day: (f[0], f[1], f[2], f[3]) for day, f in flows.items()}
+
+
+async def _issued_by_day(
+    conn: AsyncConnection, days: list[date], bounds: list[datetime]
+) -> list[Any]:
+    """Points the mall's issuing books credited to members, by day and code: day, code, points."""
+    moved = (
+        select(
+            _bucket(Transfer.created_at, days, bounds).label("day"),
+            Transfer.code.label("code"),
+            Transfer.amount.label("amount"),
+        )
+        .where(
+            _in_range(Transfer.created_at, bounds),
+            Transfer.credit_account_id > 0,
+            # "+ 0" keeps ix_transfers_debit out: the issuing books' every transfer ever, where
+            # the window is a range of ix_transfers_created_at (4.7 s against 0.12 s for half a
+            # day of a million members on SQLite).
+            (Transfer.debit_account_id + 0).in_([int(book) for book in _ISSUING_BOOKS]),
+        )
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(moved.c.day, moved.c.code, func.sum(moved.c.amount)).group_by(
+            moved.c.day, moved.c.code
+        )
+    )
+    return list(rows.all())
+
+
+async def _open_day(conn: AsyncConnection, open_day: OpenDay) -> DayFigures:
+    """A day not rolled up whose first hours are: those hours' figures, the rest live."""
+    figures = [0, 0, 0, 0]
+    for source, destination, _code, points in await hour_flows(conn, open_day):
+        _add_flow(figures, int(source), int(destination), int(points))
+    rest = await _flows(conn, [open_day.day], [open_day.until, open_day.end])
+    for n, points in enumerate(rest.get(open_day.day, (0, 0, 0, 0))):
+        figures[n] += points
+    checkins, makeups = await open_day_checkins(conn, open_day)
+    active = await open_day_active(conn, open_day)
+    issued, redeemed, expired, donated = figures
+    return DayFigures(open_day.day, issued, redeemed, expired, donated, checkins, makeups, active)
 
 
 def _add_flow(figures: list[int], source: int, destination: int, points: int) -> None:

@@ -66,7 +66,8 @@ from core.db.models import (
     RollupRedemption,
     Transfer,
 )
-from core.reports import MEMBER_BOOK, active_members_by_day, as_date, checkins_by_day
+from core.reports import active_members_by_day, as_date, checkins_by_day
+from core.rollup_hours import forget, roll_flows, roll_hours
 
 # How long after a day's end it is rolled up: time for a transaction that took its ``now``
 # before midnight to commit. The job runs at ``[jobs] rollups_time``, later than this.
@@ -80,10 +81,12 @@ CATCH_UP_DAYS = 366
 @dataclass(frozen=True)
 class RollupRun:
     """What one run did: the days it wrote (others may have been written elsewhere), and the
-    last closed day (None: no activity yet), the last day rolled up now."""
+    last closed day (None: no activity yet), the last day rolled up now; and how many hours of
+    the open day it wrote (``core.rollup_hours``)."""
 
     days: tuple[date, ...]
     through: date | None
+    hours: int = 0
 
 
 class Rollups:
@@ -100,7 +103,8 @@ class Rollups:
     async def roll(self, now: datetime) -> RollupRun:
         """Roll up every closed day not rolled up yet, from the first day with activity (at
         most :data:`CATCH_UP_DAYS` back), each day in its own transaction (a long catch-up
-        holds no lock for long)."""
+        holds no lock for long); then the closed hours of the open day, and forget the hours
+        of the days rolled up before the last."""
         validation.instant(now)
         last = self.last_closed_day(now)
         first = await self._first_unrolled()
@@ -112,7 +116,9 @@ class Rollups:
             if await self._roll_day(day, now):
                 written.append(day)
             day += timedelta(days=1)
-        return RollupRun(tuple(written), last if first is not None else None)
+        hours = await roll_hours(self.db, self.config.mall.timezone, now - GRACE, now)
+        await forget(self.db, last)
+        return RollupRun(tuple(written), last if first is not None else None, hours)
 
     async def _first_unrolled(self) -> date | None:
         """The day after the last rolled up, or the first day with any activity (None: none)."""
@@ -151,7 +157,7 @@ class Rollups:
                 .where(RollupDay.day == day)
                 .values(checkins=checkins, makeups=makeups, active_members=active)
             )
-            await _roll_flows(conn, day, bounds)
+            await roll_flows(conn, RollupFlow, {"day": day}, bounds[0], bounds[1])
             await _roll_redemptions(conn, day, bounds)
             await _roll_box_draws(conn, day, bounds)
         return True
@@ -204,37 +210,6 @@ def _insert(conn: AsyncConnection, table: type[RollupDay] | type[RollupRedemptio
     """INSERT with ON CONFLICT for the connection's database."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
-
-
-async def _roll_flows(conn: AsyncConnection, day: date, bounds: list[datetime]) -> None:
-    source = case(
-        (Transfer.debit_account_id < 0, Transfer.debit_account_id), else_=MEMBER_BOOK
-    ).label("source")
-    destination = case(
-        (Transfer.credit_account_id < 0, Transfer.credit_account_id), else_=MEMBER_BOOK
-    ).label("destination")
-    rows = (
-        await conn.execute(
-            select(source, destination, Transfer.code, func.count(), func.sum(Transfer.amount))
-            .where(Transfer.created_at >= bounds[0], Transfer.created_at < bounds[1])
-            .group_by(source, destination, Transfer.code)
-        )
-    ).all()
-    if rows:
-        await conn.execute(
-            insert(RollupFlow),
-            [
-                {
-                    "day": day,
-                    "source": int(row[0]),
-                    "destination": int(row[1]),
-                    "code": row[2],
-                    "transfers": int(row[3]),
-                    "amount": int(row[4]),
-                }
-                for row in rows
-            ],
-        )
 
 
 async def _roll_redemptions(conn: AsyncConnection, day: date, bounds: list[datetime]) -> None:

@@ -5,23 +5,27 @@ each day is written once, however many writers run; and their reads use their ke
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+import itertools
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from core import rules
 from core.box_authoring import PrizeSpec
 from core.catalog import Catalog, ItemSpec
 from core.db.database import Database
-from core.db.models import RollupDay, RollupRedemption
+from core.db.models import RollupDay, RollupDayMember, RollupHour, RollupRedemption
 from core.errors import MallError
 from core.mall import Mall
 from core.reports import Reports
-from core.rollups import CATCH_UP_DAYS
+from core.rollup_hours import hours_of
+from core.rollups import CATCH_UP_DAYS, GRACE
 from core.rules import start_of_day
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
@@ -127,33 +131,51 @@ class History:
 action = st.tuples(
     st.sampled_from(KINDS),
     st.sampled_from(MEMBERS),
-    st.integers(1, 24 * 60 - 1),  # the minute of the day; minute 0 is the roll-up's
+    st.integers(0, 24 * 60 - 1),  # the minute of the day
     st.integers(0, 7),
 )
-# Each day: whether the roll-up job runs at its start, and what members do.
-day_plan = st.tuples(st.booleans(), st.lists(action, max_size=10))
+# Each day: the minutes the roll-up job runs at (mid-hour; before 00:10 only the hours of the
+# day that ended), and what members do.
+day_plan = st.tuples(
+    st.lists(st.integers(0, 24 * 60 - 1), max_size=3, unique=True),
+    st.lists(action, max_size=10),
+)
 
 
-async def play(mall: Mall, plan: list[tuple[bool, list[Any]]]) -> None:
+async def roll_and_compare(history: History, now: datetime, first: date, last: date) -> None:
+    """The job at ``now``, then the reports through the roll-ups against the live ones."""
+    run = await history.mall.rollups.roll(now)
+    business_day = rules.business_day(now - GRACE, history.mall.config.mall.timezone)
+    assert run.through == business_day - timedelta(days=1)
+    await history.assert_same(first, last)
+
+
+async def play(mall: Mall, plan: list[tuple[list[int], list[Any]]]) -> None:
     history = History(mall)
     await history.open()
     first, last = FIRST_DAY - timedelta(days=2), FIRST_DAY + timedelta(days=len(plan))
-    rolled_any = False
-    for number, (roll, actions) in enumerate(plan):
+    for number, (rolls, actions) in enumerate(plan):
         day = FIRST_DAY + timedelta(days=number)
-        if roll:
-            run = await mall.rollups.roll(moment(day, 20))
-            assert run.through == day - timedelta(days=1)
-            rolled_any = rolled_any or bool(run.days)
-            await history.assert_same(first, last)
-        for kind, member_id, minute, pick in sorted(actions, key=lambda a: a[2]):
-            await history.act(kind, member_id, pick, moment(day, minute))
+        # A roll-up and an action at the same minute: the roll-up first.
+        events = [(minute, 0, None) for minute in rolls]
+        events += [(a[2], 1, a) for a in actions]
+        for minute, _order, act in sorted(events, key=lambda e: (e[0], e[1])):
+            if act is None:
+                await roll_and_compare(history, moment(day, minute), first, last)
+            else:
+                kind, member_id, _minute, pick = act
+                await history.act(kind, member_id, pick, moment(day, minute))
         await history.assert_same(first, last)
-    # Every closed day rolled up, then more activity today (approvals reach back too).
+    # Across midnight: the hours of the day that ended (to 23:00), then the day itself; then
+    # more activity today, rolled up to 11:00 mid-hour, and more after (approvals reach back).
     today = FIRST_DAY + timedelta(days=len(plan))
-    await mall.rollups.roll(moment(today, 20))
+    await roll_and_compare(history, moment(today, 5), first, last)
+    await roll_and_compare(history, moment(today, 20), first, last)
     for n, kind in enumerate(KINDS):
         await history.act(kind, MEMBERS[n % len(MEMBERS)], n, moment(today, 600 + n))
+    await roll_and_compare(history, moment(today, 675), first, last)
+    for n, kind in enumerate(KINDS):
+        await history.act(kind, MEMBERS[(n + 1) % len(MEMBERS)], n + 1, moment(today, 680 + n))
     await history.assert_same(first, last)
     assert (await mall.check()).ok
 
@@ -179,7 +201,7 @@ def test_the_reports_through_roll_ups_equal_the_live_ones(
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(st.lists(day_plan, min_size=1, max_size=4))
-    def check(plan: list[tuple[bool, list[Any]]]) -> None:
+    def check(plan: list[tuple[list[int], list[Any]]]) -> None:
         async def run() -> None:
             db = Database.from_url(await new_url(), pool_size=5)
             try:
@@ -267,7 +289,7 @@ async def test_the_reports_read_rolled_up_days_by_their_keys(mall: Mall):
         assert_uses(await plans_of(mall, read, table), *keys[table])
 
 
-async def test_the_rollups_job_catches_up_at_start_then_runs_after_midnight(mall: Mall):
+async def test_the_rollups_job_catches_up_at_start_then_runs_every_hour(mall: Mall):
     from bot.jobs import JobScheduler, job_specs
     from core.jobs import Jobs
     from tests.test_jobs import Words
@@ -277,17 +299,27 @@ async def test_the_rollups_job_catches_up_at_start_then_runs_after_midnight(mall
     await history.act("checkin", MEMBERS[0], 0, moment(FIRST_DAY, 60))
     tz = mall.config.mall.timezone
     (spec,) = [s for s in job_specs(Jobs(mall, Words()), mall.config) if s.name == "rollups"]
-    assert spec.trigger.get_next_fire_time(None, moment(FIRST_DAY, 60)) == moment(
+    assert spec.trigger.get_next_fire_time(None, moment(FIRST_DAY, 60)) == moment(FIRST_DAY, 90)
+    assert spec.trigger.get_next_fire_time(None, moment(FIRST_DAY, 23 * 60 + 31)) == moment(
         FIRST_DAY + timedelta(days=1), 30
     )
     started = moment(FIRST_DAY + timedelta(days=2), 9 * 60)
     scheduler = JobScheduler(mall.job_runs, [spec], clock=lambda: started, tz=tz)
     # Down for two nights: the start rolls up every day that ended.
     assert await scheduler.catch_up(started) == ["rollups"]
-    assert (await mall.rollups.roll(started)).days == ()  # nothing left to write
+    again = await mall.rollups.roll(started)
+    assert (again.days, again.hours) == ((), 0)  # nothing left to write
     async with mall.db.read() as conn:
         rolled = (await conn.execute(select(RollupDay.day).order_by(RollupDay.day))).scalars()
         assert [str(day) for day in rolled] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+        # And today's hours that ended by 08:50: 00:00 to 08:00.
+        hours = (await conn.execute(select(func.count()).select_from(RollupHour))).scalar_one()
+    assert hours == 8
+    assert spec.missed(started, moment(FIRST_DAY + timedelta(days=2), 10 * 60 + 30))
+    assert await scheduler.run("rollups", moment(FIRST_DAY + timedelta(days=2), 10 * 60 + 30))
+    async with mall.db.read() as conn:
+        hours = (await conn.execute(select(func.count()).select_from(RollupHour))).scalar_one()
+    assert hours == 10
     assert await scheduler.run("rollups", moment(FIRST_DAY + timedelta(days=3), 30))
     async with mall.db.read() as conn:
         latest = (await conn.execute(select(func.max(RollupDay.day)))).scalar_one()
@@ -309,3 +341,93 @@ async def test_a_first_run_rolls_up_the_last_year_and_older_days_stay_live(mall:
     assert len(run.days) == CATCH_UP_DAYS
     assert run.days[0] == later - timedelta(days=CATCH_UP_DAYS)
     await history.assert_same(FIRST_DAY - timedelta(days=1), FIRST_DAY + timedelta(days=40))
+
+
+def test_a_business_days_hours_start_at_its_midnight_whatever_the_offset():
+    kathmandu, new_york = ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/New_York")
+    hours = hours_of(date(2026, 3, 2), kathmandu)  # +05:45
+    assert len(hours) == 24
+    assert hours[0][0] == datetime(2026, 3, 1, 18, 15, tzinfo=UTC)
+    assert hours[-1][1] == datetime(2026, 3, 2, 18, 15, tzinfo=UTC)
+    assert len(hours_of(date(2026, 3, 8), new_york)) == 23  # clocks go forward
+    assert len(hours_of(date(2026, 11, 1), new_york)) == 25  # and back
+    for day, tz in ((date(2026, 3, 8), new_york), (date(2026, 11, 1), new_york)):
+        hours = hours_of(day, tz)
+        assert hours[0][0] == start_of_day(day, tz)
+        assert hours[-1][1] == start_of_day(day + timedelta(days=1), tz)
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(hours))
+
+
+async def test_an_hour_is_rolled_up_once_by_writers_at_once(make_mall: MallFactory):
+    mall = await make_mall()
+    history = History(mall)
+    await history.open()
+    for n, member_id in enumerate(MEMBERS):
+        await history.act("checkin", member_id, 0, moment(FIRST_DAY, 60 + n))
+        await history.act("coffee", member_id, 0, moment(FIRST_DAY, 70 + n))
+        await history.act("purchase", member_id, n, moment(FIRST_DAY, 130 + n))
+    now = moment(FIRST_DAY, 3 * 60 + 15)
+    runs = await asyncio.gather(mall.rollups.roll(now), mall.rollups.roll(now))
+    assert sum(run.hours for run in runs) == 3
+    async with mall.db.read() as conn:
+        stored = (
+            await conn.execute(select(RollupHour.checkins).order_by(RollupHour.hour))
+        ).scalars()
+        assert list(stored) == [0, 4, 0]
+        members = (
+            await conn.execute(select(func.count()).select_from(RollupDayMember))
+        ).scalar_one()
+    assert members == len(MEMBERS)
+    await history.assert_same(FIRST_DAY - timedelta(days=1), FIRST_DAY)
+    # Two days on, the day's hours and members are gone: the day is rolled up.
+    await mall.rollups.roll(moment(FIRST_DAY + timedelta(days=2), 30))
+    async with mall.db.read() as conn:
+        left = (await conn.execute(select(func.count()).select_from(RollupHour))).scalar_one()
+        members = (
+            await conn.execute(select(func.count()).select_from(RollupDayMember))
+        ).scalar_one()
+    assert (left, members) <= (24, 0)
+    await history.assert_same(FIRST_DAY - timedelta(days=1), FIRST_DAY + timedelta(days=2))
+
+
+async def test_the_open_days_rest_reads_by_time_and_its_members_by_key(mall: Mall):
+    history = History(mall)
+    await history.open()
+    await history.act("checkin", MEMBERS[0], 0, moment(FIRST_DAY, 60))
+    await mall.rollups.roll(moment(FIRST_DAY, 3 * 60 + 15))
+    read = lambda: mall.reports.daily(FIRST_DAY, FIRST_DAY)  # noqa: E731
+    assert_uses(await plans_of(mall, read, "transfers"), "ix_transfers_created_at")
+    assert_uses(await plans_of(mall, read, "checkins"), "ix_checkins_day")
+    assert_uses(
+        await plans_of(mall, read, "rollup_day_members"),
+        "pk_rollup_day_members",
+        "sqlite_autoindex_rollup_day_members_1",
+    )
+
+
+async def test_hours_across_a_daylight_saving_change_equal_the_live_figures(
+    make_mall: MallFactory,
+):
+    tz = ZoneInfo("America/New_York")
+    mall = await make_mall(make_config('[mall]\ntimezone = "America/New_York"'))
+    history = History(mall)
+    await history.open()
+    day = date(2026, 3, 8)  # 23 hours: the clocks go forward at 02:00
+
+    def when(minutes: int) -> datetime:
+        return start_of_day(day, tz).astimezone(UTC) + timedelta(minutes=minutes)
+
+    kinds = ("checkin", "purchase", "coffee", "box", "checkin", "lamp", "purchase")
+    for n, kind in enumerate(kinds):
+        await history.act(kind, MEMBERS[n % len(MEMBERS)], n, when(20 + n * 190))
+        if n % 2:  # mid-hour, 95 minutes on
+            run = await mall.rollups.roll(when(115 + n * 190))
+            assert run.hours
+            await history.assert_same(day - timedelta(days=1), day + timedelta(days=1))
+    # 00:05 and 00:20 the next day (23 hours on): the day's last hours, then the day.
+    for minutes in (23 * 60 + 5, 23 * 60 + 20):
+        await mall.rollups.roll(when(minutes))
+        await history.assert_same(day - timedelta(days=1), day + timedelta(days=1))
+    async with mall.db.read() as conn:
+        rolled = await conn.execute(select(RollupDay.day).where(RollupDay.day == day))
+        assert rolled.first() is not None

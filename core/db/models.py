@@ -260,8 +260,9 @@ class CheckIn(Base):
     __table_args__ = (
         CheckConstraint("reward >= 0", name="reward_not_negative"),
         CheckConstraint("streak > 0", name="streak_positive"),
-        # The daily report: check-ins by their day, make-ups by when they were bought.
-        Index("ix_checkins_day", "day"),
+        # The daily report: check-ins by their day, make-ups by when they were bought; a day's
+        # check-ins by time too, for the part of today not rolled up by the hour.
+        Index("ix_checkins_day", "day", "created_at"),
         Index("ix_checkins_created_at", "created_at"),
     )
 
@@ -1264,18 +1265,23 @@ class RollupDay(Base):
     rolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class RollupFlow(Base):
-    """A day's transfers by pair of books and code: ``source`` and ``destination`` are a
-    system account's id, or 0 for any member."""
+class _Flows:
+    """Transfers by pair of books and code: ``source`` and ``destination`` are a system
+    account's id, or 0 for any member; how many, and how many points."""
 
-    __tablename__ = "rollup_flows"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
     source: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     destination: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     transfers: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupFlow(_Flows, Base):
+    """A day's transfers by pair of books and code."""
+
+    __tablename__ = "rollup_flows"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
 class RollupRedemption(Base):
@@ -1306,6 +1312,39 @@ class RollupBoxDraw(Base):
     spent: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger)
     guaranteed: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupHour(Base):
+    """An hour of an open business day rolled up (``core.rollup_hours``): from ``hour`` to
+    ``ends`` (UTC), both within ``day``; its check-ins (for ``day``) and make-ups bought."""
+
+    __tablename__ = "rollup_hours"
+    __table_args__ = (Index("ix_rollup_hours_day", "day", "hour"),)
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    ends: Mapped[datetime] = mapped_column(UTCDateTime)
+    day: Mapped[date] = mapped_column(Date)
+    checkins: Mapped[int] = mapped_column(BigInteger)
+    makeups: Mapped[int] = mapped_column(BigInteger)
+    rolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RollupHourFlow(_Flows, Base):
+    """An hour's transfers by pair of books and code."""
+
+    __tablename__ = "rollup_hour_flows"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+
+
+class RollupDayMember(Base):
+    """A member active in a rolled-up hour of an open day: the day's distinct active members
+    are these and the ones the time since adds."""
+
+    __tablename__ = "rollup_day_members"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class Birthday(Base):
