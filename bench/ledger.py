@@ -830,8 +830,9 @@ async def measure_throughput(
             await raw_op(extra)
             theirs.statements = raw.counter[0] - before
             # The raw side issues the mall's statements minus SAVEPOINT/RELEASE (one pair per
-            # use case); anything else means the core changed and the baseline must follow.
-            pairs = 2 if kind == "spend" else 1
+            # use case that keeps its refusals: not a check-in's); anything else means the core
+            # changed and the baseline must follow.
+            pairs = {"checkin": 0, "purchase": 1, "spend": 2}[kind]
             if mine.statements - theirs.statements != 2 * pairs:
                 log(
                     f"WARNING: {LABELS[kind]}: the mall made {mine.statements} round trips, the"

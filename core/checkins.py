@@ -20,6 +20,7 @@ from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
 from core.db.models import CheckIn, Member
+from core.db.prepared import Prepared
 from core.earning import earn
 from core.errors import Frozen, InvalidInput, MakeUpNotAllowed
 from core.idempotency import run_once
@@ -139,15 +140,16 @@ class CheckIns:
             )
             if bonus is not None:
                 balance = bonus.balance
-            await conn.execute(
-                insert(CheckIn).values(
-                    member_id=member_id,
-                    day=day,
-                    streak=streak,
-                    reward=granted,
-                    makeup=False,
-                    created_at=now,
-                )
+            await _INSERT_CHECKIN.run(
+                conn,
+                {
+                    "member_id": member_id,
+                    "day": day,
+                    "streak": streak,
+                    "reward": granted,
+                    "makeup": False,
+                    "created_at": now,
+                },
             )
             referral = await qualify(conn, self.config, member_id, "checkin", now)
             if referral is not None:
@@ -351,17 +353,18 @@ async def _joined_on(conn: AsyncConnection, member_id: int, config: Config) -> d
 
 
 _CHECKINS = cast(Table, CheckIn.__table__)
-# Built once: every check-in runs it (see core.ledger on why).
-_STREAK_ON = select(_CHECKINS.c.streak).where(
-    _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("on_day")
+# Built once and run at the driver: every check-in runs them (see core.db.prepared on why).
+_STREAK_ON = Prepared(
+    select(_CHECKINS.c.streak).where(
+        _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("on_day")
+    )
 )
+_INSERT_CHECKIN = Prepared(insert(_CHECKINS))
 
 
 async def _streak_on(conn: AsyncConnection, member_id: int, day: date) -> int:
     """The streak counted on ``day``, 0 if the member did not check in that day."""
-    streak = (
-        await conn.execute(_STREAK_ON, {"member_id": member_id, "on_day": day})
-    ).scalar_one_or_none()
+    streak = await _STREAK_ON.scalar(conn, {"member_id": member_id, "on_day": day})
     return int(streak or 0)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.accounts import SystemAccount
 from core.db.models import Account, Hold, Lot, Member, Transfer
+from core.db.prepared import Prepared
 from core.errors import Frozen, HoldNotPending, InsufficientPoints, UnknownHold, UnknownMember
 
 
@@ -30,54 +31,61 @@ class MemberLock:
     tier: str
 
 
-# The statements every use case runs, built once: building one per call costs several times
-# more than executing it (docs/performance.md). Parameters never share a column's name.
+# The statements every use case runs, built once and run at the driver (core.db.prepared):
+# building one per call costs several times more than executing it (docs/performance.md).
+# Parameters never share a column's name.
 _ACCOUNTS = cast(Table, Account.__table__)
 _MEMBERS = cast(Table, Member.__table__)
 _TRANSFERS = cast(Table, Transfer.__table__)
 _LOTS = cast(Table, Lot.__table__)
-_LOCK_MEMBER = (
+_HOLDS = cast(Table, Hold.__table__)
+_LOCK_MEMBER = Prepared(
     select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen, _MEMBERS.c.tier)
     .join(_MEMBERS, _MEMBERS.c.id == _ACCOUNTS.c.id)
     .where(_ACCOUNTS.c.id == bindparam("member_id"))
     .with_for_update(of=_ACCOUNTS)
 )
-_INSERT_TRANSFER = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
-_INSERT_LOT = insert(_LOTS)
-_ADD_TO_BALANCE = (
+_INSERT_TRANSFER = Prepared(insert(_TRANSFERS).returning(_TRANSFERS.c.id))
+_INSERT_LOT = Prepared(insert(_LOTS))
+_ADD_TO_BALANCE = Prepared(
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("member_id"))
     .values(balance=_ACCOUNTS.c.balance + bindparam("delta"))
     .returning(_ACCOUNTS.c.balance)
 )
-_TAKE_FROM_BALANCE = (
+_TAKE = (
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("member_id"), _ACCOUNTS.c.balance >= bindparam("delta"))
     .values(balance=_ACCOUNTS.c.balance - bindparam("delta"))
     .returning(_ACCOUNTS.c.balance)
 )
-_SPEND_FROM_BALANCE = _TAKE_FROM_BALANCE.where(_ACCOUNTS.c.frozen.is_(False))
+_TAKE_FROM_BALANCE = Prepared(_TAKE)
+_SPEND_FROM_BALANCE = Prepared(_TAKE.where(_ACCOUNTS.c.frozen.is_(False)))
+_ACCOUNT_STATE = Prepared(
+    select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen).where(_ACCOUNTS.c.id == bindparam("member_id"))
+)
+_MEMBER_EXISTS = Prepared(select(_MEMBERS.c.id).where(_MEMBERS.c.id == bindparam("member_id")))
 
 
 async def lock_member(conn: AsyncConnection, member_id: int) -> MemberLock:
     """Lock the member's account (the first lock any use case takes) and read it."""
-    row = (await conn.execute(_LOCK_MEMBER, {"member_id": member_id})).first()
+    row = await _LOCK_MEMBER.first(conn, {"member_id": member_id})
     if row is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
-    return MemberLock(member_id, row.balance, row.frozen, row.tier)
+    balance, frozen, tier = row
+    return MemberLock(member_id, balance, frozen, tier)
 
 
 async def current_balance(conn: AsyncConnection, member_id: int) -> int:
     """The member's balance as this transaction sees it."""
-    balance = (
-        await conn.execute(select(Account.balance).where(Account.id == member_id))
-    ).scalar_one()
-    return int(balance)
+    row = await _ACCOUNT_STATE.first(conn, {"member_id": member_id})
+    assert row is not None, f"no account {member_id}"
+    return int(row[0])
 
 
 async def require_member(conn: AsyncConnection, member_id: int) -> None:
     """Refuse a member id nobody joined with (for reads, which lock nothing)."""
-    if (await conn.execute(select(Member.id).where(Member.id == member_id))).first() is None:
+    if await _MEMBER_EXISTS.first(conn, {"member_id": member_id}) is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
 
 
@@ -92,20 +100,18 @@ async def _insert_transfer(
     reference: str,
     now: datetime,
 ) -> int:
-    transfer_id = (
-        await conn.execute(
-            _INSERT_TRANSFER,
-            {
-                "key": key,
-                "debit_account_id": int(debit),
-                "credit_account_id": int(credit),
-                "amount": amount,
-                "code": code,
-                "reference": reference,
-                "created_at": now,
-            },
-        )
-    ).scalar_one()
+    transfer_id = await _INSERT_TRANSFER.scalar(
+        conn,
+        {
+            "key": key,
+            "debit_account_id": int(debit),
+            "credit_account_id": int(credit),
+            "amount": amount,
+            "code": code,
+            "reference": reference,
+            "created_at": now,
+        },
+    )
     return int(transfer_id)
 
 
@@ -136,11 +142,9 @@ async def credit_member(
         reference=reference,
         now=now,
     )
-    balance = (
-        await conn.execute(_ADD_TO_BALANCE, {"member_id": member_id, "delta": amount})
-    ).scalar_one()
-    await conn.execute(
-        _INSERT_LOT,
+    balance = await _ADD_TO_BALANCE.scalar(conn, {"member_id": member_id, "delta": amount})
+    await _INSERT_LOT.run(
+        conn,
         {
             "account_id": member_id,
             "transfer_id": transfer_id,
@@ -154,8 +158,9 @@ async def credit_member(
 
 # Take ``amount`` from the member's open lots, earliest expiry first (lots that never expire
 # last), recording each lot's share so a reversal can put it back where it came from.
-_DRAW_LOTS = text(
-    """
+_DRAW_LOTS = Prepared(
+    text(
+        """
     INSERT INTO lot_draws (transfer_id, lot_id, amount)
     SELECT :transfer_id, id,
            CASE WHEN running <= :amount THEN remaining ELSE remaining - (running - :amount) END
@@ -169,13 +174,25 @@ _DRAW_LOTS = text(
     ) AS ordered
     WHERE running - remaining < :amount
     """
+    )
 )
-_APPLY_DRAWS = text(
-    """
+_APPLY_DRAWS = Prepared(
+    text(
+        """
     UPDATE lots SET remaining = lots.remaining - lot_draws.amount
     FROM lot_draws
     WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
     """
+    )
+)
+_RESTORE_DRAWS = Prepared(
+    text(
+        """
+    UPDATE lots SET remaining = lots.remaining + lot_draws.amount
+    FROM lot_draws
+    WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
+    """
+    )
 )
 
 
@@ -197,9 +214,7 @@ async def debit_member(
     last points. ``require_active`` refuses a frozen member (spending); reversals pass False.
     """
     statement = _SPEND_FROM_BALANCE if require_active else _TAKE_FROM_BALANCE
-    balance = (
-        await conn.execute(statement, {"member_id": member_id, "delta": amount})
-    ).scalar_one_or_none()
+    balance = await statement.scalar(conn, {"member_id": member_id, "delta": amount})
     if balance is None:
         await _explain_refused_debit(conn, member_id, amount, require_active)
     transfer_id = await _insert_transfer(
@@ -213,24 +228,23 @@ async def debit_member(
         now=now,
     )
     params = {"transfer_id": transfer_id, "amount": amount, "member_id": member_id}
-    await conn.execute(_DRAW_LOTS, params)
-    await conn.execute(_APPLY_DRAWS, {"transfer_id": transfer_id})
+    await _DRAW_LOTS.run(conn, params)
+    await _APPLY_DRAWS.run(conn, {"transfer_id": transfer_id})
     return transfer_id, int(balance)
 
 
 async def _explain_refused_debit(
     conn: AsyncConnection, member_id: int, amount: int, require_active: bool
 ) -> NoReturn:
-    row = (
-        await conn.execute(select(Account.balance, Account.frozen).where(Account.id == member_id))
-    ).first()
+    row = await _ACCOUNT_STATE.first(conn, {"member_id": member_id})
     if row is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
-    if require_active and row.frozen:
+    balance, frozen = row
+    if require_active and frozen:
         raise Frozen(f"member {member_id} is frozen", member_id=member_id)
     raise InsufficientPoints(
-        f"member {member_id} has {row.balance} points, needs {amount}",
-        balance=int(row.balance),
+        f"member {member_id} has {balance} points, needs {amount}",
+        balance=int(balance),
         needed=amount,
     )
 
@@ -262,20 +276,30 @@ async def restore_debit(
         reference=reference,
         now=now,
     )
-    balance = (
-        await conn.execute(_ADD_TO_BALANCE, {"member_id": member_id, "delta": amount})
-    ).scalar_one()
-    await conn.execute(
-        text(
-            """
-            UPDATE lots SET remaining = lots.remaining + lot_draws.amount
-            FROM lot_draws
-            WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
-            """
-        ),
-        {"transfer_id": original_transfer_id},
-    )
+    balance = await _ADD_TO_BALANCE.scalar(conn, {"member_id": member_id, "delta": amount})
+    await _RESTORE_DRAWS.run(conn, {"transfer_id": original_transfer_id})
     return transfer_id, int(balance)
+
+
+_INSERT_HOLD = Prepared(insert(_HOLDS).returning(_HOLDS.c.id))
+_HOLD_OWNER = Prepared(select(_HOLDS.c.account_id).where(_HOLDS.c.id == bindparam("hold_id")))
+_SETTLE_HOLD = Prepared(
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.status == "pending")
+    .values(status=bindparam("settled"))
+    .returning(
+        _HOLDS.c.destination_id,
+        _HOLDS.c.amount,
+        _HOLDS.c.hold_transfer_id,
+        _HOLDS.c.code,
+        _HOLDS.c.reference,
+    )
+)
+_HOLD_SETTLED = Prepared(
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("hold_id"))
+    .values(settle_transfer_id=bindparam("settle_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -316,23 +340,20 @@ async def place_hold(
         key=f"{key}#hold",
         now=now,
     )
-    hold_id = (
-        await conn.execute(
-            insert(Hold)
-            .values(
-                account_id=member_id,
-                destination_id=destination,
-                amount=amount,
-                status="pending",
-                code=code,
-                reference=reference,
-                created_at=now,
-                expires_at=expires_at,
-                hold_transfer_id=transfer_id,
-            )
-            .returning(Hold.id)
-        )
-    ).scalar_one()
+    hold_id = await _INSERT_HOLD.scalar(
+        conn,
+        {
+            "account_id": member_id,
+            "destination_id": int(destination),
+            "amount": amount,
+            "status": "pending",
+            "code": code,
+            "reference": reference,
+            "created_at": now,
+            "expires_at": expires_at,
+            "hold_transfer_id": transfer_id,
+        },
+    )
     return int(hold_id), balance
 
 
@@ -344,36 +365,24 @@ async def settle_hold(
     Returns the hold and the member's balance after. Refuses a hold that is not pending, so a
     hold is settled exactly once however often it is asked.
     """
-    member_id = (
-        await conn.execute(select(Hold.account_id).where(Hold.id == hold_id))
-    ).scalar_one_or_none()
+    member_id = await _HOLD_OWNER.scalar(conn, {"hold_id": hold_id})
     if member_id is None:
         raise UnknownHold(f"no hold {hold_id}", hold_id=hold_id)
     member = await lock_member(conn, member_id)
-    row = (
-        await conn.execute(
-            update(Hold)
-            .where(Hold.id == hold_id, Hold.status == "pending")
-            .values(status="posted" if post else "voided")
-            .returning(
-                Hold.destination_id,
-                Hold.amount,
-                Hold.hold_transfer_id,
-                Hold.code,
-                Hold.reference,
-            )
-        )
-    ).first()
+    row = await _SETTLE_HOLD.first(
+        conn, {"hold_id": hold_id, "settled": "posted" if post else "voided"}
+    )
     if row is None:
         raise HoldNotPending(f"hold {hold_id} is already settled", hold_id=hold_id)
+    destination, amount, hold_transfer_id, code, reference = row
     hold = HoldRow(
         hold_id,
         member_id,
-        SystemAccount(row.destination_id),
-        int(row.amount),
-        int(row.hold_transfer_id),
-        row.code,
-        row.reference,
+        SystemAccount(destination),
+        int(amount),
+        int(hold_transfer_id),
+        code,
+        reference,
     )
     if post:
         settle_id = await _insert_transfer(
@@ -399,7 +408,7 @@ async def settle_hold(
             key=f"{key}#void",
             now=now,
         )
-    await conn.execute(update(Hold).where(Hold.id == hold_id).values(settle_transfer_id=settle_id))
+    await _HOLD_SETTLED.run(conn, {"hold_id": hold_id, "settle_id": settle_id})
     return hold, balance
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
@@ -15,6 +16,7 @@ from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Order
+from core.db.prepared import Prepared
 from core.earning import add_earned, current_standing, earn, refresh_tier
 from core.errors import AlreadyRefunded, Frozen, KeyReused, UnknownOrder
 from core.idempotency import run_once
@@ -82,6 +84,14 @@ def _refund_key(order_id: str, refund_id: str) -> str:
     return f"refund:{order_id}@{refund_id}"
 
 
+# Built once and run at the driver: every purchase runs them (see core.db.prepared on why).
+_ORDERS = cast(Table, Order.__table__)
+_ORDER_EXISTS = Prepared(
+    select(_ORDERS.c.order_id).where(_ORDERS.c.order_id == bindparam("order_id"))
+)
+_INSERT_ORDER = Prepared(insert(_ORDERS))
+
+
 async def credit_purchase(
     conn: AsyncConnection,
     config: Config,
@@ -98,9 +108,7 @@ async def credit_purchase(
     A purchase may qualify the member's invite (``core.referrals.qualify``).
     """
     member = await lock_member(conn, member_id)
-    if (
-        await conn.execute(select(Order.order_id).where(Order.order_id == order_id))
-    ).first() is not None:
+    if await _ORDER_EXISTS.first(conn, {"order_id": order_id}) is not None:
         raise KeyReused(f"order {order_id!r} was recorded before", key=f"purchase:{order_id}")
     day = rules.business_day(now, config.mall.timezone)
     standing = await current_standing(conn, config, member_id, day)
@@ -122,15 +130,19 @@ async def credit_purchase(
         balance, tier_name = earned.balance, earned.tier
     elif member.frozen:
         raise Frozen(f"member {member_id} is frozen", member_id=member_id)
-    await conn.execute(
-        insert(Order).values(
-            order_id=order_id,
-            member_id=member_id,
-            amount_minor=amount_minor,
-            category=category,
-            points=granted,
-            created_at=now,
-        )
+    await _INSERT_ORDER.run(
+        conn,
+        {
+            "order_id": order_id,
+            "member_id": member_id,
+            "amount_minor": amount_minor,
+            "category": category,
+            "points": granted,
+            "refunded_minor": 0,
+            "points_reversed": 0,
+            "points_unrecovered": 0,
+            "created_at": now,
+        },
     )
     referral = await qualify(conn, config, member_id, "purchase", now)
     if referral is not None:

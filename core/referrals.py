@@ -54,6 +54,7 @@ from core import rules, validation
 from core.config import Config, ReferralSettings
 from core.db.database import Database
 from core.db.models import CheckIn, InviteCode, Member, Order, Redemption, Referral, Transfer
+from core.db.prepared import Prepared
 from core.earning import earn
 from core.errors import InvalidInput, UnknownMember
 from core.ledger import MemberLock, lock_member, require_member
@@ -423,7 +424,7 @@ def _qualifies(
 
 # Whether the invitee has a pending referral at all: built once, so the common case (most
 # events are of members with none) costs one cheap, already compiled read.
-_HAS_PENDING = (
+_HAS_PENDING = Prepared(
     select(Referral.invitee_id)
     .where(Referral.invitee_id == bindparam("invitee_id"), Referral.status == "pending")
     .limit(1)
@@ -434,7 +435,7 @@ async def _pending_qualified_referrer(
     conn: AsyncConnection, settings: ReferralSettings, invitee_id: int
 ) -> int | None:
     """The referrer of the invitee's pending referral, if the invitee has qualified."""
-    if (await conn.execute(_HAS_PENDING, {"invitee_id": invitee_id})).first() is None:
+    if await _HAS_PENDING.first(conn, {"invitee_id": invitee_id}) is None:
         return None
     found = (
         await conn.execute(
