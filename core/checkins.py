@@ -21,13 +21,13 @@ from core.config import Config
 from core.db.database import Database
 from core.db.models import CheckIn, Member
 from core.db.prepared import Prepared
-from core.earning import earn
+from core.earning import EARNED_IN_WINDOW, earn, standing_of, window_bounds
 from core.errors import Frozen, InvalidInput, MakeUpNotAllowed
 from core.idempotency import run_once
-from core.ledger import current_balance, debit_member, lock_member, require_member
-from core.member_days import MemberDayBonus, pay_bonus
-from core.referrals import ReferralReward, qualify
-from core.task_rewards import TaskReward, advance, advance_each
+from core.ledger import LockedRead, current_balance, debit_member, lock_member, require_member
+from core.member_days import MemberDayBonus, any_rule_for, pay_bonus
+from core.referrals import ReferralReward, pending_referral, qualify
+from core.task_rewards import TaskReward, advance, advance_each, any_challenge_on
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,18 @@ class CheckIns:
         day = rules.business_day(now, self.config.mall.timezone)
 
         async def work(conn: AsyncConnection) -> CheckInResult:
-            member = await lock_member(conn, member_id)
+            (
+                member,
+                (previous, earned_in_window, invited, bonus_days, challenges),
+            ) = await _CHECK_IN_READ.lock(
+                conn,
+                member_id,
+                yesterday=day - timedelta(days=1),
+                **window_bounds(self.config, day),
+            )
             if member.frozen:
                 raise Frozen(f"member {member_id} is frozen", member_id=member_id)
-            previous = await _streak_on(conn, member_id, day - timedelta(days=1))
-            streak = previous + 1
+            streak = int(previous or 0) + 1
             reward = rules.checkin_reward(streak, self.config.checkin)
             granted, capped, balance = 0, 0, member.balance
             if reward:
@@ -126,18 +133,21 @@ class CheckIns:
                     reference=day.isoformat(),
                     key=f"checkin:{member_id}:{day.isoformat()}",
                     now=now,
+                    standing=standing_of(self.config, int(earned_in_window)),
                 )
                 granted, capped, balance = earned.granted, earned.capped, earned.balance
-            bonus = await pay_bonus(
-                conn,
-                self.config,
-                replace(member, balance=balance),
-                applies_to="checkin",
-                base=reward,
-                cause_key=f"checkin:{member_id}:{day.isoformat()}",
-                reference=f"checkin:{day.isoformat()}",
-                now=now,
-            )
+            bonus = None
+            if bonus_days:
+                bonus = await pay_bonus(
+                    conn,
+                    self.config,
+                    replace(member, balance=balance),
+                    applies_to="checkin",
+                    base=reward,
+                    cause_key=f"checkin:{member_id}:{day.isoformat()}",
+                    reference=f"checkin:{day.isoformat()}",
+                    now=now,
+                )
             if bonus is not None:
                 balance = bonus.balance
             await _INSERT_CHECKIN.run(
@@ -151,10 +161,14 @@ class CheckIns:
                     "created_at": now,
                 },
             )
-            referral = await qualify(conn, self.config, member_id, "checkin", now)
+            referral = None
+            if invited:
+                referral = await qualify(conn, self.config, member_id, "checkin", now)
             if referral is not None:
                 balance = referral.invitee_balance
-            tasks = await advance(conn, self.config, member_id, "checkins", now, notified=True)
+            tasks: tuple[TaskReward, ...] = ()
+            if challenges:
+                tasks = await advance(conn, self.config, member_id, "checkins", now, notified=True)
             if tasks:
                 balance = tasks[-1].balance
             milestone = rules.next_milestone(streak, self.config.checkin)
@@ -360,6 +374,20 @@ _STREAK_ON = Prepared(
     )
 )
 _INSERT_CHECKIN = Prepared(insert(_CHECKINS))
+# A check-in's reads, folded into the member's lock: yesterday's streak, the points earned in
+# the tier window, and whether a pending invite, a member day or a challenge could apply at
+# all (most check-ins have none of the three, and skip their reads).
+_CHECK_IN_READ = LockedRead(
+    select(_CHECKINS.c.streak)
+    .where(
+        _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("yesterday")
+    )
+    .scalar_subquery(),
+    EARNED_IN_WINDOW.scalar_subquery(),
+    pending_referral(bindparam("member_id")).exists(),
+    any_rule_for("checkin"),
+    any_challenge_on("checkins"),
+)
 
 
 async def _streak_on(conn: AsyncConnection, member_id: int, day: date) -> int:

@@ -98,8 +98,12 @@ async def current_standing(
 ) -> Standing:
     """The tier the rolling window gives on ``day``: a tier lapses when its earnings age out,
     whatever the member row last recorded."""
-    earned = await earned_in_window(conn, config, member_id, day)
-    return Standing(rules.tier_for(earned, config.tiers), earned)
+    return standing_of(config, await earned_in_window(conn, config, member_id, day))
+
+
+def standing_of(config: Config, earned_in_window: int) -> Standing:
+    """The standing that ``earned_in_window`` points in the window give."""
+    return Standing(rules.tier_for(earned_in_window, config.tiers), earned_in_window)
 
 
 # Built once and run at the driver: they run in every earning (see core.db.prepared on why).
@@ -110,13 +114,14 @@ _EARNED_ON = Prepared(
         _DAYS.c.member_id == bindparam("member_id"), _DAYS.c.day == bindparam("on_day")
     )
 )
-_EARNED_BETWEEN = Prepared(
-    select(func.coalesce(func.sum(_DAYS.c.earned), 0)).where(
-        _DAYS.c.member_id == bindparam("member_id"),
-        _DAYS.c.day >= bindparam("first_day"),
-        _DAYS.c.day <= bindparam("last_day"),
-    )
+# What :func:`earned_in_window` reads; use cases fold it into their lock read (LockedRead)
+# with the parameters :func:`window_bounds` gives.
+EARNED_IN_WINDOW = select(func.coalesce(func.sum(_DAYS.c.earned), 0)).where(
+    _DAYS.c.member_id == bindparam("member_id"),
+    _DAYS.c.day >= bindparam("first_day"),
+    _DAYS.c.day <= bindparam("last_day"),
 )
+_EARNED_BETWEEN = Prepared(EARNED_IN_WINDOW)
 _SET_TIER = Prepared(
     update(_MEMBERS)
     .where(_MEMBERS.c.id == bindparam("member_id"))
@@ -164,11 +169,15 @@ async def add_earned(conn: AsyncConnection, member_id: int, day: date, delta: in
 
 async def earned_in_window(conn: AsyncConnection, config: Config, member_id: int, day: date) -> int:
     """Points the member earned in the tier window that ends on ``day`` (inclusive)."""
-    first = day - timedelta(days=config.tiers.window_days - 1)
     total = await _EARNED_BETWEEN.scalar(
-        conn, {"member_id": member_id, "first_day": first, "last_day": day}
+        conn, {"member_id": member_id, **window_bounds(config, day)}
     )
     return int(total)
+
+
+def window_bounds(config: Config, day: date) -> dict[str, date]:
+    """The parameters of :data:`EARNED_IN_WINDOW` for the tier window that ends on ``day``."""
+    return {"first_day": day - timedelta(days=config.tiers.window_days - 1), "last_day": day}
 
 
 async def refresh_tier(

@@ -8,11 +8,12 @@ back a value computed in Python.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.accounts import SystemAccount
@@ -74,6 +75,43 @@ async def lock_member(conn: AsyncConnection, member_id: int) -> MemberLock:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
     balance, frozen, tier = row
     return MemberLock(member_id, balance, frozen, tier)
+
+
+class LockedRead:
+    """The member's lock, and what the use case reads about them next, in as few round trips
+    as the database allows.
+
+    ``columns`` are scalar subqueries and ``EXISTS`` tests on ``:member_id`` (and parameters
+    of their own). On SQLite they ride on the lock read itself: the writer holds the database
+    for the whole transaction, so every read sees the latest rows. On PostgreSQL they are one
+    read right after the lock: folded into a ``SELECT ... FOR UPDATE`` that had to wait for
+    the lock, they would read the rows as they were before the wait (READ COMMITTED takes the
+    statement's snapshot when it starts), and miss what the previous holder just wrote.
+    """
+
+    def __init__(self, *columns: ColumnElement[Any]) -> None:
+        self._together = Prepared(
+            select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen, _MEMBERS.c.tier, *columns)
+            .join(_MEMBERS, _MEMBERS.c.id == _ACCOUNTS.c.id)
+            .where(_ACCOUNTS.c.id == bindparam("member_id"))
+            .with_for_update(of=_ACCOUNTS)
+        )
+        self._after = Prepared(select(*columns))
+
+    async def lock(
+        self, conn: AsyncConnection, member_id: int, **params: Any
+    ) -> tuple[MemberLock, Sequence[Any]]:
+        """Lock the member; their account and the values of ``columns``, in order."""
+        values = {"member_id": member_id, **params}
+        if conn.dialect.name != "sqlite":
+            member = await lock_member(conn, member_id)
+            row = await self._after.first(conn, values)
+            assert row is not None  # a SELECT without FROM has one row
+            return member, row
+        row = await self._together.first(conn, values)
+        if row is None:
+            raise UnknownMember(f"no member {member_id}", member_id=member_id)
+        return MemberLock(member_id, row[0], row[1], row[2]), row[3:]
 
 
 async def current_balance(conn: AsyncConnection, member_id: int) -> int:
@@ -282,23 +320,28 @@ async def restore_debit(
 
 
 _INSERT_HOLD = Prepared(insert(_HOLDS).returning(_HOLDS.c.id))
-_HOLD_OWNER = Prepared(select(_HOLDS.c.account_id).where(_HOLDS.c.id == bindparam("hold_id")))
-_SETTLE_HOLD = Prepared(
-    update(_HOLDS)
-    .where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.status == "pending")
-    .values(status=bindparam("settled"))
-    .returning(
+# The hold's owner locked (their account, the first lock) and the hold read, in one statement.
+# The hold's status read here may be stale on PostgreSQL if the lock had to wait (see
+# LockedRead); _SETTLE_HOLD's condition is what decides.
+_LOCK_HOLD_OWNER = Prepared(
+    select(
+        _ACCOUNTS.c.id,
+        _ACCOUNTS.c.balance,
+        _HOLDS.c.status,
         _HOLDS.c.destination_id,
         _HOLDS.c.amount,
         _HOLDS.c.hold_transfer_id,
         _HOLDS.c.code,
         _HOLDS.c.reference,
     )
-)
-_HOLD_SETTLED = Prepared(
-    update(_HOLDS)
+    .join(_HOLDS, _HOLDS.c.account_id == _ACCOUNTS.c.id)
     .where(_HOLDS.c.id == bindparam("hold_id"))
-    .values(settle_transfer_id=bindparam("settle_id"))
+    .with_for_update(of=_ACCOUNTS)
+)
+_SETTLE_HOLD = Prepared(
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.status == "pending")
+    .values(status=bindparam("settled"), settle_transfer_id=bindparam("settle_id"))
 )
 
 
@@ -363,18 +406,17 @@ async def settle_hold(
     """Post a pending hold to its destination, or void it back into the member's lots.
 
     Returns the hold and the member's balance after. Refuses a hold that is not pending, so a
-    hold is settled exactly once however often it is asked.
+    hold is settled exactly once however often it is asked. The refusal may come after this
+    wrote the settling transfer (another request settled the hold while this one waited for
+    the member's lock): it must end the use case, whose rollback takes the transfer back, as
+    every caller lets it.
     """
-    member_id = await _HOLD_OWNER.scalar(conn, {"hold_id": hold_id})
-    if member_id is None:
-        raise UnknownHold(f"no hold {hold_id}", hold_id=hold_id)
-    member = await lock_member(conn, member_id)
-    row = await _SETTLE_HOLD.first(
-        conn, {"hold_id": hold_id, "settled": "posted" if post else "voided"}
-    )
+    row = await _LOCK_HOLD_OWNER.first(conn, {"hold_id": hold_id})
     if row is None:
+        raise UnknownHold(f"no hold {hold_id}", hold_id=hold_id)
+    member_id, balance, status, destination, amount, hold_transfer_id, code, reference = row
+    if status != "pending":
         raise HoldNotPending(f"hold {hold_id} is already settled", hold_id=hold_id)
-    destination, amount, hold_transfer_id, code, reference = row
     hold = HoldRow(
         hold_id,
         member_id,
@@ -395,7 +437,6 @@ async def settle_hold(
             reference=hold.reference,
             now=now,
         )
-        balance = member.balance
     else:
         settle_id, balance = await restore_debit(
             conn,
@@ -408,8 +449,14 @@ async def settle_hold(
             key=f"{key}#void",
             now=now,
         )
-    await _HOLD_SETTLED.run(conn, {"hold_id": hold_id, "settle_id": settle_id})
-    return hold, balance
+    settled = "posted" if post else "voided"
+    if not await _SETTLE_HOLD.run(
+        conn, {"hold_id": hold_id, "settled": settled, "settle_id": settle_id}
+    ):
+        # Settled by another request while this one waited for the lock (PostgreSQL): the
+        # caller's transaction or savepoint rolls back the transfer made above.
+        raise HoldNotPending(f"hold {hold_id} is already settled", hold_id=hold_id)
+    return hold, int(balance)
 
 
 async def pending_hold_total(conn: AsyncConnection, member_id: int) -> int:

@@ -33,6 +33,7 @@ from typing import Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     SQLColumnExpression,
     String,
     bindparam,
@@ -422,13 +423,17 @@ def _qualifies(
     return true()
 
 
+def pending_referral(invitee: ColumnElement[int]) -> Select[int]:
+    """The invitee's pending referral, if any (use cases fold its ``exists()`` into their lock
+    read and skip :func:`qualify` when it is false)."""
+    return select(Referral.invitee_id).where(
+        Referral.invitee_id == invitee, Referral.status == "pending"
+    )
+
+
 # Whether the invitee has a pending referral at all: built once, so the common case (most
 # events are of members with none) costs one cheap, already compiled read.
-_HAS_PENDING = Prepared(
-    select(Referral.invitee_id)
-    .where(Referral.invitee_id == bindparam("invitee_id"), Referral.status == "pending")
-    .limit(1)
-)
+_HAS_PENDING = Prepared(pending_referral(bindparam("invitee_id")).limit(1))
 
 
 async def _pending_qualified_referrer(
