@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -86,14 +86,14 @@ async def run_once(
             # transaction, the claim with it.
             result = await work(conn)
         else:
-            savepoint = await conn.begin_nested()
+            await _SAVEPOINT.run(conn)
             try:
                 result = await work(conn)
             except MallError as exc:
-                await savepoint.rollback()
+                await _ROLLBACK_TO_SAVEPOINT.run(conn)
                 await _record_rejection(conn, key, exc)
                 return exc
-            await savepoint.commit()
+            await _RELEASE_SAVEPOINT.run(conn)
         await _FINISH.run(
             conn,
             {
@@ -142,6 +142,13 @@ _FINISH = Prepared(
     )
 )
 
+# The work's savepoint, at the driver like the rest: SQLAlchemy's begin_nested() compiles its
+# SAVEPOINT and RELEASE anew on every call (a third of a hold's CPU on the SQLite writer).
+# SQLAlchemy need not know of it: the work never ends the outer transaction, and an error
+# other than a refusal rolls the whole transaction back, savepoint and all.
+_SAVEPOINT = Prepared(text("SAVEPOINT pointsmall_work"))
+_ROLLBACK_TO_SAVEPOINT = Prepared(text("ROLLBACK TO SAVEPOINT pointsmall_work"))
+_RELEASE_SAVEPOINT = Prepared(text("RELEASE SAVEPOINT pointsmall_work"))
 _OUTCOME = Prepared(
     select(
         _OPERATIONS.c.fingerprint,
