@@ -28,6 +28,7 @@ connections this does not know (aiosqlite's, used outside the writer thread).
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -64,6 +65,13 @@ class Prepared:
         rows = (await self._execute(conn, params or {}))[0]
         return rows[0] if rows else None
 
+    async def named(self, conn: AsyncConnection, params: Params | None = None) -> Any | None:
+        """The first row with its columns as attributes (``row.status``), or None."""
+        rows, _count, compiled = await self._run(conn, params or {})
+        if not rows:
+            return None
+        return compiled.named(rows[0]) if compiled is not None else rows[0]
+
     async def scalar(self, conn: AsyncConnection, params: Params | None = None) -> Any:
         """The first column of the first row, or None when there is no row."""
         rows = (await self._execute(conn, params or {}))[0]
@@ -74,18 +82,26 @@ class Prepared:
         return (await self._execute(conn, params or {}))[1]
 
     async def _execute(self, conn: AsyncConnection, params: Params) -> tuple[list[Row], int]:
+        rows, count, _compiled = await self._run(conn, params)
+        return rows, count
+
+    async def _run(
+        self, conn: AsyncConnection, params: Params
+    ) -> tuple[list[Row], int, _Compiled | None]:
+        """Rows, row count, and the compiled form when the driver ran it (None: SQLAlchemy
+        did, and its rows are SQLAlchemy's)."""
         sync: Connection = conn.sync_connection  # type: ignore[assignment]
         compiled = None if _observed(sync) else self._compiled_for(sync.dialect, params)
         if compiled is not None:
             if isinstance(conn, ThreadConnection):
-                return compiled.run_sqlite(sync, params)
+                return (*compiled.run_sqlite(sync, params), compiled)
             if compiled.asyncpg:
-                return await compiled.run_asyncpg(sync, params)
+                return (*await compiled.run_asyncpg(sync, params), compiled)
         result = await conn.execute(self.statement, dict(params))
         if isinstance(result, CursorResult) and not result.returns_rows:
-            return [], result.rowcount
-        rows: list[Row] = [tuple(row) for row in result.all()]  # buffered, as on the driver
-        return rows, len(rows)
+            return [], result.rowcount, None
+        rows: list[Row] = list(result.all())  # buffered, as on the driver
+        return rows, len(rows), None
 
     def _compiled_for(self, dialect: Dialect, params: Params) -> _Compiled | None:
         key = (type(dialect), tuple(params))
@@ -107,18 +123,30 @@ def _observed(sync: Connection) -> bool:
 class _Compiled:
     """A statement's SQL for one dialect, its positional parameters and value converters."""
 
-    __slots__ = ("asyncpg", "binds", "dialect", "processors", "result_types", "sql")
+    __slots__ = (
+        "_named",
+        "asyncpg",
+        "binds",
+        "dialect",
+        "keys",
+        "processors",
+        "result_types",
+        "sql",
+    )
 
     def __init__(
         self,
         sql: str,
         binds: list[tuple[str, Any, Callable[[Any], Any] | None]],
         result_types: list[Any],
+        keys: list[str],
         dialect: Dialect,
     ) -> None:
         self.sql = sql
         self.binds = binds
         self.result_types = result_types
+        self.keys = keys
+        self._named: Callable[..., Any] | None = None
         self.processors: list[tuple[int, Callable[[Any], Any]]] | None = None
         self.dialect = dialect
         self.asyncpg = dialect.driver == "asyncpg"
@@ -146,7 +174,14 @@ class _Compiled:
             (name, defaults.get(name), processors.get(name)) for name in compiled.positiontup or ()
         ]
         result_types = [column.type for column in compiled._result_columns]
-        return cls(compiled.string, binds, result_types, dialect)
+        keys = [column.keyname for column in compiled._result_columns]
+        return cls(compiled.string, binds, result_types, keys, dialect)
+
+    def named(self, row: Row) -> Any:
+        """``row`` with its columns as attributes, as SQLAlchemy's rows have them."""
+        if self._named is None:
+            self._named = namedtuple("PreparedRow", self.keys, rename=True)  # type: ignore[misc]
+        return self._named(*row)
 
     def values(self, params: Params) -> list[Any]:
         """The positional values for the driver, converted as SQLAlchemy converts them."""
