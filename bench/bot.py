@@ -61,9 +61,9 @@ from bot.running import FRAMEWORKS, Framework, running_bot  # noqa: E402
 from bot.runtime import open_runtime  # noqa: E402
 from bot.sandbox import Sandbox, SandboxUser  # noqa: E402
 from bot.serve import DEMO_CATALOG  # noqa: E402
+from bot.settings import parse_config  # noqa: E402
 from bot.tracking import Handled  # noqa: E402
 from core.catalog_file import load_catalog  # noqa: E402
-from core.config import parse_config  # noqa: E402
 from core.inbox import Inbox, Received  # noqa: E402
 
 TOKEN = "777000:bench-token-for-the-sandbox-only"

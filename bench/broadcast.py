@@ -44,7 +44,7 @@ from bot.runtime import open_runtime  # noqa: E402
 from bot.sandbox import FloodLimits, Sandbox  # noqa: E402
 from bot.screens import Button, Screen  # noqa: E402
 from bot.sender import Sender  # noqa: E402
-from core.config import Config, parse_config  # noqa: E402
+from bot.settings import Config, parse_config  # noqa: E402
 from core.db.models import Account, Member  # noqa: E402
 
 TOKEN = "123456:bench-broadcast-token"

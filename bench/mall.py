@@ -91,10 +91,13 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from core import box_draws, rules  # noqa: E402
 from core.accounts import SystemAccount  # noqa: E402
-from core.blind_boxes import BlindBoxes, PrizeSpec, _Prize  # noqa: E402
-from core.catalog import SOLD_OUT, ItemRecord, ItemSpec, MemberState, blocked_reason  # noqa: E402
+from core.blind_boxes import BlindBoxes  # noqa: E402
+from core.box_authoring import PrizeSpec  # noqa: E402
+from core.box_odds import PrizeRow  # noqa: E402
+from core.catalog import ItemSpec  # noqa: E402
 from core.config import Config, parse_config  # noqa: E402
 from core.db.database import Database  # noqa: E402
+from core.eligibility import SOLD_OUT, ItemRecord, MemberState, blocked_reason  # noqa: E402
 from core.errors import SoldOut  # noqa: E402
 from core.idempotency import fingerprint  # noqa: E402
 from core.mall import Mall  # noqa: E402
@@ -619,10 +622,10 @@ class RawSide(Side):
         self.prizes[prize.name] += 1
 
     @staticmethod
-    def _prizes(rows: Sequence[Sequence[Any]]) -> list[_Prize]:
-        """The prize rows as core.blind_boxes reads them, so availability is decided the same."""
+    def _prizes(rows: Sequence[Sequence[Any]]) -> list[PrizeRow]:
+        """The prize rows as core.box_odds reads them, so availability is decided the same."""
         return [
-            _Prize(
+            PrizeRow(
                 prize_id=int(r[0]),
                 name=r[1],
                 kind=r[2],

@@ -60,7 +60,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from core import rules  # noqa: E402
 from core.accounts import SystemAccount  # noqa: E402
-from core.blind_boxes import PrizeSpec  # noqa: E402
+from core.box_authoring import PrizeSpec  # noqa: E402
 from core.catalog import Catalog, ItemSpec  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.models import BoxDraw, CheckIn, Redemption, Transfer  # noqa: E402

@@ -25,6 +25,9 @@ to ``"sales"``, as the button was written before). Whatever does not parse, is o
 many or too few fields or names another route raises :class:`Stale`, which the member sees as
 "this button is out of date". Every class is checked when it is defined: its route is a
 distinct word without the separator, and its data with the largest values fits 64 bytes.
+
+Several routes with the same fields (each guided admin form has its own) subclass one shape
+defined with ``route=None``, which has fields and no route of its own.
 """
 
 from __future__ import annotations
@@ -217,8 +220,11 @@ class CallbackData:
     route: ClassVar[str]
     fields_: ClassVar[tuple[_Field, ...]]
 
-    def __init_subclass__(cls, *, route: str, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, route: str | None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if route is None:  # a shape several routes share (route=None): its fields, no route
+            dataclass(frozen=True)(cls)
+            return
         if not route or not route.isascii() or SEPARATOR in route:
             raise TypeError(f"route {route!r} must be an ASCII word without {SEPARATOR!r}")
         name = f"{cls.__module__}.{cls.__qualname__}"

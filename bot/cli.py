@@ -28,7 +28,7 @@ from bot.frameworks import FRAMEWORKS
 # Alembic, the frameworks, the sandbox, matplotlib...) is imported by the command that uses
 # it, so that a command pays for nothing it does not run (issue 17). A test holds this.
 if TYPE_CHECKING:
-    from core.config import Config
+    from bot.settings import Config
     from core.db.database import Database
     from core.invariants import LedgerReport
 
@@ -147,7 +147,8 @@ def _config_path(arg: str | None) -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from bot.content import language_problems
-    from core.config import ConfigError, load_config
+    from bot.settings import load_config
+    from core.config_errors import ConfigError
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -74,12 +74,12 @@ def description(t: Translator, thing: _Described) -> str:
 
 
 def shelf_name(t: Translator, shelf: _Named) -> str:
-    """A shelf (``core.catalog.Category``) as ``t``'s reader reads it."""
+    """A shelf (``core.shelf.Category``) as ``t``'s reader reads it."""
     return in_language(t, shelf.name, shelf.names)
 
 
 def prize_name(t: Translator, prize: _Named) -> str:
-    """A box's prize (``core.blind_boxes.PrizeOdds``) as ``t``'s reader reads it."""
+    """A box's prize (``core.box_odds.PrizeOdds``) as ``t``'s reader reads it."""
     return in_language(t, prize.name, prize.names)
 
 

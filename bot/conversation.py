@@ -29,6 +29,7 @@ from bot.events import (
 from bot.features import build_router
 from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
 from bot.i18n import Html, Languages, language_for, plain
+from bot.refusals import refusal_text
 from bot.router import CommandHandler, Router, Stale, parse_callback
 from bot.screens import CheckoutAnswer, Notice, Output
 from bot.turn import Turn
@@ -246,15 +247,7 @@ class Conversation:
             turn.send(turn.with_menu(text))
 
     def _refused(self, turn: Turn, exc: MallError) -> None:
-        t = turn.t
-        key = f"error.{exc.code}"
-        try:
-            text = t(key, **exc.details)
-        except (KeyError, IndexError):  # the wording wants a detail this refusal lacks
-            text = Html(key)
-        if text == key:  # no wording for this code: still say it was refused, never nothing
-            log.warning("no text for refusal %r", exc)
-            text = t("error.refused", code=exc.code)
+        text = refusal_text(turn.t, exc)
         if isinstance(turn.action, PreCheckout):
             turn.out.add(CheckoutAnswer(ok=False, error=str(text)))
         elif isinstance(turn.action, Press):

@@ -35,15 +35,16 @@ from bot.features.shop import ITEM_BUTTON_TITLE, AffordablePage, ShelvesPage, it
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import MainMenu
-from core.catalog import Affordable
 from core.config import Config
 from core.flash_sales import SaleView
 from core.holds import HoldResult
-from core.jobs import JobRuns, Jobs
+from core.job_runs import JobRuns
+from core.jobs import Jobs
 from core.member_days import MemberDayView
 from core.redemptions import RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
+from core.shelf import Affordable
 from core.shop import ParkedOrder
 
 # The screens job messages link to (their buttons' callback data).

@@ -1,21 +1,20 @@
 """Where commands, buttons, answers, contacts and poll votes are handled: features register here.
 
-Callback data is ``route:arg:arg`` (at most 64 bytes). A route registered with a
-:class:`~bot.callback_data.CallbackData` class (``@router.button(HistoryPage)``) gets its
-handler the parsed instance; a route registered by name (``@router.button("x")``, the older
-way, parsed with :func:`int_arg`) gets the raw arguments. A button is a request, never a
-permission: handlers check everything again, and a button whose arguments no longer make sense
-raises :class:`Stale`, which the member sees as a clear "this button is out of date".
+Callback data is ``route:arg:arg`` (at most 64 bytes). Every route is registered with its
+:class:`~bot.callback_data.CallbackData` class (``@router.button(HistoryPage)``), and its
+handler gets the parsed instance: data that does not parse is :class:`Stale` before the handler
+runs. A button is a request, never a permission: handlers check everything again, and a button
+whose arguments no longer make sense raises :class:`Stale`, which the member sees as a clear
+"this button is out of date".
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.callback_data import MAX_INT_ARG, MAX_PAGE, SEPARATOR, CallbackData, Stale
-from bot.screens import CALLBACK_DATA_LIMIT
 
 if TYPE_CHECKING:
     from bot.events import Contact, PollAnswer, Upload
@@ -32,36 +31,10 @@ TypedHandler = Callable[["Turn", D], Awaitable[None]]
 __all__ = ["MAX_INT_ARG", "MAX_PAGE", "SEPARATOR", "CallbackData", "Router", "Stale"]
 
 
-def callback(route: str, *args: object) -> str:
-    data = SEPARATOR.join([route, *(str(a) for a in args)])
-    if len(data.encode()) > CALLBACK_DATA_LIMIT:
-        raise ValueError(f"callback data {data!r} is over {CALLBACK_DATA_LIMIT} bytes")
-    return data
-
-
 def parse_callback(data: str) -> tuple[str, tuple[str, ...]]:
+    """The route a button's data names and its fields, for the route's class to parse."""
     route, *args = data.split(SEPARATOR)
     return route, tuple(args)
-
-
-def int_arg(args: tuple[str, ...], index: int, *, maximum: int = MAX_INT_ARG) -> int:
-    """The ``index``-th argument as an integer from 0 to ``maximum``, or :class:`Stale`."""
-    try:
-        value = args[index]
-    except IndexError:
-        raise Stale(f"missing argument {index}") from None
-    # isascii: str.isdigit() also accepts digits int() refuses, such as '²'.
-    if not (value.isascii() and value.isdigit()) or len(value) > 19:
-        raise Stale(f"bad argument {value!r}")
-    number = int(value)
-    if number > maximum:
-        raise Stale(f"argument {value} is over {maximum}")
-    return number
-
-
-def page_arg(args: tuple[str, ...], index: int) -> int:
-    """The ``index``-th argument as a page number (0 to :data:`MAX_PAGE`), or :class:`Stale`."""
-    return int_arg(args, index, maximum=MAX_PAGE)
 
 
 @dataclass
@@ -95,25 +68,14 @@ class Router:
 
         return register
 
-    @overload
-    def button(
-        self, route: str, *, admin: bool = False
-    ) -> Callable[[ButtonHandler], ButtonHandler]: ...
-
-    @overload
     def button(
         self, route: type[D], *, admin: bool = False
-    ) -> Callable[[TypedHandler[D]], TypedHandler[D]]: ...
+    ) -> Callable[[TypedHandler[D]], TypedHandler[D]]:
+        """A button's handler, by its callback data class."""
 
-    def button(self, route: str | type[D], *, admin: bool = False) -> Callable[[Any], Any]:
-        """A button's handler, by route name or (typed) by its callback data class."""
-        name = route if isinstance(route, str) else route.route
-        if SEPARATOR in name:
-            raise ValueError(f"route {name!r} contains {SEPARATOR!r}")
-
-        def register(handler: Any) -> Any:
-            self._add(self.buttons, name, _typed(route, handler))
-            self._restrict("buttons", name, admin)
+        def register(handler: TypedHandler[D]) -> TypedHandler[D]:
+            self._add(self.buttons, route.route, _typed(route, handler))
+            self._restrict("buttons", route.route, admin)
             return handler
 
         return register
@@ -171,18 +133,11 @@ class Router:
         if admin:
             self.admin_only.add((table, name))
 
-    @overload
-    def payment(self, route: str) -> Callable[[ButtonHandler], ButtonHandler]: ...
+    def payment(self, route: type[D]) -> Callable[[TypedHandler[D]], TypedHandler[D]]:
+        """An invoice payload's handler (pre-checkout and payment), by its data class."""
 
-    @overload
-    def payment(self, route: type[D]) -> Callable[[TypedHandler[D]], TypedHandler[D]]: ...
-
-    def payment(self, route: str | type[D]) -> Callable[[Any], Any]:
-        """An invoice payload's handler (pre-checkout and payment), by route or data class."""
-        name = route if isinstance(route, str) else route.route
-
-        def register(handler: Any) -> Any:
-            self._add(self.payments, name, _typed(route, handler))
+        def register(handler: TypedHandler[D]) -> TypedHandler[D]:
+            self._add(self.payments, route.route, _typed(route, handler))
             return handler
 
         return register
@@ -209,12 +164,9 @@ class Router:
         table[name] = handler
 
 
-def _typed(route: str | type[CallbackData], handler: Any) -> ButtonHandler:
-    """The handler as the conversation calls it, with the route's arguments: a typed handler
-    gets them parsed into its class (or :class:`Stale` before it runs)."""
-    if isinstance(route, str):
-        return handler  # type: ignore[no-any-return]
-    data_class = route
+def _typed(data_class: type[D], handler: TypedHandler[D]) -> ButtonHandler:
+    """The handler as the conversation calls it, with the route's arguments: it gets them
+    parsed into its class (or :class:`Stale` before it runs)."""
 
     async def parsed(turn: Turn, args: tuple[str, ...]) -> None:
         await handler(turn, data_class.from_args(args))

@@ -19,7 +19,7 @@ from bot.features.admin import ADMIN_COMMANDS
 from bot.features.menu import COMMANDS
 from bot.i18n import Languages, load_languages
 from bot.redact import TELEGRAM_API, TelegramUnreachable, TokenRejected, api_host, mask
-from core.config import Config
+from bot.settings import Config
 from core.db.database import Database
 from core.db.migrate import upgrade
 from core.mall import Mall

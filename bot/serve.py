@@ -26,9 +26,9 @@ from bot.listener import Listener, listening
 from bot.running import Framework, open_messenger, running_bot
 from bot.runtime import Runtime, open_runtime, wait_for_telegram
 from bot.sandbox import Sandbox
+from bot.settings import Config
 from bot.shop_api import ShopApi
 from core.catalog_file import CatalogError, load_catalog
-from core.config import Config
 from core.db.database import Database, StoreLost
 
 log = logging.getLogger(__name__)

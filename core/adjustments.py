@@ -17,7 +17,7 @@ transaction, so there is never a grant without its entry or an entry without its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -32,7 +32,7 @@ from core.db.database import Database
 from core.db.models import Member, Transfer
 from core.earning import current_standing
 from core.errors import UnknownMember
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.ledger import MemberLock, credit_member, debit_member, lock_member
 
 AdjustmentKind = Literal["grant", "deduct"]
@@ -151,9 +151,7 @@ class Adjustments:
             work=work,
             now=now,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def _credit(
         self,

@@ -57,17 +57,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import blind_boxes, rules, validation
+from core import box_odds, rules, validation
 from core.audit import operator_or_member, write_entry
 from core.catalog import (
     SKU_PATTERN,
     ItemSpec,
     clean_codes,
-    clean_texts,
     insert_codes,
     item_problems,
     items_by_sku,
-    texts_problems,
     upsert_item_row,
 )
 from core.config import Config, is_language_code
@@ -76,6 +74,7 @@ from core.db.models import BlindBox, BoxPrize, BoxSeed, Shelf
 from core.errors import MallError
 from core.member_days import MemberDaySpec, spec_problems, upsert_rules
 from core.tasks_file import check_tasks, upsert_tasks
+from core.validation import clean_texts, texts_problems
 
 PRIZE_KINDS = ("points", "item", "coupon", "consolation")
 # Integer columns (weights, pity counters) hold 32-bit values.
@@ -979,22 +978,22 @@ async def _apply(
     )
 
 
-# Why a prize of the file is never drawn, by the reason core gives (blind_boxes.OUT_REASONS),
+# Why a prize of the file is never drawn, by the reason core gives (box_odds.OUT_REASONS),
 # and the key of the prize the warning points at.
 _NEVER_DRAWN: Mapping[str, tuple[str, str]] = {
-    blind_boxes.WEIGHT_ZERO: ("weight", "weight 0: this prize is never drawn"),
-    blind_boxes.ALL_WON: ("stock", "none of this prize is left to win: it is out of the draw"),
-    blind_boxes.NO_ITEM: ("item", "this prize has no item: it is never drawn"),
-    blind_boxes.ITEM_INACTIVE: (
+    box_odds.WEIGHT_ZERO: ("weight", "weight 0: this prize is never drawn"),
+    box_odds.ALL_WON: ("stock", "none of this prize is left to win: it is out of the draw"),
+    box_odds.NO_ITEM: ("item", "this prize has no item: it is never drawn"),
+    box_odds.ITEM_INACTIVE: (
         "item",
         "item {sku!r} is switched off (active = false), so this prize is never drawn; to keep"
         " an item off the shelf but in a box, give it listed = false instead",
     ),
-    blind_boxes.NO_CODES: (
+    box_odds.NO_CODES: (
         "item",
         "coupon item {sku!r} has no free codes, so this prize is never drawn until codes are added",
     ),
-    blind_boxes.ITEM_SOLD_OUT: (
+    box_odds.ITEM_SOLD_OUT: (
         "item",
         "item {sku!r} is out of stock, so this prize is never drawn until it is restocked",
     ),
@@ -1012,7 +1011,7 @@ async def _check_draws(conn: AsyncConnection, boxes: list[_BoxEntry], warnings: 
     ids = {row.sku: int(row.id) for row in rows}
     for box in boxes:
         model = box.model
-        table = await blind_boxes.prize_table_in(conn, ids[model.sku])
+        table = await box_odds.prize_table_in(conn, ids[model.sku])
         by_name = {prize.name: prize for prize in table.prizes}
         for number, prize in enumerate(model.prizes):
             odds = by_name.get(prize.name.strip())

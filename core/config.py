@@ -1,32 +1,36 @@
-"""The mall's configuration: one TOML file, validated into frozen, typed settings.
+"""The mall's configuration: its tables of one TOML file, validated into frozen, typed settings.
+
+The file also holds the bot's tables (how it reaches Telegram, its listener, inbox, sandbox and
+sender): ``bot.settings`` extends :class:`Config` with them and reads the file once, so each side
+validates its own part and core never learns a chat framework's settings. Of ``[telegram]`` and
+``[sender]`` the mall reads only what its rules need: who the admins are (digests go to them)
+and the pace the outbox hands out messages at.
 
 Every setting has a default, so an empty file (or no file) is a working mall. Secrets can come
 from the environment instead of the file, which is where a deployment should keep them:
 
-- ``POINTSMALL_TELEGRAM_TOKEN`` sets ``telegram.token``,
 - ``POINTSMALL_DATABASE_URL`` sets ``database.url``,
 - ``POINTSMALL_DATABASE_PASSWORD`` sets ``database.password``,
-- ``POINTSMALL_PHONE_HASH_KEY`` sets ``shop.phone_hash_key``.
+- ``POINTSMALL_PHONE_HASH_KEY`` sets ``shop.phone_hash_key`` (and the bot's own in
+  ``bot.settings``).
 
 A mistake is reported as a :class:`ConfigError` with one line per problem that names the key
-(``checkin.rewards[2]``), the bad value and what was expected, so an admin can fix the file
-without reading this module. Secret values are never repeated in an error or a ``repr``.
+(``checkin.rewards[2]``), the bad value and what was expected (``core.config_errors``), so an
+admin can fix the file without reading this module. Secret values are never repeated in an
+error or a ``repr``.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
-import types
 import typing
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from itertools import pairwise
-from typing import Annotated, Any, Literal, NoReturn
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -50,23 +54,25 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Strict as _Strict
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import make_url
 
+from core.config_errors import ConfigError, describe, expected, hide_url_password, rule
+
 __all__ = [
+    "AdminSettings",
     "BirthdaySettings",
     "CheckInSettings",
     "Config",
-    "ConfigError",
     "DatabaseSettings",
     "EarningSettings",
     "ExpirySettings",
     "HoldSettings",
     "MallSettings",
     "MembersSettings",
+    "PaceSettings",
     "Promotion",
     "ShopSettings",
-    "TelegramSettings",
     "Tier",
     "TiersSettings",
     "load_config",
@@ -74,77 +80,53 @@ __all__ = [
 ]
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used: unreadable, not TOML, or a setting is wrong.
-
-    ``problems`` holds one human-readable line per problem; ``str(error)`` joins them.
-    """
-
-    def __init__(self, problems: str | Iterable[str]) -> None:
-        self.problems: tuple[str, ...] = (
-            (problems,) if isinstance(problems, str) else tuple(problems)
-        )
-        super().__init__("\n".join(self.problems))
-
-
-# --- Validation building blocks -------------------------------------------------------------
-#
-# Two kinds of custom error: "config_expected" says what a value should have been (the line
-# shows the value), "config_rule" states a rule about several values (the line shows no value).
-
-
-def _expected(what: str) -> NoReturn:
-    raise PydanticCustomError("config_expected", what)
-
-
-def _rule(sentence: str) -> NoReturn:
-    raise PydanticCustomError("config_rule", sentence)
+# --- Validation building blocks (``bot.settings`` builds its tables from them too) -----------
 
 
 def _to_zone(value: object) -> ZoneInfo:
     """Resolve an IANA time zone name, so that a typo fails at start-up, not at midnight."""
     if isinstance(value, ZoneInfo):
         return value
-    expected = "an IANA time zone name such as 'Asia/Shanghai'"
+    wanted = "an IANA time zone name such as 'Asia/Shanghai'"
     if not isinstance(value, str) or not value.strip():
-        _expected(expected)
+        expected(wanted)
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        _expected(expected)
+        expected(wanted)
 
 
-def _to_decimal(value: object) -> Decimal:
+def to_decimal(value: object) -> Decimal:
     """Accept a TOML integer or float (never a boolean or a string) as an exact decimal."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        _expected("a number")
+        expected("a number")
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not number.is_finite():
-        _expected("a finite number")
+        expected("a finite number")
     return number
 
 
 def _positive(value: Decimal) -> Decimal:
     if value <= 0:
-        _expected("a number > 0")
+        expected("a number > 0")
     return value
 
 
 def _non_negative(value: Decimal) -> Decimal:
     if value < 0:
-        _expected("a number >= 0")
+        expected("a number >= 0")
     return value
 
 
 def _not_blank(value: str) -> str:
     if not value.strip():
-        _expected("a non-empty string")
+        expected("a non-empty string")
     return value
 
 
 def _currency_code(value: str) -> str:
     if re.fullmatch(r"[A-Z]{3}", value) is None:
-        _expected("a three-letter ISO 4217 currency code in capitals, such as 'CNY'")
+        expected("a three-letter ISO 4217 currency code in capitals, such as 'CNY'")
     return value
 
 
@@ -161,16 +143,7 @@ def is_language_code(value: object) -> bool:
 
 def _language_code(value: str) -> str:
     if not is_language_code(value):
-        _expected("a language code as the bot names it, such as 'en' or 'zh_Hans'")
-    return value
-
-
-def _api_server(value: str) -> str:
-    if value == "":
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        _expected("'' (Telegram's own server) or an http(s) URL such as 'http://127.0.0.1:8081'")
+        expected("a language code as the bot names it, such as 'en' or 'zh_Hans'")
     return value
 
 
@@ -178,25 +151,25 @@ _DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
 def _database_url(value: str) -> str:
-    expected = "a URL starting with 'sqlite+aiosqlite://' or 'postgresql+asyncpg://'"
+    wanted = "a URL starting with 'sqlite+aiosqlite://' or 'postgresql+asyncpg://'"
     if not value.startswith(_DATABASE_SCHEMES):
-        _expected(expected)
+        expected(wanted)
     try:
         make_url(value)
     except Exception:  # SQLAlchemy raises ArgumentError or ValueError for malformed URLs.
-        _expected(expected)
+        expected(wanted)
     return value
 
 
 def _month_day(value: str) -> str:
-    expected = "a day of the year as 'MM-DD' that exists every year, such as '12-31'"
+    wanted = "a day of the year as 'MM-DD' that exists every year, such as '12-31'"
     match = re.fullmatch(r"(\d\d)-(\d\d)", value)
     if match is None:
-        _expected(expected)
+        expected(wanted)
     try:
         date(2001, int(match[1]), int(match[2]))  # 2001 is not a leap year: 02-29 is refused.
     except ValueError:
-        _expected(expected)
+        expected(wanted)
     return value
 
 
@@ -208,15 +181,15 @@ TimeZone = Annotated[
 ]
 NonNegativeInt = Annotated[int, _Strict(), Field(ge=0)]
 PositiveInt = Annotated[int, _Strict(), Field(ge=1)]
-PositiveNumber = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_positive)]
-NonNegativeNumber = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_non_negative)]
+PositiveNumber = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(_positive)]
+NonNegativeNumber = Annotated[Decimal, BeforeValidator(to_decimal), AfterValidator(_non_negative)]
 Name = Annotated[StrictStr, AfterValidator(_not_blank)]
 LanguageCode = Annotated[StrictStr, AfterValidator(_language_code)]
 Moment = Annotated[AwareDatetime, _Strict()]
 Rewards = Annotated[tuple[NonNegativeInt, ...], Field(min_length=1)]
 
 
-class _Settings(BaseModel):
+class Settings(BaseModel):
     """Base of every settings table: immutable, and an unknown key is an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -225,7 +198,7 @@ class _Settings(BaseModel):
 # --- The settings tables --------------------------------------------------------------------
 
 
-class MallSettings(_Settings):
+class MallSettings(Settings):
     """``[mall]``: who the mall is and the clock and money it counts in."""
 
     name: Name = "PointsMall"
@@ -236,12 +209,7 @@ class MallSettings(_Settings):
     """Value of one point in minor currency units, for liability reports."""
 
 
-def _hide_url_password(url: str) -> str:
-    """The URL with any inline password replaced by ``***`` (also for URLs that do not parse)."""
-    return re.sub(r"^([^:/]+://[^:/@]*):.*@", r"\1:***@", url, flags=re.DOTALL)
-
-
-class DatabaseSettings(_Settings):
+class DatabaseSettings(Settings):
     """``[database]``: where the ledger lives."""
 
     url: Annotated[StrictStr, AfterValidator(_database_url)] = (
@@ -257,7 +225,7 @@ class DatabaseSettings(_Settings):
     ) -> SecretStr | None:
         url = info.data.get("url")
         if value is not None and isinstance(url, str) and url.startswith("sqlite"):
-            _rule("a password is only used with a 'postgresql+asyncpg://' URL, not with SQLite")
+            rule("a password is only used with a 'postgresql+asyncpg://' URL, not with SQLite")
         return value
 
     def effective_url(self) -> str:
@@ -269,132 +237,23 @@ class DatabaseSettings(_Settings):
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            yield name, _hide_url_password(value) if name == "url" else value
+            yield name, hide_url_password(value) if name == "url" else value
 
 
-_TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,}")
-_SECRET_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,256}")
-
-
-def _token(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and _TOKEN_SHAPE.fullmatch(value.get_secret_value()) is None:
-        _expected("a bot token as @BotFather gives it: digits, a colon, then the secret")
-    return value
-
-
-def _secret_token(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and _SECRET_TOKEN_SHAPE.fullmatch(value.get_secret_value()) is None:
-        _expected("16 to 256 characters of A-Z, a-z, 0-9, _ and -")
-    return value
-
-
-def _public_url(value: str) -> str:
-    """https, or plain http to this machine (a self-hosted Bot API server beside the bot)."""
-    if not value:
-        return value
-    parts = urlsplit(value)
-    local = parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "::1", "localhost")
-    if not parts.netloc or not (parts.scheme == "https" or local):
-        _expected(
-            "'' or the public https URL Telegram sends updates to (plain http only to"
-            " 127.0.0.1 or localhost, for a Bot API server on this machine)"
-        )
-    return value
-
-
-class TelegramSettings(_Settings):
-    """``[telegram]``: how the bot reaches Telegram and who administers the mall."""
-
-    token: Annotated[SecretStr | None, AfterValidator(_token)] = None
-    """The bot token from @BotFather; None runs without Telegram (the sandbox)."""
-    mode: Literal["polling", "webhook"] = "polling"
-    api_server: Annotated[StrictStr, AfterValidator(_api_server)] = ""
-    """'' for Telegram's server, or the URL of a self-hosted Bot API server (or the sandbox)."""
-    admins: tuple[PositiveInt, ...] = ()
-    """Telegram user ids allowed to use the admin commands."""
-    framework: Literal["ptb", "aiogram"] = "ptb"
-    webhook_url: Annotated[StrictStr, AfterValidator(_public_url)] = ""
-    """Webhook mode: the public https URL (behind the load balancer) Telegram posts to; the
-    proxy forwards it to ``POST /telegram`` on ``[http]``."""
-    webhook_secret: Annotated[SecretStr | None, AfterValidator(_secret_token)] = None
-    """Webhook mode: every request must carry it in X-Telegram-Bot-Api-Secret-Token."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _moved_keys(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and ({"webhook_listen", "webhook_port"} & data.keys()):
-            _rule(
-                "webhook_listen and webhook_port are gone: the webhook is served by the one"
-                " HTTP listener of each process, set with [http] host and port"
-            )
-        return data
-
-    @model_validator(mode="after")
-    def _webhook_complete(self) -> TelegramSettings:
-        if self.mode == "webhook" and (not self.webhook_url or self.webhook_secret is None):
-            _rule(
-                "mode = 'webhook' needs webhook_url and webhook_secret"
-                " (or POINTSMALL_WEBHOOK_SECRET)"
-            )
-        return self
-
-
-class HttpSettings(_Settings):
-    """``[http]``: the one HTTP listener of each process (aiohttp).
-
-    It serves the Telegram webhook at ``POST /telegram`` (when ``[telegram] mode`` is
-    ``webhook``), ``GET /healthz`` and ``GET /metrics`` (Prometheus). Put a reverse proxy with
-    TLS in front of it; it speaks plain HTTP.
-    """
-
-    host: Name = "127.0.0.1"
-    """The address to listen on ('0.0.0.0' for every interface)."""
-    port: Annotated[StrictInt, Field(ge=0, le=65535)] = 8080
-    """The port to listen on (0: any free port, for tests)."""
-
-
-class InboxSettings(_Settings):
-    """``[inbox]``: updates stored before Telegram is told they arrived, then worked off.
-
-    Every process of the bot works the inbox: several chats at once, each chat's updates in
-    order. A process that dies leaves its updates to the others (or its restart) once their
-    lease runs out.
-    """
-
-    workers: Annotated[StrictInt, Field(ge=1, le=256)] = 64
-    """Updates of different chats handled at once in one process."""
-    lease_seconds: Annotated[StrictInt, Field(ge=2, le=600)] = 30
-    """How long an update taken by a process that died waits before another takes it."""
-    retention_hours: Annotated[StrictInt, Field(ge=1, le=144)] = 48
-    """Handled updates are kept this long (at most 6 days: Telegram may reuse an update id
-    after a quiet week), so a re-delivery is recognised."""
-    reply_deadline_minutes: Annotated[StrictInt, Field(ge=1, le=60)] = 10
-    """How long an answer that Telegram refuses for a passing reason (429, 5xx, a timeout)
-    is tried again before it is given up, logged and counted."""
-
-
-class PaymentSettings(_Settings):
+class PaymentSettings(Settings):
     """``[payments]``: how the cash part of a reward is paid in the chat (Telegram Stars)."""
 
     minor_per_star: PositiveInt = 10
     """Minor currency units (fen, cents) one Star pays for; a cash part is rounded up."""
 
 
-class SandboxSettings(_Settings):
-    """``[sandbox]``: the local Bot API server and chat page of ``pointsmall sandbox``."""
-
-    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8081
-    """The page is http://127.0.0.1:<port>/ and the bot's api_server points here."""
-    database_url: StrictStr = "sqlite+aiosqlite:///var/sandbox.db"
-
-
-class MembersSettings(_Settings):
+class MembersSettings(Settings):
     """``[members]``: what a new member gets."""
 
     signup_bonus: NonNegativeInt = 100
 
 
-class CheckInSettings(_Settings):
+class CheckInSettings(Settings):
     """``[checkin]``: daily check-in rewards and paid make-up check-ins."""
 
     rewards: Rewards = (10, 10, 10, 10, 10, 10, 50)
@@ -410,7 +269,7 @@ class CheckInSettings(_Settings):
     any missed day from 2 March on."""
 
 
-class BirthdaySettings(_Settings):
+class BirthdaySettings(Settings):
     """``[birthday]``: points on a member's birthday (``core.birthdays``)."""
 
     points: NonNegativeInt = 0
@@ -422,7 +281,7 @@ class BirthdaySettings(_Settings):
     time); a change never pays a second time in a year."""
 
 
-class Promotion(_Settings):
+class Promotion(Settings):
     """``[[earning.promotions]]``: a time-boxed earning multiplier, e.g. a double-points weekend.
 
     ``starts`` and ``ends`` are aware datetimes. In the file they may be written without a UTC
@@ -441,11 +300,11 @@ class Promotion(_Settings):
     def _ends_after_starts(cls, value: datetime, info: ValidationInfo) -> datetime:
         starts = info.data.get("starts")
         if isinstance(starts, datetime) and value <= starts:
-            _expected(f"a date-time after starts ({starts.isoformat()})")
+            expected(f"a date-time after starts ({starts.isoformat()})")
         return value
 
 
-class EarningSettings(_Settings):
+class EarningSettings(Settings):
     """``[earning]``: how purchases turn into points, and the promotions that multiply them."""
 
     points_per_unit: NonNegativeNumber = Decimal(1)
@@ -458,7 +317,7 @@ class EarningSettings(_Settings):
     promotions: tuple[Promotion, ...] = ()
 
 
-class Tier(_Settings):
+class Tier(Settings):
     """``[[tiers.levels]]``: a membership tier reached by points earned in the rolling window."""
 
     name: Name
@@ -473,7 +332,7 @@ class Tier(_Settings):
     """What members read as the tier's name, by language: ``{ zh_Hans = "白银" }``."""
 
 
-class TiersSettings(_Settings):
+class TiersSettings(Settings):
     """``[tiers]``: the tier ladder, lowest first."""
 
     window_days: PositiveInt = 365
@@ -505,28 +364,28 @@ class TiersSettings(_Settings):
     @classmethod
     def _ladder(cls, levels: tuple[Tier, ...]) -> tuple[Tier, ...]:
         if not levels:
-            _rule("at least one tier is needed, with threshold 0")
+            rule("at least one tier is needed, with threshold 0")
         thresholds = [level.threshold for level in levels]
         if thresholds[0] != 0 or any(a >= b for a, b in pairwise(thresholds)):
             shown = ", ".join(map(str, thresholds))
-            _rule(f"thresholds must start at 0 and increase strictly (got {shown})")
+            rule(f"thresholds must start at 0 and increase strictly (got {shown})")
         seen: set[str] = set()
         for level in levels:
             key = level.name.strip().casefold()
             if key in seen:
-                _rule(f"tier names must be unique ({level.name!r} appears twice)")
+                rule(f"tier names must be unique ({level.name!r} appears twice)")
             seen.add(key)
         for language in sorted({code for level in levels for code in level.names}):
             named: set[str] = set()
             for level in levels:
                 name = level.names.get(language, level.name)
                 if name.strip().casefold() in named:
-                    _rule(f"tier names in {language} must be unique ({name!r} appears twice)")
+                    rule(f"tier names in {language} must be unique ({name!r} appears twice)")
                 named.add(name.strip().casefold())
         return levels
 
 
-class ExpirySettings(_Settings):
+class ExpirySettings(Settings):
     """``[expiry]``: when earned points expire.
 
     ``rolling``: a lot lives its tier's ``validity_days``. ``fixed``: every lot earned in year Y
@@ -538,13 +397,13 @@ class ExpirySettings(_Settings):
     fixed_years_after: NonNegativeInt = 1
 
 
-class HoldSettings(_Settings):
+class HoldSettings(Settings):
     """``[holds]``: points held while waiting for an approval or a payment."""
 
     timeout_minutes: PositiveInt = 30
 
 
-class RedemptionSettings(_Settings):
+class RedemptionSettings(Settings):
     """``[redemptions]``: how long a redemption may wait before its held points go back, and
     when a shipped reward counts as delivered."""
 
@@ -560,11 +419,11 @@ class RedemptionSettings(_Settings):
     @classmethod
     def _at_most_a_year(cls, value: int) -> int:
         if value > 365:
-            _expected("an integer from 1 to 365")
+            expected("an integer from 1 to 365")
         return value
 
 
-class ReferralSettings(_Settings):
+class ReferralSettings(Settings):
     """``[referrals]``: rewards for inviting friends."""
 
     qualify_on: Literal["join", "checkins", "redemption", "purchase"] = "checkins"
@@ -580,7 +439,7 @@ class ReferralSettings(_Settings):
     """Rewarded invites per referrer per calendar month; 0 means no limit."""
 
 
-class DonationSettings(_Settings):
+class DonationSettings(Settings):
     """``[donations]``: the cause members can give points to."""
 
     enabled: bool = True
@@ -599,23 +458,23 @@ class DonationSettings(_Settings):
 def _clock_time(value: str) -> str:
     match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
     if match is None:
-        _expected("a time of day as 'HH:MM' (24-hour clock), such as '09:30'")
+        expected("a time of day as 'HH:MM' (24-hour clock), such as '09:30'")
     return value
 
 
 ClockTime = Annotated[StrictStr, AfterValidator(_clock_time)]
 
 
-def _between(low: Decimal, high: Decimal) -> typing.Callable[[Decimal], Decimal]:
+def between(low: Decimal, high: Decimal) -> typing.Callable[[Decimal], Decimal]:
     def check(value: Decimal) -> Decimal:
         if not low <= value <= high:
-            _expected(f"a number from {low} to {high}")
+            expected(f"a number from {low} to {high}")
         return value
 
     return check
 
 
-class JobsSettings(_Settings):
+class JobsSettings(Settings):
     """``[jobs]``: when the scheduled jobs run, at times of day in ``mall.timezone``.
 
     A job missed while the bot was down runs once when it starts again.
@@ -643,7 +502,7 @@ class JobsSettings(_Settings):
     """Prune idempotency records past their replay window (``[retention]``)."""
 
 
-class RetentionSettings(_Settings):
+class RetentionSettings(Settings):
     """``[retention]``: how long a use case's idempotency record (its cause's key and first
     answer) is kept, by kind; a job prunes what is older, a batch per transaction.
 
@@ -668,7 +527,7 @@ class RetentionSettings(_Settings):
     """Records deleted per transaction: one run never holds the database long."""
 
 
-class BoxesSettings(_Settings):
+class BoxesSettings(Settings):
     """``[boxes]``: blind boxes' verifiable draws."""
 
     seed_rotation_days: Annotated[StrictInt, Field(ge=0, le=366)] = 7
@@ -676,29 +535,7 @@ class BoxesSettings(_Settings):
     old (a job looks every ``[jobs] every_minutes``); 0: only when an admin rotates it."""
 
 
-class SenderSettings(_Settings):
-    """``[sender]``: how bulk messages (reminders, announcements, broadcasts) go out.
-
-    Telegram allows about 30 messages a second in bulk and 1 a second per chat; the rates here
-    are for the whole bot, shared by every process.
-    """
-
-    messages_per_second: Annotated[
-        Decimal, BeforeValidator(_to_decimal), AfterValidator(_between(Decimal(1), Decimal(30)))
-    ] = Decimal(30)
-    """The bulk pace's ceiling: Telegram's limit. The sender starts there, slows down on a 429
-    and creeps back up (``bot.sender``), so a pace set below the limit only wastes time."""
-    per_chat_seconds: Annotated[
-        Decimal, BeforeValidator(_to_decimal), AfterValidator(_between(Decimal(1), Decimal(60)))
-    ] = Decimal(1)
-    """Seconds between two messages to one chat."""
-    max_attempts: Annotated[StrictInt, Field(ge=1, le=20)] = 5
-    """Tries of a message that fails for a passing reason (network, server error)."""
-    concurrency: Annotated[StrictInt, Field(ge=1, le=64)] = 8
-    """API calls in flight at once in one process."""
-
-
-class RiskSettings(_Settings):
+class RiskSettings(Settings):
     """``[risk]``: rules that flag a member for an admin's review (``/flags``).
 
     Each rule adds its score to the member's flag while it holds; a rule whose score is 0 is
@@ -743,23 +580,23 @@ class RiskSettings(_Settings):
 
 def _phone_region(value: str) -> str:
     if value not in phonenumbers.SUPPORTED_REGIONS:
-        _expected("a two-letter region code in capitals, such as 'CN' or 'US'")
+        expected("a two-letter region code in capitals, such as 'CN' or 'US'")
     return value
 
 
 def _hash_key(value: SecretStr | None) -> SecretStr | None:
     if value is not None and len(value.get_secret_value()) < 32:
-        _expected("at least 32 characters (for example the output of: openssl rand -hex 32)")
+        expected("at least 32 characters (for example the output of: openssl rand -hex 32)")
     return value
 
 
 def _link_days(value: int) -> int:
     if value > 365:
-        _expected("a number of days from 1 to 365")
+        expected("a number of days from 1 to 365")
     return value
 
 
-class ShopSettings(_Settings):
+class ShopSettings(Settings):
     """``[shop]``: orders, refunds and checkout holds that the shop sends (core.shop).
 
     Phones are matched by a keyed hash of their E.164 form, never stored in clear; without
@@ -792,14 +629,57 @@ class ShopSettings(_Settings):
     """The WooCommerce webhook's secret (or POINTSMALL_WOOCOMMERCE_SECRET); unset: refused."""
 
 
-class Config(_Settings):
-    """The whole configuration of a mall; every table is optional."""
+class AdminSettings(Settings):
+    """``[telegram]`` as the mall reads it: who administers the mall. The bot's own keys of the
+    table (the token, the mode, the webhook) are ``bot.settings.TelegramSettings``'s."""
+
+    admins: tuple[PositiveInt, ...] = ()
+    """Telegram user ids allowed to use the admin commands."""
+
+
+class PaceSettings(Settings):
+    """``[sender]`` as the mall reads it: the pace the outbox hands bulk messages out at
+    (``core.outbox``), shared by every process. The bot's own key (how many calls one process
+    makes at once) is ``bot.settings.SenderSettings``'s.
+
+    Telegram allows about 30 messages a second in bulk and 1 a second per chat; the rates here
+    are for the whole bot.
+    """
+
+    messages_per_second: Annotated[
+        Decimal, BeforeValidator(to_decimal), AfterValidator(between(Decimal(1), Decimal(30)))
+    ] = Decimal(30)
+    """The bulk pace's ceiling: Telegram's limit. The sender starts there, slows down on a 429
+    and creeps back up (``bot.sender``), so a pace set below the limit only wastes time."""
+    per_chat_seconds: Annotated[
+        Decimal, BeforeValidator(to_decimal), AfterValidator(between(Decimal(1), Decimal(60)))
+    ] = Decimal(1)
+    """Seconds between two messages to one chat."""
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=20)] = 5
+    """Tries of a message that fails for a passing reason (network, server error)."""
+
+
+class Config(Settings):
+    """The mall's part of the configuration; every table is optional.
+
+    ``ENVIRONMENT`` names the variables that set secrets instead of the file, ``SECRET_KEYS``
+    the keys whose values no error repeats; ``bot.settings.Config`` adds its own to both.
+    """
+
+    ENVIRONMENT: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "POINTSMALL_DATABASE_URL": ("database", "url"),
+        "POINTSMALL_DATABASE_PASSWORD": ("database", "password"),
+        "POINTSMALL_PHONE_HASH_KEY": ("shop", "phone_hash_key"),
+        "POINTSMALL_SHOPIFY_SECRET": ("shop", "shopify_secret"),
+        "POINTSMALL_WOOCOMMERCE_SECRET": ("shop", "woocommerce_secret"),
+    }
+    SECRET_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"password", "phone_hash_key", "shopify_secret", "woocommerce_secret"}
+    )
 
     mall: MallSettings = Field(default_factory=MallSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    inbox: InboxSettings = Field(default_factory=InboxSettings)
+    telegram: AdminSettings = Field(default_factory=AdminSettings)
     members: MembersSettings = Field(default_factory=MembersSettings)
     checkin: CheckInSettings = Field(default_factory=CheckInSettings)
     earning: EarningSettings = Field(default_factory=EarningSettings)
@@ -810,11 +690,10 @@ class Config(_Settings):
     referrals: ReferralSettings = Field(default_factory=ReferralSettings)
     donations: DonationSettings = Field(default_factory=DonationSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
-    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     boxes: BoxesSettings = Field(default_factory=BoxesSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
-    sender: SenderSettings = Field(default_factory=SenderSettings)
+    sender: PaceSettings = Field(default_factory=PaceSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     shop: ShopSettings = Field(default_factory=ShopSettings)
     birthday: BirthdaySettings = Field(default_factory=BirthdaySettings)
@@ -861,37 +740,37 @@ def _localize(promotion: object, zone: tzinfo) -> object:
 
 # --- Loading --------------------------------------------------------------------------------
 
-_ENVIRONMENT: Mapping[str, tuple[str, str]] = {
-    "POINTSMALL_TELEGRAM_TOKEN": ("telegram", "token"),
-    "POINTSMALL_DATABASE_URL": ("database", "url"),
-    "POINTSMALL_DATABASE_PASSWORD": ("database", "password"),
-    "POINTSMALL_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
-    "POINTSMALL_PHONE_HASH_KEY": ("shop", "phone_hash_key"),
-    "POINTSMALL_SHOPIFY_SECRET": ("shop", "shopify_secret"),
-    "POINTSMALL_WOOCOMMERCE_SECRET": ("shop", "woocommerce_secret"),
-}
-_SECRET_KEYS = frozenset(
-    {
-        "token",
-        "password",
-        "webhook_secret",
-        "phone_hash_key",
-        "shopify_secret",
-        "woocommerce_secret",
-    }
-)
+Loaded = TypeVar("Loaded", bound=Config)
 
 
 def load_config(
     path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
-    """Read and validate the configuration file at ``path`` (defaults only when None).
+    """Read and validate the mall's part of the configuration file at ``path`` (defaults only
+    when None); ``bot.settings.load_config`` reads the whole file."""
+    return load_file(Config, path, environ)
+
+
+def parse_config(
+    text: str, environ: Mapping[str, str] | None = None, source: str = "<string>"
+) -> Config:
+    """Validate the TOML document ``text`` as the mall's tables; ``source`` names it in errors."""
+    return parse_text(Config, text, environ, source)
+
+
+def load_file(
+    model: type[Loaded],
+    path: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None = None,
+) -> Loaded:
+    """Read and validate the configuration file at ``path`` as ``model`` (defaults only when
+    None).
 
     The secrets in ``environ`` (``os.environ`` by default) take precedence over the file.
     Raises :class:`ConfigError` if the file cannot be read or anything in it is wrong.
     """
     if path is None:
-        return _validate({}, environ, "<defaults>")
+        return _validate(model, {}, environ, "<defaults>")
     source = os.fspath(path)
     try:
         with open(source, "rb") as file:
@@ -906,24 +785,26 @@ def load_config(
         raise ConfigError(
             f"{source}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
         ) from None
-    return parse_config(text, environ, source)
+    return parse_text(model, text, environ, source)
 
 
-def parse_config(
-    text: str, environ: Mapping[str, str] | None = None, source: str = "<string>"
-) -> Config:
-    """Validate the TOML document ``text``; ``source`` names it in error messages."""
+def parse_text(
+    model: type[Loaded], text: str, environ: Mapping[str, str] | None, source: str
+) -> Loaded:
+    """Validate the TOML document ``text`` as ``model``; ``source`` names it in error messages."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: invalid TOML: {error}") from None
-    return _validate(document, environ, source)
+    return _validate(model, document, environ, source)
 
 
-def _validate(document: dict[str, Any], environ: Mapping[str, str] | None, source: str) -> Config:
+def _validate(
+    model: type[Loaded], document: dict[str, Any], environ: Mapping[str, str] | None, source: str
+) -> Loaded:
     environ = os.environ if environ is None else environ
     blamed: dict[tuple[str, str], str] = {}
-    for variable, (table, key) in _ENVIRONMENT.items():
+    for variable, (table, key) in model.ENVIRONMENT.items():
         value = environ.get(variable)
         if not value:  # Unset and empty are the same: a blank variable does not erase the file.
             continue
@@ -932,141 +813,10 @@ def _validate(document: dict[str, Any], environ: Mapping[str, str] | None, sourc
             section[key] = value
             blamed[table, key] = f"{variable} (environment)"
     try:
-        return Config.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as error:
         # ``from None``: the ValidationError would repeat every input, secrets included.
-        raise ConfigError(_describe(e, source, blamed) for e in error.errors()) from None
-
-
-# --- Error messages -------------------------------------------------------------------------
-
-_EXPECTED = {
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "an integer",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "string_type": "a string",
-    "tuple_type": "an array",
-    "list_type": "an array",
-    "dict_type": "a table",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-    "datetime_type": "a TOML date-time such as 2025-06-07T09:00:00 (with a time, without quotes)",
-    "timezone_aware": "a date-time with a time zone",
-}
-
-
-def _describe(error: ErrorDetails, source: str, blamed: Mapping[tuple[str, str], str]) -> str:
-    """One line for one validation error: where, the value (unless secret), what was expected."""
-    loc = tuple(part for part in error["loc"] if part != "[key]")
-    prefix = blamed.get(typing.cast(tuple[str, str], loc[:2]), source)
-    where = f"{prefix}: {_dotted(loc)}" if loc else prefix
-    kind = error["type"]
-    ctx = error.get("ctx", {})
-    value = error["input"]
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key{_suggestion(loc)}"
-    if kind == "missing":
-        return f"{where}: missing; this setting is required"
-    if kind == "config_rule":
-        return f"{where}: {error['msg']}"
-    if kind == "config_expected":
-        expected = error["msg"]
-    elif kind == "greater_than_equal":
-        expected = f"an integer >= {ctx['ge']}"
-    elif kind == "greater_than":
-        expected = f"an integer > {ctx['gt']}"
-    elif kind == "less_than_equal":
-        expected = f"an integer <= {ctx['le']}"
-    elif kind == "literal_error":
-        expected = str(ctx["expected"])
-    elif kind == "too_short":
-        count = ctx["min_length"]
-        expected = f"at least {count} item" + ("" if count == 1 else "s")
-    elif kind.startswith("decimal_"):
-        expected = "a number"
-    else:
-        expected = _EXPECTED.get(kind, error["msg"])
-    if any(isinstance(part, str) and part in _SECRET_KEYS for part in loc):
-        return f"{where} = <hidden>: expected {expected}"
-    if expected == "a table" or isinstance(value, Mapping | list | tuple):
-        # A table's content is not repeated: a misplaced table may hold a secret.
-        return f"{where}: expected {expected}, got {_kind(value)}"
-    return f"{where} = {_render(value)}: expected {expected}"
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    """``('checkin', 'rewards', 2)`` -> ``checkin.rewards[2]``, quoting keys TOML would quote."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            key = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
-            text += f".{key}" if text else key
-    return text
-
-
-def _render(value: object) -> str:
-    """A scalar as an admin would recognize it from the file (URL passwords hidden)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(_hide_url_password(value))
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    return str(value)
-
-
-def _kind(value: object) -> str:
-    """The TOML kind of a value, for errors that do not repeat the value itself."""
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list | tuple):
-        return f"an array of {len(value)}" if value else "an empty array"
-    kinds: list[tuple[type | types.UnionType, str]] = [
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a float"),
-        (str, "a string"),
-        (datetime, "a date-time"),
-        (date, "a date"),
-        (time, "a time"),
-    ]
-    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
-
-
-def _suggestion(loc: tuple[int | str, ...]) -> str:
-    """For an unknown key: the closest known key, or the list of known keys."""
-    known = _known_keys(loc[:-1])
-    if not known:
-        return ""
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f" (known keys: {', '.join(known)})"
-
-
-def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
-    model: type[BaseModel] | None = Config
-    for part in parent:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if model is not None else None
-        model = _model_in(field.annotation) if field is not None else None
-    return list(model.model_fields) if model is not None else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The settings model inside an annotation such as ``tuple[Tier, ...]``, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if isinstance(annotation, types.GenericAlias | types.UnionType) or typing.get_origin(
-        annotation
-    ):
-        for argument in typing.get_args(annotation):
-            found = _model_in(argument)
-            if found is not None:
-                return found
-    return None
+        raise ConfigError(
+            describe(e, source, blamed, root=model, secret_keys=model.SECRET_KEYS)
+            for e in error.errors()
+        ) from None

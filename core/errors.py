@@ -118,6 +118,13 @@ class UnknownRedemption(MallError):
     code = "unknown_redemption"
 
 
+class AddressNeeded(MallError):
+    """A physical reward is redeemed with its delivery address: nothing was taken yet, and the
+    question is open (``details['asked']`` False: it was open already, for the same press)."""
+
+    code = "address_needed"
+
+
 class InvalidToken(MallError):
     """A confirm token that was never issued, belongs to someone else, or is for another item."""
 

@@ -47,16 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import box_draws, validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
-from core.blind_boxes import client_seed_in, put_client_seed
-from core.catalog import (
-    MemberState,
-    SaleTerms,
-    assess,
-    item_id_of,
-    load_item,
-    refuse_if_blocked,
-    sale_terms,
-)
+from core.box_seeds import client_seed_in, put_client_seed
 from core.config import Config
 from core.db.database import Database
 from core.db.models import (
@@ -69,6 +60,15 @@ from core.db.models import (
     OutboxMessage,
     Redemption,
 )
+from core.eligibility import (
+    MemberState,
+    SaleTerms,
+    assess,
+    item_id_of,
+    load_item,
+    refuse_if_blocked,
+    sale_terms,
+)
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -77,7 +77,7 @@ from core.errors import (
     SoldOut,
     UnknownSale,
 )
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.ledger import lock_member, place_hold, settle_hold
 from core.outbox import Envelope, enqueue, enqueue_members, open_broadcast
 from core.redemptions import insert_redemption, take_units
@@ -888,9 +888,7 @@ class FlashSales:
             now=now,
             record_rejection=False,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def verify_draw(self, sale_id: int, member_id: int) -> SaleDrawCheck:
         """The member's ticket in a commit-reveal draw they entered, and where it fell.

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import Table, bindparam, select, text, update
@@ -29,7 +29,11 @@ from core.db.prepared import Prepared
 from core.errors import KeyReused, MallError, error_from_code
 from core.metrics import LEDGER_OPERATIONS
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 R = TypeVar("R")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class Outcome(Generic[R]):
 
     result: R
     replayed: bool
+
+
+def marked(outcome: Outcome[D]) -> D:
+    """The outcome's result, with ``replayed=True`` when it answers a repeated request: for
+    results (frozen dataclasses) that tell their caller so in a ``replayed`` field."""
+    return replace(outcome.result, replayed=True) if outcome.replayed else outcome.result
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}

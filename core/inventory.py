@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db.models import CouponCode, Item
+from core.db.models import CouponCode, Item, Redemption
 from core.db.prepared import Prepared
 from core.db.types import UTCDateTime
 
@@ -114,3 +114,27 @@ async def free_codes(conn: AsyncConnection, item_id: int) -> int:
         )
     ).scalar_one()
     return int(count)
+
+
+async def record_given_item(
+    conn: AsyncConnection, member_id: int, item_id: int, token: str, now: datetime
+) -> int:
+    """An item given away (a box's prize, a task's reward), its unit taken, is fulfilled like
+    any redemption: a completed one for 0 points, under ``token``. Returns its id."""
+    redemption_id = (
+        await conn.execute(
+            insert(Redemption)
+            .values(
+                member_id=member_id,
+                item_id=item_id,
+                confirm_token=token,
+                status="completed",
+                points=0,
+                cash_minor=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Redemption.id)
+        )
+    ).scalar_one()
+    return int(redemption_id)

@@ -7,7 +7,7 @@ nobody anything twice. Core knows no chat app: the words come from a :class:`Wor
 layer supplies, which renders a message in a member's language to an opaque payload.
 
 Tests call these methods with an explicit ``now`` and move time without sleeping; the bot's
-scheduler (``bot.jobs``) calls them on the clock, and :class:`JobRuns` makes sure one schedule
+scheduler (``bot.jobs``) calls them on the clock, and ``core.job_runs`` makes sure one schedule
 runs once across processes and that a run missed while down happens once at start.
 """
 
@@ -18,36 +18,33 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import String, and_, bindparam, cast, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import birthdays, rules, validation
-from core.catalog import Affordable, OfferShelf, tier_rank
 from core.db.models import (
     Broadcast,
     ExpiryReminder,
     FlashSale,
-    JobRun,
     Member,
     MemberDay,
     TierNotice,
 )
+from core.eligibility import tier_rank
 from core.errors import MallError
 from core.flash_sales import DrawResult, SaleView
 from core.holds import HoldResult
+from core.mall import Mall
 from core.member_days import MemberDayView
 from core.outbox import Envelope, dialect_insert, enqueue, enqueue_members, open_broadcast
 from core.redemptions import RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
 from core.retention import Retention
+from core.shelf import Affordable, OfferShelf
 from core.shop import ParkedOrder
-
-if TYPE_CHECKING:
-    from core.db.database import Database
-    from core.mall import Mall
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -86,59 +83,6 @@ class Wording(Protocol):
     def birthday_paid(self, language: str, points: int) -> str: ...
 
     def member_days(self, language: str, days: Sequence[MemberDayView]) -> str: ...
-
-
-# --- Which run of a schedule is whose ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobRunRecord:
-    name: str
-    due_at: datetime
-    started_at: datetime
-    finished_at: datetime | None
-
-    @property
-    def finished(self) -> bool:
-        return self.finished_at is not None
-
-
-class JobRuns:
-    """Each job's last claimed run: one process runs a given schedule, once."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def claim(self, name: str, due: datetime, now: datetime) -> bool:
-        """Take the run of ``name`` scheduled at ``due``; False if it was taken already.
-
-        A run is taken by moving ``due_at`` forward (or, for an unfinished run of the same
-        instant, by a start after it died): one conditional write, atomic on both databases.
-        """
-        validation.instant(due, field="due")
-        validation.instant(now)
-        async with self.db.write() as conn:
-            statement = dialect_insert(conn, JobRun).values(
-                name=name, due_at=due, started_at=now, finished_at=None
-            )
-            statement = statement.on_conflict_do_update(
-                index_elements=["name"],
-                set_={"due_at": due, "started_at": now, "finished_at": None},
-                where=JobRun.due_at < due,
-            )
-            result = await conn.execute(statement)
-            return bool(result.rowcount)
-
-    async def finish(self, name: str, now: datetime) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(update(JobRun).where(JobRun.name == name).values(finished_at=now))
-
-    async def last(self, name: str) -> JobRunRecord | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(JobRun).where(JobRun.name == name))).first()
-        if row is None:
-            return None
-        return JobRunRecord(row.name, row.due_at, row.started_at, row.finished_at)
 
 
 # --- The jobs ----------------------------------------------------------------------------------
@@ -215,7 +159,7 @@ class Jobs:
 
         A reminder lists every lot in the window (by day) and offers the items the member can
         redeem now: the shelf is read once per run, then each batch of members is matched
-        against it with a few queries (:class:`core.catalog.OfferShelf`).
+        against it with a few queries (:class:`core.shelf.OfferShelf`).
         """
         validation.instant(now)
         leads = sorted(set(self.config.jobs.reminder_days))

@@ -20,13 +20,14 @@ from core.exports import Exports
 from core.flash_sales import FlashSales
 from core.holds import HoldResult, Holds
 from core.invariants import LedgerReport, check_ledger
-from core.jobs import JobRuns
+from core.job_runs import JobRuns
 from core.member_days import MemberDays
 from core.members import Members
 from core.outbox import Outbox
 from core.pending_inputs import PendingInputs
 from core.privacy import Privacy
 from core.purchases import Purchases
+from core.redeem_press import RedeemPress
 from core.redemptions import RedemptionResult, Redemptions
 from core.referrals import Referrals
 from core.reports import Reports
@@ -61,6 +62,7 @@ class Mall:
     statements: Statements
     catalog: Catalog
     redemptions: Redemptions
+    redeem_press: RedeemPress
     flash_sales: FlashSales
     boxes: BlindBoxes
     referrals: Referrals
@@ -86,6 +88,8 @@ class Mall:
 
     @classmethod
     def build(cls, db: Database, config: Config) -> Mall:
+        redemptions = Redemptions(db, config)
+        inputs = PendingInputs(db, config)
         return cls(
             db=db,
             config=config,
@@ -95,14 +99,15 @@ class Mall:
             holds=Holds(db, config),
             statements=Statements(db, config),
             catalog=Catalog(db, config),
-            redemptions=Redemptions(db, config),
+            redemptions=redemptions,
+            redeem_press=RedeemPress(db, config, redemptions, inputs),
             flash_sales=FlashSales(db, config),
             boxes=BlindBoxes(db, config),
             referrals=Referrals(db, config),
             donations=Donations(db, config),
             reports=Reports(db, config),
             rollups=Rollups(db, config),
-            inputs=PendingInputs(db, config),
+            inputs=inputs,
             privacy=Privacy(db, config),
             audit=Audit(db, config),
             claims=ClaimCodes(db, config),

@@ -33,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
 from core.audit import write_entry
-from core.catalog import clean_texts, texts_problems
 from core.config import Config
 from core.db.database import Database
 from core.db.models import MemberDayRule
@@ -139,7 +138,7 @@ def spec_problems(spec: MemberDaySpec) -> list[tuple[str, str]]:
         validation.text(spec.name, field="name", max_length=64)
     except MallError:
         problems.append(("name", "must be text of 1-64 characters"))
-    problems += texts_problems("names", spec.names, 64)
+    problems += validation.texts_problems("names", spec.names, 64)
     if spec.applies_to not in APPLIES_TO:
         problems.append(("applies_to", "must be 'checkin' or 'shop'"))
     try:
@@ -172,7 +171,7 @@ def _values(spec: MemberDaySpec) -> dict[str, Any]:
         raise InvalidInput(f"{where} {what}", field=where)
     return {
         "name": spec.name.strip(),
-        "names": clean_texts(spec.names),
+        "names": validation.clean_texts(spec.names),
         "day_of_month": spec.day_of_month,
         "weekday": spec.weekday,
         "applies_to": spec.applies_to,

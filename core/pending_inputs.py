@@ -118,10 +118,7 @@ class PendingInputs:
         validation.member_id(member_id)
         validation.instant(now)
         async with self.db.read() as conn:
-            row = await _read(conn, member_id)
-        if row is None or row.expires_at <= now:
-            return None
-        return row
+            return await open_question(conn, member_id, now)
 
     async def clear(self, member_id: int) -> None:
         """Forget the question (the member pressed Cancel, or went elsewhere)."""
@@ -132,7 +129,10 @@ class PendingInputs:
             )
 
 
-async def _read(conn: AsyncConnection, member_id: int) -> PendingInput | None:
+async def open_question(
+    conn: AsyncConnection, member_id: int, now: datetime
+) -> PendingInput | None:
+    """The member's unanswered question at ``now``, read in the caller's transaction."""
     row = (
         await conn.execute(
             select(PendingInputRow.kind, PendingInputRow.data, PendingInputRow.expires_at).where(
@@ -140,7 +140,9 @@ async def _read(conn: AsyncConnection, member_id: int) -> PendingInput | None:
             )
         )
     ).first()
-    return None if row is None else _pending(row.kind, row.data, row.expires_at)
+    if row is None or row.expires_at <= now:
+        return None
+    return _pending(row.kind, row.data, row.expires_at)
 
 
 def _pending(kind: str, data: str, expires_at: datetime) -> PendingInput:

@@ -57,9 +57,9 @@ from core.db.models import (
     Transfer,
 )
 from core.errors import UnknownMember
-from core.idempotency import run_once
 from core.ledger import current_balance, debit_member, lock_member, settle_hold
 from core.redemptions import AWAITING, cancel_waiting
+from core.stored_secrets import kept_secret, stored_secret
 
 # Surrogate ids of erased members: above every Telegram id, below what validation accepts.
 ERASED_BASE = 2**60
@@ -259,48 +259,20 @@ class Privacy:
 
     async def _secret(self, now: datetime) -> bytes:
         """The key of the erasure hashes; made on first use, then the same for every process."""
-        if self._key is not None:
-            return self._key
-        async with self.db.read() as conn:
-            stored = await _stored_secret(conn)
-        if stored is None:
-
-            async def create(conn: AsyncConnection) -> str:
-                return secrets.token_hex(32)
-
-            # run_once makes the first secret the only one, even with several bot processes.
-            outcome = await run_once(
-                self.db,
-                key=_SECRET_KEY,
-                kind="secret",
-                request={},
-                result_type=str,
-                work=create,
-                now=now,
-            )
-            stored = bytes.fromhex(outcome.result)
-        self._key = stored
-        return stored
+        if self._key is None:
+            self._key = await kept_secret(self.db, _SECRET_KEY, now)
+        return self._key
 
 
 async def was_erased(conn: AsyncConnection, member_id: int) -> bool:
     """Whether this Telegram id erased an account before (call inside the join)."""
-    key = await _stored_secret(conn)
+    key = await stored_secret(conn, _SECRET_KEY)
     if key is None:
         return False  # nobody was ever erased
     found = (
         await conn.execute(select(Erasure.digest).where(Erasure.digest == _digest(key, member_id)))
     ).first()
     return found is not None
-
-
-async def _stored_secret(conn: AsyncConnection) -> bytes | None:
-    stored = (
-        await conn.execute(
-            select(Operation.result).where(Operation.key == _SECRET_KEY, Operation.status == "ok")
-        )
-    ).scalar_one_or_none()
-    return None if stored is None else bytes.fromhex(str(json.loads(stored)))
 
 
 def _digest(key: bytes, member_id: int) -> str:

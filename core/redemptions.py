@@ -35,11 +35,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +49,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import validation
 from core.accounts import SystemAccount
 from core.audit import write_entry
-from core.catalog import (
+from core.config import Config
+from core.db.database import Database
+from core.db.models import CouponCode, FlashSale, Hold, Item, Redemption
+from core.db.prepared import Prepared
+from core.eligibility import (
     ItemRecord,
     ItemView,
     MemberState,
@@ -58,16 +61,11 @@ from core.catalog import (
     assess,
     item_id_of,
     load_item,
-    page_args,
     read_member,
     refuse_if_blocked,
     sale_terms,
     units_left,
 )
-from core.config import Config
-from core.db.database import Database
-from core.db.models import CouponCode, FlashSale, Hold, Item, Operation, Redemption
-from core.db.prepared import Prepared
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -78,7 +76,7 @@ from core.errors import (
     UnknownRedemption,
     UnknownSale,
 )
-from core.idempotency import run_once
+from core.idempotency import marked, run_once
 from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
 from core.ledger import (
     LockedRead,
@@ -93,6 +91,7 @@ from core.ledger import (
 from core.referrals import pending_referral, qualify
 from core.rollups import restate_redemption
 from core.star_refunds import record_due, stars_for
+from core.stored_secrets import kept_secret
 from core.task_rewards import advance_each, any_challenge_on
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
@@ -238,6 +237,11 @@ def issue_token(
     body = _millis(now).to_bytes(6, "big") + secrets.token_bytes(3)
     raw = body + _mac(key, member_id, item_id, sale_id or 0, body)
     return f"{item_id}.{sale_id or 0}.{base64.urlsafe_b64encode(raw).decode()}"
+
+
+def is_token(text: object) -> bool:
+    """Whether ``text`` has a confirm token's shape (whose it is, only :func:`read_token` says)."""
+    return isinstance(text, str) and _TOKEN.fullmatch(text) is not None
 
 
 def read_token(key: bytes | None, member_id: int, token: object) -> TokenClaims:
@@ -411,38 +415,16 @@ class Redemptions:
 
     async def _signing_key(self, now: datetime | None) -> bytes | None:
         """The token key; created on first use when ``now`` is given (issuing), else None."""
-        if self._key is not None:
-            return self._key
-        async with self.db.read() as conn:
-            stored = (
-                await conn.execute(
-                    select(Operation.result).where(
-                        Operation.key == _SECRET_KEY, Operation.status == "ok"
-                    )
-                )
-            ).scalar_one_or_none()
-        if stored is not None:
-            secret = str(json.loads(stored))
-        elif now is None:
-            return None  # no token was ever issued: whatever was sent is not one
-        else:
-
-            async def create(conn: AsyncConnection) -> str:
-                return secrets.token_hex(32)
-
-            # run_once makes the first secret the only one, even with several bot processes.
-            outcome = await run_once(
-                self.db,
-                key=_SECRET_KEY,
-                kind="secret",
-                request={},
-                result_type=str,
-                work=create,
-                now=now,
-            )
-            secret = outcome.result
-        self._key = bytes.fromhex(secret)
+        if self._key is None:
+            # None: no token was ever issued, so whatever was sent is not one.
+            self._key = await kept_secret(self.db, _SECRET_KEY, now)
         return self._key
+
+    async def token_claims(self, member_id: int, token: object) -> TokenClaims:
+        """What a confirm token shown to ``member_id`` offered; :class:`InvalidToken` if it is
+        malformed, forged, or another member's."""
+        validation.member_id(member_id)
+        return read_token(await self._signing_key(None), member_id, token)
 
     async def offer(
         self, member_id: int, item_id: int, now: datetime, flash_sale_id: int | None = None
@@ -514,9 +496,7 @@ class Redemptions:
             work=work,
             now=now,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     async def _redeem(
         self,
@@ -879,9 +859,7 @@ class Redemptions:
             # The key is the redemption itself: a refusal must not outlive the state behind it.
             record_rejection=False,
         )
-        if outcome.replayed:
-            return replace(outcome.result, replayed=True)
-        return outcome.result
+        return marked(outcome)
 
     # --- Addresses and reading ------------------------------------------------------------------
 
@@ -922,50 +900,39 @@ class Redemptions:
     ) -> RedemptionPage:
         """The member's redemptions, newest first."""
         validation.member_id(member_id)
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.member_id == member_id)
-                    .order_by(Redemption.id.desc())
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
-        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
-        return RedemptionPage(entries, page, len(rows) > page_size)
+            mine = Redemption.member_id == member_id
+            return await self._page(conn, mine, Redemption.id.desc(), page, page_size)
 
     async def pending_approvals(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Redemptions waiting for an admin's approval, oldest first."""
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
+        waiting = Redemption.status == "awaiting_approval"
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.status == "awaiting_approval")
-                    .order_by(Redemption.id)
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
-        entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
-        return RedemptionPage(entries, page, len(rows) > page_size)
+            return await self._page(conn, waiting, Redemption.id, page, page_size)
 
     async def awaiting_shipment(self, page: int = 0, page_size: int = 10) -> RedemptionPage:
         """Completed redemptions of physical goods not yet marked shipped, oldest first."""
-        page, page_size = page_args(page, page_size)
+        page, page_size = validation.page_args(page, page_size)
+        unshipped = and_(Redemption.status == "completed", Item.kind == "physical")
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    _view_query()
-                    .where(Redemption.status == "completed", Item.kind == "physical")
-                    .order_by(Redemption.id)
-                    .offset(page * page_size)
-                    .limit(page_size + 1)
-                )
-            ).all()
+            return await self._page(conn, unshipped, Redemption.id, page, page_size)
+
+    async def _page(
+        self, conn: AsyncConnection, where: Any, order: Any, page: int, page_size: int
+    ) -> RedemptionPage:
+        """One page of the redemptions ``where`` selects, in ``order``."""
+        rows = (
+            await conn.execute(
+                _view_query()
+                .where(where)
+                .order_by(order)
+                .offset(page * page_size)
+                .limit(page_size + 1)
+            )
+        ).all()
         entries = tuple(_to_view(row, self.config) for row in rows[:page_size])
         return RedemptionPage(entries, page, len(rows) > page_size)
 

@@ -422,6 +422,19 @@ def _unreviewed(reviewed: Subquery, at: Any) -> Any:
     return or_(reviewed.c.since.is_(None), at > reviewed.c.since)
 
 
+def _per_member(
+    reviewed: Subquery, member: Any, measure: Any, at: Any, since: datetime, *where: Any
+) -> Select[int, int]:
+    """``(member, measure)`` over each member's rows after ``since`` (``at``) that match
+    ``where`` and no admin reviewed yet; a rule adds the ``having`` that flags."""
+    return (
+        select(member, measure)
+        .outerjoin(reviewed, reviewed.c.member_id == member)
+        .where(at > since, *where, _unreviewed(reviewed, at))
+        .group_by(member)
+    )
+
+
 def _rule_queries(
     settings: RiskSettings, reviewed: Subquery, now: datetime
 ) -> Sequence[tuple[str, Select[int, int]]]:
@@ -432,18 +445,17 @@ def _rule_queries(
         queries.append(
             (
                 EARNED,
-                select(Transfer.credit_account_id, earned)
-                .outerjoin(reviewed, reviewed.c.member_id == Transfer.credit_account_id)
-                .where(
-                    Transfer.created_at > now - timedelta(hours=settings.earn_window_hours),
+                _per_member(
+                    reviewed,
+                    Transfer.credit_account_id,
+                    earned,
+                    Transfer.created_at,
+                    now - timedelta(hours=settings.earn_window_hours),
                     Transfer.credit_account_id > 0,
                     Transfer.debit_account_id.in_(
                         (int(SystemAccount.ISSUANCE), int(SystemAccount.BOX_POOL))
                     ),
-                    _unreviewed(reviewed, Transfer.created_at),
-                )
-                .group_by(Transfer.credit_account_id)
-                .having(earned > settings.earn_limit),
+                ).having(earned > settings.earn_limit),
             )
         )
     if settings.redemption_score:
@@ -451,14 +463,13 @@ def _rule_queries(
         queries.append(
             (
                 REDEMPTIONS,
-                select(Redemption.member_id, count)
-                .outerjoin(reviewed, reviewed.c.member_id == Redemption.member_id)
-                .where(
-                    Redemption.created_at > now - timedelta(hours=1),
-                    _unreviewed(reviewed, Redemption.created_at),
-                )
-                .group_by(Redemption.member_id)
-                .having(count > settings.redemptions_per_hour),
+                _per_member(
+                    reviewed,
+                    Redemption.member_id,
+                    count,
+                    Redemption.created_at,
+                    now - timedelta(hours=1),
+                ).having(count > settings.redemptions_per_hour),
             )
         )
     if settings.invite_score:
@@ -466,15 +477,14 @@ def _rule_queries(
         queries.append(
             (
                 INVITES,
-                select(Transfer.credit_account_id, count)
-                .outerjoin(reviewed, reviewed.c.member_id == Transfer.credit_account_id)
-                .where(
-                    Transfer.created_at > now - timedelta(hours=settings.invite_window_hours),
+                _per_member(
+                    reviewed,
+                    Transfer.credit_account_id,
+                    count,
+                    Transfer.created_at,
+                    now - timedelta(hours=settings.invite_window_hours),
                     Transfer.code == "referral_referrer",
-                    _unreviewed(reviewed, Transfer.created_at),
-                )
-                .group_by(Transfer.credit_account_id)
-                .having(count > settings.invite_limit),
+                ).having(count > settings.invite_limit),
             )
         )
     if settings.task_score:
@@ -482,14 +492,13 @@ def _rule_queries(
         queries.append(
             (
                 TASKS,
-                select(TaskCompletion.member_id, count)
-                .outerjoin(reviewed, reviewed.c.member_id == TaskCompletion.member_id)
-                .where(
-                    TaskCompletion.completed_at > now - timedelta(hours=settings.task_window_hours),
-                    _unreviewed(reviewed, TaskCompletion.completed_at),
-                )
-                .group_by(TaskCompletion.member_id)
-                .having(count > settings.task_limit),
+                _per_member(
+                    reviewed,
+                    TaskCompletion.member_id,
+                    count,
+                    TaskCompletion.completed_at,
+                    now - timedelta(hours=settings.task_window_hours),
+                ).having(count > settings.task_limit),
             )
         )
     if settings.wrong_claims_score:
@@ -498,14 +507,9 @@ def _rule_queries(
         queries.append(
             (
                 WRONG_CLAIMS,
-                select(ClaimAttempt.member_id, count)
-                .outerjoin(reviewed, reviewed.c.member_id == ClaimAttempt.member_id)
-                .where(
-                    ClaimAttempt.at > now - window,
-                    _unreviewed(reviewed, ClaimAttempt.at),
-                )
-                .group_by(ClaimAttempt.member_id)
-                .having(count >= settings.wrong_claims_limit),
+                _per_member(
+                    reviewed, ClaimAttempt.member_id, count, ClaimAttempt.at, now - window
+                ).having(count >= settings.wrong_claims_limit),
             )
         )
     if settings.ring_score:

@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, Exists, Row, and_, bindparam, case, func, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules
-from core.catalog import member_rank, tier_rank
 from core.config import Config
 from core.db.models import (
     CheckIn,
@@ -31,8 +30,9 @@ from core.db.models import (
     Transfer,
 )
 from core.earning import earn
+from core.eligibility import member_rank, tier_rank
 from core.errors import Frozen, TierTooLow
-from core.inventory import take_stock
+from core.inventory import record_given_item, take_stock
 from core.ledger import current_balance, lock_member
 
 METRICS: tuple[str, ...] = ("checkins", "spend", "redeem", "invites", "shop")
@@ -291,22 +291,9 @@ async def pay(
     missing = False
     if item is not None:
         if await take_stock(conn, int(item.id)):
-            redemption_id = (
-                await conn.execute(
-                    insert(Redemption)
-                    .values(
-                        member_id=member_id,
-                        item_id=int(item.id),
-                        confirm_token=f"task-{task.id}-{member_id}-{period}",
-                        status="completed",
-                        points=0,
-                        cash_minor=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(Redemption.id)
-                )
-            ).scalar_one()
+            redemption_id = await record_given_item(
+                conn, member_id, int(item.id), f"task-{task.id}-{member_id}-{period}", now
+            )
         else:
             missing = True
     completion_id = (

@@ -46,8 +46,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import rules
-from core.catalog import clean_texts, items_by_sku
+from core import rules, validation
+from core.catalog import items_by_sku
 from core.config import Config
 from core.db.models import Task
 from core.errors import MallError
@@ -211,9 +211,9 @@ def check_tasks(
         values: dict[str, Any] = {
             "kind": model.kind,
             "title": model.title.strip(),
-            "titles": clean_texts(model.titles),
+            "titles": validation.clean_texts(model.titles),
             "description": model.description.strip(),
-            "descriptions": clean_texts(model.descriptions),
+            "descriptions": validation.clean_texts(model.descriptions),
             "reward_points": model.points,
             "repeat": model.repeat,
             "starts_at": starts,

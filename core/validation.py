@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
+from core.config import is_language_code
 from core.errors import InvalidAmount, InvalidInput, InvalidKey
 
 # Far above any real balance, far below what a BIGINT holds: sums of many cannot overflow.
 MAX_AMOUNT = 10**12
+# The most rows one page of a listing may ask for.
+MAX_PAGE_SIZE = 50
 
 _KEY = re.compile(r"[A-Za-z0-9_\-:.@#]{1,200}")
 _REFERENCE = re.compile(r"[A-Za-z0-9_\-.:]{1,128}")
@@ -66,3 +70,54 @@ def instant(value: object, *, field: str = "now") -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InvalidInput(f"{field} must be a timezone-aware datetime", field=field)
     return value
+
+
+def text_problem(value: object, max_length: int, *, allow_empty: bool = False) -> str | None:
+    """What is wrong with a free text an admin wrote (None: nothing), as :func:`text` checks it."""
+    if not isinstance(value, str):
+        return "must be text"
+    cleaned = value.strip()
+    if not cleaned and not allow_empty:
+        return "must not be empty"
+    if len(cleaned) > max_length:
+        return f"must be at most {max_length} characters"
+    if any(ord(c) < 32 and c not in "\n\t" for c in cleaned):
+        return "must not contain control characters"
+    return None
+
+
+def texts_problems(
+    name: str, texts: object, max_length: int, *, allow_empty: bool = False
+) -> list[tuple[str, str]]:
+    """What is wrong with ``texts``, a text by language, as (``name.language``, problem)."""
+    if not isinstance(texts, Mapping):
+        return [(name, 'must be a table of texts by language, such as { zh_Hans = "..." }')]
+    problems: list[tuple[str, str]] = []
+    for language, value in texts.items():
+        where = f"{name}.{language}"
+        if not is_language_code(language):
+            message = "not a language code as the bot names it, such as 'en' or 'zh_Hans'"
+            problems.append((where, message))
+            continue
+        problem = text_problem(value, max_length, allow_empty=allow_empty)
+        if problem:
+            problems.append((where, problem))
+    return problems
+
+
+def clean_texts(texts: Mapping[str, str]) -> dict[str, str]:
+    """``texts`` as stored: each stripped, empty ones left out (they read the default)."""
+    return {language: value.strip() for language, value in texts.items() if value.strip()}
+
+
+def page_args(page: object, page_size: object) -> tuple[int, int]:
+    """A page number from 0 and a page size of 1 to :data:`MAX_PAGE_SIZE`."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+        raise InvalidInput(f"page must be a whole number >= 0, got {page!r}", field="page")
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not 1 <= page_size <= MAX_PAGE_SIZE
+    ):
+        raise InvalidInput(f"page_size must be 1-{MAX_PAGE_SIZE}", field="page_size")
+    return page, page_size

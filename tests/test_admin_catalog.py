@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.blind_boxes import BlindBoxes, PrizeSpec, PrizeTable
+from core.blind_boxes import BlindBoxes
+from core.box_authoring import PrizeSpec
+from core.box_odds import PrizeTable
 from core.catalog import ItemSpec
 from core.catalog_file import CatalogError, load_catalog_text, read_code_lines
 from core.db.models import AuditEntry, BlindBox, BoxPrize, BoxSeed, CouponCode, Item

@@ -15,9 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import blind_boxes, catalog, catalog_file, flash_sales, outbox, purchases, redemptions
+from core import (
+    box_authoring,
+    box_seeds,
+    catalog,
+    catalog_file,
+    flash_sales,
+    outbox,
+    purchases,
+    redemptions,
+)
 from core.audit import OPERATOR_ACTOR, AuditRecord
-from core.blind_boxes import PrizeSpec
+from core.box_authoring import PrizeSpec
 from core.catalog import ItemSpec
 from core.catalog_file import load_catalog, load_catalog_text
 from core.db.models import BoxSeed
@@ -228,7 +237,7 @@ async def test_a_box_is_created_with_its_entry_or_not_at_all(
     mall: Mall, monkeypatch: pytest.MonkeyPatch
 ):
     prizes = [PrizeSpec("Nothing", "consolation", 1)]
-    failing_audit(monkeypatch, blind_boxes)
+    failing_audit(monkeypatch, box_authoring)
     with pytest.raises(Boom):
         await mall.boxes.create_box("bean", "Bean box", 120, prizes, NOW, actor_id=ADMIN)
     assert await mall.boxes.list_boxes() == ()
@@ -260,7 +269,7 @@ async def test_a_prize_table_is_saved_with_its_entry_or_not_at_all(
             "Golden mug", "item", 5, item_id=mug, stock=2, rare=True, names={"zh_Hans": "金杯"}
         )
     ]
-    failing_audit(monkeypatch, blind_boxes)
+    failing_audit(monkeypatch, box_authoring)
     with pytest.raises(Boom):
         await mall.boxes.set_prizes(
             box.box_id, table, NOW, actor_id=ADMIN, other_languages=("zh_Hans",)
@@ -283,7 +292,7 @@ async def test_a_seed_rotation_is_made_with_its_entry_or_not_at_all(
 ):
     prizes = [PrizeSpec("Nothing", "consolation", 1)]
     box = await mall.boxes.create_box("lucky", "Lucky box", 100, prizes, NOW)
-    failing_audit(monkeypatch, blind_boxes)
+    failing_audit(monkeypatch, box_seeds)
     with pytest.raises(Boom):
         await mall.boxes.rotate_seed(box.box_id, NOW, actor_id=ADMIN)
     async with mall.db.read() as conn:

@@ -18,19 +18,16 @@ from sqlalchemy import func, insert, select, update
 
 from core import box_draws
 from core.blind_boxes import (
-    ALL_WON,
-    ITEM_INACTIVE,
-    ITEM_SOLD_OUT,
     MISMATCH,
-    NO_CODES,
     NOT_YET_REVEALED,
     VERIFIED,
     BlindBoxes,
     DrawResult,
-    PrizeSpec,
-    SeedRotation,
     UnknownDraw,
 )
+from core.box_authoring import PrizeSpec
+from core.box_odds import ALL_WON, ITEM_INACTIVE, ITEM_SOLD_OUT, NO_CODES
+from core.box_seeds import SeedRotation
 from core.catalog import ItemSpec
 from core.db.models import BoxDraw, BoxPrize, BoxStreak, CouponCode, Item, Redemption
 from core.errors import (

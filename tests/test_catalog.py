@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from core.catalog import Catalog, ItemSpec, period_start
+from core.catalog import Catalog, ItemSpec
 from core.db.models import Item
+from core.eligibility import period_start
 from core.errors import (
     InvalidInput,
     InvalidState,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.blind_boxes import BlindBoxes, PrizeSpec
+from core.blind_boxes import BlindBoxes
+from core.box_authoring import PrizeSpec
 from core.catalog import Catalog, spec_of
 from core.catalog_file import CatalogError, load_catalog
 from core.errors import InvalidInput

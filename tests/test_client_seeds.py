@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import update
 
 from core import box_draws
-from core.blind_boxes import NOT_YET_REVEALED, VERIFIED, BadClientSeed, PrizeSpec
+from core.blind_boxes import NOT_YET_REVEALED, VERIFIED
+from core.box_authoring import PrizeSpec
+from core.box_seeds import BadClientSeed
 from core.db.models import BoxDraw
 from core.mall import Mall
 from tests.conftest import MallFactory, at

@@ -12,17 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from bot.content import language_problems
-from core.config import (
-    CheckInSettings,
-    Config,
-    ConfigError,
-    DatabaseSettings,
-    Promotion,
-    Tier,
-    TiersSettings,
-    load_config,
-    parse_config,
-)
+from bot.settings import Config, load_config, parse_config
+from core.config import CheckInSettings, DatabaseSettings, Promotion, Tier, TiersSettings
+from core.config_errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 NO_ENV: dict[str, str] = {}

@@ -11,17 +11,19 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 
-from core.catalog import Affordable, Catalog, ItemSpec
+from core.catalog import Catalog, ItemSpec
 from core.db.database import Database
 from core.db.models import CheckIn, JobRun, OutboxMessage
 from core.flash_sales import SaleView
 from core.holds import HoldResult
-from core.jobs import Enqueued, JobRuns, Jobs
+from core.job_runs import JobRuns
+from core.jobs import Enqueued, Jobs
 from core.mall import Mall
 from core.member_days import MemberDayView
 from core.redemptions import Redemptions, RedemptionView
 from core.referrals import PaidInvite
 from core.reports import DayFigures, ExpiringMember, Liability
+from core.shelf import Affordable
 from core.shop import ParkedOrder
 from core.shop_orders import OrderIn
 from tests.conftest import MallFactory, at

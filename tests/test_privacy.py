@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Integer, String, insert, select
 
 from core.accounts import SystemAccount
-from core.blind_boxes import BlindBoxes, PrizeSpec
+from core.blind_boxes import BlindBoxes
+from core.box_authoring import PrizeSpec
 from core.catalog import Catalog, ItemSpec
 from core.db.models import Base, CouponCode, Member, Transfer
 from core.errors import Frozen, UnknownMember

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from core.catalog import Catalog, ItemSpec
-from core.config import ConfigError, parse_config
+from core.config import parse_config
+from core.config_errors import ConfigError
 from core.db.models import Item, Operation, Redemption
 from core.errors import (
     InsufficientPoints,

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
-from core.config import ConfigError, parse_config
+from core.config import parse_config
+from core.config_errors import ConfigError
 from core.db.models import Operation, Redemption
 from core.errors import KeyReused
 from core.jobs import Jobs

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.blind_boxes import PrizeSpec
+from core.box_authoring import PrizeSpec
 from core.catalog import Catalog, ItemSpec
 from core.db.database import Database
 from core.db.models import RollupDay, RollupRedemption

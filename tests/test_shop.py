@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text
 
-from core.config import ConfigError, parse_config
+from core.config import parse_config
+from core.config_errors import ConfigError
 from core.db.models import Base
 from core.errors import (
     Frozen,

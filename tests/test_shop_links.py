@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core.config import ConfigError, parse_config
+from core.config import parse_config
+from core.config_errors import ConfigError
 from core.db.models import Base, ShopLinkToken
 from core.errors import (
     InvalidInput,

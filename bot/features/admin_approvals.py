@@ -17,7 +17,7 @@ member is told.
 (a tracking number, say) and fulfils the redemption. Every answer is audited and the member is
 told, in their own language.
 
-Admins hear of a redemption that starts waiting for them (:func:`tell_admins_waiting`, called
+Admins hear of a redemption that starts waiting for them from ``approval_notices.py`` (called
 where a member redeems): a message to each admin through the outbox, in the admin's language,
 with a button to the queue; its key names the redemption and the admin, so a replayed
 redemption tells nobody twice.
@@ -26,45 +26,82 @@ redemption tells nobody twice.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from bot.callback_data import MAX_INT_ARG, CallbackData, Ints, Page
 from bot.content import title as title_of
-from bot.delivery import screen_to_json
-from bot.features.admin import (
-    admin_screen,
-    ask,
-    confirmed,
-    drop_question,
-    new_nonce,
-    page_row,
-)
-from bot.features.admin_members import (
-    CARD_ROUTE as MEMBER_ROUTE,
-)
-from bot.features.admin_members import (
-    REDEMPTION_ROUTE,
-    member_label,
-    tell_member,
-)
-from bot.features.redemptions import state_text
-from bot.i18n import DEFAULT_LANGUAGE, Html, Translator, plain
-from bot.router import Router, Stale, callback, int_arg
+from bot.features.admin_links import AdminRedemptionCard, ApprovalQueue, MemberCard
+from bot.features.admin_member_lookup import member_label, tell_member
+from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_screens import admin_screen, page_row
+from bot.features.approval_notices import WAITING
+from bot.features.redemption_states import state_text
+from bot.i18n import Html, Translator, plain
+from bot.router import Router, Stale
 from bot.screens import Button, Keyboard, RefundStars, Screen
 from bot.turn import Turn
-from core.errors import InvalidState, UnknownMember
-from core.outbox import Envelope
-from core.redemptions import RedemptionResult, RedemptionView
+from core.errors import InvalidState
+from core.redemptions import RedemptionPage, RedemptionResult, RedemptionView
 
 router = Router()
-QUEUE_ROUTE = "aap"
 APPROVE_ROUTE = "aaa"
 REJECT_ROUTE = "aar"
 REJECT_NOW_ROUTE = "aan"
 SHIP_LIST_ROUTE = "aas"
 SHIP_ROUTE = "aaf"
 CANCEL_ROUTE = "aax"
-REFUND_ROUTE = "aaz"  # aaz:<redemption>: ask to confirm the refund
-REFUND_CONFIRM_ROUTE = "aay"  # aay:<nonce>
+REFUND_ROUTE = "aaz"
+REFUND_CONFIRM_ROUTE = "aay"
+RedemptionId = Annotated[int, Ints(1, MAX_INT_ARG)]
+
+
+class Approve(CallbackData, route=APPROVE_ROUTE):
+    """Approve a waiting redemption."""
+
+    redemption_id: RedemptionId
+
+
+class Reject(CallbackData, route=REJECT_ROUTE):
+    """Reject a waiting redemption (asks the reason)."""
+
+    redemption_id: RedemptionId
+
+
+class RejectNow(CallbackData, route=REJECT_NOW_ROUTE):
+    """Reject a waiting redemption without a reason."""
+
+    redemption_id: RedemptionId
+
+
+class ShipList(CallbackData, route=SHIP_LIST_ROUTE):
+    """A page of the redemptions to ship."""
+
+    page: Page = 0
+
+
+class Ship(CallbackData, route=SHIP_ROUTE):
+    """Mark a redemption shipped (asks the note)."""
+
+    redemption_id: RedemptionId
+
+
+class CancelApproval(CallbackData, route=CANCEL_ROUTE):
+    """Drop the open reject question: back to the queue."""
+
+
+class AskRefund(CallbackData, route=REFUND_ROUTE):
+    """Cancel a redemption paid in Stars and give them back? (asks first)."""
+
+    redemption_id: RedemptionId
+
+
+class ConfirmRefund(CallbackData, route=REFUND_CONFIRM_ROUTE):
+    """Yes, refund: the confirmation open with this nonce."""
+
+    nonce: Nonce
+
+
 REJECT_INPUT = "admin.approval.reject"
 SHIP_INPUT = "admin.approval.ship"
 REFUND_INPUT = "admin.approval.refund"
@@ -72,43 +109,6 @@ REFUND_INPUT = "admin.approval.refund"
 QUESTION_PREFIX = "admin.approval."
 PAGE = 5
 NOTE_MAX = 500
-MAX_ID = 2**62
-WAITING = "awaiting_approval"
-
-
-# --- Telling admins that a redemption waits ---------------------------------------------------
-
-
-async def tell_admins_waiting(turn: Turn, view: RedemptionView) -> None:
-    """Tell each admin (but the member who redeemed) that ``view`` awaits their approval.
-
-    Through the outbox, once per redemption and admin whatever replays; in the admin's
-    language as a member, else the default one.
-    """
-    if view.status != WAITING:
-        return
-    mall = turn.mall
-    who = member_label(await mall.members.profile(view.member_id))
-    for admin_id in turn.config.telegram.admins:
-        if admin_id == view.member_id:
-            continue
-        try:
-            language = (await mall.members.profile(admin_id)).language
-        except UnknownMember:  # an admin who never joined as a member
-            language = DEFAULT_LANGUAGE
-        t = turn.languages[language]
-        text = t(
-            "admin.approvals.told_waiting",
-            number=t.number(view.redemption_id),
-            title=title_of(t, view),
-            who=who,
-            points=t.points(view.points),
-            deadline=t.moment(view.wait_ends_at or turn.now),
-        )
-        queue = Button(t("admin.approvals.queue"), data=callback(QUEUE_ROUTE, 0))
-        screen = Screen(text, ((queue,),))
-        key = f"approval-waiting:{view.redemption_id}:{admin_id}"
-        await mall.outbox.message(Envelope(key, admin_id, screen_to_json(screen)), turn.now)
 
 
 # --- The queue --------------------------------------------------------------------------------
@@ -119,42 +119,13 @@ async def approvals_command(turn: Turn) -> None:
     turn.show(await queue_screen(turn, 0))
 
 
-@router.button(QUEUE_ROUTE, admin=True)
-async def queue_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await queue_screen(turn, int_arg(args, 0) if args else 0))
+@router.button(ApprovalQueue, admin=True)
+async def queue_button(turn: Turn, pressed: ApprovalQueue) -> None:
+    turn.show(await queue_screen(turn, pressed.page))
 
 
 async def queue_screen(turn: Turn, page: int, note: Html | None = None) -> Screen:
-    t = turn.t
-    found = await turn.mall.redemptions.pending_approvals(page, PAGE)
-    if page and not found.entries:  # the queue shrank since the button was shown
-        return await queue_screen(turn, 0, note)
-    lines: list[str] = [note] if note else []
-    rows: list[tuple[Button, ...]] = []
-    if found.entries:
-        lines.append(t("admin.approvals.title", page=t.number(page + 1)))
-        for view in found.entries:
-            lines.append(await _waiting_line(turn, view))
-            number = t.number(view.redemption_id)
-            rows.append(
-                (
-                    Button(
-                        t("admin.approvals.approve", number=number),
-                        data=callback(APPROVE_ROUTE, view.redemption_id),
-                    ),
-                    Button(
-                        t("admin.approvals.reject", number=number),
-                        data=callback(REJECT_ROUTE, view.redemption_id),
-                    ),
-                )
-            )
-    else:
-        lines.append(t("admin.approvals.empty"))
-    nav = page_row(turn, QUEUE_ROUTE, page, found.has_more)
-    if nav:
-        rows.append(tuple(nav))
-    rows.append((Button(t("admin.approvals.to_ship"), data=callback(SHIP_LIST_ROUTE, 0)),))
-    return admin_screen(turn, Html("\n\n".join(lines)), tuple(rows))
+    return await _list_screen(turn, _QUEUE, page, note)
 
 
 async def _waiting_line(turn: Turn, view: RedemptionView) -> Html:
@@ -176,9 +147,63 @@ async def _waiting_line(turn: Turn, view: RedemptionView) -> Html:
     )
 
 
-async def _waiting(turn: Turn, args: tuple[str, ...]) -> RedemptionView | None:
+@dataclass(frozen=True)
+class _Listing:
+    """A paged list of redemptions in one state: how to fetch a page, title it, show each entry
+    and its buttons, page it, and lead to the other list."""
+
+    fetch: Callable[[Turn, int], Awaitable[RedemptionPage]]
+    title: Callable[[Translator, int], Html]
+    empty: Callable[[Translator], Html]
+    line: Callable[[Turn, RedemptionView], Awaitable[Html]]
+    buttons: Callable[[Translator, RedemptionView], tuple[Button, ...]]
+    to_page: Callable[[int], CallbackData]
+    other: Callable[[Translator], Button]
+
+
+async def _list_screen(turn: Turn, listing: _Listing, page: int, note: Html | None) -> Screen:
+    t = turn.t
+    found = await listing.fetch(turn, page)
+    if page and not found.entries:  # the list shrank since the button was shown
+        return await _list_screen(turn, listing, 0, note)
+    lines: list[str] = [note] if note else []
+    rows: list[tuple[Button, ...]] = []
+    if found.entries:
+        lines.append(listing.title(t, page))
+        for view in found.entries:
+            lines.append(await listing.line(turn, view))
+            rows.append(listing.buttons(t, view))
+    else:
+        lines.append(listing.empty(t))
+    nav = page_row(turn, page, found.has_more, listing.to_page)
+    if nav:
+        rows.append(nav)
+    rows.append((listing.other(t),))
+    return admin_screen(turn, Html("\n\n".join(lines)), tuple(rows))
+
+
+def _answer_buttons(t: Translator, view: RedemptionView) -> tuple[Button, ...]:
+    number = t.number(view.redemption_id)
+    return (
+        Button(
+            t("admin.approvals.approve", number=number), data=Approve(view.redemption_id).pack()
+        ),
+        Button(t("admin.approvals.reject", number=number), data=Reject(view.redemption_id).pack()),
+    )
+
+
+def _ship_buttons(t: Translator, view: RedemptionView) -> tuple[Button, ...]:
+    number = t.number(view.redemption_id)
+    return (
+        Button(
+            t("admin.approvals.mark_shipped", number=number), data=Ship(view.redemption_id).pack()
+        ),
+    )
+
+
+async def _waiting(turn: Turn, redemption_id: int) -> RedemptionView | None:
     """The redemption a button names, if it still waits; else the admin is told what it is."""
-    view = await turn.mall.redemptions.get(_id_arg(args))
+    view = await turn.mall.redemptions.get(redemption_id)
     if view.status == WAITING:
         return view
     await _already_answered(turn, view)
@@ -218,10 +243,10 @@ async def _settled(
 # --- Approving --------------------------------------------------------------------------------
 
 
-@router.button(APPROVE_ROUTE, admin=True)
-async def approve_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(Approve, admin=True)
+async def approve_button(turn: Turn, pressed: Approve) -> None:
     t = turn.t
-    view = await _waiting(turn, args)
+    view = await _waiting(turn, pressed.redemption_id)
     if view is None:
         return
     answer = turn.mall.redemptions.approve(
@@ -248,9 +273,9 @@ async def approve_button(turn: Turn, args: tuple[str, ...]) -> None:
 # --- Rejecting --------------------------------------------------------------------------------
 
 
-@router.button(REJECT_ROUTE, admin=True)
-async def reject_button(turn: Turn, args: tuple[str, ...]) -> None:
-    view = await _waiting(turn, args)
+@router.button(Reject, admin=True)
+async def reject_button(turn: Turn, pressed: Reject) -> None:
+    view = await _waiting(turn, pressed.redemption_id)
     if view is not None:
         await _ask_reason(turn, view)
 
@@ -268,10 +293,10 @@ async def _ask_reason(turn: Turn, view: RedemptionView, problem: Html | None = N
         (
             Button(
                 t("admin.approvals.reject_no_reason"),
-                data=callback(REJECT_NOW_ROUTE, view.redemption_id),
+                data=RejectNow(view.redemption_id).pack(),
             ),
         ),
-        (Button(t("admin.approvals.cancel"), data=CANCEL_ROUTE),),
+        (Button(t("admin.approvals.cancel"), data=CancelApproval().pack()),),
     )
     await _ask(turn, REJECT_INPUT, view, question, problem, rows)
 
@@ -290,10 +315,10 @@ async def reject_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     await _reject(turn, view, reason)
 
 
-@router.button(REJECT_NOW_ROUTE, admin=True)
-async def reject_now_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(RejectNow, admin=True)
+async def reject_now_button(turn: Turn, pressed: RejectNow) -> None:
     await drop_question(turn, QUESTION_PREFIX)
-    view = await _waiting(turn, args)
+    view = await _waiting(turn, pressed.redemption_id)
     if view is not None:
         await _reject(turn, view, None)
 
@@ -328,8 +353,8 @@ async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
     turn.show(await queue_screen(turn, 0, said))
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelApproval, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelApproval) -> None:
     await drop_question(turn, QUESTION_PREFIX)
     turn.show(await queue_screen(turn, 0))
 
@@ -350,53 +375,32 @@ async def _ask(
 # --- Shipping ---------------------------------------------------------------------------------
 
 
-@router.button(SHIP_LIST_ROUTE, admin=True)
-async def ship_list_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ShipList, admin=True)
+async def ship_list_button(turn: Turn, pressed: ShipList) -> None:
     await drop_question(turn, QUESTION_PREFIX)
-    turn.show(await ship_screen(turn, int_arg(args, 0) if args else 0))
+    turn.show(await ship_screen(turn, pressed.page))
 
 
 async def ship_screen(turn: Turn, page: int, note: Html | None = None) -> Screen:
+    return await _list_screen(turn, _TO_SHIP, page, note)
+
+
+async def _ship_line(turn: Turn, view: RedemptionView) -> Html:
     t = turn.t
-    found = await turn.mall.redemptions.awaiting_shipment(page, PAGE)
-    if page and not found.entries:
-        return await ship_screen(turn, 0, note)
-    lines: list[str] = [note] if note else []
-    rows: list[tuple[Button, ...]] = []
-    if found.entries:
-        lines.append(t("admin.approvals.ship_title", page=t.number(page + 1)))
-        for view in found.entries:
-            profile = await turn.mall.members.profile(view.member_id)
-            lines.append(
-                t(
-                    "admin.approvals.ship_line",
-                    number=t.number(view.redemption_id),
-                    title=view.title,
-                    who=member_label(profile),
-                    address=view.address or "-",
-                    at=t.moment(view.updated_at),
-                )
-            )
-            rows.append(
-                (
-                    Button(
-                        t("admin.approvals.mark_shipped", number=t.number(view.redemption_id)),
-                        data=callback(SHIP_ROUTE, view.redemption_id),
-                    ),
-                )
-            )
-    else:
-        lines.append(t("admin.approvals.ship_empty"))
-    nav = page_row(turn, SHIP_LIST_ROUTE, page, found.has_more)
-    if nav:
-        rows.append(tuple(nav))
-    rows.append((Button(t("admin.approvals.queue"), data=callback(QUEUE_ROUTE, 0)),))
-    return admin_screen(turn, Html("\n\n".join(lines)), tuple(rows))
+    profile = await turn.mall.members.profile(view.member_id)
+    return t(
+        "admin.approvals.ship_line",
+        number=t.number(view.redemption_id),
+        title=view.title,
+        who=member_label(profile),
+        address=view.address or "-",
+        at=t.moment(view.updated_at),
+    )
 
 
-@router.button(SHIP_ROUTE, admin=True)
-async def ship_button(turn: Turn, args: tuple[str, ...]) -> None:
-    view = await turn.mall.redemptions.get(_id_arg(args))
+@router.button(Ship, admin=True)
+async def ship_button(turn: Turn, pressed: Ship) -> None:
+    view = await turn.mall.redemptions.get(pressed.redemption_id)
     if view.kind != "physical":
         raise Stale(f"redemption {view.redemption_id} is not shipped")
     if view.status != "completed":
@@ -413,7 +417,7 @@ async def _ask_note(turn: Turn, view: RedemptionView, problem: Html | None = Non
         title=view.title,
         address=view.address or "-",
     )
-    cancel = Button(t("admin.approvals.cancel"), data=callback(SHIP_LIST_ROUTE, 0))
+    cancel = Button(t("admin.approvals.cancel"), data=ShipList().pack())
     await _ask(turn, SHIP_INPUT, view, question, problem, ((cancel,),))
 
 
@@ -459,13 +463,6 @@ async def ship_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     turn.show(await ship_screen(turn, 0, said))
 
 
-def _id_arg(args: tuple[str, ...]) -> int:
-    value = int_arg(args, 0)
-    if not 0 < value < MAX_ID:
-        raise Stale(f"bad redemption id {value}")
-    return value
-
-
 # --- A redemption's card, and giving its Stars back --------------------------------------------
 
 
@@ -474,10 +471,10 @@ def _refundable(view: RedemptionView) -> bool:
     return view.payment_charge_id is not None and view.status == "completed"
 
 
-@router.button(REDEMPTION_ROUTE, admin=True)
-async def redemption_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AdminRedemptionCard, admin=True)
+async def redemption_button(turn: Turn, pressed: AdminRedemptionCard) -> None:
     await drop_question(turn, QUESTION_PREFIX)
-    turn.show(await redemption_card(turn, _id_arg(args)))
+    turn.show(await redemption_card(turn, pressed.redemption_id))
 
 
 async def redemption_card(turn: Turn, redemption_id: int, note: Html | None = None) -> Screen:
@@ -524,18 +521,18 @@ async def redemption_card(turn: Turn, redemption_id: int, note: Html | None = No
     rows: list[tuple[Button, ...]] = []
     if _refundable(view):
         refund_button = Button(
-            t("admin.redemption.refund"), data=callback(REFUND_ROUTE, view.redemption_id)
+            t("admin.redemption.refund"), data=AskRefund(view.redemption_id).pack()
         )
         rows.append((refund_button,))
-    member = Button(t("admin.redemption.to_member"), data=callback(MEMBER_ROUTE, view.member_id))
+    member = Button(t("admin.redemption.to_member"), data=MemberCard(view.member_id).pack())
     rows.append((member,))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
-@router.button(REFUND_ROUTE, admin=True)
-async def refund_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AskRefund, admin=True)
+async def refund_button(turn: Turn, pressed: AskRefund) -> None:
     t = turn.t
-    view = await turn.mall.redemptions.get(_id_arg(args))
+    view = await turn.mall.redemptions.get(pressed.redemption_id)
     if not _refundable(view):
         said = t(
             "admin.redemption.not_refundable",
@@ -556,34 +553,33 @@ async def refund_button(turn: Turn, args: tuple[str, ...]) -> None:
         points=t.points(view.points),
     )
     rows = (
-        (Button(t("admin.redemption.refund_confirm"), data=callback(REFUND_CONFIRM_ROUTE, nonce)),),
-        (Button(t("admin.approvals.cancel"), data=callback(REDEMPTION_ROUTE, view.redemption_id)),),
+        (Button(t("admin.redemption.refund_confirm"), data=ConfirmRefund(nonce).pack()),),
+        (Button(t("admin.approvals.cancel"), data=AdminRedemptionCard(view.redemption_id).pack()),),
     )
     await ask(
         turn, REFUND_INPUT, {"redemption": view.redemption_id, "nonce": nonce}, question, rows
     )
 
 
-@router.button(REFUND_CONFIRM_ROUTE, admin=True)
-async def refund_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ConfirmRefund, admin=True)
+async def refund_confirm_button(turn: Turn, pressed: ConfirmRefund) -> None:
     t = turn.t
-    found = await confirmed(turn, REFUND_INPUT, args)
-    if found is None:  # done already (a second tap), cancelled or timed out
+    draft = await confirmed(turn, REFUND_INPUT, pressed.nonce)
+    if draft is None:  # done already (a second tap), cancelled or timed out
         turn.notice(plain(t("admin.redemption.refund_gone")), alert=True)
         return
-    _, draft = found
     await turn.mall.inputs.clear(turn.member_id)
     redemption_id = int(str(draft["redemption"]))
     before = await turn.mall.redemptions.get(redemption_id)
     if not _refundable(before):
-        await refund_button(turn, (str(redemption_id),))
+        await refund_button(turn, AskRefund(redemption_id))
         return
     try:
         result = await turn.mall.redemptions.cancel(
             redemption_id, turn.now, actor_id=turn.sender.user_id
         )
     except InvalidState:
-        await refund_button(turn, (str(redemption_id),))
+        await refund_button(turn, AskRefund(redemption_id))
         return
     done = result.redemption
     refund = None
@@ -607,3 +603,23 @@ async def refund_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
     said = t("admin.redemption.refunding", number=t.number(done.redemption_id))
     turn.notice(plain(said))
     turn.show(await redemption_card(turn, done.redemption_id, said))
+
+
+_QUEUE = _Listing(
+    fetch=lambda turn, page: turn.mall.redemptions.pending_approvals(page, PAGE),
+    title=lambda t, page: t("admin.approvals.title", page=t.number(page + 1)),
+    empty=lambda t: t("admin.approvals.empty"),
+    line=_waiting_line,
+    buttons=_answer_buttons,
+    to_page=ApprovalQueue,
+    other=lambda t: Button(t("admin.approvals.to_ship"), data=ShipList().pack()),
+)
+_TO_SHIP = _Listing(
+    fetch=lambda turn, page: turn.mall.redemptions.awaiting_shipment(page, PAGE),
+    title=lambda t, page: t("admin.approvals.ship_title", page=t.number(page + 1)),
+    empty=lambda t: t("admin.approvals.ship_empty"),
+    line=_ship_line,
+    buttons=_ship_buttons,
+    to_page=ShipList,
+    other=lambda t: Button(t("admin.approvals.queue"), data=ApprovalQueue().pack()),
+)

@@ -32,20 +32,31 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from babel.numbers import format_decimal
 
+from bot.callback_data import CallbackData, Id, Ints
 from bot.content import SPOKEN
-from bot.features.admin import admin_screen, label
-from bot.features.admin_forms import Draft, Form, Invalid, Step, text_answer, whole_number
-from bot.features.boxes import odds_places, percent
+from bot.features.admin_forms import (
+    Draft,
+    Form,
+    FormPress,
+    Invalid,
+    Step,
+    text_answer,
+    whole_number,
+)
+from bot.features.admin_screens import admin_screen, label
+from bot.features.box_odds_texts import odds_places, percent
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core import blind_boxes
-from core.blind_boxes import BoxView, PrizeOdds, PrizeSpec, PrizeTable
+from core import box_authoring, box_odds
+from core.blind_boxes import BoxView
+from core.box_authoring import PrizeSpec
+from core.box_odds import PrizeOdds, PrizeTable
 from core.errors import InvalidInput, UnknownBox, UnknownItem
 from core.pending_inputs import JSON
 
@@ -64,6 +75,68 @@ OPEN_ROUTE = "abo"
 TERMS_ROUTE = "abq"
 TERMS_KIND = "admin.box.terms"
 TEXTS_ROUTE = "abt"
+
+
+class AdminBoxes(CallbackData, route=LIST_ROUTE):
+    """Every blind box, for the admin."""
+
+
+class AdminBoxCard(CallbackData, route=CARD_ROUTE):
+    """One box's card: terms, odds, seed."""
+
+    box_id: Id
+
+
+class EditPrizes(CallbackData, route=EDIT_ROUTE):
+    """The prize table form of a box."""
+
+    box_id: Id
+
+
+class AskRotateSeed(CallbackData, route=ROTATE_ROUTE):
+    """Rotate a box's seed? (asks first)."""
+
+    box_id: Id
+
+
+class RotateSeed(CallbackData, route=ROTATE_CONFIRM_ROUTE):
+    """Yes, reveal seed ``version`` and draw with a new one (once: the version says which)."""
+
+    box_id: Id
+    version: Id
+
+
+class PrizesForm(FormPress, route=FORM_ROUTE):
+    """A button of the prize table form."""
+
+
+class NewBox(CallbackData, route=NEW_ROUTE):
+    """The form of a new box."""
+
+
+class EditPrice(CallbackData, route=PRICE_ROUTE):
+    """A box's price, asked again."""
+
+    box_id: Id
+
+
+class SetBoxOpen(CallbackData, route=OPEN_ROUTE):
+    """Open (``state`` 1) or close (0) a box to members."""
+
+    box_id: Id
+    state: Annotated[int, Ints(0, 1)]
+
+
+class TermsForm(FormPress, route=TERMS_ROUTE):
+    """A button of the box terms form (title, texts, price)."""
+
+
+class EditTexts(CallbackData, route=TEXTS_ROUTE):
+    """A box's title and description, in each language, asked again."""
+
+    box_id: Id
+
+
 TITLE_MAX = 200
 DESCRIPTION_MAX = 800
 # The languages a box's title and description and a prize's name may also be given in, besides
@@ -92,19 +165,19 @@ _NUMBER = re.compile(r"\d{1,12}")
 
 # Why a weighted prize is out of the draw, by core's reason (prizes of weight 0 are not shown).
 OUT_REASONS: Mapping[str, str] = {
-    blind_boxes.ALL_WON: "admin.boxes.out.all_won",
-    blind_boxes.NO_ITEM: "admin.boxes.out.no_item",
-    blind_boxes.ITEM_INACTIVE: "admin.boxes.out.item_inactive",
-    blind_boxes.NO_CODES: "admin.boxes.out.no_codes",
-    blind_boxes.ITEM_SOLD_OUT: "admin.boxes.out.item_sold_out",
+    box_odds.ALL_WON: "admin.boxes.out.all_won",
+    box_odds.NO_ITEM: "admin.boxes.out.no_item",
+    box_odds.ITEM_INACTIVE: "admin.boxes.out.item_inactive",
+    box_odds.NO_CODES: "admin.boxes.out.no_codes",
+    box_odds.ITEM_SOLD_OUT: "admin.boxes.out.item_sold_out",
 }
 
 
 # --- The list and the card ----------------------------------------------------------------------
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AdminBoxes, admin=True)
+async def list_button(turn: Turn, pressed: AdminBoxes) -> None:
     t = turn.t
     boxes = await turn.mall.boxes.list_boxes()
     rows = tuple(
@@ -118,19 +191,19 @@ async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
                         price=t.points(box.price_points),
                     )
                 ),
-                data=callback(CARD_ROUTE, box.box_id),
+                data=AdminBoxCard(box.box_id).pack(),
             ),
         )
         for box in boxes
     )
-    rows += ((Button(plain(t("admin.boxes.new")), data=NEW_ROUTE),),)
+    rows += ((Button(plain(t("admin.boxes.new")), data=NewBox().pack()),),)
     text = t("admin.boxes.title") if boxes else t("admin.boxes.none")
     turn.show(admin_screen(turn, text, rows))
 
 
-@router.button(CARD_ROUTE, admin=True)
-async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await _card(turn, int_arg(args, 0)))
+@router.button(AdminBoxCard, admin=True)
+async def card_button(turn: Turn, pressed: AdminBoxCard) -> None:
+    turn.show(await _card(turn, pressed.box_id))
 
 
 async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
@@ -162,21 +235,21 @@ async def _card(turn: Turn, box_id: int, intro: Html | None = None) -> Screen:
         lines += ["", t("admin.boxes.card.as_lines", lines="\n".join(current))]
     # The button carries the state it sets: a second tap sets it again, changing nothing.
     switch = (
-        Button(plain(t("admin.boxes.close")), data=callback(OPEN_ROUTE, box_id, 0))
+        Button(plain(t("admin.boxes.close")), data=SetBoxOpen(box_id, 0).pack())
         if box.active
-        else Button(plain(t("admin.boxes.open")), data=callback(OPEN_ROUTE, box_id, 1))
+        else Button(plain(t("admin.boxes.open")), data=SetBoxOpen(box_id, 1).pack())
     )
     rows = (
         (
-            Button(plain(t("admin.boxes.edit")), data=callback(EDIT_ROUTE, box_id)),
-            Button(plain(t("admin.boxes.price")), data=callback(PRICE_ROUTE, box_id)),
+            Button(plain(t("admin.boxes.edit")), data=EditPrizes(box_id).pack()),
+            Button(plain(t("admin.boxes.price")), data=EditPrice(box_id).pack()),
         ),
         (
-            Button(plain(t("admin.boxes.texts")), data=callback(TEXTS_ROUTE, box_id)),
+            Button(plain(t("admin.boxes.texts")), data=EditTexts(box_id).pack()),
             switch,
         ),
-        (Button(plain(t("admin.boxes.rotate")), data=callback(ROTATE_ROUTE, box_id)),),
-        (Button(plain(t("admin.boxes.back_to_list")), data=LIST_ROUTE),),
+        (Button(plain(t("admin.boxes.rotate")), data=AskRotateSeed(box_id).pack()),),
+        (Button(plain(t("admin.boxes.back_to_list")), data=AdminBoxes().pack()),),
     )
     return admin_screen(turn, Html("\n".join(lines)), rows)
 
@@ -261,7 +334,7 @@ async def _table_lines(turn: Turn, prizes: Sequence[PrizeOdds]) -> list[str]:
                 skus[prize.item_id] = (await turn.mall.catalog.get_item(prize.item_id)).sku
             except UnknownItem:
                 continue
-    return blind_boxes.prize_lines(prizes, skus, OTHER_LANGUAGES)
+    return box_authoring.prize_lines(prizes, skus, OTHER_LANGUAGES)
 
 
 # --- Editing the prize table ---------------------------------------------------------------------
@@ -535,14 +608,14 @@ async def _save(turn: Turn, draft: Draft) -> None:
 
 def _home(turn: Turn, draft: Draft) -> Button:
     return Button(
-        plain(turn.t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, _box_of(draft))
+        plain(turn.t("admin.boxes.back_to_box")), data=AdminBoxCard(_box_of(draft)).pack()
     )
 
 
 FORM = Form(
     router,
     name="box",
-    route=FORM_ROUTE,
+    press=PrizesForm,
     kind=FORM_KIND,
     steps=(
         Step(
@@ -559,9 +632,9 @@ FORM = Form(
 )
 
 
-@router.button(EDIT_ROUTE, admin=True)
-async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
-    box_id = int_arg(args, 0)
+@router.button(EditPrizes, admin=True)
+async def edit_button(turn: Turn, pressed: EditPrizes) -> None:
+    box_id = pressed.box_id
     title = await _title(turn, box_id)
     await FORM.start(turn, context={"box": box_id, "title": title})
 
@@ -576,28 +649,28 @@ async def _title(turn: Turn, box_id: int) -> str:
 # --- Rotating the seed ---------------------------------------------------------------------------
 
 
-@router.button(ROTATE_ROUTE, admin=True)
-async def rotate_button(turn: Turn, args: tuple[str, ...]) -> None:
-    box_id = int_arg(args, 0)
+@router.button(AskRotateSeed, admin=True)
+async def rotate_button(turn: Turn, pressed: AskRotateSeed) -> None:
+    box_id = pressed.box_id
     box = await _described(turn, box_id)
     t = turn.t
     rows = (
         (
             Button(
                 plain(t("admin.boxes.rotate_yes")),
-                data=callback(ROTATE_CONFIRM_ROUTE, box_id, box.seed_version),
+                data=RotateSeed(box_id, box.seed_version).pack(),
             ),
-            Button(plain(t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, box_id)),
+            Button(plain(t("admin.boxes.back_to_box")), data=AdminBoxCard(box_id).pack()),
         ),
     )
     text = t("admin.boxes.rotate_confirm", title=box.title, version=box.seed_version)
     turn.show(admin_screen(turn, text, rows))
 
 
-@router.button(ROTATE_CONFIRM_ROUTE, admin=True)
-async def rotate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(RotateSeed, admin=True)
+async def rotate_confirmed(turn: Turn, pressed: RotateSeed) -> None:
     """Rotate once: the button names the seed it reveals, so a second press rotates nothing."""
-    box_id, version = int_arg(args, 0), int_arg(args, 1)
+    box_id, version = pressed.box_id, pressed.version
     box = await _described(turn, box_id)
     if box.seed_version != version:
         raise Stale(f"box {box_id} seed {version} already rotated")
@@ -612,7 +685,7 @@ async def rotate_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
         new_version=rotation.new_version,
         new_hash=rotation.new_hash,
     )
-    rows = ((Button(plain(t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, box_id)),),)
+    rows = ((Button(plain(t("admin.boxes.back_to_box")), data=AdminBoxCard(box_id).pack()),),)
     turn.show(admin_screen(turn, text, rows))
 
 
@@ -824,14 +897,14 @@ async def _save_terms(turn: Turn, draft: Draft) -> None:
 def _terms_home(turn: Turn, draft: Draft) -> Button:
     box_id = draft.context.get("box")
     if isinstance(box_id, int):
-        return Button(plain(turn.t("admin.boxes.back_to_box")), data=callback(CARD_ROUTE, box_id))
-    return Button(plain(turn.t("admin.boxes.back_to_list")), data=LIST_ROUTE)
+        return Button(plain(turn.t("admin.boxes.back_to_box")), data=AdminBoxCard(box_id).pack())
+    return Button(plain(turn.t("admin.boxes.back_to_list")), data=AdminBoxes().pack())
 
 
 TERMS_FORM = Form(
     router,
     name="box_terms",
-    route=TERMS_ROUTE,
+    press=TermsForm,
     kind=TERMS_KIND,
     steps=(
         Step(
@@ -880,22 +953,22 @@ TERMS_FORM = Form(
 )
 
 
-@router.button(NEW_ROUTE, admin=True)
-async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(NewBox, admin=True)
+async def new_button(turn: Turn, pressed: NewBox) -> None:
     await TERMS_FORM.start(turn)
 
 
-@router.button(PRICE_ROUTE, admin=True)
-async def price_button(turn: Turn, args: tuple[str, ...]) -> None:
-    box = await _described(turn, int_arg(args, 0))
+@router.button(EditPrice, admin=True)
+async def price_button(turn: Turn, pressed: EditPrice) -> None:
+    box = await _described(turn, pressed.box_id)
     context: dict[str, JSON] = {"box": box.box_id, "price": box.price_points}
     await TERMS_FORM.start(turn, ["price"], {"title": box.title}, context)
 
 
-@router.button(TEXTS_ROUTE, admin=True)
-async def texts_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(EditTexts, admin=True)
+async def texts_button(turn: Turn, pressed: EditTexts) -> None:
     """Ask the box's title and description again, in each language, each shown as it is."""
-    box = await _described(turn, int_arg(args, 0))
+    box = await _described(turn, pressed.box_id)
     values: dict[str, JSON] = {"title": box.title, "description": box.description}
     for language in OTHER_LANGUAGES:
         values[_in("title", language)] = box.titles.get(language, "")
@@ -903,12 +976,10 @@ async def texts_button(turn: Turn, args: tuple[str, ...]) -> None:
     await TERMS_FORM.start(turn, list(TEXT_STEPS), values, {"box": box.box_id})
 
 
-@router.button(OPEN_ROUTE, admin=True)
-async def open_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(SetBoxOpen, admin=True)
+async def open_button(turn: Turn, pressed: SetBoxOpen) -> None:
     """Open (``1``) or close (``0``) the box to members; audited when it changes."""
-    box_id, state = int_arg(args, 0), int_arg(args, 1)
-    if state not in (0, 1):
-        raise Stale(f"bad box state {state}")
+    box_id, state = pressed.box_id, pressed.state
     before = await _described(turn, box_id)
     after = await turn.mall.boxes.edit_box(
         box_id, turn.now, actor_id=turn.member_id, active=bool(state)

@@ -9,15 +9,17 @@ open question with a fresh nonce, which is also the broadcast's key: a double ta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from bot.callback_data import CallbackData, Id, Ints
 from bot.content import tier_label, tier_name
 from bot.delivery import screen_to_json
-from bot.features.admin import admin_screen, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_screens import admin_screen
 from bot.i18n import LANGUAGE_NAMES, Html, Translator, escape
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
-from bot.turn import Turn
+from bot.turn import MainMenu, Turn
 from core.errors import InvalidInput
 from core.outbox import Progress
 
@@ -27,6 +29,36 @@ WRITE_ROUTE = "bcw"
 CONFIRM_ROUTE = "bck"
 CANCEL_ROUTE = "bcx"
 PROGRESS_ROUTE = "bcp"
+# More tiers than a mall defines.
+MAX_TIERS = 100
+
+
+class Broadcasts(CallbackData, route=SECTION_ROUTE):
+    """The broadcast section: write one, the recent ones."""
+
+
+class WriteBroadcast(CallbackData, route=WRITE_ROUTE):
+    """Write to every member, or (``tier``, an index into the tiers) to one tier."""
+
+    tier: Annotated[int | None, Ints(0, MAX_TIERS - 1)] = None
+
+
+class ConfirmBroadcast(CallbackData, route=CONFIRM_ROUTE):
+    """Send it: the preview open with this nonce."""
+
+    nonce: Nonce
+
+
+class CancelBroadcast(CallbackData, route=CANCEL_ROUTE):
+    """Drop the open broadcast question."""
+
+
+class BroadcastProgress(CallbackData, route=PROGRESS_ROUTE):
+    """How far a broadcast got."""
+
+    broadcast_id: Id
+
+
 TEXT_INPUT = "admin.broadcast.text"
 CONFIRM_INPUT = "admin.broadcast.confirm"
 # Room left under Telegram's 4096 characters for the escaping of <, > and &.
@@ -67,36 +99,36 @@ async def _section(turn: Turn, note: Html | None = None) -> Screen:
     lines += [_line(turn, progress) for progress in recent] or [t("admin.broadcast.none")]
     tiers = turn.config.tiers.levels
     rows = (
-        (Button(t("admin.broadcast.to_all"), data=WRITE_ROUTE),),
+        (Button(t("admin.broadcast.to_all"), data=WriteBroadcast().pack()),),
         *(
             (
                 Button(
                     t("admin.broadcast.to_tier", tier=tier_label(t, tier)),
-                    data=callback(WRITE_ROUTE, i),
+                    data=WriteBroadcast(i).pack(),
                 ),
             )
             for i, tier in enumerate(tiers)
         ),
-        (Button(t("admin.broadcast.refresh"), data=SECTION_ROUTE),),
+        (Button(t("admin.broadcast.refresh"), data=Broadcasts().pack()),),
     )
     return admin_screen(turn, Html("\n".join(lines)), rows)
 
 
 def _cancel_row(t: Translator) -> tuple[tuple[Button, ...]]:
-    return ((Button(t("admin.broadcast.cancel"), data=CANCEL_ROUTE),),)
+    return ((Button(t("admin.broadcast.cancel"), data=CancelBroadcast().pack()),),)
 
 
-@router.button(SECTION_ROUTE, admin=True)
-async def section_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(Broadcasts, admin=True)
+async def section_button(turn: Turn, pressed: Broadcasts) -> None:
     turn.show(await _section(turn))
 
 
-@router.button(WRITE_ROUTE, admin=True)
-async def write_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(WriteBroadcast, admin=True)
+async def write_button(turn: Turn, pressed: WriteBroadcast) -> None:
     tier: str | None = None
-    if args:
+    index = pressed.tier
+    if index is not None:
         levels = turn.config.tiers.levels
-        index = int_arg(args, 0)
         if index >= len(levels):
             raise Stale(f"no tier {index}")
         tier = levels[index].name
@@ -105,8 +137,8 @@ async def write_button(turn: Turn, args: tuple[str, ...]) -> None:
     await ask(turn, TEXT_INPUT, {"tier": tier}, question, _cancel_row(t))
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelBroadcast, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelBroadcast) -> None:
     await drop_question(turn, "admin.broadcast.")
     turn.show(await _section(turn, turn.t("admin.broadcast.cancelled")))
 
@@ -140,27 +172,29 @@ async def _confirmation(turn: Turn, draft: dict[str, Any]) -> None:
     text = Html(f"{head}\n\n{escape(draft['text'])}")
     rows = (
         (
-            Button(t("admin.broadcast.confirm"), data=callback(CONFIRM_ROUTE, draft["nonce"])),
-            Button(t("admin.broadcast.cancel"), data=CANCEL_ROUTE),
+            Button(t("admin.broadcast.confirm"), data=ConfirmBroadcast(draft["nonce"]).pack()),
+            Button(t("admin.broadcast.cancel"), data=CancelBroadcast().pack()),
         ),
     )
     await ask(turn, CONFIRM_INPUT, draft, text, rows)
 
 
-@router.button(CONFIRM_ROUTE, admin=True)
-async def confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
-    found = await confirmed(turn, CONFIRM_INPUT, args)
-    if found is None:
+@router.button(ConfirmBroadcast, admin=True)
+async def confirm_button(turn: Turn, pressed: ConfirmBroadcast) -> None:
+    nonce = pressed.nonce
+    draft = await confirmed(turn, CONFIRM_INPUT, nonce)
+    if draft is None:
         turn.notice(turn.t("admin.broadcast.stale"), alert=True)
         turn.show(await _section(turn))
         return
-    nonce, draft = found
     tier = draft.get("tier")
     tier_name = str(tier) if tier is not None else None
     body = escape(str(draft["text"]))
     payloads = {
         language: screen_to_json(
-            Screen(body, ((Button(turn.languages[language]("menu.back"), data="menu"),),))
+            Screen(
+                body, ((Button(turn.languages[language]("menu.back"), data=MainMenu().pack()),),)
+            )
         )
         for language in LANGUAGE_NAMES
     }
@@ -180,9 +214,9 @@ async def confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(await _progress(turn, broadcast_id))
 
 
-@router.button(PROGRESS_ROUTE, admin=True)
-async def progress_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await _progress(turn, int_arg(args, 0)))
+@router.button(BroadcastProgress, admin=True)
+async def progress_button(turn: Turn, pressed: BroadcastProgress) -> None:
+    turn.show(await _progress(turn, pressed.broadcast_id))
 
 
 async def _progress(turn: Turn, broadcast_id: int) -> Screen:
@@ -204,8 +238,8 @@ async def _progress(turn: Turn, broadcast_id: int) -> Screen:
     )
     rows = (
         (
-            Button(t("admin.broadcast.refresh"), data=callback(PROGRESS_ROUTE, broadcast_id)),
-            Button(t("admin.broadcast.all"), data=SECTION_ROUTE),
+            Button(t("admin.broadcast.refresh"), data=BroadcastProgress(broadcast_id).pack()),
+            Button(t("admin.broadcast.all"), data=Broadcasts().pack()),
         ),
     )
     return admin_screen(turn, text, rows)

@@ -14,8 +14,9 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from bot.callback_data import CallbackData, Chars, Day, Id
-from bot.features.admin import admin_screen, ask
-from bot.features.claims import CLAIM_PREFIX
+from bot.features.admin_questions import ask
+from bot.features.admin_screens import admin_screen
+from bot.features.start_links import CLAIM_PREFIX
 from bot.i18n import Html, shorten
 from bot.qr_sheet import SheetEntry, page_count, render_pdf
 from bot.router import Router

@@ -5,21 +5,19 @@ a confirmation. Both are written to the audit log by ``core.risk``."""
 from __future__ import annotations
 
 from bot.callback_data import CallbackData, Id
-from bot.features.admin import admin_screen
+from bot.features.admin_risk import flag_reason
+from bot.features.admin_screens import admin_screen
 from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.config import RiskSettings
 from core.risk import (
     EARNED,
     INVITES,
     REDEMPTIONS,
     RING,
-    TASKS,
     WRONG_CLAIMS,
     FlaggedMember,
-    FlagReason,
 )
 
 router = Router()
@@ -157,45 +155,6 @@ def _member_block(turn: Turn, member: FlaggedMember) -> Html:
         lines.append(t("admin.flags.frozen", reason=member.frozen_reason or "-"))
     lines += [Html(f"• {flag_reason(turn, reason)}") for reason in member.reasons]
     return Html("\n".join(lines))
-
-
-def flag_reason(turn: Turn, reason: FlagReason) -> Html:
-    """What a rule counted, against its limit, in the admin's words."""
-    t = turn.t
-    risk: RiskSettings = turn.config.risk
-    measure = t.number(reason.measure)
-    if reason.rule == EARNED:
-        return t(
-            "admin.flags.rule.earned",
-            measure=t.points(reason.measure),
-            hours=risk.earn_window_hours,
-            limit=t.points(risk.earn_limit),
-        )
-    if reason.rule == REDEMPTIONS:
-        return t("admin.flags.rule.redemptions", measure=measure, limit=risk.redemptions_per_hour)
-    if reason.rule == INVITES:
-        return t(
-            "admin.flags.rule.invites",
-            measure=measure,
-            hours=risk.invite_window_hours,
-            limit=risk.invite_limit,
-        )
-    if reason.rule == TASKS:
-        return t(
-            "admin.flags.rule.tasks",
-            measure=measure,
-            hours=risk.task_window_hours,
-            limit=risk.task_limit,
-        )
-    if reason.rule == WRONG_CLAIMS:
-        return t(
-            "admin.flags.rule.wrong_claims",
-            measure=measure,
-            minutes=risk.wrong_claims_window_minutes,
-        )
-    if reason.rule == RING:
-        return t("admin.flags.rule.referral_ring", measure=measure, days=risk.ring_window_days)
-    return Html(reason.rule)
 
 
 def _freeze_reason(turn: Turn, flagged: FlaggedMember) -> str:

@@ -24,15 +24,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeGuard
+from typing import Annotated, Any, Literal, TypeGuard
 
 from babel.numbers import get_currency_precision
 
+from bot.callback_data import CallbackData, Chars, Ints
 from bot.events import Upload
-from bot.features.admin import admin_screen, two_a_row
-from bot.features.shop import refusal
+from bot.features.admin_screens import admin_screen, two_a_row
 from bot.i18n import Html, plain, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.refusals import refusal_text
+from bot.router import Router, Stale
 from bot.screens import Button
 from bot.turn import Turn
 from core import validation
@@ -43,6 +44,23 @@ from core.pending_inputs import JSON
 ANSWER_TTL = timedelta(hours=1)
 _NO_SKIP = object()
 _DRAFT_ID_BYTES = 3
+# A draft changes with every answer; no form is answered this many times.
+_MAX_VERSION = 1_000_000
+FormAction = Literal["c", "s", "x", "v", "e", "k"]
+
+
+class FormPress(CallbackData, route=None):
+    """A form's button: ``action`` on draft ``draft_id`` at ``version``, with a ``token`` (a
+    choice's, or the number of the step to ask again). Each form subclasses it with its route.
+
+    ``c`` a choice, ``s`` Skip, ``x`` Cancel, ``v`` Save, ``e`` ask an answer again from the
+    summary, ``k`` keep it as it was.
+    """
+
+    action: FormAction
+    draft_id: Annotated[str, Chars("A-Za-z0-9_-", 16)]
+    version: Annotated[int, Ints(0, _MAX_VERSION)]
+    token: Annotated[str, Chars("A-Za-z0-9_.-", 20, 0)] = ""
 
 
 class Invalid(Exception):
@@ -174,7 +192,8 @@ Check = Callable[[Turn, Draft, str, JSON], Awaitable[None]]
 
 @dataclass
 class Form:
-    """A guided conversation registered on ``router``: its buttons (``route``), its typed
+    """A guided conversation registered on ``router``: its buttons (``press``, its own
+    :class:`FormPress` class with the form's route), its typed
     answers (input ``kind``) and, if a step takes a file, its uploads (``upload_kind``).
 
     ``summary`` is shown with Save/Cancel once every step is answered (None: save at once);
@@ -186,7 +205,7 @@ class Form:
 
     router: Router
     name: str
-    route: str
+    press: type[FormPress]
     kind: str
     steps: Sequence[Step]
     summary: Summary
@@ -198,7 +217,7 @@ class Form:
 
     def __post_init__(self) -> None:
         self._by_name = {step.name: step for step in self.steps}
-        self.router.button(self.route, admin=True)(self._pressed)
+        self.router.button(self.press, admin=True)(self._pressed)
         self.router.input(self.kind, admin=True)(self._typed)
         if self.upload_kind is not None:
             self.router.upload(self.upload_kind, admin=True)(self._uploaded)
@@ -265,18 +284,16 @@ class Form:
             return
         await self._answered(turn, draft, value)
 
-    async def _pressed(self, turn: Turn, args: tuple[str, ...]) -> None:
-        """``c`` a choice, ``s`` Skip, ``x`` Cancel, ``v`` Save, ``e`` ask an answer again from
-        the summary, ``k`` keep it as it was: ``action:draft:version[:token]``."""
-        action = args[0] if args else ""
-        draft_id, version = (args[1] if len(args) > 1 else ""), int_arg(args, 2)
+    async def _pressed(self, turn: Turn, pressed: FormPress) -> None:
+        """What :class:`FormPress` says, on the draft waiting if it is the button's."""
+        action, draft_id, version = pressed.action, pressed.draft_id, pressed.version
         pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
         if pending is None or pending.kind not in (self.kind, self.upload_kind):
             raise Stale(f"no {self.name!r} form waiting")
         draft = self._draft(pending.data)
         if draft.draft_id != draft_id or draft.version != version:
             raise Stale(f"button of another {self.name!r} draft or question")
-        token = args[3] if len(args) > 3 else ""
+        token = pressed.token
         # Taking the question makes this press the only one that acts on the draft.
         taken = await turn.mall.inputs.take(turn.member_id, turn.now)
         if taken is None or taken.data != pending.data:
@@ -301,7 +318,7 @@ class Form:
             await self._ask(turn, draft)
         else:
             await self._ask(turn, draft)  # put the question back before refusing the button
-            raise Stale(f"bad {self.name!r} form button {args!r}")
+            raise Stale(f"bad {self.name!r} form button {pressed!r}")
 
     async def _choice(self, turn: Turn, draft: Draft, token: str) -> JSON:
         step = self._step(draft)
@@ -330,7 +347,9 @@ class Form:
         try:
             await self.save(turn, draft)
         except (Invalid, MallError) as refused:
-            reason = refused.reason if isinstance(refused, Invalid) else refusal(turn.t, refused)
+            reason = (
+                refused.reason if isinstance(refused, Invalid) else refusal_text(turn.t, refused)
+            )
             if not summary:
                 draft.move_to(0)
             await self._ask(turn, draft, reason)
@@ -408,11 +427,8 @@ class Form:
             return t("admin.items.form.edit_answer")
         return t("admin.items.form.edit", field=t("admin.items.form.question", step=index + 1))
 
-    def _data(self, action: str, draft: Draft, token: str | int = "") -> str:
-        args: list[object] = [action, draft.draft_id, draft.version]
-        if token != "":
-            args.append(token)
-        return callback(self.route, *args)
+    def _data(self, action: FormAction, draft: Draft, token: str | int = "") -> str:
+        return self.press(action, draft.draft_id, draft.version, str(token)).pack()
 
     def _draft(self, data: Mapping[str, JSON]) -> Draft:
         draft = Draft.load(data)

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Annotated
 
 from babel.dates import get_day_names
 
+from bot.callback_data import CallbackData, Id, Ints
 from bot.content import SPOKEN
-from bot.features.admin import admin_screen
-from bot.features.admin_forms import Choice, Draft, Form, Invalid, Step, text_answer
+from bot.features.admin_forms import Choice, Draft, Form, FormPress, Invalid, Step, text_answer
+from bot.features.admin_screens import admin_screen
 from bot.features.member_days import day_name, rule_text
 from bot.i18n import DEFAULT_LANGUAGE, Html, plain
-from bot.router import Router, Stale, callback, int_arg
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import InvalidInput, UnknownMemberDay
@@ -33,6 +35,39 @@ FORM_KIND = "admin.member_days.form"
 PAUSE_ROUTE = "amdp"
 REMOVE_ROUTE = "amdr"
 REMOVE_CONFIRM_ROUTE = "amdy"
+
+
+class MemberDayList(CallbackData, route=LIST_ROUTE):
+    """Every member day, for the admin."""
+
+
+class NewMemberDay(CallbackData, route=NEW_ROUTE):
+    """The form of a new member day."""
+
+
+class MemberDayForm(FormPress, route=FORM_ROUTE):
+    """A button of the member day form."""
+
+
+class PauseMemberDay(CallbackData, route=PAUSE_ROUTE):
+    """Pause (``active`` 0) or resume (1) a member day."""
+
+    rule_id: Id
+    active: Annotated[int, Ints(0, 1)]
+
+
+class RemoveMemberDay(CallbackData, route=REMOVE_ROUTE):
+    """Remove a member day? (asks first)."""
+
+    rule_id: Id
+
+
+class ConfirmRemoveMemberDay(CallbackData, route=REMOVE_CONFIRM_ROUTE):
+    """Yes, remove it."""
+
+    rule_id: Id
+
+
 OTHER_LANGUAGES = tuple(language for language in SPOKEN if language != DEFAULT_LANGUAGE)
 EXAMPLE_DATE = "2026-12-31"
 
@@ -74,20 +109,20 @@ async def _list(turn: Turn, intro: Html | None = None) -> Screen:
             (
                 Button(
                     plain(t(toggle, id=day.rule_id)),
-                    data=callback(PAUSE_ROUTE, day.rule_id, 0 if day.active else 1),
+                    data=PauseMemberDay(day.rule_id, 0 if day.active else 1).pack(),
                 ),
                 Button(
                     plain(t("admin.member_days.remove", id=day.rule_id)),
-                    data=callback(REMOVE_ROUTE, day.rule_id),
+                    data=RemoveMemberDay(day.rule_id).pack(),
                 ),
             )
         )
-    rows.append((Button(plain(t("admin.member_days.new")), data=NEW_ROUTE),))
+    rows.append((Button(plain(t("admin.member_days.new")), data=NewMemberDay().pack()),))
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(MemberDayList, admin=True)
+async def list_button(turn: Turn, pressed: MemberDayList) -> None:
     turn.show(await _list(turn))
 
 
@@ -98,10 +133,10 @@ async def _get(turn: Turn, rule_id: int) -> MemberDayView:
         raise Stale(f"no member day {rule_id}") from None
 
 
-@router.button(PAUSE_ROUTE, admin=True)
-async def pause_button(turn: Turn, args: tuple[str, ...]) -> None:
-    day = await _get(turn, int_arg(args, 0))
-    active = int_arg(args, 1, maximum=1) == 1
+@router.button(PauseMemberDay, admin=True)
+async def pause_button(turn: Turn, pressed: PauseMemberDay) -> None:
+    day = await _get(turn, pressed.rule_id)
+    active = pressed.active == 1
     if day.active != active:
         day = await turn.mall.member_days.set_active(
             turn.sender.user_id, day.rule_id, active, turn.now
@@ -111,26 +146,26 @@ async def pause_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(await _list(turn))
 
 
-@router.button(REMOVE_ROUTE, admin=True)
-async def remove_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(RemoveMemberDay, admin=True)
+async def remove_button(turn: Turn, pressed: RemoveMemberDay) -> None:
     t = turn.t
-    day = await _get(turn, int_arg(args, 0))
+    day = await _get(turn, pressed.rule_id)
     rows = (
         (
             Button(
                 plain(t("admin.member_days.remove_yes")),
-                data=callback(REMOVE_CONFIRM_ROUTE, day.rule_id),
+                data=ConfirmRemoveMemberDay(day.rule_id).pack(),
             ),
-            Button(plain(t("admin.member_days.back")), data=LIST_ROUTE),
+            Button(plain(t("admin.member_days.back")), data=MemberDayList().pack()),
         ),
     )
     text = t("admin.member_days.remove_confirm", line=_line(turn, day))
     turn.show(admin_screen(turn, text, rows))
 
 
-@router.button(REMOVE_CONFIRM_ROUTE, admin=True)
-async def remove_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
-    rule_id = int_arg(args, 0)
+@router.button(ConfirmRemoveMemberDay, admin=True)
+async def remove_confirmed(turn: Turn, pressed: ConfirmRemoveMemberDay) -> None:
+    rule_id = pressed.rule_id
     try:
         removed = await turn.mall.member_days.remove(turn.sender.user_id, rule_id, turn.now)
     except UnknownMemberDay:  # a second tap: removed already
@@ -243,13 +278,13 @@ async def _save(turn: Turn, draft: Draft) -> None:
 
 
 def _home(turn: Turn, draft: Draft) -> Button:
-    return Button(plain(turn.t("admin.member_days.back")), data=LIST_ROUTE)
+    return Button(plain(turn.t("admin.member_days.back")), data=MemberDayList().pack())
 
 
 FORM = Form(
     router,
     name="member_day",
-    route=FORM_ROUTE,
+    press=MemberDayForm,
     kind=FORM_KIND,
     steps=(
         Step(
@@ -299,6 +334,6 @@ FORM = Form(
 )
 
 
-@router.button(NEW_ROUTE, admin=True)
-async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(NewMemberDay, admin=True)
+async def new_button(turn: Turn, pressed: NewMemberDay) -> None:
     await FORM.start(turn)

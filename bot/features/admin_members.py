@@ -5,24 +5,27 @@ The member card shows who they are, their points, tier and frozen state, their l
 and redemptions and their invites, with buttons to grant or deduct points (the points section,
 member filled in), freeze (the reason is asked as a typed answer) or unfreeze, and page through
 their history. Freezing and unfreezing are audited and the member is told why, in their own
-language. Also here: how the other admin screens find a member from what an admin typed, and
-how they tell a member what an admin did.
+language. How admin screens find a member from what an admin typed, and tell a member what an
+admin did, is in ``admin_member_lookup``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
+from bot.callback_data import MAX_INT_ARG, CallbackData, Ints, Page
 from bot.content import tier_name
 from bot.events import Command
-from bot.features.admin import admin_screen, ask, back_row, drop_question, page_row
-from bot.features.admin_flags import flag_reason
+from bot.features.admin_links import AdjustPoints, AdminRedemptionCard, MemberCard, MemberId
+from bot.features.admin_member_lookup import find_member, member_label, tell_member
+from bot.features.admin_questions import ask, drop_question
+from bot.features.admin_risk import flag_reason
+from bot.features.admin_screens import admin_screen, back_row, page_row
 from bot.features.balance import history_lines
-from bot.features.redemptions import state_text
-from bot.i18n import Html, Translator, shorten
-from bot.router import Router, Stale, callback, int_arg
+from bot.features.redemption_states import state_text
+from bot.i18n import Html, shorten
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import UnknownMember
@@ -30,64 +33,53 @@ from core.members import MemberProfile
 
 router = Router()
 SECTION_ROUTE = "amb"
-CARD_ROUTE = "amc"
-# A redemption's card (bot/features/admin_approvals.py): aad:<redemption>.
-REDEMPTION_ROUTE = "aad"
 FREEZE_ROUTE = "amf"
 UNFREEZE_ROUTE = "amu"
 HISTORY_ROUTE = "amh"
 CANCEL_ROUTE = "amx"
-# The points section's grant/deduct question, with the member filled in (admin_points).
-GRANT_ROUTE = "apg"
+
+
+class FindMember(CallbackData, route=SECTION_ROUTE):
+    """Which member? (asks for an id or @username)."""
+
+
+class Freeze(CallbackData, route=FREEZE_ROUTE):
+    """Freeze a member (asks the reason)."""
+
+    member_id: MemberId
+
+
+class Unfreeze(CallbackData, route=UNFREEZE_ROUTE):
+    """Unfreeze a member."""
+
+    member_id: MemberId
+
+
+class MemberHistory(CallbackData, route=HISTORY_ROUTE):
+    """A page of a member's movements."""
+
+    member_id: MemberId
+    page: Page
+
+
+class CancelMemberQuestion(CallbackData, route=CANCEL_ROUTE):
+    """Drop the member question: back to the card (``member_id``) or the admin menu (0)."""
+
+    member_id: Annotated[int, Ints(0, MAX_INT_ARG)] = 0
+
+
 FIND_INPUT = "admin.member.find"
 FREEZE_INPUT = "admin.member.freeze"
 CARD_LINES = 5
 HISTORY_PAGE = 10
 REASON_MAX = 500
-MAX_ID = 2**62
-_MEMBER_ID = re.compile(r"[0-9]{1,19}")
-
-
-# --- Finding a member, and telling them something ---------------------------------------------
-
-
-async def find_member(turn: Turn, typed: str) -> MemberProfile:
-    """The member an admin means by ``typed``: a Telegram id or an @username.
-
-    Raises :class:`UnknownMember` (shown as ``error.unknown_member``) for anyone else.
-    """
-    text = typed.strip()
-    if _MEMBER_ID.fullmatch(text):
-        member_id = int(text)
-        if not 0 < member_id < MAX_ID:
-            raise UnknownMember(f"no member {text}", member_id=text)
-        return await turn.mall.members.profile(member_id)
-    return await turn.mall.members.find_by_username(text)
-
-
-def member_label(profile: MemberProfile) -> str:
-    """``Ann (@ann, 1000001)``: enough to be sure who it is (escaped where it is shown)."""
-    handle = f"@{profile.username}, " if profile.username else ""
-    return f"{profile.display_name} ({handle}{profile.member_id})"
-
-
-async def tell_member(turn: Turn, member_id: int, text: Callable[[Translator], Html]) -> None:
-    """Send the member a message in their own language.
-
-    ``text`` builds it from the member's translator (call sites name it ``t`` inside the
-    lambda, shadowing the admin's, so every key stays a literal ``t("...")`` call).
-    """
-    profile = await turn.mall.members.profile(member_id)
-    theirs = turn.languages[profile.language]
-    menu = Button(theirs("menu.back"), data="menu")
-    turn.send(Screen(text(theirs), ((menu,),)), chat_id=member_id)
 
 
 # --- Looking a member up ----------------------------------------------------------------------
 
 
-@router.button(SECTION_ROUTE, admin=True)
-async def section_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(FindMember, admin=True)
+async def section_button(turn: Turn, pressed: FindMember) -> None:
     await _ask_who(turn, turn.t("admin.member.ask"))
 
 
@@ -115,16 +107,16 @@ async def _find_and_show(turn: Turn, typed: str) -> None:
 
 
 async def _ask_who(turn: Turn, question: Html) -> None:
-    cancel = Button(turn.t("admin.member.cancel"), data=CANCEL_ROUTE)
+    cancel = Button(turn.t("admin.member.cancel"), data=CancelMemberQuestion().pack())
     await ask(turn, FIND_INPUT, {}, question, ((cancel,), back_row(turn)))
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelMemberQuestion, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelMemberQuestion) -> None:
     """Drop the member question (if it is still the open one) and go back."""
     await drop_question(turn, "admin.member.")
-    if args:
-        turn.show(await card_screen(turn, member_arg(args)))
+    if pressed.member_id:
+        turn.show(await card_screen(turn, pressed.member_id))
     else:
         turn.show(admin_screen(turn, turn.t("admin.member.cancelled")))
 
@@ -132,9 +124,9 @@ async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
 # --- The card ---------------------------------------------------------------------------------
 
 
-@router.button(CARD_ROUTE, admin=True)
-async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await card_screen(turn, member_arg(args)))
+@router.button(MemberCard, admin=True)
+async def card_button(turn: Turn, pressed: MemberCard) -> None:
+    turn.show(await card_screen(turn, pressed.member_id))
 
 
 async def card_screen(turn: Turn, member_id: int, note: Html | None = None) -> Screen:
@@ -204,32 +196,32 @@ async def card_screen(turn: Turn, member_id: int, note: Html | None = None) -> S
         )
     )
     if balance.frozen:
-        freeze = Button(t("admin.member.unfreeze"), data=callback(UNFREEZE_ROUTE, member_id))
+        freeze = Button(t("admin.member.unfreeze"), data=Unfreeze(member_id).pack())
     else:
-        freeze = Button(t("admin.member.freeze"), data=callback(FREEZE_ROUTE, member_id))
+        freeze = Button(t("admin.member.freeze"), data=Freeze(member_id).pack())
     # Redemptions paid in Stars open their card (their payment, a refund).
     paid = [
         Button(
             t("admin.member.paid_redemption", number=t.number(view.redemption_id)),
-            data=callback(REDEMPTION_ROUTE, view.redemption_id),
+            data=AdminRedemptionCard(view.redemption_id).pack(),
         )
         for view in redemptions.entries
         if view.payment_charge_id is not None
     ]
     rows = (
         *(tuple(paid[i : i + 3]) for i in range(0, len(paid), 3)),
-        (Button(t("admin.member.adjust"), data=callback(GRANT_ROUTE, member_id)), freeze),
+        (Button(t("admin.member.adjust"), data=AdjustPoints(member_id).pack()), freeze),
         (
-            Button(t("admin.member.history"), data=callback(HISTORY_ROUTE, member_id, 0)),
-            Button(t("admin.member.another"), data=SECTION_ROUTE),
+            Button(t("admin.member.history"), data=MemberHistory(member_id, 0).pack()),
+            Button(t("admin.member.another"), data=FindMember().pack()),
         ),
     )
     return admin_screen(turn, Html("\n".join(lines)), rows)
 
 
-@router.button(HISTORY_ROUTE, admin=True)
-async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
-    member_id, page = member_arg(args), int_arg(args, 1)
+@router.button(MemberHistory, admin=True)
+async def history_button(turn: Turn, pressed: MemberHistory) -> None:
+    member_id, page = pressed.member_id, pressed.page
     t = turn.t
     profile = await turn.mall.members.profile(member_id)
     found = await turn.mall.statements.history(member_id, page=page, page_size=HISTORY_PAGE)
@@ -237,8 +229,8 @@ async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
         raise Stale(f"no history page {page} for {member_id}")
     lines = [t("admin.member.history_title", who=member_label(profile), page=t.number(page + 1))]
     lines += await history_lines(turn, found.entries) or [t("admin.member.none")]
-    nav = page_row(turn, HISTORY_ROUTE, page, found.has_more, member_id)
-    back = (Button(t("admin.member.back_to_card"), data=callback(CARD_ROUTE, member_id)),)
+    nav = page_row(turn, page, found.has_more, lambda to: MemberHistory(member_id, to))
+    back = (Button(t("admin.member.back_to_card"), data=MemberCard(member_id).pack()),)
     rows = (tuple(nav), back) if nav else (back,)
     turn.show(admin_screen(turn, Html("\n".join(lines)), rows))
 
@@ -246,9 +238,9 @@ async def history_button(turn: Turn, args: tuple[str, ...]) -> None:
 # --- Freezing ---------------------------------------------------------------------------------
 
 
-@router.button(FREEZE_ROUTE, admin=True)
-async def freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
-    member_id = member_arg(args)
+@router.button(Freeze, admin=True)
+async def freeze_button(turn: Turn, pressed: Freeze) -> None:
+    member_id = pressed.member_id
     profile = await turn.mall.members.profile(member_id)
     if profile.frozen:
         turn.notice(turn.t("admin.member.already_frozen"), alert=True)
@@ -258,7 +250,9 @@ async def freeze_button(turn: Turn, args: tuple[str, ...]) -> None:
 
 
 async def _ask_reason(turn: Turn, profile: MemberProfile, question: Html) -> None:
-    cancel = Button(turn.t("admin.member.cancel"), data=callback(CANCEL_ROUTE, profile.member_id))
+    cancel = Button(
+        turn.t("admin.member.cancel"), data=CancelMemberQuestion(profile.member_id).pack()
+    )
     rows = ((cancel,), back_row(turn))
     await ask(turn, FREEZE_INPUT, {"member": profile.member_id}, question, rows)
 
@@ -281,10 +275,10 @@ async def freeze_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     turn.show(await card_screen(turn, member_id, t("admin.member.frozen_done")))
 
 
-@router.button(UNFREEZE_ROUTE, admin=True)
-async def unfreeze_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(Unfreeze, admin=True)
+async def unfreeze_button(turn: Turn, pressed: Unfreeze) -> None:
     t = turn.t
-    member_id = member_arg(args)
+    member_id = pressed.member_id
     profile = await turn.mall.members.profile(member_id)
     if not profile.frozen:
         turn.notice(t("admin.member.not_frozen_notice"), alert=True)
@@ -294,11 +288,3 @@ async def unfreeze_button(turn: Turn, args: tuple[str, ...]) -> None:
     await tell_member(turn, member_id, lambda t: t("admin.member.told_unfrozen"))
     turn.notice(t("admin.member.unfrozen_done"))
     turn.show(await card_screen(turn, member_id, t("admin.member.unfrozen_done")))
-
-
-def member_arg(args: tuple[str, ...]) -> int:
-    """The member id a button carries first, or :class:`Stale`."""
-    member_id = int_arg(args, 0)
-    if not 0 < member_id < MAX_ID:
-        raise Stale(f"bad member id {member_id}")
-    return member_id

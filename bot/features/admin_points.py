@@ -21,23 +21,14 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bot.callback_data import CallbackData
 from bot.events import Command
-from bot.features.admin import (
-    admin_screen,
-    ask,
-    confirmed,
-    drop_question,
-    new_nonce,
-)
-from bot.features.admin_members import (
-    CARD_ROUTE,
-    find_member,
-    member_arg,
-    member_label,
-    tell_member,
-)
+from bot.features.admin_links import AdjustPoints, MemberCard
+from bot.features.admin_member_lookup import find_member, member_label, tell_member
+from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_screens import admin_screen
 from bot.i18n import Html, Translator, shorten
-from bot.router import Router, Stale, callback
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core import validation
@@ -47,11 +38,34 @@ from core.members import MemberProfile
 
 router = Router()
 SECTION_ROUTE = "apt"
-ADJUST_ROUTE = "apg"
 PURCHASE_ROUTE = "app"
 REVERSE_ROUTE = "apr"
 CONFIRM_ROUTE = "apc"
 CANCEL_ROUTE = "apx"
+
+
+class PointsSection(CallbackData, route=SECTION_ROUTE):
+    """The points section: grant or deduct, record or reverse a purchase."""
+
+
+class RecordPurchase(CallbackData, route=PURCHASE_ROUTE):
+    """Record a shop purchase for a member (asks who, then the order)."""
+
+
+class ReversePurchase(CallbackData, route=REVERSE_ROUTE):
+    """Reverse a recorded purchase (asks the order)."""
+
+
+class ConfirmPoints(CallbackData, route=CONFIRM_ROUTE):
+    """Yes, do it: the confirmation open with this nonce."""
+
+    nonce: Nonce
+
+
+class CancelPoints(CallbackData, route=CANCEL_ROUTE):
+    """Drop the open points question or confirmation."""
+
+
 MEMBER_INPUT = "admin.points.member"
 AMOUNT_INPUT = "admin.points.amount"
 REASON_INPUT = "admin.points.reason"
@@ -66,22 +80,22 @@ def _section(turn: Turn, note: Html | None = None) -> Screen:
     t = turn.t
     text = Html("\n\n".join([note, t("admin.points.title")] if note else [t("admin.points.title")]))
     rows = (
-        (Button(t("admin.points.adjust"), data=ADJUST_ROUTE),),
+        (Button(t("admin.points.adjust"), data=AdjustPoints().pack()),),
         (
-            Button(t("admin.points.purchase"), data=PURCHASE_ROUTE),
-            Button(t("admin.points.reverse"), data=REVERSE_ROUTE),
+            Button(t("admin.points.purchase"), data=RecordPurchase().pack()),
+            Button(t("admin.points.reverse"), data=ReversePurchase().pack()),
         ),
     )
     return admin_screen(turn, text, rows)
 
 
-@router.button(SECTION_ROUTE, admin=True)
-async def section_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(PointsSection, admin=True)
+async def section_button(turn: Turn, pressed: PointsSection) -> None:
     turn.show(_section(turn))
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelPoints, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelPoints) -> None:
     """Drop the open points question or confirmation (if it is still the open one)."""
     await drop_question(turn, "admin.points.")
     turn.show(_section(turn, turn.t("admin.points.cancelled")))
@@ -89,7 +103,7 @@ async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
 
 async def _ask(turn: Turn, kind: str, data: Mapping[str, Any], question: Html) -> None:
     """Ask the admin for a typed answer of ``kind``, with a way out."""
-    cancel = Button(turn.t("admin.points.cancel"), data=CANCEL_ROUTE)
+    cancel = Button(turn.t("admin.points.cancel"), data=CancelPoints().pack())
     await ask(turn, kind, data, question, ((cancel,),))
 
 
@@ -100,12 +114,12 @@ def _problem(problem: Html, question: Html) -> Html:
 # --- Grant or deduct: the guided way ----------------------------------------------------------
 
 
-@router.button(ADJUST_ROUTE, admin=True)
-async def adjust_button(turn: Turn, args: tuple[str, ...]) -> None:
-    if not args:
+@router.button(AdjustPoints, admin=True)
+async def adjust_button(turn: Turn, pressed: AdjustPoints) -> None:
+    if not pressed.member_id:
         await _ask(turn, MEMBER_INPUT, {"for": "adjust"}, turn.t("admin.points.ask_member"))
         return
-    profile = await turn.mall.members.profile(member_arg(args))
+    profile = await turn.mall.members.profile(pressed.member_id)
     await _ask_amount(turn, profile)
 
 
@@ -248,8 +262,8 @@ async def _confirmation(turn: Turn, draft: dict[str, Any], text: Html) -> None:
     t = turn.t
     rows = (
         (
-            Button(t("admin.points.confirm"), data=callback(CONFIRM_ROUTE, nonce)),
-            Button(t("admin.points.cancel"), data=CANCEL_ROUTE),
+            Button(t("admin.points.confirm"), data=ConfirmPoints(nonce).pack()),
+            Button(t("admin.points.cancel"), data=CancelPoints().pack()),
         ),
     )
     await ask(turn, CONFIRM_INPUT, {**draft, "nonce": nonce, "text": text}, text, rows)
@@ -262,14 +276,14 @@ async def confirm_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     await _confirmation(turn, dict(data), again)
 
 
-@router.button(CONFIRM_ROUTE, admin=True)
-async def confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
-    found = await confirmed(turn, CONFIRM_INPUT, args)
-    if found is None:
+@router.button(ConfirmPoints, admin=True)
+async def confirm_button(turn: Turn, pressed: ConfirmPoints) -> None:
+    nonce = pressed.nonce
+    draft = await confirmed(turn, CONFIRM_INPUT, nonce)
+    if draft is None:
         turn.notice(turn.t("admin.points.confirm_gone"), alert=True)
         turn.show(_section(turn))
         return
-    nonce, draft = found
     op = draft.get("op")
     try:
         if op == "adjust":
@@ -327,8 +341,8 @@ def _told_adjustment(t: Translator, done: Adjustment) -> Html:
 # --- Recording a purchase ---------------------------------------------------------------------
 
 
-@router.button(PURCHASE_ROUTE, admin=True)
-async def purchase_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(RecordPurchase, admin=True)
+async def purchase_button(turn: Turn, pressed: RecordPurchase) -> None:
     await _ask(turn, MEMBER_INPUT, {"for": "purchase"}, turn.t("admin.points.ask_member"))
 
 
@@ -408,19 +422,17 @@ async def _record_purchase(turn: Turn, draft: Mapping[str, Any]) -> None:
         turn.notice(t("admin.points.not_done"), alert=True)
         turn.show(_on_card(turn, member_id, problem))
         return
-    profile = await turn.mall.members.profile(member_id)
-    text = t(
-        "admin.points.purchase_done",
-        who=member_label(profile),
-        order=order_id,
-        points=t.points(result.points),
-        capped=t.points(result.capped),
-        balance=t.points(result.balance),
-    )
-    await _done(
+    await _reported(
         turn,
         member_id,
-        text,
+        lambda t, who: t(
+            "admin.points.purchase_done",
+            who=who,
+            order=order_id,
+            points=t.points(result.points),
+            capped=t.points(result.capped),
+            balance=t.points(result.balance),
+        ),
         lambda t: t(
             "admin.points.told_purchase",
             order=order_id,
@@ -454,8 +466,8 @@ def _minor_units(text: str, minor_per_unit: int) -> int | None:
 # --- Reversing a purchase ---------------------------------------------------------------------
 
 
-@router.button(REVERSE_ROUTE, admin=True)
-async def reverse_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ReversePurchase, admin=True)
+async def reverse_button(turn: Turn, pressed: ReversePurchase) -> None:
     await _ask(turn, REFUND_INPUT, {}, turn.t("admin.points.ask_refund"))
 
 
@@ -496,24 +508,21 @@ async def refund_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
 
 
 async def _reverse(turn: Turn, draft: Mapping[str, Any], nonce: str) -> None:
-    t = turn.t
     member_id, order_id = int(draft["member"]), str(draft["order"])
     result = await turn.mall.purchases.refund_purchase(
         order_id, turn.now, refund_id=f"admin-{nonce}", actor_id=turn.sender.user_id
     )
-    profile = await turn.mall.members.profile(member_id)
-    text = t(
-        "admin.points.reverse_done",
-        who=member_label(profile),
-        order=order_id,
-        points=t.points(result.points_taken),
-        unrecovered=t.points(result.unrecovered),
-        balance=t.points(result.balance),
-    )
-    await _done(
+    await _reported(
         turn,
         member_id,
-        text,
+        lambda t, who: t(
+            "admin.points.reverse_done",
+            who=who,
+            order=order_id,
+            points=t.points(result.points_taken),
+            unrecovered=t.points(result.unrecovered),
+            balance=t.points(result.balance),
+        ),
         lambda t: t(
             "admin.points.told_reverse",
             order=order_id,
@@ -532,8 +541,20 @@ async def _profile(turn: Turn, data: Mapping[str, Any]) -> MemberProfile:
 
 def _on_card(turn: Turn, member_id: int, text: Html) -> Screen:
     """``text`` with a way to the member's card."""
-    back = Button(turn.t("admin.points.member_card"), data=callback(CARD_ROUTE, member_id))
+    back = Button(turn.t("admin.points.member_card"), data=MemberCard(member_id).pack())
     return admin_screen(turn, text, ((back,),))
+
+
+async def _reported(
+    turn: Turn,
+    member_id: int,
+    text: Callable[[Translator, str], Html],
+    told: Callable[[Translator], Html],
+) -> None:
+    """After a purchase is recorded or reversed: the admin's ``text`` names the member (``who``),
+    the member is ``told``."""
+    profile = await turn.mall.members.profile(member_id)
+    await _done(turn, member_id, text(turn.t, member_label(profile)), told)
 
 
 async def _done(turn: Turn, member_id: int, text: Html, told: Callable[[Translator], Html]) -> None:

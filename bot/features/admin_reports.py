@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from bot.callback_data import CallbackData
 from bot.charts import ChartLabels, DailyChart, daily_chart
-from bot.features.admin import admin_screen, ask
+from bot.features.admin_questions import ask
+from bot.features.admin_screens import admin_screen
 from bot.i18n import Html, Translator, plain
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen

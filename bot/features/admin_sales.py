@@ -18,19 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.features.admin import (
-    admin_screen,
-    ask,
-    confirmed,
-    label,
-    new_nonce,
-    two_a_row,
-)
+from bot.callback_data import CallbackData, Id
 from bot.features.admin_forms import (
     EXAMPLE_MOMENT,
     Choice,
     Draft,
     Form,
+    FormPress,
     Invalid,
     Step,
     ends_after_start,
@@ -39,13 +33,15 @@ from bot.features.admin_forms import (
     starts_before_end,
     whole_number,
 )
-from bot.features.shop import refusal
+from bot.features.admin_questions import Nonce, ask, confirmed, new_nonce
+from bot.features.admin_screens import admin_screen, label, two_a_row
 from bot.i18n import Html, plain, shorten
 from bot.jobs import JobScreens
-from bot.router import Router, Stale, callback, int_arg
+from bot.refusals import refusal_text
+from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.catalog import ItemRecord
+from core.eligibility import ItemRecord
 from core.errors import InvalidState, MallError, UnknownItem, UnknownSale
 from core.flash_sales import MODES, SaleView
 from core.pending_inputs import JSON
@@ -60,6 +56,44 @@ CARD_ROUTE = "asv"
 EDIT_ROUTE = "ase"
 CANCEL_ROUTE = "asc"
 CANCEL_CONFIRM_ROUTE = "asy"
+
+
+class AdminSales(CallbackData, route=LIST_ROUTE):
+    """Every flash sale, for the admin."""
+
+
+class NewSale(CallbackData, route=NEW_ROUTE):
+    """The form of a new sale."""
+
+
+class SaleForm(FormPress, route=FORM_ROUTE):
+    """A button of the sale form."""
+
+
+class AdminSaleCard(CallbackData, route=CARD_ROUTE):
+    """One sale's card, to edit or cancel it."""
+
+    sale_id: Id
+
+
+class EditSale(CallbackData, route=EDIT_ROUTE):
+    """A sale's terms, on the form's summary."""
+
+    sale_id: Id
+
+
+class CancelSale(CallbackData, route=CANCEL_ROUTE):
+    """Cancel a sale? (asks first)."""
+
+    sale_id: Id
+
+
+class ConfirmCancelSale(CallbackData, route=CANCEL_CONFIRM_ROUTE):
+    """Yes, cancel it: the confirmation open with this nonce."""
+
+    nonce: Nonce
+
+
 CANCEL_INPUT = "admin.sale.cancel"
 # The steps an edit may answer again: every one but the item.
 EDIT_STEPS = ("price", "quantity", "starts", "ends", "mode")
@@ -75,8 +109,8 @@ _PHASE_GROUPS = (
 )
 
 
-@router.button(LIST_ROUTE, admin=True)
-async def list_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(AdminSales, admin=True)
+async def list_button(turn: Turn, pressed: AdminSales) -> None:
     turn.show(await _list_screen(turn))
 
 
@@ -100,12 +134,12 @@ async def _list_screen(turn: Turn, intro: Html | None = None) -> Screen:
     cards = [
         Button(
             plain(t("admin.sales.open_card", id=sale.sale_id, title=shorten(sale.title, 30))),
-            data=callback(CARD_ROUTE, sale.sale_id),
+            data=AdminSaleCard(sale.sale_id).pack(),
         )
         for sale in sales
         if _cancellable(sale)
     ]
-    rows = [*two_a_row(cards), (Button(plain(t("admin.sales.new")), data=NEW_ROUTE),)]
+    rows = [*two_a_row(cards), (Button(plain(t("admin.sales.new")), data=NewSale().pack()),)]
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
@@ -315,14 +349,14 @@ async def _save_edit(turn: Turn, draft: Draft, sale_id: int) -> None:
 def _home(turn: Turn, draft: Draft) -> Button:
     sale_id = draft.context.get("sale")
     if isinstance(sale_id, int):
-        return Button(plain(turn.t("admin.sales.back_to_sale")), data=callback(CARD_ROUTE, sale_id))
-    return Button(plain(turn.t("admin.sales.back")), data=LIST_ROUTE)
+        return Button(plain(turn.t("admin.sales.back_to_sale")), data=AdminSaleCard(sale_id).pack())
+    return Button(plain(turn.t("admin.sales.back")), data=AdminSales().pack())
 
 
 FORM = Form(
     router,
     name="sale",
-    route=FORM_ROUTE,
+    press=SaleForm,
     kind=FORM_KIND,
     steps=(
         Step(
@@ -370,8 +404,8 @@ FORM = Form(
 )
 
 
-@router.button(NEW_ROUTE, admin=True)
-async def new_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(NewSale, admin=True)
+async def new_button(turn: Turn, pressed: NewSale) -> None:
     await FORM.start(turn)
 
 
@@ -393,14 +427,10 @@ async def _card(turn: Turn, sale_id: int, intro: Html | None = None) -> Screen:
         lines.append(t("admin.sales.entrants", count=t.number(sale.entrants)))
     buttons = []
     if _editable(sale):
-        buttons.append(
-            Button(plain(t("admin.sales.edit")), data=callback(EDIT_ROUTE, sale.sale_id))
-        )
+        buttons.append(Button(plain(t("admin.sales.edit")), data=EditSale(sale.sale_id).pack()))
     if _cancellable(sale):
-        buttons.append(
-            Button(plain(t("admin.sales.cancel")), data=callback(CANCEL_ROUTE, sale.sale_id))
-        )
-    rows = [*two_a_row(buttons), (Button(plain(t("admin.sales.back")), data=LIST_ROUTE),)]
+        buttons.append(Button(plain(t("admin.sales.cancel")), data=CancelSale(sale.sale_id).pack()))
+    rows = [*two_a_row(buttons), (Button(plain(t("admin.sales.back")), data=AdminSales().pack()),)]
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
@@ -411,18 +441,18 @@ def _refused(turn: Turn, refused: MallError) -> Html:
         return turn.t("admin.sales.started_meanwhile")
     if reason in ("drawn", "ended"):
         return turn.t("admin.sales.over_meanwhile")
-    return refusal(turn.t, refused)
+    return refusal_text(turn.t, refused)
 
 
-@router.button(CARD_ROUTE, admin=True)
-async def card_button(turn: Turn, args: tuple[str, ...]) -> None:
-    turn.show(await _card(turn, int_arg(args, 0)))
+@router.button(AdminSaleCard, admin=True)
+async def card_button(turn: Turn, pressed: AdminSaleCard) -> None:
+    turn.show(await _card(turn, pressed.sale_id))
 
 
-@router.button(EDIT_ROUTE, admin=True)
-async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(EditSale, admin=True)
+async def edit_button(turn: Turn, pressed: EditSale) -> None:
     """The form on its summary, the sale's terms as its answers."""
-    sale = await _sale(turn, int_arg(args, 0))
+    sale = await _sale(turn, pressed.sale_id)
     if not _editable(sale):
         turn.show(await _card(turn, sale.sale_id, turn.t("admin.sales.started_meanwhile")))
         return
@@ -437,10 +467,10 @@ async def edit_button(turn: Turn, args: tuple[str, ...]) -> None:
     await FORM.start(turn, EDIT_STEPS, values, {"sale": sale.sale_id}, review=True)
 
 
-@router.button(CANCEL_ROUTE, admin=True)
-async def cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelSale, admin=True)
+async def cancel_button(turn: Turn, pressed: CancelSale) -> None:
     """Ask first, saying what it does; the Confirm button carries a fresh nonce."""
-    sale = await _sale(turn, int_arg(args, 0))
+    sale = await _sale(turn, pressed.sale_id)
     if not _cancellable(sale):
         turn.show(await _card(turn, sale.sale_id))
         return
@@ -459,9 +489,9 @@ async def _confirmation(turn: Turn, data: dict[str, JSON], sale: SaleView) -> No
         (
             Button(
                 plain(t("admin.sales.cancel_yes")),
-                data=callback(CANCEL_CONFIRM_ROUTE, str(data["nonce"])),
+                data=ConfirmCancelSale(str(data["nonce"])).pack(),
             ),
-            Button(plain(t("admin.sales.cancel_no")), data=callback(CARD_ROUTE, sale.sale_id)),
+            Button(plain(t("admin.sales.cancel_no")), data=AdminSaleCard(sale.sale_id).pack()),
         ),
     )
     await ask(turn, CANCEL_INPUT, data, text, rows)
@@ -476,14 +506,13 @@ async def cancel_typed(turn: Turn, text: str, data: Mapping[str, JSON]) -> None:
     await _confirmation(turn, dict(data), await _sale(turn, sale_id))
 
 
-@router.button(CANCEL_CONFIRM_ROUTE, admin=True)
-async def cancel_confirmed(turn: Turn, args: tuple[str, ...]) -> None:
-    found = await confirmed(turn, CANCEL_INPUT, args)
-    if found is None:  # a second tap, or a confirmation replaced meanwhile
+@router.button(ConfirmCancelSale, admin=True)
+async def cancel_confirmed(turn: Turn, pressed: ConfirmCancelSale) -> None:
+    data = await confirmed(turn, CANCEL_INPUT, pressed.nonce)
+    if data is None:  # a second tap, or a confirmation replaced meanwhile
         turn.notice(turn.t("admin.sales.cancel_stale"), alert=True)
         turn.show(await _list_screen(turn))
         return
-    _, data = found
     sale_id = data.get("sale")
     if not isinstance(sale_id, int):
         raise Stale("a sale's cancellation without its sale")

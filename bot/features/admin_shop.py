@@ -19,19 +19,14 @@ refunds could not take back because the member had spent them. From there:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from bot.callback_data import CallbackData, Chars
 from bot.events import Upload
-from bot.features.admin import (
-    admin_screen,
-    ask,
-    confirmed,
-    drop_question,
-    new_nonce,
-    two_a_row,
-)
+from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_screens import admin_screen, two_a_row
 from bot.i18n import Html, Translator, escape, shorten
-from bot.router import Router, Stale, callback
+from bot.router import Router, Stale
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
 from core.errors import InvalidInput
@@ -52,6 +47,56 @@ NEW_KEY_ROUTE = "akn"
 REVOKE_ROUTE = "akr"
 REVOKE_CONFIRM_ROUTE = "aky"
 KEYS_CANCEL_ROUTE = "akx"
+
+
+class ShopSection(CallbackData, route=SECTION_ROUTE):
+    """The shop section: orders, refunds, parked orders, keys, import."""
+
+
+class ShopOrders(CallbackData, route=ORDERS_ROUTE):
+    """The latest shop orders."""
+
+
+class ShopRefunds(CallbackData, route=REFUNDS_ROUTE):
+    """The latest shop refunds."""
+
+
+class ParkedOrders(CallbackData, route=PARKED_ROUTE):
+    """Orders waiting for their customer to link."""
+
+
+class ImportOrders(CallbackData, route=IMPORT_ROUTE):
+    """Import orders from a CSV (asks for the file)."""
+
+
+class CancelImport(CallbackData, route=IMPORT_CANCEL_ROUTE):
+    """Drop the import question."""
+
+
+class ShopKeys(CallbackData, route=KEYS_ROUTE):
+    """The shop's API keys."""
+
+
+class NewShopKey(CallbackData, route=NEW_KEY_ROUTE):
+    """Create a key (asks its name)."""
+
+
+class RevokeShopKey(CallbackData, route=REVOKE_ROUTE):
+    """Revoke a key? (asks first)."""
+
+    key_id: Annotated[str, Chars("A-Za-z0-9_-", 32, 4)]
+
+
+class ConfirmRevokeShopKey(CallbackData, route=REVOKE_CONFIRM_ROUTE):
+    """Yes, revoke it: the confirmation open with this nonce."""
+
+    nonce: Nonce
+
+
+class CancelKeys(CallbackData, route=KEYS_CANCEL_ROUTE):
+    """Drop the open key question."""
+
+
 QUESTION_PREFIX = "admin.shop."
 KEY_NAME_INPUT = "admin.shop.key_name"
 REVOKE_INPUT = "admin.shop.revoke"
@@ -133,7 +178,7 @@ def _fit(
 
 
 def _section_button(t: Translator) -> Button:
-    return Button(t("admin.shop.to_section"), data=SECTION_ROUTE)
+    return Button(t("admin.shop.to_section"), data=ShopSection().pack())
 
 
 # --- The section -----------------------------------------------------------------------------
@@ -144,8 +189,8 @@ async def shop_command(turn: Turn) -> None:
     turn.send(await _section(turn))
 
 
-@router.button(SECTION_ROUTE, admin=True)
-async def section_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ShopSection, admin=True)
+async def section_button(turn: Turn, pressed: ShopSection) -> None:
     turn.show(await _section(turn))
 
 
@@ -176,23 +221,23 @@ async def _section(turn: Turn, intro: Html | None = None) -> Screen:
             ),
         ]
     buttons = [
-        Button(t("admin.shop.orders"), data=ORDERS_ROUTE),
-        Button(t("admin.shop.refunds"), data=REFUNDS_ROUTE),
-        Button(t("admin.shop.parked"), data=PARKED_ROUTE),
-        Button(t("admin.shop.keys"), data=KEYS_ROUTE),
+        Button(t("admin.shop.orders"), data=ShopOrders().pack()),
+        Button(t("admin.shop.refunds"), data=ShopRefunds().pack()),
+        Button(t("admin.shop.parked"), data=ParkedOrders().pack()),
+        Button(t("admin.shop.keys"), data=ShopKeys().pack()),
     ]
-    rows = (*two_a_row(buttons), (Button(t("admin.shop.import"), data=IMPORT_ROUTE),))
+    rows = (*two_a_row(buttons), (Button(t("admin.shop.import"), data=ImportOrders().pack()),))
     return admin_screen(turn, Html("\n".join(lines)), rows)
 
 
 # --- Orders, refunds, parked orders ----------------------------------------------------------
 
 
-@router.button(ORDERS_ROUTE, admin=True)
-async def orders_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ShopOrders, admin=True)
+async def orders_button(turn: Turn, pressed: ShopOrders) -> None:
     t = turn.t
     orders = await turn.mall.shop_views.recent_orders(LISTED)
-    rows = ((Button(t("admin.shop.refunds"), data=REFUNDS_ROUTE), _section_button(t)),)
+    rows = ((Button(t("admin.shop.refunds"), data=ShopRefunds().pack()), _section_button(t)),)
     if not orders:
         turn.show(admin_screen(turn, t("admin.shop.orders.empty"), rows))
         return
@@ -222,11 +267,11 @@ def _order_line(turn: Turn, order: OrderRow) -> Html:
     return Html(" · ".join(parts) + "\n" + " · ".join(when))
 
 
-@router.button(REFUNDS_ROUTE, admin=True)
-async def refunds_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ShopRefunds, admin=True)
+async def refunds_button(turn: Turn, pressed: ShopRefunds) -> None:
     t = turn.t
     refunds = await turn.mall.shop_views.recent_refunds(LISTED)
-    rows = ((Button(t("admin.shop.orders"), data=ORDERS_ROUTE), _section_button(t)),)
+    rows = ((Button(t("admin.shop.orders"), data=ShopOrders().pack()), _section_button(t)),)
     if not refunds:
         turn.show(admin_screen(turn, t("admin.shop.refunds.empty"), rows))
         return
@@ -262,11 +307,11 @@ def _refund_line(turn: Turn, refund: RefundRow) -> Html:
     return Html("\n".join(lines))
 
 
-@router.button(PARKED_ROUTE, admin=True)
-async def parked_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ParkedOrders, admin=True)
+async def parked_button(turn: Turn, pressed: ParkedOrders) -> None:
     t = turn.t
     parked = await turn.mall.shop.parked_orders(LISTED)
-    rows = ((Button(t("admin.shop.orders"), data=ORDERS_ROUTE), _section_button(t)),)
+    rows = ((Button(t("admin.shop.orders"), data=ShopOrders().pack()), _section_button(t)),)
     if not parked:
         turn.show(admin_screen(turn, t("admin.shop.parked.empty"), rows))
         return
@@ -289,13 +334,13 @@ async def parked_button(turn: Turn, args: tuple[str, ...]) -> None:
 # --- API keys ----------------------------------------------------------------------------------
 
 
-@router.button(KEYS_ROUTE, admin=True)
-async def keys_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ShopKeys, admin=True)
+async def keys_button(turn: Turn, pressed: ShopKeys) -> None:
     turn.show(await _keys(turn))
 
 
-@router.button(KEYS_CANCEL_ROUTE, admin=True)
-async def keys_cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelKeys, admin=True)
+async def keys_cancel_button(turn: Turn, pressed: CancelKeys) -> None:
     await drop_question(turn, QUESTION_PREFIX)
     turn.show(await _keys(turn, turn.t("admin.shop.cancelled")))
 
@@ -304,12 +349,12 @@ async def _keys(turn: Turn, intro: Html | None = None) -> Screen:
     t = turn.t
     keys = await turn.mall.shop_keys.list_keys()
     head = [intro, ""] if intro else []
-    rows: list[tuple[Button, ...]] = [(Button(t("admin.shop.keys.new"), data=NEW_KEY_ROUTE),)]
+    rows: list[tuple[Button, ...]] = [(Button(t("admin.shop.keys.new"), data=NewShopKey().pack()),)]
     rows += [
         (
             Button(
                 t("admin.shop.keys.revoke", name=shorten(key.name, 24)),
-                data=callback(REVOKE_ROUTE, key.key_id),
+                data=RevokeShopKey(key.key_id).pack(),
             ),
         )
         for key in keys
@@ -339,11 +384,11 @@ def _key_line(t: Translator, key: KeyView) -> Html:
 
 
 def _cancel_keys(t: Translator) -> Keyboard:
-    return ((Button(t("admin.shop.cancel"), data=KEYS_CANCEL_ROUTE),),)
+    return ((Button(t("admin.shop.cancel"), data=CancelKeys().pack()),),)
 
 
-@router.button(NEW_KEY_ROUTE, admin=True)
-async def new_key_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(NewShopKey, admin=True)
+async def new_key_button(turn: Turn, pressed: NewShopKey) -> None:
     t = turn.t
     question = t("admin.shop.keys.ask_name", most=t.number(KEY_NAME_MAX))
     await ask(turn, KEY_NAME_INPUT, {}, question, _cancel_keys(t))
@@ -368,13 +413,13 @@ async def key_name_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None
         key=created.key_id,
         secret=created.secret,
     )
-    rows = ((Button(t("admin.shop.keys"), data=KEYS_ROUTE),),)
+    rows = ((Button(t("admin.shop.keys"), data=ShopKeys().pack()),),)
     turn.send(admin_screen(turn, text, rows))
 
 
-@router.button(REVOKE_ROUTE, admin=True)
-async def revoke_button(turn: Turn, args: tuple[str, ...]) -> None:
-    key = await _live_key(turn, args)
+@router.button(RevokeShopKey, admin=True)
+async def revoke_button(turn: Turn, pressed: RevokeShopKey) -> None:
+    key = await _live_key(turn, pressed.key_id)
     if key is None:
         turn.show(await _keys(turn, turn.t("admin.shop.keys.gone")))
         return
@@ -396,23 +441,22 @@ async def _revoke_question(turn: Turn, draft: Mapping[str, Any]) -> None:
     rows = (
         (
             Button(
-                t("admin.shop.keys.revoke_now"), data=callback(REVOKE_CONFIRM_ROUTE, draft["nonce"])
+                t("admin.shop.keys.revoke_now"), data=ConfirmRevokeShopKey(draft["nonce"]).pack()
             ),
-            Button(t("admin.shop.cancel"), data=KEYS_CANCEL_ROUTE),
+            Button(t("admin.shop.cancel"), data=CancelKeys().pack()),
         ),
     )
     await ask(turn, REVOKE_INPUT, draft, question, rows)
 
 
-@router.button(REVOKE_CONFIRM_ROUTE, admin=True)
-async def revoke_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ConfirmRevokeShopKey, admin=True)
+async def revoke_confirm_button(turn: Turn, pressed: ConfirmRevokeShopKey) -> None:
     t = turn.t
-    found = await confirmed(turn, REVOKE_INPUT, args)
-    if found is None:
+    draft = await confirmed(turn, REVOKE_INPUT, pressed.nonce)
+    if draft is None:
         turn.notice(t("admin.shop.stale"), alert=True)
         turn.show(await _keys(turn))
         return
-    _, draft = found
     try:
         revoked = await turn.mall.shop_keys.revoke_key(
             str(draft["key"]), turn.now, actor_id=turn.sender.user_id
@@ -424,14 +468,14 @@ async def revoke_confirm_button(turn: Turn, args: tuple[str, ...]) -> None:
     turn.show(await _keys(turn, done))
 
 
-async def _live_key(turn: Turn, args: tuple[str, ...]) -> KeyView | None:
+async def _live_key(turn: Turn, key_id: str) -> KeyView | None:
     """The live key a Revoke button names; None if it was revoked meanwhile."""
-    if not args or not args[0].startswith("pk_"):
-        raise Stale(f"bad key in {args!r}")
+    if not key_id.startswith("pk_"):
+        raise Stale(f"bad key {key_id!r}")
     keys = {key.key_id: key for key in await turn.mall.shop_keys.list_keys()}
-    key = keys.get(args[0])
+    key = keys.get(key_id)
     if key is None:
-        raise Stale(f"no key {args[0]!r}")
+        raise Stale(f"no key {key_id!r}")
     return key if key.active else None
 
 
@@ -439,7 +483,7 @@ async def _live_key(turn: Turn, args: tuple[str, ...]) -> KeyView | None:
 
 
 def _cancel_import(t: Translator) -> Keyboard:
-    return ((Button(t("admin.shop.cancel"), data=IMPORT_CANCEL_ROUTE),),)
+    return ((Button(t("admin.shop.cancel"), data=CancelImport().pack()),),)
 
 
 async def _ask_file(turn: Turn, text: Html) -> None:
@@ -450,14 +494,14 @@ def _limit(t: Translator) -> Html:
     return t("admin.shop.import.kb", kb=t.number(CSV_MAX_BYTES // 1024))
 
 
-@router.button(IMPORT_ROUTE, admin=True)
-async def import_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(ImportOrders, admin=True)
+async def import_button(turn: Turn, pressed: ImportOrders) -> None:
     t = turn.t
     await _ask_file(turn, t("admin.shop.import.ask", limit=_limit(t), columns=",".join(COLUMNS)))
 
 
-@router.button(IMPORT_CANCEL_ROUTE, admin=True)
-async def import_cancel_button(turn: Turn, args: tuple[str, ...]) -> None:
+@router.button(CancelImport, admin=True)
+async def import_cancel_button(turn: Turn, pressed: CancelImport) -> None:
     await drop_question(turn, QUESTION_PREFIX)
     turn.show(await _section(turn, turn.t("admin.shop.cancelled")))
 
@@ -505,7 +549,7 @@ async def csv_upload(turn: Turn, upload: Upload, data: Mapping[str, Any]) -> Non
     if report.problems:  # rows the mall refused after the check (a member frozen meanwhile)
         heading = t("admin.shop.import.refused", count=t.number(len(report.problems)))
         lines += ["", _problems(t, heading, report.problems, nothing_imported=False)]
-    rows = ((Button(t("admin.shop.orders"), data=ORDERS_ROUTE), _section_button(t)),)
+    rows = ((Button(t("admin.shop.orders"), data=ShopOrders().pack()), _section_button(t)),)
     turn.send(admin_screen(turn, Html("\n".join(lines)), rows))
 
 

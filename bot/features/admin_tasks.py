@@ -14,18 +14,17 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from bot.bot_queries import BotQueries
 from bot.callback_data import CallbackData, Id
 from bot.charts import poll_chart
-from bot.content import SPOKEN
-from bot.delivery import ChatUnavailable, DeliveryError
-from bot.features.admin import admin_screen, ask, drop_question
-from bot.features.tasks import OPEN_TEXTS, progress_text, reward_text, title
-from bot.i18n import Html, Translator, shorten
+from bot.features.admin_questions import ask, drop_question
+from bot.features.admin_screens import admin_screen
+from bot.features.admin_task_loading import bot_standing, load_as_admin, tasks_loaded
+from bot.features.task_texts import OPEN_TEXTS, progress_text, reward_text, title
+from bot.i18n import Html, shorten
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
-from core.catalog_file import CatalogError, load_catalog_text
+from core.catalog_file import CatalogError
 from core.tasks import TaskFigures, TaskView
 
 router = Router()
@@ -175,20 +174,6 @@ async def _card(turn: Turn, task: TaskView, intro: Html | None = None) -> Screen
     return admin_screen(turn, Html("\n".join(lines)), tuple(rows))
 
 
-async def bot_standing(queries: BotQueries, t: Translator, chat: str) -> tuple[bool, Html]:
-    """Whether the bot can check the members of ``chat`` (it must be an admin of a channel),
-    and that said in words."""
-    try:
-        standing = await queries.bot_member(chat)
-    except ChatUnavailable:
-        return False, t("admin.tasks.bot_absent", chat=chat)
-    except DeliveryError:
-        return False, t("admin.tasks.bot_unknown", chat=chat)
-    if standing.is_admin:
-        return True, t("admin.tasks.bot_admin", chat=chat)
-    return False, t("admin.tasks.bot_not_admin", chat=chat)
-
-
 @router.button(ToggleTask, admin=True)
 async def toggle_button(turn: Turn, pressed: ToggleTask) -> None:
     task = await turn.mall.tasks.get(pressed.task_id)
@@ -243,15 +228,7 @@ async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         await _ask_toml(turn, t("admin.tasks.not_tasks", template=TEMPLATE))
         return
     try:
-        report = await load_catalog_text(
-            turn.mall.db,
-            turn.mall.config,
-            text,
-            turn.now,
-            languages=SPOKEN,
-            actor_id=turn.member_id,
-            filename="tasks message",
-        )
+        report = await load_as_admin(turn, text, "tasks message")
     except CatalogError as error:
         shown = [
             t("admin.tasks.problem", where=p.where, line=p.line or "?", message=p.message)
@@ -261,29 +238,8 @@ async def toml_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
         await _ask_toml(turn, Html("\n".join([heading, *shown])))
         return
     await turn.mall.inputs.clear(turn.member_id)
-    lines = [
-        t(
-            "admin.tasks.loaded",
-            created=t.number(report.tasks_created),
-            updated=t.number(report.tasks_updated),
-            unchanged=t.number(report.tasks_unchanged),
-        )
-    ]
-    lines += await channel_warnings(turn)
+    lines = await tasks_loaded(turn, report)
     turn.send(await _list(turn, Html("\n".join(lines))))
-
-
-async def channel_warnings(turn: Turn) -> list[Html]:
-    """A line for each active channel task whose chat the bot cannot check: said on saving, not
-    found out by members pressing "I've joined"."""
-    warnings = []
-    for task in await turn.mall.tasks.all():
-        if task.kind != "channel" or not task.active or task.chat is None:
-            continue
-        able, said = await bot_standing(turn.queries, turn.t, task.chat)
-        if not able:
-            warnings.append(said)
-    return warnings
 
 
 _KINDS = {

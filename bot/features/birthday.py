@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
-from typing import Annotated, Literal
 
 from babel.dates import format_skeleton, get_month_names
 
-from bot.callback_data import CallbackData, Ints
+from bot.features.member_links import BirthdayStep
 from bot.i18n import Html, plain
 from bot.router import Router
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core import rules
-from core.birthdays import BirthdayView, check_date
-from core.errors import InvalidInput
+from core.birthdays import BirthdayView
 
 router = Router()
-BIRTHDAY_ROUTE = "bday"
 # A leap year, to name and count days of a month (29 February exists).
 _LEAP_YEAR = 2000
 
@@ -37,27 +34,6 @@ def birthday_text(turn: Turn, month: int, day: int) -> Html:
 @router.command("birthday")
 async def birthday_command(turn: Turn) -> None:
     await _overview(turn)
-
-
-class BirthdayStep(CallbackData, route=BIRTHDAY_ROUTE):
-    """A step of telling the birthday: the overview, the months (``m``), a month's days
-    (``d``, with the month), the confirmation (``s``) and telling the mall (``ok``), both with
-    the month and day. A step without what it needs, or with what it does not, is refused."""
-
-    step: Literal["view", "m", "d", "s", "ok"] = "view"
-    month: Annotated[int, Ints(0, 12)] = 0
-    day: Annotated[int, Ints(0, 31)] = 0
-
-    def __post_init__(self) -> None:
-        if self.step in ("view", "m") and (self.month or self.day):
-            raise ValueError(f"{self.step!r} takes no date")
-        if self.step == "d" and (not self.month or self.day):
-            raise ValueError("a month's days take the month only")
-        if self.step in ("s", "ok"):
-            try:
-                check_date(self.month, self.day)
-            except InvalidInput:
-                raise ValueError(f"no day {self.day} in month {self.month}") from None
 
 
 @router.button(BirthdayStep)

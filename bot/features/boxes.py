@@ -14,38 +14,31 @@ button opens once, while Open on the next screen (it has a new nonce) opens agai
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 from typing import Annotated
 
-from babel.numbers import format_percent
-
-from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
 from bot.content import description, in_language, prize_name, title
 from bot.events import Command
-from bot.features.sales import SalesPage
+from bot.features.box_odds_texts import odds_places, percent
+from bot.features.member_links import SalesPage
 from bot.i18n import Html, Translator, plain
+from bot.lists import nav_rows, page_of
 from bot.router import Router
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core import box_draws
 from core.blind_boxes import (
-    ALL_WON,
-    ITEM_SOLD_OUT,
     MISMATCH,
-    NO_CODES,
     NOT_YET_REVEALED,
     RECORD_MISSING,
     VERIFIED,
-    WEIGHT_ZERO,
-    BadClientSeed,
     BoxView,
-    ClientSeedView,
     DrawResult,
     UnknownDraw,
     Verification,
 )
+from core.box_odds import ALL_WON, ITEM_SOLD_OUT, NO_CODES, WEIGHT_ZERO
+from core.box_seeds import BadClientSeed, ClientSeedView
 from core.errors import DailyCapReached, InsufficientPoints, NotAvailable, SoldOut
 
 router = Router()
@@ -54,8 +47,6 @@ BOX_PAGE = 8
 POOL_LINES = 20
 # Ids are 64-bit in the database; anything larger in a button was not made by us.
 MAX_ID = 2**62
-# Decimals of a percent a box's odds are shown with, at most ("under 0.01%" below that).
-MOST_PLACES = 2
 # Why a prize is out of the draw, as a member reads it: won out (its own stock, its item's
 # stock or codes used up), or out for now for any other reason (switched off, no item).
 WON_OUT = frozenset({ALL_WON, ITEM_SOLD_OUT, NO_CODES})
@@ -121,9 +112,7 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
     t = turn.t
     boxes = [box for box in await turn.mall.boxes.list_boxes() if box.active]
     balance = (await turn.mall.statements.balance(turn.member_id)).balance
-    last_page = max(0, (len(boxes) - 1) // BOX_PAGE)
-    page = min(page, last_page)  # the list may have shrunk since the button was shown
-    shown = boxes[page * BOX_PAGE : (page + 1) * BOX_PAGE]
+    page, shown, more = page_of(boxes, page, BOX_PAGE)
     lines: list[str] = [note] if note else []
     lines.append(t("boxes.list.title"))
     lines.append(t("boxes.list.intro") if boxes else t("boxes.list.empty"))
@@ -139,13 +128,7 @@ async def list_screen(turn: Turn, page: int = 0, note: Html | None = None) -> Sc
         )
         for box in shown
     ]
-    nav: list[Button] = []
-    if page > 0:
-        nav.append(Button(t("nav.previous"), data=BoxesPage(page - 1).pack()))
-    if page < min(last_page, MAX_PAGE):
-        nav.append(Button(t("nav.next"), data=BoxesPage(page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
+    rows += nav_rows(t, page, more, BoxesPage)
     return turn.with_menu(Html("\n".join(lines)), tuple(rows))
 
 
@@ -221,40 +204,6 @@ def open_button(t: Translator, view: BoxView, again: bool = False) -> Button:
     price = t.points(view.price_points)
     label = t("boxes.open_again", price=price) if again else t("boxes.open", price=price)
     return Button(plain(label), data=OpenBox(view.box_id, new_nonce()).pack())
-
-
-def odds_places(weights: Sequence[int], total: int) -> int:
-    """How many decimals of a percent every chance of one box is shown with: one, or two when
-    the smallest is under 1% so that it does not read as 0 (:data:`MOST_PLACES` at most);
-    fewer when every chance is exact with fewer ("60%" beside "30%", not "60.0%")."""
-    shares = [Fraction(weight * 100, total) for weight in weights if weight > 0]
-    if not shares:
-        return 0
-    places = 1
-    while places < MOST_PLACES and min(shares) < Fraction(1, 10 ** (places - 1)):
-        places += 1
-    return next(
-        (n for n in range(places) if all((share * 10**n).denominator == 1 for share in shares)),
-        places,
-    )
-
-
-def percent(t: Translator, weight: int, total: int, places: int) -> Html:
-    """A prize's chance to ``places`` decimals of a percent (:func:`odds_places`), never a
-    false 0% or 100%: "under 0.01%", "over 99.99%"."""
-    unit = Decimal(1).scaleb(-places)
-    shown = (Decimal(weight * 100) / Decimal(total)).quantize(unit, rounding=ROUND_HALF_UP)
-    if shown == 0 and weight > 0:
-        return t("boxes.odds.tiny", chance=_percent_text(t, unit, places))
-    if shown == 100 and weight < total:
-        return t("boxes.odds.almost", chance=_percent_text(t, 100 - unit, places))
-    return _percent_text(t, shown, places)
-
-
-def _percent_text(t: Translator, value: Decimal, places: int) -> Html:
-    """``value`` percent as the member's locale writes it, with exactly ``places`` decimals."""
-    pattern = "#,##0" + ("." + "0" * places if places else "") + "%"
-    return Html(format_percent(value / 100, format=pattern, locale=t.locale))
 
 
 def odds_lines(t: Translator, view: BoxView) -> list[str]:

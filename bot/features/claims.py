@@ -17,7 +17,6 @@ from core.errors import ClaimExpired, ClaimLocked, UnknownClaimCode
 router = Router()
 
 # Deep links carry a claim code after this prefix: /start c-<code>.
-CLAIM_PREFIX = "c-"
 CODE_INPUT = "claims.code"
 ASK_ROUTE = "cl"
 CODE_WAIT = timedelta(minutes=15)

@@ -12,9 +12,10 @@ from urllib.parse import quote
 
 import qrcode  # type: ignore[import-untyped]
 
-from bot.callback_data import MAX_PAGE, CallbackData, Page
-from bot.events import Press
+from bot.callback_data import CallbackData, Page
+from bot.features.start_links import INVITE_PREFIX
 from bot.i18n import Html, Translator
+from bot.lists import nav_rows, show_list
 from bot.router import Router
 from bot.screens import Button, Photo, Screen
 from bot.turn import Turn
@@ -23,7 +24,6 @@ from core.referrals import Invite
 
 router = Router()
 # Invite links carry the inviter's code after this prefix: /start i-<code> (bot.features.menu).
-INVITE_PREFIX = "i-"
 FRIENDS_PAGE = 10
 SHARE_URL = "https://t.me/share/url"
 
@@ -127,17 +127,9 @@ async def friends(turn: Turn, data: FriendsPage) -> None:
         text = Html("\n".join(lines))
     else:
         text = t("invite.no_friends") if page == 0 else t("invite.no_more")
-    nav: list[Button] = []
-    if page > 0:
-        nav.append(Button(t("nav.previous"), data=FriendsPage(page - 1).pack()))
-    if found.has_more and page < MAX_PAGE:
-        nav.append(Button(t("nav.next"), data=FriendsPage(page + 1).pack()))
-    rows = (tuple(nav),) if nav else ()
+    rows = nav_rows(t, page, found.has_more, FriendsPage)
     screen = turn.with_menu(text, (*rows, (Button(t("invite.back"), data=InviteScreen().pack()),)))
-    if isinstance(turn.action, Press) and turn.action.has_media:
-        turn.send(screen)  # keep the QR code and link in the chat, to show or share later
-    else:
-        turn.show(screen)
+    show_list(turn, screen)  # keeps the QR code and link in the chat, to show or share later
 
 
 def _friend_line(turn: Turn, invite: Invite) -> Html:

@@ -7,16 +7,17 @@ from typing import Annotated
 from bot.callback_data import CallbackData, Codec
 from bot.events import Command
 from bot.features import shop_link  # a module import: shop_link shows this main menu
-from bot.features.admin import ADMIN_ROUTE
+from bot.features.admin_screens import AdminMenu
 from bot.features.balance import BalanceScreen
 from bot.features.boxes import BoxesPage
 from bot.features.checkin import CheckIn
-from bot.features.claims import CLAIM_PREFIX, claim_code
-from bot.features.invite import INVITE_PREFIX, InviteScreen
+from bot.features.claims import claim_code
+from bot.features.invite import InviteScreen
+from bot.features.item_card import ShelvesPage
 from bot.features.member_days import bonus_line
+from bot.features.member_links import SalesPage
 from bot.features.redemptions import RedemptionsPage
-from bot.features.sales import SalesPage
-from bot.features.shop import ShelvesPage
+from bot.features.start_links import CLAIM_PREFIX, INVITE_PREFIX
 from bot.features.tasks import TaskList
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router
@@ -44,7 +45,7 @@ COMMANDS = (
     "privacy",
     "help",
 )
-__all__ = ["INVITE_PREFIX", "JOIN_ROUTE", "join_screen", "main_menu", "router"]
+__all__ = ["JOIN_ROUTE", "join_screen", "main_menu", "router"]
 JOIN_ROUTE = "join"
 
 
@@ -72,7 +73,7 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
     t = turn.t
     last: tuple[Button, ...] = (Button(t("link_phone.menu"), data=shop_link.LinkPhone().pack()),)
     if turn.is_admin:  # their way to /admin's menu
-        last += (Button(t("menu.admin"), data=ADMIN_ROUTE),)
+        last += (Button(t("menu.admin"), data=AdminMenu().pack()),)
     rows = (
         (
             Button(t("menu.checkin"), data=CheckIn().pack()),

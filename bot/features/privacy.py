@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from bot.callback_data import CallbackData, Chars, Id
-from bot.features.birthday import BirthdayStep
+from bot.features.member_links import BirthdayStep
 from bot.i18n import Html
 from bot.router import Router, Stale
 from bot.screens import Button, Document, Keyboard, Screen
+from bot.settings import Config as BotConfig
 from bot.turn import Turn
 from core.config import Config
 from core.redemptions import AWAITING
@@ -55,7 +56,8 @@ class Erase(CallbackData, route="pvy"):
 
 
 def seal_key(config: Config) -> bytes:
-    token = config.telegram.token
+    # The mall's config the turn carries is the bot's whole one when the bot built the mall.
+    token = config.telegram.token if isinstance(config, BotConfig) else None
     if token is None:
         return _PROCESS_KEY
     secret = token.get_secret_value().encode()

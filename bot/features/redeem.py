@@ -1,11 +1,13 @@
 """Redeeming an item: the confirmation, the Redeem press, and what follows it.
 
-The card's Redeem (bot/features/shop.py) asks core for an offer; the confirmation shows the
-price, the balance after and what happens next, with a Redeem button carrying the offer's
-confirm token (``rd:<token>``, also used by the flash sales). Core redeems once per token, so
-a double tap charges once; its second press only says so (a notice), as the first press's
-answer is on the message already. A press handled again after its process died
-(``Turn.retried``) gets the whole answer, whose first sending may never have reached the chat.
+The card's Redeem (bot/features/item_card.py) asks core for an offer; the confirmation shows
+the price, the balance after and what happens next, with a Redeem button carrying the offer's
+confirm token (``rd:<token>``, also used by the flash sales). A press is one core call
+(``core.redeem_press``): the redemption, the address question it opened, or a refusal with the
+item as it is now. Core redeems once per token, so a double tap charges once; its second press
+only says so (a notice), as the first press's answer is on the message already. A press handled
+again after its process died (``Turn.retried``) gets the whole answer, whose first sending may
+never have reached the chat.
 What follows depends on the item:
 
 - physical goods ask for the delivery address first (core needs it to redeem), with a Cancel
@@ -22,78 +24,49 @@ import contextlib
 import html
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Ints
+from bot.callback_data import MAX_INT_ARG, CallbackData, Codec, Ints
 from bot.content import title as title_of
 from bot.events import Paid, PreCheckout
-from bot.features.admin_approvals import tell_admins_waiting
-from bot.features.redemptions import state_text
-from bot.features.shop import (
+from bot.features.approval_notices import tell_admins_waiting
+from bot.features.item_card import (
     ItemCard,
     OfferConfirmation,
     ShelvesPage,
     blocked_line,
     member_balance,
     price_text,
-    refusal,
     refused_card,
-    shelves,
     show_card,
     stars_for,
 )
+from bot.features.member_links import Redeem
+from bot.features.redemption_states import state_text
+from bot.features.shop import shelves
 from bot.i18n import Html, Translator, plain, shorten
+from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, RefundStars, Screen
 from bot.turn import Turn
-from core.errors import (
-    InsufficientPoints,
-    InvalidInput,
-    InvalidState,
-    KeyReused,
-    LimitReached,
-    NotAvailable,
-    SoldOut,
-    TierTooLow,
-    UnknownSale,
-)
+from core.errors import AddressNeeded, InvalidInput, InvalidState, KeyReused
+from core.redeem_press import ADDRESS_QUESTION, ADDRESS_WAIT, PressResult
 from core.redemptions import OfferChanged, RedemptionResult, RedemptionView
 
 log = logging.getLogger(__name__)
 router = Router()
 
-# How long a typed delivery address is waited for.
-ADDRESS_TTL = timedelta(minutes=15)
 ADDRESS_MAX = 500
 # Telegram's limits on an invoice's title and description.
 INVOICE_TITLE_MAX = 32
 INVOICE_DESCRIPTION_MAX = 255
 STARS = "XTR"
-REDEEM_ROUTE = "rd"  # rd:<confirm token>
 CANCEL_ROUTE = "rx"  # cancel a waiting redemption: rx:<redemption>
 ADDRESS_ROUTE = "sa"  # change a physical redemption's address: sa:<redemption>
 DROP_ADDRESS_ROUTE = "sx"  # cancel an address question: sx:i<item> or sx:r<redemption>
 PAY_ROUTE = "pay"  # invoice payload pay:<redemption>
-ADDRESS_INPUT = "address"
 _ID = Ints(1, MAX_INT_ARG)
 RedemptionId = Annotated[int, _ID]
-
-
-class Redeem(CallbackData, route=REDEEM_ROUTE):
-    """Redeem what the confirmation offered: core's confirm token, ``<item>.<sale>.<mac>``."""
-
-    token: Annotated[str, Chars("0-9A-Za-z_.-", 60)]
-
-    def __post_init__(self) -> None:
-        head = self.token.split(".", 1)[0]
-        if not head.isdigit() or len(head) > 15 or int(head) == 0:
-            raise ValueError(f"bad token {self.token!r}")
-
-    @property
-    def item_id(self) -> int:
-        """The item the token is for (core checks the rest of it)."""
-        return int(self.token.split(".", 1)[0])
 
 
 class CancelWaiting(CallbackData, route=CANCEL_ROUTE):
@@ -145,14 +118,14 @@ async def offer_button(turn: Turn, data: OfferConfirmation) -> None:
     item_id, shown_sale, origin = data.item_id, data.sale_id, data.origin
     t = turn.t
     view = await turn.mall.catalog.item_view(turn.member_id, item_id, turn.now)
+    balance = await member_balance(turn)
     running = view.sale.sale_id if view.sale is not None else 0
     if shown_sale and running != shown_sale:
-        await refused_card(turn, item_id, t("shop.sale_over"), origin)
+        await refused_card(turn, view, balance, t("shop.sale_over"), origin)
         return
-    balance = await member_balance(turn)
     reason = blocked_line(t, view, balance)
     if reason is not None:
-        await refused_card(turn, item_id, reason, origin)
+        await refused_card(turn, view, balance, reason, origin)
         return
     offer = await turn.mall.redemptions.offer(
         turn.member_id, item_id, turn.now, flash_sale_id=running or None
@@ -182,46 +155,30 @@ async def offer_button(turn: Turn, data: OfferConfirmation) -> None:
 
 # --- Redeeming --------------------------------------------------------------------------------
 
-# Refusals that mean "the item no longer allows what the confirmation offered": the member
-# reads why, then the item as it is now.
-_ITEM_REFUSALS = (NotAvailable, SoldOut, LimitReached, InsufficientPoints, TierTooLow, UnknownSale)
-
 
 @router.button(Redeem)
 async def redeem_button(turn: Turn, data: Redeem) -> None:
-    token, item_id = data.token, data.item_id
-    t = turn.t
-    item = await turn.mall.catalog.get_item(item_id)
-    if item.kind == "physical":
-        # Core redeems physical goods with their address: ask for it first, nothing is taken yet.
-        pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
-        if pending and pending.kind == ADDRESS_INPUT and pending.data.get("token") == token:
-            return  # a double tap: the question is on the message already
-        view = await turn.mall.catalog.item_view(turn.member_id, item_id, turn.now)
-        reason = blocked_line(t, view, await member_balance(turn))
-        if reason is not None:
-            await refused_card(turn, item_id, reason)
-            return
-        await turn.mall.inputs.expect(
-            turn.member_id, ADDRESS_INPUT, {"token": token, "item": item_id}, turn.now, ADDRESS_TTL
-        )
-        wait = t.duration(int(ADDRESS_TTL.total_seconds()))
-        question = t("shop.address.ask", title=title_of(t, item), wait=wait)
-        turn.show(_address_question(turn, question, ("i", item_id)))
-        return
-    await _redeem(turn, token, item_id, None)
+    await _answer(turn, await turn.mall.redeem_press.press(turn.member_id, data.token, turn.now))
 
 
-async def _redeem(turn: Turn, token: str, item_id: int, address: str | None) -> None:
+async def _answer(turn: Turn, press: PressResult) -> None:
+    """Answer a Redeem press, or an address typed for one, with what core made of it."""
     t = turn.t
-    try:
-        result = await turn.mall.redemptions.redeem(turn.member_id, token, turn.now, address)
-    except OfferChanged:
-        await refused_card(turn, item_id, t("shop.changed"))
+    refusal, card = press.refusal, press.card
+    if isinstance(refusal, AddressNeeded) and card is not None:
+        if refusal.details.get("asked") or turn.retried:
+            # Nothing is taken before the address; a double tap finds the question on the
+            # message already, a press handled again after a crash may never have shown it.
+            wait = t.duration(int(ADDRESS_WAIT.total_seconds()))
+            question = t("shop.address.ask", title=title_of(t, card), wait=wait)
+            turn.show(_address_question(turn, question, ("i", card.item_id)))
         return
-    except _ITEM_REFUSALS as exc:
-        await refused_card(turn, item_id, refusal(t, exc))
+    if refusal is not None and card is not None:
+        why = t("shop.changed") if isinstance(refusal, OfferChanged) else refusal_text(t, refusal)
+        await refused_card(turn, card, press.balance, why)
         return
+    result = press.redeemed
+    assert result is not None, press  # core gives a redemption or a refusal
     if not result.replayed:
         if result.redemption.status == "completed":
             turn.notice(t("shop.done.notice"))
@@ -377,7 +334,7 @@ async def change_address_button(turn: Turn, data: ChangeAddress) -> None:
         await show_result(turn, RedemptionResult(view, await member_balance(turn)))
         return
     await turn.mall.inputs.expect(
-        turn.member_id, ADDRESS_INPUT, {"redemption": view.redemption_id}, turn.now, ADDRESS_TTL
+        turn.member_id, ADDRESS_QUESTION, {"redemption": view.redemption_id}, turn.now, ADDRESS_WAIT
     )
     question = t(
         "shop.address.change", number=t.number(view.redemption_id), address=view.address or "-"
@@ -397,7 +354,7 @@ async def drop_address_button(turn: Turn, data: DropAddress) -> None:
     key = "item" if kind == "i" else "redemption"
     t = turn.t
     pending = await turn.mall.inputs.peek(turn.member_id, turn.now)
-    if pending is None or pending.kind != ADDRESS_INPUT or pending.data.get(key) != number:
+    if pending is None or pending.kind != ADDRESS_QUESTION or pending.data.get(key) != number:
         # Answered, timed out, or another question is open now: leave that one alone.
         turn.notice(t("shop.address.nothing"), alert=True)
         await shelves(turn, 0)
@@ -412,7 +369,7 @@ async def drop_address_button(turn: Turn, data: DropAddress) -> None:
     await show_result(turn, RedemptionResult(view, await member_balance(turn)))
 
 
-@router.input(ADDRESS_INPUT)
+@router.input(ADDRESS_QUESTION)
 async def address_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     t = turn.t
     address = text.strip()
@@ -430,7 +387,9 @@ async def address_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
                 raise
             problem = t("shop.address.invalid")
     # Ask again, keeping what the answer is for.
-    await turn.mall.inputs.expect(turn.member_id, ADDRESS_INPUT, dict(data), turn.now, ADDRESS_TTL)
+    await turn.mall.inputs.expect(
+        turn.member_id, ADDRESS_QUESTION, dict(data), turn.now, ADDRESS_WAIT
+    )
     about: AddressFor = (
         ("i", int(data["item"])) if "token" in data else ("r", int(data["redemption"]))
     )
@@ -439,7 +398,8 @@ async def address_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
 
 async def _use_address(turn: Turn, address: str, data: Mapping[str, Any]) -> None:
     if "token" in data:
-        await _redeem(turn, str(data["token"]), int(data["item"]), address)
+        press = turn.mall.redeem_press.press
+        await _answer(turn, await press(turn.member_id, str(data["token"]), turn.now, address))
         return
     view = await turn.mall.redemptions.set_address(
         turn.member_id, int(data["redemption"]), address, turn.now

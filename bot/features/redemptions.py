@@ -19,9 +19,11 @@ from typing import Annotated, Literal
 
 from babel.dates import format_timedelta
 
-from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Chars, Codec, Id, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Id, Ints, Page
 from bot.content import cause, cause_description, title
+from bot.features.redemption_states import state_text
 from bot.i18n import Html, Translator, plain, shorten
+from bot.lists import nav_rows
 from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
@@ -122,13 +124,7 @@ async def _list(turn: Turn, page: int) -> None:
         text = Html("\n".join(lines))
     else:
         text = t("reds.empty") if page == 0 else t("reds.no_more")
-    nav: list[Button] = []
-    if page > 0:
-        nav.append(Button(t("nav.previous"), data=RedemptionsPage(page - 1).pack()))
-    if found.has_more and page < MAX_PAGE:
-        nav.append(Button(t("nav.next"), data=RedemptionsPage(page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
+    rows += nav_rows(t, page, found.has_more, RedemptionsPage)
     donating = cause(t, turn.config.donations)
     rows.append((Button(plain(t("reds.donate", cause=donating)), data=DonateScreen().pack()),))
     turn.show(turn.with_menu(text, tuple(rows)))
@@ -144,24 +140,6 @@ def _list_line(turn: Turn, entry: RedemptionView) -> Html:
         price=_price(turn, entry),
         day=t.date(_day(turn, entry.created_at)),
     )
-
-
-def state_text(t: Translator, view: RedemptionView, now: datetime) -> Html:
-    """Where a redemption stands at ``now``, in words (every stage has a literal key, for the
-    catalogs)."""
-    stage = view.stage(now)
-    texts = {
-        "completed": t("reds.state_completed"),
-        "preparing": t("reds.state_preparing"),
-        # Shipped: also what admins' screens say of the status "fulfilled" (reds.state_<status>).
-        "shipped": t("reds.state_fulfilled"),
-        "delivered": t("reds.state_delivered"),
-        "awaiting_approval": t("reds.state_awaiting_approval"),
-        "awaiting_payment": t("reds.state_awaiting_payment"),
-        "cancelled": t("reds.state_cancelled"),
-        "rejected": t("reds.state_rejected"),
-    }
-    return texts.get(stage) or Html(html.escape(stage))
 
 
 def _price(turn: Turn, entry: RedemptionView) -> Html:

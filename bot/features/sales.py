@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from bot.callback_data import MAX_INT_ARG, MAX_PAGE, CallbackData, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Ints
 from bot.content import title
-from bot.features.redeem import Redeem
+from bot.features.member_links import Redeem, SalesPage
 from bot.i18n import Html, Translator, plain
+from bot.lists import nav_rows, page_of
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
@@ -25,12 +26,6 @@ SALE_PAGE = 8
 NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
 SaleId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A sale's id: 0 or anything past what the database holds was not made by us."""
-
-
-class SalesPage(CallbackData, route="sales"):
-    """A page of the current and upcoming sales."""
-
-    page: Page = 0
 
 
 class SaleCard(CallbackData, route="sale"):
@@ -67,9 +62,7 @@ async def sales_button(turn: Turn, data: SalesPage) -> None:
 async def _list(turn: Turn, page: int) -> None:
     t = turn.t
     sales = await turn.mall.flash_sales.current_and_upcoming(turn.now)
-    last_page = max(0, (len(sales) - 1) // SALE_PAGE)
-    page = min(page, last_page)  # the list may have shrunk since the button was shown
-    shown = sales[page * SALE_PAGE : (page + 1) * SALE_PAGE]
+    page, shown, more = page_of(sales, page, SALE_PAGE)
     current = [sale for sale in shown if sale.phase in NOW_PHASES]
     upcoming = [sale for sale in shown if sale.phase not in NOW_PHASES]
     lines: list[str] = [t("sales.list.title")]
@@ -90,13 +83,7 @@ async def _list(turn: Turn, page: int) -> None:
         )
         for sale in (*current, *upcoming)
     ]
-    nav: list[Button] = []
-    if page > 0:
-        nav.append(Button(t("nav.previous"), data=SalesPage(page - 1).pack()))
-    if page < min(last_page, MAX_PAGE):
-        nav.append(Button(t("nav.next"), data=SalesPage(page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
+    rows += nav_rows(t, page, more, SalesPage)
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 
@@ -230,23 +217,36 @@ def _refuse(turn: Turn, sale: SaleView, note: Html) -> None:
     turn.show(sale_screen(turn, sale, note))
 
 
+async def _taking(turn: Turn, sale_id: int, mode: str) -> SaleView | None:
+    """The sale a Buy (``first_come``) or Enter (``draw``) press is for, while it takes one;
+    else None, the press answered with why and the sale as it is now."""
+    sale = await turn.mall.flash_sales.get_sale(sale_id, turn.now)
+    if sale.mode != mode:
+        raise Stale(f"sale {sale.sale_id} is not {mode}")
+    if sale.phase != ("entry" if mode == "draw" else "open"):
+        _refuse(turn, sale, gone_note(turn.t, sale))
+        return None
+    return sale
+
+
+async def _refuse_short(turn: Turn, sale: SaleView) -> None:
+    """The member's points fall short of the sale's price: say so, with the sale."""
+    t = turn.t
+    balance = (await turn.mall.statements.balance(turn.member_id)).balance
+    short = t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
+    _refuse(turn, sale, short)
+
+
 @router.button(EnterDraw)
 async def enter_draw(turn: Turn, data: EnterDraw) -> None:
-    sales = turn.mall.flash_sales
-    sale = await sales.get_sale(data.sale_id, turn.now)
-    if sale.mode != "draw":
-        raise Stale(f"sale {sale.sale_id} is no draw")
-    t = turn.t
-    if sale.phase != "entry":
-        _refuse(turn, sale, gone_note(t, sale))
+    sale = await _taking(turn, data.sale_id, "draw")
+    if sale is None:
         return
+    t = turn.t
     try:
-        entry = await sales.enter(sale.sale_id, turn.member_id, turn.now)
+        entry = await turn.mall.flash_sales.enter(sale.sale_id, turn.member_id, turn.now)
     except InsufficientPoints:
-        balance = (await turn.mall.statements.balance(turn.member_id)).balance
-        _refuse(
-            turn, sale, t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
-        )
+        await _refuse_short(turn, sale)
         return
     lines: list[str] = []
     if entry.already_entered:
@@ -271,22 +271,16 @@ async def enter_draw(turn: Turn, data: EnterDraw) -> None:
 
 @router.button(BuyInSale)
 async def buy(turn: Turn, data: BuyInSale) -> None:
-    sale = await turn.mall.flash_sales.get_sale(data.sale_id, turn.now)
-    if sale.mode != "first_come":
-        raise Stale(f"sale {sale.sale_id} is a draw")
-    t = turn.t
-    if sale.phase != "open":
-        _refuse(turn, sale, gone_note(t, sale))
+    sale = await _taking(turn, data.sale_id, "first_come")
+    if sale is None:
         return
+    t = turn.t
     try:
         offer = await turn.mall.redemptions.offer(
             turn.member_id, sale.item_id, turn.now, flash_sale_id=sale.sale_id
         )
     except InsufficientPoints:
-        balance = (await turn.mall.statements.balance(turn.member_id)).balance
-        _refuse(
-            turn, sale, t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
-        )
+        await _refuse_short(turn, sale)
         return
     price = t.points(offer.points)
     lines: list[str] = [

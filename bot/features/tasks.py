@@ -20,14 +20,15 @@ from bot.callback_data import CallbackData, Id
 from bot.content import in_language, tier_name
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.events import PollAnswer
-from bot.features.birthday import BirthdayStep
+from bot.features.member_links import BirthdayStep
+from bot.features.task_texts import OPEN_TEXTS, progress_text, reward_text, title
 from bot.i18n import Html, Translator
 from bot.router import Router
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
 from core.config import Config
 from core.task_rewards import TaskReward
-from core.tasks import MemberTask, PollAnswered, TaskView
+from core.tasks import MemberTask, PollAnswered
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -71,18 +72,6 @@ _DONE = {
     "week": "tasks.done_week",
     "month": "tasks.done_month",
 }
-OPEN_TEXTS = {
-    "once": "tasks.open_once",
-    "day": "tasks.open_day",
-    "week": "tasks.open_week",
-    "month": "tasks.open_month",
-}
-_PROGRESS = {
-    "checkins": "tasks.progress_checkins",
-    "spend": "tasks.progress_spend",
-    "redeem": "tasks.progress_redeem",
-    "invites": "tasks.progress_invites",
-}
 _START = {"quiz": "tasks.start_quiz", "survey": "tasks.start_survey"}
 
 
@@ -115,20 +104,6 @@ async def show_tasks(turn: Turn, intro: Html | None = None) -> None:
     turn.show(turn.with_menu(Html("\n".join(lines)), tuple(rows)))
 
 
-def title(t: Translator, task: TaskView) -> str:
-    return in_language(t, task.title, task.titles)
-
-
-def reward_text(t: Translator, task: TaskView) -> Html:
-    parts: list[str] = []
-    if task.reward_points:
-        parts.append(t("tasks.reward_points", points=t.points(task.reward_points)))
-    if task.reward_item_title is not None:
-        item = in_language(t, task.reward_item_title, task.reward_item_titles)
-        parts.append(t("tasks.reward_item", item=item))
-    return Html(" + ".join(parts))
-
-
 def status_text(t: Translator, standing: MemberTask, config: Config) -> Html:
     task = standing.task
     if standing.done:
@@ -142,18 +117,6 @@ def status_text(t: Translator, standing: MemberTask, config: Config) -> Html:
     if standing.poll_sent:
         return t("tasks.poll_waiting")
     return t(OPEN_TEXTS[task.repeat])
-
-
-def progress_text(t: Translator, task: TaskView, progress: int, currency: str) -> Html:
-    target = task.target or 0
-    if task.metric == "shop":
-        done, goal = t.money(min(progress, target), currency), t.money(target, currency)
-        return t("tasks.progress_money", done=done, target=goal)
-    return t(
-        _PROGRESS[task.metric or "checkins"],
-        done=t.number(min(progress, target)),
-        target=t.number(target),
-    )
 
 
 def summary_line(t: Translator, standing: MemberTask, config: Config) -> Html:

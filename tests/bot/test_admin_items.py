@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from PIL import Image
 
-from bot.features import admin_items
+from bot.features.admin_items import buttons, files
 from bot.sandbox import ChatMessage
 from core.audit import AuditRecord
 from tests.bot.conftest import ChatFactory
@@ -223,7 +223,7 @@ async def test_a_catalog_file_is_checked_before_anything_changes(stocked: Chat) 
 
     pdf = await admin.send_document("catalog.pdf", b"%PDF-1.4 ...", "application/pdf")
     assert "catalog.pdf is not a file I take here: send a .toml document" in pdf.text
-    big = b"# padding\n" * (admin_items.CATALOG_MAX_BYTES // 10 + 1)
+    big = b"# padding\n" * (files.CATALOG_MAX_BYTES // 10 + 1)
     too_large = await admin.send_document("catalog.toml", big, "application/toml")
     assert "catalog.toml is too large: at most 256 KB" in too_large.text
     broken = (
@@ -393,7 +393,7 @@ async def test_a_price_of_0_without_a_cash_part_is_refused_at_that_question(
 
 async def test_the_rule_is_told_in_the_admins_language(stocked: Chat) -> None:
     admin = await open_admin(stocked, "李", language="zh-hans")
-    await admin.press_data(admin_items.NEW_ROUTE)
+    await admin.press_data(buttons.NEW_ROUTE)
     question = await admin.send("礼品卡")
     assert "给使用简体中文的会员看的名称" in question.text
     await admin.press("⏭ 跳过")

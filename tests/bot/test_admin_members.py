@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.features.menu import INVITE_PREFIX
+from bot.features.start_links import INVITE_PREFIX
 from tests.support.admin import mall_state, open_admin, stock
 from tests.support.chat import Chat, Member
 

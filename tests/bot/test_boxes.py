@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.features import boxes
+from bot.features import box_odds_texts
 from bot.i18n import load_languages
 from core.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
@@ -507,19 +507,20 @@ async def test_out_prizes_in_chinese(chat: Chat) -> None:
 
 
 def test_odds_places_keep_the_smallest_chance_from_reading_as_zero() -> None:
-    assert boxes.odds_places([12, 6, 2], 20) == 0, "exact whole percents stay whole"
-    assert boxes.odds_places([40, 6, 3, 50], 99) == 1
-    assert boxes.odds_places([299, 1], 300) == 2, "0.33% needs two decimals"
-    assert boxes.odds_places([199, 1], 200) == 1, "99.5% and 0.5% are exact with one"
-    assert boxes.odds_places([3, 1], 8) == 1, "37.5% and 12.5% are exact with one"
-    assert boxes.odds_places([2_000_000_000, 1], 2_000_000_001) == boxes.MOST_PLACES
-    assert boxes.odds_places([], 0) == 0
+    assert box_odds_texts.odds_places([12, 6, 2], 20) == 0, "exact whole percents stay whole"
+    assert box_odds_texts.odds_places([40, 6, 3, 50], 99) == 1
+    assert box_odds_texts.odds_places([299, 1], 300) == 2, "0.33% needs two decimals"
+    assert box_odds_texts.odds_places([199, 1], 200) == 1, "99.5% and 0.5% are exact with one"
+    assert box_odds_texts.odds_places([3, 1], 8) == 1, "37.5% and 12.5% are exact with one"
+    most = box_odds_texts.MOST_PLACES
+    assert box_odds_texts.odds_places([2_000_000_000, 1], 2_000_000_001) == most
+    assert box_odds_texts.odds_places([], 0) == 0
     t = load_languages(ZoneInfo("Asia/Shanghai"))["en"]
-    assert boxes.percent(t, 1, 2_000_000_001, 2) == "under 0.01%"
-    assert boxes.percent(t, 2_000_000_000, 2_000_000_001, 2) == "over 99.99%"
-    assert boxes.percent(t, 40, 99, 1) == "40.4%"
-    assert boxes.percent(t, 2, 3, 0) == "67%"
-    assert boxes.percent(t, 1, 1, 1) == "100.0%"
+    assert box_odds_texts.percent(t, 1, 2_000_000_001, 2) == "under 0.01%"
+    assert box_odds_texts.percent(t, 2_000_000_000, 2_000_000_001, 2) == "over 99.99%"
+    assert box_odds_texts.percent(t, 40, 99, 1) == "40.4%"
+    assert box_odds_texts.percent(t, 2, 3, 0) == "67%"
+    assert box_odds_texts.percent(t, 1, 1, 1) == "100.0%"
 
 
 # --- Client seeds, scheduled reveals and recipes (issue 15) -----------------------------------

@@ -24,16 +24,24 @@ from bot.callback_data import (
     registered,
 )
 from bot.features import build_router
+from bot.features.admin import SECTIONS
+from bot.features.admin_broadcast import WriteBroadcast
+from bot.features.admin_forms import FormPress
+from bot.features.admin_items.buttons import AdminItems, EditField, ItemForm
+from bot.features.admin_links import ApprovalQueue, MemberCard
+from bot.features.admin_members import CancelMemberQuestion
+from bot.features.admin_points import ConfirmPoints
 from bot.features.balance import HistoryPage
-from bot.features.birthday import BirthdayStep
 from bot.features.checkin import MakeUp
+from bot.features.item_card import ItemCard, OfferConfirmation, Origin
+from bot.features.member_links import BirthdayStep, SalesPage
 from bot.features.notifications import SetNotifications
 from bot.features.redeem import DropAddress
 from bot.features.redemptions import RedemptionCard
-from bot.features.sales import SaleCard, SalesPage
-from bot.features.shop import ItemCard, OfferConfirmation, Origin
+from bot.features.sales import SaleCard
 from bot.router import Router
 from bot.screens import CALLBACK_DATA_LIMIT
+from tests.support.admin import open_admin
 from tests.support.chat import Chat
 
 STALE = ("This button is out of date. Open the menu to see what is there now.", True)
@@ -153,6 +161,16 @@ def test_the_wire_format_is_the_old_one() -> None:
     assert BirthdayStep.unpack("bday:s:2:29").pack() == "bday:s:2:29"
     assert BirthdayStep().pack() == "bday"
     assert DropAddress.unpack("sx:r12") == DropAddress(("r", 12))
+    # Admin buttons as the old code wrote them:
+    assert ApprovalQueue.unpack("aap") == ApprovalQueue(0)
+    assert ApprovalQueue(2).pack() == "aap:2"
+    assert CancelMemberQuestion.unpack("amx") == CancelMemberQuestion(0)
+    assert CancelMemberQuestion(42).pack() == "amx:42"
+    assert WriteBroadcast.unpack("bcw") == WriteBroadcast(None)
+    assert WriteBroadcast(0).pack() == "bcw:0"  # tier 0, not everyone
+    assert ItemForm.unpack("aif:e:a1b2c3:4:2") == ItemForm("e", "a1b2c3", 4, "2")
+    assert ItemForm("v", "a1b2c3", 4).pack() == "aif:v:a1b2c3:4"
+    assert EditField(7, 3).pack() == "aid:7:3"
     assert Sample(7, "ok", "x_1", date(2026, 2, 3), 12).pack() == "t-sample:7:ok:x_1:20260203:12"
 
 
@@ -184,6 +202,46 @@ def test_the_wire_format_is_the_old_one() -> None:
 def test_forged_data_is_stale(cls: type[CallbackData], data: str) -> None:
     with pytest.raises(Stale):
         cls.unpack(data)
+
+
+@pytest.mark.parametrize(
+    ("cls", "data"),
+    [
+        (MemberCard, "amc:0"),  # no member 0
+        (MemberCard, "amc:99999999999999999999"),
+        (MemberCard, f"amc:{MAX_INT_ARG + 1}"),
+        (ApprovalQueue, f"aap:{MAX_PAGE + 1}"),
+        (ApprovalQueue, "aap:-1"),
+        (ConfirmPoints, "apc:short"),  # a nonce is 8 characters
+        (ConfirmPoints, "apc:bad!nonc"),
+        (ConfirmPoints, "apc"),
+        (WriteBroadcast, "bcw:100"),  # more tiers than a mall has
+        (WriteBroadcast, "bcw:"),
+        (EditField, "aid:1:100"),
+        (EditField, "aid:1"),
+        (ItemForm, "aif:z:a1b2c3:1"),  # no such action
+        (ItemForm, "aif:e:a1b2c3:1000001"),
+        (ItemForm, "aif:e:a:b:c:1:2"),
+        (ItemForm, "aif:e:a1b2c3:1:bad token!"),
+        (AdminItems, "ait:99999999999999999999"),
+    ],
+)
+def test_forged_admin_data_is_stale(cls: type[CallbackData], data: str) -> None:
+    with pytest.raises(Stale):
+        cls.unpack(data)
+
+
+def test_every_admin_section_is_a_route_whose_button_needs_no_field() -> None:
+    for _, route in SECTIONS:
+        cls = registered()[route]
+        assert cls.unpack(route).pack() == route, route
+
+
+def test_a_forms_shape_has_no_route_and_each_form_has_its_own() -> None:
+    assert FormPress not in registered().values()
+    forms = [cls for cls in EVERY if issubclass(cls, FormPress)]
+    assert len(forms) >= 5
+    assert len({cls.route for cls in forms}) == len(forms)
 
 
 def test_out_of_range_values_are_refused_when_packing() -> None:
@@ -286,4 +344,50 @@ async def test_forged_buttons_are_answered_as_stale_on_both_frameworks(
     ):
         await ann.press_data(data)
         assert ann.notices[-1] == STALE, data
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_forged_admin_buttons_are_answered_as_stale_on_both_frameworks(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As an admin, so the handler's own parsing is what refuses (a member is refused first)."""
+    admin = await open_admin(chat)
+    for data in (
+        "aud:99999999999999999999",  # past what an entry id can be
+        "aud:1:2",
+        "adm:1",
+        "amc:0",
+        "amc:99999999999999999999",
+        f"amh:1:{MAX_PAGE + 1}",
+        "amh:1",
+        "aad:0",
+        "aaa:-5",
+        f"aap:{MAX_PAGE + 1}",
+        "aas:x",
+        "aay:short",
+        "apc:bad!nonc",
+        "apg:99999999999999999999",
+        "abv:99999999999999999999",
+        "abo:1:2",  # a box is open (1) or closed (0)
+        "abk:1",  # the seed's version is missing
+        "amdp:1:7",
+        "amdy:1e3",
+        "bcw:100",
+        "bck:x",
+        "bcp:-1",
+        "asv:99999999999999999999",
+        "asy:bad!nonc",
+        "akr:pk_bad!key",
+        "aky:",
+        "ait:10001",
+        "aiv:0x10",
+        "aid:1:100",
+        "aih:1000",
+        "aif:z:abcdef:1",
+        "aif:v:abcdef:99999999",
+        "abf:e:abcdef:1:bad token!",
+        "amdf:x",
+    ):
+        await admin.press_data(data)
+        assert admin.notices[-1] == STALE, data
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

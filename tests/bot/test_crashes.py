@@ -14,7 +14,7 @@ import pytest
 
 from bot.running import Framework
 from bot.sandbox import Sandbox
-from core.config import parse_config
+from bot.settings import parse_config
 from core.db.database import Database
 from core.mall import Mall
 from tests.support.chat import TOKEN

@@ -61,6 +61,21 @@ async def confirmation(ann: Member, shelf: str, item: str, points: str) -> ChatM
     return await ann.press(f"🎁 Redeem for {points} points")
 
 
+async def pressed_three_times(
+    chat: Chat, member: Member, confirm: ChatMessage
+) -> tuple[list[Output], list[Output], list[Output]]:
+    """The confirmation's Redeem handled once, again as a double tap, and again as the inbox
+    hands it over after a crash (``Event.retried``): the outputs of each."""
+    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
+    assert data is not None
+    conversation = chat.runtime.conversation("bot")
+    press = Press(data, confirm.message_id)
+    sender = Sender(member.id, member.user.first_name, language_code="en")
+    first = await conversation.handle(Event(sender, press))
+    double_tap = await conversation.handle(Event(sender, press))
+    return first, double_tap, await conversation.handle(Event(sender, press, retried=True))
+
+
 def edits(chat: Chat, after: int) -> list[dict[str, object]]:
     return [
         params
@@ -155,15 +170,8 @@ async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_ch
     chat = mall_chat
     ann = await joined(chat)
     confirm = await confirmation(ann, "Drinks (1)", "1. Latte", "300")
-    data = next(b.callback_data for row in confirm.buttons for b in row if b.text == "✅ Redeem")
-    assert data is not None
-    conversation = chat.runtime.conversation("bot")
-    press = Press(data, confirm.message_id)
-    sender = Sender(ann.id, "Ann", language_code="en")
 
-    first = await conversation.handle(Event(sender, press))
-    double_tap = await conversation.handle(Event(sender, press))
-    after_crash = await conversation.handle(Event(sender, press, retried=True))
+    first, double_tap, after_crash = await pressed_three_times(chat, ann, confirm)
 
     def results(outputs: list[Output]) -> list[str]:
         return [o.screen.text for o in outputs if isinstance(o, Edit | Send)]
@@ -172,6 +180,32 @@ async def test_a_press_handled_again_after_a_crash_gets_the_whole_answer(mall_ch
     assert results(double_tap) == []
     assert any("LATTE-1" in text for text in results(after_crash))
     assert await balance(chat, ann) == 700
+
+
+async def test_a_physical_press_handled_again_after_a_crash_asks_for_the_address_again(
+    mall_chat: Chat,
+) -> None:
+    """The question was opened (core) but its message may never have reached the chat: a
+    press handed over again shows it; a double tap still does not."""
+    chat = mall_chat
+    ann = await joined(chat)
+    confirm = await confirmation(ann, "Goods (1)", "1. Canvas tote", "400")
+
+    first, double_tap, after_crash = await pressed_three_times(chat, ann, confirm)
+
+    def questions(outputs: list[Output]) -> list[str]:
+        return [
+            o.screen.text
+            for o in outputs
+            if isinstance(o, Edit | Send) and o.screen.text.startswith("📦 Where should we send")
+        ]
+
+    assert len(questions(first)) == 1
+    assert questions(double_tap) == []
+    assert len(questions(after_crash)) == 1
+    assert await balance(chat, ann) == 1000  # nothing taken before the address
+    done = await ann.send("1 Tea Street")
+    assert "🎉 Redeemed Canvas tote for 400 points." in done.text
 
 
 async def test_a_payment_whose_handling_fails_stays_to_be_handled_again(

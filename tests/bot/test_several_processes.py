@@ -25,7 +25,7 @@ from bot.delivery import screen_to_json
 from bot.running import Framework
 from bot.sandbox import Sandbox, SandboxUser
 from bot.screens import Screen
-from core.config import parse_config
+from bot.settings import parse_config
 from core.db.database import Database
 from core.mall import Mall
 from tests.support.chat import TOKEN

@@ -13,7 +13,7 @@ from bot.running import running_bot
 from bot.runtime import open_runtime
 from bot.sandbox import FloodLimits, Sandbox, SandboxUser
 from bot.sender import Sender
-from core.config import Config
+from bot.settings import Config
 from core.mall import Mall
 from tests.support.chat import TOKEN, Chat, Clock
 

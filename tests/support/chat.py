@@ -19,7 +19,7 @@ from bot.running import Framework, RunningBot, running_bot
 from bot.runtime import Runtime, open_runtime
 from bot.sandbox import ChatMessage, Sandbox, SandboxUser
 from bot.sandbox.chats import GroupChat, PollState
-from core.config import Config
+from bot.settings import Config
 from core.mall import Mall
 
 TOKEN = "123456:sandbox-token-for-the-tests"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from core.config import Config
+from bot.settings import Config
 
 BASE = """
 [mall]
