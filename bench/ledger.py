@@ -352,7 +352,23 @@ LOCK = (
     "SELECT a.balance, a.frozen, m.tier FROM accounts a JOIN members m ON m.id = a.id"
     " WHERE a.id = ?"
 )
-STREAK = "SELECT streak FROM checkins WHERE member_id = ? AND day = ?"
+# What a check-in and a purchase read with the member's lock (core.ledger.LockedRead): on
+# SQLite in the lock read itself, on PostgreSQL in one read right after it.
+CHECKIN_READS = (
+    "(SELECT streak FROM checkins WHERE member_id = ? AND day = ?),"
+    " (SELECT COALESCE(SUM(earned), 0) FROM member_days"
+    " WHERE member_id = ? AND day >= ? AND day <= ?),"
+    " EXISTS (SELECT 1 FROM referrals WHERE invitee_id = ? AND status = 'pending'),"
+    " EXISTS (SELECT 1 FROM member_day_rules WHERE active AND applies_to = 'checkin'),"
+    " EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'checkins' AND active)"
+)
+PURCHASE_READS = (
+    "EXISTS (SELECT 1 FROM orders WHERE order_id = ?),"
+    " (SELECT COALESCE(SUM(earned), 0) FROM member_days"
+    " WHERE member_id = ? AND day >= ? AND day <= ?),"
+    " EXISTS (SELECT 1 FROM referrals WHERE invitee_id = ? AND status = 'pending'),"
+    " EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'shop' AND active)"
+)
 TRANSFER = (
     "INSERT INTO transfers (key, debit_account_id, credit_account_id, amount, code, reference,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"
@@ -403,12 +419,11 @@ HOLD = (
     "INSERT INTO holds (account_id, destination_id, amount, status, code, reference,"
     " created_at, expires_at, hold_transfer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
-HOLD_MEMBER = "SELECT account_id FROM holds WHERE id = ?"
-SETTLE = (
-    "UPDATE holds SET status = ? WHERE id = ? AND status = 'pending'"
-    " RETURNING destination_id, amount, hold_transfer_id, code, reference"
+LOCK_HOLDER = (
+    "SELECT a.id, a.balance, h.status, h.destination_id, h.amount, h.hold_transfer_id, h.code,"
+    " h.reference FROM accounts a JOIN holds h ON h.account_id = a.id WHERE h.id = ?"
 )
-SETTLED = "UPDATE holds SET settle_transfer_id = ? WHERE id = ?"
+SETTLE = "UPDATE holds SET status = ?, settle_transfer_id = ? WHERE id = ? AND status = 'pending'"
 
 
 def numbered(sql: str) -> str:
@@ -506,14 +521,18 @@ class Raw:
         digest = fingerprint("checkin", {"member_id": member, "day": day})
         async with self.transaction() as tx:
             await self._claim(tx, key, "checkin", digest, now)
-            balance, frozen, tier_name = await tx.one(LOCK + self.lock_suffix, member)
-            if frozen:
-                raise RuntimeError("frozen member in the benchmark")
-            previous = await tx.one(STREAK, member, self.day(day - timedelta(days=1)))
-            streak = (previous[0] if previous else 0) + 1
+            first = day - timedelta(days=self.config.tiers.window_days - 1)
+            reads = (self.day(day - timedelta(days=1)), member, self.day(first), self.day(day))
+            balance, frozen, tier_name, previous, earned, *flags = await self.locked_read(
+                tx, member, CHECKIN_READS, member, *reads, member, member
+            )
+            if frozen or any(flags):
+                raise RuntimeError("frozen member, invite, member day or challenge in the bench")
+            streak = (previous or 0) + 1
             reward = rules.checkin_reward(streak, self.config.checkin)
+            standing = rules.tier_for(int(earned), self.config.tiers), int(earned)
             balance, tier_name = await self._earn(
-                tx, member, tier_name, reward, "checkin", day.isoformat(), key, now
+                tx, member, tier_name, reward, "checkin", day.isoformat(), key, now, standing
             )
             await tx.run(CHECKIN, member, self.day(day), streak, reward, False, self.instant(now))
             milestone = rules.next_milestone(streak, self.config.checkin)
@@ -544,11 +563,24 @@ class Raw:
         digest = fingerprint("purchase", request)
         async with self.transaction() as tx:
             await self._claim(tx, key, "purchase", digest, now)
-            balance, frozen, tier_name = await tx.one(LOCK + self.lock_suffix, member)
-            if frozen:
-                raise RuntimeError("frozen member in the benchmark")
             day = rules.business_day(now, self.config.mall.timezone)
-            standing = await self._standing(tx, member, day)
+            first = day - timedelta(days=self.config.tiers.window_days - 1)
+            balance, frozen, tier_name, recorded, earned, *flags = await self.locked_read(
+                tx,
+                member,
+                PURCHASE_READS,
+                order_id,
+                member,
+                self.day(first),
+                self.day(day),
+                member,
+                member,
+            )
+            if frozen or recorded or any(flags):
+                raise RuntimeError(
+                    "frozen member, repeated order, invite or challenge in the bench"
+                )
+            standing = rules.tier_for(int(earned), self.config.tiers), int(earned)
             reckoned = rules.purchase_points(
                 PURCHASE_MINOR, "grocery", standing[0], now, self.config.earning
             )
@@ -597,8 +629,7 @@ class Raw:
         }
         async with self.transaction() as tx:
             await self._claim(tx, key, "hold", fingerprint("hold", request), now)
-            await tx.one(LOCK + self.lock_suffix, member)
-            row = await tx.one(DEBIT, SPEND_AMOUNT, member, SPEND_AMOUNT)
+            row = await tx.one(DEBIT, SPEND_AMOUNT, member, SPEND_AMOUNT)  # the member's lock
             if row is None:
                 raise RuntimeError("insufficient points in the benchmark")
             balance = row[0]
@@ -639,12 +670,10 @@ class Raw:
         digest = fingerprint("hold_post", {"hold_id": hold_id})
         async with self.transaction() as tx:
             await self._claim(tx, post_key, "hold_post", digest, now)
-            (owner,) = await tx.one(HOLD_MEMBER, hold_id)
-            balance, _frozen, _tier = await tx.one(LOCK + self.lock_suffix, owner)
-            settled = await tx.one(SETTLE, "posted", hold_id)
-            if settled is None:
+            held = await tx.one(LOCK_HOLDER + self.lock_suffix, hold_id)
+            owner, balance, status, dest, amount, _hold_transfer, code, ref = held
+            if status != "pending":
                 raise RuntimeError("hold already settled in the benchmark")
-            dest, amount, _hold_transfer, code, ref = settled
             (settle_id,) = await tx.one(
                 TRANSFER,
                 f"{post_key}#post",
@@ -655,7 +684,7 @@ class Raw:
                 ref,
                 self.instant(now),
             )
-            await tx.run(SETTLED, settle_id, hold_id)
+            await tx.run(SETTLE, "posted", settle_id, hold_id)
             result = {
                 "hold_id": hold_id,
                 "member_id": owner,
@@ -665,6 +694,18 @@ class Raw:
                 "expires_at": None,
             }
             await tx.run(FINISH, "ok", None, json.dumps(result), post_key)
+
+    async def locked_read(self, tx: RawTx, member: int, reads: str, *args: Any) -> Sequence[Any]:
+        """core.ledger.LockedRead: the member's lock with ``reads`` (whose parameters are
+        ``args`` but the last, the member), in one statement on SQLite, two on PostgreSQL."""
+        if not self.lock_suffix:  # SQLite: the writer holds the database, one statement
+            sql = (
+                f"SELECT a.balance, a.frozen, m.tier, {reads}"
+                " FROM accounts a JOIN members m ON m.id = a.id WHERE a.id = ?"
+            )
+            return tuple(await tx.one(sql, *args))
+        locked = await tx.one(LOCK + self.lock_suffix, member)
+        return (*locked, *(await tx.one(f"SELECT {reads}", *args[:-1])))
 
     async def _claim(self, tx: RawTx, key: str, kind: str, digest: str, now: datetime) -> None:
         claimed = await tx.one(CLAIM, key, kind, digest, "pending", self.instant(now))
@@ -830,8 +871,9 @@ async def measure_throughput(
             await raw_op(extra)
             theirs.statements = raw.counter[0] - before
             # The raw side issues the mall's statements minus SAVEPOINT/RELEASE (one pair per
-            # use case); anything else means the core changed and the baseline must follow.
-            pairs = 2 if kind == "spend" else 1
+            # use case that keeps its refusals: not a check-in's); anything else means the core
+            # changed and the baseline must follow.
+            pairs = {"checkin": 0, "purchase": 1, "spend": 2}[kind]
             if mine.statements - theirs.statements != 2 * pairs:
                 log(
                     f"WARNING: {LABELS[kind]}: the mall made {mine.statements} round trips, the"

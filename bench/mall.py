@@ -231,10 +231,11 @@ REDEMPTION = (
     " cash_minor, hold_id, transfer_id, coupon_code_id, address, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
-REFERRAL = (
-    "SELECT referrals.referrer_id FROM referrals WHERE referrals.invitee_id = ?"
-    " AND referrals.status = ? AND (SELECT count(*) FROM checkins"
-    " WHERE checkins.member_id = referrals.invitee_id AND NOT checkins.makeup) >= ?"
+# What a redemption reads with the member's lock (core.redemptions._REDEEM_READ).
+REDEEM_READS = (
+    "EXISTS (SELECT 1 FROM referrals WHERE invitee_id = ? AND status = 'pending'),"
+    " (EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'redeem' AND active)"
+    " OR EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'spend' AND active))"
 )
 VIEW = (
     "SELECT r.id, r.member_id, r.item_id, r.flash_sale_id, r.confirm_token, r.status, r.points,"
@@ -315,6 +316,10 @@ class Driver(Protocol):
     def transaction(self) -> Any: ...
 
     def read(self) -> Any: ...
+
+    async def locked_read(
+        self, tx: RawTx, member: int, reads: str, *args: Any
+    ) -> Sequence[Any]: ...
 
     async def close(self) -> None: ...
 
@@ -423,7 +428,11 @@ class RawSide(Side):
                 if item.stock is not None and item.stock <= 0:  # refused before any lock
                     await tx.run(REJECT, "rejected", "sold_out", sold_out, key)
                     return SOLD_AT_REDEEM
-                balance, frozen, tier = await tx.one(LOCK + self.d.lock_suffix, member)
+                balance, frozen, tier, invited, challenges = await self.d.locked_read(
+                    tx, member, REDEEM_READS, member, member
+                )
+                if invited or challenges:
+                    raise RuntimeError("the benchmark's members have no invites, no challenges")
                 reason = self._blocked(item, balance, frozen, tier, member)
                 if reason is not None:
                     raise RuntimeError(f"redemption refused in the benchmark: {reason}")
@@ -464,7 +473,6 @@ class RawSide(Side):
                     at,
                     at,
                 )
-                await tx.one(REFERRAL, member, "pending", self.config.referrals.qualify_checkins)
                 view = await tx.one(VIEW, redemption_id)
                 result = {
                     "redemption": {

@@ -20,13 +20,14 @@ from core.accounts import SystemAccount
 from core.config import Config
 from core.db.database import Database
 from core.db.models import CheckIn, Member
-from core.earning import earn
+from core.db.prepared import Prepared
+from core.earning import EARNED_IN_WINDOW, earn, standing_of, window_bounds
 from core.errors import Frozen, InvalidInput, MakeUpNotAllowed
 from core.idempotency import run_once
-from core.ledger import current_balance, debit_member, lock_member, require_member
-from core.member_days import MemberDayBonus, pay_bonus
-from core.referrals import ReferralReward, qualify
-from core.task_rewards import TaskReward, advance, advance_each
+from core.ledger import LockedRead, current_balance, debit_member, lock_member, require_member
+from core.member_days import MemberDayBonus, any_rule_for, pay_bonus
+from core.referrals import ReferralReward, pending_referral, qualify
+from core.task_rewards import TaskReward, advance, advance_each, any_challenge_on
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,18 @@ class CheckIns:
         day = rules.business_day(now, self.config.mall.timezone)
 
         async def work(conn: AsyncConnection) -> CheckInResult:
-            member = await lock_member(conn, member_id)
+            (
+                member,
+                (previous, earned_in_window, invited, bonus_days, challenges),
+            ) = await _CHECK_IN_READ.lock(
+                conn,
+                member_id,
+                yesterday=day - timedelta(days=1),
+                **window_bounds(self.config, day),
+            )
             if member.frozen:
                 raise Frozen(f"member {member_id} is frozen", member_id=member_id)
-            previous = await _streak_on(conn, member_id, day - timedelta(days=1))
-            streak = previous + 1
+            streak = int(previous or 0) + 1
             reward = rules.checkin_reward(streak, self.config.checkin)
             granted, capped, balance = 0, 0, member.balance
             if reward:
@@ -125,34 +133,42 @@ class CheckIns:
                     reference=day.isoformat(),
                     key=f"checkin:{member_id}:{day.isoformat()}",
                     now=now,
+                    standing=standing_of(self.config, int(earned_in_window)),
                 )
                 granted, capped, balance = earned.granted, earned.capped, earned.balance
-            bonus = await pay_bonus(
-                conn,
-                self.config,
-                replace(member, balance=balance),
-                applies_to="checkin",
-                base=reward,
-                cause_key=f"checkin:{member_id}:{day.isoformat()}",
-                reference=f"checkin:{day.isoformat()}",
-                now=now,
-            )
+            bonus = None
+            if bonus_days:
+                bonus = await pay_bonus(
+                    conn,
+                    self.config,
+                    replace(member, balance=balance),
+                    applies_to="checkin",
+                    base=reward,
+                    cause_key=f"checkin:{member_id}:{day.isoformat()}",
+                    reference=f"checkin:{day.isoformat()}",
+                    now=now,
+                )
             if bonus is not None:
                 balance = bonus.balance
-            await conn.execute(
-                insert(CheckIn).values(
-                    member_id=member_id,
-                    day=day,
-                    streak=streak,
-                    reward=granted,
-                    makeup=False,
-                    created_at=now,
-                )
+            await _INSERT_CHECKIN.run(
+                conn,
+                {
+                    "member_id": member_id,
+                    "day": day,
+                    "streak": streak,
+                    "reward": granted,
+                    "makeup": False,
+                    "created_at": now,
+                },
             )
-            referral = await qualify(conn, self.config, member_id, "checkin", now)
+            referral = None
+            if invited:
+                referral = await qualify(conn, self.config, member_id, "checkin", now)
             if referral is not None:
                 balance = referral.invitee_balance
-            tasks = await advance(conn, self.config, member_id, "checkins", now, notified=True)
+            tasks: tuple[TaskReward, ...] = ()
+            if challenges:
+                tasks = await advance(conn, self.config, member_id, "checkins", now, notified=True)
             if tasks:
                 balance = tasks[-1].balance
             milestone = rules.next_milestone(streak, self.config.checkin)
@@ -351,17 +367,32 @@ async def _joined_on(conn: AsyncConnection, member_id: int, config: Config) -> d
 
 
 _CHECKINS = cast(Table, CheckIn.__table__)
-# Built once: every check-in runs it (see core.ledger on why).
-_STREAK_ON = select(_CHECKINS.c.streak).where(
-    _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("on_day")
+# Built once and run at the driver: every check-in runs them (see core.db.prepared on why).
+_STREAK_ON = Prepared(
+    select(_CHECKINS.c.streak).where(
+        _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("on_day")
+    )
+)
+_INSERT_CHECKIN = Prepared(insert(_CHECKINS))
+# A check-in's reads, folded into the member's lock: yesterday's streak, the points earned in
+# the tier window, and whether a pending invite, a member day or a challenge could apply at
+# all (most check-ins have none of the three, and skip their reads).
+_CHECK_IN_READ = LockedRead(
+    select(_CHECKINS.c.streak)
+    .where(
+        _CHECKINS.c.member_id == bindparam("member_id"), _CHECKINS.c.day == bindparam("yesterday")
+    )
+    .scalar_subquery(),
+    EARNED_IN_WINDOW.scalar_subquery(),
+    pending_referral(bindparam("member_id")).exists(),
+    any_rule_for("checkin"),
+    any_challenge_on("checkins"),
 )
 
 
 async def _streak_on(conn: AsyncConnection, member_id: int, day: date) -> int:
     """The streak counted on ``day``, 0 if the member did not check in that day."""
-    streak = (
-        await conn.execute(_STREAK_ON, {"member_id": member_id, "on_day": day})
-    ).scalar_one_or_none()
+    streak = await _STREAK_ON.scalar(conn, {"member_id": member_id, "on_day": day})
     return int(streak or 0)
 
 

@@ -15,6 +15,7 @@ from core import rules
 from core.accounts import SystemAccount
 from core.config import Config, Tier
 from core.db.models import Member, MemberDay
+from core.db.prepared import Prepared
 from core.errors import Frozen
 from core.ledger import MemberLock, credit_member
 
@@ -97,19 +98,34 @@ async def current_standing(
 ) -> Standing:
     """The tier the rolling window gives on ``day``: a tier lapses when its earnings age out,
     whatever the member row last recorded."""
-    earned = await earned_in_window(conn, config, member_id, day)
-    return Standing(rules.tier_for(earned, config.tiers), earned)
+    return standing_of(config, await earned_in_window(conn, config, member_id, day))
 
 
-# Built once: they run in every earning (see core.ledger on why).
+def standing_of(config: Config, earned_in_window: int) -> Standing:
+    """The standing that ``earned_in_window`` points in the window give."""
+    return Standing(rules.tier_for(earned_in_window, config.tiers), earned_in_window)
+
+
+# Built once and run at the driver: they run in every earning (see core.db.prepared on why).
 _DAYS = cast(Table, MemberDay.__table__)
-_EARNED_ON = select(_DAYS.c.earned).where(
-    _DAYS.c.member_id == bindparam("member_id"), _DAYS.c.day == bindparam("on_day")
+_MEMBERS = cast(Table, Member.__table__)
+_EARNED_ON = Prepared(
+    select(_DAYS.c.earned).where(
+        _DAYS.c.member_id == bindparam("member_id"), _DAYS.c.day == bindparam("on_day")
+    )
 )
-_EARNED_BETWEEN = select(func.coalesce(func.sum(_DAYS.c.earned), 0)).where(
+# What :func:`earned_in_window` reads; use cases fold it into their lock read (LockedRead)
+# with the parameters :func:`window_bounds` gives.
+EARNED_IN_WINDOW = select(func.coalesce(func.sum(_DAYS.c.earned), 0)).where(
     _DAYS.c.member_id == bindparam("member_id"),
     _DAYS.c.day >= bindparam("first_day"),
     _DAYS.c.day <= bindparam("last_day"),
+)
+_EARNED_BETWEEN = Prepared(EARNED_IN_WINDOW)
+_SET_TIER = Prepared(
+    update(_MEMBERS)
+    .where(_MEMBERS.c.id == bindparam("member_id"))
+    .values(tier=bindparam("new_tier"))
 )
 
 
@@ -122,23 +138,21 @@ def _add_earned_statement(insert: Callable[[Table], Any]) -> Any:
 
 
 _ADD_EARNED = {
-    "postgresql": _add_earned_statement(postgresql.insert),
-    "sqlite": _add_earned_statement(sqlite.insert),
+    "postgresql": Prepared(_add_earned_statement(postgresql.insert)),
+    "sqlite": Prepared(_add_earned_statement(sqlite.insert)),
 }
 
 
 async def _earned_on(conn: AsyncConnection, member_id: int, day: date) -> int:
-    earned = (
-        await conn.execute(_EARNED_ON, {"member_id": member_id, "on_day": day})
-    ).scalar_one_or_none()
+    earned = await _EARNED_ON.scalar(conn, {"member_id": member_id, "on_day": day})
     return int(earned or 0)
 
 
 async def add_earned(conn: AsyncConnection, member_id: int, day: date, delta: int) -> None:
     """Count ``delta`` points (negative for a reversal) as earned by the member on ``day``."""
     if delta >= 0:
-        await conn.execute(
-            _ADD_EARNED[conn.dialect.name], {"member_id": member_id, "day": day, "earned": delta}
+        await _ADD_EARNED[conn.dialect.name].run(
+            conn, {"member_id": member_id, "day": day, "earned": delta}
         )
     else:
         # A reversal lowers what counted, never below zero.
@@ -155,13 +169,15 @@ async def add_earned(conn: AsyncConnection, member_id: int, day: date, delta: in
 
 async def earned_in_window(conn: AsyncConnection, config: Config, member_id: int, day: date) -> int:
     """Points the member earned in the tier window that ends on ``day`` (inclusive)."""
-    first = day - timedelta(days=config.tiers.window_days - 1)
-    total = (
-        await conn.execute(
-            _EARNED_BETWEEN, {"member_id": member_id, "first_day": first, "last_day": day}
-        )
-    ).scalar_one()
+    total = await _EARNED_BETWEEN.scalar(
+        conn, {"member_id": member_id, **window_bounds(config, day)}
+    )
     return int(total)
+
+
+def window_bounds(config: Config, day: date) -> dict[str, date]:
+    """The parameters of :data:`EARNED_IN_WINDOW` for the tier window that ends on ``day``."""
+    return {"first_day": day - timedelta(days=config.tiers.window_days - 1), "last_day": day}
 
 
 async def refresh_tier(
@@ -182,5 +198,5 @@ async def refresh_tier(
         earned = await earned_in_window(conn, config, member_id, day)
     tier = rules.tier_for(earned, config.tiers).name
     if tier != current:
-        await conn.execute(update(Member).where(Member.id == member_id).values(tier=tier))
+        await _SET_TIER.run(conn, {"member_id": member_id, "new_tier": tier})
     return tier

@@ -13,7 +13,7 @@ from core.config import Config
 from core.db.database import Database
 from core.errors import HoldNotPending, InvalidInput, UnknownHold
 from core.idempotency import Outcome, run_once
-from core.ledger import expired_hold_ids, lock_member, place_hold, settle_hold
+from core.ledger import expired_hold_ids, place_hold, settle_hold
 
 _CODE_CHARS = set("abcdefghijklmnopqrstuvwxyz_")
 
@@ -61,7 +61,7 @@ class Holds:
         expires_at = now + (wait or timedelta(minutes=self.config.holds.timeout_minutes))
 
         async def work(conn: AsyncConnection) -> HoldResult:
-            await lock_member(conn, member_id)
+            # place_hold's conditional debit is the member's lock, the first this takes.
             hold_id, balance = await place_hold(
                 conn,
                 member_id=member_id,

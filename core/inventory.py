@@ -9,27 +9,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db.models import CouponCode, Item, Redemption
+from core.db.prepared import Prepared
 from core.db.types import UTCDateTime
+
+# Every redemption takes stock: built once and run at the driver (see core.db.prepared on why).
+_ITEMS = cast(Table, Item.__table__)
+_TAKE_STOCK = Prepared(
+    update(_ITEMS)
+    .where(
+        _ITEMS.c.id == bindparam("item"),
+        _ITEMS.c.stock.is_not(None),
+        _ITEMS.c.stock >= bindparam("units"),
+    )
+    .values(stock=_ITEMS.c.stock - bindparam("units"))
+)
+_UNLIMITED = Prepared(
+    select(_ITEMS.c.id).where(_ITEMS.c.id == bindparam("item"), _ITEMS.c.stock.is_(None))
+)
 
 
 async def take_stock(conn: AsyncConnection, item_id: int, quantity: int = 1) -> bool:
     """Take ``quantity`` units; False when not enough are left. Unlimited items always give."""
-    result = await conn.execute(
-        update(Item)
-        .where(Item.id == item_id, Item.stock.is_not(None), Item.stock >= quantity)
-        .values(stock=Item.stock - quantity)
-    )
-    if result.rowcount:
+    if await _TAKE_STOCK.run(conn, {"item": item_id, "units": quantity}):
         return True
-    unlimited = (
-        await conn.execute(select(Item.id).where(Item.id == item_id, Item.stock.is_(None)))
-    ).first()
-    return unlimited is not None
+    return await _UNLIMITED.first(conn, {"item": item_id}) is not None
 
 
 async def return_stock(conn: AsyncConnection, item_id: int, quantity: int = 1) -> None:

@@ -8,15 +8,17 @@ back a value computed in Python.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.accounts import SystemAccount
 from core.db.models import Account, Hold, Lot, Member, Transfer
+from core.db.prepared import Prepared
 from core.errors import Frozen, HoldNotPending, InsufficientPoints, UnknownHold, UnknownMember
 
 
@@ -30,54 +32,98 @@ class MemberLock:
     tier: str
 
 
-# The statements every use case runs, built once: building one per call costs several times
-# more than executing it (docs/performance.md). Parameters never share a column's name.
+# The statements every use case runs, built once and run at the driver (core.db.prepared):
+# building one per call costs several times more than executing it (docs/performance.md).
+# Parameters never share a column's name.
 _ACCOUNTS = cast(Table, Account.__table__)
 _MEMBERS = cast(Table, Member.__table__)
 _TRANSFERS = cast(Table, Transfer.__table__)
 _LOTS = cast(Table, Lot.__table__)
-_LOCK_MEMBER = (
+_HOLDS = cast(Table, Hold.__table__)
+_LOCK_MEMBER = Prepared(
     select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen, _MEMBERS.c.tier)
     .join(_MEMBERS, _MEMBERS.c.id == _ACCOUNTS.c.id)
     .where(_ACCOUNTS.c.id == bindparam("member_id"))
     .with_for_update(of=_ACCOUNTS)
 )
-_INSERT_TRANSFER = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
-_INSERT_LOT = insert(_LOTS)
-_ADD_TO_BALANCE = (
+_INSERT_TRANSFER = Prepared(insert(_TRANSFERS).returning(_TRANSFERS.c.id))
+_INSERT_LOT = Prepared(insert(_LOTS))
+_ADD_TO_BALANCE = Prepared(
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("member_id"))
     .values(balance=_ACCOUNTS.c.balance + bindparam("delta"))
     .returning(_ACCOUNTS.c.balance)
 )
-_TAKE_FROM_BALANCE = (
+_TAKE = (
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("member_id"), _ACCOUNTS.c.balance >= bindparam("delta"))
     .values(balance=_ACCOUNTS.c.balance - bindparam("delta"))
     .returning(_ACCOUNTS.c.balance)
 )
-_SPEND_FROM_BALANCE = _TAKE_FROM_BALANCE.where(_ACCOUNTS.c.frozen.is_(False))
+_TAKE_FROM_BALANCE = Prepared(_TAKE)
+_SPEND_FROM_BALANCE = Prepared(_TAKE.where(_ACCOUNTS.c.frozen.is_(False)))
+_ACCOUNT_STATE = Prepared(
+    select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen).where(_ACCOUNTS.c.id == bindparam("member_id"))
+)
+_MEMBER_EXISTS = Prepared(select(_MEMBERS.c.id).where(_MEMBERS.c.id == bindparam("member_id")))
 
 
 async def lock_member(conn: AsyncConnection, member_id: int) -> MemberLock:
     """Lock the member's account (the first lock any use case takes) and read it."""
-    row = (await conn.execute(_LOCK_MEMBER, {"member_id": member_id})).first()
+    row = await _LOCK_MEMBER.first(conn, {"member_id": member_id})
     if row is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
-    return MemberLock(member_id, row.balance, row.frozen, row.tier)
+    balance, frozen, tier = row
+    return MemberLock(member_id, balance, frozen, tier)
+
+
+class LockedRead:
+    """The member's lock, and what the use case reads about them next, in as few round trips
+    as the database allows.
+
+    ``columns`` are scalar subqueries and ``EXISTS`` tests on ``:member_id`` (and parameters
+    of their own). On SQLite they ride on the lock read itself: the writer holds the database
+    for the whole transaction, so every read sees the latest rows. On PostgreSQL they are one
+    read right after the lock: folded into a ``SELECT ... FOR UPDATE`` that had to wait for
+    the lock, they would read the rows as they were before the wait (READ COMMITTED takes the
+    statement's snapshot when it starts), and miss what the previous holder just wrote.
+    """
+
+    def __init__(self, *columns: ColumnElement[Any]) -> None:
+        self._together = Prepared(
+            select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen, _MEMBERS.c.tier, *columns)
+            .join(_MEMBERS, _MEMBERS.c.id == _ACCOUNTS.c.id)
+            .where(_ACCOUNTS.c.id == bindparam("member_id"))
+            .with_for_update(of=_ACCOUNTS)
+        )
+        self._after = Prepared(select(*columns))
+
+    async def lock(
+        self, conn: AsyncConnection, member_id: int, **params: Any
+    ) -> tuple[MemberLock, Sequence[Any]]:
+        """Lock the member; their account and the values of ``columns``, in order."""
+        values = {"member_id": member_id, **params}
+        if conn.dialect.name != "sqlite":
+            member = await lock_member(conn, member_id)
+            row = await self._after.first(conn, values)
+            assert row is not None  # a SELECT without FROM has one row
+            return member, row
+        row = await self._together.first(conn, values)
+        if row is None:
+            raise UnknownMember(f"no member {member_id}", member_id=member_id)
+        return MemberLock(member_id, row[0], row[1], row[2]), row[3:]
 
 
 async def current_balance(conn: AsyncConnection, member_id: int) -> int:
     """The member's balance as this transaction sees it."""
-    balance = (
-        await conn.execute(select(Account.balance).where(Account.id == member_id))
-    ).scalar_one()
-    return int(balance)
+    row = await _ACCOUNT_STATE.first(conn, {"member_id": member_id})
+    assert row is not None, f"no account {member_id}"
+    return int(row[0])
 
 
 async def require_member(conn: AsyncConnection, member_id: int) -> None:
     """Refuse a member id nobody joined with (for reads, which lock nothing)."""
-    if (await conn.execute(select(Member.id).where(Member.id == member_id))).first() is None:
+    if await _MEMBER_EXISTS.first(conn, {"member_id": member_id}) is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
 
 
@@ -92,20 +138,18 @@ async def _insert_transfer(
     reference: str,
     now: datetime,
 ) -> int:
-    transfer_id = (
-        await conn.execute(
-            _INSERT_TRANSFER,
-            {
-                "key": key,
-                "debit_account_id": int(debit),
-                "credit_account_id": int(credit),
-                "amount": amount,
-                "code": code,
-                "reference": reference,
-                "created_at": now,
-            },
-        )
-    ).scalar_one()
+    transfer_id = await _INSERT_TRANSFER.scalar(
+        conn,
+        {
+            "key": key,
+            "debit_account_id": int(debit),
+            "credit_account_id": int(credit),
+            "amount": amount,
+            "code": code,
+            "reference": reference,
+            "created_at": now,
+        },
+    )
     return int(transfer_id)
 
 
@@ -136,11 +180,9 @@ async def credit_member(
         reference=reference,
         now=now,
     )
-    balance = (
-        await conn.execute(_ADD_TO_BALANCE, {"member_id": member_id, "delta": amount})
-    ).scalar_one()
-    await conn.execute(
-        _INSERT_LOT,
+    balance = await _ADD_TO_BALANCE.scalar(conn, {"member_id": member_id, "delta": amount})
+    await _INSERT_LOT.run(
+        conn,
         {
             "account_id": member_id,
             "transfer_id": transfer_id,
@@ -154,8 +196,9 @@ async def credit_member(
 
 # Take ``amount`` from the member's open lots, earliest expiry first (lots that never expire
 # last), recording each lot's share so a reversal can put it back where it came from.
-_DRAW_LOTS = text(
-    """
+_DRAW_LOTS = Prepared(
+    text(
+        """
     INSERT INTO lot_draws (transfer_id, lot_id, amount)
     SELECT :transfer_id, id,
            CASE WHEN running <= :amount THEN remaining ELSE remaining - (running - :amount) END
@@ -169,13 +212,25 @@ _DRAW_LOTS = text(
     ) AS ordered
     WHERE running - remaining < :amount
     """
+    )
 )
-_APPLY_DRAWS = text(
-    """
+_APPLY_DRAWS = Prepared(
+    text(
+        """
     UPDATE lots SET remaining = lots.remaining - lot_draws.amount
     FROM lot_draws
     WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
     """
+    )
+)
+_RESTORE_DRAWS = Prepared(
+    text(
+        """
+    UPDATE lots SET remaining = lots.remaining + lot_draws.amount
+    FROM lot_draws
+    WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
+    """
+    )
 )
 
 
@@ -197,9 +252,7 @@ async def debit_member(
     last points. ``require_active`` refuses a frozen member (spending); reversals pass False.
     """
     statement = _SPEND_FROM_BALANCE if require_active else _TAKE_FROM_BALANCE
-    balance = (
-        await conn.execute(statement, {"member_id": member_id, "delta": amount})
-    ).scalar_one_or_none()
+    balance = await statement.scalar(conn, {"member_id": member_id, "delta": amount})
     if balance is None:
         await _explain_refused_debit(conn, member_id, amount, require_active)
     transfer_id = await _insert_transfer(
@@ -213,24 +266,23 @@ async def debit_member(
         now=now,
     )
     params = {"transfer_id": transfer_id, "amount": amount, "member_id": member_id}
-    await conn.execute(_DRAW_LOTS, params)
-    await conn.execute(_APPLY_DRAWS, {"transfer_id": transfer_id})
+    await _DRAW_LOTS.run(conn, params)
+    await _APPLY_DRAWS.run(conn, {"transfer_id": transfer_id})
     return transfer_id, int(balance)
 
 
 async def _explain_refused_debit(
     conn: AsyncConnection, member_id: int, amount: int, require_active: bool
 ) -> NoReturn:
-    row = (
-        await conn.execute(select(Account.balance, Account.frozen).where(Account.id == member_id))
-    ).first()
+    row = await _ACCOUNT_STATE.first(conn, {"member_id": member_id})
     if row is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
-    if require_active and row.frozen:
+    balance, frozen = row
+    if require_active and frozen:
         raise Frozen(f"member {member_id} is frozen", member_id=member_id)
     raise InsufficientPoints(
-        f"member {member_id} has {row.balance} points, needs {amount}",
-        balance=int(row.balance),
+        f"member {member_id} has {balance} points, needs {amount}",
+        balance=int(balance),
         needed=amount,
     )
 
@@ -262,20 +314,35 @@ async def restore_debit(
         reference=reference,
         now=now,
     )
-    balance = (
-        await conn.execute(_ADD_TO_BALANCE, {"member_id": member_id, "delta": amount})
-    ).scalar_one()
-    await conn.execute(
-        text(
-            """
-            UPDATE lots SET remaining = lots.remaining + lot_draws.amount
-            FROM lot_draws
-            WHERE lot_draws.transfer_id = :transfer_id AND lot_draws.lot_id = lots.id
-            """
-        ),
-        {"transfer_id": original_transfer_id},
-    )
+    balance = await _ADD_TO_BALANCE.scalar(conn, {"member_id": member_id, "delta": amount})
+    await _RESTORE_DRAWS.run(conn, {"transfer_id": original_transfer_id})
     return transfer_id, int(balance)
+
+
+_INSERT_HOLD = Prepared(insert(_HOLDS).returning(_HOLDS.c.id))
+# The hold's owner locked (their account, the first lock) and the hold read, in one statement.
+# The hold's status read here may be stale on PostgreSQL if the lock had to wait (see
+# LockedRead); _SETTLE_HOLD's condition is what decides.
+_LOCK_HOLD_OWNER = Prepared(
+    select(
+        _ACCOUNTS.c.id,
+        _ACCOUNTS.c.balance,
+        _HOLDS.c.status,
+        _HOLDS.c.destination_id,
+        _HOLDS.c.amount,
+        _HOLDS.c.hold_transfer_id,
+        _HOLDS.c.code,
+        _HOLDS.c.reference,
+    )
+    .join(_HOLDS, _HOLDS.c.account_id == _ACCOUNTS.c.id)
+    .where(_HOLDS.c.id == bindparam("hold_id"))
+    .with_for_update(of=_ACCOUNTS)
+)
+_SETTLE_HOLD = Prepared(
+    update(_HOLDS)
+    .where(_HOLDS.c.id == bindparam("hold_id"), _HOLDS.c.status == "pending")
+    .values(status=bindparam("settled"), settle_transfer_id=bindparam("settle_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -316,23 +383,20 @@ async def place_hold(
         key=f"{key}#hold",
         now=now,
     )
-    hold_id = (
-        await conn.execute(
-            insert(Hold)
-            .values(
-                account_id=member_id,
-                destination_id=destination,
-                amount=amount,
-                status="pending",
-                code=code,
-                reference=reference,
-                created_at=now,
-                expires_at=expires_at,
-                hold_transfer_id=transfer_id,
-            )
-            .returning(Hold.id)
-        )
-    ).scalar_one()
+    hold_id = await _INSERT_HOLD.scalar(
+        conn,
+        {
+            "account_id": member_id,
+            "destination_id": int(destination),
+            "amount": amount,
+            "status": "pending",
+            "code": code,
+            "reference": reference,
+            "created_at": now,
+            "expires_at": expires_at,
+            "hold_transfer_id": transfer_id,
+        },
+    )
     return int(hold_id), balance
 
 
@@ -342,38 +406,25 @@ async def settle_hold(
     """Post a pending hold to its destination, or void it back into the member's lots.
 
     Returns the hold and the member's balance after. Refuses a hold that is not pending, so a
-    hold is settled exactly once however often it is asked.
+    hold is settled exactly once however often it is asked. The refusal may come after this
+    wrote the settling transfer (another request settled the hold while this one waited for
+    the member's lock): it must end the use case, whose rollback takes the transfer back, as
+    every caller lets it.
     """
-    member_id = (
-        await conn.execute(select(Hold.account_id).where(Hold.id == hold_id))
-    ).scalar_one_or_none()
-    if member_id is None:
-        raise UnknownHold(f"no hold {hold_id}", hold_id=hold_id)
-    member = await lock_member(conn, member_id)
-    row = (
-        await conn.execute(
-            update(Hold)
-            .where(Hold.id == hold_id, Hold.status == "pending")
-            .values(status="posted" if post else "voided")
-            .returning(
-                Hold.destination_id,
-                Hold.amount,
-                Hold.hold_transfer_id,
-                Hold.code,
-                Hold.reference,
-            )
-        )
-    ).first()
+    row = await _LOCK_HOLD_OWNER.first(conn, {"hold_id": hold_id})
     if row is None:
+        raise UnknownHold(f"no hold {hold_id}", hold_id=hold_id)
+    member_id, balance, status, destination, amount, hold_transfer_id, code, reference = row
+    if status != "pending":
         raise HoldNotPending(f"hold {hold_id} is already settled", hold_id=hold_id)
     hold = HoldRow(
         hold_id,
         member_id,
-        SystemAccount(row.destination_id),
-        int(row.amount),
-        int(row.hold_transfer_id),
-        row.code,
-        row.reference,
+        SystemAccount(destination),
+        int(amount),
+        int(hold_transfer_id),
+        code,
+        reference,
     )
     if post:
         settle_id = await _insert_transfer(
@@ -386,7 +437,6 @@ async def settle_hold(
             reference=hold.reference,
             now=now,
         )
-        balance = member.balance
     else:
         settle_id, balance = await restore_debit(
             conn,
@@ -399,8 +449,14 @@ async def settle_hold(
             key=f"{key}#void",
             now=now,
         )
-    await conn.execute(update(Hold).where(Hold.id == hold_id).values(settle_transfer_id=settle_id))
-    return hold, balance
+    settled = "posted" if post else "voided"
+    if not await _SETTLE_HOLD.run(
+        conn, {"hold_id": hold_id, "settled": settled, "settle_id": settle_id}
+    ):
+        # Settled by another request while this one waited for the lock (PostgreSQL): the
+        # caller's transaction or savepoint rolls back the transfer made above.
+        raise HoldNotPending(f"hold {hold_id} is already settled", hold_id=hold_id)
+    return hold, int(balance)
 
 
 async def pending_hold_total(conn: AsyncConnection, member_id: int) -> int:

@@ -28,7 +28,7 @@ from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Exists, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
@@ -207,6 +207,16 @@ def _audited(view: MemberDayView) -> dict[str, Any]:
         "multiplier": view.multiplier,
         "active": view.active,
     }
+
+
+def any_rule_for(applies_to: AppliesTo) -> Exists:
+    """Whether any active rule applies to ``applies_to``: false means :func:`pay_bonus` pays
+    nothing whatever the day (use cases fold it into their lock read)."""
+    return (
+        select(MemberDayRule.id)
+        .where(MemberDayRule.active.is_(True), MemberDayRule.applies_to == applies_to)
+        .exists()
+    )
 
 
 async def rules_on(conn: AsyncConnection, day: date) -> list[MemberDayView]:

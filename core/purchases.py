@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
@@ -15,12 +16,20 @@ from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Order
-from core.earning import add_earned, current_standing, earn, refresh_tier
+from core.db.prepared import Prepared
+from core.earning import (
+    EARNED_IN_WINDOW,
+    add_earned,
+    earn,
+    refresh_tier,
+    standing_of,
+    window_bounds,
+)
 from core.errors import AlreadyRefunded, Frozen, KeyReused, UnknownOrder
 from core.idempotency import run_once
-from core.ledger import current_balance, debit_member, lock_member
-from core.referrals import ReferralReward, qualify
-from core.task_rewards import advance_each
+from core.ledger import LockedRead, current_balance, debit_member, lock_member
+from core.referrals import ReferralReward, pending_referral, qualify
+from core.task_rewards import advance_each, any_challenge_on
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,20 @@ def _refund_key(order_id: str, refund_id: str) -> str:
     return f"refund:{order_id}@{refund_id}"
 
 
+# Built once and run at the driver: every purchase runs them (see core.db.prepared on why).
+_ORDERS = cast(Table, Order.__table__)
+_INSERT_ORDER = Prepared(insert(_ORDERS))
+# A purchase's reads, folded into the member's lock: whether the order was recorded before,
+# the points earned in the tier window, and whether a pending invite or a shop challenge could
+# apply at all.
+_PURCHASE_READ = LockedRead(
+    select(_ORDERS.c.order_id).where(_ORDERS.c.order_id == bindparam("order_id")).exists(),
+    EARNED_IN_WINDOW.scalar_subquery(),
+    pending_referral(bindparam("member_id")).exists(),
+    any_challenge_on("shop"),
+)
+
+
 async def credit_purchase(
     conn: AsyncConnection,
     config: Config,
@@ -97,13 +120,13 @@ async def credit_purchase(
     it inside its own use cases. An order id recorded before is refused (:class:`KeyReused`).
     A purchase may qualify the member's invite (``core.referrals.qualify``).
     """
-    member = await lock_member(conn, member_id)
-    if (
-        await conn.execute(select(Order.order_id).where(Order.order_id == order_id))
-    ).first() is not None:
-        raise KeyReused(f"order {order_id!r} was recorded before", key=f"purchase:{order_id}")
     day = rules.business_day(now, config.mall.timezone)
-    standing = await current_standing(conn, config, member_id, day)
+    member, (recorded, earned_in_window, invited, challenges) = await _PURCHASE_READ.lock(
+        conn, member_id, order_id=order_id, **window_bounds(config, day)
+    )
+    if recorded:
+        raise KeyReused(f"order {order_id!r} was recorded before", key=f"purchase:{order_id}")
+    standing = standing_of(config, int(earned_in_window))
     reckoned = rules.purchase_points(amount_minor, category, standing.tier, now, config.earning)
     granted, capped, balance, tier_name = 0, 0, member.balance, standing.tier.name
     if reckoned.points:
@@ -122,20 +145,24 @@ async def credit_purchase(
         balance, tier_name = earned.balance, earned.tier
     elif member.frozen:
         raise Frozen(f"member {member_id} is frozen", member_id=member_id)
-    await conn.execute(
-        insert(Order).values(
-            order_id=order_id,
-            member_id=member_id,
-            amount_minor=amount_minor,
-            category=category,
-            points=granted,
-            created_at=now,
-        )
+    await _INSERT_ORDER.run(
+        conn,
+        {
+            "order_id": order_id,
+            "member_id": member_id,
+            "amount_minor": amount_minor,
+            "category": category,
+            "points": granted,
+            "refunded_minor": 0,
+            "points_reversed": 0,
+            "points_unrecovered": 0,
+            "created_at": now,
+        },
     )
-    referral = await qualify(conn, config, member_id, "purchase", now)
+    referral = await qualify(conn, config, member_id, "purchase", now) if invited else None
     if referral is not None:
         balance = referral.invitee_balance
-    if await advance_each(conn, config, member_id, ("shop",), now):
+    if challenges and await advance_each(conn, config, member_id, ("shop",), now):
         balance = await current_balance(conn, member_id)
     return PurchaseResult(
         order_id=order_id,

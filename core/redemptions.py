@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,6 +52,7 @@ from core.audit import write_entry
 from core.config import Config
 from core.db.database import Database
 from core.db.models import CouponCode, FlashSale, Hold, Item, Redemption
+from core.db.prepared import Prepared
 from core.eligibility import (
     ItemRecord,
     ItemView,
@@ -78,6 +79,7 @@ from core.errors import (
 from core.idempotency import marked, run_once
 from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
 from core.ledger import (
+    LockedRead,
     current_balance,
     debit_member,
     lock_member,
@@ -86,11 +88,11 @@ from core.ledger import (
     restore_debit,
     settle_hold,
 )
-from core.referrals import qualify
+from core.referrals import pending_referral, qualify
 from core.rollups import restate_redemption
 from core.star_refunds import record_due, stars_for
 from core.stored_secrets import kept_secret
-from core.task_rewards import advance_each
+from core.task_rewards import advance_each, any_challenge_on
 
 AWAITING = ("awaiting_approval", "awaiting_payment")
 ENDED = ("cancelled", "rejected")
@@ -100,6 +102,12 @@ GOT_IT = ("completed", "fulfilled")
 PREPARING, SHIPPED, DELIVERED = "preparing", "shipped", "delivered"
 
 _SECRET_KEY = "secret:confirm-tokens"
+# A redemption's reads folded into the member's lock: whether a pending invite or a challenge on
+# redeeming or spending could apply at all (most redemptions have neither, and skip the reads).
+_REDEEM_READ = LockedRead(
+    pending_referral(bindparam("member_id")).exists(),
+    or_(any_challenge_on("redeem"), any_challenge_on("spend")),
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # item id . sale id (0: none) . base64url(issued ms [6] + nonce [3] + mac [12])
 # At most 60 characters: it fits the redemptions' confirm_token column (64).
@@ -270,6 +278,10 @@ def _view_query() -> Any:
     )
 
 
+# Every redemption answers with its view: built once and run at the driver (core.db.prepared).
+_VIEW_ONE = Prepared(_view_query().where(Redemption.id == bindparam("redemption_id")))
+
+
 def _to_view(row: Row[Any], config: Config) -> RedemptionView:
     wait_ends_at = None
     if row.status in AWAITING:
@@ -314,7 +326,7 @@ def _to_view(row: Row[Any], config: Config) -> RedemptionView:
 async def redemption_view(
     conn: AsyncConnection, config: Config, redemption_id: int
 ) -> RedemptionView:
-    row = (await conn.execute(_view_query().where(Redemption.id == redemption_id))).first()
+    row = await _VIEW_ONE.named(conn, {"redemption_id": redemption_id})
     if row is None:
         raise UnknownRedemption(f"no redemption {redemption_id}", redemption_id=redemption_id)
     return _to_view(row, config)
@@ -384,10 +396,10 @@ async def give_back_units(
 
 async def insert_redemption(conn: AsyncConnection, **values: Any) -> int:
     """Record a redemption; ``values`` are its columns."""
-    redemption_id = (
-        await conn.execute(insert(Redemption).values(**values).returning(Redemption.id))
-    ).scalar_one()
-    return int(redemption_id)
+    return int(await _INSERT_REDEMPTION.scalar(conn, values))
+
+
+_INSERT_REDEMPTION = Prepared(insert(Redemption).returning(Redemption.id))
 
 
 # --- The service -------------------------------------------------------------------------------
@@ -511,7 +523,7 @@ class Redemptions:
         # Sold out: refused before any lock is taken.
         if (left := await units_left(conn, item, sale)) is not None and left <= 0:
             raise SoldOut(f"item {item.item_id} is sold out", item_id=item.item_id)
-        lock = await lock_member(conn, member_id)
+        lock, (invited, challenges) = await _REDEEM_READ.lock(conn, member_id)
         member = MemberState(member_id, lock.balance, lock.frozen, lock.tier)
         view = await assess(conn, self.config, member, item, sale, now)
         refuse_if_blocked(view, member)
@@ -570,11 +582,13 @@ class Redemptions:
             created_at=now,
             updated_at=now,
         )
-        if status == "completed":
+        if status == "completed" and invited:
             referral = await qualify(conn, self.config, member_id, "redemption", now)
             if referral is not None:
                 balance = referral.invitee_balance
-        if await advance_each(conn, self.config, member_id, ("redeem", "spend"), now):
+        if challenges and await advance_each(
+            conn, self.config, member_id, ("redeem", "spend"), now
+        ):
             balance = await current_balance(conn, member_id)
         return RedemptionResult(await redemption_view(conn, self.config, redemption_id), balance)
 

@@ -33,6 +33,7 @@ from typing import Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     SQLColumnExpression,
     String,
     bindparam,
@@ -54,6 +55,7 @@ from core import rules, validation
 from core.config import Config, ReferralSettings
 from core.db.database import Database
 from core.db.models import CheckIn, InviteCode, Member, Order, Redemption, Referral, Transfer
+from core.db.prepared import Prepared
 from core.earning import earn
 from core.errors import InvalidInput, UnknownMember
 from core.ledger import MemberLock, lock_member, require_member
@@ -421,20 +423,24 @@ def _qualifies(
     return true()
 
 
+def pending_referral(invitee: ColumnElement[int]) -> Select[int]:
+    """The invitee's pending referral, if any (use cases fold its ``exists()`` into their lock
+    read and skip :func:`qualify` when it is false)."""
+    return select(Referral.invitee_id).where(
+        Referral.invitee_id == invitee, Referral.status == "pending"
+    )
+
+
 # Whether the invitee has a pending referral at all: built once, so the common case (most
 # events are of members with none) costs one cheap, already compiled read.
-_HAS_PENDING = (
-    select(Referral.invitee_id)
-    .where(Referral.invitee_id == bindparam("invitee_id"), Referral.status == "pending")
-    .limit(1)
-)
+_HAS_PENDING = Prepared(pending_referral(bindparam("invitee_id")).limit(1))
 
 
 async def _pending_qualified_referrer(
     conn: AsyncConnection, settings: ReferralSettings, invitee_id: int
 ) -> int | None:
     """The referrer of the invitee's pending referral, if the invitee has qualified."""
-    if (await conn.execute(_HAS_PENDING, {"invitee_id": invitee_id})).first() is None:
+    if await _HAS_PENDING.first(conn, {"invitee_id": invitee_id}) is None:
         return None
     found = (
         await conn.execute(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select
+from sqlalchemy import ColumnElement, Exists, Row, and_, bindparam, case, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules
@@ -53,9 +53,17 @@ GIVEN_BACK = ("hold_void", "redemption_refund")
 
 
 # Every check-in, spend, redemption, invite and order asks this: built once (see ledger.py).
-_OPEN_CHALLENGES = select(Task).where(
-    Task.kind == "challenge", Task.metric == bindparam("metric"), Task.active
-)
+def _challenges_on(metric: Any) -> ColumnElement[bool]:
+    return and_(Task.kind == "challenge", Task.metric == metric, Task.active)
+
+
+_OPEN_CHALLENGES = select(Task).where(_challenges_on(bindparam("metric")))
+
+
+def any_challenge_on(metric: str) -> Exists:
+    """Whether any active challenge counts ``metric``: false means :func:`advance` has
+    nothing to do (use cases fold it into their lock read)."""
+    return select(Task.id).where(_challenges_on(metric)).exists()
 
 
 @dataclass(frozen=True)

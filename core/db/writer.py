@@ -7,7 +7,7 @@ synchronous connection, and every ``await conn.execute(...)`` returns at once. S
 one writer at a time anyway, so nothing is lost by running them one after another here.
 
 Use cases are written once, against ``AsyncConnection``; :class:`ThreadConnection` offers
-the part of it they use (``execute``, ``begin_nested``, ``dialect``).
+the part of it they use (``execute``, ``begin_nested``, ``dialect``, ``sync_connection``).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class ThreadConnection:
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        self.sync_connection = connection  # as AsyncConnection names it (core.db.prepared)
         self.dialect = connection.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
