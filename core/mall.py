@@ -7,6 +7,7 @@ from datetime import datetime
 
 from core.adjustments import Adjustments
 from core.audit import Audit
+from core.balance_reads import BalanceReads
 from core.birthdays import Birthdays
 from core.blind_boxes import BlindBoxes
 from core.catalog import Catalog
@@ -59,6 +60,7 @@ class Mall:
     purchases: Purchases
     holds: Holds
     statements: Statements
+    balance_reads: BalanceReads
     catalog: Catalog
     redemptions: Redemptions
     flash_sales: FlashSales
@@ -94,6 +96,7 @@ class Mall:
             purchases=Purchases(db, config),
             holds=Holds(db, config),
             statements=Statements(db, config),
+            balance_reads=BalanceReads(db, config),
             catalog=Catalog(db, config),
             redemptions=Redemptions(db, config),
             flash_sales=FlashSales(db, config),

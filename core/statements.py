@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 
 from core import rules, validation
 from core.config import Config
@@ -92,7 +94,7 @@ class Statements:
         validation.member_id(member_id)
         validation.instant(now)
         tz = self.config.mall.timezone
-        horizon = rules.start_of_day(rules.business_day(now, tz) + timedelta(days=days + 1), tz)
+        horizon = expiring_horizon(self.config, now, days)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             rows = (
@@ -105,11 +107,7 @@ class Statements:
                     )
                 )
             ).all()
-        by_day: dict[date, int] = defaultdict(int)
-        for expires_at, remaining in rows:
-            assert expires_at is not None  # the query selects dated lots only
-            by_day[rules.last_valid_day(expires_at, tz)] += int(remaining)
-        return tuple(ExpiringPoints(day, by_day[day]) for day in sorted(by_day))
+        return expiring_by_day(rows, tz)
 
     async def history(self, member_id: int, *, page: int = 0, page_size: int = 10) -> HistoryPage:
         """The member's movements, newest first, ``page_size`` a page."""
@@ -161,14 +159,34 @@ class Statements:
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             earned = await earned_in_window(conn, self.config, member_id, day)
-        current = rules.tier_for(earned, self.config.tiers)
-        upcoming = rules.next_tier(current, self.config.tiers)
-        return TierStatus(
-            tier=current.name,
-            multiplier=str(current.multiplier),
-            validity_days=current.validity_days,
-            earned_in_window=earned,
-            window_days=self.config.tiers.window_days,
-            next_tier=upcoming.name if upcoming else None,
-            points_to_next=upcoming.threshold - earned if upcoming else None,
-        )
+        return tier_status(self.config, earned)
+
+
+def expiring_horizon(config: Config, now: datetime, days: int) -> datetime:
+    """The end of the last business day that counts as expiring within ``days`` days."""
+    tz = config.mall.timezone
+    return rules.start_of_day(rules.business_day(now, tz) + timedelta(days=days + 1), tz)
+
+
+def expiring_by_day(rows: Iterable[Row[Any]], tz: str) -> tuple[ExpiringPoints, ...]:
+    """Open lots (``expires_at``, ``remaining``) summed by their last day of use, soonest first."""
+    by_day: dict[date, int] = defaultdict(int)
+    for expires_at, remaining in rows:
+        assert expires_at is not None  # the queries select dated lots only
+        by_day[rules.last_valid_day(expires_at, tz)] += int(remaining)
+    return tuple(ExpiringPoints(day, by_day[day]) for day in sorted(by_day))
+
+
+def tier_status(config: Config, earned: int) -> TierStatus:
+    """The tier ``earned`` points in the window give, and what the next tier needs."""
+    current = rules.tier_for(earned, config.tiers)
+    upcoming = rules.next_tier(current, config.tiers)
+    return TierStatus(
+        tier=current.name,
+        multiplier=str(current.multiplier),
+        validity_days=current.validity_days,
+        earned_in_window=earned,
+        window_days=config.tiers.window_days,
+        next_tier=upcoming.name if upcoming else None,
+        points_to_next=upcoming.threshold - earned if upcoming else None,
+    )
