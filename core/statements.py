@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import or_, select
 
 from core import rules, validation
 from core.config import Config
@@ -168,7 +168,9 @@ def expiring_horizon(config: Config, now: datetime, days: int) -> datetime:
     return rules.start_of_day(rules.business_day(now, tz) + timedelta(days=days + 1), tz)
 
 
-def expiring_by_day(rows: Iterable[Row[Any]], tz: str) -> tuple[ExpiringPoints, ...]:
+def expiring_by_day(
+    rows: Iterable[tuple[datetime | None, int]], tz: ZoneInfo
+) -> tuple[ExpiringPoints, ...]:
     """Open lots (``expires_at``, ``remaining``) summed by their last day of use, soonest first."""
     by_day: dict[date, int] = defaultdict(int)
     for expires_at, remaining in rows:
