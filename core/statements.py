@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
 from core.config import Config
 from core.db.database import Database
-from core.db.models import Account, Lot, Member, Transfer
+from core.db.models import Account, Hold, Lot, Member, Transfer
 from core.earning import earned_in_window
 from core.errors import InvalidInput, UnknownMember
-from core.ledger import pending_hold_total, require_member
+from core.ledger import require_member
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,26 @@ class TierStatus:
     points_to_next: int | None
 
 
+_HELD = (
+    select(func.coalesce(func.sum(Hold.amount), 0))
+    .where(Hold.account_id == bindparam("member_id"), Hold.status == "pending")
+    .scalar_subquery()
+)
+_BALANCE = (
+    select(Account.balance, Account.frozen, Account.frozen_reason, _HELD.label("held"))
+    .join(Member, Member.id == Account.id)
+    .where(Account.id == bindparam("member_id"))
+)
+
+
+async def read_balance(conn: AsyncConnection, member_id: int) -> Balance:
+    """The member's balance with the points they have waiting in escrow (a subquery)."""
+    row = (await conn.execute(_BALANCE, {"member_id": member_id})).first()
+    if row is None:
+        raise UnknownMember(f"no member {member_id}", member_id=member_id)
+    return Balance(member_id, int(row.balance), int(row.held), row.frozen, row.frozen_reason)
+
+
 class Statements:
     """Read-only views of a member's points."""
 
@@ -73,19 +94,10 @@ class Statements:
         self.config = config
 
     async def balance(self, member_id: int) -> Balance:
+        """The member's balance, held points and freeze, in one prebuilt statement."""
         validation.member_id(member_id)
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(Account.balance, Account.frozen, Account.frozen_reason)
-                    .join(Member, Member.id == Account.id)
-                    .where(Account.id == member_id)
-                )
-            ).first()
-            if row is None:
-                raise UnknownMember(f"no member {member_id}", member_id=member_id)
-            held = await pending_hold_total(conn, member_id)
-        return Balance(member_id, int(row.balance), held, row.frozen, row.frozen_reason)
+            return await read_balance(conn, member_id)
 
     async def expiring(
         self, member_id: int, now: datetime, *, days: int = 90

@@ -93,7 +93,7 @@ async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
         ),
         last,
     )
-    balance = await turn.mall.balance_reads.balance(turn.member_id)
+    balance = await turn.mall.statements.balance(turn.member_id)
     text = t("menu.text", balance=turn.t.points(balance.balance))
     return Screen(Html(f"{intro}\n\n{text}") if intro else text, rows)
 
