@@ -90,6 +90,8 @@ def build_bot(token: str, api_server: str, *, connections: int = 100) -> Bot:
     """aiogram's Bot, on Telegram's server or the Bot API server at ``api_server``, with at
     most ``connections`` calls in flight."""
     api = TelegramAPIServer.from_base(api_server) if api_server else PRODUCTION
+    # aiohttp keeps idle connections alive (15 s) in per-host queues, so its limit costs nothing
+    # per request: it only bounds the calls in flight, as python-telegram-bot's pool does.
     session = KeptResponsesSession(api=api, limit=connections, timeout=READ_TIMEOUT)
     return Bot(token, session=session)
 
