@@ -10,6 +10,7 @@ handled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -121,6 +122,39 @@ class Answering:
     async def render(self, outputs: list[Output]) -> None:
         """Make the outputs in order; raise what Telegram refused for good (an apology
         follows), or :class:`GaveUp` once an answer's deadline passed."""
+        alongside = self._plain_press_answer(outputs)
+        if alongside is None:
+            await self._in_order(outputs)
+            return
+        notice, query_id = alongside
+        answering = asyncio.create_task(self._answer_alongside(query_id, notice))
+        try:
+            await self._in_order([o for o in outputs if o is not notice])
+        finally:
+            await answering
+
+    async def _answer_alongside(self, query_id: str, notice: Notice) -> None:
+        try:
+            await self._answer_query(partial(self.channel.answer_press, query_id, notice))
+        except Unreachable:  # blocked: the edit or message beside it reports that
+            log.info("update %s: query not answered: bot blocked", self.incoming.update_id)
+
+    def _plain_press_answer(self, outputs: list[Output]) -> tuple[Notice, str] | None:
+        """The press's answer, when it has no words the member must read before the rest.
+
+        An empty answer only stops the button's spinner: it goes alongside the edit or the
+        message (one round trip instead of two after each other) rather than before or after
+        it. An answer with text (a toast, an alert) keeps its place in the order.
+        """
+        query_id = self.incoming.query_id
+        if not isinstance(self.event.action, Press) or query_id is None:
+            return None
+        notice = next((o for o in outputs if isinstance(o, Notice)), None)
+        if notice is None or notice.text or len(outputs) < 2:
+            return None
+        return notice, query_id
+
+    async def _in_order(self, outputs: list[Output]) -> None:
         incoming, event, channel = self.incoming, self.event, self.channel
         action = event.action
         for index, output in enumerate(outputs):

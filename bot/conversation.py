@@ -29,6 +29,7 @@ from bot.events import (
 from bot.features import build_router
 from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
 from bot.i18n import Html, Languages, language_for, plain
+from bot.known_members import KnownMembers
 from bot.refusals import refusal_text
 from bot.router import CommandHandler, Router, Stale, parse_callback
 from bot.screens import CheckoutAnswer, Notice, Output
@@ -75,6 +76,7 @@ class Conversation:
         self.router = router or build_router()
         # The adapter's getChatMember and sendPoll; without a bot, calling them is a mistake.
         self.queries: BotQueries = queries or NoQueries()
+        self.known = KnownMembers(mall.members)
 
     async def handle(self, event: Event) -> list[Output]:
         now = self.clock()
@@ -89,6 +91,7 @@ class Conversation:
             bot_username=self.bot_username,
             retried=event.retried,
             queries=self.queries,
+            known=self.known,
         )
         try:
             language = await self._known_member(turn)
@@ -138,19 +141,21 @@ class Conversation:
         """
         sender = turn.sender
         try:
-            profile = await self.mall.members.profile(sender.user_id)
-        except UnknownMember:
+            known = await self.known.get(sender.user_id)
+            if known.display_name != sender.display_name or known.username != sender.username:
+                profile = await self.mall.members.update_profile(
+                    sender.user_id, display_name=sender.display_name, username=sender.username
+                )
+                self.known.remember(profile)
+        except UnknownMember:  # never joined, or erased (by another process since kept here)
+            self.known.forget(sender.user_id)
             action = turn.action
             if (isinstance(action, Command) and action.name in OPEN_COMMANDS) or (
                 isinstance(action, Press) and action.data == JOIN_ROUTE
             ):
                 return None
             raise NotJoined from None
-        if profile.display_name != sender.display_name or profile.username != sender.username:
-            await self.mall.members.update_profile(
-                sender.user_id, display_name=sender.display_name, username=sender.username
-            )
-        return profile.language
+        return known.language
 
     async def _dispatch(self, turn: Turn) -> None:
         action = turn.action

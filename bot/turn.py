@@ -9,6 +9,7 @@ from bot.bot_queries import BotQueries, NoQueries
 from bot.callback_data import CallbackData
 from bot.events import Action, Press, Sender
 from bot.i18n import Html, Languages, Translator
+from bot.known_members import KnownMembers
 from bot.screens import Button, Edit, Keyboard, Notice, Outputs, Screen, Send
 from core.config import Config
 from core.mall import Mall
@@ -34,6 +35,8 @@ class Turn:
     queries: BotQueries = field(default_factory=NoQueries)
     # Handled before without finishing (bot.events.Event.retried): answer in full again.
     retried: bool = False
+    # What this process keeps of members (bot.known_members); None where nothing is kept.
+    known: KnownMembers | None = None
 
     @property
     def member_id(self) -> int:
@@ -47,6 +50,11 @@ class Turn:
     @property
     def pressed(self) -> bool:
         return isinstance(self.action, Press)
+
+    def member_changed(self) -> None:
+        """The member's language, name or membership just changed: read it anew next time."""
+        if self.known is not None:
+            self.known.forget(self.member_id)
 
     def show(self, screen: Screen) -> None:
         """Answer in place of the pressed message, or as a new message to a command or text."""

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from core.adjustments import Adjustments
 from core.audit import Audit
+from core.balance_reads import BalanceReads
 from core.birthdays import Birthdays
 from core.blind_boxes import BlindBoxes
 from core.catalog import Catalog
@@ -60,6 +61,7 @@ class Mall:
     purchases: Purchases
     holds: Holds
     statements: Statements
+    balance_reads: BalanceReads
     catalog: Catalog
     redemptions: Redemptions
     redeem_press: RedeemPress
@@ -98,6 +100,7 @@ class Mall:
             purchases=Purchases(db, config),
             holds=Holds(db, config),
             statements=Statements(db, config),
+            balance_reads=BalanceReads(db, config),
             catalog=Catalog(db, config),
             redemptions=redemptions,
             redeem_press=RedeemPress(db, config, redemptions, inputs),

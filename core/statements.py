@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules, validation
 from core.config import Config
 from core.db.database import Database
-from core.db.models import Account, Lot, Member, Transfer
+from core.db.models import Account, Hold, Lot, Member, Transfer
 from core.earning import earned_in_window
 from core.errors import InvalidInput, UnknownMember
-from core.ledger import pending_hold_total, require_member
+from core.ledger import require_member
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,26 @@ class TierStatus:
     points_to_next: int | None
 
 
+_HELD = (
+    select(func.coalesce(func.sum(Hold.amount), 0))
+    .where(Hold.account_id == bindparam("member_id"), Hold.status == "pending")
+    .scalar_subquery()
+)
+_BALANCE = (
+    select(Account.balance, Account.frozen, Account.frozen_reason, _HELD.label("held"))
+    .join(Member, Member.id == Account.id)
+    .where(Account.id == bindparam("member_id"))
+)
+
+
+async def read_balance(conn: AsyncConnection, member_id: int) -> Balance:
+    """The member's balance with the points they have waiting in escrow (a subquery)."""
+    row = (await conn.execute(_BALANCE, {"member_id": member_id})).first()
+    if row is None:
+        raise UnknownMember(f"no member {member_id}", member_id=member_id)
+    return Balance(member_id, int(row.balance), int(row.held), row.frozen, row.frozen_reason)
+
+
 class Statements:
     """Read-only views of a member's points."""
 
@@ -71,19 +94,10 @@ class Statements:
         self.config = config
 
     async def balance(self, member_id: int) -> Balance:
+        """The member's balance, held points and freeze, in one prebuilt statement."""
         validation.member_id(member_id)
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(Account.balance, Account.frozen, Account.frozen_reason)
-                    .join(Member, Member.id == Account.id)
-                    .where(Account.id == member_id)
-                )
-            ).first()
-            if row is None:
-                raise UnknownMember(f"no member {member_id}", member_id=member_id)
-            held = await pending_hold_total(conn, member_id)
-        return Balance(member_id, int(row.balance), held, row.frozen, row.frozen_reason)
+            return await read_balance(conn, member_id)
 
     async def expiring(
         self, member_id: int, now: datetime, *, days: int = 90
@@ -92,7 +106,7 @@ class Statements:
         validation.member_id(member_id)
         validation.instant(now)
         tz = self.config.mall.timezone
-        horizon = rules.start_of_day(rules.business_day(now, tz) + timedelta(days=days + 1), tz)
+        horizon = expiring_horizon(self.config, now, days)
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             rows = (
@@ -105,11 +119,7 @@ class Statements:
                     )
                 )
             ).all()
-        by_day: dict[date, int] = defaultdict(int)
-        for expires_at, remaining in rows:
-            assert expires_at is not None  # the query selects dated lots only
-            by_day[rules.last_valid_day(expires_at, tz)] += int(remaining)
-        return tuple(ExpiringPoints(day, by_day[day]) for day in sorted(by_day))
+        return expiring_by_day(rows, tz)
 
     async def history(self, member_id: int, *, page: int = 0, page_size: int = 10) -> HistoryPage:
         """The member's movements, newest first, ``page_size`` a page."""
@@ -161,14 +171,36 @@ class Statements:
         async with self.db.read() as conn:
             await require_member(conn, member_id)
             earned = await earned_in_window(conn, self.config, member_id, day)
-        current = rules.tier_for(earned, self.config.tiers)
-        upcoming = rules.next_tier(current, self.config.tiers)
-        return TierStatus(
-            tier=current.name,
-            multiplier=str(current.multiplier),
-            validity_days=current.validity_days,
-            earned_in_window=earned,
-            window_days=self.config.tiers.window_days,
-            next_tier=upcoming.name if upcoming else None,
-            points_to_next=upcoming.threshold - earned if upcoming else None,
-        )
+        return tier_status(self.config, earned)
+
+
+def expiring_horizon(config: Config, now: datetime, days: int) -> datetime:
+    """The end of the last business day that counts as expiring within ``days`` days."""
+    tz = config.mall.timezone
+    return rules.start_of_day(rules.business_day(now, tz) + timedelta(days=days + 1), tz)
+
+
+def expiring_by_day(
+    rows: Iterable[tuple[datetime | None, int]], tz: ZoneInfo
+) -> tuple[ExpiringPoints, ...]:
+    """Open lots (``expires_at``, ``remaining``) summed by their last day of use, soonest first."""
+    by_day: dict[date, int] = defaultdict(int)
+    for expires_at, remaining in rows:
+        assert expires_at is not None  # the queries select dated lots only
+        by_day[rules.last_valid_day(expires_at, tz)] += int(remaining)
+    return tuple(ExpiringPoints(day, by_day[day]) for day in sorted(by_day))
+
+
+def tier_status(config: Config, earned: int) -> TierStatus:
+    """The tier ``earned`` points in the window give, and what the next tier needs."""
+    current = rules.tier_for(earned, config.tiers)
+    upcoming = rules.next_tier(current, config.tiers)
+    return TierStatus(
+        tier=current.name,
+        multiplier=str(current.multiplier),
+        validity_days=current.validity_days,
+        earned_in_window=earned,
+        window_days=config.tiers.window_days,
+        next_tier=upcoming.name if upcoming else None,
+        points_to_next=upcoming.threshold - earned if upcoming else None,
+    )

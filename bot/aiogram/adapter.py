@@ -22,6 +22,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.methods.base import Response, TelegramMethod
 from aiogram.types import (
     BufferedInputFile,
     FSInputFile,
@@ -62,11 +63,37 @@ HTML = "HTML"
 READ_TIMEOUT = 15
 
 
+# ``Response[T]`` for each return type ``T`` of the methods called, held for the process's life.
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
+
+class KeptResponsesSession(AiohttpSession):
+    """aiogram's aiohttp session, with the generic response models it reads kept alive.
+
+    aiogram reads every answer with ``Response[method.__returning__]``; pydantic caches those
+    parametrized models only weakly (2.12 dropped the small strong cache), so the garbage
+    collector takes them back and the next call rebuilds one: 10-25 ms of CPU each time, with
+    every other update waiting (39 rebuilds in 624 calls, 6% of the process's time, measured).
+    Holding each one here makes every call after the first a cache hit.
+    """
+
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[T], status_code: int, content: str
+    ) -> Response[T]:
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        return super().check_response(bot, method, status_code, content)
+
+
 def build_bot(token: str, api_server: str, *, connections: int = 100) -> Bot:
     """aiogram's Bot, on Telegram's server or the Bot API server at ``api_server``, with at
     most ``connections`` calls in flight."""
     api = TelegramAPIServer.from_base(api_server) if api_server else PRODUCTION
-    return Bot(token, session=AiohttpSession(api=api, limit=connections, timeout=READ_TIMEOUT))
+    # aiohttp keeps idle connections alive (15 s) in per-host queues, so its limit costs nothing
+    # per request: it only bounds the calls in flight, as python-telegram-bot's pool does.
+    session = KeptResponsesSession(api=api, limit=connections, timeout=READ_TIMEOUT)
+    return Bot(token, session=session)
 
 
 def to_incoming(update: Update, bot: Bot, bot_username: str) -> Incoming:

@@ -45,10 +45,8 @@ async def balance_button(turn: Turn, data: BalanceScreen) -> None:
 
 async def _balance(turn: Turn) -> None:
     t = turn.t
-    statements = turn.mall.statements
-    balance = await statements.balance(turn.member_id)
-    tier = await statements.tier(turn.member_id, turn.now)
-    expiring = await statements.expiring(turn.member_id, turn.now)
+    overview = await turn.mall.balance_reads.overview(turn.member_id, turn.now)
+    balance, tier, expiring = overview.balance, overview.tier, overview.expiring
     lines: list[str] = [t("balance.points", balance=t.points(balance.balance))]
     if balance.held:
         lines.append(t("balance.held", points=t.points(balance.held)))

@@ -198,6 +198,7 @@ async def language_button(turn: Turn, data: LanguageScreen) -> None:
 @router.button(SetLanguage)
 async def set_language(turn: Turn, data: SetLanguage) -> None:
     await turn.mall.members.update_profile(turn.member_id, language=data.code)
+    turn.member_changed()
     turn.t = turn.languages[data.code]
     turn.notice(turn.t("language.changed"))
     turn.show(await main_menu(turn))

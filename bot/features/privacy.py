@@ -185,6 +185,7 @@ async def erase(turn: Turn, data: Erase) -> None:
         _overview(turn)
         return
     result = await turn.mall.privacy.erase(turn.member_id, turn.now)
+    turn.member_changed()
     lines: list[str] = [t("privacy.erased")]
     if result.forfeited:
         lines.append(t("privacy.erased_points", points=t.points(result.forfeited)))

@@ -82,6 +82,19 @@ async def calls(
         ]
 
 
+Calls = list[tuple[str, dict[str, Any]]]
+
+
+def in_order(made: Calls) -> tuple[Calls, int]:
+    """The calls but the empty press answers, and how many of those there were."""
+    plain = [
+        (method, params)
+        for method, params in made
+        if method == "answerCallbackQuery" and not params.get("text")
+    ]
+    return [call for call in made if call not in plain], len(plain)
+
+
 async def test_both_frameworks_make_the_same_calls_for_the_same_visit(
     sqlite_template: SqliteTemplate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,7 +105,13 @@ async def test_both_frameworks_make_the_same_calls_for_the_same_visit(
         same_randomness(monkeypatch)
         made[framework] = await calls(framework, sqlite_template.copy_url(tmp_path), picture)
 
-    ptb, aiogram = made["ptb"], made["aiogram"]
+    # An empty answer to a press (it only stops the spinner) goes alongside the edit or message
+    # (bot.answering), so where it lands among them is the network's doing: those are compared
+    # as a count, every other call (answers with words included) in order and in full.
+    ptb, plain_ptb = in_order(made["ptb"])
+    aiogram, plain_aiogram = in_order(made["aiogram"])
+    assert plain_ptb == plain_aiogram
+    assert plain_ptb >= 5
     assert [method for method, _ in ptb] == [method for method, _ in aiogram]
     assert {"sendPhoto", "sendInvoice", "answerPreCheckoutQuery", "sendDocument"} <= {
         method for method, _ in ptb
