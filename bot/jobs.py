@@ -24,14 +24,15 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from bot.content import tier_name
 from bot.content import title as title_of
 from bot.delivery import screen_to_json
-from bot.features.balance import BalanceScreen
 from bot.features.checkin import CheckIn
 from bot.features.invite import InviteScreen
+from bot.features.item_card import AffordablePage, ShelvesPage
 from bot.features.member_days import member_day_line
+from bot.features.member_links import BalanceScreen
 from bot.features.notifications import NotificationsScreen
 from bot.features.redemptions import RedemptionsPage
 from bot.features.sales import SaleCard
-from bot.features.shop import ITEM_BUTTON_TITLE, AffordablePage, ShelvesPage, item_callback
+from bot.features.shop import ITEM_BUTTON_TITLE, item_callback
 from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import MainMenu

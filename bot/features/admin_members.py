@@ -22,7 +22,7 @@ from bot.features.admin_member_lookup import find_member, member_label, tell_mem
 from bot.features.admin_questions import ask, drop_question
 from bot.features.admin_risk import flag_reason
 from bot.features.admin_screens import admin_screen, back_row, page_row
-from bot.features.balance import history_lines
+from bot.features.history_lines import history_lines
 from bot.features.redemption_states import state_text
 from bot.i18n import Html, shorten
 from bot.router import Router, Stale

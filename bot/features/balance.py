@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from bot.callback_data import MAX_PAGE, CallbackData, Page
-from bot.content import in_language, tier_name
-from bot.features.shop import AffordablePage
-from bot.i18n import Html, Translator
+from bot.content import tier_name
+from bot.features.history_lines import history_lines
+from bot.features.item_card import AffordablePage
+from bot.features.member_links import BalanceScreen
+from bot.i18n import Html
 from bot.router import Router
 from bot.screens import Button
 from bot.turn import Turn
-from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
-from core.statements import HistoryEntry
-
-# Transfer codes whose reference is a task's code: their history line names the task.
-TASK_CODES = ("task", "task_reversal")
 
 router = Router()
 # How many expiry dates the balance screen lists (the soonest first).
 EXPIRY_LINES = 3
 HISTORY_PAGE = 10
-
-
-class BalanceScreen(CallbackData, route="bal"):
-    """The balance, tier and expiry screen."""
 
 
 class HistoryPage(CallbackData, route="hist"):
@@ -109,47 +100,3 @@ async def _history(turn: Turn, page: int) -> None:
     rows = (tuple(nav),) if nav else ()
     back = Button(t("balance.back"), data=BalanceScreen().pack())
     turn.show(turn.with_menu(text, (*rows, (back,))))
-
-
-def history_line(
-    t: Translator, entry: HistoryEntry, tasks: Mapping[str, str] | None = None
-) -> Html:
-    """One movement; ``tasks`` names the tasks of task rewards by code, in the reader's
-    language (:func:`history_lines` looks them up)."""
-    sign = "+" if entry.amount > 0 else "−"
-    why = _entry_reason(t, entry)
-    task = (tasks or {}).get(entry.reference) if entry.code in TASK_CODES else None
-    if task is not None:
-        why = t("reason.task_named", reason=why, task=task)
-    return t(
-        "history.line",
-        at=t.moment(entry.at),
-        amount=Html(f"{sign}{t.number(abs(entry.amount))}"),
-        reason=why,
-    )
-
-
-async def history_lines(turn: Turn, entries: Sequence[HistoryEntry]) -> list[Html]:
-    """The lines of a history page, tasks named by their titles (one lookup per page)."""
-    codes = {entry.reference for entry in entries if entry.code in TASK_CODES}
-    names: dict[str, str] = {}
-    if codes:
-        found = await turn.mall.tasks.titles(codes)
-        names = {code: in_language(turn.t, *texts) for code, texts in found.items()}
-    return [history_line(turn.t, entry, names) for entry in entries]
-
-
-def _entry_reason(t: Translator, entry: HistoryEntry) -> Html:
-    """A member day's extra names its multiplier (its reference ends in ``:x2``)."""
-    if entry.code == MEMBER_DAY_CODE:
-        _, _, multiplier = entry.reference.rpartition(":x")
-        if multiplier:
-            return t("reason.member_day.times", multiplier=multiplier)
-    return reason(t, entry.code)
-
-
-def reason(t: Translator, code: str) -> Html:
-    """Why points moved, in words; a code without wording yet still reads sensibly."""
-    key = f"reason.{code}"
-    text = t(key)
-    return t("reason.other", code=code) if text == key else text

@@ -1,6 +1,7 @@
 """The buttons one member screen shows of another's: the sales (from the blind boxes and the
 menu), telling the birthday (from the tasks, the privacy screen and the menu), Redeem (from a
-sale's offer; handled by redeem.py).
+sale's offer; handled by redeem.py), the balance screen (from the menu, the shop and the jobs'
+messages; handled by balance.py).
 
 Their data classes live here, not in the feature that handles them, so a feature links to
 another's screen without importing it (the import contract in ``pyproject.toml``); the handler
@@ -54,3 +55,7 @@ class Redeem(CallbackData, route="rd"):
     def __post_init__(self) -> None:
         if not is_token(self.token):  # its shape only: whose it is, core says when pressed
             raise ValueError(f"bad token {self.token!r}")
+
+
+class BalanceScreen(CallbackData, route="bal"):
+    """The balance, tier and expiry screen."""

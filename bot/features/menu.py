@@ -8,14 +8,13 @@ from bot.callback_data import CallbackData, Codec
 from bot.events import Command
 from bot.features import shop_link  # a module import: shop_link shows this main menu
 from bot.features.admin_screens import AdminMenu
-from bot.features.balance import BalanceScreen
 from bot.features.boxes import BoxesPage
 from bot.features.checkin import CheckIn
 from bot.features.claims import claim_code
 from bot.features.invite import InviteScreen
 from bot.features.item_card import ShelvesPage
 from bot.features.member_days import bonus_line
-from bot.features.member_links import SalesPage
+from bot.features.member_links import BalanceScreen, SalesPage
 from bot.features.redemptions import RedemptionsPage
 from bot.features.start_links import CLAIM_PREFIX, INVITE_PREFIX
 from bot.features.tasks import TaskList

@@ -23,6 +23,7 @@ from bot.features.item_card import (
     price_text,
     show_card,
 )
+from bot.features.member_links import BalanceScreen
 from bot.i18n import Html, Translator, shorten
 from bot.lists import nav_rows, page_of, show_list
 from bot.router import Router
@@ -31,7 +32,6 @@ from bot.turn import Turn
 from core.eligibility import ItemView
 from core.shelf import Category
 
-__all__ = ["AffordablePage", "ItemCard", "ShelvesPage"]  # read from here elsewhere
 router = Router()
 
 SHELVES_PAGE = 10
@@ -181,7 +181,7 @@ async def _affordable(turn: Turn, page: int) -> None:
     back = (
         (
             Button(t("shop.mall_button"), data=ShelvesPage().pack()),
-            Button(t("balance.back"), data="bal"),  # BalanceScreen (balance imports this module)
+            Button(t("balance.back"), data=BalanceScreen().pack()),
         ),
     )
     if not shown:
