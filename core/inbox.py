@@ -148,8 +148,14 @@ class Inbox:
 
         return await self.db.transact(work)
 
-    async def take(self, worker: str, now: datetime, *, limit: int) -> tuple[Taken, ...]:
+    async def take(
+        self, worker: str, now: datetime, *, limit: int, handled: Sequence[int] = ()
+    ) -> tuple[Taken, ...]:
         """Up to ``limit`` updates for ``worker``: each the oldest waiting one of its chat.
+
+        ``handled`` (inbox ids answered since the last take) are marked done first, in the
+        same transaction: a worker's loop spends one transaction, not two, per update it
+        finishes, and the next update of a finished chat can be taken at once.
 
         Updates whose lease ran out (their worker died) are taken again; one that has been
         taken ``max_attempts`` times already is set aside as ``failed``, and its chat's next
@@ -158,6 +164,8 @@ class Inbox:
         validation.instant(now)
 
         async def work(conn: AsyncConnection) -> list[Any]:
+            if handled:
+                await conn.execute(self._done(handled, now))
             taken: list[Any] = []
             while len(taken) < limit:
                 found = (await conn.execute(self._heads(now, limit - len(taken)))).all()
@@ -256,7 +264,11 @@ class Inbox:
         """``inbox_ids`` were handled and answered."""
         if not inbox_ids:
             return
-        await self._run(
+        await self._run(self._done(inbox_ids, now))
+
+    @staticmethod
+    def _done(inbox_ids: Sequence[int], now: datetime) -> Executable:
+        return (
             update(InboxUpdate)
             .where(InboxUpdate.id.in_(list(inbox_ids)), InboxUpdate.status == "new")
             .values(status="done", handled_at=now, lease_until=None)
