@@ -202,6 +202,11 @@ class Inbox:
         into an anti join, and on a table whose statistics lag a burst (a fresh one, or one
         whose waiting rows were few when last analyzed) it chose a nested loop that compared
         every waiting update with every other, seconds per take at a few thousand waiting.
+
+        ``update_id <= head`` means ``== head`` (an update waiting in the chat is never before
+        its first); written so, PostgreSQL estimates a third of the candidates pass, not one in
+        thousands, and walks the index in arrival order until it has ``limit`` instead of
+        probing every waiting update and sorting them.
         """
         earlier = aliased(InboxUpdate)
         head = (
@@ -227,7 +232,7 @@ class Inbox:
                 InboxUpdate.bot_id == self.bot_id,
                 InboxUpdate.status == _NEW,
                 or_(InboxUpdate.lease_until.is_(None), InboxUpdate.lease_until < now),
-                or_(InboxUpdate.chat_key.is_(None), InboxUpdate.update_id == head),
+                or_(InboxUpdate.chat_key.is_(None), InboxUpdate.update_id <= head),
             )
             .order_by(InboxUpdate.id)
             .limit(limit)
