@@ -3,9 +3,12 @@
 One loop takes as many updates as there are free workers (each the oldest waiting update of
 its chat, so a chat's updates stay in order even across processes) and runs each in a task of
 its own. It wakes when this process stores an update, when a task ends (the chat's next update
-may now be taken), and every ``poll_seconds`` for updates other processes stored. While tasks
-run, their leases are renewed; handled updates older than the retention are pruned now and
-then. An orderly stop lets running tasks finish for a while, then hands back the rest.
+may now be taken), and every ``poll_seconds`` for updates other processes stored. What the
+tasks answered since the last take is marked done by the next take, in its transaction: one
+transaction fewer per update, and a chat's next update is taken in the same transaction that
+ends its previous one. While tasks run, their leases are renewed; handled updates older than
+the retention are pruned now and then. An orderly stop lets running tasks finish for a while,
+then hands back the rest.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class InboxWorkers:
         self.stop_grace_seconds = stop_grace_seconds
         self._wake = asyncio.Event()
         self._running: dict[asyncio.Task[None], int] = {}
+        self._handled: list[int] = []  # answered, to be marked done by the next take
         self._stopping = False
 
     def wake(self) -> None:
@@ -82,8 +86,8 @@ class InboxWorkers:
                     await self.inbox.renew(self.name, list(self._running.values()), self.clock())
                 free = self.workers - len(self._running)
                 self._wake.clear()
-                if free > 0:
-                    for taken in await self.inbox.take(self.name, self.clock(), limit=free):
+                if free > 0 or self._handled:
+                    for taken in await self._take(max(free, 0)):
                         task = asyncio.create_task(self._one(taken))
                         self._running[task] = taken.inbox_id
                         task.add_done_callback(self._finished)
@@ -93,6 +97,16 @@ class InboxWorkers:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(self.poll_seconds, renew_every)):
                     await self._wake.wait()
+        await self._mark_handled()  # what ended while the loop was stopping
+
+    async def _take(self, limit: int) -> tuple[Taken, ...]:
+        """Take up to ``limit`` updates, marking what was answered meanwhile done."""
+        handled, self._handled = self._handled, []
+        try:
+            return await self.inbox.take(self.name, self.clock(), limit=limit, handled=handled)
+        except BaseException:
+            self._handled[:0] = handled  # the next take marks them; else their lease runs out
+            raise
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
@@ -102,17 +116,16 @@ class InboxWorkers:
 
     async def _one(self, taken: Taken) -> None:
         await self.handle(taken)
-        # Answered: done. If this write fails, the lease runs out and the update is handled
+        # Answered: the next take marks it done (the loop wakes as this task ends). If that
+        # write fails or the process dies first, the lease runs out and the update is handled
         # again, which its idempotent effects allow.
-        try:
-            await self.inbox.done([taken.inbox_id], self.clock())
-        except Exception:
-            log.exception("could not mark update %s handled", taken.update_id)
+        self._handled.append(taken.inbox_id)
 
     async def stop(self) -> None:
         """Take nothing more; let running updates finish for a while, hand back the rest."""
         self._stopping = True
         self._wake.set()
+        left: list[int] = []
         running = set(self._running)
         if running:
             _, pending = await asyncio.wait(running, timeout=self.stop_grace_seconds)
@@ -120,8 +133,17 @@ class InboxWorkers:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            if left:
-                try:
-                    await self.inbox.release(self.name, left)
-                except Exception:
-                    log.exception("could not hand back %d updates; their lease will", len(left))
+        await self._mark_handled()
+        if left:
+            try:
+                await self.inbox.release(self.name, left)
+            except Exception:
+                log.exception("could not hand back %d updates; their lease will", len(left))
+
+    async def _mark_handled(self) -> None:
+        """Mark what was answered since the last take done (stopping: no take follows)."""
+        handled, self._handled = self._handled, []
+        try:
+            await self.inbox.done(handled, self.clock())
+        except Exception:
+            log.exception("could not mark %d updates done; their lease will", len(handled))

@@ -62,6 +62,22 @@ async def test_one_chat_s_updates_are_taken_one_at_a_time_in_order(db: Database)
     assert [t.update_id for t in await inbox.take("b", NOW, limit=10)] == [5]
 
 
+async def test_a_take_marks_what_was_handled_done_and_takes_the_chats_next_update(
+    db: Database,
+) -> None:
+    inbox = Inbox(db, bot_id=1, lease=LEASE)
+    await inbox.accept([update(1, 10), update(2, 10), update(3, 11)], NOW)
+    first = await inbox.take("w", NOW, limit=10)
+    assert [t.update_id for t in first] == [1, 3]
+
+    handled = [t.inbox_id for t in first if t.update_id == 1]
+    (second,) = await inbox.take("w", NOW, limit=10, handled=handled)
+
+    assert second.update_id == 2  # 1 is done: its chat goes on in the same call
+    assert (await inbox.backlog(NOW)).waiting == 2  # 2 and 3, both held
+    assert await inbox.take("w", NOW, limit=10, handled=handled) == ()  # done once only
+
+
 async def test_an_update_whose_worker_died_is_taken_again_after_its_lease(db: Database) -> None:
     inbox = Inbox(db, bot_id=1, lease=LEASE)
     await inbox.accept([update(1, 10)], NOW)
@@ -185,7 +201,7 @@ async def test_concurrent_workers_never_take_one_update_twice(database_url: str)
     st.lists(
         st.tuples(st.integers(1, 40), st.sampled_from([None, 1, 2, 3])), min_size=1, max_size=30
     ),
-    st.lists(st.sampled_from(["take", "done", "die", "deliver_again"]), max_size=40),
+    st.lists(st.sampled_from(["take", "done", "finish", "die", "deliver_again"]), max_size=40),
 )
 async def test_every_update_is_handled_once_in_effect_whatever_happens(
     db: Database,
@@ -193,7 +209,8 @@ async def test_every_update_is_handled_once_in_effect_whatever_happens(
     steps: list[str],
 ) -> None:
     """Random arrivals, re-deliveries and dying workers: every distinct update ends done, and
-    a chat's updates are never worked on two at a time or out of order."""
+    a chat's updates are never worked on two at a time or out of order. A finished update is
+    marked done either at once or by the next take (lost if the worker dies before it)."""
     bot_id = next(_BOTS)  # examples share the database: each plays another bot
     inbox = Inbox(db, bot_id=bot_id, lease=LEASE, max_attempts=100)
     chats: dict[int, int | None] = {}
@@ -203,9 +220,11 @@ async def test_every_update_is_handled_once_in_effect_whatever_happens(
     moment = NOW
     held: list[tuple[int, int]] = []  # (inbox id, update id) being worked on
     finished: list[int] = []
+    answered: list[int] = []  # inbox ids the next take marks done
     for step in [*steps, *["done", "take"] * 80]:
         if step == "take":
-            for taken in await inbox.take("w", moment, limit=3):
+            handled, answered = answered, []
+            for taken in await inbox.take("w", moment, limit=3, handled=handled):
                 chat = chats[taken.update_id]
                 busy = {chats[u] for _, u in held}
                 assert chat is None or chat not in busy
@@ -214,8 +233,13 @@ async def test_every_update_is_handled_once_in_effect_whatever_happens(
             inbox_id, update_id = held.pop(0)
             await inbox.done([inbox_id], moment)
             finished.append(update_id)
+        elif step == "finish" and held:
+            inbox_id, update_id = held.pop(0)
+            answered.append(inbox_id)
+            finished.append(update_id)
         elif step == "die":
             held.clear()
+            answered.clear()
             moment += LEASE * 2
         elif step == "deliver_again":
             await inbox.accept([update(u, chats[u]) for u in chats], moment)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
 
+from core.inbox import Inbox, Received
 from core.invariants import check_ledger
 from core.ledger import pending_hold_total
 from core.mall import Mall
@@ -179,3 +180,17 @@ async def test_the_members_export_reads_the_window_by_joining_time(mall: Mall):
         await mall.exports.write_csv("members", date(2026, 3, 1), date(2026, 3, 7), io.BytesIO())
 
     assert_uses(await plans_of(mall, export, "members"), "ix_members_joined_at")
+
+
+async def test_the_inbox_take_walks_only_waiting_updates_and_asks_each_chat_by_index(mall: Mall):
+    """Issue 14's burst: the take reads waiting updates in arrival order and finds each one's
+    chat's first waiting update by a probe, never by comparing waiting updates pairwise."""
+    inbox = Inbox(mall.db, bot_id=1, lease=timedelta(seconds=30))
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    await inbox.accept([Received(n, n % 3, "{}") for n in range(1, 7)], now)
+
+    found = await plans_of(mall, lambda: inbox.take("w", now, limit=2), "inbox_updates")
+
+    assert len(found) == 1
+    assert_uses(found, "ix_inbox_updates_waiting")
+    assert_uses(found, "ix_inbox_updates_chat_waiting")

@@ -963,8 +963,23 @@ class InboxUpdate(Base):
         CheckConstraint("status IN ('new', 'done', 'failed')", name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("uq_inbox_updates_bot_update", "bot_id", "update_id", unique=True),
-        Index("ix_inbox_updates_status", "status", "id"),
-        Index("ix_inbox_updates_chat", "bot_id", "chat_key", "status", "update_id"),
+        # Only the waiting updates (a burst's worth, not the retention's): the take walks them
+        # in arrival order and asks each chat for its first one (core.inbox, migration 0021).
+        Index(
+            "ix_inbox_updates_waiting",
+            "bot_id",
+            "id",
+            sqlite_where=text("status = 'new'"),
+            postgresql_where=text("status = 'new'"),
+        ),
+        Index(
+            "ix_inbox_updates_chat_waiting",
+            "bot_id",
+            "chat_key",
+            "update_id",
+            sqlite_where=text("status = 'new'"),
+            postgresql_where=text("status = 'new'"),
+        ),
         Index("ix_inbox_updates_handled", "handled_at"),
     )
 
