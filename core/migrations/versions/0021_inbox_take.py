@@ -8,7 +8,7 @@ by ``(bot_id, chat_key, update_id)`` of waiting updates only. The full indexes t
 served nothing else, and each was one more index to write on every update of a row.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06 17:00:00.000000
 """
 
