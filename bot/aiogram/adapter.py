@@ -40,7 +40,8 @@ from aiogram.types import (
 
 from bot import delivery
 from bot.answering import Incoming, parse_text
-from bot.bot_queries import ChatMembership, PollSpec
+from bot.bot_queries import PollSpec
+from bot.channel_calls import HTML, SameCallsChannel
 from bot.events import (
     Action,
     Contact,
@@ -52,11 +53,10 @@ from bot.events import (
     Sender,
     Upload,
 )
-from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
+from bot.screens import Keyboard, Screen
 
 log = logging.getLogger("bot.updates")
 T = TypeVar("T")
-HTML = "HTML"
 
 
 # Seconds a Bot API call may take before it counts as a passing failure (and is tried again).
@@ -227,11 +227,16 @@ def reply_markup(screen: Screen) -> ReplyMarkup | None:
     return markup(screen.buttons)
 
 
-class AiogramChannel:
+class AiogramChannel(SameCallsChannel):
     """The :class:`bot.answering.Channel` of aiogram's Bot."""
+
+    bot: Bot
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+
+    def _markup(self, rows: Keyboard) -> InlineKeyboardMarkup | None:
+        return markup(rows)
 
     async def send(self, chat_id: int, screen: Screen) -> None:
         keyboard = reply_markup(screen)
@@ -283,59 +288,6 @@ class AiogramChannel:
                 parse_mode=HTML,
                 reply_markup=keyboard,
             )
-
-    async def edit(self, chat_id: int, message_id: int, screen: Screen, *, caption: bool) -> None:
-        if caption:
-            await self._call(
-                self.bot.edit_message_caption,
-                chat_id=chat_id,
-                message_id=message_id,
-                caption=screen.text,
-                parse_mode=HTML,
-                reply_markup=markup(screen.buttons),
-            )
-        else:
-            await self._call(
-                self.bot.edit_message_text,
-                chat_id=chat_id,
-                message_id=message_id,
-                text=screen.text,
-                parse_mode=HTML,
-                reply_markup=markup(screen.buttons),
-            )
-
-    async def answer_press(self, query_id: str, notice: Notice) -> None:
-        await self._call(
-            self.bot.answer_callback_query,
-            callback_query_id=query_id,
-            text=notice.text or None,
-            show_alert=notice.alert,
-        )
-
-    async def answer_checkout(self, query_id: str, answer: CheckoutAnswer) -> None:
-        await self._call(
-            self.bot.answer_pre_checkout_query,
-            pre_checkout_query_id=query_id,
-            ok=answer.ok,
-            error_message=answer.error,
-        )
-
-    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
-        """Give a payment in Telegram Stars back to the member who made it."""
-        await self._call(
-            self.bot.refund_star_payment, user_id=user_id, telegram_payment_charge_id=charge_id
-        )
-
-    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership:
-        try:
-            member = await self._call(self.bot.get_chat_member, chat_id=chat_id, user_id=user_id)
-        except delivery.DeliveryError as error:
-            raise delivery.unavailable(chat_id, error) from error
-        assert member is not None, "only an edit is ever 'not modified'"
-        return ChatMembership.of(member.status, getattr(member, "is_member", None))
-
-    async def bot_member(self, chat_id: int | str) -> ChatMembership:
-        return await self.chat_member(chat_id, self.bot.id)
 
     async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
         quiz = poll.correct_option is not None

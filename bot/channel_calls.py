@@ -1,0 +1,86 @@
+"""The Bot API calls both adapters make with the same arguments.
+
+python-telegram-bot's ``Bot`` and aiogram's ``Bot`` name their methods and keyword arguments
+after the Bot API, so an edit, a press's answer, a checkout's answer, a Stars refund and a
+membership question read the same on both. They are written once here; each adapter's channel
+supplies the framework's pieces: :meth:`_call` (one API call, its errors translated for
+:mod:`bot.delivery`) and :meth:`_markup` (an inline keyboard in the framework's types). What
+differs between the frameworks (sending files, polls) stays in the adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from bot import delivery
+from bot.bot_queries import ChatMembership
+from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
+
+T = TypeVar("T")
+HTML = "HTML"  # parse mode: both frameworks take the Bot API's string
+
+
+class SameCallsChannel:
+    """The calls of :class:`bot.answering.Channel` that are alike on both frameworks."""
+
+    bot: Any  # the framework's Bot
+
+    async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
+        raise NotImplementedError
+
+    def _markup(self, rows: Keyboard) -> Any:
+        raise NotImplementedError
+
+    async def edit(self, chat_id: int, message_id: int, screen: Screen, *, caption: bool) -> None:
+        if caption:
+            await self._call(
+                self.bot.edit_message_caption,
+                chat_id=chat_id,
+                message_id=message_id,
+                caption=screen.text,
+                parse_mode=HTML,
+                reply_markup=self._markup(screen.buttons),
+            )
+        else:
+            await self._call(
+                self.bot.edit_message_text,
+                chat_id=chat_id,
+                message_id=message_id,
+                text=screen.text,
+                parse_mode=HTML,
+                reply_markup=self._markup(screen.buttons),
+            )
+
+    async def answer_press(self, query_id: str, notice: Notice) -> None:
+        await self._call(
+            self.bot.answer_callback_query,
+            callback_query_id=query_id,
+            text=notice.text or None,
+            show_alert=notice.alert,
+        )
+
+    async def answer_checkout(self, query_id: str, answer: CheckoutAnswer) -> None:
+        await self._call(
+            self.bot.answer_pre_checkout_query,
+            pre_checkout_query_id=query_id,
+            ok=answer.ok,
+            error_message=answer.error,
+        )
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        """Give a payment in Telegram Stars back to the member who made it."""
+        await self._call(
+            self.bot.refund_star_payment, user_id=user_id, telegram_payment_charge_id=charge_id
+        )
+
+    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership:
+        try:
+            member = await self._call(self.bot.get_chat_member, chat_id=chat_id, user_id=user_id)
+        except delivery.DeliveryError as error:
+            raise delivery.unavailable(chat_id, error) from error
+        assert member is not None, "only an edit is ever 'not modified'"
+        return ChatMembership.of(member.status, getattr(member, "is_member", None))
+
+    async def bot_member(self, chat_id: int | str) -> ChatMembership:
+        return await self.chat_member(chat_id, self.bot.id)
