@@ -62,6 +62,8 @@ class Listener:
     inbox: Inbox | None = None
     outbox: Outbox | None = None
     clock: Callable[[], datetime] | None = None
+    answered: Callable[[], Sequence[int]] = tuple
+    """Updates this process answered but has not marked done yet: not waiting any more."""
     webhook: Webhook | None = field(default=None)
     webhook_expected: bool = False
     """Webhook mode: until the bot attaches the webhook, ``POST /telegram`` is a 503."""
@@ -141,7 +143,7 @@ async def _read_gauges(listener: Listener) -> dict[str, Any]:
     """Inbox backlog and outbox depth from the store, set on the gauges and returned."""
     found: dict[str, Any] = {}
     if listener.inbox is not None and listener.clock is not None:
-        backlog = await listener.inbox.backlog(listener.clock())
+        backlog = await listener.inbox.backlog(listener.clock(), answered=listener.answered())
         metrics.INBOX_WAITING.set(backlog.waiting)
         metrics.INBOX_LAG.set(backlog.oldest_seconds)
         found["inbox_waiting"] = backlog.waiting

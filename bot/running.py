@@ -175,6 +175,7 @@ async def running_bot(
             polling = asyncio.create_task(poller.run(), name="poller")
         if listener is not None:
             listener.inbox, listener.outbox, listener.clock = inbox, runtime.mall.outbox, utc_now
+            listener.answered = workers.answered
         log.info(
             "@%s is up (%s, %s)",
             api.username,
@@ -186,6 +187,7 @@ async def running_bot(
         finally:
             if listener is not None:
                 listener.webhook = None
+                listener.answered = tuple
             if polling is not None:  # stop confirming updates first
                 polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -58,7 +58,12 @@ class InboxWorkers:
         self._wake = asyncio.Event()
         self._running: dict[asyncio.Task[None], int] = {}
         self._handled: list[int] = []  # answered, to be marked done by the next take
+        self._marking: list[int] = []  # answered, being marked done by the take under way
         self._stopping = False
+
+    def answered(self) -> list[int]:
+        """Updates this process answered that the store does not yet mark done."""
+        return [*self._marking, *self._handled]
 
     def wake(self) -> None:
         """Updates were stored: look now rather than at the next poll."""
@@ -102,11 +107,14 @@ class InboxWorkers:
     async def _take(self, limit: int) -> tuple[Taken, ...]:
         """Take up to ``limit`` updates, marking what was answered meanwhile done."""
         handled, self._handled = self._handled, []
+        self._marking = handled
         try:
             return await self.inbox.take(self.name, self.clock(), limit=limit, handled=handled)
         except BaseException:
             self._handled[:0] = handled  # the next take marks them; else their lease runs out
             raise
+        finally:
+            self._marking = []
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
@@ -143,7 +151,10 @@ class InboxWorkers:
     async def _mark_handled(self) -> None:
         """Mark what was answered since the last take done (stopping: no take follows)."""
         handled, self._handled = self._handled, []
+        self._marking = handled
         try:
             await self.inbox.done(handled, self.clock())
         except Exception:
             log.exception("could not mark %d updates done; their lease will", len(handled))
+        finally:
+            self._marking = []

@@ -334,14 +334,19 @@ class Inbox:
 
         return await self.db.transact(work)
 
-    async def backlog(self, now: datetime) -> Backlog:
-        """How many updates wait (taken or not) and the age of the oldest."""
+    async def backlog(self, now: datetime, *, answered: Sequence[int] = ()) -> Backlog:
+        """How many updates wait (taken or not) and the age of the oldest.
+
+        ``answered``: updates this process answered whose done mark its workers' next take
+        writes; they no longer wait, though the store still says "new" for a moment.
+        """
+        waiting = and_(InboxUpdate.bot_id == self.bot_id, InboxUpdate.status == _NEW)
+        if answered:
+            waiting = and_(waiting, InboxUpdate.id.not_in(list(answered)))
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
-                    select(func.count(), func.min(InboxUpdate.received_at)).where(
-                        and_(InboxUpdate.bot_id == self.bot_id, InboxUpdate.status == _NEW)
-                    )
+                    select(func.count(), func.min(InboxUpdate.received_at)).where(waiting)
                 )
             ).one()
         count, oldest = int(row[0]), row[1]

@@ -150,6 +150,21 @@ async def test_handled_updates_are_pruned_after_the_retention(db: Database) -> N
     assert backlog.oldest_seconds == pytest.approx(300)
 
 
+async def test_updates_answered_but_not_yet_marked_done_do_not_count_as_waiting(
+    db: Database,
+) -> None:
+    inbox = Inbox(db, bot_id=1, lease=LEASE)
+    await inbox.accept([update(1, 10), update(2, 11), update(3, 12)], NOW + timedelta(seconds=1))
+    await inbox.accept([update(4, 13)], NOW)
+    taken = {t.update_id: t.inbox_id for t in await inbox.take("w", NOW, limit=4)}
+
+    # The workers answered 4 (the oldest) and 1; their next take marks them done.
+    backlog = await inbox.backlog(NOW + timedelta(minutes=1), answered=[taken[4], taken[1]])
+    assert backlog.waiting == 2
+    assert backlog.oldest_seconds == pytest.approx(59)  # the oldest still waiting: 2 and 3
+    assert (await inbox.backlog(NOW + timedelta(minutes=1))).waiting == 4
+
+
 async def test_an_id_telegram_reuses_after_a_quiet_spell_is_a_new_update(db: Database) -> None:
     inbox = Inbox(db, bot_id=1, lease=LEASE)
     await inbox.accept([update(1, 10)], NOW)

@@ -154,7 +154,7 @@ async def test_health_says_unavailable_while_the_database_does_not_answer(
     async with webhook_bot(sqlite_template, tmp_path, framework) as hooked:
         inbox = hooked.bot.inbox
 
-        async def down(now: object) -> object:
+        async def down(now: object, **_: object) -> object:
             raise ConnectionRefusedError("the database went away")
 
         inbox.backlog = down  # type: ignore[method-assign,assignment]
