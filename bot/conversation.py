@@ -27,7 +27,8 @@ from bot.events import (
     Upload,
 )
 from bot.features import build_router
-from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
+from bot.features.main_menu import main_menu
+from bot.features.menu import JOIN_ROUTE, join_screen
 from bot.i18n import Html, Languages, language_for, plain
 from bot.known_members import KnownMembers
 from bot.refusals import refusal_text

@@ -35,8 +35,8 @@ from bot.features.admin_forms import (
 )
 from bot.features.admin_questions import Nonce, ask, confirmed, new_nonce
 from bot.features.admin_screens import admin_screen, label, two_a_row
+from bot.features.sale_notices import SaleNotices
 from bot.i18n import Html, plain, shorten
-from bot.jobs import JobScreens
 from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
@@ -334,7 +334,7 @@ async def _save_edit(turn: Turn, draft: Draft, sale_id: int) -> None:
             ends if mode == "draw" else None,
             now=turn.now,
             actor_id=turn.member_id,
-            wording=JobScreens(turn.languages, turn.config),
+            wording=SaleNotices(turn.languages, turn.config),
         )
     except InvalidState as refused:
         turn.show(await _card(turn, sale_id, _refused(turn, refused)))
@@ -522,7 +522,7 @@ async def cancel_confirmed(turn: Turn, pressed: ConfirmCancelSale) -> None:
             sale_id,
             turn.now,
             actor_id=turn.member_id,
-            wording=JobScreens(turn.languages, turn.config),
+            wording=SaleNotices(turn.languages, turn.config),
         )
     except InvalidState as refused:
         turn.show(await _card(turn, sale_id, _refused(turn, refused)))

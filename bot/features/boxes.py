@@ -16,11 +16,11 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints
 from bot.content import description, in_language, prize_name, title
 from bot.events import Command
 from bot.features.box_odds_texts import odds_places, percent
-from bot.features.member_links import SalesPage
+from bot.features.member_links import BoxesPage, SalesPage
 from bot.i18n import Html, Translator, plain
 from bot.lists import nav_rows, page_of
 from bot.router import Router
@@ -58,12 +58,6 @@ def new_nonce() -> str:
 
 BoxId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A box's (or a draw's) id: 0 or anything past what the database holds was not made by us."""
-
-
-class BoxesPage(CallbackData, route="boxes"):
-    """A page of the boxes on sale."""
-
-    page: Page = 0
 
 
 class BoxCard(CallbackData, route="box"):

@@ -44,7 +44,7 @@ from bot.features.item_card import (
 )
 from bot.features.member_links import Redeem
 from bot.features.redemption_states import state_text
-from bot.features.shop import shelves
+from bot.features.shelves import shelves
 from bot.i18n import Html, Translator, plain, shorten
 from bot.refusals import refusal_text
 from bot.router import Router, Stale
