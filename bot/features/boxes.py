@@ -88,16 +88,7 @@ class VerifyDraw(CallbackData, route="bv"):
 # --- The list --------------------------------------------------------------------------------
 
 
-@router.command("boxes")
-async def boxes_command(turn: Turn) -> None:
-    await _list(turn, 0)
-
-
-@router.button(BoxesPage)
-async def boxes_button(turn: Turn, data: BoxesPage) -> None:
-    await _list(turn, data.page)
-
-
+@router.pages("boxes", BoxesPage)
 async def _list(turn: Turn, page: int) -> None:
     turn.show(await list_screen(turn, page))
 

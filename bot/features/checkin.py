@@ -63,16 +63,7 @@ class MakeUp(CallbackData, route=MAKEUP_ROUTE):
             raise ValueError(f"day {self.day} offered on the page of {self.page:%Y-%m}")
 
 
-@router.command("checkin")
-async def checkin_command(turn: Turn) -> None:
-    await _check_in(turn)
-
-
-@router.button(CheckIn)
-async def checkin_button(turn: Turn, data: CheckIn) -> None:
-    await _check_in(turn)
-
-
+@router.screen("checkin", CheckIn)
 async def _check_in(turn: Turn) -> None:
     t = turn.t
     result = await turn.mall.checkins.check_in(turn.member_id, turn.now)

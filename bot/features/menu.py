@@ -119,13 +119,8 @@ async def _join(turn: Turn, payload: str) -> None:
         await shop_link.open_link(turn, payload)
 
 
-@router.command("menu")
+@router.screen("menu", MainMenu)
 async def menu(turn: Turn) -> None:
-    turn.show(await main_menu(turn))
-
-
-@router.button(MainMenu)
-async def menu_button(turn: Turn, data: MainMenu) -> None:
     turn.show(await main_menu(turn))
 
 
@@ -144,13 +139,8 @@ def _language_screen(turn: Turn) -> Screen:
     return turn.with_menu(turn.t("language.choose"), rows)
 
 
-@router.command("language")
+@router.screen("language", LanguageScreen)
 async def language(turn: Turn) -> None:
-    turn.show(_language_screen(turn))
-
-
-@router.button(LanguageScreen)
-async def language_button(turn: Turn, data: LanguageScreen) -> None:
     turn.show(_language_screen(turn))
 
 

@@ -70,13 +70,8 @@ def erase_seal(key: bytes, member_id: int, joined_at: datetime, shown: int) -> s
     return base64.urlsafe_b64encode(digest).decode()
 
 
-@router.command("privacy")
+@router.screen("privacy", PrivacyScreen)
 async def privacy_command(turn: Turn) -> None:
-    _overview(turn)
-
-
-@router.button(PrivacyScreen)
-async def privacy_button(turn: Turn, data: PrivacyScreen) -> None:
     _overview(turn)
 
 

@@ -94,16 +94,7 @@ class DonateConfirmed(CallbackData, route="donc"):
 # --- My redemptions ----------------------------------------------------------------------------
 
 
-@router.command("redemptions")
-async def redemptions_command(turn: Turn) -> None:
-    await _list(turn, 0)
-
-
-@router.button(RedemptionsPage)
-async def redemptions_button(turn: Turn, data: RedemptionsPage) -> None:
-    await _list(turn, data.page)
-
-
+@router.pages("redemptions", RedemptionsPage)
 async def _list(turn: Turn, page: int) -> None:
     t = turn.t
     found = await turn.mall.redemptions.list_for_member(

@@ -43,16 +43,7 @@ class BuyInSale(CallbackData, route="sb"):
 # --- The list --------------------------------------------------------------------------------
 
 
-@router.command("sales")
-async def sales_command(turn: Turn) -> None:
-    await _list(turn, 0)
-
-
-@router.button(SalesPage)
-async def sales_button(turn: Turn, data: SalesPage) -> None:
-    await _list(turn, data.page)
-
-
+@router.pages("sales", SalesPage)
 async def _list(turn: Turn, page: int) -> None:
     t = turn.t
     sales = await turn.mall.flash_sales.current_and_upcoming(turn.now)

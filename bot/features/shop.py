@@ -52,14 +52,7 @@ def item_callback(item_id: int) -> str:
 # --- The shelves ------------------------------------------------------------------------------
 
 
-@router.command("mall")
-async def mall_command(turn: Turn) -> None:
-    await shelves(turn, 0)
-
-
-@router.button(ShelvesPage)
-async def shelves_button(turn: Turn, data: ShelvesPage) -> None:
-    await shelves(turn, data.page)
+router.pages("mall", ShelvesPage)(shelves)
 
 
 def _find_shelf(categories: tuple[Category, ...], key: str) -> Category | None:

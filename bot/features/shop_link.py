@@ -41,13 +41,8 @@ CANCEL_LABEL = "link_phone.cancel"
 ASK_TTL = timedelta(minutes=15)
 
 
-@router.command("link")
+@router.screen("link", LinkPhone)
 async def link_command(turn: Turn) -> None:
-    await _ask(turn, turn.t("link_phone.ask"))
-
-
-@router.button(LinkPhone)
-async def link_button(turn: Turn, pressed: LinkPhone) -> None:
     await _ask(turn, turn.t("link_phone.ask"))
 
 

@@ -70,13 +70,8 @@ _DONE = {
 _START = {"quiz": "tasks.start_quiz", "survey": "tasks.start_survey"}
 
 
-@router.command("tasks")
+@router.screen("tasks", TaskList)
 async def tasks_command(turn: Turn) -> None:
-    await show_tasks(turn)
-
-
-@router.button(TaskList)
-async def tasks_button(turn: Turn, data: TaskList) -> None:
     await show_tasks(turn)
 
 
