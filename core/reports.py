@@ -305,28 +305,27 @@ class Reports:
         """Redemptions made from ``start`` to ``end`` (business days), most redeemed first."""
         _require_window(start, end)
         wanted = (*_REDEEMED, *_AWAITING)
+        rolled = (
+            select(
+                RollupRedemption.item_id,
+                RollupRedemption.status,
+                func.sum(RollupRedemption.redemptions),
+                func.sum(RollupRedemption.points),
+            )
+            .where(
+                RollupRedemption.day >= start,
+                RollupRedemption.day <= end,
+                RollupRedemption.status.in_(wanted),
+            )
+            .group_by(RollupRedemption.item_id, RollupRedemption.status)
+        )
+
+        def live(lower: datetime, upper: datetime) -> Executable:
+            return redemptions_between(lower, upper).where(Redemption.status.in_(wanted))
+
         counts: dict[tuple[int, str], list[int]] = {}
         async with self.db.read() as conn:
-            rows = await self._rolled_then_live(
-                conn,
-                start,
-                end,
-                select(
-                    RollupRedemption.item_id,
-                    RollupRedemption.status,
-                    func.sum(RollupRedemption.redemptions),
-                    func.sum(RollupRedemption.points),
-                )
-                .where(
-                    RollupRedemption.day >= start,
-                    RollupRedemption.day <= end,
-                    RollupRedemption.status.in_(wanted),
-                )
-                .group_by(RollupRedemption.item_id, RollupRedemption.status),
-                lambda lower, upper: redemptions_between(lower, upper).where(
-                    Redemption.status.in_(wanted)
-                ),
-            )
+            rows = await self._rolled_then_live(conn, start, end, rolled, live)
             for item_id, status, count, points in rows:
                 figures = counts.setdefault((int(item_id), status), [0, 0])
                 figures[0] += int(count)
@@ -362,24 +361,21 @@ class Reports:
         """What each box that was drawn from ``start`` to ``end`` (business days) took and
         paid, by box id; the figures of ``BlindBoxes.payout_report`` for that window."""
         _require_window(start, end)
+        rolled = (
+            select(
+                RollupBoxDraw.box_id,
+                RollupBoxDraw.prize_id,
+                func.sum(RollupBoxDraw.draws),
+                func.sum(RollupBoxDraw.spent),
+                func.sum(RollupBoxDraw.paid),
+                func.sum(RollupBoxDraw.guaranteed),
+            )
+            .where(RollupBoxDraw.day >= start, RollupBoxDraw.day <= end)
+            .group_by(RollupBoxDraw.box_id, RollupBoxDraw.prize_id)
+        )
         by_prize: dict[tuple[int, int], list[int]] = {}
         async with self.db.read() as conn:
-            rows = await self._rolled_then_live(
-                conn,
-                start,
-                end,
-                select(
-                    RollupBoxDraw.box_id,
-                    RollupBoxDraw.prize_id,
-                    func.sum(RollupBoxDraw.draws),
-                    func.sum(RollupBoxDraw.spent),
-                    func.sum(RollupBoxDraw.paid),
-                    func.sum(RollupBoxDraw.guaranteed),
-                )
-                .where(RollupBoxDraw.day >= start, RollupBoxDraw.day <= end)
-                .group_by(RollupBoxDraw.box_id, RollupBoxDraw.prize_id),
-                box_draws_between,
-            )
+            rows = await self._rolled_then_live(conn, start, end, rolled, box_draws_between)
             for box_id, prize_id, *figures in rows:
                 into = by_prize.setdefault((int(box_id), int(prize_id)), [0, 0, 0, 0])
                 for n, value in enumerate(figures):
