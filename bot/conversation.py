@@ -27,12 +27,14 @@ from bot.events import (
     Upload,
 )
 from bot.features import build_router
-from bot.features.menu import JOIN_ROUTE, join_screen, main_menu
+from bot.features.main_menu import main_menu
+from bot.features.menu import JOIN_ROUTE, join_screen
 from bot.i18n import Html, Languages, language_for, plain
 from bot.known_members import KnownMembers
 from bot.refusals import refusal_text
 from bot.router import CommandHandler, Router, Stale, parse_callback
 from bot.screens import CheckoutAnswer, Notice, Output
+from bot.settings import Config
 from bot.turn import Turn
 from core.errors import MallError, UnknownMember
 from core.mall import Mall
@@ -62,6 +64,7 @@ class Conversation:
     def __init__(
         self,
         mall: Mall,
+        config: Config,
         languages: Languages,
         bot_username: str,
         clock: Clock = utc_now,
@@ -69,7 +72,9 @@ class Conversation:
         queries: BotQueries | None = None,
     ) -> None:
         self.mall = mall
-        self.config = mall.config
+        # The bot's whole configuration (the mall's tables and the bot's own): the mall was
+        # built from it.
+        self.config = config
         self.languages = languages
         self.bot_username = bot_username
         self.clock = clock

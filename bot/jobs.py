@@ -23,19 +23,14 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 
 from bot.content import tier_name
 from bot.content import title as title_of
-from bot.delivery import screen_to_json
-from bot.features.checkin import CheckIn
-from bot.features.invite import InviteScreen
 from bot.features.item_card import AffordablePage, ShelvesPage
 from bot.features.member_days import member_day_line
-from bot.features.member_links import BalanceScreen
+from bot.features.member_links import CheckIn, InviteScreen, RedemptionsPage, SaleCard
 from bot.features.notifications import NotificationsScreen
-from bot.features.redemptions import RedemptionsPage
-from bot.features.sales import SaleCard
+from bot.features.sale_notices import BALANCE, SaleNotices
 from bot.features.shop import ITEM_BUTTON_TITLE, item_callback
-from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain, shorten
-from bot.screens import Button, Keyboard, Screen
-from bot.turn import MainMenu
+from bot.i18n import Html, plain, shorten
+from bot.screens import Button
 from core.config import Config
 from core.flash_sales import SaleView
 from core.holds import HoldResult
@@ -49,7 +44,6 @@ from core.shelf import Affordable
 from core.shop import ParkedOrder
 
 # The screens job messages link to (their buttons' callback data).
-_BALANCE = BalanceScreen().pack()
 _INVITE = InviteScreen().pack()
 log = logging.getLogger(__name__)
 # Parked orders listed one by one in an admin's message; the rest are counted.
@@ -58,23 +52,9 @@ PARKED_SHOWN = 20
 REMINDER_LOTS_SHOWN = 5
 
 
-class JobScreens:
-    """What the jobs tell members and admins, as outbox payloads."""
-
-    def __init__(self, languages: Languages, config: Config) -> None:
-        self._languages = languages
-        self.config = config
-
-    @property
-    def languages(self) -> Sequence[str]:
-        return tuple(LANGUAGE_NAMES)
-
-    def _t(self, language: str) -> Translator:
-        return self._languages[language]
-
-    def _payload(self, t: Translator, text: Html, rows: Keyboard = ()) -> str:
-        menu = (Button(t("menu.back"), data=MainMenu().pack()),)
-        return screen_to_json(Screen(text, (*rows, menu)))
+class JobScreens(SaleNotices):
+    """What the jobs tell members and admins, as outbox payloads (a sale changed or cancelled:
+    :class:`~bot.features.sale_notices.SaleNotices`, which the admin's sale screens use too)."""
 
     def expiry_reminder(
         self, language: str, member: ExpiringMember, lead_days: int, affordable: Affordable
@@ -164,36 +144,6 @@ class JobScreens:
         )
         return self._payload(t, text, rows)
 
-    def sale_changed(self, language: str, sale: SaleView) -> str:
-        """A sale a member heard of has new terms (``core.flash_sales.SaleWording``)."""
-        t = self._t(language)
-        if sale.mode == "draw":
-            assert sale.entry_ends_at is not None
-            how = t("jobs.sale.changed.draw", until=t.moment(sale.entry_ends_at))
-        else:
-            how = t("jobs.sale.changed.first_come")
-        text = t(
-            "jobs.sale.changed",
-            title=title_of(t, sale),
-            price=t.points(sale.sale_price),
-            regular=t.points(sale.regular_price),
-            quantity=t.number(sale.quantity),
-            starts=t.moment(sale.starts_at),
-            ends=t.moment(sale.ends_at),
-        )
-        rows = ((Button(plain(t("jobs.sale.see")), data=SaleCard(sale.sale_id).pack()),),)
-        return self._payload(t, Html(f"{text}\n{how}"), rows)
-
-    def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
-        """A sale a member heard of (or entered: ``returned`` their held points) is off."""
-        t = self._t(language)
-        text = t("jobs.sale.cancelled", title=title_of(t, sale))
-        if returned:
-            back = t("jobs.sale.cancelled.returned", points=t.points(returned))
-            text = Html(f"{text}\n{back}")
-            return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
-        return self._payload(t, text)
-
     def draw_outcome(self, language: str, sale: SaleView, won: bool) -> str:
         t = self._t(language)
         if won:
@@ -201,7 +151,7 @@ class JobScreens:
             rows = ((Button(plain(t("menu.redemptions")), data=RedemptionsPage().pack()),),)
         else:
             text = t("jobs.draw.lost", title=title_of(t, sale), price=t.points(sale.sale_price))
-            rows = ((Button(plain(t("menu.balance")), data=_BALANCE),),)
+            rows = ((Button(plain(t("menu.balance")), data=BALANCE),),)
         return self._payload(t, text, rows)
 
     def redemption_released(self, language: str, redemption: RedemptionView) -> str:
@@ -212,17 +162,17 @@ class JobScreens:
             title=title_of(t, redemption),
             points=t.points(redemption.points),
         )
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=BALANCE),),))
 
     def hold_released(self, language: str, hold: HoldResult) -> str:
         t = self._t(language)
         text = t("jobs.released.hold", points=t.points(hold.amount))
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=BALANCE),),))
 
     def tier_up(self, language: str, tier: str) -> str:
         t = self._t(language)
         text = t("jobs.tier_up", tier=tier_name(t, self.config.tiers, tier))
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=BALANCE),),))
 
     def referral_paid(self, language: str, invite: PaidInvite) -> str:
         t = self._t(language)
@@ -232,7 +182,7 @@ class JobScreens:
     def birthday_paid(self, language: str, points: int) -> str:
         t = self._t(language)
         text = t("birthday.paid", points=t.points(points))
-        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=_BALANCE),),))
+        return self._payload(t, text, ((Button(plain(t("menu.balance")), data=BALANCE),),))
 
     def member_days(self, language: str, days: Sequence[MemberDayView]) -> str:
         """Today's member days: each one's name and what it multiplies."""

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.delivery import DeliveryError, Rejected, screen_to_json
-from bot.features.redemptions import RedemptionsPage
+from bot.features.member_links import RedemptionsPage
 from bot.i18n import Languages, plain
 from bot.screens import Button, Screen
 from bot.turn import MainMenu

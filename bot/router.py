@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from bot.callback_data import MAX_INT_ARG, MAX_PAGE, SEPARATOR, CallbackData, Stale
 
@@ -28,6 +28,14 @@ ContactHandler = Callable[["Turn", "Contact"], Awaitable[None]]
 PollAnswerHandler = Callable[["Turn", "PollAnswer"], Awaitable[None]]
 D = TypeVar("D", bound=CallbackData)
 TypedHandler = Callable[["Turn", D], Awaitable[None]]
+PageHandler = Callable[["Turn", int], Awaitable[None]]
+
+
+class _Paged(Protocol):
+    @property
+    def page(self) -> int: ...
+
+
 __all__ = ["MAX_INT_ARG", "MAX_PAGE", "SEPARATOR", "CallbackData", "Router", "Stale"]
 
 
@@ -76,6 +84,43 @@ class Router:
         def register(handler: TypedHandler[D]) -> TypedHandler[D]:
             self._add(self.buttons, route.route, _typed(route, handler))
             self._restrict("buttons", route.route, admin)
+            return handler
+
+        return register
+
+    def screen(
+        self, command: str, route: type[D], *, admin: bool = False
+    ) -> Callable[[CommandHandler], CommandHandler]:
+        """A screen's handler, ``(turn)``: shown by ``/command`` and by a button of ``route``
+        (in place of the pressed message, as :meth:`~bot.turn.Turn.show` answers)."""
+
+        def register(handler: CommandHandler) -> CommandHandler:
+            async def pressed(turn: Turn, data: D) -> None:
+                await handler(turn)
+
+            self.command(command, admin=admin)(handler)
+            self.button(route, admin=admin)(pressed)
+            return handler
+
+        return register
+
+    def pages(
+        self, command: str, route: type[D], *, admin: bool = False
+    ) -> Callable[[PageHandler], PageHandler]:
+        """A list's handler, ``(turn, page)``: ``/command`` shows its first page, a button of
+        ``route`` (a callback data class with a ``page`` field) the page it carries."""
+        if not any(f.name == "page" for f in route.fields_):
+            raise TypeError(f"{route.__qualname__} has no page")
+
+        def register(handler: PageHandler) -> PageHandler:
+            async def first(turn: Turn) -> None:
+                await handler(turn, 0)
+
+            async def at(turn: Turn, data: D) -> None:
+                await handler(turn, cast(_Paged, data).page)
+
+            self.command(command, admin=admin)(first)
+            self.button(route, admin=admin)(at)
             return handler
 
         return register

@@ -40,7 +40,9 @@ class Runtime:
     clock: Clock
 
     def conversation(self, bot_username: str, queries: BotQueries | None = None) -> Conversation:
-        return Conversation(self.mall, self.languages, bot_username, self.clock, queries=queries)
+        return Conversation(
+            self.mall, self.config, self.languages, bot_username, self.clock, queries=queries
+        )
 
     def command_menus(self, *, admin: bool = False) -> dict[str, list[tuple[str, str]]]:
         """``setMyCommands`` per Telegram language code ('' is the default, English).

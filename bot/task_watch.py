@@ -17,7 +17,8 @@ from datetime import datetime
 from bot.bot_queries import BotQueries
 from bot.content import in_language
 from bot.delivery import DeliveryError, screen_to_json
-from bot.features.tasks import TaskList, reward_lines
+from bot.features.member_links import TaskList
+from bot.features.tasks import reward_lines
 from bot.i18n import Html, Languages
 from bot.screens import Button, Screen
 from bot.turn import MainMenu

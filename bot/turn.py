@@ -11,7 +11,7 @@ from bot.events import Action, Press, Sender
 from bot.i18n import Html, Languages, Translator
 from bot.known_members import KnownMembers
 from bot.screens import Button, Edit, Keyboard, Notice, Outputs, Screen, Send
-from core.config import Config
+from bot.settings import Config
 from core.mall import Mall
 
 

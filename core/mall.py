@@ -24,6 +24,7 @@ from core.invariants import LedgerReport, check_ledger
 from core.job_runs import JobRuns
 from core.member_days import MemberDays
 from core.members import Members
+from core.offer_press import OfferPress
 from core.outbox import Outbox
 from core.pending_inputs import PendingInputs
 from core.privacy import Privacy
@@ -65,6 +66,7 @@ class Mall:
     catalog: Catalog
     redemptions: Redemptions
     redeem_press: RedeemPress
+    offer_press: OfferPress
     flash_sales: FlashSales
     boxes: BlindBoxes
     referrals: Referrals
@@ -104,6 +106,7 @@ class Mall:
             catalog=Catalog(db, config),
             redemptions=redemptions,
             redeem_press=RedeemPress(db, config, redemptions, inputs),
+            offer_press=OfferPress(db, config, redemptions),
             flash_sales=FlashSales(db, config),
             boxes=BlindBoxes(db, config),
             referrals=Referrals(db, config),

@@ -14,7 +14,7 @@ computed live. The figures are the same either way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Select,
     SQLColumnExpression,
     and_,
     case,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from core import rules, validation
 from core.accounts import SystemAccount
@@ -223,12 +225,7 @@ class Reports:
 
     async def daily(self, start: date, end: date) -> tuple[DayFigures, ...]:
         """Figures for each business day from ``start`` to ``end`` inclusive, quiet days too."""
-        _require_day(start, "start")
-        _require_day(end, "end")
-        if end < start:
-            raise InvalidInput("end is before start", field="end")
-        if (end - start).days + 1 > MAX_DAYS:
-            raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
+        _require_window(start, end, longest=MAX_DAYS)
         figures: list[DayFigures] = []
         tz = self.config.mall.timezone
         async with self.db.read() as conn:
@@ -266,12 +263,7 @@ class Reports:
         Closed days come from their roll-ups (points by pair of books and code), the others
         from the ledger.
         """
-        _require_day(start, "start")
-        _require_day(end, "end")
-        if end < start:
-            raise InvalidInput("end is before start", field="end")
-        if (end - start).days + 1 > MAX_DAYS:
-            raise InvalidInput(f"at most {MAX_DAYS} days at a time", field="end")
+        _require_window(start, end, longest=MAX_DAYS)
         tz = self.config.mall.timezone
         books = [int(book) for book in _ISSUING_BOOKS]
         found: list[IssuedByCause] = []
@@ -311,48 +303,29 @@ class Reports:
 
     async def redemptions_per_item(self, start: date, end: date) -> tuple[ItemRedemptions, ...]:
         """Redemptions made from ``start`` to ``end`` (business days), most redeemed first."""
-        _require_day(start, "start")
-        _require_day(end, "end")
-        if end < start:
-            raise InvalidInput("end is before start", field="end")
-        tz = self.config.mall.timezone
+        _require_window(start, end)
         wanted = (*_REDEEMED, *_AWAITING)
+        rolled = (
+            select(
+                RollupRedemption.item_id,
+                RollupRedemption.status,
+                func.sum(RollupRedemption.redemptions),
+                func.sum(RollupRedemption.points),
+            )
+            .where(
+                RollupRedemption.day >= start,
+                RollupRedemption.day <= end,
+                RollupRedemption.status.in_(wanted),
+            )
+            .group_by(RollupRedemption.item_id, RollupRedemption.status)
+        )
+
+        def live(lower: datetime, upper: datetime) -> Executable:
+            return redemptions_between(lower, upper).where(Redemption.status.in_(wanted))
+
         counts: dict[tuple[int, str], list[int]] = {}
         async with self.db.read() as conn:
-            rolled = await _rolled_day_set(conn, start, end) if self.rollups else set()
-            rows: list[Any] = []
-            if rolled:
-                rows += await conn.execute(
-                    select(
-                        RollupRedemption.item_id,
-                        RollupRedemption.status,
-                        func.sum(RollupRedemption.redemptions),
-                        func.sum(RollupRedemption.points),
-                    )
-                    .where(
-                        RollupRedemption.day >= start,
-                        RollupRedemption.day <= end,
-                        RollupRedemption.status.in_(wanted),
-                    )
-                    .group_by(RollupRedemption.item_id, RollupRedemption.status)
-                )
-            for first, last in _live_runs(start, end, rolled, MAX_DAYS):
-                lower = rules.start_of_day(first, tz)
-                upper = rules.start_of_day(last + timedelta(days=1), tz)
-                rows += await conn.execute(
-                    select(
-                        Redemption.item_id,
-                        Redemption.status,
-                        func.count(),
-                        func.sum(Redemption.points),
-                    )
-                    .where(
-                        Redemption.created_at >= lower,
-                        Redemption.created_at < upper,
-                        Redemption.status.in_(wanted),
-                    )
-                    .group_by(Redemption.item_id, Redemption.status)
-                )
+            rows = await self._rolled_then_live(conn, start, end, rolled, live)
             for item_id, status, count, points in rows:
                 figures = counts.setdefault((int(item_id), status), [0, 0])
                 figures[0] += int(count)
@@ -387,43 +360,22 @@ class Reports:
     async def box_payouts(self, start: date, end: date) -> tuple[BoxPayout, ...]:
         """What each box that was drawn from ``start`` to ``end`` (business days) took and
         paid, by box id; the figures of ``BlindBoxes.payout_report`` for that window."""
-        _require_day(start, "start")
-        _require_day(end, "end")
-        if end < start:
-            raise InvalidInput("end is before start", field="end")
-        tz = self.config.mall.timezone
+        _require_window(start, end)
+        rolled = (
+            select(
+                RollupBoxDraw.box_id,
+                RollupBoxDraw.prize_id,
+                func.sum(RollupBoxDraw.draws),
+                func.sum(RollupBoxDraw.spent),
+                func.sum(RollupBoxDraw.paid),
+                func.sum(RollupBoxDraw.guaranteed),
+            )
+            .where(RollupBoxDraw.day >= start, RollupBoxDraw.day <= end)
+            .group_by(RollupBoxDraw.box_id, RollupBoxDraw.prize_id)
+        )
         by_prize: dict[tuple[int, int], list[int]] = {}
         async with self.db.read() as conn:
-            rolled = await _rolled_day_set(conn, start, end) if self.rollups else set()
-            rows: list[Any] = []
-            if rolled:
-                rows += await conn.execute(
-                    select(
-                        RollupBoxDraw.box_id,
-                        RollupBoxDraw.prize_id,
-                        func.sum(RollupBoxDraw.draws),
-                        func.sum(RollupBoxDraw.spent),
-                        func.sum(RollupBoxDraw.paid),
-                        func.sum(RollupBoxDraw.guaranteed),
-                    )
-                    .where(RollupBoxDraw.day >= start, RollupBoxDraw.day <= end)
-                    .group_by(RollupBoxDraw.box_id, RollupBoxDraw.prize_id)
-                )
-            for first, last in _live_runs(start, end, rolled, MAX_DAYS):
-                lower = rules.start_of_day(first, tz)
-                upper = rules.start_of_day(last + timedelta(days=1), tz)
-                rows += await conn.execute(
-                    select(
-                        BoxDraw.box_id,
-                        BoxDraw.prize_id,
-                        func.count(),
-                        func.sum(BoxDraw.price_points),
-                        func.sum(BoxDraw.points_won),
-                        func.sum(case((BoxDraw.by_guarantee.is_(True), 1), else_=0)),
-                    )
-                    .where(BoxDraw.created_at >= lower, BoxDraw.created_at < upper)
-                    .group_by(BoxDraw.box_id, BoxDraw.prize_id)
-                )
+            rows = await self._rolled_then_live(conn, start, end, rolled, box_draws_between)
             for box_id, prize_id, *figures in rows:
                 into = by_prize.setdefault((int(box_id), int(prize_id)), [0, 0, 0, 0])
                 for n, value in enumerate(figures):
@@ -459,6 +411,29 @@ class Reports:
             )
             for box_id, (draws, spent, paid, item_value, guaranteed) in sorted(boxes.items())
         )
+
+    async def _rolled_then_live(
+        self,
+        conn: AsyncConnection,
+        start: date,
+        end: date,
+        rolled_rows: Executable,
+        live_rows: Callable[[datetime, datetime], Executable],
+    ) -> list[Any]:
+        """The rows of a report from ``start`` to ``end``: ``rolled_rows`` (which reads the
+        roll-ups of the window) if any of its days is rolled up, and ``live_rows(lower, upper)``
+        for each run of the other days, from the start of its first day to the start of the
+        day after its last (at most ``MAX_DAYS`` a run). The caller sums them up."""
+        tz = self.config.mall.timezone
+        rolled = await _rolled_day_set(conn, start, end) if self.rollups else set()
+        rows: list[Any] = []
+        if rolled:
+            rows += await conn.execute(rolled_rows)
+        for first, last in _live_runs(start, end, rolled, MAX_DAYS):
+            lower = rules.start_of_day(first, tz)
+            upper = rules.start_of_day(last + timedelta(days=1), tz)
+            rows += await conn.execute(live_rows(lower, upper))
+        return rows
 
     async def expiring_members(self, now: datetime, within_days: int) -> tuple[ExpiringMember, ...]:
         """Every member to remind, at once; for a large mall use :meth:`expiring_members_iter`."""
@@ -544,9 +519,47 @@ class Reports:
             after = int(ids[-1])
 
 
+def redemptions_between(lower: datetime, upper: datetime) -> Select[int, str, int, int]:
+    """Redemptions made from ``lower`` to ``upper``: item, status, how many and their points,
+    by item and status (what a day's roll-up keeps, ``RollupRedemption``)."""
+    return (
+        select(Redemption.item_id, Redemption.status, func.count(), func.sum(Redemption.points))
+        .where(Redemption.created_at >= lower, Redemption.created_at < upper)
+        .group_by(Redemption.item_id, Redemption.status)
+    )
+
+
+def box_draws_between(lower: datetime, upper: datetime) -> Select[int, int, int, int, int, Any]:
+    """Box draws from ``lower`` to ``upper``: box, prize, draws, points spent, points paid
+    and draws by the guarantee, by box and prize (what a day's roll-up keeps,
+    ``RollupBoxDraw``)."""
+    return (
+        select(
+            BoxDraw.box_id,
+            BoxDraw.prize_id,
+            func.count(),
+            func.sum(BoxDraw.price_points),
+            func.sum(BoxDraw.points_won),
+            func.sum(case((BoxDraw.by_guarantee.is_(True), 1), else_=0)),
+        )
+        .where(BoxDraw.created_at >= lower, BoxDraw.created_at < upper)
+        .group_by(BoxDraw.box_id, BoxDraw.prize_id)
+    )
+
+
 def _require_day(value: object, field: str) -> None:
     if not isinstance(value, date) or isinstance(value, datetime):
         raise InvalidInput(f"{field} must be a date", field=field)
+
+
+def _require_window(start: date, end: date, *, longest: int | None = None) -> None:
+    """``start`` and ``end`` are days, in order, and (with ``longest``) that many at most."""
+    _require_day(start, "start")
+    _require_day(end, "end")
+    if end < start:
+        raise InvalidInput("end is before start", field="end")
+    if longest is not None and (end - start).days + 1 > longest:
+        raise InvalidInput(f"at most {longest} days at a time", field="end")
 
 
 def _bucket(

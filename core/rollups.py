@@ -49,7 +49,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,7 +66,13 @@ from core.db.models import (
     RollupRedemption,
     Transfer,
 )
-from core.reports import active_members_by_day, as_date, checkins_by_day
+from core.reports import (
+    active_members_by_day,
+    as_date,
+    box_draws_between,
+    checkins_by_day,
+    redemptions_between,
+)
 from core.rollup_hours import forget, roll_flows, roll_hours
 
 # How long after a day's end it is rolled up: time for a transaction that took its ``now``
@@ -217,18 +223,7 @@ async def _roll_redemptions(conn: AsyncConnection, day: date, bounds: list[datet
     if conn.dialect.name == "postgresql":
         # A status change in flight commits before the count below, or waits for the roll-up.
         await conn.execute(select(Redemption.id).where(*window).with_for_update(read=True))
-    rows = (
-        await conn.execute(
-            select(
-                Redemption.item_id,
-                Redemption.status,
-                func.count(),
-                func.sum(Redemption.points),
-            )
-            .where(*window)
-            .group_by(Redemption.item_id, Redemption.status)
-        )
-    ).all()
+    rows = (await conn.execute(redemptions_between(bounds[0], bounds[1]))).all()
     if rows:
         await conn.execute(
             insert(RollupRedemption),
@@ -246,28 +241,15 @@ async def _roll_redemptions(conn: AsyncConnection, day: date, bounds: list[datet
 
 
 async def _roll_box_draws(conn: AsyncConnection, day: date, bounds: list[datetime]) -> None:
-    rows = (
-        await conn.execute(
-            select(
-                BoxDraw.prize_id,
-                BoxDraw.box_id,
-                func.count(),
-                func.sum(BoxDraw.price_points),
-                func.sum(BoxDraw.points_won),
-                func.sum(case((BoxDraw.by_guarantee.is_(True), 1), else_=0)),
-            )
-            .where(BoxDraw.created_at >= bounds[0], BoxDraw.created_at < bounds[1])
-            .group_by(BoxDraw.prize_id, BoxDraw.box_id)
-        )
-    ).all()
+    rows = (await conn.execute(box_draws_between(bounds[0], bounds[1]))).all()
     if rows:
         await conn.execute(
             insert(RollupBoxDraw),
             [
                 {
                     "day": day,
-                    "prize_id": int(row[0]),
-                    "box_id": int(row[1]),
+                    "box_id": int(row[0]),
+                    "prize_id": int(row[1]),
                     "draws": int(row[2]),
                     "spent": int(row[3]),
                     "paid": int(row[4]),

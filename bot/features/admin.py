@@ -91,13 +91,8 @@ def admin_menu(turn: Turn) -> Screen:
     return Screen(text, (*rows, (turn.menu_button(),)))
 
 
-@router.command("admin", admin=True)
+@router.screen("admin", AdminMenu, admin=True)
 async def admin_command(turn: Turn) -> None:
-    turn.send(admin_menu(turn))
-
-
-@router.button(AdminMenu, admin=True)
-async def admin_button(turn: Turn, pressed: AdminMenu) -> None:
     turn.show(admin_menu(turn))
 
 

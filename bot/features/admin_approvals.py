@@ -114,14 +114,9 @@ NOTE_MAX = 500
 # --- The queue --------------------------------------------------------------------------------
 
 
-@router.command("approvals", admin=True)
-async def approvals_command(turn: Turn) -> None:
-    turn.show(await queue_screen(turn, 0))
-
-
-@router.button(ApprovalQueue, admin=True)
-async def queue_button(turn: Turn, pressed: ApprovalQueue) -> None:
-    turn.show(await queue_screen(turn, pressed.page))
+@router.pages("approvals", ApprovalQueue, admin=True)
+async def approvals_command(turn: Turn, page: int) -> None:
+    turn.show(await queue_screen(turn, page))
 
 
 async def queue_screen(turn: Turn, page: int, note: Html | None = None) -> Screen:
@@ -226,9 +221,11 @@ async def _settled(
     view: RedemptionView,
     answer: Awaitable[RedemptionResult],
     already: Callable[[Turn, RedemptionView], Awaitable[None]],
+    told: Callable[[Translator, RedemptionView], Html],
 ) -> RedemptionView | None:
-    """The redemption as ``answer`` left it; None when another answer came first (a moment
-    ago, or this one replayed), the admin told by ``already``."""
+    """The redemption as ``answer`` left it, its member told ``told`` in their language; None
+    when another answer came first (a moment ago, or this one replayed), the admin told by
+    ``already``."""
     try:
         result = await answer
     except InvalidState:
@@ -237,10 +234,17 @@ async def _settled(
     if result.replayed:
         await already(turn, result.redemption)
         return None
-    return result.redemption
+    done = result.redemption
+    await tell_member(turn, done.member_id, lambda t: told(t, done))
+    return done
 
 
 # --- Approving --------------------------------------------------------------------------------
+
+
+def _told_approved(t: Translator, done: RedemptionView) -> Html:
+    number, points = t.number(done.redemption_id), t.points(done.points)
+    return t("admin.approvals.told_approved", number=number, title=title_of(t, done), points=points)
 
 
 @router.button(Approve, admin=True)
@@ -252,19 +256,9 @@ async def approve_button(turn: Turn, pressed: Approve) -> None:
     answer = turn.mall.redemptions.approve(
         view.redemption_id, turn.now, actor_id=turn.sender.user_id
     )
-    done = await _settled(turn, view, answer, _already_answered)
+    done = await _settled(turn, view, answer, _already_answered, _told_approved)
     if done is None:
         return
-    await tell_member(
-        turn,
-        done.member_id,
-        lambda t: t(
-            "admin.approvals.told_approved",
-            number=t.number(done.redemption_id),
-            title=title_of(t, done),
-            points=t.points(done.points),
-        ),
-    )
     said = t("admin.approvals.approved", number=t.number(done.redemption_id), title=done.title)
     turn.notice(plain(said))
     turn.show(await queue_screen(turn, 0, said))
@@ -332,11 +326,8 @@ async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
         only_awaiting_approval=True,
         actor_id=turn.sender.user_id,
     )
-    done = await _settled(turn, view, answer, _already_answered)
-    if done is None:
-        return
 
-    def told(t: Translator) -> Html:
+    def told(t: Translator, done: RedemptionView) -> Html:
         text = t(
             "admin.approvals.told_rejected",
             number=t.number(done.redemption_id),
@@ -347,7 +338,9 @@ async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
             text = Html(f"{text}\n{t('admin.approvals.told_reason', reason=reason)}")
         return Html(text)
 
-    await tell_member(turn, done.member_id, told)
+    done = await _settled(turn, view, answer, _already_answered, told)
+    if done is None:
+        return
     said = t("admin.approvals.rejected", number=t.number(done.redemption_id), title=done.title)
     turn.notice(plain(said))
     turn.show(await queue_screen(turn, 0, said))
@@ -446,19 +439,14 @@ async def ship_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
     answer = turn.mall.redemptions.fulfil(
         view.redemption_id, note, turn.now, actor_id=turn.sender.user_id
     )
-    done = await _settled(turn, view, answer, _already_shipped)
+
+    def told(t: Translator, done: RedemptionView) -> Html:
+        number = t.number(done.redemption_id)
+        return t("admin.approvals.told_shipped", number=number, title=title_of(t, done), note=note)
+
+    done = await _settled(turn, view, answer, _already_shipped, told)
     if done is None:
         return
-    await tell_member(
-        turn,
-        done.member_id,
-        lambda t: t(
-            "admin.approvals.told_shipped",
-            number=t.number(done.redemption_id),
-            title=title_of(t, done),
-            note=note,
-        ),
-    )
     said = t("admin.approvals.shipped", number=t.number(done.redemption_id), title=done.title)
     turn.show(await ship_screen(turn, 0, said))
 

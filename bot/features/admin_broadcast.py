@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from bot.callback_data import CallbackData, Id, Ints
 from bot.content import tier_label, tier_name
 from bot.delivery import screen_to_json
-from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_questions import Nonce, ask, confirmed_or_back, drop_question, new_nonce
 from bot.features.admin_screens import admin_screen
 from bot.i18n import LANGUAGE_NAMES, Html, Translator, escape
 from bot.router import Router, Stale
@@ -182,10 +182,9 @@ async def _confirmation(turn: Turn, draft: dict[str, Any]) -> None:
 @router.button(ConfirmBroadcast, admin=True)
 async def confirm_button(turn: Turn, pressed: ConfirmBroadcast) -> None:
     nonce = pressed.nonce
-    draft = await confirmed(turn, CONFIRM_INPUT, nonce)
+    gone = turn.t("admin.broadcast.stale")
+    draft = await confirmed_or_back(turn, CONFIRM_INPUT, nonce, gone, _section)
     if draft is None:
-        turn.notice(turn.t("admin.broadcast.stale"), alert=True)
-        turn.show(await _section(turn))
         return
     tier = draft.get("tier")
     tier_name = str(tier) if tier is not None else None

@@ -63,14 +63,8 @@ _RULE_NAMES = {
 }
 
 
-@router.command("flags", admin=True)
+@router.screen("flags", FlagList, admin=True)
 async def flags_command(turn: Turn) -> None:
-    await turn.mall.risk.scan(turn.now)
-    turn.send(await _flags_screen(turn))
-
-
-@router.button(FlagList, admin=True)
-async def flags_button(turn: Turn, pressed: FlagList) -> None:
     await turn.mall.risk.scan(turn.now)
     turn.show(await _flags_screen(turn))
 

@@ -25,7 +25,7 @@ from bot.callback_data import CallbackData
 from bot.events import Command
 from bot.features.admin_links import AdjustPoints, MemberCard
 from bot.features.admin_member_lookup import find_member, member_label, tell_member
-from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_questions import Nonce, ask, confirmed_or_back, drop_question, new_nonce
 from bot.features.admin_screens import admin_screen
 from bot.i18n import Html, Translator, shorten
 from bot.router import Router, Stale
@@ -279,10 +279,9 @@ async def confirm_input(turn: Turn, text: str, data: Mapping[str, Any]) -> None:
 @router.button(ConfirmPoints, admin=True)
 async def confirm_button(turn: Turn, pressed: ConfirmPoints) -> None:
     nonce = pressed.nonce
-    draft = await confirmed(turn, CONFIRM_INPUT, nonce)
+    gone = turn.t("admin.points.confirm_gone")
+    draft = await confirmed_or_back(turn, CONFIRM_INPUT, nonce, gone, _section)
     if draft is None:
-        turn.notice(turn.t("admin.points.confirm_gone"), alert=True)
-        turn.show(_section(turn))
         return
     op = draft.get("op")
     try:

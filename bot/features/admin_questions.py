@@ -3,14 +3,15 @@
 A typed answer is asked with :func:`ask` (its Cancel button drops the question with
 :func:`drop_question`). An action confirmed with a button waits in the admin's open question
 with a :func:`new_nonce` that its Confirm button carries (a :data:`Nonce` field) and that keys
-the action, so a double tap acts once; :func:`confirmed` finds the confirmation a press answers.
+the action, so a double tap acts once; :func:`confirmed` finds the confirmation a press answers
+(:func:`confirmed_or_back` also answers a press whose confirmation is gone).
 The question lives in the store, not in memory, so the answer may reach another bot process.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Annotated
 
@@ -58,3 +59,20 @@ async def confirmed(turn: Turn, kind: str, nonce: str) -> Mapping[str, JSON] | N
     if pending is None or pending.kind != kind or pending.data.get("nonce") != nonce:
         return None
     return pending.data
+
+
+async def confirmed_or_back(
+    turn: Turn,
+    kind: str,
+    nonce: str,
+    gone: Html,
+    back: Callable[[Turn], Screen | Awaitable[Screen]],
+) -> Mapping[str, JSON] | None:
+    """:func:`confirmed`; when the confirmation is not open any more, None, and the admin is
+    told so (``gone``, as an alert) and shown ``back(turn)``, where the confirmation came from."""
+    draft = await confirmed(turn, kind, nonce)
+    if draft is None:
+        turn.notice(gone, alert=True)
+        screen = back(turn)
+        turn.show(screen if isinstance(screen, Screen) else await screen)
+    return draft

@@ -66,16 +66,6 @@ _RANGE = re.compile(
 # --- /stats ------------------------------------------------------------------------------------
 
 
-@router.command("stats", admin=True)
-async def stats_command(turn: Turn) -> None:
-    await _stats(turn)
-
-
-@router.button(StatsScreen, admin=True)
-async def stats_button(turn: Turn, pressed: StatsScreen) -> None:
-    await _stats(turn)
-
-
 def chart_labels(t: Translator) -> ChartLabels:
     return ChartLabels(
         points_title=plain(t("admin.reports.chart.points")),
@@ -95,6 +85,7 @@ async def stats_chart(turn: Turn, first: date, last: date) -> DailyChart:
     return await asyncio.to_thread(daily_chart, days, labels)
 
 
+@router.screen("stats", StatsScreen, admin=True)
 async def _stats(turn: Turn) -> None:
     t = turn.t
     tz = turn.config.mall.timezone
@@ -226,13 +217,8 @@ def _percent(ratio: Decimal) -> str:
 # --- /export -----------------------------------------------------------------------------------
 
 
-@router.command("export", admin=True)
+@router.screen("export", ExportChoice, admin=True)
 async def export_command(turn: Turn) -> None:
-    turn.send(_export_choice(turn))
-
-
-@router.button(ExportChoice, admin=True)
-async def export_button(turn: Turn, pressed: ExportChoice) -> None:
     turn.show(_export_choice(turn))
 
 

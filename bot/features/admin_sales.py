@@ -33,10 +33,10 @@ from bot.features.admin_forms import (
     starts_before_end,
     whole_number,
 )
-from bot.features.admin_questions import Nonce, ask, confirmed, new_nonce
+from bot.features.admin_questions import Nonce, ask, confirmed_or_back, new_nonce
 from bot.features.admin_screens import admin_screen, label, two_a_row
+from bot.features.sale_notices import SaleNotices
 from bot.i18n import Html, plain, shorten
-from bot.jobs import JobScreens
 from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
@@ -334,7 +334,7 @@ async def _save_edit(turn: Turn, draft: Draft, sale_id: int) -> None:
             ends if mode == "draw" else None,
             now=turn.now,
             actor_id=turn.member_id,
-            wording=JobScreens(turn.languages, turn.config),
+            wording=SaleNotices(turn.languages, turn.config),
         )
     except InvalidState as refused:
         turn.show(await _card(turn, sale_id, _refused(turn, refused)))
@@ -508,10 +508,9 @@ async def cancel_typed(turn: Turn, text: str, data: Mapping[str, JSON]) -> None:
 
 @router.button(ConfirmCancelSale, admin=True)
 async def cancel_confirmed(turn: Turn, pressed: ConfirmCancelSale) -> None:
-    data = await confirmed(turn, CANCEL_INPUT, pressed.nonce)
+    gone = turn.t("admin.sales.cancel_stale")
+    data = await confirmed_or_back(turn, CANCEL_INPUT, pressed.nonce, gone, _list_screen)
     if data is None:  # a second tap, or a confirmation replaced meanwhile
-        turn.notice(turn.t("admin.sales.cancel_stale"), alert=True)
-        turn.show(await _list_screen(turn))
         return
     sale_id = data.get("sale")
     if not isinstance(sale_id, int):
@@ -522,7 +521,7 @@ async def cancel_confirmed(turn: Turn, pressed: ConfirmCancelSale) -> None:
             sale_id,
             turn.now,
             actor_id=turn.member_id,
-            wording=JobScreens(turn.languages, turn.config),
+            wording=SaleNotices(turn.languages, turn.config),
         )
     except InvalidState as refused:
         turn.show(await _card(turn, sale_id, _refused(turn, refused)))

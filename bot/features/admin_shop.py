@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from bot.callback_data import CallbackData, Chars
 from bot.events import Upload
-from bot.features.admin_questions import Nonce, ask, confirmed, drop_question, new_nonce
+from bot.features.admin_questions import Nonce, ask, confirmed_or_back, drop_question, new_nonce
 from bot.features.admin_screens import admin_screen, two_a_row
 from bot.i18n import Html, Translator, escape, shorten
 from bot.router import Router, Stale
@@ -184,13 +184,8 @@ def _section_button(t: Translator) -> Button:
 # --- The section -----------------------------------------------------------------------------
 
 
-@router.command("shop", admin=True)
+@router.screen("shop", ShopSection, admin=True)
 async def shop_command(turn: Turn) -> None:
-    turn.send(await _section(turn))
-
-
-@router.button(ShopSection, admin=True)
-async def section_button(turn: Turn, pressed: ShopSection) -> None:
     turn.show(await _section(turn))
 
 
@@ -452,10 +447,8 @@ async def _revoke_question(turn: Turn, draft: Mapping[str, Any]) -> None:
 @router.button(ConfirmRevokeShopKey, admin=True)
 async def revoke_confirm_button(turn: Turn, pressed: ConfirmRevokeShopKey) -> None:
     t = turn.t
-    draft = await confirmed(turn, REVOKE_INPUT, pressed.nonce)
+    draft = await confirmed_or_back(turn, REVOKE_INPUT, pressed.nonce, t("admin.shop.stale"), _keys)
     if draft is None:
-        turn.notice(t("admin.shop.stale"), alert=True)
-        turn.show(await _keys(turn))
         return
     try:
         revoked = await turn.mall.shop_keys.revoke_key(

@@ -24,16 +24,7 @@ class HistoryPage(CallbackData, route="hist"):
     page: Page
 
 
-@router.command("balance")
-async def balance_command(turn: Turn) -> None:
-    await _balance(turn)
-
-
-@router.button(BalanceScreen)
-async def balance_button(turn: Turn, data: BalanceScreen) -> None:
-    await _balance(turn)
-
-
+@router.screen("balance", BalanceScreen)
 async def _balance(turn: Turn) -> None:
     t = turn.t
     overview = await turn.mall.balance_reads.overview(turn.member_id, turn.now)
@@ -73,16 +64,7 @@ async def _balance(turn: Turn) -> None:
     turn.show(turn.with_menu(Html("\n".join(lines)), rows))
 
 
-@router.command("history")
-async def history_command(turn: Turn) -> None:
-    await _history(turn, 0)
-
-
-@router.button(HistoryPage)
-async def history_button(turn: Turn, data: HistoryPage) -> None:
-    await _history(turn, data.page)
-
-
+@router.pages("history", HistoryPage)
 async def _history(turn: Turn, page: int) -> None:
     t = turn.t
     found = await turn.mall.statements.history(turn.member_id, page=page, page_size=HISTORY_PAGE)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints
 from bot.content import description, in_language, prize_name, title
 from bot.events import Command
 from bot.features.box_odds_texts import odds_places, percent
-from bot.features.member_links import SalesPage
+from bot.features.member_links import BoxesPage, SalesPage
 from bot.i18n import Html, Translator, plain
 from bot.lists import nav_rows, page_of
 from bot.router import Router
@@ -60,12 +60,6 @@ BoxId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A box's (or a draw's) id: 0 or anything past what the database holds was not made by us."""
 
 
-class BoxesPage(CallbackData, route="boxes"):
-    """A page of the boxes on sale."""
-
-    page: Page = 0
-
-
 class BoxCard(CallbackData, route="box"):
     """One box: its prizes, odds and buttons."""
 
@@ -94,16 +88,7 @@ class VerifyDraw(CallbackData, route="bv"):
 # --- The list --------------------------------------------------------------------------------
 
 
-@router.command("boxes")
-async def boxes_command(turn: Turn) -> None:
-    await _list(turn, 0)
-
-
-@router.button(BoxesPage)
-async def boxes_button(turn: Turn, data: BoxesPage) -> None:
-    await _list(turn, data.page)
-
-
+@router.pages("boxes", BoxesPage)
 async def _list(turn: Turn, page: int) -> None:
     turn.show(await list_screen(turn, page))
 

@@ -16,6 +16,7 @@ from babel.dates import get_day_names
 from bot.callback_data import CallbackData, Codec, Day
 from bot.content import in_language
 from bot.features.member_days import bonus_line
+from bot.features.member_links import CheckIn
 from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
@@ -26,7 +27,6 @@ from core.errors import InvalidInput
 router = Router()
 # How many of the latest missed days today's screen offers for a make-up check-in.
 MAKEUP_OFFERS = 3
-CHECKIN_ROUTE = "ci"
 MONTH_ROUTE = "cm"
 MAKEUP_ROUTE = "mk"
 
@@ -43,10 +43,6 @@ def _month_of(text: str) -> date:
 
 
 Month = Annotated[date, Codec(_month_text, _month_of, 6)]
-
-
-class CheckIn(CallbackData, route=CHECKIN_ROUTE):
-    """Check in today (and see the calendar)."""
 
 
 class MonthPage(CallbackData, route=MONTH_ROUTE):
@@ -67,16 +63,7 @@ class MakeUp(CallbackData, route=MAKEUP_ROUTE):
             raise ValueError(f"day {self.day} offered on the page of {self.page:%Y-%m}")
 
 
-@router.command("checkin")
-async def checkin_command(turn: Turn) -> None:
-    await _check_in(turn)
-
-
-@router.button(CheckIn)
-async def checkin_button(turn: Turn, data: CheckIn) -> None:
-    await _check_in(turn)
-
-
+@router.screen("checkin", CheckIn)
 async def _check_in(turn: Turn) -> None:
     t = turn.t
     result = await turn.mall.checkins.check_in(turn.member_id, turn.now)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import qrcode  # type: ignore[import-untyped]
 
 from bot.callback_data import CallbackData, Page
+from bot.features.member_links import InviteScreen
 from bot.features.start_links import INVITE_PREFIX
 from bot.i18n import Html, Translator
 from bot.lists import nav_rows, show_list
@@ -31,10 +32,6 @@ SHARE_URL = "https://t.me/share/url"
 @router.command("invite")
 async def invite_command(turn: Turn) -> None:
     await _invite(turn)
-
-
-class InviteScreen(CallbackData, route="inv"):
-    """The member's invite link, QR code and totals."""
 
 
 class FriendsPage(CallbackData, route="invl"):

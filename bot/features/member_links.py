@@ -1,6 +1,8 @@
-"""The buttons one member screen shows of another's: the sales (from the blind boxes and the
-menu), telling the birthday (from the tasks, the privacy screen and the menu), Redeem (from a
-sale's offer; handled by redeem.py), the balance screen (from the menu, the shop and the jobs'
+"""The buttons one member screen shows of another's: those of the main menu (check-in, tasks,
+boxes, invitations, redemptions, linking the shop, language; also in the jobs' messages), the
+sales and one sale's card (from the blind boxes, the menu and the messages that tell of a sale),
+telling the birthday (from the tasks, the privacy screen and the menu), Redeem (from a sale's
+offer; handled by redeem.py), the balance screen (from the menu, the shop and the jobs'
 messages; handled by balance.py).
 
 Their data classes live here, not in the feature that handles them, so a feature links to
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from bot.callback_data import CallbackData, Chars, Ints, Page
+from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
 from core.birthdays import check_date
 from core.errors import InvalidInput
 from core.redemptions import is_token
@@ -24,6 +26,45 @@ class SalesPage(CallbackData, route="sales"):
     """A page of the current and upcoming sales."""
 
     page: Page = 0
+
+
+class CheckIn(CallbackData, route="ci"):
+    """Check in today (and see the calendar); handled by checkin.py."""
+
+
+class TaskList(CallbackData, route="tasks"):
+    """The member's tasks; handled by tasks.py."""
+
+
+class BoxesPage(CallbackData, route="boxes"):
+    """A page of the boxes on sale; handled by boxes.py."""
+
+    page: Page = 0
+
+
+class InviteScreen(CallbackData, route="inv"):
+    """The member's invite link, QR code and totals; handled by invite.py."""
+
+
+class RedemptionsPage(CallbackData, route="reds"):
+    """A page of the member's redemptions; handled by redemptions.py."""
+
+    page: Page = 0
+
+
+class LinkPhone(CallbackData, route="lk"):
+    """Link the member's shop account by sharing their phone number; handled by shop_link.py."""
+
+
+class LanguageScreen(CallbackData, route="lang"):
+    """The languages to choose from; handled by menu.py."""
+
+
+class SaleCard(CallbackData, route="sale"):
+    """One sale's terms and buttons (handled by sales.py)."""
+
+    # 0 or anything past what the database holds was not made by us.
+    sale_id: Annotated[int, Ints(1, MAX_INT_ARG)]
 
 
 class BirthdayStep(CallbackData, route=BIRTHDAY_ROUTE):

@@ -6,18 +6,12 @@ from typing import Annotated
 
 from bot.callback_data import CallbackData, Codec
 from bot.events import Command
-from bot.features import shop_link  # a module import: shop_link shows this main menu
-from bot.features.admin_screens import AdminMenu
-from bot.features.boxes import BoxesPage
-from bot.features.checkin import CheckIn
+from bot.features import shop_link  # a module import: /start hands shop links to it
 from bot.features.claims import claim_code
-from bot.features.invite import InviteScreen
-from bot.features.item_card import ShelvesPage
+from bot.features.main_menu import main_menu
 from bot.features.member_days import bonus_line
-from bot.features.member_links import BalanceScreen, SalesPage
-from bot.features.redemptions import RedemptionsPage
+from bot.features.member_links import LanguageScreen
 from bot.features.start_links import CLAIM_PREFIX, INVITE_PREFIX
-from bot.features.tasks import TaskList
 from bot.i18n import LANGUAGE_NAMES, Html, language_for
 from bot.router import Router
 from bot.screens import Button, Screen
@@ -44,16 +38,12 @@ COMMANDS = (
     "privacy",
     "help",
 )
-__all__ = ["JOIN_ROUTE", "join_screen", "main_menu", "router"]
+__all__ = ["JOIN_ROUTE", "join_screen", "router"]
 JOIN_ROUTE = "join"
 
 
 class Join(CallbackData, route=JOIN_ROUTE):
     """Join the mall (the one button open to someone who has not joined)."""
-
-
-class LanguageScreen(CallbackData, route="lang"):
-    """The languages to choose from."""
 
 
 def _known_language(code: str) -> str:
@@ -66,36 +56,6 @@ class SetLanguage(CallbackData, route="setlang"):
     """Speak this language from now on."""
 
     code: Annotated[str, Codec(str, _known_language, max(len(c) for c in LANGUAGE_NAMES))]
-
-
-async def main_menu(turn: Turn, intro: Html | None = None) -> Screen:
-    t = turn.t
-    last: tuple[Button, ...] = (Button(t("link_phone.menu"), data=shop_link.LinkPhone().pack()),)
-    if turn.is_admin:  # their way to /admin's menu
-        last += (Button(t("menu.admin"), data=AdminMenu().pack()),)
-    rows = (
-        (
-            Button(t("menu.checkin"), data=CheckIn().pack()),
-            Button(t("menu.balance"), data=BalanceScreen().pack()),
-        ),
-        (Button(t("menu.tasks"), data=TaskList().pack()),),
-        (
-            Button(t("menu.mall"), data=ShelvesPage().pack()),
-            Button(t("menu.boxes"), data=BoxesPage().pack()),
-        ),
-        (
-            Button(t("menu.sales"), data=SalesPage().pack()),
-            Button(t("menu.invite"), data=InviteScreen().pack()),
-        ),
-        (
-            Button(t("menu.redemptions"), data=RedemptionsPage().pack()),
-            Button(t("menu.language"), data=LanguageScreen().pack()),
-        ),
-        last,
-    )
-    balance = await turn.mall.statements.balance(turn.member_id)
-    text = t("menu.text", balance=turn.t.points(balance.balance))
-    return Screen(Html(f"{intro}\n\n{text}") if intro else text, rows)
 
 
 def join_screen(turn: Turn) -> Screen:
@@ -159,13 +119,8 @@ async def _join(turn: Turn, payload: str) -> None:
         await shop_link.open_link(turn, payload)
 
 
-@router.command("menu")
+@router.screen("menu", MainMenu)
 async def menu(turn: Turn) -> None:
-    turn.show(await main_menu(turn))
-
-
-@router.button(MainMenu)
-async def menu_button(turn: Turn, data: MainMenu) -> None:
     turn.show(await main_menu(turn))
 
 
@@ -184,13 +139,8 @@ def _language_screen(turn: Turn) -> Screen:
     return turn.with_menu(turn.t("language.choose"), rows)
 
 
-@router.command("language")
+@router.screen("language", LanguageScreen)
 async def language(turn: Turn) -> None:
-    turn.show(_language_screen(turn))
-
-
-@router.button(LanguageScreen)
-async def language_button(turn: Turn, data: LanguageScreen) -> None:
     turn.show(_language_screen(turn))
 
 

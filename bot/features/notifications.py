@@ -38,14 +38,8 @@ def _screen(turn: Turn, on: bool) -> Screen:
     return turn.with_menu(text, ((Button(plain(label), data=SetNotifications(value).pack()),),))
 
 
-@router.command("notifications")
+@router.screen("notifications", NotificationsScreen)
 async def notifications_command(turn: Turn) -> None:
-    profile = await turn.mall.members.profile(turn.member_id)
-    turn.show(_screen(turn, profile.announcements))
-
-
-@router.button(NotificationsScreen)
-async def notifications_button(turn: Turn, data: NotificationsScreen) -> None:
     profile = await turn.mall.members.profile(turn.member_id)
     turn.show(_screen(turn, profile.announcements))
 

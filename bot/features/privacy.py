@@ -22,9 +22,8 @@ from bot.features.member_links import BirthdayStep
 from bot.i18n import Html
 from bot.router import Router, Stale
 from bot.screens import Button, Document, Keyboard, Screen
-from bot.settings import Config as BotConfig
+from bot.settings import Config
 from bot.turn import Turn
-from core.config import Config
 from core.redemptions import AWAITING
 
 router = Router()
@@ -56,8 +55,7 @@ class Erase(CallbackData, route="pvy"):
 
 
 def seal_key(config: Config) -> bytes:
-    # The mall's config the turn carries is the bot's whole one when the bot built the mall.
-    token = config.telegram.token if isinstance(config, BotConfig) else None
+    token = config.telegram.token
     if token is None:
         return _PROCESS_KEY
     secret = token.get_secret_value().encode()
@@ -72,13 +70,8 @@ def erase_seal(key: bytes, member_id: int, joined_at: datetime, shown: int) -> s
     return base64.urlsafe_b64encode(digest).decode()
 
 
-@router.command("privacy")
+@router.screen("privacy", PrivacyScreen)
 async def privacy_command(turn: Turn) -> None:
-    _overview(turn)
-
-
-@router.button(PrivacyScreen)
-async def privacy_button(turn: Turn, data: PrivacyScreen) -> None:
     _overview(turn)
 
 

@@ -1,6 +1,7 @@
 """Redeeming an item: the confirmation, the Redeem press, and what follows it.
 
-The card's Redeem (bot/features/item_card.py) asks core for an offer; the confirmation shows
+The card's Redeem (bot/features/item_card.py) is one core call (``core.offer_press``): the
+offer, or the item as it is now with why there is none. The confirmation shows
 the price, the balance after and what happens next, with a Redeem button carrying the offer's
 confirm token (``rd:<token>``, also used by the flash sales). A press is one core call
 (``core.redeem_press``): the redemption, the address question it opened, or a refusal with the
@@ -43,7 +44,7 @@ from bot.features.item_card import (
 )
 from bot.features.member_links import Redeem
 from bot.features.redemption_states import state_text
-from bot.features.shop import shelves
+from bot.features.shelves import shelves
 from bot.i18n import Html, Translator, plain, shorten
 from bot.refusals import refusal_text
 from bot.router import Router, Stale
@@ -115,21 +116,18 @@ class Pay(CallbackData, route=PAY_ROUTE):
 
 @router.button(OfferConfirmation)
 async def offer_button(turn: Turn, data: OfferConfirmation) -> None:
-    item_id, shown_sale, origin = data.item_id, data.sale_id, data.origin
+    item_id, origin = data.item_id, data.origin
     t = turn.t
-    view = await turn.mall.catalog.item_view(turn.member_id, item_id, turn.now)
-    balance = await member_balance(turn)
-    running = view.sale.sale_id if view.sale is not None else 0
-    if shown_sale and running != shown_sale:
+    pressed = await turn.mall.offer_press.press(turn.member_id, item_id, data.sale_id, turn.now)
+    view, balance, offer = pressed.card, pressed.balance, pressed.offer
+    if pressed.sale_over:
         await refused_card(turn, view, balance, t("shop.sale_over"), origin)
         return
     reason = blocked_line(t, view, balance)
     if reason is not None:
         await refused_card(turn, view, balance, reason, origin)
         return
-    offer = await turn.mall.redemptions.offer(
-        turn.member_id, item_id, turn.now, flash_sale_id=running or None
-    )
+    assert offer is not None, pressed  # core offers unless the sale is over or the item blocked
     settings = turn.config.redemptions
     lines: list[str] = [
         t("shop.confirm.title", title=title_of(t, view)),

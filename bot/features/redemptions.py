@@ -21,6 +21,7 @@ from babel.dates import format_timedelta
 
 from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Codec, Id, Ints, Page
 from bot.content import cause, cause_description, title
+from bot.features.member_links import RedemptionsPage
 from bot.features.redemption_states import state_text
 from bot.i18n import Html, Translator, plain, shorten
 from bot.lists import nav_rows
@@ -37,12 +38,6 @@ DONATION_AMOUNTS = (10, 50, 100)
 DONATION_CONFIRM_VALID = timedelta(minutes=30)
 _TITLE_IN_BUTTON = 40
 _AMOUNT = Ints(0, MAX_INT_ARG)
-
-
-class RedemptionsPage(CallbackData, route="reds"):
-    """A page of the member's redemptions."""
-
-    page: Page = 0
 
 
 class RedemptionCard(CallbackData, route="myr"):
@@ -99,16 +94,7 @@ class DonateConfirmed(CallbackData, route="donc"):
 # --- My redemptions ----------------------------------------------------------------------------
 
 
-@router.command("redemptions")
-async def redemptions_command(turn: Turn) -> None:
-    await _list(turn, 0)
-
-
-@router.button(RedemptionsPage)
-async def redemptions_button(turn: Turn, data: RedemptionsPage) -> None:
-    await _list(turn, data.page)
-
-
+@router.pages("redemptions", RedemptionsPage)
 async def _list(turn: Turn, page: int) -> None:
     t = turn.t
     found = await turn.mall.redemptions.list_for_member(

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from bot.callback_data import MAX_INT_ARG, CallbackData, Ints
 from bot.content import title
-from bot.features.member_links import Redeem, SalesPage
+from bot.features.member_links import Redeem, SaleCard, SalesPage
 from bot.i18n import Html, Translator, plain
 from bot.lists import nav_rows, page_of
 from bot.router import Router, Stale
@@ -26,12 +26,6 @@ SALE_PAGE = 8
 NOW_PHASES = ("open", "sold_out", "entry", "awaiting_draw")
 SaleId = Annotated[int, Ints(1, MAX_INT_ARG)]
 """A sale's id: 0 or anything past what the database holds was not made by us."""
-
-
-class SaleCard(CallbackData, route="sale"):
-    """One sale's terms and buttons."""
-
-    sale_id: SaleId
 
 
 class EnterDraw(CallbackData, route="se"):
@@ -49,16 +43,7 @@ class BuyInSale(CallbackData, route="sb"):
 # --- The list --------------------------------------------------------------------------------
 
 
-@router.command("sales")
-async def sales_command(turn: Turn) -> None:
-    await _list(turn, 0)
-
-
-@router.button(SalesPage)
-async def sales_button(turn: Turn, data: SalesPage) -> None:
-    await _list(turn, data.page)
-
-
+@router.pages("sales", SalesPage)
 async def _list(turn: Turn, page: int) -> None:
     t = turn.t
     sales = await turn.mall.flash_sales.current_and_upcoming(turn.now)

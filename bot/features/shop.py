@@ -1,14 +1,14 @@
 """The Mall: shelves, items page by page, what the member can get now, an item's card.
 
 The card itself, its price and what blocks it are in bot/features/item_card.py, shared with
-the confirmation and the Redeem press (bot/features/redeem.py). Every button is checked again
-when pressed: an item gone or changed, a flash sale over, or a shelf emptied since the screen
-was shown gets a clear answer and the item as it is now.
+the confirmation and the Redeem press (bot/features/redeem.py); the shelves' screen is in
+bot/features/shelves.py, which a cancelled address question returns to. Every button is
+checked again when pressed: an item gone or changed, a flash sale over, or a shelf emptied since
+the screen was shown gets a clear answer and the item as it is now.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from bot.content import shelf_name, title
@@ -24,6 +24,7 @@ from bot.features.item_card import (
     show_card,
 )
 from bot.features.member_links import BalanceScreen
+from bot.features.shelves import shelf_key, shelves
 from bot.i18n import Html, Translator, shorten
 from bot.lists import nav_rows, page_of, show_list
 from bot.router import Router
@@ -34,7 +35,6 @@ from core.shelf import Category
 
 router = Router()
 
-SHELVES_PAGE = 10
 ITEMS_PAGE = 6
 AFFORDABLE_PAGE = 6
 # The "What can I get?" list reads the whole catalog this many items at a time, at most
@@ -49,46 +49,10 @@ def item_callback(item_id: int) -> str:
     return ItemCard(item_id).pack()
 
 
-def shelf_key(category: str) -> str:
-    """A category's name as a short, stable button argument (names can be 64 characters)."""
-    return hashlib.sha256(category.encode()).hexdigest()[:10]
-
-
 # --- The shelves ------------------------------------------------------------------------------
 
 
-@router.command("mall")
-async def mall_command(turn: Turn) -> None:
-    await shelves(turn, 0)
-
-
-@router.button(ShelvesPage)
-async def shelves_button(turn: Turn, data: ShelvesPage) -> None:
-    await shelves(turn, data.page)
-
-
-async def shelves(turn: Turn, page: int) -> None:
-    t = turn.t
-    categories = await turn.mall.catalog.categories(turn.now)
-    page, shown, more = page_of(categories, page, SHELVES_PAGE)
-    lines: list[str] = [
-        t("shop.title", mall=turn.config.mall.name),
-        t("shop.balance", balance=t.points(await member_balance(turn))),
-        "",
-        t("shop.pick") if categories else t("shop.empty"),
-    ]
-    buttons = [
-        Button(
-            f"{shelf_name(t, category)} ({category.items})",
-            data=ShelfPage(shelf_key(category.name), 0).pack(),
-        )
-        for category in shown
-    ]
-    rows: Keyboard = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
-    rows += nav_rows(t, page, more, ShelvesPage)
-    if categories:
-        rows += ((Button(t("balance.affordable"), data=AffordablePage().pack()),),)
-    show_list(turn, turn.with_menu(Html("\n".join(lines)), rows))
+router.pages("mall", ShelvesPage)(shelves)
 
 
 def _find_shelf(categories: tuple[Category, ...], key: str) -> Category | None:

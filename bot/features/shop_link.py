@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.callback_data import CallbackData
 from bot.events import Contact
-from bot.features import menu  # a module: the menu's /start calls open_link here
+from bot.features.main_menu import main_menu
 from bot.features.member_days import bonus_line
+from bot.features.member_links import LinkPhone
 from bot.i18n import Html, plain
 from bot.router import Router
 from bot.screens import ContactRequest, Screen
@@ -35,24 +35,14 @@ from core.shop_orders import OrderOutcome
 
 router = Router()
 
-LINK_ROUTE = "lk"
 PHONE_INPUT = "shop_link.phone"
 CANCEL_LABEL = "link_phone.cancel"
 # How long a text is read as the answer (Cancel, or a number typed instead of shared).
 ASK_TTL = timedelta(minutes=15)
 
 
-@router.command("link")
+@router.screen("link", LinkPhone)
 async def link_command(turn: Turn) -> None:
-    await _ask(turn, turn.t("link_phone.ask"))
-
-
-class LinkPhone(CallbackData, route=LINK_ROUTE):
-    """Link the member's shop account by sharing their phone number."""
-
-
-@router.button(LinkPhone)
-async def link_button(turn: Turn, pressed: LinkPhone) -> None:
     await _ask(turn, turn.t("link_phone.ask"))
 
 
@@ -142,7 +132,7 @@ async def _answer(turn: Turn, text: Html) -> None:
     """``text`` with the keyboard taken away, then the main menu (inline buttons need a message
     of their own)."""
     turn.send(Screen(text, remove_keyboard=True))
-    turn.send(await menu.main_menu(turn))
+    turn.send(await main_menu(turn))
 
 
 async def _drop_question(turn: Turn) -> None:

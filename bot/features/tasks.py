@@ -20,7 +20,7 @@ from bot.callback_data import CallbackData, Id
 from bot.content import in_language, tier_name
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.events import PollAnswer
-from bot.features.member_links import BirthdayStep
+from bot.features.member_links import BirthdayStep, TaskList
 from bot.features.task_texts import OPEN_TEXTS, progress_text, reward_text, title
 from bot.i18n import Html, Translator
 from bot.router import Router
@@ -33,14 +33,9 @@ from core.tasks import MemberTask, PollAnswered
 log = logging.getLogger(__name__)
 router = Router()
 
-LIST_ROUTE = "tasks"
 TASK_ROUTE = "tk"
 JOINED_ROUTE = "tkj"
 POLL_ROUTE = "tkp"
-
-
-class TaskList(CallbackData, route=LIST_ROUTE):
-    """The member's tasks."""
 
 
 class TaskCard(CallbackData, route=TASK_ROUTE):
@@ -75,13 +70,8 @@ _DONE = {
 _START = {"quiz": "tasks.start_quiz", "survey": "tasks.start_survey"}
 
 
-@router.command("tasks")
+@router.screen("tasks", TaskList)
 async def tasks_command(turn: Turn) -> None:
-    await show_tasks(turn)
-
-
-@router.button(TaskList)
-async def tasks_button(turn: Turn, data: TaskList) -> None:
     await show_tasks(turn)
 
 

@@ -34,11 +34,10 @@ from bot.features.admin_points import ConfirmPoints
 from bot.features.balance import HistoryPage
 from bot.features.checkin import MakeUp
 from bot.features.item_card import ItemCard, OfferConfirmation, Origin
-from bot.features.member_links import BirthdayStep, SalesPage
+from bot.features.member_links import BirthdayStep, SaleCard, SalesPage
 from bot.features.notifications import SetNotifications
 from bot.features.redeem import DropAddress
 from bot.features.redemptions import RedemptionCard
-from bot.features.sales import SaleCard
 from bot.router import Router
 from bot.screens import CALLBACK_DATA_LIMIT
 from tests.support.admin import open_admin
