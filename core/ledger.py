@@ -170,6 +170,43 @@ async def credit_member(
     Returns the member's balance after. The caller has locked the member and checked that they
     may earn (frozen members do not).
     """
+    transfer_id, balance = await _pay_member(
+        conn,
+        member_id=member_id,
+        source=source,
+        amount=amount,
+        code=code,
+        reference=reference,
+        key=key,
+        now=now,
+    )
+    await _INSERT_LOT.run(
+        conn,
+        {
+            "account_id": member_id,
+            "transfer_id": transfer_id,
+            "amount": amount,
+            "remaining": amount,
+            "expires_at": expires_at,
+        },
+    )
+    return balance
+
+
+async def _pay_member(
+    conn: AsyncConnection,
+    *,
+    member_id: int,
+    source: SystemAccount,
+    amount: int,
+    code: str,
+    reference: str,
+    key: str,
+    now: datetime,
+) -> tuple[int, int]:
+    """The transfer from one of the mall's books to the member, and the balance it raises:
+    (transfer id, balance after). What a credit and a restored debit share; each then says
+    which lots the points go to."""
     transfer_id = await _insert_transfer(
         conn,
         key=key,
@@ -181,17 +218,7 @@ async def credit_member(
         now=now,
     )
     balance = await _ADD_TO_BALANCE.scalar(conn, {"member_id": member_id, "delta": amount})
-    await _INSERT_LOT.run(
-        conn,
-        {
-            "account_id": member_id,
-            "transfer_id": transfer_id,
-            "amount": amount,
-            "remaining": amount,
-            "expires_at": expires_at,
-        },
-    )
-    return int(balance)
+    return transfer_id, int(balance)
 
 
 # Take ``amount`` from the member's open lots, earliest expiry first (lots that never expire
@@ -304,19 +331,18 @@ async def restore_debit(
     A restored lot whose expiry has passed is expired by the next expiry run, as it would have
     been. Returns (transfer id, balance after).
     """
-    transfer_id = await _insert_transfer(
+    transfer_id, balance = await _pay_member(
         conn,
-        key=key,
-        debit=source,
-        credit=member_id,
+        member_id=member_id,
+        source=source,
         amount=amount,
         code=code,
         reference=reference,
+        key=key,
         now=now,
     )
-    balance = await _ADD_TO_BALANCE.scalar(conn, {"member_id": member_id, "delta": amount})
     await _RESTORE_DRAWS.run(conn, {"transfer_id": original_transfer_id})
-    return transfer_id, int(balance)
+    return transfer_id, balance
 
 
 _INSERT_HOLD = Prepared(insert(_HOLDS).returning(_HOLDS.c.id))

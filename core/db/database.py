@@ -2,9 +2,10 @@
 
 SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every write transaction, so a
 transaction that reads first cannot fail with "database is locked" when another writer commits.
-Writes in this process also queue on an asyncio lock, so they wait in order instead of
-polling SQLite's busy handler, and the idempotent use cases (``transact``) run whole on one
-writer thread with a synchronous connection (``core.db.writer``).
+Writes in this process also wait for each other here, so they wait in order instead of
+polling SQLite's busy handler: the idempotent use cases (``transact``) run whole on one writer
+thread with a synchronous connection, several queued ones committed together
+(``core.db.writer``); a ``write()`` block waits for them, and they for it, on an asyncio lock.
 
 PostgreSQL: asyncpg, READ COMMITTED; correctness comes from row locks taken in a fixed order
 and conditional updates.
@@ -106,6 +107,10 @@ class Database:
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = writer
+        # Use cases queued on or running on the writer thread; a ``write()`` block waits until
+        # there are none, and new ones wait behind it (see :meth:`transact`).
+        self._on_writer = 0
+        self._writer_quiet: asyncio.Future[None] | None = None
         self._reader = reader
         self.path = sqlite_path(engine.url)
         """The SQLite file, absolute; None on PostgreSQL (and in-memory SQLite)."""
@@ -159,16 +164,38 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
-            try:
-                async with conn.begin():
-                    yield conn
-            finally:
-                # A cancellation inside the driver discards the connection; touching it again
-                # would reconnect outside the greenlet (MissingGreenlet). Its info goes with it.
-                if not conn.invalidated:
-                    conn.sync_connection.info.pop(_WRITE, None)  # type: ignore[union-attr]
+        async with self._write_lock:
+            await self._writer_idle()
+            async with self.engine.connect() as conn:
+                conn.sync_connection.info[_WRITE] = True  # type: ignore[union-attr]
+                try:
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    # A cancellation inside the driver discards the connection; touching it
+                    # again would reconnect outside the greenlet (MissingGreenlet). Its info
+                    # goes with it.
+                    if not conn.invalidated:
+                        conn.sync_connection.info.pop(_WRITE, None)  # type: ignore[union-attr]
+
+    async def _writer_idle(self) -> None:
+        """Wait until the writer thread has none of this process's use cases (the write lock is
+        held, so no new ones are queued meanwhile): SQLite would make one of the two
+        connections poll its busy handler for the other's transaction."""
+        while self._on_writer:
+            self._writer_quiet = asyncio.get_running_loop().create_future()
+            await self._writer_quiet
+
+    def _left_writer(self) -> None:
+        self._on_writer -= 1
+        quiet = self._writer_quiet
+        if not self._on_writer and quiet is not None and not quiet.done():
+            quiet.set_result(None)
+
+    @property
+    def writer(self) -> SqliteWriter | None:
+        """SQLite's writer thread (None on PostgreSQL and in-memory SQLite)."""
+        return self._writer
 
     @property
     def sync_engines(self) -> list[Engine]:
@@ -184,14 +211,21 @@ class Database:
         """Run ``body`` in one write transaction: committed if it returns, rolled back if not.
 
         On SQLite the whole of ``body`` runs on the writer thread (see ``core.db.writer``): one
-        hand-off per use case instead of several per statement.
+        hand-off per use case instead of several per statement, and the use cases queued
+        together committed in one transaction, each in a savepoint of its own (group commit).
         """
         self._guard()
         if self._writer is None or self._write_lock is None:
             async with self.write() as conn:
                 return await body(conn)
-        async with self._write_lock:
-            return await self._writer.run(body, _mark_write)
+        lock = self._write_lock
+        if lock.locked():  # behind the write() blocks that came first
+            async with lock:
+                pass
+        # The writer runs this process's use cases one after another, several in one
+        # transaction: they do not wait for each other here, only write() blocks wait for them.
+        self._on_writer += 1
+        return await self._writer.run(body, _mark_write, self._left_writer)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
