@@ -40,9 +40,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,17 +59,18 @@ from core.eligibility import (
     MemberState,
     SaleTerms,
     assess,
+    find_sale,
     item_id_of,
     load_item,
     read_member,
     refuse_if_blocked,
-    sale_terms,
     units_left,
 )
 from core.errors import (
     InvalidInput,
     InvalidState,
     InvalidToken,
+    KeyReused,
     MallError,
     SoldOut,
     UnknownItem,
@@ -114,6 +115,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOKEN = re.compile(r"([1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})\.([A-Za-z0-9_-]{28})")
 _MAC_BYTES = 12
 _MAX_ID = 10**15  # ids a token can carry
+
+
+class _NotRecorded(Exception):
+    """A refusal that ends a redemption's transaction without being recorded under its key
+    (not a MallError, so run_once rolls the claim back with the rest)."""
+
+    def __init__(self, error: MallError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _needs_address(item: ItemRecord) -> None:
+    """Refuse a physical reward redeemed without its delivery address."""
+    if item.kind == "physical":
+        raise InvalidInput("a delivery address is needed", field="address")
 
 
 class OfferChanged(MallError):
@@ -344,16 +360,19 @@ def _redemption_id(value: object) -> int:
 async def take_sale_unit(conn: AsyncConnection, sale_id: int, quantity: int = 1) -> bool:
     """Take units of a sale's own quantity by conditional update; False when too few are left
     (or the sale was cancelled meanwhile: nothing is left of it)."""
-    result = await conn.execute(
-        update(FlashSale)
-        .where(
-            FlashSale.id == sale_id,
-            FlashSale.status == "scheduled",
-            FlashSale.remaining >= quantity,
-        )
-        .values(remaining=FlashSale.remaining - quantity)
+    return bool(await _TAKE_SALE_UNITS.run(conn, {"sale_id": sale_id, "units": quantity}))
+
+
+_SALES = cast(Table, FlashSale.__table__)
+_TAKE_SALE_UNITS = Prepared(
+    update(_SALES)
+    .where(
+        _SALES.c.id == bindparam("sale_id"),
+        _SALES.c.status == "scheduled",
+        _SALES.c.remaining >= bindparam("units"),
     )
-    return bool(result.rowcount)
+    .values(remaining=_SALES.c.remaining - bindparam("units"))
+)
 
 
 async def take_units(
@@ -478,24 +497,29 @@ class Redemptions:
         if address is not None:
             address = validation.text(address, field="address", max_length=500)
         claims = read_token(await self._signing_key(None), member_id, token)
-        if address is None:
-            async with self.db.read() as conn:
-                kind = (await load_item(conn, claims.item_id)).kind
-            if kind == "physical":
-                raise InvalidInput("a delivery address is needed", field="address")
 
         async def work(conn: AsyncConnection) -> RedemptionResult:
             return await self._redeem(conn, member_id, token, claims, now, address)
 
-        outcome = await run_once(
-            self.db,
-            key=f"redeem:{token}",
-            kind="redeem",
-            request={"member_id": member_id, "token": token, "address": address},
-            result_type=RedemptionResult,
-            work=work,
-            now=now,
-        )
+        try:
+            outcome = await run_once(
+                self.db,
+                key=f"redeem:{token}",
+                kind="redeem",
+                request={"member_id": member_id, "token": token, "address": address},
+                result_type=RedemptionResult,
+                work=work,
+                now=now,
+            )
+        except _NotRecorded as refused:
+            raise refused.error from None
+        except KeyReused:
+            if address is None:
+                # Pressed before with an address: without one, still the refusal that comes
+                # before any other (as _redeem gives it to a first press).
+                async with self.db.read() as conn:
+                    _needs_address(await load_item(conn, claims.item_id))
+            raise
         return marked(outcome)
 
     async def _redeem(
@@ -507,6 +531,21 @@ class Redemptions:
         now: datetime,
         address: str | None,
     ) -> RedemptionResult:
+        # Without an address, an unknown item and a physical one are refused first, and not
+        # recorded under the token's key: the press with the address must still be answered.
+        missing: UnknownItem | None = None
+        try:
+            item = await load_item(conn, claims.item_id)
+        except UnknownItem as unknown:
+            if address is None:
+                raise _NotRecorded(unknown) from None
+            missing = unknown
+        else:
+            if address is None:
+                try:
+                    _needs_address(item)
+                except InvalidInput as needed:
+                    raise _NotRecorded(needed) from None
         # A confirmation too old to tap: its record would be pruned by now (core.retention), so
         # it is refused here, inside the use case, where a replay of a recent tap never gets.
         if now - claims.issued_at > timedelta(days=self.config.retention.confirm_token_days):
@@ -514,7 +553,8 @@ class Redemptions:
                 f"the confirmation of item {claims.item_id} was shown too long ago",
                 item_id=claims.item_id,
             )
-        item = await load_item(conn, claims.item_id)
+        if missing is not None:
+            raise missing
         if _millis(item.updated_at) > _millis(claims.issued_at):
             raise OfferChanged(
                 f"item {item.item_id} changed since it was shown", item_id=item.item_id
@@ -943,10 +983,9 @@ async def _sale_of(
     """The first-come sale a redemption of ``item`` is made under, if any."""
     if sale_id is None:
         return None
-    row = (await conn.execute(select(FlashSale).where(FlashSale.id == sale_id))).first()
-    if row is None or int(row.item_id) != item.item_id:
+    sale = await find_sale(conn, sale_id)
+    if sale is None or sale.item_id != item.item_id:
         raise UnknownSale(f"no sale {sale_id} for item {item.item_id}", sale_id=sale_id)
-    sale = sale_terms(row)
     if sale.mode != "first_come":
         raise InvalidState(
             f"sale {sale_id} is a draw: enter it instead", sale_id=sale_id, reason="draw_sale"
