@@ -51,10 +51,8 @@ INSUFFICIENT_POINTS = "insufficient_points"
 
 
 @dataclass(frozen=True)
-class ItemRecord:
-    """An item as stored. ``free_codes`` is the size of a coupon item's pool (else None).
-    ``titles`` and ``descriptions`` hold the texts by language (``{"zh_Hans": "拿铁"}``) that
-    members read instead of ``title`` and ``description``."""
+class ItemBasics:
+    """What every reading of an item has: its id, texts, kind and regular prices."""
 
     item_id: int
     sku: str
@@ -65,6 +63,14 @@ class ItemRecord:
     kind: str
     price_points: int
     cash_minor: int
+
+
+@dataclass(frozen=True)
+class ItemRecord(ItemBasics):
+    """An item as stored. ``free_codes`` is the size of a coupon item's pool (else None).
+    ``titles`` and ``descriptions`` hold the texts by language (``{"zh_Hans": "拿铁"}``) that
+    members read instead of ``title`` and ``description``."""
+
     stock: int | None
     active: bool
     starts_at: datetime | None
@@ -115,7 +121,7 @@ class RunningSale:
 
 
 @dataclass(frozen=True)
-class ItemView:
+class ItemView(ItemBasics):
     """An item as one member sees it at one instant.
 
     ``sale`` is the first-come flash sale it is offered under now (draws are entered through
@@ -126,15 +132,6 @@ class ItemView:
     ``tier_too_low``, ``sold_out``, ``limit_reached``, ``insufficient_points``.
     """
 
-    item_id: int
-    sku: str
-    title: str
-    description: str
-    photo: str | None
-    category: str
-    kind: str
-    price_points: int
-    cash_minor: int
     points: int
     stock_left: int | None
     min_tier: str | None

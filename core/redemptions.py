@@ -38,7 +38,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -646,9 +646,8 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="approve",
-            allowed=("awaiting_approval",),
-            to="completed",
+            "approve",
+            _Move(("awaiting_approval",), "completed"),
             actor_id=actor_id,
         )
 
@@ -677,13 +676,7 @@ class Redemptions:
             )
         allowed = ("awaiting_approval",) if only_awaiting_approval else (*AWAITING, "completed")
         return await self._move(
-            redemption_id,
-            now,
-            op="reject",
-            allowed=allowed,
-            to="rejected",
-            note=note,
-            actor_id=actor_id,
+            redemption_id, now, "reject", _Move(allowed, "rejected", note=note), actor_id=actor_id
         )
 
     async def cancel(
@@ -707,10 +700,8 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="cancel",
-            allowed=allowed,
-            to="cancelled",
-            owner=member_id,
+            "cancel",
+            _Move(allowed, "cancelled", owner=member_id),
             actor_id=actor_id,
         )
 
@@ -726,17 +717,14 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="payment",
-            allowed=("awaiting_payment",),
-            to="completed",
-            charge_id=charge,
-            stars=stars,
+            "payment",
+            _Move(("awaiting_payment",), "completed", charge_id=charge, stars=stars),
         )
 
     async def fail_payment(self, redemption_id: int, now: datetime) -> RedemptionResult:
         """The payment failed or was abandoned: held points and stock go back."""
         return await self._move(
-            redemption_id, now, op="payment_failed", allowed=("awaiting_payment",), to="cancelled"
+            redemption_id, now, "payment_failed", _Move(("awaiting_payment",), "cancelled")
         )
 
     async def fulfil(
@@ -751,10 +739,8 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="fulfil",
-            allowed=("completed",),
-            to="fulfilled",
-            note=text,
+            "fulfil",
+            _Move(("completed",), "fulfilled", note=text),
             actor_id=actor_id,
         )
 
@@ -838,7 +824,7 @@ class Redemptions:
                 try:
                     released.append(
                         await self._move(
-                            redemption_id, now, op="timeout", allowed=AWAITING, to="cancelled"
+                            redemption_id, now, "timeout", _Move(AWAITING, "cancelled")
                         )
                     )
                 except InvalidState:
@@ -850,17 +836,12 @@ class Redemptions:
         self,
         redemption_id: int,
         now: datetime,
-        *,
         op: str,
-        allowed: tuple[str, ...],
-        to: str,
-        owner: int | None = None,
-        note: str | None = None,
-        charge_id: str | None = None,
-        stars: int | None = None,
+        move: _Move,
+        *,
         actor_id: int | None = None,
     ) -> RedemptionResult:
-        """Move a redemption from one of ``allowed`` to ``to``, settling its points and units.
+        """Make ``move``, settling the redemption's points and units.
 
         With ``actor_id`` the admin's audit entry of ``op`` is written in the move's own
         transaction (not recorded again when the move is replayed).
@@ -869,30 +850,23 @@ class Redemptions:
         validation.instant(now)
         if actor_id is not None:
             validation.member_id(actor_id)
-        if note is not None:
-            note = validation.text(note, field="note", max_length=500)
+        if move.note is not None:
+            move = replace(move, note=validation.text(move.note, field="note", max_length=500))
+        audit = (actor_id, _AUDIT_ACTIONS[op]) if actor_id is not None else None
 
         async def work(conn: AsyncConnection) -> RedemptionResult:
-            return await _apply_move(
-                conn,
-                self.config,
-                redemption_id,
-                now,
-                allowed=allowed,
-                to=to,
-                owner=owner,
-                note=note,
-                charge_id=charge_id,
-                stars=stars,
-                audit=(actor_id, _AUDIT_ACTIONS[op]) if actor_id is not None else None,
-            )
+            return await _apply_move(conn, self.config, redemption_id, now, move, audit=audit)
 
-        suffix = f":{owner}" if owner is not None else ""
+        suffix = f":{move.owner}" if move.owner is not None else ""
         outcome = await run_once(
             self.db,
             key=f"redemption-{op}:{redemption_id}{suffix}",
             kind=f"redemption_{op}",
-            request={"redemption_id": redemption_id, "note": note, "charge_id": charge_id},
+            request={
+                "redemption_id": redemption_id,
+                "note": move.note,
+                "charge_id": move.charge_id,
+            },
             result_type=RedemptionResult,
             work=work,
             now=now,
@@ -1003,7 +977,7 @@ async def cancel_waiting(
 
     Its held points go back into their lots and its unit to the item, as any cancel does.
     """
-    return await _apply_move(conn, config, redemption_id, now, allowed=AWAITING, to="cancelled")
+    return await _apply_move(conn, config, redemption_id, now, _Move(AWAITING, "cancelled"))
 
 
 async def _apply_move(
@@ -1011,16 +985,11 @@ async def _apply_move(
     config: Config,
     redemption_id: int,
     now: datetime,
+    move: _Move,
     *,
-    allowed: tuple[str, ...],
-    to: str,
-    owner: int | None = None,
-    note: str | None = None,
-    charge_id: str | None = None,
-    stars: int | None = None,
     audit: tuple[int, str] | None = None,
 ) -> RedemptionResult:
-    """Move a redemption from one of ``allowed`` to ``to`` in the caller's transaction.
+    """Make ``move`` in the caller's transaction.
 
     ``audit`` (the admin, the action) writes the admin's audit entry in that transaction too.
 
@@ -1030,6 +999,8 @@ async def _apply_move(
     found = (
         await conn.execute(select(Redemption.member_id).where(Redemption.id == redemption_id))
     ).scalar_one_or_none()
+    allowed, to, owner = move.allowed, move.to, move.owner
+    note, charge_id, stars = move.note, move.charge_id, move.stars
     if found is None or (owner is not None and found != owner):
         raise UnknownRedemption(f"no redemption {redemption_id}", redemption_id=redemption_id)
     lock = await lock_member(conn, int(found))
@@ -1107,6 +1078,19 @@ async def _apply_move(
             **_audit_states(action, row, view, note),
         )
     return RedemptionResult(view, balance)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A redemption's move: from one of ``allowed`` to ``to``; ``owner``: only the member's
+    own; with the admin's ``note``, or the payment's ``charge_id`` and ``stars``."""
+
+    allowed: tuple[str, ...]
+    to: str
+    owner: int | None = None
+    note: str | None = None
+    charge_id: str | None = None
+    stars: int | None = None
 
 
 # The audit log's action for each admin move (``Redemptions._move``'s ``op``).
