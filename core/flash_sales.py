@@ -1018,7 +1018,8 @@ class FlashSales:
             if len(winners) < sale.quantity:
                 try:
                     async with conn.begin_nested():
-                        code_id = await take_units(conn, item, member_id, now)
+                        code = await take_units(conn, item, member_id, now)
+                        code_id = code.code_id if code else None
                     won = True
                 except SoldOut:
                     won = False
