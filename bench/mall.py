@@ -21,7 +21,8 @@ item of ``--units`` units:
 
 then, as a control, as many redemptions spread over one item per worker (no hot row), and
 ``--ops`` blind-box draws by random members (points prizes, and a rare points jackpot with
-its own stock). ``mall.check()`` must pass on both databases afterwards.
+its own stock), each member with a client seed set beforehand, the same on both sides, so that
+both draw the same prizes. ``mall.check()`` must pass on both databases afterwards.
 
 Nothing here talks to anything but 127.0.0.1 (PostgreSQL) and a temporary directory (SQLite).
 Progress goes to stderr; the tables go to stdout. Speed is reported, never asserted.
@@ -85,7 +86,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
     server_version,
 )
 from ledger import DRAW as LOT_DRAW  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from core import box_draws, rules  # noqa: E402
@@ -96,6 +97,7 @@ from core.box_odds import PrizeRow  # noqa: E402
 from core.catalog import ItemSpec  # noqa: E402
 from core.config import Config, parse_config  # noqa: E402
 from core.db.database import Database  # noqa: E402
+from core.db.models import ClientSeed  # noqa: E402
 from core.eligibility import SOLD_OUT, ItemRecord, MemberState, blocked_reason  # noqa: E402
 from core.errors import SoldOut  # noqa: E402
 from core.idempotency import fingerprint  # noqa: E402
@@ -736,6 +738,21 @@ async def stock_shelf(target: Target, config: Config, args: argparse.Namespace) 
         box = await boxes.create_box(
             "bench-box", "Bench box", BOX_PRICE, PRIZES, SETUP_AT, pity_after=PITY_AFTER
         )
+        # Every member has set a client seed, the same on both sides, so that both draw the
+        # same prizes (a seed the mall made would be random) and make the same statements.
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(ClientSeed),
+                [
+                    {
+                        "member_id": member,
+                        "client_seed": f"bench-{member}",
+                        "chosen": True,
+                        "updated_at": SETUP_AT,
+                    }
+                    for member in range(FIRST_MEMBER, FIRST_MEMBER + args.members)
+                ],
+            )
         await mall.redemptions.offer(FIRST_MEMBER, warm, SETUP_AT)  # creates the token key
         async with db.read() as conn:
             stored = (
@@ -1137,7 +1154,8 @@ async def main(args: argparse.Namespace) -> int:
         f" taps and {args.extra} new offers; then {args.units * args.rounds:,} redemptions over"
         f" {args.concurrency} items; {args.ops:,} draws of a {BOX_PRICE}-point box"
         f" (5 and 20 points, a 200-point jackpot of {JACKPOT_STOCK} with weight 2 of 100,"
-        f" guarantee after {PITY_AFTER}) by random members. Mall: {args.concurrency} concurrent"
+        f" guarantee after {PITY_AFTER}) by random members, each with a client seed set before."
+        f" Mall: {args.concurrency} concurrent"
         f" asyncio workers. Raw: sqlite3 in one thread (SQLite has one writer), asyncpg with"
         f" {args.concurrency} workers on a pool of {args.concurrency}."
     )
