@@ -21,7 +21,8 @@ item of ``--units`` units:
 
 then, as a control, as many redemptions spread over one item per worker (no hot row), and
 ``--ops`` blind-box draws by random members (points prizes, and a rare points jackpot with
-its own stock). ``mall.check()`` must pass on both databases afterwards.
+its own stock), each member with a client seed set beforehand, the same on both sides, so that
+both draw the same prizes. ``mall.check()`` must pass on both databases afterwards.
 
 Nothing here talks to anything but 127.0.0.1 (PostgreSQL) and a temporary directory (SQLite).
 Progress goes to stderr; the tables go to stdout. Speed is reported, never asserted.
@@ -65,7 +66,6 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
     LOT,
     T0,
     TRANSFER,
-    WINDOW,
     Measurement,
     PostgresTx,
     RawPostgres,
@@ -86,7 +86,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
     server_version,
 )
 from ledger import DRAW as LOT_DRAW  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from core import box_draws, rules  # noqa: E402
@@ -97,6 +97,7 @@ from core.box_odds import PrizeRow  # noqa: E402
 from core.catalog import ItemSpec  # noqa: E402
 from core.config import Config, parse_config  # noqa: E402
 from core.db.database import Database  # noqa: E402
+from core.db.models import ClientSeed  # noqa: E402
 from core.eligibility import SOLD_OUT, ItemRecord, MemberState, blocked_reason  # noqa: E402
 from core.errors import SoldOut  # noqa: E402
 from core.idempotency import fingerprint  # noqa: E402
@@ -139,6 +140,11 @@ def bench_config() -> Config:
 
 def millis(moment: datetime) -> int:
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def read_json(value: Any) -> dict[str, str]:
+    """A JSON column's texts by language, as either raw driver reads it back."""
+    return dict(json.loads(value) if isinstance(value, str) else value or {})
 
 
 def read_instant(value: Any) -> datetime:
@@ -214,14 +220,14 @@ class Ours(Side):
 # placeholders (renumbered for asyncpg by bench/ledger.py's _pg). CLAIM, FINISH, LOCK, TRANSFER,
 # DEBIT, CREDIT, LOT, LOT_DRAW, APPLY and WINDOW are bench/ledger.py's.
 ITEM = (
-    "SELECT id, sku, title, description, photo, category, kind, price_points, cash_minor, stock,"
-    " active, starts_at, ends_at, min_tier, limit_count, limit_period, approval_threshold,"
-    " created_at, updated_at FROM items WHERE id = ?"
+    "SELECT id, sku, title, description, titles, descriptions, photo, category, kind,"
+    " price_points, cash_minor, stock, active, listed, starts_at, ends_at, min_tier, limit_count,"
+    " limit_period, approval_threshold, created_at, updated_at FROM items WHERE id = ?"
 )
 ITEM_FIELDS = (
-    "item_id", "sku", "title", "description", "photo", "category", "kind", "price_points",
-    "cash_minor", "stock", "active", "starts_at", "ends_at", "min_tier", "limit_count",
-    "limit_period", "approval_threshold", "created_at", "updated_at",
+    "item_id", "sku", "title", "description", "titles", "descriptions", "photo", "category",
+    "kind", "price_points", "cash_minor", "stock", "active", "listed", "starts_at", "ends_at",
+    "min_tier", "limit_count", "limit_period", "approval_threshold", "created_at", "updated_at",
 )  # fmt: skip
 REJECT = "UPDATE operations SET status = ?, error_code = ?, result = ? WHERE key = ?"
 TAKE_STOCK = "UPDATE items SET stock = stock - ? WHERE id = ? AND stock IS NOT NULL AND stock >= ?"
@@ -237,47 +243,50 @@ REDEEM_READS = (
     " (EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'redeem' AND active)"
     " OR EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'spend' AND active))"
 )
-VIEW = (
-    "SELECT r.id, r.member_id, r.item_id, r.flash_sale_id, r.confirm_token, r.status, r.points,"
-    " r.cash_minor, r.hold_id, r.transfer_id, r.coupon_code_id, r.address, r.note,"
-    " r.payment_charge_id, r.created_at, r.updated_at, items.sku, items.title, items.kind,"
-    " coupon_codes.code, holds.expires_at"
-    " FROM redemptions r JOIN items ON items.id = r.item_id"
-    " LEFT OUTER JOIN coupon_codes ON coupon_codes.id = r.coupon_code_id"
-    " LEFT OUTER JOIN holds ON holds.id = r.hold_id WHERE r.id = ?"
-)
 BOX = (
-    "SELECT sku, title, description, price_points, pity_after, daily_cap, active"
-    " FROM blind_boxes WHERE id = ?"
+    "SELECT sku, title, description, price_points, pity_after, daily_cap, active, titles,"
+    " descriptions FROM blind_boxes WHERE id = ?"
 )
 PRIZE_ROWS = (
     "SELECT box_prizes.id, box_prizes.name, box_prizes.kind, box_prizes.points,"
     " box_prizes.item_id, box_prizes.weight, box_prizes.stock, box_prizes.rare, items.title,"
     " items.price_points, items.stock AS item_stock, items.active,"
     " EXISTS (SELECT * FROM coupon_codes WHERE coupon_codes.item_id = box_prizes.item_id"
-    " AND coupon_codes.taken_at IS NULL) AS has_code"
+    " AND coupon_codes.taken_at IS NULL) AS has_code, box_prizes.names, items.titles"
     " FROM box_prizes LEFT OUTER JOIN items ON items.id = box_prizes.item_id"
     " WHERE box_prizes.box_id = ? ORDER BY box_prizes.id"
 )
-SPENT = (
-    "SELECT COALESCE(SUM(price_points), 0) FROM box_draws"
-    " WHERE box_id = ? AND member_id = ? AND created_at >= ? AND created_at < ?"
-)
-NEXT_DRAW = (
-    "INSERT INTO box_streaks (box_id, member_id, draws, since_rare) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (box_id, member_id) DO UPDATE SET draws = box_streaks.draws + ?"
-    " RETURNING draws, since_rare"
+# What a draw reads with the member's lock (core.blind_boxes._DRAW_READ): spent on the box
+# today, the member's counters on it, their client seed, the tier window, a spend challenge.
+DRAW_READS = (
+    "(SELECT COALESCE(SUM(price_points), 0) FROM box_draws"
+    " WHERE box_id = ? AND member_id = ? AND created_at >= ? AND created_at < ?),"
+    " (SELECT draws FROM box_streaks WHERE box_id = ? AND member_id = ?),"
+    " (SELECT since_rare FROM box_streaks WHERE box_id = ? AND member_id = ?),"
+    " (SELECT client_seed FROM client_seeds WHERE member_id = ?),"
+    " (SELECT COALESCE(SUM(earned), 0) FROM member_days"
+    " WHERE member_id = ? AND day >= ? AND day <= ?),"
+    " EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'spend' AND active)"
 )
 SEED = (
-    "SELECT version, seed, seed_hash FROM box_seeds WHERE box_id = ? AND revealed_at IS NULL"
-    " ORDER BY version DESC LIMIT ?"
+    "SELECT version, seed, seed_hash, created_at FROM box_seeds"
+    " WHERE box_id = ? AND revealed_at IS NULL ORDER BY version DESC LIMIT ?"
+)
+PUT_CLIENT_SEED = (
+    "INSERT INTO client_seeds (member_id, client_seed, chosen, updated_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (member_id) DO UPDATE SET client_seed = excluded.client_seed,"
+    " chosen = excluded.chosen, updated_at = excluded.updated_at"
 )
 TAKE_PRIZE = "UPDATE box_prizes SET stock = stock - 1 WHERE id = ? AND stock >= 1"
-SINCE_RARE = "UPDATE box_streaks SET since_rare = ? WHERE box_id = ? AND member_id = ?"
+COUNT_DRAW = (
+    "INSERT INTO box_streaks (box_id, member_id, draws, since_rare) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (box_id, member_id) DO UPDATE SET draws = box_streaks.draws + excluded.draws,"
+    " since_rare = excluded.since_rare RETURNING draws"
+)
 BOX_DRAW = (
-    "INSERT INTO box_draws (box_id, member_id, draw_number, seed_version, prize_id, price_points,"
-    " points_won, by_guarantee, coupon_code_id, redemption_id, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "INSERT INTO box_draws (box_id, member_id, draw_number, seed_version, formula, client_seed,"
+    " prize_id, price_points, points_won, by_guarantee, coupon_code_id, redemption_id,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
 
@@ -380,6 +389,9 @@ class RawSide(Side):
         values["created_at"] = read_instant(values["created_at"])
         values["updated_at"] = read_instant(values["updated_at"])
         values["active"] = bool(values["active"])
+        values["listed"] = bool(values["listed"])
+        for name in ("titles", "descriptions"):
+            values[name] = read_json(values[name])
         return ItemRecord(**values)
 
     def _blocked(self, item: ItemRecord, balance: int, frozen: Any, tier: str, member: int) -> Any:
@@ -415,14 +427,13 @@ class RawSide(Side):
         claims = read_token(self.key, member, token)
         key = f"redeem:{token}"
         digest = fingerprint("redeem", {"member_id": member, "token": token, "address": None})
-        async with self.d.read() as tx:  # is it physical (an address is needed)?
-            if self._item(await tx.one(ITEM, claims.item_id)).kind == "physical":
-                raise RuntimeError("the benchmark's items are virtual")
         sold_out = json.dumps({"item_id": claims.item_id})
         try:
             async with self.d.transaction() as tx:
                 await self._claim(tx, key, "redeem", digest)
                 item = self._item(await tx.one(ITEM, claims.item_id))
+                if item.kind == "physical":  # an address is needed
+                    raise RuntimeError("the benchmark's items are virtual")
                 if millis(item.updated_at) > millis(claims.issued_at):
                     raise RuntimeError("the item changed during the benchmark")
                 if item.stock is not None and item.stock <= 0:  # refused before any lock
@@ -473,26 +484,31 @@ class RawSide(Side):
                     at,
                     at,
                 )
-                view = await tx.one(VIEW, redemption_id)
+                # core.redemptions answers with what it wrote, as the view would read it back.
                 result = {
                     "redemption": {
-                        "redemption_id": view[0],
-                        "member_id": view[1],
-                        "item_id": view[2],
-                        "sku": view[16],
-                        "title": view[17],
-                        "kind": view[18],
-                        "status": view[5],
-                        "points": view[6],
-                        "cash_minor": view[7],
-                        "flash_sale_id": view[3],
-                        "coupon_code": view[19],
-                        "address": view[11],
-                        "note": view[12],
-                        "payment_charge_id": view[13],
+                        "redemption_id": redemption_id,
+                        "member_id": member,
+                        "item_id": item.item_id,
+                        "sku": item.sku,
+                        "title": item.title,
+                        "kind": item.kind,
+                        "status": "completed",
+                        "points": points,
+                        "cash_minor": 0,
+                        "flash_sale_id": None,
+                        "coupon_code": None,
+                        "address": None,
+                        "note": None,
+                        "payment_charge_id": None,
                         "wait_ends_at": None,
-                        "created_at": read_instant(view[14]).isoformat(),
-                        "updated_at": read_instant(view[15]).isoformat(),
+                        "created_at": NOW.isoformat(),
+                        "updated_at": NOW.isoformat(),
+                        "fulfilled_at": None,
+                        "received_at": None,
+                        "delivered_at": None,
+                        "paid_stars": None,
+                        "titles": dict(item.titles),
                     },
                     "balance": balance,
                     "replayed": False,
@@ -515,17 +531,37 @@ class RawSide(Side):
         today = rules.business_day(NOW, tz)
         async with d.transaction() as tx:
             await self._claim(tx, key, "box_open", digest)
-            _sku, _title, _text, price, pity_after, _cap, active = await tx.one(BOX, box_id)
+            _sku, _title, _text, price, pity_after, _cap, active, *_texts = await tx.one(
+                BOX, box_id
+            )
             prizes = self._prizes(await fetch_all(tx, PRIZE_ROWS, box_id))
             if not active or not any(p.available for p in prizes):
                 raise RuntimeError("the benchmark's box closed or ran out")
-            _balance, frozen, _tier = await tx.one(LOCK + d.lock_suffix, member)
-            if frozen:
-                raise RuntimeError("frozen member in the benchmark")
-            start = rules.start_of_day(today, tz)
-            end = rules.start_of_day(today + timedelta(days=1), tz)
-            (spent,) = await tx.one(SPENT, box_id, member, d.instant(start), d.instant(end))
-            draw_number, since_rare = await tx.one(NEXT_DRAW, box_id, member, 1, 0, 1)
+            start = d.instant(rules.start_of_day(today, tz))
+            end = d.instant(rules.start_of_day(today + timedelta(days=1), tz))
+            first = today - timedelta(days=config.tiers.window_days - 1)
+            window = (member, d.day(first), d.day(today))
+            (
+                _balance,
+                frozen,
+                _tier,
+                spent,
+                draws,
+                since_rare,
+                client_seed,
+                earned,
+                challenges,
+            ) = await d.locked_read(
+                tx,
+                member,
+                DRAW_READS,
+                *(box_id, member, start, end, box_id, member, box_id, member, member),
+                *window,
+                member,
+            )
+            if frozen or challenges:
+                raise RuntimeError("frozen member, or a challenge, in the benchmark")
+            draw_number, since_rare = int(draws or 0) + 1, int(since_rare or 0)
             reference = f"box:{box_id}:{draw_number}"
             row = await tx.one(DEBIT, price, member, price)
             if row is None:
@@ -542,8 +578,17 @@ class RawSide(Side):
             )
             await tx.run(LOT_DRAW, transfer_id, price, price, member, price)
             await tx.run(APPLY, transfer_id)
-            version, seed, seed_hash = await tx.one(SEED + d.share_suffix, box_id, 1)
-            value = box_draws.draw_value(seed, member, draw_number)
+            version, seed, seed_hash, _created = await tx.one(SEED + d.share_suffix, box_id, 1)
+            if client_seed is None:
+                client_seed = box_draws.new_client_seed()
+                await tx.run(PUT_CLIENT_SEED, member, client_seed, False, d.instant(NOW))
+            message = box_draws.draw_message(
+                box_draws.CLIENT_SEED_FORMULA,
+                member_id=member,
+                draw_number=draw_number,
+                client_seed=client_seed,
+            )
+            value = box_draws.hmac_value(seed, message)
             gone: set[int] = set()
             while True:  # core.blind_boxes._draw: a prize just used up leaves, draw again
                 if gone:
@@ -559,8 +604,6 @@ class RawSide(Side):
                     break
                 gone.add(prize.prize_id)
             points_won = prize.points or 0
-            first = today - timedelta(days=config.tiers.window_days - 1)
-            (earned,) = await tx.one(WINDOW, member, d.day(first), d.day(today))
             tier = rules.tier_for(int(earned), config.tiers)
             expires_at = rules.lot_expiry(today, tier, config.expiry, tz)
             (prize_transfer,) = await tx.one(
@@ -576,13 +619,16 @@ class RawSide(Side):
             (balance,) = await tx.one(CREDIT, points_won, member)
             await tx.run(LOT, member, prize_transfer, points_won, points_won, d.instant(expires_at))
             since_rare = 0 if prize.rare else since_rare + 1
-            await tx.run(SINCE_RARE, since_rare, box_id, member)
+            (counted,) = await tx.one(COUNT_DRAW, box_id, member, 1, since_rare)
+            assert counted == draw_number
             (draw_id,) = await tx.one(
                 BOX_DRAW,
                 box_id,
                 member,
                 draw_number,
                 version,
+                box_draws.CLIENT_SEED_FORMULA,
+                client_seed,
                 prize.prize_id,
                 price,
                 points_won,
@@ -616,6 +662,10 @@ class RawSide(Side):
                 "since_rare": since_rare,
                 "draws_until_guarantee": box_draws.draws_until_guarantee(since_rare, pity_after),
                 "spent_today": int(spent) + price,
+                "formula": box_draws.CLIENT_SEED_FORMULA,
+                "client_seed": client_seed,
+                "prize_names": {},
+                "item_titles": {},
                 "replayed": False,
             }
             await tx.run(FINISH, "ok", None, json.dumps(result), key)
@@ -688,6 +738,21 @@ async def stock_shelf(target: Target, config: Config, args: argparse.Namespace) 
         box = await boxes.create_box(
             "bench-box", "Bench box", BOX_PRICE, PRIZES, SETUP_AT, pity_after=PITY_AFTER
         )
+        # Every member has set a client seed, the same on both sides, so that both draw the
+        # same prizes (a seed the mall made would be random) and make the same statements.
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(ClientSeed),
+                [
+                    {
+                        "member_id": member,
+                        "client_seed": f"bench-{member}",
+                        "chosen": True,
+                        "updated_at": SETUP_AT,
+                    }
+                    for member in range(FIRST_MEMBER, FIRST_MEMBER + args.members)
+                ],
+            )
         await mall.redemptions.offer(FIRST_MEMBER, warm, SETUP_AT)  # creates the token key
         async with db.read() as conn:
             stored = (
@@ -1089,7 +1154,8 @@ async def main(args: argparse.Namespace) -> int:
         f" taps and {args.extra} new offers; then {args.units * args.rounds:,} redemptions over"
         f" {args.concurrency} items; {args.ops:,} draws of a {BOX_PRICE}-point box"
         f" (5 and 20 points, a 200-point jackpot of {JACKPOT_STOCK} with weight 2 of 100,"
-        f" guarantee after {PITY_AFTER}) by random members. Mall: {args.concurrency} concurrent"
+        f" guarantee after {PITY_AFTER}) by random members, each with a client seed set before."
+        f" Mall: {args.concurrency} concurrent"
         f" asyncio workers. Raw: sqlite3 in one thread (SQLite has one writer), asyncpg with"
         f" {args.concurrency} workers on a pool of {args.concurrency}."
     )

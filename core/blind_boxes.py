@@ -36,12 +36,13 @@ and an optional stock. Rules worth knowing:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,6 +60,7 @@ from core.box_odds import (
     read_box,
 )
 from core.box_seeds import (
+    CLIENT_SEED_OF,
     ClientSeedView,
     RevealedSeed,
     client_seed_in,
@@ -76,7 +78,8 @@ from core.db.models import (
     Operation,
     Transfer,
 )
-from core.earning import current_standing
+from core.db.prepared import Prepared
+from core.earning import EARNED_IN_WINDOW, standing_of, window_bounds
 from core.errors import (
     DailyCapReached,
     Frozen,
@@ -88,13 +91,13 @@ from core.errors import (
 from core.idempotency import marked, run_once
 from core.inventory import record_given_item, take_coupon_code, take_stock
 from core.ledger import (
+    LockedRead,
     credit_member,
     current_balance,
     debit_member,
-    lock_member,
     require_member,
 )
-from core.task_rewards import advance_each
+from core.task_rewards import advance_each, any_challenge_on
 
 
 class UnknownDraw(MallError):
@@ -351,11 +354,19 @@ class BlindBoxes(BoxAuthoring):
         rows = await prize_rows(conn, box_id)
         if not any(row.available for row in rows):
             raise SoldOut(f"box {box_id} has no prize left", box_id=box_id)
-        member = await lock_member(conn, member_id)
+        tz = self.config.mall.timezone
+        today = rules.business_day(now, tz)
+        member, (spent, draws, since_rare, client_seed, earned, challenges) = await _DRAW_READ.lock(
+            conn,
+            member_id,
+            the_box=box_id,
+            **_day_bounds(self.config, now),
+            **window_bounds(self.config, today),
+        )
         if member.frozen:
             raise Frozen(f"member {member_id} is frozen", member_id=member_id)
         price = int(box.price_points)
-        spent = await _spent_on(conn, self.config, box_id, member_id, now)
+        spent = int(spent)
         if box.daily_cap is not None and spent + price > box.daily_cap:
             raise DailyCapReached(
                 f"member {member_id} spent {spent} of {box.daily_cap} on box {box_id} today",
@@ -363,7 +374,8 @@ class BlindBoxes(BoxAuthoring):
                 daily_cap=int(box.daily_cap),
                 spent_today=spent,
             )
-        draw_number, since_rare = await _next_draw(conn, box_id, member_id)
+        # The member's lock is held: no other draw of theirs moves the counter meanwhile.
+        draw_number, since_rare = int(draws or 0) + 1, int(since_rare or 0)
         _, balance = await debit_member(
             conn,
             member_id=member_id,
@@ -375,12 +387,9 @@ class BlindBoxes(BoxAuthoring):
             now=now,
         )
         seed = await current_seed(conn, box_id, lock=True)
-        client = await client_seed_in(conn, member_id)
-        if client is None:
+        if client_seed is None:
             client_seed = box_draws.new_client_seed()
             await put_client_seed(conn, member_id, client_seed, chosen=False, now=now)
-        else:
-            client_seed = client.client_seed
         formula = box_draws.CLIENT_SEED_FORMULA
         message = box_draws.draw_message(
             formula, member_id=member_id, draw_number=draw_number, client_seed=client_seed
@@ -389,9 +398,7 @@ class BlindBoxes(BoxAuthoring):
         choice, prize, taken_code = await _draw(conn, box, rows, member_id, value, since_rare, now)
         points_won = (prize.points or 0) if prize.kind in ("points", "consolation") else 0
         if points_won:
-            tz = self.config.mall.timezone
-            today = rules.business_day(now, tz)
-            tier = (await current_standing(conn, self.config, member_id, today)).tier
+            tier = standing_of(self.config, int(earned)).tier
             # A prize is no earning: it does not count toward the daily earning cap or the tier.
             balance = await credit_member(
                 conn,
@@ -402,9 +409,7 @@ class BlindBoxes(BoxAuthoring):
                 reference=_draw_reference(box_id, draw_number),
                 key=f"{key}#prize",
                 now=now,
-                expires_at=rules.lot_expiry(
-                    rules.business_day(now, tz), tier, self.config.expiry, tz
-                ),
+                expires_at=rules.lot_expiry(today, tier, self.config.expiry, tz),
             )
         redemption_id: int | None = None
         if prize.kind == "item":
@@ -413,33 +418,29 @@ class BlindBoxes(BoxAuthoring):
                 conn, member_id, prize.item_id, f"box-{box_id}-{member_id}-{draw_number}", now
             )
         since_rare = 0 if prize.rare else since_rare + 1
-        await conn.execute(
-            update(BoxStreak)
-            .where(BoxStreak.box_id == box_id, BoxStreak.member_id == member_id)
-            .values(since_rare=since_rare)
+        counted = await _COUNT_DRAW[conn.dialect.name].scalar(
+            conn, {"box_id": box_id, "member_id": member_id, "draws": 1, "since_rare": since_rare}
         )
-        draw_id = (
-            await conn.execute(
-                insert(BoxDraw)
-                .values(
-                    box_id=box_id,
-                    member_id=member_id,
-                    draw_number=draw_number,
-                    seed_version=seed.version,
-                    formula=formula,
-                    client_seed=client_seed,
-                    prize_id=prize.prize_id,
-                    price_points=price,
-                    points_won=points_won,
-                    by_guarantee=choice.by_guarantee,
-                    coupon_code_id=taken_code.code_id if taken_code else None,
-                    redemption_id=redemption_id,
-                    created_at=now,
-                )
-                .returning(BoxDraw.id)
-            )
-        ).scalar_one()
-        if await advance_each(conn, self.config, member_id, ("spend",), now):
+        assert counted == draw_number, f"box {box_id}: draw {counted}, not {draw_number}"
+        draw_id = await _INSERT_DRAW.scalar(
+            conn,
+            {
+                "box_id": box_id,
+                "member_id": member_id,
+                "draw_number": draw_number,
+                "seed_version": seed.version,
+                "formula": formula,
+                "client_seed": client_seed,
+                "prize_id": prize.prize_id,
+                "price_points": price,
+                "points_won": points_won,
+                "by_guarantee": choice.by_guarantee,
+                "coupon_code_id": taken_code.code_id if taken_code else None,
+                "redemption_id": redemption_id,
+                "created_at": now,
+            },
+        )
+        if challenges and await advance_each(conn, self.config, member_id, ("spend",), now):
             balance = await current_balance(conn, member_id)
         return DrawResult(
             draw_id=int(draw_id),
@@ -548,39 +549,22 @@ async def _streak(conn: AsyncConnection, box_id: int, member_id: int) -> tuple[i
     return (0, 0) if row is None else (int(row.draws), int(row.since_rare))
 
 
-async def _next_draw(conn: AsyncConnection, box_id: int, member_id: int) -> tuple[int, int]:
-    """Count the member's next draw on the box: (its number, draws since their last rare)."""
-    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert_(BoxStreak).values(box_id=box_id, member_id=member_id, draws=1, since_rare=0)
-    row = (
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[BoxStreak.box_id, BoxStreak.member_id],
-                set_={"draws": BoxStreak.draws + 1},
-            ).returning(BoxStreak.draws, BoxStreak.since_rare)
-        )
-    ).one()
-    return int(row.draws), int(row.since_rare)
-
-
 async def _spent_on(
     conn: AsyncConnection, config: Config, box_id: int, member_id: int, now: datetime
 ) -> int:
     """Points the member spent on the box during the mall's business day of ``now``."""
+    params = {"the_box": box_id, "member_id": member_id, **_day_bounds(config, now)}
+    return int(await _SPENT_ON.scalar(conn, params))
+
+
+def _day_bounds(config: Config, now: datetime) -> dict[str, datetime]:
+    """The bounds of :data:`_SPENT` for the mall's business day of ``now``."""
     tz = config.mall.timezone
     day = rules.business_day(now, tz)
-    start, end = rules.start_of_day(day, tz), rules.start_of_day(day + timedelta(days=1), tz)
-    total = (
-        await conn.execute(
-            select(func.coalesce(func.sum(BoxDraw.price_points), 0)).where(
-                BoxDraw.box_id == box_id,
-                BoxDraw.member_id == member_id,
-                BoxDraw.created_at >= start,
-                BoxDraw.created_at < end,
-            )
-        )
-    ).scalar_one()
-    return int(total)
+    return {
+        "day_start": rules.start_of_day(day, tz),
+        "day_end": rules.start_of_day(day + timedelta(days=1), tz),
+    }
 
 
 # --- Drawing ---------------------------------------------------------------------------------
@@ -634,14 +618,8 @@ async def _take_prize(
 ) -> _Taken | None:
     """Take one of the prize (its own stock, then its item's unit or code); None if gone."""
     # Unlimited prizes are not touched: their row must not become a lock every draw queues on.
-    if prize.stock is not None:
-        result = await conn.execute(
-            update(BoxPrize)
-            .where(BoxPrize.id == prize.prize_id, BoxPrize.stock >= 1)
-            .values(stock=BoxPrize.stock - 1)
-        )
-        if not result.rowcount:
-            return None
+    if prize.stock is not None and not await _TAKE_PRIZE.run(conn, {"prize_id": prize.prize_id}):
+        return None
     if prize.kind == "item" and prize.item_id is not None:
         if await take_stock(conn, prize.item_id):
             return _Taken(None)
@@ -652,10 +630,68 @@ async def _take_prize(
     else:
         return _Taken(None)
     if prize.stock is not None:
-        await conn.execute(
-            update(BoxPrize).where(BoxPrize.id == prize.prize_id).values(stock=BoxPrize.stock + 1)
-        )
+        await _GIVE_BACK_PRIZE.run(conn, {"prize_id": prize.prize_id})
     return None
+
+
+# A draw's statements, built once and run at the driver (see core.db.prepared on why).
+# Parameters never share a column's name.
+_PRIZES = cast(Table, BoxPrize.__table__)
+_STREAKS = cast(Table, BoxStreak.__table__)
+_DRAWS = cast(Table, BoxDraw.__table__)
+_TAKE_PRIZE = Prepared(
+    update(_PRIZES)
+    .where(_PRIZES.c.id == bindparam("prize_id"), _PRIZES.c.stock >= 1)
+    .values(stock=_PRIZES.c.stock - 1)
+)
+_GIVE_BACK_PRIZE = Prepared(
+    update(_PRIZES).where(_PRIZES.c.id == bindparam("prize_id")).values(stock=_PRIZES.c.stock + 1)
+)
+# Points a member spent on a box during one business day of the mall.
+_SPENT = select(func.coalesce(func.sum(_DRAWS.c.price_points), 0)).where(
+    _DRAWS.c.box_id == bindparam("the_box"),
+    _DRAWS.c.member_id == bindparam("member_id"),
+    _DRAWS.c.created_at >= bindparam("day_start"),
+    _DRAWS.c.created_at < bindparam("day_end"),
+)
+_SPENT_ON = Prepared(_SPENT)
+_STREAK_OF = (
+    _STREAKS.c.box_id == bindparam("the_box"),
+    _STREAKS.c.member_id == bindparam("member_id"),
+)
+# What a draw reads with the member's lock (core.ledger.LockedRead): what they spent on the box
+# today, their counters on it (NULL before their first draw), their client seed (NULL before
+# it is made), what they earned in the tier window, and whether a challenge counts spending.
+_DRAW_READ = LockedRead(
+    _SPENT.scalar_subquery(),
+    select(_STREAKS.c.draws).where(*_STREAK_OF).scalar_subquery(),
+    select(_STREAKS.c.since_rare).where(*_STREAK_OF).scalar_subquery(),
+    CLIENT_SEED_OF,
+    EARNED_IN_WINDOW.scalar_subquery(),
+    any_challenge_on("spend"),
+)
+
+
+def _count_draw_statement(insert_: Callable[[Table], Any]) -> Prepared:
+    """Count the draw and set the member's draws since their last rare prize; returns the
+    number of the draw."""
+    statement = insert_(_STREAKS)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[_STREAKS.c.box_id, _STREAKS.c.member_id],
+            set_={
+                "draws": _STREAKS.c.draws + statement.excluded.draws,
+                "since_rare": statement.excluded.since_rare,
+            },
+        ).returning(_STREAKS.c.draws)
+    )
+
+
+_COUNT_DRAW = {
+    "postgresql": _count_draw_statement(postgresql.insert),
+    "sqlite": _count_draw_statement(sqlite.insert),
+}
+_INSERT_DRAW = Prepared(insert(_DRAWS).returning(_DRAWS.c.id))
 
 
 def _draw_reference(box_id: int, draw_number: int) -> str:

@@ -13,12 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from typing import cast
 
-from sqlalchemy import exists, select
+from sqlalchemy import Table, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import box_draws
 from core.db.models import BlindBox, BoxPrize, CouponCode, Item
+from core.db.prepared import Prepared
 from core.errors import InvalidInput, UnknownBox
 
 PROBABILITY_PLACES = Decimal("0.000001")
@@ -121,22 +123,53 @@ class BoxTerms:
     descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
+# Every draw and box screen reads the box and its prize table: built once and run at the
+# driver (see core.db.prepared on why).
+_BOXES = cast(Table, BlindBox.__table__)
+_PRIZES = cast(Table, BoxPrize.__table__)
+_ITEMS = cast(Table, Item.__table__)
+_CODES = cast(Table, CouponCode.__table__)
+_BOX = Prepared(
+    select(
+        _BOXES.c.sku,
+        _BOXES.c.title,
+        _BOXES.c.description,
+        _BOXES.c.price_points,
+        _BOXES.c.pity_after,
+        _BOXES.c.daily_cap,
+        _BOXES.c.active,
+        _BOXES.c.titles,
+        _BOXES.c.descriptions,
+    ).where(_BOXES.c.id == bindparam("box_id"))
+)
+_PRIZE_ROWS = Prepared(
+    select(
+        _PRIZES.c.id,
+        _PRIZES.c.name,
+        _PRIZES.c.kind,
+        _PRIZES.c.points,
+        _PRIZES.c.item_id,
+        _PRIZES.c.weight,
+        _PRIZES.c.stock,
+        _PRIZES.c.rare,
+        _ITEMS.c.title,
+        _ITEMS.c.price_points,
+        _ITEMS.c.stock.label("item_stock"),
+        _ITEMS.c.active,
+        exists()
+        .where(_CODES.c.item_id == _PRIZES.c.item_id, _CODES.c.taken_at.is_(None))
+        .label("has_code"),
+        _PRIZES.c.names,
+        _ITEMS.c.titles,
+    )
+    .select_from(_PRIZES.outerjoin(_ITEMS, _ITEMS.c.id == _PRIZES.c.item_id))
+    .where(_PRIZES.c.box_id == bindparam("box_id"))
+    .order_by(_PRIZES.c.id)
+)
+
+
 async def read_box(conn: AsyncConnection, box_id: int) -> BoxTerms:
-    row = (
-        await conn.execute(
-            select(
-                BlindBox.sku,
-                BlindBox.title,
-                BlindBox.description,
-                BlindBox.price_points,
-                BlindBox.pity_after,
-                BlindBox.daily_cap,
-                BlindBox.active,
-                BlindBox.titles,
-                BlindBox.descriptions,
-            ).where(BlindBox.id == box_id)
-        )
-    ).first()
+    row = await _BOX.named(conn, {"box_id": box_id})
     if row is None:
         raise UnknownBox(f"no box {box_id}", box_id=box_id)
     return BoxTerms(
@@ -209,52 +242,42 @@ class PrizeRow:
 
 
 async def prize_rows(conn: AsyncConnection, box_id: int) -> list[PrizeRow]:
-    has_code = (
-        exists()
-        .where(CouponCode.item_id == BoxPrize.item_id, CouponCode.taken_at.is_(None))
-        .label("has_code")
-    )
-    rows = await conn.execute(
-        select(
-            BoxPrize.id,
-            BoxPrize.name,
-            BoxPrize.kind,
-            BoxPrize.points,
-            BoxPrize.item_id,
-            BoxPrize.weight,
-            BoxPrize.stock,
-            BoxPrize.rare,
-            Item.title,
-            Item.price_points,
-            Item.stock.label("item_stock"),
-            Item.active,
-            has_code,
-            BoxPrize.names,
-            Item.titles,
-        )
-        .outerjoin(Item, Item.id == BoxPrize.item_id)
-        .where(BoxPrize.box_id == box_id)
-        .order_by(BoxPrize.id)
-    )
+    rows = await _PRIZE_ROWS.rows(conn, {"box_id": box_id})
     return [
         PrizeRow(
-            prize_id=int(r.id),
-            name=r.name,
-            kind=r.kind,
-            points=None if r.points is None else int(r.points),
-            item_id=None if r.item_id is None else int(r.item_id),
-            weight=int(r.weight),
-            stock=None if r.stock is None else int(r.stock),
-            rare=bool(r.rare),
-            item_title=r.title,
-            item_price=None if r.price_points is None else int(r.price_points),
-            item_stock=None if r.item_stock is None else int(r.item_stock),
-            item_active=bool(r.active),
-            has_code=bool(r.has_code),
-            names=dict(r.names or {}),
-            item_titles=dict(r.titles or {}),
+            prize_id=int(prize_id),
+            name=name,
+            kind=kind,
+            points=None if points is None else int(points),
+            item_id=None if item_id is None else int(item_id),
+            weight=int(weight),
+            stock=None if stock is None else int(stock),
+            rare=bool(rare),
+            item_title=item_title,
+            item_price=None if item_price is None else int(item_price),
+            item_stock=None if item_stock is None else int(item_stock),
+            item_active=bool(item_active),
+            has_code=bool(has_code),
+            names=dict(names or {}),
+            item_titles=dict(item_titles or {}),
         )
-        for r in rows
+        for (
+            prize_id,
+            name,
+            kind,
+            points,
+            item_id,
+            weight,
+            stock,
+            rare,
+            item_title,
+            item_price,
+            item_stock,
+            item_active,
+            has_code,
+            names,
+            item_titles,
+        ) in rows
     ]
 
 

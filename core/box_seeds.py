@@ -14,8 +14,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +26,7 @@ from core.box_odds import box_id_of
 from core.config import Config
 from core.db.database import Database
 from core.db.models import BlindBox, BoxSeed, ClientSeed
+from core.db.prepared import Prepared
 from core.errors import InvalidInput, InvalidState, UnknownBox
 from core.ledger import lock_member, require_member
 
@@ -172,10 +174,12 @@ class BoxSeeds:
     ) -> SeedRotation | None:
         fresh = self.seed_source()
         async with self.db.write() as conn:
-            # Rotations of one box queue on its row.
+            # Rotations of one box queue on its row. NO KEY UPDATE: a draw's inserts check their
+            # box (KEY SHARE, PostgreSQL) while they hold its seed shared, which a full FOR
+            # UPDATE here would block while waiting for that seed: a deadlock.
             found = (
                 await conn.execute(
-                    select(BlindBox.id).where(BlindBox.id == box_id).with_for_update()
+                    select(BlindBox.id).where(BlindBox.id == box_id).with_for_update(key_share=True)
                 )
             ).first()
             if found is None:
@@ -249,19 +253,58 @@ async def current_seed(conn: AsyncConnection, box_id: int, *, lock: bool) -> Ser
     On PostgreSQL a draw that queued behind a rotation finds the seed it waited for revealed
     and reads again, now seeing the new one.
     """
+    statement = _LOCK_SEED if lock else _SEED
     for _ in range(3):
-        query = (
-            select(BoxSeed.version, BoxSeed.seed, BoxSeed.seed_hash, BoxSeed.created_at)
-            .where(BoxSeed.box_id == box_id, BoxSeed.revealed_at.is_(None))
-            .order_by(BoxSeed.version.desc())
-            .limit(1)
-        )
-        if lock:
-            query = query.with_for_update(read=True)
-        row = (await conn.execute(query)).first()
+        row = await statement.first(conn, {"box_id": box_id})
         if row is not None:
-            return ServerSeed(int(row.version), row.seed, row.seed_hash, row.created_at)
+            version, seed, seed_hash, created_at = row
+            return ServerSeed(int(version), seed, seed_hash, created_at)
     raise InvalidState(f"box {box_id} has no unrevealed seed", box_id=box_id)
+
+
+# Every draw reads its seed and its member's client seed: built once and run at the driver
+# (see core.db.prepared on why).
+_SEEDS = cast(Table, BoxSeed.__table__)
+_CLIENT_SEEDS = cast(Table, ClientSeed.__table__)
+_CURRENT_SEED = (
+    select(_SEEDS.c.version, _SEEDS.c.seed, _SEEDS.c.seed_hash, _SEEDS.c.created_at)
+    .where(_SEEDS.c.box_id == bindparam("box_id"), _SEEDS.c.revealed_at.is_(None))
+    .order_by(_SEEDS.c.version.desc())
+    .limit(1)
+)
+_SEED = Prepared(_CURRENT_SEED)
+_LOCK_SEED = Prepared(_CURRENT_SEED.with_for_update(read=True))
+_CLIENT_SEED = Prepared(
+    select(_CLIENT_SEEDS.c.client_seed, _CLIENT_SEEDS.c.chosen, _CLIENT_SEEDS.c.updated_at).where(
+        _CLIENT_SEEDS.c.member_id == bindparam("member_id")
+    )
+)
+# What a draw reads with its member's lock (core.blind_boxes): their client seed, if any.
+CLIENT_SEED_OF = (
+    select(_CLIENT_SEEDS.c.client_seed)
+    .where(_CLIENT_SEEDS.c.member_id == bindparam("member_id"))
+    .scalar_subquery()
+)
+
+
+def _put_client_seed_statement(insert_: Callable[[Table], Any]) -> Prepared:
+    statement = insert_(_CLIENT_SEEDS)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[_CLIENT_SEEDS.c.member_id],
+            set_={
+                "client_seed": statement.excluded.client_seed,
+                "chosen": statement.excluded.chosen,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+
+
+_PUT_CLIENT_SEED = {
+    "postgresql": _put_client_seed_statement(postgresql.insert),
+    "sqlite": _put_client_seed_statement(sqlite.insert),
+}
 
 
 async def last_revealed(conn: AsyncConnection, box_id: int) -> RevealedSeed | None:
@@ -279,23 +322,18 @@ async def last_revealed(conn: AsyncConnection, box_id: int) -> RevealedSeed | No
 
 
 async def client_seed_in(conn: AsyncConnection, member_id: int) -> ClientSeedView | None:
-    row = (await conn.execute(select(ClientSeed).where(ClientSeed.member_id == member_id))).first()
+    row = await _CLIENT_SEED.first(conn, {"member_id": member_id})
     if row is None:
         return None
-    return ClientSeedView(member_id, row.client_seed, bool(row.chosen), row.updated_at)
+    client_seed, chosen, updated_at = row
+    return ClientSeedView(member_id, client_seed, bool(chosen), updated_at)
 
 
 async def put_client_seed(
     conn: AsyncConnection, member_id: int, client_seed: str, *, chosen: bool, now: datetime
 ) -> None:
     """Insert or replace the member's client seed (callers hold the member's row)."""
-    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert_(ClientSeed).values(
-        member_id=member_id, client_seed=client_seed, chosen=chosen, updated_at=now
-    )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[ClientSeed.member_id],
-            set_={"client_seed": client_seed, "chosen": chosen, "updated_at": now},
-        )
+    await _PUT_CLIENT_SEED[conn.dialect.name].run(
+        conn,
+        {"member_id": member_id, "client_seed": client_seed, "chosen": chosen, "updated_at": now},
     )

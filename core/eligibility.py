@@ -14,16 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import rules
 from core.config import Config, TiersSettings
 from core.db.models import Account, FlashSale, Item, Member, Redemption
+from core.db.prepared import Prepared
 from core.earning import current_standing
 from core.errors import (
     Frozen,
@@ -50,10 +51,8 @@ INSUFFICIENT_POINTS = "insufficient_points"
 
 
 @dataclass(frozen=True)
-class ItemRecord:
-    """An item as stored. ``free_codes`` is the size of a coupon item's pool (else None).
-    ``titles`` and ``descriptions`` hold the texts by language (``{"zh_Hans": "拿铁"}``) that
-    members read instead of ``title`` and ``description``."""
+class ItemBasics:
+    """What every reading of an item has: its id, texts, kind and regular prices."""
 
     item_id: int
     sku: str
@@ -64,6 +63,14 @@ class ItemRecord:
     kind: str
     price_points: int
     cash_minor: int
+
+
+@dataclass(frozen=True)
+class ItemRecord(ItemBasics):
+    """An item as stored. ``free_codes`` is the size of a coupon item's pool (else None).
+    ``titles`` and ``descriptions`` hold the texts by language (``{"zh_Hans": "拿铁"}``) that
+    members read instead of ``title`` and ``description``."""
+
     stock: int | None
     active: bool
     starts_at: datetime | None
@@ -114,7 +121,7 @@ class RunningSale:
 
 
 @dataclass(frozen=True)
-class ItemView:
+class ItemView(ItemBasics):
     """An item as one member sees it at one instant.
 
     ``sale`` is the first-come flash sale it is offered under now (draws are entered through
@@ -125,15 +132,6 @@ class ItemView:
     ``tier_too_low``, ``sold_out``, ``limit_reached``, ``insufficient_points``.
     """
 
-    item_id: int
-    sku: str
-    title: str
-    description: str
-    photo: str | None
-    category: str
-    kind: str
-    price_points: int
-    cash_minor: int
     points: int
     stock_left: int | None
     min_tier: str | None
@@ -288,15 +286,22 @@ async def used_in_period(
     """The member's redemptions of the item that count against its limit this period."""
     if item.limit_count is None:
         return 0
-    query = select(func.count()).where(
-        Redemption.member_id == member_id,
-        Redemption.item_id == item.item_id,
-        Redemption.status.not_in(ENDED_STATUSES),
-    )
+    params: dict[str, Any] = {"member_id": member_id, "item_id": item.item_id}
     start = period_start(item.limit_period, now, config.mall.timezone)
-    if start is not None:
-        query = query.where(Redemption.created_at >= start)
-    return int((await conn.execute(query)).scalar_one())
+    if start is None:
+        return int(await _USED_EVER.scalar(conn, params))
+    return int(await _USED_SINCE.scalar(conn, {**params, "since": start}))
+
+
+_REDEMPTIONS = cast(Table, Redemption.__table__)
+# NOT IN would need an expanding parameter, which only SQLAlchemy's execution runs.
+_USED = select(func.count()).where(
+    _REDEMPTIONS.c.member_id == bindparam("member_id"),
+    _REDEMPTIONS.c.item_id == bindparam("item_id"),
+    *(_REDEMPTIONS.c.status != ended for ended in ENDED_STATUSES),
+)
+_USED_EVER = Prepared(_USED)
+_USED_SINCE = Prepared(_USED.where(_REDEMPTIONS.c.created_at >= bindparam("since")))
 
 
 async def assess(
@@ -393,12 +398,33 @@ def item_record(row: Row[Any]) -> ItemRecord:
     )
 
 
+# Every offer, redemption and Redeem press reads its item, its member and its sale: built once
+# and run at the driver (see core.db.prepared on why).
+_ITEMS = cast(Table, Item.__table__)
+_SALES = cast(Table, FlashSale.__table__)
+_ACCOUNTS = cast(Table, Account.__table__)
+_MEMBERS = cast(Table, Member.__table__)
+_ITEM = Prepared(select(_ITEMS).where(_ITEMS.c.id == bindparam("item_id")))
+_SALE = Prepared(select(_SALES).where(_SALES.c.id == bindparam("sale_id")))
+_MEMBER_STATE = Prepared(
+    select(_ACCOUNTS.c.balance, _ACCOUNTS.c.frozen, _MEMBERS.c.tier)
+    .join(_MEMBERS, _MEMBERS.c.id == _ACCOUNTS.c.id)
+    .where(_ACCOUNTS.c.id == bindparam("member_id"))
+)
+
+
 async def load_item(conn: AsyncConnection, item_id: int) -> ItemRecord:
     """The item with this id, or :class:`UnknownItem`."""
-    row = (await conn.execute(select(Item).where(Item.id == item_id))).first()
+    row = await _ITEM.named(conn, {"item_id": item_id})
     if row is None:
         raise UnknownItem(f"no item {item_id}", item_id=item_id)
     return item_record(row)
+
+
+async def find_sale(conn: AsyncConnection, sale_id: int) -> SaleTerms | None:
+    """The flash sale with this id, or None."""
+    row = await _SALE.named(conn, {"sale_id": sale_id})
+    return None if row is None else sale_terms(row)
 
 
 def sale_terms(row: Row[Any]) -> SaleTerms:
@@ -440,16 +466,11 @@ async def running_sales(
 
 async def read_member(conn: AsyncConnection, member_id: int) -> MemberState:
     """A member's balance, freeze and tier, without a lock (for views)."""
-    row = (
-        await conn.execute(
-            select(Account.balance, Account.frozen, Member.tier)
-            .join(Member, Member.id == Account.id)
-            .where(Account.id == member_id)
-        )
-    ).first()
+    row = await _MEMBER_STATE.first(conn, {"member_id": member_id})
     if row is None:
         raise UnknownMember(f"no member {member_id}", member_id=member_id)
-    return MemberState(member_id, int(row.balance), bool(row.frozen), row.tier)
+    balance, frozen, tier = row
+    return MemberState(member_id, int(balance), bool(frozen), tier)
 
 
 def on_shelf_now(now: datetime) -> tuple[Any, ...]:

@@ -92,28 +92,18 @@ _NOT_STARTED = ("pending", "claimed")
 
 
 @dataclass(frozen=True)
-class SaleView:
-    """A sale as members and admins see it at one instant.
+class SaleView(SaleTerms):
+    """A sale as members and admins see it at one instant: its terms, its item, its phase.
 
     ``phase``: ``upcoming``, ``open`` (first come, units left), ``sold_out``, ``entry`` (draw,
     entries open), ``awaiting_draw``, ``drawn``, ``ended`` or ``cancelled``. ``seconds_left``
     counts down to the end of the phase (0 when it has no end).
     """
 
-    sale_id: int
-    item_id: int
     sku: str
     title: str
     kind: str
     regular_price: int
-    sale_price: int
-    quantity: int
-    remaining: int
-    mode: str
-    starts_at: datetime
-    ends_at: datetime
-    entry_ends_at: datetime | None
-    status: str
     phase: str
     seconds_left: int
     entrants: int
@@ -214,6 +204,10 @@ class SaleWording(Protocol):
     def sale_cancelled(self, language: str, sale: SaleView, returned: int | None) -> str:
         """The sale is cancelled; ``returned``: the points held for the member's entry."""
         ...
+
+
+# What a sale's change says to a member: (the wording, their language, the sale now) -> text.
+_Render = Callable[[SaleWording, str, SaleView], str]
 
 
 def _phase(sale: SaleTerms, now: datetime) -> tuple[str, datetime | None]:
@@ -584,18 +578,15 @@ class FlashSales:
                 before=_terms_state(before),
                 after=_terms_state(after),
             )
-            view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
-            told = 0
-            if wording is not None:
-                told = await _tell_again(
-                    conn,
-                    sale_id=sale_id,
-                    # The audit entry's id names this change: each edit is told once.
-                    key=f"sale-edit:{sale_id}:{change}",
-                    wording=wording,
-                    render=lambda language: wording.sale_changed(language, view),
-                    now=now,
-                )
+            view, told = await self._view_and_tell(
+                conn,
+                sale_id,
+                now,
+                wording,
+                # The audit entry's id names this change: each edit is told once.
+                key=f"sale-edit:{sale_id}:{change}",
+                render=lambda said, language, view: said.sale_changed(language, view),
+            )
             return SaleEdit(view, changed=True, told=told)
 
     async def cancel_sale(
@@ -668,22 +659,51 @@ class FlashSales:
                 before=_terms_state(sale),
                 after={"status": "cancelled", "released": len(released), "points": points},
             )
-            view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
-            told = 0
-            if wording is not None:
-                told = await _tell_again(
-                    conn,
-                    sale_id=sale_id,
-                    key=f"sale-cancel:{sale_id}",
-                    wording=wording,
-                    render=lambda language: wording.sale_cancelled(language, view, None),
-                    entrants=released,
-                    to_entrant=lambda language: wording.sale_cancelled(
-                        language, view, view.sale_price
-                    ),
-                    now=now,
-                )
+            view, told = await self._view_and_tell(
+                conn,
+                sale_id,
+                now,
+                wording,
+                key=f"sale-cancel:{sale_id}",
+                render=lambda said, language, view: said.sale_cancelled(language, view, None),
+                entrants=released,
+                to_entrant=lambda said, language, view: said.sale_cancelled(
+                    language, view, view.sale_price
+                ),
+            )
             return SaleCancellation(view, tuple(released), points, told)
+
+    async def _view_and_tell(
+        self,
+        conn: AsyncConnection,
+        sale_id: int,
+        now: datetime,
+        wording: SaleWording | None,
+        *,
+        key: str,
+        render: _Render,
+        entrants: Sequence[int] = (),
+        to_entrant: _Render | None = None,
+    ) -> tuple[SaleView, int]:
+        """The sale as it stands after an admin's change, and how many members were told of
+        the change (none without ``wording``): see :func:`_tell_again`."""
+        view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+        if wording is None:
+            return view, 0
+        said = wording
+        told = await _tell_again(
+            conn,
+            sale_id=sale_id,
+            key=key,
+            wording=said,
+            render=lambda language: render(said, language, view),
+            entrants=entrants,
+            to_entrant=(
+                None if to_entrant is None else lambda language: to_entrant(said, language, view)
+            ),
+            now=now,
+        )
+        return view, told
 
     async def get_sale(self, sale_id: int, now: datetime) -> SaleView:
         sale_id = _sale_id(sale_id)
@@ -998,7 +1018,8 @@ class FlashSales:
             if len(winners) < sale.quantity:
                 try:
                     async with conn.begin_nested():
-                        code_id = await take_units(conn, item, member_id, now)
+                        code = await take_units(conn, item, member_id, now)
+                        code_id = code.code_id if code else None
                     won = True
                 except SoldOut:
                     won = False

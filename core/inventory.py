@@ -87,13 +87,15 @@ _TAKE_CODE = {
 }
 
 
+_TAKE_CODE_PREPARED = {dialect: Prepared(statement) for dialect, statement in _TAKE_CODE.items()}
+
+
 async def take_coupon_code(
     conn: AsyncConnection, item_id: int, member_id: int, now: datetime
 ) -> TakenCode | None:
     """Give the member the next free code of the item's pool; None when the pool is empty."""
-    statement = _TAKE_CODE[conn.dialect.name]
     params = {"now": now, "member_id": member_id, "item_id": item_id}
-    row = (await conn.execute(statement, params)).first()
+    row = await _TAKE_CODE_PREPARED[conn.dialect.name].first(conn, params)
     return TakenCode(int(row[0]), str(row[1])) if row else None
 
 
@@ -106,14 +108,15 @@ async def release_coupon_code(conn: AsyncConnection, code_id: int) -> None:
 
 async def free_codes(conn: AsyncConnection, item_id: int) -> int:
     """Codes left in the item's pool."""
-    count = (
-        await conn.execute(
-            select(func.count())
-            .select_from(CouponCode)
-            .where(CouponCode.item_id == item_id, CouponCode.taken_at.is_(None))
-        )
-    ).scalar_one()
-    return int(count)
+    return int(await _FREE_CODES.scalar(conn, {"item_id": item_id}))
+
+
+_CODES = cast(Table, CouponCode.__table__)
+_FREE_CODES = Prepared(
+    select(func.count())
+    .select_from(_CODES)
+    .where(_CODES.c.item_id == bindparam("item_id"), _CODES.c.taken_at.is_(None))
+)
 
 
 async def record_given_item(

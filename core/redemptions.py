@@ -38,12 +38,12 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import validation
@@ -59,17 +59,18 @@ from core.eligibility import (
     MemberState,
     SaleTerms,
     assess,
+    find_sale,
     item_id_of,
     load_item,
     read_member,
     refuse_if_blocked,
-    sale_terms,
     units_left,
 )
 from core.errors import (
     InvalidInput,
     InvalidState,
     InvalidToken,
+    KeyReused,
     MallError,
     SoldOut,
     UnknownItem,
@@ -77,7 +78,13 @@ from core.errors import (
     UnknownSale,
 )
 from core.idempotency import marked, run_once
-from core.inventory import release_coupon_code, return_stock, take_coupon_code, take_stock
+from core.inventory import (
+    TakenCode,
+    release_coupon_code,
+    return_stock,
+    take_coupon_code,
+    take_stock,
+)
 from core.ledger import (
     LockedRead,
     current_balance,
@@ -114,6 +121,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOKEN = re.compile(r"([1-9][0-9]{0,14})\.(0|[1-9][0-9]{0,14})\.([A-Za-z0-9_-]{28})")
 _MAC_BYTES = 12
 _MAX_ID = 10**15  # ids a token can carry
+
+
+class _NotRecorded(Exception):
+    """A refusal that ends a redemption's transaction without being recorded under its key
+    (not a MallError, so run_once rolls the claim back with the rest)."""
+
+    def __init__(self, error: MallError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _needs_address(item: ItemRecord) -> None:
+    """Refuse a physical reward redeemed without its delivery address."""
+    if item.kind == "physical":
+        raise InvalidInput("a delivery address is needed", field="address")
 
 
 class OfferChanged(MallError):
@@ -282,7 +304,8 @@ def _view_query() -> Any:
 _VIEW_ONE = Prepared(_view_query().where(Redemption.id == bindparam("redemption_id")))
 
 
-def _to_view(row: Row[Any], config: Config) -> RedemptionView:
+def _to_view(row: Any, config: Config) -> RedemptionView:
+    """The view of a row of :func:`_view_query` (or of what a redemption just wrote)."""
     wait_ends_at = None
     if row.status in AWAITING:
         if row.hold_expires_at is not None:
@@ -344,22 +367,25 @@ def _redemption_id(value: object) -> int:
 async def take_sale_unit(conn: AsyncConnection, sale_id: int, quantity: int = 1) -> bool:
     """Take units of a sale's own quantity by conditional update; False when too few are left
     (or the sale was cancelled meanwhile: nothing is left of it)."""
-    result = await conn.execute(
-        update(FlashSale)
-        .where(
-            FlashSale.id == sale_id,
-            FlashSale.status == "scheduled",
-            FlashSale.remaining >= quantity,
-        )
-        .values(remaining=FlashSale.remaining - quantity)
+    return bool(await _TAKE_SALE_UNITS.run(conn, {"sale_id": sale_id, "units": quantity}))
+
+
+_SALES = cast(Table, FlashSale.__table__)
+_TAKE_SALE_UNITS = Prepared(
+    update(_SALES)
+    .where(
+        _SALES.c.id == bindparam("sale_id"),
+        _SALES.c.status == "scheduled",
+        _SALES.c.remaining >= bindparam("units"),
     )
-    return bool(result.rowcount)
+    .values(remaining=_SALES.c.remaining - bindparam("units"))
+)
 
 
 async def take_units(
     conn: AsyncConnection, item: ItemRecord, member_id: int, now: datetime
-) -> int | None:
-    """Take one unit of the item (and a code, for coupons); returns the code's id.
+) -> TakenCode | None:
+    """Take one unit of the item (and a code, for coupons); returns the code.
 
     Raises :class:`SoldOut` when there is none; the caller's savepoint gives back what was
     taken before.
@@ -371,7 +397,7 @@ async def take_units(
     code = await take_coupon_code(conn, item.item_id, member_id, now)
     if code is None:
         raise SoldOut(f"item {item.item_id} has no codes left", item_id=item.item_id)
-    return code.code_id
+    return code
 
 
 async def give_back_units(
@@ -478,24 +504,29 @@ class Redemptions:
         if address is not None:
             address = validation.text(address, field="address", max_length=500)
         claims = read_token(await self._signing_key(None), member_id, token)
-        if address is None:
-            async with self.db.read() as conn:
-                kind = (await load_item(conn, claims.item_id)).kind
-            if kind == "physical":
-                raise InvalidInput("a delivery address is needed", field="address")
 
         async def work(conn: AsyncConnection) -> RedemptionResult:
             return await self._redeem(conn, member_id, token, claims, now, address)
 
-        outcome = await run_once(
-            self.db,
-            key=f"redeem:{token}",
-            kind="redeem",
-            request={"member_id": member_id, "token": token, "address": address},
-            result_type=RedemptionResult,
-            work=work,
-            now=now,
-        )
+        try:
+            outcome = await run_once(
+                self.db,
+                key=f"redeem:{token}",
+                kind="redeem",
+                request={"member_id": member_id, "token": token, "address": address},
+                result_type=RedemptionResult,
+                work=work,
+                now=now,
+            )
+        except _NotRecorded as refused:
+            raise refused.error from None
+        except KeyReused:
+            if address is None:
+                # Pressed before with an address: without one, still the refusal that comes
+                # before any other (as _redeem gives it to a first press).
+                async with self.db.read() as conn:
+                    _needs_address(await load_item(conn, claims.item_id))
+            raise
         return marked(outcome)
 
     async def _redeem(
@@ -507,6 +538,21 @@ class Redemptions:
         now: datetime,
         address: str | None,
     ) -> RedemptionResult:
+        # Without an address, an unknown item and a physical one are refused first, and not
+        # recorded under the token's key: the press with the address must still be answered.
+        missing: UnknownItem | None = None
+        try:
+            item = await load_item(conn, claims.item_id)
+        except UnknownItem as unknown:
+            if address is None:
+                raise _NotRecorded(unknown) from None
+            missing = unknown
+        else:
+            if address is None:
+                try:
+                    _needs_address(item)
+                except InvalidInput as needed:
+                    raise _NotRecorded(needed) from None
         # A confirmation too old to tap: its record would be pruned by now (core.retention), so
         # it is refused here, inside the use case, where a replay of a recent tap never gets.
         if now - claims.issued_at > timedelta(days=self.config.retention.confirm_token_days):
@@ -514,7 +560,8 @@ class Redemptions:
                 f"the confirmation of item {claims.item_id} was shown too long ago",
                 item_id=claims.item_id,
             )
-        item = await load_item(conn, claims.item_id)
+        if missing is not None:
+            raise missing
         if _millis(item.updated_at) > _millis(claims.issued_at):
             raise OfferChanged(
                 f"item {item.item_id} changed since it was shown", item_id=item.item_id
@@ -530,6 +577,7 @@ class Redemptions:
         points, cash = view.points, item.cash_minor
         settings = self.config.redemptions
         hold_id = transfer_id = None
+        hold_expires_at = None
         balance = member.balance
         if cash > 0 or view.needs_approval:
             status = "awaiting_payment" if cash > 0 else "awaiting_approval"
@@ -539,6 +587,7 @@ class Redemptions:
                 else timedelta(hours=settings.approval_timeout_hours)
             )
             if points > 0:
+                hold_expires_at = (now + wait).astimezone(UTC)
                 hold_id, balance = await place_hold(
                     conn,
                     member_id=member_id,
@@ -548,7 +597,7 @@ class Redemptions:
                     reference=item.sku,
                     key=f"redeem:{token}",
                     now=now,
-                    expires_at=now + wait,
+                    expires_at=hold_expires_at,
                 )
         else:
             status = "completed"
@@ -565,22 +614,43 @@ class Redemptions:
         # The hot rows last: the sale's quantity, the item's stock, the code pool.
         if sale is not None and not await take_sale_unit(conn, sale.sale_id):
             raise SoldOut(f"sale {sale.sale_id} is sold out", item_id=item.item_id)
-        code_id = await take_units(conn, item, member_id, now)
-        redemption_id = await insert_redemption(
-            conn,
-            member_id=member_id,
-            item_id=item.item_id,
-            flash_sale_id=sale.sale_id if sale else None,
-            confirm_token=token,
-            status=status,
-            points=points,
-            cash_minor=cash,
-            hold_id=hold_id,
-            transfer_id=transfer_id,
-            coupon_code_id=code_id,
-            address=address if item.kind == "physical" else None,
-            created_at=now,
-            updated_at=now,
+        code = await take_units(conn, item, member_id, now)
+        written: dict[str, Any] = {
+            "member_id": member_id,
+            "item_id": item.item_id,
+            "flash_sale_id": sale.sale_id if sale else None,
+            "confirm_token": token,
+            "status": status,
+            "points": points,
+            "cash_minor": cash,
+            "hold_id": hold_id,
+            "transfer_id": transfer_id,
+            "coupon_code_id": code.code_id if code else None,
+            "address": address if item.kind == "physical" else None,
+            # As the database gives instants back: in UTC.
+            "created_at": now.astimezone(UTC),
+            "updated_at": now.astimezone(UTC),
+        }
+        redemption_id = await insert_redemption(conn, **written)
+        # Its view from what was just written, as _VIEW_ONE would read it back: one round trip
+        # fewer while the hot rows above stay locked (tests compare the two).
+        done = _to_view(
+            SimpleNamespace(
+                id=redemption_id,
+                **written,
+                note=None,
+                payment_charge_id=None,
+                paid_stars=None,
+                fulfilled_at=None,
+                received_at=None,
+                sku=item.sku,
+                title=item.title,
+                titles=item.titles,
+                kind=item.kind,
+                coupon_code=code.code if code else None,
+                hold_expires_at=hold_expires_at,
+            ),
+            self.config,
         )
         if status == "completed" and invited:
             referral = await qualify(conn, self.config, member_id, "redemption", now)
@@ -590,7 +660,7 @@ class Redemptions:
             conn, self.config, member_id, ("redeem", "spend"), now
         ):
             balance = await current_balance(conn, member_id)
-        return RedemptionResult(await redemption_view(conn, self.config, redemption_id), balance)
+        return RedemptionResult(done, balance)
 
     # --- Answering a redemption that waits, and undoing one -----------------------------------
 
@@ -606,9 +676,8 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="approve",
-            allowed=("awaiting_approval",),
-            to="completed",
+            "approve",
+            _Move(("awaiting_approval",), "completed"),
             actor_id=actor_id,
         )
 
@@ -637,13 +706,7 @@ class Redemptions:
             )
         allowed = ("awaiting_approval",) if only_awaiting_approval else (*AWAITING, "completed")
         return await self._move(
-            redemption_id,
-            now,
-            op="reject",
-            allowed=allowed,
-            to="rejected",
-            note=note,
-            actor_id=actor_id,
+            redemption_id, now, "reject", _Move(allowed, "rejected", note=note), actor_id=actor_id
         )
 
     async def cancel(
@@ -667,10 +730,8 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="cancel",
-            allowed=allowed,
-            to="cancelled",
-            owner=member_id,
+            "cancel",
+            _Move(allowed, "cancelled", owner=member_id),
             actor_id=actor_id,
         )
 
@@ -686,17 +747,14 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="payment",
-            allowed=("awaiting_payment",),
-            to="completed",
-            charge_id=charge,
-            stars=stars,
+            "payment",
+            _Move(("awaiting_payment",), "completed", charge_id=charge, stars=stars),
         )
 
     async def fail_payment(self, redemption_id: int, now: datetime) -> RedemptionResult:
         """The payment failed or was abandoned: held points and stock go back."""
         return await self._move(
-            redemption_id, now, op="payment_failed", allowed=("awaiting_payment",), to="cancelled"
+            redemption_id, now, "payment_failed", _Move(("awaiting_payment",), "cancelled")
         )
 
     async def fulfil(
@@ -711,10 +769,8 @@ class Redemptions:
         return await self._move(
             redemption_id,
             now,
-            op="fulfil",
-            allowed=("completed",),
-            to="fulfilled",
-            note=text,
+            "fulfil",
+            _Move(("completed",), "fulfilled", note=text),
             actor_id=actor_id,
         )
 
@@ -798,7 +854,7 @@ class Redemptions:
                 try:
                     released.append(
                         await self._move(
-                            redemption_id, now, op="timeout", allowed=AWAITING, to="cancelled"
+                            redemption_id, now, "timeout", _Move(AWAITING, "cancelled")
                         )
                     )
                 except InvalidState:
@@ -810,17 +866,12 @@ class Redemptions:
         self,
         redemption_id: int,
         now: datetime,
-        *,
         op: str,
-        allowed: tuple[str, ...],
-        to: str,
-        owner: int | None = None,
-        note: str | None = None,
-        charge_id: str | None = None,
-        stars: int | None = None,
+        move: _Move,
+        *,
         actor_id: int | None = None,
     ) -> RedemptionResult:
-        """Move a redemption from one of ``allowed`` to ``to``, settling its points and units.
+        """Make ``move``, settling the redemption's points and units.
 
         With ``actor_id`` the admin's audit entry of ``op`` is written in the move's own
         transaction (not recorded again when the move is replayed).
@@ -829,30 +880,23 @@ class Redemptions:
         validation.instant(now)
         if actor_id is not None:
             validation.member_id(actor_id)
-        if note is not None:
-            note = validation.text(note, field="note", max_length=500)
+        if move.note is not None:
+            move = replace(move, note=validation.text(move.note, field="note", max_length=500))
+        audit = (actor_id, _AUDIT_ACTIONS[op]) if actor_id is not None else None
 
         async def work(conn: AsyncConnection) -> RedemptionResult:
-            return await _apply_move(
-                conn,
-                self.config,
-                redemption_id,
-                now,
-                allowed=allowed,
-                to=to,
-                owner=owner,
-                note=note,
-                charge_id=charge_id,
-                stars=stars,
-                audit=(actor_id, _AUDIT_ACTIONS[op]) if actor_id is not None else None,
-            )
+            return await _apply_move(conn, self.config, redemption_id, now, move, audit=audit)
 
-        suffix = f":{owner}" if owner is not None else ""
+        suffix = f":{move.owner}" if move.owner is not None else ""
         outcome = await run_once(
             self.db,
             key=f"redemption-{op}:{redemption_id}{suffix}",
             kind=f"redemption_{op}",
-            request={"redemption_id": redemption_id, "note": note, "charge_id": charge_id},
+            request={
+                "redemption_id": redemption_id,
+                "note": move.note,
+                "charge_id": move.charge_id,
+            },
             result_type=RedemptionResult,
             work=work,
             now=now,
@@ -943,10 +987,9 @@ async def _sale_of(
     """The first-come sale a redemption of ``item`` is made under, if any."""
     if sale_id is None:
         return None
-    row = (await conn.execute(select(FlashSale).where(FlashSale.id == sale_id))).first()
-    if row is None or int(row.item_id) != item.item_id:
+    sale = await find_sale(conn, sale_id)
+    if sale is None or sale.item_id != item.item_id:
         raise UnknownSale(f"no sale {sale_id} for item {item.item_id}", sale_id=sale_id)
-    sale = sale_terms(row)
     if sale.mode != "first_come":
         raise InvalidState(
             f"sale {sale_id} is a draw: enter it instead", sale_id=sale_id, reason="draw_sale"
@@ -964,7 +1007,7 @@ async def cancel_waiting(
 
     Its held points go back into their lots and its unit to the item, as any cancel does.
     """
-    return await _apply_move(conn, config, redemption_id, now, allowed=AWAITING, to="cancelled")
+    return await _apply_move(conn, config, redemption_id, now, _Move(AWAITING, "cancelled"))
 
 
 async def _apply_move(
@@ -972,16 +1015,11 @@ async def _apply_move(
     config: Config,
     redemption_id: int,
     now: datetime,
+    move: _Move,
     *,
-    allowed: tuple[str, ...],
-    to: str,
-    owner: int | None = None,
-    note: str | None = None,
-    charge_id: str | None = None,
-    stars: int | None = None,
     audit: tuple[int, str] | None = None,
 ) -> RedemptionResult:
-    """Move a redemption from one of ``allowed`` to ``to`` in the caller's transaction.
+    """Make ``move`` in the caller's transaction.
 
     ``audit`` (the admin, the action) writes the admin's audit entry in that transaction too.
 
@@ -991,6 +1029,8 @@ async def _apply_move(
     found = (
         await conn.execute(select(Redemption.member_id).where(Redemption.id == redemption_id))
     ).scalar_one_or_none()
+    allowed, to, owner = move.allowed, move.to, move.owner
+    note, charge_id, stars = move.note, move.charge_id, move.stars
     if found is None or (owner is not None and found != owner):
         raise UnknownRedemption(f"no redemption {redemption_id}", redemption_id=redemption_id)
     lock = await lock_member(conn, int(found))
@@ -1068,6 +1108,19 @@ async def _apply_move(
             **_audit_states(action, row, view, note),
         )
     return RedemptionResult(view, balance)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A redemption's move: from one of ``allowed`` to ``to``; ``owner``: only the member's
+    own; with the admin's ``note``, or the payment's ``charge_id`` and ``stars``."""
+
+    allowed: tuple[str, ...]
+    to: str
+    owner: int | None = None
+    note: str | None = None
+    charge_id: str | None = None
+    stars: int | None = None
 
 
 # The audit log's action for each admin move (``Redemptions._move``'s ``op``).

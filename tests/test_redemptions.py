@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
 
 from core.catalog import Catalog, ItemSpec
@@ -28,7 +30,7 @@ from core.errors import (
     UnknownRedemption,
 )
 from core.mall import Mall
-from core.redemptions import OfferChanged, Redemptions
+from core.redemptions import OfferChanged, Redemptions, RedemptionView
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -674,3 +676,33 @@ async def test_random_redemptions_keep_the_books_and_the_stock(
     assert report.ok, report.violations
     for member_id in members:
         assert (await mall.statements.balance(member_id)).balance >= 0
+
+
+async def test_a_redemptions_answer_is_its_view_as_read_back(mall: Mall):
+    # redeem() builds its answer from what it wrote instead of reading the row back: the two
+    # must not differ, whatever the item, and whatever zone the instant was given in.
+    await join(mall, ALICE, 5000)
+    redemptions = Redemptions(mall.db, mall.config)
+    coffee = await item(mall, "coffee", kind="coupon", price_points=100)
+    await Catalog(mall.db, mall.config).load_codes(coffee, ["C-1"])
+    cases = [
+        (coffee, None),
+        (await item(mall, "mug", kind="physical", price_points=200, stock=5), "1 Cup Lane"),
+        (await item(mall, "watch", price_points=800, stock=2, approval_threshold=500), None),
+        (await item(mall, "beans", price_points=300, cash_minor=2900, stock=3), None),
+        (await item(mall, "tee", price_points=0, cash_minor=1500), None),
+        (await item(mall, "tea", titles={"zh_Hans": "茶"}), None),
+    ]
+    shanghai = NOW.astimezone(ZoneInfo("Asia/Shanghai"))
+    views = TypeAdapter(RedemptionView)
+    for number, (item_id, address) in enumerate(cases):
+        now = shanghai if number % 2 else NOW
+        offer = await redemptions.offer(ALICE, item_id, now)
+        done = await redemptions.redeem(ALICE, offer.token, now, address=address)
+        read_back = await redemptions.get(done.redemption.redemption_id)
+        # As JSON too: equal instants in other zones compare equal, but are stored otherwise.
+        assert views.dump_json(done.redemption) == views.dump_json(read_back)
+        assert done.redemption == read_back
+        again = await redemptions.redeem(ALICE, offer.token, now, address=address)
+        assert (again.replayed, again.redemption) == (True, done.redemption)
+    assert (await mall.check()).ok
