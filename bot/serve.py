@@ -42,12 +42,36 @@ SANDBOX_ADMIN_ID = 1000
 SANDBOX_PHONE_HASH_KEY = "sandbox-phone-hash-key-for-the-demo-only"
 
 
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+class _Signals:
+    """SIGINT and SIGTERM, heard from the moment the process starts.
+
+    While the process starts (the database, Telegram, the bot and the jobs coming up), a signal
+    cancels the start, so that what was opened closes in order; without this, a SIGTERM that
+    came before serving began killed the process at once. Once :meth:`serving` is called, a
+    signal sets :attr:`stop` and serving ends in order.
+    """
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self._starting = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._received)
+
+    def _received(self) -> None:
+        self.stop.set()
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            log.info("stopping before the start was over")
+            starting.cancel()
+
+    def serving(self) -> None:
+        """Started: a signal now sets :attr:`stop` instead of cancelling the start."""
+        self._starting = None
+
+    def cancelled_the_start(self) -> bool:
+        """Whether a ``CancelledError`` came from a signal during the start (not from outside)."""
+        return self.stop.is_set()
 
 
 async def run(config: Config) -> int:
@@ -61,23 +85,28 @@ async def run(config: Config) -> int:
         return 2
     token = telegram.token.get_secret_value()
     shop = ShopApi(rate=config.shop.api_requests_per_second, burst=config.shop.api_burst)
-    async with (
-        listening(
-            config.http.host,
-            config.http.port,
-            webhook_expected=telegram.mode == "webhook",
-            mounts=(shop.mount, partial(shop_platforms.mount, shop)),
-        ) as listener,
-        open_runtime(config, wait_for_database=True) as runtime,
-    ):
-        shop.runtime = runtime
-        # The shop's links (POST /api/v1/links) name the bot: https://t.me/<username>?start=...
-        shop.bot_username = await wait_for_telegram(token, telegram.api_server)
-        await _serve(runtime, listener, token)
+    signals = _Signals()
+    try:
+        async with (
+            listening(
+                config.http.host,
+                config.http.port,
+                webhook_expected=telegram.mode == "webhook",
+                mounts=(shop.mount, partial(shop_platforms.mount, shop)),
+            ) as listener,
+            open_runtime(config, wait_for_database=True) as runtime,
+        ):
+            shop.runtime = runtime
+            # The shop's links (POST /api/v1/links) name the bot: https://t.me/<username>?start=
+            shop.bot_username = await wait_for_telegram(token, telegram.api_server)
+            await _serve(runtime, listener, token, signals)
+    except asyncio.CancelledError:
+        if not signals.cancelled_the_start():
+            raise
     return 0
 
 
-async def _serve(runtime: Runtime, listener: Listener, token: str) -> None:
+async def _serve(runtime: Runtime, listener: Listener, token: str, signals: _Signals) -> None:
     config = runtime.config
     telegram = config.telegram
     async with (
@@ -96,12 +125,13 @@ async def _serve(runtime: Runtime, listener: Listener, token: str) -> None:
         ) as messenger,
         background(runtime, messenger),
     ):
-        await _until_stopped_or_lost(runtime.db)
+        signals.serving()
+        await _until_stopped_or_lost(runtime.db, signals.stop)
 
 
-async def _until_stopped_or_lost(db: Database) -> None:
+async def _until_stopped_or_lost(db: Database, stop: asyncio.Event) -> None:
     """Until a signal stops the process; :class:`StoreLost` if the SQLite file goes first."""
-    stopped = asyncio.create_task(_until_stopped())
+    stopped = asyncio.create_task(stop.wait())
     lost = asyncio.create_task(db.lost.wait())
     try:
         await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -132,6 +162,18 @@ async def sandbox(
         admins=[(admin, "Admin" if i == 0 else f"Admin {i + 1}") for i, admin in enumerate(admins)],
     )
     await asyncio.to_thread(Path("var").mkdir, exist_ok=True)
+    signals = _Signals()
+    try:
+        await _sandbox(config, server, framework, signals)
+    except asyncio.CancelledError:
+        if not signals.cancelled_the_start():
+            raise
+    return 0
+
+
+async def _sandbox(
+    config: Config, server: Sandbox, framework: Framework | None, signals: _Signals
+) -> None:
     async with AsyncExitStack() as stack:
         await server.start()
         stack.push_async_callback(server.stop)
@@ -159,5 +201,5 @@ async def sandbox(
         )
         await stack.enter_async_context(background(runtime, messenger))
         print(f"\n  PointsMall sandbox: open {server.page_url} in a browser (Ctrl-C stops)\n")
-        await _until_stopped()
-    return 0
+        signals.serving()
+        await signals.stop.wait()

@@ -187,6 +187,44 @@ async def test_run_on_an_unreachable_bot_api_server_says_so_in_one_line(
         assert lines[-1].startswith("pointsmall: ")
 
 
+async def test_a_sigterm_while_run_is_still_starting_stops_it_in_order(
+    sqlite_template: SqliteTemplate, tmp_path: Path
+) -> None:
+    """An operator's stop (systemd's SIGTERM) before the bot is up ends it with status 0."""
+    config = _write_config(
+        tmp_path,
+        f'[database]\nurl = "{sqlite_template.copy_url(tmp_path)}"\n'
+        f'[telegram]\napi_server = "http://127.0.0.1:{free_port()}"\n',
+    )
+    process = await asyncio.create_subprocess_exec(
+        str(POINTSMALL),
+        "run",
+        env=_env(config, SANDBOX_TOKEN),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(DEADLINE):
+            while "trying again" not in (lines or [""])[-1]:  # waiting for Telegram
+                raw = await process.stderr.readline()
+                assert raw, "\n".join(lines)
+                lines.append(raw.decode().rstrip("\n"))
+        process.terminate()
+        async with asyncio.timeout(DEADLINE):
+            rest = (await process.stderr.read()).decode()
+            status = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert status == 0, rest
+    assert "stopping before the start was over" in rest
+    assert "Traceback" not in rest
+
+
 def test_the_log_filter_masks_the_token_in_messages_arguments_and_tracebacks() -> None:
     redactor = Redactor([(WRONG_TOKEN, mask(WRONG_TOKEN))])
     logger = logging.getLogger("tests.redact")
