@@ -170,7 +170,12 @@ async def running_bot(
             await api.set_webhook(telegram.webhook_url, secret)
         else:
             poller = Poller(
-                api, inbox, Leader(runtime.db, POLLER_LOCK), clock=utc_now, on_stored=workers.wake
+                api,
+                inbox,
+                Leader(runtime.db, POLLER_LOCK),
+                clock=utc_now,
+                on_stored=workers.wake,
+                store=workers.accept,
             )
             polling = asyncio.create_task(poller.run(), name="poller")
         if listener is not None:
