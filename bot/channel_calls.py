@@ -11,10 +11,10 @@ differs between the frameworks (sending files, polls) stays in the adapters.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bot import delivery
-from bot.bot_queries import ChatMembership
+from bot.bot_queries import ChatMembership, PollSpec
 from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
 
 T = TypeVar("T")
@@ -84,3 +84,42 @@ class SameCallsChannel:
 
     async def bot_member(self, chat_id: int | str) -> ChatMembership:
         return await self.chat_member(chat_id, self.bot.id)
+
+
+class MessengerCalls(Protocol):
+    """What an adapter's channel offers the outbox's messenger."""
+
+    async def send(self, chat_id: int, screen: Screen) -> None: ...
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None: ...
+
+    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership: ...
+
+    async def bot_member(self, chat_id: int | str) -> ChatMembership: ...
+
+    async def send_poll(self, chat_id: int, poll: PollSpec) -> str: ...
+
+
+class ChannelMessenger:
+    """The outbox sender's :class:`bot.delivery.Messenger` on an adapter's channel: delivers
+    outbox screens, refunds Stars and makes jobs' queries, one API call each with no retry of
+    its own (the sender decides what an error means for the row, ``bot.sender``); the
+    framework's errors are translated by the channel, the one place that reads them."""
+
+    def __init__(self, channel: MessengerCalls) -> None:
+        self.channel = channel
+
+    async def deliver(self, chat_id: int, screen: Screen) -> None:
+        await self.channel.send(chat_id, screen)
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        await self.channel.refund_star_payment(user_id, charge_id)
+
+    async def chat_member(self, chat_id: int | str, user_id: int) -> ChatMembership:
+        return await self.channel.chat_member(chat_id, user_id)
+
+    async def bot_member(self, chat_id: int | str) -> ChatMembership:
+        return await self.channel.bot_member(chat_id)
+
+    async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
+        return await self.channel.send_poll(chat_id, poll)
