@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from bot import delivery
+from bot.answering import ALLOWED_UPDATES
 from bot.bot_queries import ChatMembership, PollSpec
-from bot.screens import CheckoutAnswer, Keyboard, Notice, Screen
+from bot.screens import CheckoutAnswer, Invoice, Keyboard, Notice, Screen
 
 T = TypeVar("T")
 HTML = "HTML"  # parse mode: both frameworks take the Bot API's string
@@ -26,11 +27,31 @@ class SameCallsChannel:
 
     bot: Any  # the framework's Bot
 
+    def __init__(self, bot: Any) -> None:
+        self.bot = bot
+
     async def _call(self, method: Callable[..., Awaitable[T]], **kwargs: Any) -> T | None:
         raise NotImplementedError
 
     def _markup(self, rows: Keyboard) -> Any:
         raise NotImplementedError
+
+    def _price(self, label: str, amount: int) -> Any:
+        """One ``LabeledPrice`` in the framework's types."""
+        raise NotImplementedError
+
+    async def _send_invoice(self, chat_id: int, invoice: Invoice, buttons: Keyboard) -> None:
+        """An invoice message: inline buttons only (see :class:`bot.screens.Screen`)."""
+        await self._call(
+            self.bot.send_invoice,
+            chat_id=chat_id,
+            title=invoice.title,
+            description=invoice.description,
+            payload=invoice.payload,
+            currency=invoice.currency,
+            prices=[self._price(invoice.label, invoice.amount)],
+            reply_markup=self._markup(buttons),
+        )
 
     async def edit(self, chat_id: int, message_id: int, screen: Screen, *, caption: bool) -> None:
         if caption:
@@ -123,3 +144,19 @@ class ChannelMessenger:
 
     async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
         return await self.channel.send_poll(chat_id, poll)
+
+
+class SameBotCalls:
+    """The calls of :class:`bot.running.BotApi` that are alike on both frameworks."""
+
+    bot: Any  # the framework's Bot
+    channel: SameCallsChannel
+
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    async def delete_webhook(self) -> None:
+        await self.bot.delete_webhook()
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
+        await self.channel.refund_star_payment(user_id, charge_id)

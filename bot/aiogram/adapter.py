@@ -275,26 +275,16 @@ class AiogramChannel(SameCallsChannel):
 
     bot: Bot
 
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-
     def _markup(self, rows: Keyboard) -> InlineKeyboardMarkup | None:
         return markup(rows)
 
+    def _price(self, label: str, amount: int) -> LabeledPrice:
+        return LabeledPrice(label=label, amount=amount)
+
     async def send(self, chat_id: int, screen: Screen) -> None:
         keyboard = reply_markup(screen)
-        if screen.invoice is not None:  # inline buttons only (see Screen)
-            invoice = screen.invoice
-            await self._call(
-                self.bot.send_invoice,
-                chat_id=chat_id,
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(label=invoice.label, amount=invoice.amount)],
-                reply_markup=markup(screen.buttons),
-            )
+        if screen.invoice is not None:
+            await self._send_invoice(chat_id, screen.invoice, screen.buttons)
         elif screen.photo is not None:
             photo = screen.photo
             await self._call(
