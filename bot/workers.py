@@ -112,20 +112,25 @@ class InboxWorkers:
         transaction (:meth:`Inbox.accept_and_take`); how many were new.
 
         Committed when this returns, as :meth:`Inbox.accept` is: the poller confirms them to
-        Telegram only then. The loop need not look again: what was not started waits for a
-        worker to finish (whose end wakes the loop) or for an earlier update of its chat.
+        Telegram only then. What was not started waits for a worker to finish (whose end wakes
+        the loop) or for an earlier update of its chat, unless the loop was taking meanwhile.
         """
         if self._stopping or not self._started:  # the loop takes them, when it runs
             stored = await self.inbox.accept(updates, now)
             if stored:
                 self.wake()
             return stored
+        # A take of the loop's under way holds workers this one cannot fill, and may have
+        # looked before these were stored: the loop looks again once it is done.
+        loop_taking = self._reserved > 0
         stored, taken = await self._marked(
             lambda limit, handled: self.inbox.accept_and_take(
                 updates, self.name, now, limit=limit, handled=handled
             )
         )
         self._start(taken)
+        if loop_taking and stored > len(taken):
+            self.wake()
         return stored
 
     async def _take(self, limit: int) -> tuple[Taken, ...]:
