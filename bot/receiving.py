@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,6 +31,10 @@ LONG_POLL_SECONDS = 20
 _ACTED = ("message", "edited_message", "callback_query", "pre_checkout_query", "shipping_query")
 # Update kinds whose object names who acted in ``user`` (a vote in a poll).
 _VOTED = ("poll_answer",)
+
+
+# Stores a polled batch and starts what free workers can (``InboxWorkers.accept``).
+Store = Callable[[Sequence[Received], datetime], Awaitable[int]]
 
 
 class Updates(Protocol):
@@ -78,6 +82,7 @@ class Poller:
         *,
         clock: Callable[[], datetime],
         on_stored: Callable[[], None],
+        store: Store | None = None,
         retry_lock_seconds: float = 5.0,
     ) -> None:
         self.api = api
@@ -85,6 +90,9 @@ class Poller:
         self.leader = leader
         self.clock = clock
         self.on_stored = on_stored
+        self.store = store
+        """Stores a batch (committed when it returns) and starts what it can itself, so
+        ``on_stored`` is not called (``InboxWorkers.accept``); None: ``inbox.accept``."""
         self.retry_lock_seconds = retry_lock_seconds
         self.polling = asyncio.Event()
         """Set while this process is the one that polls."""
@@ -130,7 +138,10 @@ class Poller:
             # (the store is down), the offset stays and Telegram sends them again.
             while True:
                 try:
-                    stored = await self.inbox.accept(batch, self.clock())
+                    if self.store is not None:
+                        stored = await self.store(batch, self.clock())
+                    else:
+                        stored = await self.inbox.accept(batch, self.clock())
                     break
                 except Exception:
                     log.exception("could not store %d updates; trying again", len(batch))
@@ -138,7 +149,7 @@ class Poller:
                     backoff = min(backoff * 2, 30.0)
             backoff = 1.0
             metrics.UPDATES_RECEIVED.labels("polling").inc(stored)
-            if stored:
+            if stored and self.store is None:
                 self.on_stored()
             ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
             if ids:

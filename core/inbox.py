@@ -103,6 +103,40 @@ class Inbox:
         validation.instant(now)
         if not updates:
             return 0
+
+        async def work(conn: AsyncConnection) -> int:
+            return await self._store(conn, updates, now)
+
+        return await self.db.transact(work)
+
+    async def accept_and_take(
+        self,
+        updates: Sequence[Received],
+        worker: str,
+        now: datetime,
+        *,
+        limit: int,
+        handled: Sequence[int] = (),
+    ) -> tuple[int, tuple[Taken, ...]]:
+        """:meth:`accept` and then :meth:`take`, in one transaction: how many were new, and
+        what ``worker`` took (of these or of what waited before them, in order per chat).
+
+        A process that polled ``updates`` and has free workers stores them and starts them
+        with one transaction instead of two; nothing is taken that a separate take after the
+        accept would not have taken, and nothing is taken unless it is stored.
+        """
+        validation.instant(now)
+
+        async def work(conn: AsyncConnection) -> tuple[int, list[Any]]:
+            stored = await self._store(conn, updates, now) if updates else 0
+            return stored, await self._take(conn, worker, now, limit, handled)
+
+        stored, found = await self.db.transact(work)
+        return stored, _taken(found)
+
+    async def _store(
+        self, conn: AsyncConnection, updates: Sequence[Received], now: datetime
+    ) -> int:
         rows = [
             {
                 "bot_id": self.bot_id,
@@ -115,38 +149,34 @@ class Inbox:
             }
             for u in updates
         ]
-
-        async def work(conn: AsyncConnection) -> int:
-            insert = (
-                dialect_insert(conn, InboxUpdate)
-                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-                .returning(InboxUpdate.update_id)
-            )
-            stored = {int(i) for i in (await conn.execute(insert.values(rows))).scalars()}
-            skipped = [row for row in rows if row["update_id"] not in stored]
-            if skipped:
-                # An id seen over a day ago and handled: Telegram restarted its ids.
-                reused = (
-                    await conn.execute(
-                        delete(InboxUpdate)
-                        .where(
-                            InboxUpdate.bot_id == self.bot_id,
-                            InboxUpdate.update_id.in_([row["update_id"] for row in skipped]),
-                            InboxUpdate.status != "new",
-                            InboxUpdate.received_at < now - _REUSE_AFTER,
-                        )
-                        .returning(InboxUpdate.update_id)
+        insert = (
+            dialect_insert(conn, InboxUpdate)
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+            .returning(InboxUpdate.update_id)
+        )
+        stored = {int(i) for i in (await conn.execute(insert.values(rows))).scalars()}
+        skipped = [row for row in rows if row["update_id"] not in stored]
+        if skipped:
+            # An id seen over a day ago and handled: Telegram restarted its ids.
+            reused = (
+                await conn.execute(
+                    delete(InboxUpdate)
+                    .where(
+                        InboxUpdate.bot_id == self.bot_id,
+                        InboxUpdate.update_id.in_([row["update_id"] for row in skipped]),
+                        InboxUpdate.status != "new",
+                        InboxUpdate.received_at < now - _REUSE_AFTER,
                     )
-                ).scalars()
-                again = {int(i) for i in reused}
-                if again:
-                    await conn.execute(
-                        insert.values([row for row in skipped if row["update_id"] in again])
-                    )
-                    stored |= again
-            return len(stored)
-
-        return await self.db.transact(work)
+                    .returning(InboxUpdate.update_id)
+                )
+            ).scalars()
+            again = {int(i) for i in reused}
+            if again:
+                await conn.execute(
+                    insert.values([row for row in skipped if row["update_id"] in again])
+                )
+                stored |= again
+        return len(stored)
 
     async def take(
         self, worker: str, now: datetime, *, limit: int, handled: Sequence[int] = ()
@@ -164,34 +194,40 @@ class Inbox:
         validation.instant(now)
 
         async def work(conn: AsyncConnection) -> list[Any]:
-            if handled:
-                await conn.execute(self._done(handled, now))
-            taken: list[Any] = []
-            while len(taken) < limit:
-                found = (await conn.execute(self._heads(now, limit - len(taken)))).all()
-                spent = [row for row in found if row.attempts >= self.max_attempts]
-                fresh = [row for row in found if row.attempts < self.max_attempts]
-                if fresh:
-                    await conn.execute(
-                        update(InboxUpdate)
-                        .where(InboxUpdate.id.in_([row.id for row in fresh]))
-                        .values(
-                            claimed_by=worker,
-                            lease_until=now + self.lease,
-                            attempts=InboxUpdate.attempts + 1,
-                        )
-                    )
-                    taken.extend(fresh)
-                if not spent:
-                    break
-                await self._set_aside(conn, spent, now)
-            return taken
+            return await self._take(conn, worker, now, limit, handled)
 
-        found = await self.db.transact(work)
-        return tuple(
-            Taken(int(r.id), int(r.update_id), r.payload, int(r.attempts) + 1, r.received_at)
-            for r in found
-        )
+        return _taken(await self.db.transact(work))
+
+    async def _take(
+        self,
+        conn: AsyncConnection,
+        worker: str,
+        now: datetime,
+        limit: int,
+        handled: Sequence[int],
+    ) -> list[Any]:
+        if handled:
+            await conn.execute(self._done(handled, now))
+        taken: list[Any] = []
+        while len(taken) < limit:
+            found = (await conn.execute(self._heads(now, limit - len(taken)))).all()
+            spent = [row for row in found if row.attempts >= self.max_attempts]
+            fresh = [row for row in found if row.attempts < self.max_attempts]
+            if fresh:
+                await conn.execute(
+                    update(InboxUpdate)
+                    .where(InboxUpdate.id.in_([row.id for row in fresh]))
+                    .values(
+                        claimed_by=worker,
+                        lease_until=now + self.lease,
+                        attempts=InboxUpdate.attempts + 1,
+                    )
+                )
+                taken.extend(fresh)
+            if not spent:
+                break
+            await self._set_aside(conn, spent, now)
+        return taken
 
     def _heads(self, now: datetime, limit: int) -> Select[int, int, str, int, datetime]:
         """The free updates that head their chat's waiting ones, oldest first (locked on
@@ -354,6 +390,14 @@ class Inbox:
             oldest = oldest.replace(tzinfo=now.tzinfo)
         age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         return Backlog(count, age)
+
+
+def _taken(rows: Sequence[Any]) -> tuple[Taken, ...]:
+    """Rows just taken as :class:`Taken` (their attempt counted)."""
+    return tuple(
+        Taken(int(r.id), int(r.update_id), r.payload, int(r.attempts) + 1, r.received_at)
+        for r in rows
+    )
 
 
 def _held(worker: str, inbox_ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:

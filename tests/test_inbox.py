@@ -78,6 +78,29 @@ async def test_a_take_marks_what_was_handled_done_and_takes_the_chats_next_updat
     assert await inbox.take("w", NOW, limit=10, handled=handled) == ()  # done once only
 
 
+async def test_updates_stored_and_taken_in_one_transaction_keep_each_chat_s_order(
+    db: Database,
+) -> None:
+    inbox = Inbox(db, bot_id=1, lease=LEASE)
+    await inbox.accept([update(1, 10)], NOW)  # waiting before the batch
+    (first,) = await inbox.take("w", NOW, limit=10)
+
+    stored, taken = await inbox.accept_and_take(
+        [update(2, 10), update(3, 11), update(4, 12), update(1, 10)], "w", NOW, limit=1
+    )
+
+    assert stored == 3  # 1 is a re-delivery
+    assert [t.update_id for t in taken] == [3]  # 2 waits for 1; the limit leaves 4 waiting
+    assert taken[0].attempts == 1
+    stored, taken = await inbox.accept_and_take(
+        [update(3, 11)], "w", NOW, limit=10, handled=[first.inbox_id]
+    )
+    assert stored == 0
+    assert sorted(t.update_id for t in taken) == [2, 4]  # 1 marked done in the same call
+    assert await inbox.take("other", NOW, limit=10) == ()  # nothing taken twice
+    assert (await inbox.backlog(NOW)).waiting == 3
+
+
 async def test_an_update_whose_worker_died_is_taken_again_after_its_lease(db: Database) -> None:
     inbox = Inbox(db, bot_id=1, lease=LEASE)
     await inbox.accept([update(1, 10)], NOW)

@@ -28,6 +28,7 @@ from bot import delivery
 from bot.aiogram.adapter import AiogramChannel, build_bot, to_incoming, translate
 from bot.answering import ALLOWED_UPDATES, Incoming
 from bot.bot_queries import BotQueries
+from bot.channel_calls import SameBotCalls
 from bot.commands import CommandMenu
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class RawUpdates(TelegramMethod[list[dict[str, Any]]]):
 
 
 @dataclass
-class AiogramApi:
+class AiogramApi(SameBotCalls):
     """A started aiogram ``Bot`` (a :class:`bot.running.BotApi`)."""
 
     bot: Bot
@@ -75,15 +76,6 @@ class AiogramApi:
             )
         except (TelegramAPIError, TelegramNetworkError, ClientDecodeError) as error:
             raise delivery.counted("get_updates", translate(error)) from error
-
-    async def set_webhook(self, url: str, secret: str) -> None:
-        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
-
-    async def delete_webhook(self) -> None:
-        await self.bot.delete_webhook()
-
-    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
-        await self.channel.refund_star_payment(user_id, charge_id)
 
     async def register_commands(self, menus: Sequence[CommandMenu]) -> None:
         for menu in menus:

@@ -25,7 +25,6 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import delivery
@@ -43,6 +42,7 @@ from bot.events import (
     Sender,
     Upload,
 )
+from bot.ptb.request import AiohttpRequest
 from bot.screens import Keyboard, Screen
 
 log = logging.getLogger("bot.updates")
@@ -55,26 +55,24 @@ READ_TIMEOUT = 15.0
 
 def build_bot(token: str, api_server: str, *, connections: int) -> Bot:
     """A ``Bot`` on Telegram's server or the Bot API server at ``api_server``, with at most
-    ``connections`` calls in flight; ``getUpdates`` has a connection of its own."""
+    ``connections`` calls in flight; ``getUpdates`` has a connection of its own.
+
+    Its calls go over aiohttp (:class:`~bot.ptb.request.AiohttpRequest`), not httpx: httpcore
+    walks its whole pool on every request, which with the workers' calls in flight was a third
+    of the event loop's time (issue 14).
+    """
     root = api_server.rstrip("/") if api_server else "https://api.telegram.org"
-    # One kept-alive HTTP/1.1 connection per call in flight (``connections`` is the inbox's
-    # workers + 8): httpcore scans its whole pool on every request, but a smaller pool is worse,
-    # since queued requests are scanned too and wait: against the sandbox with 30 members, 72
-    # connections cost 10.4 ms CPU per update, 32 12.3, 16 15.2, 8 14.7 (issue 14, load 7-11).
-    # HTTP/2 would multiplex, but Telegram's Bot API answers over HTTP/1.1 as well and the
-    # sandbox speaks only that, so both get the same client.
     return Bot(
         token,
         base_url=f"{root}/bot",
         base_file_url=f"{root}/file/bot",
-        request=HTTPXRequest(
-            connection_pool_size=connections,
-            http_version="1.1",
+        request=AiohttpRequest(
+            connections,
             read_timeout=READ_TIMEOUT,
             write_timeout=READ_TIMEOUT,
             pool_timeout=READ_TIMEOUT,
         ),
-        get_updates_request=HTTPXRequest(connection_pool_size=1),
+        get_updates_request=AiohttpRequest(1),
     )
 
 
@@ -194,26 +192,16 @@ class PtbChannel(SameCallsChannel):
 
     bot: Bot
 
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-
     def _markup(self, rows: Keyboard) -> InlineKeyboardMarkup | None:
         return markup(rows)
 
+    def _price(self, label: str, amount: int) -> LabeledPrice:
+        return LabeledPrice(label, amount)
+
     async def send(self, chat_id: int, screen: Screen) -> None:
         keyboard = reply_markup(screen)
-        if screen.invoice is not None:  # inline buttons only (see Screen)
-            invoice = screen.invoice
-            await self._call(
-                self.bot.send_invoice,
-                chat_id=chat_id,
-                title=invoice.title,
-                description=invoice.description,
-                payload=invoice.payload,
-                currency=invoice.currency,
-                prices=[LabeledPrice(invoice.label, invoice.amount)],
-                reply_markup=markup(screen.buttons),
-            )
+        if screen.invoice is not None:
+            await self._send_invoice(chat_id, screen.invoice, screen.buttons)
         elif screen.photo is not None:
             await self._call(
                 self.bot.send_photo,

@@ -23,6 +23,7 @@ from telegram.warnings import PTBUserWarning
 from bot import delivery
 from bot.answering import ALLOWED_UPDATES, Incoming
 from bot.bot_queries import BotQueries
+from bot.channel_calls import SameBotCalls
 from bot.commands import CommandMenu
 from bot.ptb.adapter import READ_TIMEOUT, PtbChannel, build_bot, to_incoming, translate
 
@@ -35,7 +36,7 @@ warnings.filterwarnings(
 
 
 @dataclass
-class PtbApi:
+class PtbApi(SameBotCalls):
     """A started python-telegram-bot ``Bot`` (a :class:`bot.running.BotApi`)."""
 
     bot: Bot
@@ -69,15 +70,6 @@ class PtbApi:
         except TelegramError as error:
             raise delivery.counted("get_updates", translate(error)) from error
         return list(updates)
-
-    async def set_webhook(self, url: str, secret: str) -> None:
-        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
-
-    async def delete_webhook(self) -> None:
-        await self.bot.delete_webhook()
-
-    async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
-        await self.channel.refund_star_payment(user_id, charge_id)
 
     async def register_commands(self, menus: Sequence[CommandMenu]) -> None:
         for menu in menus:
