@@ -31,8 +31,8 @@ buttons, and a press with a callback answer and an edit, storing nothing.
 Ratio = mall / the strongest plain echo, per framework. CPU ms per update is the process's CPU
 time (server and members included, the same for every bot) over the updates of the closed loop:
 steadier than rates on a shared machine. The inbox alone is measured too: the same number of
-updates through ``core.inbox`` without the bot. Everything runs in this one process and event
-loop (server, bots, members), on a fresh SQLite store; nothing leaves 127.0.0.1. Speed is
+updates through ``core.operations.inbox`` without the bot. Everything runs in this one process and
+event loop (server, bots, members), on a fresh SQLite store; nothing leaves 127.0.0.1. Speed is
 reported, never asserted.
 """
 
@@ -77,8 +77,8 @@ from bot.screens import Button, Edit, Notice, Output, Screen, Send  # noqa: E402
 from bot.serve import DEMO_CATALOG  # noqa: E402
 from bot.settings import parse_config  # noqa: E402
 from bot.tracking import Handled  # noqa: E402
-from core.catalog_file import load_catalog  # noqa: E402
-from core.inbox import Inbox, Received  # noqa: E402
+from core.operations.inbox import Inbox, Received  # noqa: E402
+from core.rewards.catalog_file import load_catalog  # noqa: E402
 
 TOKEN = "777000:bench-token-for-the-sandbox-only"
 # (kind, what): send a text, or press the button with this text on the newest message having it.

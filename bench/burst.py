@@ -59,8 +59,8 @@ from bot.runtime import Runtime, open_runtime  # noqa: E402
 from bot.sandbox import Sandbox, SandboxUser  # noqa: E402
 from bot.settings import parse_config  # noqa: E402
 from bot.tracking import Handled  # noqa: E402
-from core.catalog_file import load_catalog  # noqa: E402
 from core.db.models import Redemption  # noqa: E402
+from core.rewards.catalog_file import load_catalog  # noqa: E402
 
 
 def _bench_bot() -> ModuleType:

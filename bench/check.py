@@ -62,7 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.types import UTCDateTime  # noqa: E402
-from core.invariants import LedgerReport, check_ledger  # noqa: E402
+from core.points.invariants import LedgerReport, check_ledger  # noqa: E402
 
 START = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 BONUS, CHECKIN, SPEND = 100, 10, 5

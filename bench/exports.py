@@ -65,13 +65,13 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
 from sqlalchemy import insert  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core import exports as core_exports  # noqa: E402
-from core import rules  # noqa: E402
-from core.accounts import SystemAccount  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.models import Transfer  # noqa: E402
 from core.mall import Mall  # noqa: E402
+from core.points import rules  # noqa: E402
+from core.points.accounts import SystemAccount  # noqa: E402
+from core.reporting import exports as core_exports  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/pointsmall_bench_exports"
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)

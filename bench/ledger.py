@@ -52,15 +52,15 @@ import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 from sqlalchemy import event, insert, literal, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core import rules  # noqa: E402
-from core.accounts import SystemAccount  # noqa: E402
 from core.config import Config, Tier, parse_config  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.models import Account, Lot, Member, Operation, Transfer  # noqa: E402
 from core.db.types import UTCDateTime  # noqa: E402
-from core.idempotency import fingerprint  # noqa: E402
 from core.mall import Mall  # noqa: E402
+from core.points import rules  # noqa: E402
+from core.points.accounts import SystemAccount  # noqa: E402
+from core.points.idempotency import fingerprint  # noqa: E402
 
 # The mall's default rules (100 points on joining, 10 a day, 50 on day 7, 1 point per 1.00),
 # on the Asia/Shanghai calendar. No daily cap: the default.
@@ -354,7 +354,7 @@ LOCK = (
     "SELECT a.balance, a.frozen, m.tier FROM accounts a JOIN members m ON m.id = a.id"
     " WHERE a.id = ?"
 )
-# What a check-in and a purchase read with the member's lock (core.ledger.LockedRead): on
+# What a check-in and a purchase read with the member's lock (core.points.ledger.LockedRead): on
 # SQLite in the lock read itself, on PostgreSQL in one read right after it.
 CHECKIN_READS = (
     "(SELECT streak FROM checkins WHERE member_id = ? AND day = ?),"
@@ -512,7 +512,7 @@ class Raw:
     async def close(self) -> None:
         raise NotImplementedError
 
-    # The three measured operations, with the same rules (core.rules: pure functions).
+    # The three measured operations, with the same rules (core.points.rules: pure functions).
 
     async def checkin(self, index: int) -> None:
         member = member_of(index, self.members)
@@ -698,7 +698,7 @@ class Raw:
             await tx.run(FINISH, "ok", None, json.dumps(result), post_key)
 
     async def locked_read(self, tx: RawTx, member: int, reads: str, *args: Any) -> Sequence[Any]:
-        """core.ledger.LockedRead: the member's lock with ``reads`` (whose parameters are
+        """core.points.ledger.LockedRead: the member's lock with ``reads`` (whose parameters are
         ``args`` but the last, the member), in one statement on SQLite, two on PostgreSQL."""
         if not self.lock_suffix:  # SQLite: the writer holds the database, one statement
             sql = (
@@ -726,7 +726,7 @@ class Raw:
         now: datetime,
         standing: tuple[Tier, int] | None = None,
     ) -> tuple[int, str]:
-        """core.earning.earn: the standing (tier by the window), credit_member, add_earned,
+        """core.points.earning.earn: the standing (tier by the window), credit_member, add_earned,
         and the tier that follows, in the order the mall issues them."""
         tz = self.config.mall.timezone
         day = rules.business_day(now, tz)
@@ -751,7 +751,7 @@ class Raw:
         return int(balance), new_tier
 
     async def _standing(self, tx: RawTx, member: int, day: date) -> tuple[Tier, int]:
-        """core.earning.current_standing: the tier the points earned in the window give."""
+        """core.points.earning.current_standing: the tier the points earned in the window give."""
         first = day - timedelta(days=self.config.tiers.window_days - 1)
         (earned,) = await tx.one(WINDOW, member, self.day(first), self.day(day))
         return rules.tier_for(int(earned), self.config.tiers), int(earned)
@@ -976,7 +976,8 @@ def _in(ids: Sequence[int]) -> str:
 
 
 def expiry_statements(ids: Sequence[int]) -> dict[str, str]:
-    """core.expiry's statements for one batch, with the id list expanded the way SQLAlchemy does."""
+    """core.points.expiry's statements for one batch, with the id list expanded the way SQLAlchemy
+    does."""
     where = f"account_id IN {_in(ids)} AND remaining > 0 AND expires_at <= ?"
     return {
         "lock": f"SELECT id FROM accounts WHERE id IN {_in(ids)} ORDER BY id FOR UPDATE",
@@ -997,7 +998,7 @@ def expiry_statements(ids: Sequence[int]) -> dict[str, str]:
 
 
 def raw_expire_sqlite(path: str, now: datetime, batch: int = 2000) -> tuple[int, int, int]:
-    """core.expiry.expire_lots, statement for statement, through sqlite3."""
+    """core.points.expiry.expire_lots, statement for statement, through sqlite3."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -1025,7 +1026,7 @@ def raw_expire_sqlite(path: str, now: datetime, batch: int = 2000) -> tuple[int,
 
 
 async def raw_expire_postgres(dsn: str, now: datetime, batch: int = 2000) -> tuple[int, int, int]:
-    """core.expiry.expire_lots, statement for statement, through asyncpg."""
+    """core.points.expiry.expire_lots, statement for statement, through asyncpg."""
     conn = await asyncpg.connect(dsn)
     at, stamp, run = now.astimezone(UTC).replace(tzinfo=None), now.isoformat(), uuid.uuid4().hex
     expiry = int(SystemAccount.EXPIRY)

@@ -108,20 +108,21 @@ from ledger import DRAW as LOT_DRAW  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core import box_draws, rules  # noqa: E402
-from core.accounts import SystemAccount  # noqa: E402
-from core.blind_boxes import BlindBoxes  # noqa: E402
-from core.box_authoring import PrizeSpec  # noqa: E402
-from core.box_odds import PrizeRow  # noqa: E402
-from core.catalog import ItemSpec  # noqa: E402
 from core.config import Config, parse_config  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.models import ClientSeed  # noqa: E402
-from core.eligibility import SOLD_OUT, ItemRecord, MemberState, blocked_reason  # noqa: E402
 from core.errors import SoldOut  # noqa: E402
-from core.idempotency import fingerprint  # noqa: E402
+from core.games import box_draws  # noqa: E402
+from core.games.blind_boxes import BlindBoxes  # noqa: E402
+from core.games.box_authoring import PrizeSpec  # noqa: E402
+from core.games.box_odds import PrizeRow  # noqa: E402
 from core.mall import Mall  # noqa: E402
-from core.redemptions import issue_token, read_token  # noqa: E402
+from core.points import rules  # noqa: E402
+from core.points.accounts import SystemAccount  # noqa: E402
+from core.points.idempotency import fingerprint  # noqa: E402
+from core.rewards.catalog import ItemSpec  # noqa: E402
+from core.rewards.eligibility import SOLD_OUT, ItemRecord, MemberState, blocked_reason  # noqa: E402
+from core.rewards.redemptions import issue_token, read_token  # noqa: E402
 
 # The mall's default rules on the Asia/Shanghai calendar; members join with 1,000 points, enough
 # for every redemption and draw a member makes here.
@@ -145,7 +146,8 @@ PRIZES = [
     PrizeSpec("20 points", "points", 38, points=20),
     PrizeSpec("Jackpot", "points", 2, points=200, stock=JACKPOT_STOCK, rare=True),
 ]
-SECRET_KEY = "secret:confirm-tokens"  # the operations row core.redemptions keeps its token key in
+# the operations row core.rewards.redemptions keeps its token key in
+SECRET_KEY = "secret:confirm-tokens"
 WARM_REDEMPTIONS = 50
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/pointsmall_bench_mall"
 
@@ -256,7 +258,7 @@ REDEMPTION = (
     " cash_minor, hold_id, transfer_id, coupon_code_id, address, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
-# What a redemption reads with the member's lock (core.redemptions._REDEEM_READ).
+# What a redemption reads with the member's lock (core.rewards.redemptions._REDEEM_READ).
 REDEEM_READS = (
     "EXISTS (SELECT 1 FROM referrals WHERE invitee_id = ? AND status = 'pending'),"
     " (EXISTS (SELECT 1 FROM tasks WHERE kind = 'challenge' AND metric = 'redeem' AND active)"
@@ -275,7 +277,7 @@ PRIZE_ROWS = (
     " FROM box_prizes LEFT OUTER JOIN items ON items.id = box_prizes.item_id"
     " WHERE box_prizes.box_id = ? ORDER BY box_prizes.id"
 )
-# What a draw reads with the member's lock (core.blind_boxes._DRAW_READ): spent on the box
+# What a draw reads with the member's lock (core.games.blind_boxes._DRAW_READ): spent on the box
 # today, the member's counters on it, their client seed, the tier window, a spend challenge.
 DRAW_READS = (
     "(SELECT COALESCE(SUM(price_points), 0) FROM box_draws"
@@ -520,7 +522,8 @@ class RawSide(Side):
                     at,
                     at,
                 )
-                # core.redemptions answers with what it wrote, as the view would read it back.
+                # core.rewards.redemptions answers with what it wrote, as the view would read it
+                # back.
                 result = {
                     "redemption": {
                         "redemption_id": redemption_id,
@@ -626,7 +629,7 @@ class RawSide(Side):
             )
             value = box_draws.hmac_value(seed, message)
             gone: set[int] = set()
-            while True:  # core.blind_boxes._draw: a prize just used up leaves, draw again
+            while True:  # core.games.blind_boxes._draw: a prize just used up leaves, draw again
                 if gone:
                     prizes = self._prizes(await fetch_all(tx, PRIZE_ROWS, box_id))
                 live = [p for p in prizes if p.available and p.prize_id not in gone]
@@ -709,7 +712,7 @@ class RawSide(Side):
 
     @staticmethod
     def _prizes(rows: Sequence[Sequence[Any]]) -> list[PrizeRow]:
-        """The prize rows as core.box_odds reads them, so availability is decided the same."""
+        """The prize rows as core.games.box_odds reads them, so availability is decided the same."""
         return [
             PrizeRow(
                 prize_id=int(r[0]),

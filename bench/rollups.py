@@ -60,10 +60,6 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core import rules  # noqa: E402
-from core.accounts import SystemAccount  # noqa: E402
-from core.box_authoring import PrizeSpec  # noqa: E402
-from core.catalog import Catalog, ItemSpec  # noqa: E402
 from core.db.database import Database  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.models import (  # noqa: E402
@@ -80,8 +76,12 @@ from core.db.models import (  # noqa: E402
     RollupRedemption,
     Transfer,
 )
+from core.games.box_authoring import PrizeSpec  # noqa: E402
 from core.mall import Mall  # noqa: E402
-from core.reports import Reports  # noqa: E402
+from core.points import rules  # noqa: E402
+from core.points.accounts import SystemAccount  # noqa: E402
+from core.reporting.reports import Reports  # noqa: E402
+from core.rewards.catalog import Catalog, ItemSpec  # noqa: E402
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/pointsmall_bench_rollups"
 DAYS = 30

@@ -4,8 +4,8 @@
 them on exit, waiting until they have stopped even if it is cancelled meanwhile (the
 cancellation is raised after): a database step under way is finished, never cut off (see
 ``bot.sender``). The sender runs in every process (the outbox shares the work and the pace); the
-scheduler only while this process holds the leader lock (``core.leader``), which it tries for
-again every :data:`CAMPAIGN_SECONDS`, so another process takes over when the leader dies.
+scheduler only while this process holds the leader lock (``core.operations.leader``), which it tries
+for again every :data:`CAMPAIGN_SECONDS`, so another process takes over when the leader dies.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from bot.refunds import Refunder
 from bot.runtime import Runtime
 from bot.sender import Sender, uninterrupted
 from bot.task_watch import TaskWatcher
-from core.jobs import Jobs
-from core.leader import Leader
+from core.operations.jobs import Jobs
+from core.operations.leader import Leader
 
 log = logging.getLogger(__name__)
 CAMPAIGN_SECONDS = 10.0

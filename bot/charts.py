@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import MaxNLocator
 
-from core.reports import DayFigures
+from core.reporting.reports import DayFigures
 
 SIZE_INCHES = (10.0, 7.0)
 DPI = 100

@@ -30,11 +30,11 @@ from bot.frameworks import FRAMEWORKS
 if TYPE_CHECKING:
     from bot.settings import Config
     from core.db.database import Database
-    from core.invariants import LedgerReport
+    from core.points.invariants import LedgerReport
 
 DEFAULT_CONFIG = "config.toml"
-# core.exports.KINDS, written out so that `pointsmall --help` need not import the exports (and
-# SQLAlchemy with them); a test keeps the two equal.
+# core.reporting.exports.KINDS, written out so that `pointsmall --help` need not import the exports
+# (and SQLAlchemy with them); a test keeps the two equal.
 EXPORT_KINDS = ("members", "ledger", "redemptions", "tasks")
 
 
@@ -315,7 +315,7 @@ async def _open(config: Config) -> Database:
 
 async def _migrate(config: Config) -> int:
     from core.db.migrate import current_revision, upgrade
-    from core.star_refunds import StarRefunds
+    from core.rewards.star_refunds import StarRefunds
 
     db = await _open(config)
     try:
@@ -350,7 +350,7 @@ async def _schema_is_current(db: Database) -> bool:
 
 
 async def _check(config: Config, *, full: bool) -> int:
-    from core.invariants import check_ledger
+    from core.points.invariants import check_ledger
 
     db = await _open(config)
     try:
@@ -409,8 +409,8 @@ async def _shop(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _import_orders(config: Config, path: Path) -> int:
-    from core.audit import OPERATOR_ACTOR
     from core.mall import Mall
+    from core.reporting.audit import OPERATOR_ACTOR
 
     db = await _open(config)
     try:
@@ -434,8 +434,8 @@ async def _import_orders(config: Config, path: Path) -> int:
 
 async def _load_catalog(config: Config, path: Path) -> int:
     from bot.content import SPOKEN
-    from core.audit import OPERATOR_ACTOR
-    from core.catalog_file import CatalogError, load_catalog
+    from core.reporting.audit import OPERATOR_ACTOR
+    from core.rewards.catalog_file import CatalogError, load_catalog
 
     db = await _open(config)
     try:

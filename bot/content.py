@@ -34,7 +34,7 @@ __all__ = [
 
 SPOKEN: tuple[str, ...] = tuple(LANGUAGE_NAMES)
 """The languages members can read content in: those the bot has catalogs for. The catalog
-loader refuses a text in any other (``core.catalog_file.load_catalog(languages=...)``)."""
+loader refuses a text in any other (``core.rewards.catalog_file.load_catalog(languages=...)``)."""
 
 
 def in_language(t: Translator, default: str, texts: Mapping[str, str]) -> str:
@@ -74,12 +74,12 @@ def description(t: Translator, thing: _Described) -> str:
 
 
 def shelf_name(t: Translator, shelf: _Named) -> str:
-    """A shelf (``core.shelf.Category``) as ``t``'s reader reads it."""
+    """A shelf (``core.rewards.shelf.Category``) as ``t``'s reader reads it."""
     return in_language(t, shelf.name, shelf.names)
 
 
 def prize_name(t: Translator, prize: _Named) -> str:
-    """A box's prize (``core.box_odds.PrizeOdds``) as ``t``'s reader reads it."""
+    """A box's prize (``core.games.box_odds.PrizeOdds``) as ``t``'s reader reads it."""
     return in_language(t, prize.name, prize.names)
 
 

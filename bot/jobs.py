@@ -1,9 +1,9 @@
 """The scheduled jobs in the chat: their screens, and APScheduler running them on the clock.
 
-:class:`JobScreens` is the :class:`core.jobs.Wording` of the bot: each message a job enqueues
-is a :class:`~bot.screens.Screen` rendered in the member's language and kept as JSON in the
-outbox. :class:`JobScheduler` runs :class:`core.jobs.Jobs` at the times of ``[jobs]`` in the
-mall's time zone (APScheduler 3, jobs defined here in code, no job store), claims each run in
+:class:`JobScreens` is the :class:`core.operations.jobs.Wording` of the bot: each message a job
+enqueues is a :class:`~bot.screens.Screen` rendered in the member's language and kept as JSON in the
+outbox. :class:`JobScheduler` runs :class:`core.operations.jobs.Jobs` at the times of ``[jobs]`` in
+the mall's time zone (APScheduler 3, jobs defined here in code, no job store), claims each run in
 ``job_runs`` so a schedule runs once across processes, and at start runs once each job whose
 run was missed while the bot was down (coalesced: once, not once per missed run).
 """
@@ -31,17 +31,17 @@ from bot.features.sale_notices import BALANCE, SaleNotices
 from bot.features.shop import ITEM_BUTTON_TITLE, item_callback
 from bot.i18n import Html, plain, shorten
 from bot.screens import Button
+from core.commerce.shop import ParkedOrder
 from core.config import Config
-from core.flash_sales import SaleView
-from core.holds import HoldResult
-from core.job_runs import JobRuns
-from core.jobs import Jobs
-from core.member_days import MemberDayView
-from core.redemptions import RedemptionView
-from core.referrals import PaidInvite
-from core.reports import DayFigures, ExpiringMember, Liability
-from core.shelf import Affordable
-from core.shop import ParkedOrder
+from core.growth.member_days import MemberDayView
+from core.growth.referrals import PaidInvite
+from core.operations.job_runs import JobRuns
+from core.operations.jobs import Jobs
+from core.points.holds import HoldResult
+from core.reporting.reports import DayFigures, ExpiringMember, Liability
+from core.rewards.flash_sales import SaleView
+from core.rewards.redemptions import RedemptionView
+from core.rewards.shelf import Affordable
 
 # The screens job messages link to (their buttons' callback data).
 _INVITE = InviteScreen().pack()
@@ -314,7 +314,7 @@ def _minute(at: datetime) -> datetime:
 
 
 class JobScheduler:
-    """Runs the jobs on the clock while this process leads (``core.leader``)."""
+    """Runs the jobs on the clock while this process leads (``core.operations.leader``)."""
 
     def __init__(
         self,

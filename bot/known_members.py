@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.members import MemberProfile, Members
+from core.membership.members import MemberProfile, Members
 
 # How long this process trusts what it read about a member (seconds).
 TTL_SECONDS = 5.0

@@ -29,8 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
 from bot.receiving import received
-from core.inbox import Inbox
-from core.outbox import Outbox
+from core.operations.inbox import Inbox
+from core.operations.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

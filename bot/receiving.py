@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from bot import metrics
 from bot.delivery import DeliveryError
-from core.inbox import Inbox, Received
-from core.leader import Leader
+from core.operations.inbox import Inbox, Received
+from core.operations.leader import Leader
 
 log = logging.getLogger(__name__)
 

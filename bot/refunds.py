@@ -1,7 +1,7 @@
 """Stars refunds through Telegram: the Bot API call, and what the mall records of it.
 
 Core records a refund due whenever the mall keeps no goods for a payment
-(``core.star_refunds``); :class:`Refunder` makes it with ``refundStarPayment`` through a
+(``core.rewards.star_refunds``); :class:`Refunder` makes it with ``refundStarPayment`` through a
 framework's :class:`StarPayer` (the adapter's channel in a member's or admin's turn, the outbox
 sender's messenger in the job) and marks it refunded, which enqueues the member's notice
 ("⭐ 290 Stars refunded for #12") in their language. A refusal is recorded and tried again by
@@ -22,7 +22,7 @@ from bot.i18n import Languages, plain
 from bot.screens import Button, Screen
 from bot.turn import MainMenu
 from core.mall import Mall
-from core.star_refunds import RefundView, UnknownRefund
+from core.rewards.star_refunds import RefundView, UnknownRefund
 
 log = logging.getLogger(__name__)
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"

@@ -43,8 +43,8 @@ from bot.refunds import Refunder
 from bot.runtime import Runtime
 from bot.tracking import Handled
 from bot.workers import InboxWorkers
-from core.inbox import Inbox, Taken
-from core.leader import Leader
+from core.operations.inbox import Inbox, Taken
+from core.operations.leader import Leader
 
 log = logging.getLogger(__name__)
 

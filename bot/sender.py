@@ -1,6 +1,6 @@
 """The one sender of bulk messages: outbox rows out to Telegram, within its flood limits.
 
-Every process runs one :class:`Sender`. It claims rows from the outbox (``core.outbox``),
+Every process runs one :class:`Sender`. It claims rows from the outbox (``core.operations.outbox``),
 each with a send slot on the bot-wide pace (30 a second overall by default, 1 a second per
 chat, shared by all processes through the database), waits for each slot and delivers the row
 with the adapter's :class:`~bot.delivery.Messenger`, a few calls in flight at once. Then:
@@ -15,16 +15,17 @@ with the adapter's :class:`~bot.delivery.Messenger`, a few calls in flight at on
 Stopping it (cancelling :meth:`Sender.run`) lets the calls under way finish and hands back
 what it had claimed; a sender killed outright leaves claimed rows that another takes when
 their lease runs out. Why a row caught in the middle of a call is never sent again is told in
-``core.outbox``.
+``core.operations.outbox``.
 
 **Pace: at Telegram's limit, adapting to 429 (AIMD).** Telegram documents "about 30 messages a
 second" in bulk, loosely, and answers the excess with 429 and ``retry_after``. A fixed pace
 below the limit (25 a second was the default) wastes a sixth of every broadcast for certain to
 avoid a cost that is small and recoverable: a 429 loses nothing (the row waits and is sent
-once, later; see ``core.outbox``), it costs about ``retry_after`` seconds. So the sender starts
-at ``[sender] messages_per_second`` (30 by default, also the most it allows) and adapts the way
-TCP adapts to congestion, additive increase, multiplicative decrease
-(:class:`core.outbox.AdaptivePace`, the outbox's ``pace``, which its claims space slots by):
+once, later; see ``core.operations.outbox``), it costs about ``retry_after`` seconds. So the sender
+starts at ``[sender] messages_per_second`` (30 by default, also the most it allows) and adapts the
+way TCP adapts to congestion, additive increase, multiplicative decrease
+(:class:`core.operations.outbox.AdaptivePace`, the outbox's ``pace``, which its claims space slots
+by):
 
 - on a 429 its rate drops to ``DECREASE`` of what it was (not below 1 a second), once per
   flood: the other calls already under way when the rate dropped answer 429 too, for the same
@@ -78,7 +79,7 @@ from bot.delivery import (
     Unreachable,
     screen_from_json,
 )
-from core.outbox import Claimed, Outbox
+from core.operations.outbox import Claimed, Outbox
 
 T = TypeVar("T")
 
@@ -267,7 +268,7 @@ class Sender:
             await self._send_row(row)
         except Exception:
             # The database failed us: the row stays as it is and its lease decides (see
-            # core.outbox); the sender goes on.
+            # core.operations.outbox); the sender goes on.
             log.exception("outbox row %s: could not record its outcome", row.outbox_id)
         finally:
             self._slots.release()

@@ -28,8 +28,8 @@ from bot.runtime import Runtime, open_runtime, wait_for_telegram
 from bot.sandbox import Sandbox
 from bot.settings import Config
 from bot.shop_api import ShopApi
-from core.catalog_file import CatalogError, load_catalog
 from core.db.database import Database, StoreLost
+from core.rewards.catalog_file import CatalogError, load_catalog
 
 log = logging.getLogger(__name__)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

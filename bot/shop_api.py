@@ -1,7 +1,7 @@
 """The shop's API on the process's listener: orders, refunds, checkout holds, members.
 
 JSON over HTTP under ``/api/v1``, every request signed (:mod:`bot.shop_auth`). What it does
-is ``core.shop``'s; this module reads requests, maps the mall's refusals to HTTP statuses
+is ``core.commerce.shop``'s; this module reads requests, maps the mall's refusals to HTTP statuses
 (:data:`STATUS`), and tells members in the chat what an order earned or a refund took back,
 through the outbox (keyed by the order and refund ids, so a retried request tells once).
 
@@ -14,8 +14,9 @@ through the outbox (keyed by the order and refund ids, so a retried request tell
   held as a discount at the shop's checkout, through the ledger's holds.
 - ``GET /api/v1/members/{telegram_id}``: balance, tier, what expires when.
 - ``POST /api/v1/links``: a link to show after checkout, ``https://t.me/<bot>?start=s-<token>``,
-  that links the shop's customer reference to the member who opens it (``core.shop_links``);
-  201, a new token each time. 503 until the bot's username is known (``getMe``).
+  that links the shop's customer reference to the member who opens it
+  (``core.commerce.shop_links``); 201, a new token each time. 503 until the bot's username is known
+  (``getMe``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from bot.runtime import Runtime
 from bot.screens import Button, Screen
 from bot.shop_auth import ApiError, RateLimit, Signed, authenticate
 from bot.turn import MainMenu
+from core.commerce.shop_links import START_PREFIX
+from core.commerce.shop_orders import OrderIn, OrderLine, OrderOutcome, RefundOutcome
 from core.errors import MallError
-from core.outbox import Envelope
-from core.shop_links import START_PREFIX
-from core.shop_orders import OrderIn, OrderLine, OrderOutcome, RefundOutcome
+from core.operations.outbox import Envelope
 
 log = logging.getLogger(__name__)
 

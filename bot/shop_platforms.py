@@ -28,10 +28,10 @@ from aiohttp import web
 
 from bot.shop_api import PREFIX, ShopApi
 from bot.shop_auth import ApiError, read_body
+from core.commerce.shop_orders import OrderIn, OrderLine, Source
 from core.errors import MallError, OrderConflict, UnknownOrder
 from core.platforms import shopify, woocommerce
 from core.platforms.events import OrderEvent, PayloadError, RefundEvent, load_json
-from core.shop_orders import OrderIn, OrderLine, Source
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from bot.features.tasks import reward_lines
 from bot.i18n import Html, Languages
 from bot.screens import Button, Screen
 from bot.turn import MainMenu
+from core.growth.task_rewards import TaskReward
+from core.growth.tasks import Revoked
 from core.mall import Mall
-from core.task_rewards import TaskReward
-from core.tasks import Revoked
 
 log = logging.getLogger(__name__)
 

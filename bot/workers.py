@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from core.inbox import Inbox, Received, Taken
+from core.operations.inbox import Inbox, Received, Taken
 
 log = logging.getLogger(__name__)
 

@@ -270,7 +270,7 @@ class CheckInSettings(Settings):
 
 
 class BirthdaySettings(Settings):
-    """``[birthday]``: points on a member's birthday (``core.birthdays``)."""
+    """``[birthday]``: points on a member's birthday (``core.growth.birthdays``)."""
 
     points: NonNegativeInt = 0
     """Points paid on the birthday, once a year, by a job in ``mall.timezone``; 0: none (a
@@ -487,9 +487,9 @@ class JobsSettings(Settings):
     digest_time: ClockTime = "08:00"
     """Yesterday's figures to the admins."""
     rollups_time: ClockTime = "00:30"
-    """Roll up the days that ended and today's hours that ended (``core.rollups``,
-    ``core.rollup_hours``): the reports read them instead of recomputing them. The job runs
-    every hour at this time's minute (its hour is not used); a day or an hour is rolled up 10
+    """Roll up the days that ended and today's hours that ended (``core.reporting.rollups``,
+    ``core.reporting.rollup_hours``): the reports read them instead of recomputing them. The job
+    runs every hour at this time's minute (its hour is not used); a day or an hour is rolled up 10
     minutes after its end at the earliest."""
     reminder_time: ClockTime = "10:00"
     reminder_days: Annotated[tuple[PositiveInt, ...], Field(max_length=10)] = (30, 7, 1)
@@ -499,7 +499,7 @@ class JobsSettings(Settings):
     sale_notice_minutes: NonNegativeInt = 0
     """Also announce a flash sale this long before it opens; 0: only when it opens."""
     member_day_time: ClockTime = "09:00"
-    """Announce the day's member days (``core.member_days``) to members, once a day."""
+    """Announce the day's member days (``core.growth.member_days``) to members, once a day."""
     retention_time: ClockTime = "03:30"
     """Prune idempotency records past their replay window (``[retention]``)."""
 
@@ -599,7 +599,7 @@ def _link_days(value: int) -> int:
 
 
 class ShopSettings(Settings):
-    """``[shop]``: orders, refunds and checkout holds that the shop sends (core.shop).
+    """``[shop]``: orders, refunds and checkout holds that the shop sends (core.commerce.shop).
 
     Phones are matched by a keyed hash of their E.164 form, never stored in clear; without
     ``phone_hash_key`` the mall matches no phones (it refuses them, and says why).
@@ -641,8 +641,8 @@ class AdminSettings(Settings):
 
 class PaceSettings(Settings):
     """``[sender]`` as the mall reads it: the pace the outbox hands bulk messages out at
-    (``core.outbox``), shared by every process. The bot's own key (how many calls one process
-    makes at once) is ``bot.settings.SenderSettings``'s.
+    (``core.operations.outbox``), shared by every process. The bot's own key (how many calls one
+    process makes at once) is ``bot.settings.SenderSettings``'s.
 
     Telegram allows about 30 messages a second in bulk and 1 a second per chat; the rates here
     are for the whole bot.

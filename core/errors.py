@@ -191,7 +191,7 @@ class NotFlagged(MallError):
     code = "not_flagged"
 
 
-# --- The shop (core.shop) ---------------------------------------------------------------------
+# --- The shop (core.commerce.shop) ----------------------------------------------------------------
 
 
 class OrderConflict(KeyReused):

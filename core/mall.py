@@ -5,42 +5,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.adjustments import Adjustments
-from core.audit import Audit
-from core.balance_reads import BalanceReads
-from core.birthdays import Birthdays
-from core.blind_boxes import BlindBoxes
-from core.catalog import Catalog
-from core.checkins import CheckIns
-from core.claim_codes import ClaimCodes
+from core.commerce.purchases import Purchases
+from core.commerce.shop import Shop
+from core.commerce.shop_keys import ShopKeys
+from core.commerce.shop_views import ShopViews
 from core.config import Config
 from core.db.database import Database
-from core.donations import Donations
-from core.expiry import ExpiryReport, expire_lots
-from core.exports import Exports
-from core.flash_sales import FlashSales
-from core.holds import HoldResult, Holds
-from core.invariants import LedgerReport, check_ledger
-from core.job_runs import JobRuns
-from core.member_days import MemberDays
-from core.members import Members
-from core.offer_press import OfferPress
-from core.outbox import Outbox
-from core.pending_inputs import PendingInputs
-from core.privacy import Privacy
-from core.purchases import Purchases
-from core.redeem_press import RedeemPress
-from core.redemptions import RedemptionResult, Redemptions
-from core.referrals import Referrals
-from core.reports import Reports
-from core.risk import Risk
-from core.rollups import Rollups
-from core.shop import Shop
-from core.shop_keys import ShopKeys
-from core.shop_views import ShopViews
-from core.star_refunds import StarRefunds
-from core.statements import Statements
-from core.tasks import Tasks
+from core.games.blind_boxes import BlindBoxes
+from core.growth.birthdays import Birthdays
+from core.growth.checkins import CheckIns
+from core.growth.claim_codes import ClaimCodes
+from core.growth.member_days import MemberDays
+from core.growth.referrals import Referrals
+from core.growth.tasks import Tasks
+from core.membership.members import Members
+from core.membership.pending_inputs import PendingInputs
+from core.membership.privacy import Privacy
+from core.membership.risk import Risk
+from core.operations.job_runs import JobRuns
+from core.operations.outbox import Outbox
+from core.points.adjustments import Adjustments
+from core.points.balance_reads import BalanceReads
+from core.points.expiry import ExpiryReport, expire_lots
+from core.points.holds import HoldResult, Holds
+from core.points.invariants import LedgerReport, check_ledger
+from core.points.statements import Statements
+from core.reporting.audit import Audit
+from core.reporting.exports import Exports
+from core.reporting.reports import Reports
+from core.reporting.rollups import Rollups
+from core.rewards.catalog import Catalog
+from core.rewards.donations import Donations
+from core.rewards.flash_sales import FlashSales
+from core.rewards.offer_press import OfferPress
+from core.rewards.redeem_press import RedeemPress
+from core.rewards.redemptions import RedemptionResult, Redemptions
+from core.rewards.star_refunds import StarRefunds
 
 
 @dataclass(frozen=True)

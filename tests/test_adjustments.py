@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.accounts import SystemAccount
 from core.db.models import AuditEntry, Lot, Transfer
 from core.errors import (
     InsufficientPoints,
@@ -21,6 +20,7 @@ from core.errors import (
     UnknownOrder,
 )
 from core.mall import Mall
+from core.points.accounts import SystemAccount
 from tests.conftest import at
 
 ADMIN, ANN, BOB = 1000, 3001, 3002

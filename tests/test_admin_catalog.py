@@ -19,16 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.blind_boxes import BlindBoxes
-from core.box_authoring import PrizeSpec
-from core.box_odds import PrizeTable
-from core.catalog import ItemSpec
-from core.catalog_file import CatalogError, load_catalog_text, read_code_lines
 from core.db.models import AuditEntry, BlindBox, BoxPrize, BoxSeed, CouponCode, Item
 from core.errors import InvalidInput, MallError, SoldOut, UnknownBox, UnknownItem
-from core.flash_sales import FlashSales
+from core.games.blind_boxes import BlindBoxes
+from core.games.box_authoring import PrizeSpec
+from core.games.box_odds import PrizeTable
 from core.mall import Mall
-from core.redemptions import OfferChanged
+from core.rewards.catalog import ItemSpec
+from core.rewards.catalog_file import CatalogError, load_catalog_text, read_code_lines
+from core.rewards.flash_sales import FlashSales
+from core.rewards.redemptions import OfferChanged
 from tests.conftest import at
 
 ADMIN, OTHER_ADMIN, ANN = 1000, 1001, 3001

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from core.audit import DENIED, MAX_STATE_CHARS, write_entry
 from core.errors import InvalidInput, UnknownMember
 from core.mall import Mall
+from core.reporting.audit import DENIED, MAX_STATE_CHARS, write_entry
 from tests.conftest import at
 
 ADMIN, MEMBER = 1000, 4004

@@ -15,23 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import (
-    box_authoring,
-    box_seeds,
-    catalog,
-    catalog_file,
-    flash_sales,
-    outbox,
-    purchases,
-    redemptions,
-)
-from core.audit import OPERATOR_ACTOR, AuditRecord
-from core.box_authoring import PrizeSpec
-from core.catalog import ItemSpec
-from core.catalog_file import load_catalog, load_catalog_text
+from core.commerce import purchases
 from core.db.models import BoxSeed
 from core.errors import UnknownItem, UnknownOrder
+from core.games import box_authoring, box_seeds
+from core.games.box_authoring import PrizeSpec
 from core.mall import Mall
+from core.operations import outbox
+from core.reporting.audit import OPERATOR_ACTOR, AuditRecord
+from core.rewards import catalog, catalog_file, flash_sales, redemptions
+from core.rewards.catalog import ItemSpec
+from core.rewards.catalog_file import load_catalog, load_catalog_text
 from tests.conftest import at
 
 ADMIN, ALICE = 1000, 1001

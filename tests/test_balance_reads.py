@@ -1,4 +1,4 @@
-"""The balance screen's and main menu's one-read answers (core.balance_reads) say what the
+"""The balance screen's and main menu's one-read answers (core.points.balance_reads) say what the
 separate statements say, on both databases."""
 
 from __future__ import annotations

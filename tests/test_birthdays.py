@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from core.db.models import Birthday, Transfer
 from core.errors import BirthdayLocked, InvalidInput
-from core.jobs import Jobs
 from core.mall import Mall
+from core.operations.jobs import Jobs
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.test_jobs import Words, outbox

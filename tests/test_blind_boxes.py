@@ -16,19 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, select, update
 
-from core import box_draws
-from core.blind_boxes import (
-    MISMATCH,
-    NOT_YET_REVEALED,
-    VERIFIED,
-    BlindBoxes,
-    DrawResult,
-    UnknownDraw,
-)
-from core.box_authoring import PrizeSpec
-from core.box_odds import ALL_WON, ITEM_INACTIVE, ITEM_SOLD_OUT, NO_CODES
-from core.box_seeds import SeedRotation
-from core.catalog import ItemSpec
 from core.db.models import BoxDraw, BoxPrize, BoxStreak, CouponCode, Item, Redemption
 from core.errors import (
     DailyCapReached,
@@ -42,7 +29,20 @@ from core.errors import (
     SoldOut,
     UnknownBox,
 )
+from core.games import box_draws
+from core.games.blind_boxes import (
+    MISMATCH,
+    NOT_YET_REVEALED,
+    VERIFIED,
+    BlindBoxes,
+    DrawResult,
+    UnknownDraw,
+)
+from core.games.box_authoring import PrizeSpec
+from core.games.box_odds import ALL_WON, ITEM_INACTIVE, ITEM_SOLD_OUT, NO_CODES
+from core.games.box_seeds import SeedRotation
 from core.mall import Mall
+from core.rewards.catalog import ItemSpec
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

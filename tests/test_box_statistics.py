@@ -1,6 +1,6 @@
 """The blind-box draw math, without a database: it is the math that must be fair.
 
-Unit tests of :mod:`core.box_draws` first, then the statistics: 100,000 draws match the
+Unit tests of :mod:`core.games.box_draws` first, then the statistics: 100,000 draws match the
 disclosed odds (a chi-square test), and many members drawing never go more than ``pity_after``
 draws without a rare prize.
 """
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.box_draws import (
+from core.games.box_draws import (
     VALUE_RANGE,
     Candidate,
     choose,

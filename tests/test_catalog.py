@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from core.catalog import Catalog, ItemSpec
 from core.db.models import Item
-from core.eligibility import period_start
 from core.errors import (
     InvalidInput,
     InvalidState,
@@ -22,7 +20,9 @@ from core.errors import (
     UnknownMember,
 )
 from core.mall import Mall
-from core.redemptions import Redemptions
+from core.rewards.catalog import Catalog, ItemSpec
+from core.rewards.eligibility import period_start
+from core.rewards.redemptions import Redemptions
 from tests.conftest import at
 
 ALICE = 1001

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.blind_boxes import BlindBoxes
-from core.catalog import Catalog
-from core.catalog_file import CatalogError, load_catalog, load_catalog_text, read_code_lines
 from core.db.models import BlindBox, BoxPrize, BoxSeed, CouponCode, Item, Shelf
 from core.errors import error_from_code
+from core.games.blind_boxes import BlindBoxes
 from core.mall import Mall
-from core.redemptions import OfferChanged, Redemptions
+from core.rewards.catalog import Catalog
+from core.rewards.catalog_file import CatalogError, load_catalog, load_catalog_text, read_code_lines
+from core.rewards.redemptions import OfferChanged, Redemptions
 from tests.conftest import at
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "catalog.toml"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from core.blind_boxes import BlindBoxes
-from core.box_authoring import PrizeSpec
-from core.catalog import Catalog, spec_of
-from core.catalog_file import CatalogError, load_catalog
 from core.errors import InvalidInput
-from core.flash_sales import FlashSales
+from core.games.blind_boxes import BlindBoxes
+from core.games.box_authoring import PrizeSpec
 from core.mall import Mall
-from core.redemptions import Redemptions
+from core.rewards.catalog import Catalog, spec_of
+from core.rewards.catalog_file import CatalogError, load_catalog
+from core.rewards.flash_sales import FlashSales
+from core.rewards.redemptions import Redemptions
 from tests.conftest import at
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "catalog.toml"

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from core.checkins import MakeUpResult
 from core.db.models import CheckIn
 from core.errors import (
     Frozen,
@@ -18,6 +17,7 @@ from core.errors import (
     MakeUpNotAllowed,
     UnknownMember,
 )
+from core.growth.checkins import MakeUpResult
 from core.mall import Mall
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from core.claim_codes import ALPHABET, CODE_LENGTH, MAX_BATCH, code_hash
 from core.errors import (
     AlreadyClaimed,
     BatchExists,
@@ -19,8 +18,9 @@ from core.errors import (
     InvalidInput,
     UnknownClaimCode,
 )
+from core.growth.claim_codes import ALPHABET, CODE_LENGTH, MAX_BATCH, code_hash
 from core.mall import Mall
-from core.risk import WRONG_CLAIMS
+from core.membership.risk import WRONG_CLAIMS
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

@@ -471,7 +471,7 @@ def test_export_writes_one_csv_plain_or_gzip_for_any_number_of_days(
 
 def test_the_export_kinds_the_command_line_offers_are_the_ones_core_exports() -> None:
     from bot.cli import EXPORT_KINDS
-    from core.exports import KINDS
+    from core.reporting.exports import KINDS
 
     assert EXPORT_KINDS == KINDS
 

@@ -12,11 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from core import box_draws
-from core.blind_boxes import NOT_YET_REVEALED, VERIFIED
-from core.box_authoring import PrizeSpec
-from core.box_seeds import BadClientSeed
 from core.db.models import BoxDraw
+from core.games import box_draws
+from core.games.blind_boxes import NOT_YET_REVEALED, VERIFIED
+from core.games.box_authoring import PrizeSpec
+from core.games.box_seeds import BadClientSeed
 from core.mall import Mall
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
@@ -204,7 +204,7 @@ def test_a_bad_rotation_schedule_names_its_key(value: str) -> None:
 
 
 async def test_the_seeds_job_rotates_what_is_due_once(rich_mall: Mall) -> None:
-    from core.jobs import Jobs
+    from core.operations.jobs import Jobs
     from tests.test_jobs import Words
 
     box = await rich_mall.boxes.create_box("proof", "Proof box", 10, PRIZES, NOW)
@@ -228,7 +228,7 @@ async def test_a_sale_draw_commits_to_its_seed_and_each_entrant_can_redo_their_t
     import random
 
     from core.errors import UnknownSale
-    from core.flash_sales import FlashSales
+    from core.rewards.flash_sales import FlashSales
     from tests.test_flash_sales import END, ENTRIES_CLOSE, START, add_item, join_all
 
     members = range(8000, 8006)

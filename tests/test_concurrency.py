@@ -16,14 +16,14 @@ from typing import TypeVar
 
 import pytest
 
-import core.holds
-from core.checkins import CheckInResult
+import core.points.holds
+from core.commerce.purchases import PurchaseResult, RefundResult
 from core.errors import HoldNotPending, InsufficientPoints
-from core.expiry import ExpiryReport
-from core.holds import HoldResult
+from core.growth.checkins import CheckInResult
 from core.mall import Mall
-from core.members import JoinResult
-from core.purchases import PurchaseResult, RefundResult
+from core.membership.members import JoinResult
+from core.points.expiry import ExpiryReport
+from core.points.holds import HoldResult
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -417,6 +417,6 @@ async def test_two_timeout_jobs_report_each_released_hold_once(
         return [held.hold_id]
 
     assert [r.hold_id for r in await first_bot.holds.release_expired(late)] == [held.hold_id]
-    monkeypatch.setattr(core.holds, "expired_hold_ids", read_before_the_first_bot_voided)
+    monkeypatch.setattr(core.points.holds, "expired_hold_ids", read_before_the_first_bot_voided)
     assert await second_bot.holds.release_expired(late) == []
     assert (await second_bot.statements.balance(ALICE)).balance == 100

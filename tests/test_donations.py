@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from core.donations import DonationResult, Donations
 from core.errors import (
     DonationsClosed,
     Frozen,
@@ -15,6 +14,7 @@ from core.errors import (
     UnknownMember,
 )
 from core.mall import Mall
+from core.rewards.donations import DonationResult, Donations
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

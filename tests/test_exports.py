@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from core.accounts import SystemAccount
-from core.catalog_file import load_catalog, load_catalog_text
 from core.db.models import Transfer
 from core.errors import InvalidInput
-from core.exports import (
+from core.mall import Mall
+from core.points.accounts import SystemAccount
+from core.reporting.exports import (
     LEDGER_COLUMNS,
     MAX_DAYS,
     MEMBER_COLUMNS,
@@ -34,7 +34,7 @@ from core.exports import (
     ExportFile,
     _ledger_cells,
 )
-from core.mall import Mall
+from core.rewards.catalog_file import load_catalog, load_catalog_text
 from tests.conftest import at
 
 ANN, BOB, CAT = 2001, 2002, 2003
@@ -140,7 +140,7 @@ async def test_an_export_of_a_quiet_range_has_only_the_headers(mall: Mall):
 
 
 async def test_a_large_export_is_read_in_pages_and_loses_no_row(mall: Mall, monkeypatch):
-    monkeypatch.setattr("core.exports.BATCH", 3)
+    monkeypatch.setattr("core.reporting.exports.BATCH", 3)
     for n in range(10):
         await mall.members.join(3000 + n, f"M{n}", "en", at("2026-03-01 10:00"))
     async with exported(mall, date(2026, 3, 1), date(2026, 3, 1)) as export:
@@ -224,7 +224,7 @@ async def ledger_in_one_go(mall: Mall, start: date, end: date) -> list[list[str]
 async def test_a_streamed_export_holds_the_rows_of_reading_the_range_at_once(
     mall: Mall, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    monkeypatch.setattr("core.exports.BATCH", random.Random(seed).choice([1, 7, 50]))
+    monkeypatch.setattr("core.reporting.exports.BATCH", random.Random(seed).choice([1, 7, 50]))
     await seed_transfers(mall, 400, seed)
     expected = await ledger_in_one_go(mall, *WINDOW)
     assert 50 < len(expected) - 1 < 200  # the range holds some, not all
@@ -275,7 +275,7 @@ async def peak_of_export(mall: Mall, start: date, end: date, directory: Path) ->
 async def test_an_export_runs_in_flat_memory(
     mall: Mall, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("core.exports.BATCH", 1000)
+    monkeypatch.setattr("core.reporting.exports.BATCH", 1000)
     await seed_transfers(mall, 80_000, 6, spread_days=5)
     first, last = date(2026, 3, 1), date(2026, 3, 5)
     async with exported(mall, first, first):  # warm: statements compiled, modules imported

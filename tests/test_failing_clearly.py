@@ -29,8 +29,8 @@ from bot.sandbox import Sandbox
 from core.db.backup import BackupRefused, backup_sqlite
 from core.db.database import Database, DatabaseUnreachable, StoreLost
 from core.db.migrate import upgrade
-from core.invariants import check_ledger
 from core.mall import Mall
+from core.points.invariants import check_ledger
 from tests.conftest import at
 from tests.support.configs import make_config
 from tests.support.databases import PostgresDatabase, SqliteTemplate

@@ -12,10 +12,10 @@ from sqlalchemy import select, update
 
 from core.db.models import FlashSale, Hold, OutboxMessage
 from core.errors import InvalidAmount, InvalidInput, InvalidState, NotAvailable, UnknownSale
-from core.flash_sales import SaleView
-from core.jobs import Jobs
 from core.mall import Mall
-from core.redemptions import Redemptions
+from core.operations.jobs import Jobs
+from core.rewards.flash_sales import SaleView
+from core.rewards.redemptions import Redemptions
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.test_flash_sales import add_item, balance, join_all

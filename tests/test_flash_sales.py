@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.catalog import Catalog, ItemSpec
 from core.db.models import FlashSale
 from core.errors import (
     InsufficientPoints,
@@ -21,9 +20,10 @@ from core.errors import (
     SoldOut,
     UnknownSale,
 )
-from core.flash_sales import FlashSales
 from core.mall import Mall
-from core.redemptions import Redemptions
+from core.rewards.catalog import Catalog, ItemSpec
+from core.rewards.flash_sales import FlashSales
+from core.rewards.redemptions import Redemptions
 from tests.conftest import at
 
 START, END = at("2026-03-06 20:00"), at("2026-03-06 22:00")

@@ -117,7 +117,8 @@ async def test_a_use_case_that_raises_in_a_batch_leaves_no_trace_and_the_others_
         lambda: mall.checkins.check_in(MEMBERS[1], MORNING),
         lambda: mall.db.transact(nested_then_raised),
         lambda: mall.db.transact(nested_kept),
-        # A refusal recorded under its key (core.idempotency's savepoint, nested in the batch's).
+        # A refusal recorded under its key (core.points.idempotency's savepoint, nested in the
+        # batch's).
         lambda: mall.holds.hold(
             MEMBERS[1], 10_000, key="too-much", code="redeem", reference="r", now=MORNING
         ),

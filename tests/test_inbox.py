@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.db.database import Database
-from core.inbox import Inbox, Received
+from core.operations.inbox import Inbox, Received
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 _BOTS = itertools.count(1000)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from core.db.models import CheckpointBalance, LedgerCheckpoint, Transfer
-from core.invariants import CHECKPOINT_CHECK, check_ledger
 from core.mall import Mall
+from core.points.invariants import CHECKPOINT_CHECK, check_ledger
 from tests.conftest import at
 
 ALICE, BOB = 1001, 1002

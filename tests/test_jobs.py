@@ -11,21 +11,21 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 
-from core.catalog import Catalog, ItemSpec
+from core.commerce.shop import ParkedOrder
+from core.commerce.shop_orders import OrderIn
 from core.db.database import Database
 from core.db.models import CheckIn, JobRun, OutboxMessage
-from core.flash_sales import SaleView
-from core.holds import HoldResult
-from core.job_runs import JobRuns
-from core.jobs import Enqueued, Jobs
+from core.growth.member_days import MemberDayView
+from core.growth.referrals import PaidInvite
 from core.mall import Mall
-from core.member_days import MemberDayView
-from core.redemptions import Redemptions, RedemptionView
-from core.referrals import PaidInvite
-from core.reports import DayFigures, ExpiringMember, Liability
-from core.shelf import Affordable
-from core.shop import ParkedOrder
-from core.shop_orders import OrderIn
+from core.operations.job_runs import JobRuns
+from core.operations.jobs import Enqueued, Jobs
+from core.points.holds import HoldResult
+from core.reporting.reports import DayFigures, ExpiringMember, Liability
+from core.rewards.catalog import Catalog, ItemSpec
+from core.rewards.flash_sales import SaleView
+from core.rewards.redemptions import Redemptions, RedemptionView
+from core.rewards.shelf import Affordable
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from core.db.database import Database
-from core.leader import Leader
+from core.operations.leader import Leader
 
 
 async def test_of_two_processes_only_one_leads_until_it_lets_go(database_url: str) -> None:

@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
-from core.checkins import CheckInResult, MakeUpResult
+from core.commerce.purchases import PurchaseResult, RefundResult
 from core.db.database import Database
 from core.errors import (
     AlreadyRefunded,
@@ -47,11 +47,11 @@ from core.errors import (
     UnknownMember,
     UnknownOrder,
 )
-from core.expiry import ExpiryReport
-from core.holds import HoldResult
+from core.growth.checkins import CheckInResult, MakeUpResult
 from core.mall import Mall
-from core.members import JoinResult
-from core.purchases import PurchaseResult, RefundResult
+from core.membership.members import JoinResult
+from core.points.expiry import ExpiryReport
+from core.points.holds import HoldResult
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.support.databases import PostgresDatabase, SqliteTemplate

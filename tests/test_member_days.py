@@ -10,14 +10,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from core.catalog_file import CatalogError, load_catalog_text
+from core.commerce.shop import OrderIn
 from core.db.models import Transfer
 from core.errors import InvalidInput, MemberDayExists, UnknownMemberDay
-from core.jobs import Jobs
+from core.growth.member_days import MemberDaySpec
 from core.mall import Mall
-from core.member_days import MemberDaySpec
-from core.risk import EARNED
-from core.shop import OrderIn
+from core.membership.risk import EARNED
+from core.operations.jobs import Jobs
+from core.rewards.catalog_file import CatalogError, load_catalog_text
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.test_exports import rows

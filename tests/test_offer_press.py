@@ -1,4 +1,4 @@
-"""One press of a card's Redeem, one core call (core/offer_press.py), on both databases.
+"""One press of a card's Redeem, one core call (core/rewards/offer_press.py), on both databases.
 
 A press comes back with the offer (its confirm token, at the running sale's price), or without
 one: the sale the card showed is over, or the item is blocked; always with the item as the

@@ -9,7 +9,7 @@ from datetime import timedelta
 from core.config import Config
 from core.db.database import Database
 from core.mall import Mall
-from core.outbox import (
+from core.operations.outbox import (
     CALL_LEASE_SECONDS,
     CLAIM_LEASE_SECONDS,
     DECREASE,
@@ -81,7 +81,7 @@ async def test_a_claim_reaches_only_two_seconds_ahead(make_mall: MallFactory) ->
 
 
 async def test_sent_rows_are_counted_in_the_broadcasts_progress(mall: Mall) -> None:
-    from core.outbox import open_broadcast
+    from core.operations.outbox import open_broadcast
 
     async with mall.db.write() as conn:
         broadcast = await open_broadcast(conn, key="b:1", kind="admin", audience="all", now=NOW)

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import InvalidInput, UnknownMember
 from core.mall import Mall
-from core.pending_inputs import MAX_DATA_CHARS, PendingInput
+from core.membership.pending_inputs import MAX_DATA_CHARS, PendingInput
 from tests.conftest import MallFactory, at
 
 DAN, ERIN = 4004, 4005

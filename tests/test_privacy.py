@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Integer, String, insert, select
 
-from core.accounts import SystemAccount
-from core.blind_boxes import BlindBoxes
-from core.box_authoring import PrizeSpec
-from core.catalog import Catalog, ItemSpec
+from core.commerce.shop import OrderIn
+from core.commerce.shop_customers import phone_key
 from core.db.models import Base, CouponCode, Member, Transfer
 from core.errors import Frozen, UnknownMember
-from core.flash_sales import FlashSales
+from core.games.blind_boxes import BlindBoxes
+from core.games.box_authoring import PrizeSpec
 from core.mall import Mall
-from core.privacy import ERASED_BASE, PHONE_LINKED
-from core.shop import OrderIn
-from core.shop_customers import phone_key
+from core.membership.privacy import ERASED_BASE, PHONE_LINKED
+from core.points.accounts import SystemAccount
+from core.rewards.catalog import Catalog, ItemSpec
+from core.rewards.flash_sales import FlashSales
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

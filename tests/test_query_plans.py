@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import event
 
-from core.inbox import Inbox, Received
-from core.invariants import check_ledger
-from core.ledger import pending_hold_total
 from core.mall import Mall
-from core.retention import Retention
+from core.operations.inbox import Inbox, Received
+from core.operations.retention import Retention
+from core.points.invariants import check_ledger
+from core.points.ledger import pending_hold_total
 
 Captured = list[tuple[str, Any]]
 

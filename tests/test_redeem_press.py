@@ -1,4 +1,4 @@
-"""One Redeem press, one core call (core/redeem_press.py), on both databases.
+"""One Redeem press, one core call (core/rewards/redeem_press.py), on both databases.
 
 A press comes back with the redemption, with ``address_needed`` (a physical reward: the
 question is open, nothing taken), or with a refusal and the item as the member sees it now;
@@ -11,8 +11,6 @@ from datetime import timedelta
 
 import pytest
 
-from core.catalog import Catalog, ItemSpec
-from core.eligibility import ItemView
 from core.errors import (
     AddressNeeded,
     Frozen,
@@ -25,8 +23,10 @@ from core.errors import (
     TierTooLow,
 )
 from core.mall import Mall
-from core.redeem_press import ADDRESS_QUESTION, PressResult
-from core.redemptions import OfferChanged
+from core.rewards.catalog import Catalog, ItemSpec
+from core.rewards.eligibility import ItemView
+from core.rewards.redeem_press import ADDRESS_QUESTION, PressResult
+from core.rewards.redemptions import OfferChanged
 from tests.conftest import at
 from tests.test_redemptions import ALICE, BOB, NOW, balance, item, join, redeem, snapshot
 

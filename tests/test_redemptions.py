@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
 
-from core.catalog import Catalog, ItemSpec
 from core.config import parse_config
 from core.config_errors import ConfigError
 from core.db.models import Item, Operation, Redemption
@@ -30,7 +29,8 @@ from core.errors import (
     UnknownRedemption,
 )
 from core.mall import Mall
-from core.redemptions import OfferChanged, Redemptions, RedemptionView
+from core.rewards.catalog import Catalog, ItemSpec
+from core.rewards.redemptions import OfferChanged, Redemptions, RedemptionView
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

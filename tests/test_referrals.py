@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
 
 from core.db.models import CheckIn, Item, Redemption, Referral
-from core.donations import Donations
 from core.errors import InvalidInput, MallError, UnknownMember
-from core.ledger import lock_member
+from core.growth.referrals import ReferralReward, Referrals, attribute, qualify
 from core.mall import Mall
-from core.referrals import ReferralReward, Referrals, attribute, qualify
+from core.points.ledger import lock_member
+from core.rewards.donations import Donations
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 
@@ -516,7 +516,7 @@ async def test_a_shop_order_qualifies_the_invite_once_and_says_what_it_paid(
 ):
     from decimal import Decimal
 
-    from core.shop import OrderIn
+    from core.commerce.shop import OrderIn
 
     mall = await make_mall(make_config(PURCHASE_REWARDS))
     wired = Wired(mall)
@@ -543,7 +543,7 @@ async def test_an_order_parked_before_carol_links_qualifies_her_invite_when_cred
 ):
     from decimal import Decimal
 
-    from core.shop import OrderIn
+    from core.commerce.shop import OrderIn
 
     mall = await make_mall(make_config(PURCHASE_REWARDS))
     wired = Wired(mall)

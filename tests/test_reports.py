@@ -7,14 +7,14 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from core.accounts import SystemAccount
 from core.db.models import Item, Redemption, Transfer
-from core.donations import Donations
 from core.errors import InvalidInput
-from core.ledger import credit_member, lock_member, restore_debit
 from core.mall import Mall
-from core.reports import DayFigures, ExpiringMember, ItemRedemptions, Reports
-from core.statements import ExpiringPoints
+from core.points.accounts import SystemAccount
+from core.points.ledger import credit_member, lock_member, restore_debit
+from core.points.statements import ExpiringPoints
+from core.reporting.reports import DayFigures, ExpiringMember, ItemRedemptions, Reports
+from core.rewards.donations import Donations
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

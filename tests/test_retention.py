@@ -13,10 +13,10 @@ from core.config import parse_config
 from core.config_errors import ConfigError
 from core.db.models import Operation, Redemption
 from core.errors import KeyReused
-from core.jobs import Jobs
 from core.mall import Mall
-from core.redemptions import OfferChanged
-from core.retention import Retention
+from core.operations.jobs import Jobs
+from core.operations.retention import Retention
+from core.rewards.redemptions import OfferChanged
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.test_jobs import Words, add_item
@@ -133,7 +133,7 @@ def _record(key: str, kind: str, created_at: object, status: str = "ok") -> dict
     }
 
 
-# Kinds whose records are kept for good (see core.retention).
+# Kinds whose records are kept for good (see core.operations.retention).
 KEPT = ("join", "refund", "box_open", "secret", "hold", "sale_entry", "donation")
 
 

@@ -6,10 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from core.catalog_file import load_catalog
 from core.errors import ClaimLocked, Frozen, NotFlagged, UnknownClaimCode
 from core.mall import Mall
-from core.risk import AUTO_FREEZE_PREFIX, EARNED, INVITES, REDEMPTIONS, RING, RISK_ACTOR, TASKS
+from core.membership.risk import (
+    AUTO_FREEZE_PREFIX,
+    EARNED,
+    INVITES,
+    REDEMPTIONS,
+    RING,
+    RISK_ACTOR,
+    TASKS,
+)
+from core.rewards.catalog_file import load_catalog
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

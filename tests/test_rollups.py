@@ -1,5 +1,5 @@
-"""Roll-ups of closed days (``core.rollups``): the reports read through them give exactly what
-the live computation gives, over random histories of the real use cases on both databases;
+"""Roll-ups of closed days (``core.reporting.rollups``): the reports read through them give exactly
+what the live computation gives, over random histories of the real use cases on both databases;
 each day is written once, however many writers run; and their reads use their keys."""
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core import rules
-from core.box_authoring import PrizeSpec
-from core.catalog import Catalog, ItemSpec
 from core.db.database import Database
 from core.db.models import RollupDay, RollupDayMember, RollupHour, RollupRedemption
 from core.errors import MallError
+from core.games.box_authoring import PrizeSpec
 from core.mall import Mall
-from core.reports import Reports
-from core.rollup_hours import hours_of
-from core.rollups import CATCH_UP_DAYS, GRACE
-from core.rules import start_of_day
+from core.points import rules
+from core.points.rules import start_of_day
+from core.reporting.reports import Reports
+from core.reporting.rollup_hours import hours_of
+from core.reporting.rollups import CATCH_UP_DAYS, GRACE
+from core.rewards.catalog import Catalog, ItemSpec
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 from tests.support.databases import PostgresDatabase, SqliteTemplate
@@ -291,7 +291,7 @@ async def test_the_reports_read_rolled_up_days_by_their_keys(mall: Mall):
 
 async def test_the_rollups_job_catches_up_at_start_then_runs_every_hour(mall: Mall):
     from bot.jobs import JobScheduler, job_specs
-    from core.jobs import Jobs
+    from core.operations.jobs import Jobs
     from tests.test_jobs import Words
 
     history = History(mall)

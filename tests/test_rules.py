@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from core import rules
+from core.points import rules
 from tests.support.configs import make_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

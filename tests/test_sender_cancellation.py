@@ -34,7 +34,7 @@ from bot.sender import Sender, uninterrupted
 from core.db.database import Database
 from core.db.models import OutboxMessage, SenderPace
 from core.mall import Mall
-from core.outbox import INTERRUPTED, Claimed, Envelope, Outbox, enqueue
+from core.operations.outbox import INTERRUPTED, Claimed, Envelope, Outbox, enqueue
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text
 
+from core.commerce.shop import OrderIn, OrderLine
 from core.config import parse_config
 from core.config_errors import ConfigError
 from core.db.models import Base
@@ -27,7 +28,6 @@ from core.errors import (
     WrongCurrency,
 )
 from core.mall import Mall
-from core.shop import OrderIn, OrderLine
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

@@ -1,5 +1,5 @@
 """Links the shop shows after checkout: opening one links the shop's customer to the member,
-once, and credits what was parked for them (core.shop_links). On both databases."""
+once, and credits what was parked for them (core.commerce.shop_links). On both databases."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from core.commerce.shop import OrderIn
+from core.commerce.shop_links import START_PREFIX, token_hash
 from core.config import parse_config
 from core.config_errors import ConfigError
 from core.db.models import Base, ShopLinkToken
@@ -24,8 +26,6 @@ from core.errors import (
     UnknownMember,
 )
 from core.mall import Mall
-from core.shop import OrderIn
-from core.shop_links import START_PREFIX, token_hash
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

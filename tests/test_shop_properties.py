@@ -1,7 +1,7 @@
 """The shop's promises under random use: orders (some sent twice, some with another body),
 refunds before and after their orders, links by phone and ref, members joining late, checkout
 holds and time passing, in random order. Afterwards the ledger's invariants hold
-(``core.invariants``), every answer to a repeated request is the first answer, and no order
+(``core.points.invariants``), every answer to a repeated request is the first answer, and no order
 was credited twice or refunded past its total."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from core.commerce.shop import OrderIn, OrderLine
 from core.db.database import Database
 from core.errors import (
     HoldNotPending,
@@ -31,7 +32,6 @@ from core.errors import (
     UnknownMember,
 )
 from core.mall import Mall
-from core.shop import OrderIn, OrderLine
 from tests.conftest import at
 from tests.support.configs import make_config
 from tests.support.databases import PostgresDatabase, SqliteTemplate

@@ -1,5 +1,5 @@
 """What the admin reads about the shop: the latest orders and refunds, and the points refunds
-could not take back (core.shop_views), on both databases."""
+could not take back (core.commerce.shop_views), on both databases."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from core.commerce.shop import OrderIn
+from core.commerce.shop_orders import Source
+from core.commerce.shop_views import MemberName
 from core.errors import InvalidInput
 from core.mall import Mall
-from core.shop import OrderIn
-from core.shop_orders import Source
-from core.shop_views import MemberName
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from core.db.models import Redemption
 from core.errors import KeyReused
 from core.mall import Mall
-from core.star_refunds import UnknownRefund
+from core.rewards.star_refunds import UnknownRefund
 from tests.test_redemptions import ALICE, NOW, balance, item, join, redeem, stock
 
 

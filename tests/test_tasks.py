@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.catalog_file import CatalogError, load_catalog_text
 from core.db.models import Item, OutboxMessage, TaskCompletion, Transfer
 from core.errors import TaskDone, TaskNotReady, UnknownTask
 from core.mall import Mall
+from core.rewards.catalog_file import CatalogError, load_catalog_text
 from tests.conftest import MallFactory, at
 from tests.support.configs import make_config
 

@@ -13,7 +13,7 @@ An admin is a Telegram user id in ``[telegram] admins``. How an admin feature is
   :data:`ADMIN_COMMANDS`, which only admins see in their command menu.
 - An action is audited by core, not here: the feature passes the admin
   (``actor_id=turn.sender.user_id``) and the use case writes who did what to what, before
-  and after (``core.audit.write_entry``) in the action's own transaction, so an action is
+  and after (``core.reporting.audit.write_entry``) in the action's own transaction, so an action is
   never left without its entry.
 - It imports no other feature, only the shared helpers: ``admin_screens`` (the way back to
   the admin menu, rows, paging), ``admin_questions`` (typed answers and confirmations),
@@ -32,7 +32,7 @@ from bot.i18n import Html, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.audit import AuditRecord
+from core.reporting.audit import AuditRecord
 
 router = Router()
 AUDIT_ROUTE = "aud"

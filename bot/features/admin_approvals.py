@@ -42,7 +42,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Keyboard, RefundStars, Screen
 from bot.turn import Turn
 from core.errors import InvalidState
-from core.redemptions import RedemptionPage, RedemptionResult, RedemptionView
+from core.rewards.redemptions import RedemptionPage, RedemptionResult, RedemptionView
 
 router = Router()
 APPROVE_ROUTE = "aaa"

@@ -53,12 +53,12 @@ from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html, plain
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core import box_authoring, box_odds
-from core.blind_boxes import BoxView
-from core.box_authoring import PrizeSpec
-from core.box_odds import PrizeOdds, PrizeTable
 from core.errors import InvalidInput, UnknownBox, UnknownItem
-from core.pending_inputs import JSON
+from core.games import box_authoring, box_odds
+from core.games.blind_boxes import BoxView
+from core.games.box_authoring import PrizeSpec
+from core.games.box_odds import PrizeOdds, PrizeTable
+from core.membership.pending_inputs import JSON
 
 router = Router()
 

@@ -21,7 +21,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import MainMenu, Turn
 from core.errors import InvalidInput
-from core.outbox import Progress
+from core.operations.outbox import Progress
 
 router = Router()
 SECTION_ROUTE = "abc"

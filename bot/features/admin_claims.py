@@ -22,8 +22,8 @@ from bot.qr_sheet import SheetEntry, page_count, render_pdf
 from bot.router import Router
 from bot.screens import Button, Document, Screen
 from bot.turn import Turn
-from core import rules
-from core.claim_codes import MAX_BATCH, MAX_POINTS, GeneratedBatch
+from core.growth.claim_codes import MAX_BATCH, MAX_POINTS, GeneratedBatch
+from core.points import rules
 
 router = Router()
 

@@ -1,6 +1,6 @@
 """Admins: risk flags. ``/flags`` (and the "Risk flags" section) scans recent activity, then
 lists the flagged members with their score and reasons; each can be cleared, or frozen after
-a confirmation. Both are written to the audit log by ``core.risk``."""
+a confirmation. Both are written to the audit log by ``core.membership.risk``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.risk import (
+from core.membership.risk import (
     EARNED,
     INVITES,
     REDEMPTIONS,

@@ -38,7 +38,7 @@ from bot.screens import Button
 from bot.turn import Turn
 from core import validation
 from core.errors import MallError
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
 
 # How long a question waits for its answer.
 ANSWER_TTL = timedelta(hours=1)

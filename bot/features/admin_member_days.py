@@ -24,8 +24,8 @@ from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import InvalidInput, UnknownMemberDay
-from core.member_days import MemberDaySpec, MemberDayView, to_percent
-from core.pending_inputs import JSON
+from core.growth.member_days import MemberDaySpec, MemberDayView, to_percent
+from core.membership.pending_inputs import JSON
 
 router = Router()
 LIST_ROUTE = "amd"

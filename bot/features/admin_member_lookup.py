@@ -10,7 +10,7 @@ from bot.i18n import Html, Translator
 from bot.screens import Button, Screen
 from bot.turn import MainMenu, Turn
 from core.errors import UnknownMember
-from core.members import MemberProfile
+from core.membership.members import MemberProfile
 
 MAX_ID = 2**62
 _MEMBER_ID = re.compile(r"[0-9]{1,19}")

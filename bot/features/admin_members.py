@@ -29,7 +29,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import UnknownMember
-from core.members import MemberProfile
+from core.membership.members import MemberProfile
 
 router = Router()
 SECTION_ROUTE = "amb"

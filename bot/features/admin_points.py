@@ -32,9 +32,9 @@ from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core import validation
-from core.adjustments import MAX_REASON, Adjustment
 from core.errors import Frozen, InsufficientPoints, InvalidKey, UnknownMember, UnknownOrder
-from core.members import MemberProfile
+from core.membership.members import MemberProfile
+from core.points.adjustments import MAX_REASON, Adjustment
 
 router = Router()
 SECTION_ROUTE = "apt"

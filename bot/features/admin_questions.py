@@ -19,7 +19,7 @@ from bot.callback_data import Chars
 from bot.i18n import Html
 from bot.screens import Keyboard, Screen
 from bot.turn import Turn
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
 
 # How long a typed answer or a confirmation waits.
 QUESTION_TTL = timedelta(minutes=30)

@@ -18,10 +18,10 @@ from bot.i18n import Html, Translator, plain
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
-from core import rules
-from core.birthdays import BONUS_CODE as BIRTHDAY_CODE
-from core.exports import MAX_DAYS
-from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
+from core.growth.birthdays import BONUS_CODE as BIRTHDAY_CODE
+from core.growth.member_days import BONUS_CODE as MEMBER_DAY_CODE
+from core.points import rules
+from core.reporting.exports import MAX_DAYS
 
 router = Router()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.i18n import Html
 from bot.turn import Turn
 from core.config import RiskSettings
-from core.risk import EARNED, INVITES, REDEMPTIONS, RING, TASKS, WRONG_CLAIMS, FlagReason
+from core.membership.risk import EARNED, INVITES, REDEMPTIONS, RING, TASKS, WRONG_CLAIMS, FlagReason
 
 
 def flag_reason(turn: Turn, reason: FlagReason) -> Html:

@@ -41,10 +41,10 @@ from bot.refusals import refusal_text
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.eligibility import ItemRecord
 from core.errors import InvalidState, MallError, UnknownItem, UnknownSale
-from core.flash_sales import MODES, SaleView
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
+from core.rewards.eligibility import ItemRecord
+from core.rewards.flash_sales import MODES, SaleView
 
 router = Router()
 

@@ -9,11 +9,11 @@ refunds could not take back because the member had spent them. From there:
 - **Parked** (``asw``): orders waiting for their customer to link, the oldest first.
 - **API keys** (``akl``): every key, live or revoked. A new key's name is asked as a typed
   answer; its secret is shown once, in a message to copy. Revoking waits for a Confirm button
-  with a nonce, so a double tap revokes once. ``core.shop_keys`` writes both to the audit log
-  in the transaction of the change.
-- **Import orders** (``asi``): a CSV of orders sent as a document (``core.shop_csv``): every row
-  is checked first and with any error nothing is imported and each error is listed with its
-  line; importing the same file again changes nothing. An import is audited with its counts.
+  with a nonce, so a double tap revokes once. ``core.commerce.shop_keys`` writes both to the audit
+  log in the transaction of the change.
+- **Import orders** (``asi``): a CSV of orders sent as a document (``core.commerce.shop_csv``):
+  every row is checked first and with any error nothing is imported and each error is listed with
+  its line; importing the same file again changes nothing. An import is audited with its counts.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from bot.i18n import Html, Translator, escape, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
+from core.commerce.shop_csv import COLUMNS, ImportProblem
+from core.commerce.shop_keys import KeyView
+from core.commerce.shop_views import MemberName, OrderRow, RefundRow
 from core.errors import InvalidInput
-from core.shop_csv import COLUMNS, ImportProblem
-from core.shop_keys import KeyView
-from core.shop_views import MemberName, OrderRow, RefundRow
 
 router = Router()
 
@@ -150,7 +150,8 @@ def _member(t: Translator, member: MemberName) -> Html:
 
 
 def _customer(t: Translator, shown: str) -> Html:
-    """A customer as ``core.shop`` shows one: ``telegram_id:42``, ``ref:<ref>`` or ``phone``."""
+    """A customer as ``core.commerce.shop`` shows one: ``telegram_id:42``, ``ref:<ref>`` or
+    ``phone``."""
     if shown.startswith("telegram_id:"):
         return t("admin.shop.customer.telegram", id=shown.removeprefix("telegram_id:"))
     if shown.startswith("ref:"):

@@ -10,7 +10,7 @@ from bot.content import SPOKEN
 from bot.delivery import ChatUnavailable, DeliveryError
 from bot.i18n import Html, Translator
 from bot.turn import Turn
-from core.catalog_file import CatalogLoadReport, load_catalog_text
+from core.rewards.catalog_file import CatalogLoadReport, load_catalog_text
 
 
 async def bot_standing(queries: BotQueries, t: Translator, chat: str) -> tuple[bool, Html]:
@@ -42,7 +42,7 @@ async def channel_warnings(turn: Turn) -> list[Html]:
 
 async def load_as_admin(turn: Turn, text: str, filename: str) -> CatalogLoadReport:
     """Load a catalog text (items, boxes, tasks) as the admin, audited in the load's own
-    transaction; :class:`~core.catalog_file.CatalogError` if any of it is wrong."""
+    transaction; :class:`~core.rewards.catalog_file.CatalogError` if any of it is wrong."""
     return await load_catalog_text(
         turn.mall.db,
         turn.mall.config,

@@ -24,8 +24,8 @@ from bot.i18n import Html, shorten
 from bot.router import Router
 from bot.screens import Button, Document, Photo, Screen
 from bot.turn import Turn
-from core.catalog_file import CatalogError
-from core.tasks import TaskFigures, TaskView
+from core.growth.tasks import TaskFigures, TaskView
+from core.rewards.catalog_file import CatalogError
 
 router = Router()
 

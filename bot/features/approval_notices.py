@@ -15,8 +15,8 @@ from bot.i18n import DEFAULT_LANGUAGE
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import UnknownMember
-from core.outbox import Envelope
-from core.redemptions import RedemptionView
+from core.operations.outbox import Envelope
+from core.rewards.redemptions import RedemptionView
 
 WAITING = "awaiting_approval"
 

@@ -18,8 +18,8 @@ from bot.i18n import Html, plain
 from bot.router import Router
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
-from core import rules
-from core.birthdays import BirthdayView
+from core.growth.birthdays import BirthdayView
+from core.points import rules
 
 router = Router()
 # A leap year, to name and count days of a month (29 February exists).

@@ -4,7 +4,7 @@ Members need not trust the mall with their draws (issue 15): each member has a c
 (``/seed``, or the "My client seed" button on a box), mixed into their draws with the box's
 server seed, whose hash is on the box screen before the draws it signs; the last seed revealed
 is on the box screen too, and ``/verify N`` says exactly what was hashed and gives a Python and
-an openssl one-liner that redo the draw (see :mod:`core.box_draws`).
+an openssl one-liner that redo the draw (see :mod:`core.games.box_draws`).
 
 Opening is idempotent per Open button: each box screen puts a fresh nonce into its Open
 button, and the nonce (with the member and the box) is the draw's key. So a double tap of one
@@ -26,8 +26,9 @@ from bot.lists import nav_rows, page_of
 from bot.router import Router
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core import box_draws
-from core.blind_boxes import (
+from core.errors import DailyCapReached, InsufficientPoints, NotAvailable, SoldOut
+from core.games import box_draws
+from core.games.blind_boxes import (
     MISMATCH,
     NOT_YET_REVEALED,
     RECORD_MISSING,
@@ -37,9 +38,8 @@ from core.blind_boxes import (
     UnknownDraw,
     Verification,
 )
-from core.box_odds import ALL_WON, ITEM_SOLD_OUT, NO_CODES, WEIGHT_ZERO
-from core.box_seeds import BadClientSeed, ClientSeedView
-from core.errors import DailyCapReached, InsufficientPoints, NotAvailable, SoldOut
+from core.games.box_odds import ALL_WON, ITEM_SOLD_OUT, NO_CODES, WEIGHT_ZERO
+from core.games.box_seeds import BadClientSeed, ClientSeedView
 
 router = Router()
 BOX_PAGE = 8

@@ -21,8 +21,8 @@ from bot.i18n import Html, Translator, plain
 from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
-from core.checkins import CheckInResult, MonthCalendar
 from core.errors import InvalidInput
+from core.growth.checkins import CheckInResult, MonthCalendar
 
 router = Router()
 # How many of the latest missed days today's screen offers for a make-up check-in.

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from bot.content import in_language
 from bot.i18n import Html, Translator
 from bot.turn import Turn
-from core.member_days import BONUS_CODE as MEMBER_DAY_CODE
-from core.statements import HistoryEntry
+from core.growth.member_days import BONUS_CODE as MEMBER_DAY_CODE
+from core.points.statements import HistoryEntry
 
 # Transfer codes whose reference is a task's code: their history line names the task.
 TASK_CODES = ("task", "task_reversal")

@@ -21,7 +21,7 @@ from bot.router import Router
 from bot.screens import Button, Photo, Screen
 from bot.turn import Turn
 from core.config import ReferralSettings
-from core.referrals import Invite
+from core.growth.referrals import Invite
 
 router = Router()
 # Invite links carry the inviter's code after this prefix: /start i-<code> (bot.features.menu).

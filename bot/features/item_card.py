@@ -22,9 +22,9 @@ from bot.content import description, tier_name, title
 from bot.i18n import Html, Translator, plain
 from bot.screens import CAPTION_LIMIT, Button, Photo, Screen
 from bot.turn import Turn
-from core.catalog_file import is_photo_file
-from core.eligibility import ItemView
-from core.star_refunds import stars_for as star_price
+from core.rewards.catalog_file import is_photo_file
+from core.rewards.eligibility import ItemView
+from core.rewards.star_refunds import stars_for as star_price
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from babel.dates import get_day_names
 
 from bot.content import in_language
 from bot.i18n import Html, Translator, escape
-from core.member_days import MemberDayBonus, MemberDayView
+from core.growth.member_days import MemberDayBonus, MemberDayView
 
 
 def day_name(t: Translator, day: MemberDayView | MemberDayBonus) -> Html:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from bot.callback_data import MAX_INT_ARG, CallbackData, Chars, Ints, Page
-from core.birthdays import check_date
 from core.errors import InvalidInput
-from core.redemptions import is_token
+from core.growth.birthdays import check_date
+from core.rewards.redemptions import is_token
 
 BIRTHDAY_ROUTE = "bday"
 

@@ -24,7 +24,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Document, Keyboard, Screen
 from bot.settings import Config
 from bot.turn import Turn
-from core.redemptions import AWAITING
+from core.rewards.redemptions import AWAITING
 
 router = Router()
 ERASE_CONFIRM_VALID = timedelta(minutes=5)

@@ -1,11 +1,11 @@
 """Redeeming an item: the confirmation, the Redeem press, and what follows it.
 
-The card's Redeem (bot/features/item_card.py) is one core call (``core.offer_press``): the
+The card's Redeem (bot/features/item_card.py) is one core call (``core.rewards.offer_press``): the
 offer, or the item as it is now with why there is none. The confirmation shows
 the price, the balance after and what happens next, with a Redeem button carrying the offer's
 confirm token (``rd:<token>``, also used by the flash sales). A press is one core call
-(``core.redeem_press``): the redemption, the address question it opened, or a refusal with the
-item as it is now. Core redeems once per token, so a double tap charges once; its second press
+(``core.rewards.redeem_press``): the redemption, the address question it opened, or a refusal with
+the item as it is now. Core redeems once per token, so a double tap charges once; its second press
 only says so (a notice), as the first press's answer is on the message already. A press handled
 again after its process died (``Turn.retried``) gets the whole answer, whose first sending may
 never have reached the chat.
@@ -51,8 +51,8 @@ from bot.router import Router, Stale
 from bot.screens import Button, CheckoutAnswer, Invoice, Keyboard, RefundStars, Screen
 from bot.turn import Turn
 from core.errors import AddressNeeded, InvalidInput, InvalidState, KeyReused
-from core.redeem_press import ADDRESS_QUESTION, ADDRESS_WAIT, PressResult
-from core.redemptions import OfferChanged, RedemptionResult, RedemptionView
+from core.rewards.redeem_press import ADDRESS_QUESTION, ADDRESS_WAIT, PressResult
+from core.rewards.redemptions import OfferChanged, RedemptionResult, RedemptionView
 
 log = logging.getLogger(__name__)
 router = Router()

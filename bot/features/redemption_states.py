@@ -10,7 +10,7 @@ import html
 from datetime import datetime
 
 from bot.i18n import Html, Translator
-from core.redemptions import RedemptionView
+from core.rewards.redemptions import RedemptionView
 
 
 def state_text(t: Translator, view: RedemptionView, now: datetime) -> Html:

@@ -29,7 +29,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
 from core.errors import InvalidState
-from core.redemptions import AWAITING, SHIPPED, RedemptionView
+from core.rewards.redemptions import AWAITING, SHIPPED, RedemptionView
 
 router = Router()
 REDEMPTIONS_PAGE = 8

@@ -17,7 +17,7 @@ from bot.i18n import LANGUAGE_NAMES, Html, Languages, Translator, plain
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import MainMenu
 from core.config import Config
-from core.flash_sales import SaleView
+from core.rewards.flash_sales import SaleView
 
 # The balance screen, which messages about points given back link to.
 BALANCE = BalanceScreen().pack()
@@ -43,7 +43,7 @@ class SaleNotices:
         return screen_to_json(Screen(text, (*rows, menu)))
 
     def sale_changed(self, language: str, sale: SaleView) -> str:
-        """A sale a member heard of has new terms (``core.flash_sales.SaleWording``)."""
+        """A sale a member heard of has new terms (``core.rewards.flash_sales.SaleWording``)."""
         t = self._t(language)
         if sale.mode == "draw":
             assert sale.entry_ends_at is not None

@@ -19,7 +19,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import InsufficientPoints
-from core.flash_sales import SaleView
+from core.rewards.flash_sales import SaleView
 
 router = Router()
 SALE_PAGE = 8

@@ -30,8 +30,8 @@ from bot.lists import nav_rows, page_of, show_list
 from bot.router import Router
 from bot.screens import Button, Keyboard
 from bot.turn import Turn
-from core.eligibility import ItemView
-from core.shelf import Category
+from core.rewards.eligibility import ItemView
+from core.rewards.shelf import Category
 
 router = Router()
 

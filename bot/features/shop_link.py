@@ -4,8 +4,8 @@
 keyboard with a button that shares the member's own contact (Telegram asks them to confirm) and
 Cancel. A shared contact is linked only when it is the member's own (``user_id`` is theirs:
 Telegram filled it in, so the number is verified); someone else's contact is refused and the
-question stays. :meth:`core.shop.Shop.link_phone` keeps only a keyed hash of the number, and the
-shop's orders parked for it are credited at once: the answer lists them, then the main menu.
+question stays. :meth:`core.commerce.shop.Shop.link_phone` keeps only a keyed hash of the number,
+and the shop's orders parked for it are credited at once: the answer lists them, then the main menu.
 
 A contact sent without being asked is handled the same way. The keyboard leaves with the answer
 (a message of its own, since a message carries inline buttons or a reply keyboard, not both);
@@ -29,9 +29,9 @@ from bot.i18n import Html, plain
 from bot.router import Router
 from bot.screens import ContactRequest, Screen
 from bot.turn import Turn
+from core.commerce.shop_links import START_PREFIX
+from core.commerce.shop_orders import OrderOutcome
 from core.errors import InvalidInput, InvalidPhone, PhoneMatchingOff
-from core.shop_links import START_PREFIX
-from core.shop_orders import OrderOutcome
 
 router = Router()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.content import in_language
 from bot.i18n import Html, Translator
-from core.tasks import TaskView
+from core.growth.tasks import TaskView
 
 OPEN_TEXTS = {
     "once": "tasks.open_once",

@@ -27,8 +27,8 @@ from bot.router import Router
 from bot.screens import Button, Keyboard, Screen
 from bot.turn import Turn
 from core.config import Config
-from core.task_rewards import TaskReward
-from core.tasks import MemberTask, PollAnswered
+from core.growth.task_rewards import TaskReward
+from core.growth.tasks import MemberTask, PollAnswered
 
 log = logging.getLogger(__name__)
 router = Router()

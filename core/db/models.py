@@ -1,8 +1,8 @@
 """The schema. Money-like rules live here as constraints, not only in Python.
 
 Member accounts use the member's Telegram user id as their id; the mall's own books use small
-negative ids (see ``core.accounts``). System accounts keep no running balance: theirs is derived
-from the transfers, so no row becomes a hot spot that serializes the mall.
+negative ids (see ``core.points.accounts``). System accounts keep no running balance: theirs is
+derived from the transfers, so no row becomes a hot spot that serializes the mall.
 """
 
 from __future__ import annotations
@@ -193,7 +193,8 @@ class Operation(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
-        # Retention (core.retention) finds a kind's records past its window without a scan.
+        # Retention (core.operations.retention) finds a kind's records past its window without a
+        # scan.
         Index("ix_operations_kind_created", "kind", "created_at"),
     )
 
@@ -231,7 +232,7 @@ class CheckpointBalance(Base):
 
     No foreign key to ``accounts``: checking one per row made writing a checkpoint of a
     hundred thousand accounts take seconds on PostgreSQL. An erasure hands the row to the
-    member's surrogate with their transfers (``core.privacy``).
+    member's surrogate with their transfers (``core.membership.privacy``).
     """
 
     __tablename__ = "checkpoint_balances"
@@ -417,7 +418,7 @@ class FlashSale(Base):
     status: Mapped[str] = mapped_column(String(10), default="scheduled")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # A draw's seed: its SHA-256 is published when the sale is scheduled, the seed once drawn
-    # (core.flash_sales). None for sales scheduled before commit-reveal draws.
+    # (core.rewards.flash_sales). None for sales scheduled before commit-reveal draws.
     draw_seed: Mapped[str | None] = mapped_column(String(64))
     draw_seed_hash: Mapped[str | None] = mapped_column(String(64))
 
@@ -485,7 +486,8 @@ class Redemption(Base):
 
 
 class StarRefund(Base):
-    """A payment in Telegram Stars the mall keeps no goods for, and its refund (core.star_refunds).
+    """A payment in Telegram Stars the mall keeps no goods for, and its refund
+    (core.rewards.star_refunds).
 
     Keyed by Telegram's charge id: ``refund_due`` from the moment the mall knows (a payment
     that arrived after its redemption ended; a paid redemption cancelled or rejected, in the
@@ -600,8 +602,8 @@ class BoxDraw(Base):
     member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id"))
     draw_number: Mapped[int] = mapped_column(Integer)
     seed_version: Mapped[int] = mapped_column(Integer)
-    # What the HMAC signed (core.box_draws): 1: "member_id:draw_number"; 2: "client_seed:nonce"
-    # with this client seed and the draw number as nonce.
+    # What the HMAC signed (core.games.box_draws): 1: "member_id:draw_number"; 2:
+    # "client_seed:nonce" with this client seed and the draw number as nonce.
     formula: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     client_seed: Mapped[str | None] = mapped_column(String(64))
     prize_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("box_prizes.id"))
@@ -614,7 +616,7 @@ class BoxDraw(Base):
 
 
 class ClientSeed(Base):
-    """A member's client seed, mixed into each of their box draws (``core.box_draws``).
+    """A member's client seed, mixed into each of their box draws (``core.games.box_draws``).
 
     ``chosen``: the member typed it; otherwise the mall made a random one at their first draw.
     """
@@ -688,7 +690,7 @@ class PendingInput(Base):
 
 
 class Erasure(Base):
-    """A Telegram id whose account was erased, as a keyed hash (see ``core.privacy``).
+    """A Telegram id whose account was erased, as a keyed hash (see ``core.membership.privacy``).
 
     Nothing else is stored, not even when: a date would link it to the anonymous remains.
     """
@@ -705,9 +707,10 @@ class AuditEntry(Base):
     """One admin action (or a refused attempt at one): who, what, on what, before and after.
 
     Each admin action's use case writes it in the transaction of the action itself
-    (:func:`core.audit.write_entry`, given the admin as ``actor_id``), so an action is never
-    left without its entry; a shop CSV import, one transaction per order, writes its summary
-    right after them. A refused attempt is recorded on its own (:meth:`core.audit.Audit.denied`).
+    (:func:`core.reporting.audit.write_entry`, given the admin as ``actor_id``), so an action is
+    never left without its entry; a shop CSV import, one transaction per order, writes its summary
+    right after them. A refused attempt is recorded on its own
+    (:meth:`core.reporting.audit.Audit.denied`).
     """
 
     __tablename__ = "audit_log"
@@ -768,7 +771,7 @@ class OutboxMessage(Base):
     ``status``: ``pending`` (to send, not before ``not_before``), ``claimed`` (a sender took it
     for its slot ``slot_at``; back to pending once ``lease_until`` passes), ``sending`` (the API
     call is under way), then ``sent``, ``failed``, ``unreachable`` (the member blocked the bot)
-    or ``uncertain`` (a sender died during the call: never sent again). See core.outbox.
+    or ``uncertain`` (a sender died during the call: never sent again). See core.operations.outbox.
     """
 
     __tablename__ = "outbox"
@@ -914,8 +917,8 @@ class ClaimLock(Base):
 
 
 class RiskFlag(Base):
-    """One risk rule that holds for a member (``core.risk``): open until an admin clears it or
-    freezes the member. A member has at most one open flag per rule; its ``measure`` is what
+    """One risk rule that holds for a member (``core.membership.risk``): open until an admin clears
+    it or freezes the member. A member has at most one open flag per rule; its ``measure`` is what
     the rule counted (points, redemptions, invites, wrong codes, cash-out invitees)."""
 
     __tablename__ = "risk_flags"
@@ -950,7 +953,8 @@ class RiskFlag(Base):
 
 
 class InboxUpdate(Base):
-    """An update from Telegram, stored before Telegram is told it arrived (see core.inbox).
+    """An update from Telegram, stored before Telegram is told it arrived (see
+    core.operations.inbox).
 
     ``status``: ``new`` (to handle; a worker holds it while ``lease_until`` is ahead), then
     ``done`` (answered) or ``failed`` (it took a process down ``attempts`` times: set aside so
@@ -964,7 +968,8 @@ class InboxUpdate(Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("uq_inbox_updates_bot_update", "bot_id", "update_id", unique=True),
         # Only the waiting updates (a burst's worth, not the retention's): the take walks them
-        # in arrival order and asks each chat for its first one (core.inbox, migration 0021).
+        # in arrival order and asks each chat for its first one (core.operations.inbox, migration
+        # 0021).
         Index(
             "ix_inbox_updates_waiting",
             "bot_id",
@@ -998,7 +1003,7 @@ class InboxUpdate(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# --- The shop (issue 13, core.shop) -------------------------------------------------------------
+# --- The shop (issue 13, core.commerce.shop) ------------------------------------------------------
 
 
 class ShopKey(Base):
@@ -1036,7 +1041,7 @@ class ShopCustomer(Base):
 
 class ShopLinkToken(Base):
     """A link the shop showed a customer (``https://t.me/<bot>?start=s-<token>``): opening it
-    links the shop's ``ref`` to the member who opened it, once (``core.shop_links``).
+    links the shop's ``ref`` to the member who opened it, once (``core.commerce.shop_links``).
 
     Only the SHA-256 of the token is kept: someone who reads the database cannot open the
     links. ``used_by`` and ``used_at`` are set together, by the one member the link is theirs.
@@ -1261,14 +1266,14 @@ class TaskPoll(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# --- Roll-ups of closed business days (core.rollups) -------------------------------------------
+# --- Roll-ups of closed business days (core.reporting.rollups) ------------------------------------
 
 
 class RollupDay(Base):
     """A business day rolled up: its row says the day's other roll-ups are written.
 
     ``checkins`` (for the day), ``makeups`` (bought that day) and ``active_members`` as
-    ``core.reports.DayFigures`` has them.
+    ``core.reporting.reports.DayFigures`` has them.
     """
 
     __tablename__ = "rollup_days"
@@ -1301,7 +1306,7 @@ class RollupFlow(_Flows, Base):
 
 class RollupRedemption(Base):
     """Redemptions made on a day, by item and their status now (kept current by
-    ``core.rollups.restate_redemption`` when a status changes later)."""
+    ``core.reporting.rollups.restate_redemption`` when a status changes later)."""
 
     __tablename__ = "rollup_redemptions"
     __table_args__ = (
@@ -1330,7 +1335,7 @@ class RollupBoxDraw(Base):
 
 
 class RollupHour(Base):
-    """An hour of an open business day rolled up (``core.rollup_hours``): from ``hour`` to
+    """An hour of an open business day rolled up (``core.reporting.rollup_hours``): from ``hour`` to
     ``ends`` (UTC), both within ``day``; its check-ins (for ``day``) and make-ups bought."""
 
     __tablename__ = "rollup_hours"

@@ -39,7 +39,7 @@ BATCH = 64
 """At most this many use cases in one transaction (a bound on what one commit can undo)."""
 
 # The savepoint each use case of a batch runs in. Use cases nest their own inside it
-# (``core.idempotency``'s, SQLAlchemy's ``begin_nested``); SQLite and PostgreSQL both allow a
+# (``core.points.idempotency``'s, SQLAlchemy's ``begin_nested``); SQLite and PostgreSQL both allow a
 # name to be reused by a nested savepoint, and ROLLBACK TO names the innermost.
 _SAVEPOINT = "SAVEPOINT pointsmall_batch"
 _ROLLBACK_TO = "ROLLBACK TO SAVEPOINT pointsmall_batch"

@@ -18,7 +18,7 @@ from PIL import Image
 
 from bot.running import FRAMEWORKS, Framework
 from bot.sandbox.params import Upload
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import START, ChatFactory
 from tests.bot.test_shop import CATALOG, RICH, open_beans_invoice, open_item
 from tests.conftest import at

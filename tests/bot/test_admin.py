@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.features import build_router
-from core.audit import DENIED
+from core.reporting.audit import DENIED
 from tests.support.admin import ADMIN_ID, mall_state, open_admin
 from tests.support.chat import Chat
 

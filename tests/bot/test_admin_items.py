@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.features.admin_items import buttons, files
 from bot.sandbox import ChatMessage
-from core.audit import AuditRecord
+from core.reporting.audit import AuditRecord
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.admin import mall_state, open_admin, stock

@@ -158,7 +158,8 @@ async def test_a_large_export_comes_in_parts_with_every_row_once_and_leaves_no_f
     admin = await open_admin(chat)
     for n in range(120):
         await chat.mall.members.join(5000 + n, f"Member {n}", "en", chat.now)
-    monkeypatch.setattr("core.exports.PART_LIMIT", 512)  # the 121 sign-ups take some 1.4 KB
+    # the 121 sign-ups take some 1.4 KB
+    monkeypatch.setattr("core.reporting.exports.PART_LIMIT", 512)
     before = temporary_exports()
     await admin.send("/export")
     await admin.press("Last 7 days")

@@ -9,7 +9,7 @@ import pytest
 
 from bot.jobs import JobScreens
 from bot.sandbox import ChatMessage
-from core.jobs import Jobs
+from core.operations.jobs import Jobs
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.admin import mall_state, open_admin, stock

@@ -8,8 +8,8 @@ import re
 from decimal import Decimal
 
 from bot.features import admin_shop
-from core.audit import DENIED
-from core.shop_orders import OrderIn, Source
+from core.commerce.shop_orders import OrderIn, Source
+from core.reporting.audit import DENIED
 from tests.support.admin import mall_state, open_admin
 from tests.support.chat import Chat, Member
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
-from core.catalog_file import load_catalog_text
+from core.rewards.catalog_file import load_catalog_text
 from tests.bot.test_tasks import TASKS
 from tests.support.admin import open_admin
 from tests.support.chat import Chat

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.member_days import MemberDaySpec
+from core.growth.member_days import MemberDaySpec
 from tests.bot.conftest import ChatFactory
 from tests.bot.test_shop_api import open_mall, order, told
 from tests.conftest import at

@@ -17,7 +17,7 @@ import pytest
 
 from bot.features import box_odds_texts
 from bot.i18n import load_languages
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Chat, Member
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.background import running_background

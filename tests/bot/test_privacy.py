@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from bot.features.privacy import erase_seal
-from core.catalog_file import load_catalog
 from core.errors import UnknownMember
+from core.rewards.catalog_file import load_catalog
 from tests.conftest import at
 from tests.support.chat import Chat, Member
 

@@ -13,7 +13,7 @@ import pytest
 from bot.events import Command, Event, Paid, Press, Sender
 from bot.sandbox import ChatMessage
 from bot.screens import Edit, Output, Send
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Chat, Member
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.sandbox import ChatMessage
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Chat, Member
 

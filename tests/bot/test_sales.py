@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.catalog_file import load_catalog
-from core.flash_sales import SaleView
+from core.rewards.catalog_file import load_catalog
+from core.rewards.flash_sales import SaleView
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.chat import Chat, Member

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from bot.sandbox import PaymentRefused
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.conftest import at
 from tests.support.chat import Chat, Member

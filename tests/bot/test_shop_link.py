@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from bot.screens import Button, ContactRequest, Invoice, Screen, edit_mode
-from core.shop import OrderIn, OrderOutcome
+from core.commerce.shop import OrderIn, OrderOutcome
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Chat, Member
 

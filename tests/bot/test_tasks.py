@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from core.catalog_file import load_catalog_text
+from core.rewards.catalog_file import load_catalog_text
 from tests.bot.conftest import ChatFactory
 from tests.support.background import drained, running_background
 from tests.support.chat import Chat

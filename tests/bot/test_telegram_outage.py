@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from bot.sandbox import Sandbox
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.bot.conftest import ChatFactory
 from tests.support.chat import Member
 

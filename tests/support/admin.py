@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from core.catalog_file import load_catalog
+from core.rewards.catalog_file import load_catalog
 from tests.support.chat import Chat, Member
 from tests.support.databases import MEMBER_TABLES
 

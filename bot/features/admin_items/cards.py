@@ -23,8 +23,8 @@ from bot.i18n import Html, plain, shorten
 from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
-from core.eligibility import ItemRecord
 from core.errors import UnknownItem
+from core.rewards.eligibility import ItemRecord
 
 router = Router()
 PAGE_SIZE = 10

@@ -12,8 +12,8 @@ from bot.features.admin_forms import stored_moment
 from bot.features.admin_screens import label
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, Html
 from bot.turn import Turn
-from core.eligibility import ItemRecord
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
+from core.rewards.eligibility import ItemRecord
 
 # The languages an item's title and description may also be given in, besides the default
 # text (which members of any other language read): optional steps of the form, after the

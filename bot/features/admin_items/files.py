@@ -15,9 +15,9 @@ from bot.i18n import Html, plain
 from bot.router import Router, Stale
 from bot.screens import Button
 from bot.turn import Turn
-from core.catalog_file import CatalogError, CatalogProblem, read_code_lines
 from core.errors import InvalidState
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
+from core.rewards.catalog_file import CatalogError, CatalogProblem, read_code_lines
 
 router = Router()
 CODES_KIND = "admin.item.codes"

@@ -51,9 +51,9 @@ from bot.i18n import LANGUAGE_NAMES, Html, plain, shorten
 from bot.router import Router, Stale
 from bot.screens import Button
 from bot.turn import Turn
-from core.catalog import KINDS, LIMIT_PERIODS, SKU_PATTERN, ItemSpec
 from core.errors import InvalidInput, UnknownItem
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
+from core.rewards.catalog import KINDS, LIMIT_PERIODS, SKU_PATTERN, ItemSpec
 
 router = Router()
 FORM_KIND = "admin.item.form"

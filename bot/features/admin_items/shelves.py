@@ -19,7 +19,7 @@ from bot.router import Router, Stale
 from bot.screens import Button, Screen
 from bot.turn import Turn
 from core.errors import InvalidInput
-from core.pending_inputs import JSON
+from core.membership.pending_inputs import JSON
 
 router = Router()
 SHELF_FORM_KIND = "admin.shelf.form"

@@ -16,7 +16,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Frozen here on purpose: a migration must not change when core.accounts does.
+# Frozen here on purpose: a migration must not change when core.points.accounts does.
 SYSTEM_ACCOUNTS = [
     (-1, "issuance"),
     (-2, "redemptions"),

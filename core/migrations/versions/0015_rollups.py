@@ -1,6 +1,7 @@
 """Roll-ups of closed business days (issue 17): a row per day rolled up with its check-ins,
 make-ups and active members; its transfers by pair of books and code; its redemptions by item
-and status; its box draws by prize. ``core.rollups`` writes them, ``core.reports`` reads them.
+and status; its box draws by prize. ``core.reporting.rollups`` writes them,
+``core.reporting.reports`` reads them.
 
 Revision ID: 0015
 Revises: 0014
