@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot import delivery
 from bot.answering import ALLOWED_UPDATES
-from bot.bot_queries import ChatMembership, PollSpec
+from bot.bot_queries import BotQueries, ChatMembership, PollSpec
 from bot.screens import CheckoutAnswer, Invoice, Keyboard, Notice, Screen
 
 T = TypeVar("T")
@@ -106,6 +106,10 @@ class SameCallsChannel:
     async def bot_member(self, chat_id: int | str) -> ChatMembership:
         return await self.chat_member(chat_id, self.bot.id)
 
+    async def send_poll(self, chat_id: int, poll: PollSpec) -> str:
+        """Send ``poll``; its poll id (the frameworks build the options differently)."""
+        raise NotImplementedError
+
 
 class MessengerCalls(Protocol):
     """What an adapter's channel offers the outbox's messenger."""
@@ -154,6 +158,11 @@ class SameBotCalls:
 
     async def set_webhook(self, url: str, secret: str) -> None:
         await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    @property
+    def queries(self) -> BotQueries:
+        """getChatMember and sendPoll, for the conversation's turns."""
+        return self.channel
 
     async def delete_webhook(self) -> None:
         await self.bot.delete_webhook()

@@ -41,21 +41,12 @@ from aiogram.types import (
 from aiohttp import ClientError, ClientTimeout
 
 from bot import delivery
-from bot.answering import Incoming, parse_text
+from bot.answering import Incoming
 from bot.bot_queries import PollSpec
 from bot.channel_calls import HTML, SameCallsChannel
-from bot.events import (
-    Action,
-    Contact,
-    Event,
-    Paid,
-    PollAnswer,
-    PreCheckout,
-    Press,
-    Sender,
-    Upload,
-)
+from bot.events import Event
 from bot.screens import Keyboard, Screen
+from bot.update_events import event_of
 
 log = logging.getLogger("bot.updates")
 T = TypeVar("T")
@@ -172,59 +163,13 @@ def sender_of(update: Update) -> User | None:
 
 def to_event(update: Update, bot: Bot, bot_username: str) -> Event | None:
     """The member's action in ``update``; None for updates the mall does not handle."""
-    user = sender_of(update)
-    if user is None or user.is_bot:
-        return None
-    sender = Sender(user.id, user.first_name, user.last_name, user.username, user.language_code)
-    action = _action(update, bot, bot_username)
-    return None if action is None else Event(sender, action)
-
-
-def _action(update: Update, bot: Bot, bot_username: str) -> Action | None:
-    if (query := update.callback_query) is not None:
-        message = query.message
-        if query.data is None or not isinstance(message, Message):
-            return None
-        return Press(query.data, message.message_id, _has_media(message))
-    if (checkout := update.pre_checkout_query) is not None:
-        return PreCheckout(checkout.invoice_payload, checkout.currency, checkout.total_amount)
-    if (vote := update.poll_answer) is not None:
-        return PollAnswer(vote.poll_id, tuple(vote.option_ids))
-    message = update.message
-    if message is None or message.chat.type != "private":
-        return None
-    if (payment := message.successful_payment) is not None:
-        return Paid(
-            payment.invoice_payload,
-            payment.currency,
-            payment.total_amount,
-            payment.telegram_payment_charge_id,
-        )
-    if message.text is not None:
-        return parse_text(message.text, bot_username)
-    if (contact := message.contact) is not None:
-        return Contact(contact.phone_number, contact.user_id)
-    if (document := message.document) is not None:
-        return Upload(
-            document.file_name or "document",
-            document.mime_type or "application/octet-stream",
-            document.file_size or 0,
-            _fetcher(bot, document.file_id),
-            message.caption or "",
-            document.file_id,
-        )
-    if message.photo:
-        photo = message.photo[-1]
-        return Upload(
-            "photo.jpg",
-            "image/jpeg",
-            photo.file_size or 0,
-            _fetcher(bot, photo.file_id),
-            message.caption or "",
-            photo.file_id,
-            picture=True,
-        )
-    return None
+    return event_of(
+        sender_of(update),
+        update,
+        bot_username,
+        Message,
+        lambda file: _fetcher(bot, file.file_id),
+    )
 
 
 def _fetcher(bot: Bot, file_id: str) -> Callable[[], Awaitable[bytes]]:
@@ -234,10 +179,6 @@ def _fetcher(bot: Bot, file_id: str) -> Callable[[], Awaitable[bytes]]:
         return downloaded.read()
 
     return fetch
-
-
-def _has_media(message: Message) -> bool:
-    return bool(message.photo or message.document or message.invoice)
 
 
 def markup(rows: Keyboard) -> InlineKeyboardMarkup | None:

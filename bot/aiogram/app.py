@@ -27,7 +27,6 @@ from aiogram.types import BotCommand, BotCommandScopeChat, Update
 from bot import delivery
 from bot.aiogram.adapter import AiogramChannel, build_bot, to_incoming, translate
 from bot.answering import ALLOWED_UPDATES, Incoming
-from bot.bot_queries import BotQueries
 from bot.channel_calls import SameBotCalls
 from bot.commands import CommandMenu
 
@@ -58,11 +57,6 @@ class AiogramApi(SameBotCalls):
     channel: AiogramChannel
     username: str
     bot_id: int
-
-    @property
-    def queries(self) -> BotQueries:
-        """getChatMember and sendPoll, for the conversation's turns."""
-        return self.channel
 
     def incoming(self, raw: dict[str, Any]) -> Incoming:
         update = Update.model_validate(raw, context={"bot": self.bot})

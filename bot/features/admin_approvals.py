@@ -239,6 +239,23 @@ async def _settled(
     return done
 
 
+async def _answered(
+    turn: Turn,
+    view: RedemptionView,
+    answer: Awaitable[RedemptionResult],
+    told: Callable[[Translator, RedemptionView], Html],
+    said: Callable[[Translator, RedemptionView], Html],
+) -> None:
+    """An approval or a rejection settled (see :func:`_settled`): the admin is told ``said``,
+    above the approval queue."""
+    done = await _settled(turn, view, answer, _already_answered, told)
+    if done is None:
+        return
+    text = said(turn.t, done)
+    turn.notice(plain(text))
+    turn.show(await queue_screen(turn, 0, text))
+
+
 # --- Approving --------------------------------------------------------------------------------
 
 
@@ -249,19 +266,21 @@ def _told_approved(t: Translator, done: RedemptionView) -> Html:
 
 @router.button(Approve, admin=True)
 async def approve_button(turn: Turn, pressed: Approve) -> None:
-    t = turn.t
     view = await _waiting(turn, pressed.redemption_id)
     if view is None:
         return
     answer = turn.mall.redemptions.approve(
         view.redemption_id, turn.now, actor_id=turn.sender.user_id
     )
-    done = await _settled(turn, view, answer, _already_answered, _told_approved)
-    if done is None:
-        return
-    said = t("admin.approvals.approved", number=t.number(done.redemption_id), title=done.title)
-    turn.notice(plain(said))
-    turn.show(await queue_screen(turn, 0, said))
+    await _answered(
+        turn,
+        view,
+        answer,
+        _told_approved,
+        lambda t, done: t(
+            "admin.approvals.approved", number=t.number(done.redemption_id), title=done.title
+        ),
+    )
 
 
 # --- Rejecting --------------------------------------------------------------------------------
@@ -318,7 +337,6 @@ async def reject_now_button(turn: Turn, pressed: RejectNow) -> None:
 
 
 async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
-    t = turn.t
     answer = turn.mall.redemptions.reject(
         view.redemption_id,
         turn.now,
@@ -338,12 +356,15 @@ async def _reject(turn: Turn, view: RedemptionView, reason: str | None) -> None:
             text = Html(f"{text}\n{t('admin.approvals.told_reason', reason=reason)}")
         return Html(text)
 
-    done = await _settled(turn, view, answer, _already_answered, told)
-    if done is None:
-        return
-    said = t("admin.approvals.rejected", number=t.number(done.redemption_id), title=done.title)
-    turn.notice(plain(said))
-    turn.show(await queue_screen(turn, 0, said))
+    await _answered(
+        turn,
+        view,
+        answer,
+        told,
+        lambda t, done: t(
+            "admin.approvals.rejected", number=t.number(done.redemption_id), title=done.title
+        ),
+    )
 
 
 @router.button(CancelApproval, admin=True)

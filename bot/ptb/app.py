@@ -22,7 +22,6 @@ from telegram.warnings import PTBUserWarning
 
 from bot import delivery
 from bot.answering import ALLOWED_UPDATES, Incoming
-from bot.bot_queries import BotQueries
 from bot.channel_calls import SameBotCalls
 from bot.commands import CommandMenu
 from bot.ptb.adapter import READ_TIMEOUT, PtbChannel, build_bot, to_incoming, translate
@@ -43,11 +42,6 @@ class PtbApi(SameBotCalls):
     channel: PtbChannel
     username: str
     bot_id: int
-
-    @property
-    def queries(self) -> BotQueries:
-        """getChatMember and sendPoll, for the conversation's turns."""
-        return self.channel
 
     def incoming(self, raw: dict[str, Any]) -> Incoming:
         update = Update.de_json(restore_empty_lists(raw), self.bot)

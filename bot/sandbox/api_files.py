@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot.sandbox.api_messages import keep_reply_keyboard
-from bot.sandbox.chat_rules import chat_of, ensure_can_write, formatted, reply_markup, throttle
+from bot.sandbox.chat_rules import (
+    chat_of,
+    checked_caption,
+    ensure_can_write,
+    reply_markup,
+    throttle,
+)
 from bot.sandbox.dispatch import method
 from bot.sandbox.errors import bad_request
-from bot.sandbox.limits import MAX_CAPTION
 from bot.sandbox.media import image_size, mime_type_of
 from bot.sandbox.messages import StoredFile
 from bot.sandbox.params import Params, Upload
@@ -45,22 +50,10 @@ def _input_file(world: World, params: Params, field: str) -> StoredFile:
     return stored
 
 
-def _caption(world: World, params: Params) -> tuple[str, list[dict[str, Any]], str | None]:
-    return formatted(
-        world,
-        params,
-        "caption",
-        "caption_entities",
-        MAX_CAPTION,
-        "message caption is too long",
-        required=False,
-    )
-
-
 @method("sendPhoto")
 async def send_photo(world: World, params: Params) -> Any:
     user = chat_of(world, params)
-    caption = _caption(world, params)
+    caption = checked_caption(world, params)
     markup = reply_markup(params)
     stored = _input_file(world, params, "photo")
     ensure_can_write(user)
@@ -80,7 +73,7 @@ async def send_photo(world: World, params: Params) -> Any:
 @method("sendDocument")
 async def send_document(world: World, params: Params) -> Any:
     user = chat_of(world, params)
-    caption = _caption(world, params)
+    caption = checked_caption(world, params)
     markup = reply_markup(params)
     stored = _input_file(world, params, "document")
     ensure_can_write(user)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.sandbox.chat_rules import chat_of, ensure_can_write, formatted, reply_markup, throttle
+from bot.sandbox.chat_rules import (
+    chat_of,
+    checked_caption,
+    ensure_can_write,
+    formatted,
+    reply_markup,
+    throttle,
+)
 from bot.sandbox.dispatch import method
 from bot.sandbox.errors import NOT_MODIFIED, bad_request, forbidden
-from bot.sandbox.limits import MAX_CAPTION, MAX_TEXT
+from bot.sandbox.limits import MAX_TEXT
 from bot.sandbox.messages import ChatMessage, reply_keyboard_of
 from bot.sandbox.params import Params
 from bot.sandbox.world import World
@@ -103,15 +110,7 @@ async def edit_message_caption(world: World, params: Params) -> Any:
     user, message = _message_to_edit(world, params)
     if not message.has_caption:
         raise bad_request("there is no caption in the message to edit")
-    content = formatted(
-        world,
-        params,
-        "caption",
-        "caption_entities",
-        MAX_CAPTION,
-        "message caption is too long",
-        required=False,
-    )
+    content = checked_caption(world, params)
     return _apply_edit(world, user, message, "editMessageCaption", content, reply_markup(params))
 
 

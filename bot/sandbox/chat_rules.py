@@ -13,7 +13,7 @@ from bot.sandbox.errors import (
     forbidden,
 )
 from bot.sandbox.html import EntityParseError, checked_url, parse_html, plain_text_of
-from bot.sandbox.limits import LIMITED_METHODS, MAX_CALLBACK_DATA_BYTES
+from bot.sandbox.limits import LIMITED_METHODS, MAX_CALLBACK_DATA_BYTES, MAX_CAPTION
 from bot.sandbox.params import Params
 from bot.sandbox.world import World
 
@@ -188,3 +188,17 @@ def _inline_keyboard(rows: Any) -> list[list[dict[str, Any]]]:
             out_row.append(button)
         checked.append(out_row)
     return checked
+
+
+def checked_caption(world: World, params: Params) -> tuple[str, list[dict[str, Any]], str | None]:
+    """A media message's optional caption, checked as :func:`formatted` checks a text (sending
+    a photo or document, and editing a caption)."""
+    return formatted(
+        world,
+        params,
+        "caption",
+        "caption_entities",
+        MAX_CAPTION,
+        "message caption is too long",
+        required=False,
+    )

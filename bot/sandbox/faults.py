@@ -19,6 +19,8 @@ from typing import Any, Literal, get_args
 
 from aiohttp import web
 
+from bot.sandbox.params import json_object
+
 FaultKind = Literal["server_error", "bad_gateway", "timeout", "flood", "drop"]
 KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 # Calls the bot needs to hear of the world at all; a fault for "every method" spares them.
@@ -404,12 +406,7 @@ def add_fault_routes(app: web.Application, faults: Faults) -> None:
 
     async def create(request: web.Request) -> web.Response:
         local_only(request)
-        try:
-            body = await request.json()
-        except ValueError:
-            raise web.HTTPBadRequest(text="expected a JSON object") from None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="expected a JSON object")
+        body = await json_object(request)
         try:
             fault = fault_from_json(faults, body)
         except (TypeError, ValueError) as error:

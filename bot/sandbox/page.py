@@ -26,6 +26,7 @@ from bot.sandbox.errors import PaymentRefused
 from bot.sandbox.html import utf16_len
 from bot.sandbox.media import image_mime_type, image_size, mime_type_of
 from bot.sandbox.messages import ChatMessage
+from bot.sandbox.params import json_object
 from bot.sandbox.users import SandboxUser
 
 if TYPE_CHECKING:
@@ -236,15 +237,6 @@ class ChatPage:
         except (LookupError, ValueError):
             raise web.HTTPNotFound(text="no such member") from None
 
-    async def _body(self, request: web.Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise web.HTTPBadRequest(text="expected a JSON object") from None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="expected a JSON object")
-        return body
-
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
 
@@ -256,7 +248,7 @@ class ChatPage:
         return str(self.sandbox.bot_user.get("username") or "")
 
     async def create_user(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
+        body = await json_object(request)
         name = str(body.get("first_name", "")).strip()
         language = str(body.get("language_code", "en"))
         if not name:
@@ -324,14 +316,14 @@ class ChatPage:
 
     async def send(self, request: web.Request) -> web.Response:
         user = self._user(request)
-        text = str((await self._body(request)).get("text", "")).strip()
+        text = str((await json_object(request)).get("text", "")).strip()
         if not text:
             raise web.HTTPBadRequest(text="nothing to send")
         return web.json_response({"update_id": user.send(text)})
 
     async def press(self, request: web.Request) -> web.Response:
         user = self._user(request)
-        body = await self._body(request)
+        body = await json_object(request)
         message = user.find(int(body.get("message_id", 0)))
         if message is None:
             raise web.HTTPNotFound(text="that message is gone")
@@ -348,7 +340,7 @@ class ChatPage:
 
     async def pay(self, request: web.Request) -> web.Response:
         user = self._user(request)
-        body = await self._body(request)
+        body = await json_object(request)
         message = user.find(int(body.get("message_id", 0)))
         if message is None or message.invoice is None:
             raise web.HTTPNotFound(text="no such invoice")
@@ -388,7 +380,7 @@ class ChatPage:
 
     async def block(self, request: web.Request) -> web.Response:
         user = self._user(request)
-        blocked = bool((await self._body(request)).get("blocked"))
+        blocked = bool((await json_object(request)).get("blocked"))
         if blocked and not user.blocked:
             user.block()
         elif not blocked and user.blocked:
@@ -399,7 +391,7 @@ class ChatPage:
         """Vote in a poll in the member's chat: ``{"message_id", "option_ids"}`` (``[]`` takes
         the vote back); 400 with the reason where Telegram's app would not let it happen."""
         user = self._user(request)
-        body = await self._body(request)
+        body = await json_object(request)
         message = user.find(int(body.get("message_id", 0)))
         if message is None or message.poll_id is None:
             raise web.HTTPNotFound(text="no such poll")

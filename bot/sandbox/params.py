@@ -152,3 +152,15 @@ def _resolve_attachments(values: dict[str, Any]) -> dict[str, Any]:
                 values[key] = values[part]
                 referenced.add(part)
     return {k: v for k, v in values.items() if k not in referenced}
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The JSON object posted to the sandbox's own endpoints (the page's actions, the fault
+    list); 400 for anything else. Not a Bot API call: those go through :class:`Params`."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return body

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -282,6 +282,13 @@ class Jobs:
             language: self.wording.sale_announcement(language, sale, opening)
             for language in self.wording.languages
         }
+        return await self._to_announcements(key, kind, payloads, now)
+
+    async def _to_announcements(
+        self, key: str, kind: str, payloads: Mapping[str, str], now: datetime
+    ) -> int:
+        """One broadcast under ``key`` to every member who takes announcements, in their
+        language; 0 when ``key`` was broadcast before (so each announcement goes out once)."""
         async with self.db.write() as conn:
             broadcast = await open_broadcast(
                 conn, key=key, kind=kind, audience="announcements", now=now
@@ -421,22 +428,7 @@ class Jobs:
             language: self.wording.member_days(language, days)
             for language in self.wording.languages
         }
-        async with self.db.write() as conn:
-            broadcast = await open_broadcast(
-                conn, key=key, kind="member-day", audience="announcements", now=now
-            )
-            if broadcast is None:
-                return Enqueued(0)
-            sent = await enqueue_members(
-                conn,
-                broadcast_id=broadcast,
-                key_prefix=f"{key}:",
-                payloads=payloads,
-                default_language=self.default_language,
-                where=[Member.announcements.is_(True)],
-                now=now,
-            )
-        return Enqueued(sent)
+        return Enqueued(await self._to_announcements(key, "member-day", payloads, now))
 
     # -- holds --------------------------------------------------------------------------
 

@@ -464,6 +464,17 @@ async def running_sales(
     return {int(row.item_id): sale_terms(row) for row in rows}
 
 
+async def view_item(
+    conn: AsyncConnection, config: Config, member_id: int, item_id: int, now: datetime
+) -> tuple[MemberState, ItemView]:
+    """The member, and one item as they see it at ``now`` under its running first-come sale if
+    any, read without locks (the card, and the press that confirms what the card showed)."""
+    member = await read_member(conn, member_id)
+    item = await load_item(conn, item_id)
+    sale = (await running_sales(conn, [item_id], now)).get(item_id)
+    return member, await assess(conn, config, member, item, sale, now)
+
+
 async def read_member(conn: AsyncConnection, member_id: int) -> MemberState:
     """A member's balance, freeze and tier, without a lock (for views)."""
     row = await _MEMBER_STATE.first(conn, {"member_id": member_id})

@@ -27,11 +27,8 @@ from core.config import Config
 from core.db.database import Database
 from core.rewards.eligibility import (
     ItemView,
-    assess,
     item_id_of,
-    load_item,
-    read_member,
-    running_sales,
+    view_item,
 )
 from core.rewards.redemptions import Offer, Redemptions
 
@@ -67,10 +64,7 @@ class OfferPress:
         item_id = item_id_of(item_id)
         validation.instant(now)
         async with self.db.read() as conn:
-            member = await read_member(conn, member_id)
-            item = await load_item(conn, item_id)
-            sale = (await running_sales(conn, [item_id], now)).get(item_id)
-            card = await assess(conn, self.config, member, item, sale, now)
+            member, card = await view_item(conn, self.config, member_id, item_id, now)
         running = card.sale.sale_id if card.sale is not None else 0
         if shown_sale and running != shown_sale:
             return OfferResult(card, member.balance, sale_over=True)

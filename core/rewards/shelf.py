@@ -32,11 +32,11 @@ from core.rewards.eligibility import (
     fewest_units,
     item_id_of,
     item_record,
-    load_item,
     on_shelf_now,
     period_start,
     read_member,
     running_sales,
+    view_item,
 )
 
 
@@ -126,10 +126,8 @@ class MemberShelf:
         item_id = item_id_of(item_id)
         validation.instant(now)
         async with self.db.read() as conn:
-            member = await read_member(conn, member_id)
-            item = await load_item(conn, item_id)
-            sale = (await running_sales(conn, [item_id], now)).get(item_id)
-            return await assess(conn, self.config, member, item, sale, now)
+            _, view = await view_item(conn, self.config, member_id, item_id, now)
+        return view
 
 
 # --- Offers: what many members can get now, picked once --------------------------------------

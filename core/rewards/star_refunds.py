@@ -108,6 +108,13 @@ async def _read(conn: AsyncConnection, charge_id: str) -> RefundView | None:
     return None if row is None else _view(row)
 
 
+async def _require(conn: AsyncConnection, charge_id: str) -> RefundView:
+    found = await _read(conn, charge_id)
+    if found is None:
+        raise UnknownRefund(f"no refund for charge {charge_id}", charge_id=charge_id)
+    return found
+
+
 async def record_due(
     conn: AsyncConnection,
     *,
@@ -243,10 +250,7 @@ class StarRefunds:
     async def get(self, charge_id: str) -> RefundView:
         charge = _charge(charge_id)
         async with self.db.read() as conn:
-            found = await _read(conn, charge)
-        if found is None:
-            raise UnknownRefund(f"no refund for charge {charge}", charge_id=charge)
-        return found
+            return await _require(conn, charge)
 
     async def for_redemption(self, redemption_id: int) -> tuple[RefundView, ...]:
         """The refunds of a redemption's payments, oldest first."""
@@ -282,9 +286,7 @@ class StarRefunds:
         charge = _charge(charge_id)
         validation.instant(now)
         async with self.db.write() as conn:
-            found = await _read(conn, charge)
-            if found is None:
-                raise UnknownRefund(f"no refund for charge {charge}", charge_id=charge)
+            found = await _require(conn, charge)
             if found.refunded:
                 return Marked(found, replayed=True)
             changed = await conn.execute(
@@ -316,9 +318,7 @@ class StarRefunds:
         charge = _charge(charge_id)
         validation.instant(now)
         async with self.db.write() as conn:
-            found = await _read(conn, charge)
-            if found is None:
-                raise UnknownRefund(f"no refund for charge {charge}", charge_id=charge)
+            found = await _require(conn, charge)
             if found.refunded:
                 return found
             wait = min(FIRST_RETRY * 2 ** min(found.attempts, 20), LAST_RETRY)
