@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, func, select, type_coerce
+from sqlalchemy import Select, String, bindparam, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core.config import Config
 from core.db.database import Database
 from core.db.models import Account, Item, Member, Redemption, Task, TaskCompletion, Transfer
+from core.db.prepared import Prepared
 from core.errors import InvalidInput
 from core.points import rules
 from core.points.accounts import SystemAccount
@@ -281,7 +282,7 @@ class Exports:
         # One batch is written (in a thread) while the next is read: two batches held at most.
         writing: asyncio.Future[None] | None = None
         try:
-            async for batch in self._batches(conn, query, source.key):
+            async for batch in self._batches(conn, query, source.key, source.positional):
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
@@ -296,7 +297,11 @@ class Exports:
                 await asyncio.wait([writing])
 
     async def _batches(
-        self, conn: AsyncConnection, query: Select[*tuple[Any, ...]], key: _Key
+        self,
+        conn: AsyncConnection,
+        query: Select[*tuple[Any, ...]],
+        key: _Key,
+        positional: bool = False,
     ) -> AsyncIterator[Sequence[Any]]:
         """The rows of ``query`` in order of ``key``, :data:`BATCH` at a time."""
         query = query.order_by(key)
@@ -305,6 +310,22 @@ class Exports:
             async for partition in result.partitions(BATCH):
                 yield partition
             return
+        if positional:
+            # Cells by position take plain tuples: each page straight from sqlite3's cursor
+            # (core.db.prepared), without SQLAlchemy's rows, built twice on the SQLite reader
+            # (ThreadConnection buffers a result by freezing it).
+            pages = (
+                Prepared(query.limit(BATCH)),
+                Prepared(query.where(key > bindparam("after")).limit(BATCH)),
+            )
+            params: dict[str, int] = {}
+            while True:
+                found = await pages[1 if params else 0].rows(conn, params)
+                if found:
+                    yield found
+                if len(found) < BATCH:
+                    return
+                params = {"after": int(found[-1][0])}
         after: int | None = None
         while True:
             page = query.limit(BATCH)
@@ -332,6 +353,8 @@ class _Source:
     indexed: bool
     """Whether ``window`` is on an indexed column (find the first id through it)."""
     cells: _Cells
+    positional: bool = False
+    """Whether ``cells`` takes a row's values by position only (a plain tuple will do)."""
 
 
 def _members(lower: datetime, upper: datetime) -> _Source:
@@ -390,6 +413,7 @@ def _ledger(lower: datetime, upper: datetime) -> _Source:
         (Transfer.created_at >= lower, Transfer.created_at < upper),
         True,
         _ledger_cells,
+        positional=True,
     )
 
 
