@@ -214,12 +214,6 @@ async def _taking(turn: Turn, sale_id: int, mode: str) -> SaleView | None:
     return sale
 
 
-async def _refuse_short(turn: Turn, sale: SaleView) -> None:
-    """The member's points fall short of the sale's price: say so, with the sale."""
-    balance = (await turn.mall.statements.balance(turn.member_id)).balance
-    _refuse(turn, sale, _short_note(turn.t, sale, balance))
-
-
 def _short_note(t: Translator, sale: SaleView, balance: int) -> Html:
     """Why a press did nothing when the member's ``balance`` falls short of the sale's price."""
     return t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
@@ -233,8 +227,9 @@ async def enter_draw(turn: Turn, data: EnterDraw) -> None:
     t = turn.t
     try:
         entry = await turn.mall.flash_sales.enter(sale.sale_id, turn.member_id, turn.now)
-    except InsufficientPoints:
-        await _refuse_short(turn, sale)
+    except InsufficientPoints as short:
+        # The balance the entry was refused on, read under the member's lock.
+        _refuse(turn, sale, _short_note(t, sale, int(short.details["balance"])))
         return
     lines: list[str] = []
     if entry.already_entered:
