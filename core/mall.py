@@ -40,6 +40,7 @@ from core.rewards.flash_sales import FlashSales
 from core.rewards.offer_press import OfferPress
 from core.rewards.redeem_press import RedeemPress
 from core.rewards.redemptions import RedemptionResult, Redemptions
+from core.rewards.sale_press import SalePress
 from core.rewards.star_refunds import StarRefunds
 
 
@@ -67,6 +68,7 @@ class Mall:
     redemptions: Redemptions
     redeem_press: RedeemPress
     offer_press: OfferPress
+    sale_press: SalePress
     flash_sales: FlashSales
     boxes: BlindBoxes
     referrals: Referrals
@@ -107,6 +109,7 @@ class Mall:
             redemptions=redemptions,
             redeem_press=RedeemPress(db, config, redemptions, inputs),
             offer_press=OfferPress(db, config, redemptions),
+            sale_press=SalePress(db, config, redemptions),
             flash_sales=FlashSales(db, config),
             boxes=BlindBoxes(db, config),
             referrals=Referrals(db, config),

@@ -1,9 +1,9 @@
 """Flash sales: what is on now and coming up, a sale's terms, entering a draw or buying.
 
-A first-come sale's Buy goes through the shop's redemption confirmation: this module asks core
-for the offer at the sale price and shows it with the shop's Redeem button (``rd:<token>``).
-Every press reads the sale again, so a button from a sale that has ended or sold out since it
-was shown says so instead of acting.
+A first-come sale's Buy goes through the shop's redemption confirmation: each press is one core
+call (``core.rewards.sale_press``), which reads the sale again and gives the offer at the sale
+price, shown with the shop's Redeem button (``rd:<token>``), or why there is none: a button from
+a sale that has ended or sold out since it was shown says so instead of acting.
 """
 
 from __future__ import annotations
@@ -214,12 +214,9 @@ async def _taking(turn: Turn, sale_id: int, mode: str) -> SaleView | None:
     return sale
 
 
-async def _refuse_short(turn: Turn, sale: SaleView) -> None:
-    """The member's points fall short of the sale's price: say so, with the sale."""
-    t = turn.t
-    balance = (await turn.mall.statements.balance(turn.member_id)).balance
-    short = t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
-    _refuse(turn, sale, short)
+def _short_note(t: Translator, sale: SaleView, balance: int) -> Html:
+    """Why a press did nothing when the member's ``balance`` falls short of the sale's price."""
+    return t("sales.short", price=t.points(sale.sale_price), balance=t.points(balance))
 
 
 @router.button(EnterDraw)
@@ -230,8 +227,9 @@ async def enter_draw(turn: Turn, data: EnterDraw) -> None:
     t = turn.t
     try:
         entry = await turn.mall.flash_sales.enter(sale.sale_id, turn.member_id, turn.now)
-    except InsufficientPoints:
-        await _refuse_short(turn, sale)
+    except InsufficientPoints as short:
+        # The balance the entry was refused on, read under the member's lock.
+        _refuse(turn, sale, _short_note(t, sale, int(short.details["balance"])))
         return
     lines: list[str] = []
     if entry.already_entered:
@@ -256,16 +254,16 @@ async def enter_draw(turn: Turn, data: EnterDraw) -> None:
 
 @router.button(BuyInSale)
 async def buy(turn: Turn, data: BuyInSale) -> None:
-    sale = await _taking(turn, data.sale_id, "first_come")
-    if sale is None:
-        return
+    pressed = await turn.mall.sale_press.buy(turn.member_id, data.sale_id, turn.now)
+    sale, offer = pressed.sale, pressed.offer
+    if sale.mode != "first_come":
+        raise Stale(f"sale {sale.sale_id} is not first_come")
     t = turn.t
-    try:
-        offer = await turn.mall.redemptions.offer(
-            turn.member_id, sale.item_id, turn.now, flash_sale_id=sale.sale_id
-        )
-    except InsufficientPoints:
-        await _refuse_short(turn, sale)
+    if pressed.short:
+        _refuse(turn, sale, _short_note(t, sale, pressed.balance))
+        return
+    if offer is None:
+        _refuse(turn, sale, gone_note(t, sale))
         return
     price = t.points(offer.points)
     lines: list[str] = [

@@ -228,7 +228,8 @@ def _phase(sale: SaleTerms, now: datetime) -> tuple[str, datetime | None]:
     return ("open", sale.ends_at) if sale.remaining > 0 else ("sold_out", sale.ends_at)
 
 
-def _sale_id(value: object) -> int:
+def sale_id_of(value: object) -> int:
+    """A sale id as given by a caller: a positive integer, or :class:`UnknownSale`."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
         raise UnknownSale(f"no sale {value!r}", sale_id=str(value))
     return value
@@ -425,6 +426,73 @@ def _refuse_unless_upcoming(sale: SaleTerms, now: datetime) -> None:
         )
 
 
+async def sale_views(
+    conn: AsyncConnection, where: list[Any], now: datetime
+) -> tuple[SaleView, ...]:
+    """The sales matching ``where`` as seen at ``now``, by start; inside the caller's
+    transaction."""
+    entrants = (
+        select(func.count())
+        .where(FlashSaleEntry.sale_id == FlashSale.id)
+        .correlate(FlashSale)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(
+            FlashSale,
+            Item.sku,
+            Item.title,
+            Item.titles,
+            Item.kind,
+            Item.price_points,
+            entrants.label("entrants"),
+        )
+        .join(Item, Item.id == FlashSale.item_id)
+        .where(*where)
+        .order_by(FlashSale.starts_at, FlashSale.id)
+    )
+    views = []
+    for row in rows:
+        sale = sale_terms(row)
+        phase, until = _phase(sale, now)
+        seconds = max(0, int((until - now).total_seconds())) if until else 0
+        views.append(
+            SaleView(
+                sale_id=sale.sale_id,
+                item_id=sale.item_id,
+                sku=row.sku,
+                title=row.title,
+                kind=row.kind,
+                regular_price=int(row.price_points),
+                sale_price=sale.sale_price,
+                quantity=sale.quantity,
+                remaining=sale.remaining,
+                mode=sale.mode,
+                starts_at=sale.starts_at,
+                ends_at=sale.ends_at,
+                entry_ends_at=sale.entry_ends_at,
+                status=sale.status,
+                phase=phase,
+                seconds_left=seconds,
+                # A cancelled sale's entries keep their status (their points are
+                # back): nobody is in its draw.
+                entrants=0 if sale.status == "cancelled" else int(row.entrants),
+                titles=dict(row.titles or {}),
+                draw_seed_hash=row.draw_seed_hash,
+                draw_seed=row.draw_seed if sale.status == "drawn" else None,
+            )
+        )
+    return tuple(views)
+
+
+async def read_sale(conn: AsyncConnection, sale_id: int, now: datetime) -> SaleView:
+    """The sale as seen at ``now``, or :class:`UnknownSale`; inside the caller's transaction."""
+    views = await sale_views(conn, [FlashSale.id == sale_id], now)
+    if not views:
+        raise UnknownSale(f"no sale {sale_id}", sale_id=sale_id)
+    return views[0]
+
+
 class FlashSales:
     """Admins schedule sales; members buy (first come) or enter (draw); a job runs draws."""
 
@@ -505,7 +573,7 @@ class FlashSales:
                         "mode": mode,
                     },
                 )
-            return (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+            return (await sale_views(conn, [FlashSale.id == sale_id], now))[0]
 
     async def edit_sale(
         self,
@@ -528,7 +596,7 @@ class FlashSales:
         Refused with ``invalid_state`` (``reason`` ``started``) once the sale has started, and
         (``reason`` its status) once it is cancelled. Terms equal to the sale's change nothing.
         """
-        sale_id = _sale_id(sale_id)
+        sale_id = sale_id_of(sale_id)
         _check_terms(sale_price, quantity, starts_at, ends_at, mode, entry_ends_at)
         validation.instant(now)
         validation.member_id(actor_id)
@@ -547,7 +615,7 @@ class FlashSales:
                 entry_ends_at=entry_ends_at,
             )
             if after == before:
-                view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+                view = (await sale_views(conn, [FlashSale.id == sale_id], now))[0]
                 return SaleEdit(view, changed=False, told=0)
             await _check_item(conn, before.item_id)
             edited = await conn.execute(
@@ -608,14 +676,14 @@ class FlashSales:
         ``invalid_state`` for a drawn sale (``reason`` ``drawn``) and a first-come sale that
         has ended (``reason`` ``ended``): what members bought there stays theirs.
         """
-        sale_id = _sale_id(sale_id)
+        sale_id = sale_id_of(sale_id)
         validation.instant(now)
         validation.member_id(actor_id)
         async with self.db.write() as conn:
             # The sale first: an entry under way finishes before, or sees it cancelled after.
             sale = await _load_sale(conn, sale_id, lock="update")
             if sale.status == "cancelled":
-                view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+                view = (await sale_views(conn, [FlashSale.id == sale_id], now))[0]
                 return SaleCancellation(view, (), 0, 0, already_cancelled=True)
             if sale.status != "scheduled":
                 raise InvalidState(
@@ -689,7 +757,7 @@ class FlashSales:
     ) -> tuple[SaleView, int]:
         """The sale as it stands after an admin's change, and how many members were told of
         the change (none without ``wording``): see :func:`_tell_again`."""
-        view = (await self._views(conn, [FlashSale.id == sale_id], now))[0]
+        view = (await sale_views(conn, [FlashSale.id == sale_id], now))[0]
         if wording is None:
             return view, 0
         said = wording
@@ -708,19 +776,16 @@ class FlashSales:
         return view, told
 
     async def get_sale(self, sale_id: int, now: datetime) -> SaleView:
-        sale_id = _sale_id(sale_id)
+        sale_id = sale_id_of(sale_id)
         validation.instant(now)
         async with self.db.read() as conn:
-            views = await self._views(conn, [FlashSale.id == sale_id], now)
-        if not views:
-            raise UnknownSale(f"no sale {sale_id}", sale_id=sale_id)
-        return views[0]
+            return await read_sale(conn, sale_id, now)
 
     async def current_and_upcoming(self, now: datetime) -> tuple[SaleView, ...]:
         """Sales not over yet (draws until they are drawn), soonest first."""
         validation.instant(now)
         async with self.db.read() as conn:
-            return await self._views(
+            return await sale_views(
                 conn,
                 [
                     FlashSale.status == "scheduled",
@@ -737,7 +802,7 @@ class FlashSales:
         async with self.db.read() as conn:
             latest = select(FlashSale.id).order_by(FlashSale.ends_at.desc(), FlashSale.id.desc())
             ids = list((await conn.execute(latest.limit(limit))).scalars())
-            return await self._views(conn, [FlashSale.id.in_(ids)], now) if ids else ()
+            return await sale_views(conn, [FlashSale.id.in_(ids)], now) if ids else ()
 
     async def due_draws(self, now: datetime) -> tuple[int, ...]:
         """Draw sales whose entry window has closed and that are not drawn yet (for the job)."""
@@ -754,69 +819,13 @@ class FlashSales:
             )
             return tuple(int(sale_id) for sale_id in rows.scalars())
 
-    async def _views(
-        self, conn: AsyncConnection, where: list[Any], now: datetime
-    ) -> tuple[SaleView, ...]:
-        entrants = (
-            select(func.count())
-            .where(FlashSaleEntry.sale_id == FlashSale.id)
-            .correlate(FlashSale)
-            .scalar_subquery()
-        )
-        rows = await conn.execute(
-            select(
-                FlashSale,
-                Item.sku,
-                Item.title,
-                Item.titles,
-                Item.kind,
-                Item.price_points,
-                entrants.label("entrants"),
-            )
-            .join(Item, Item.id == FlashSale.item_id)
-            .where(*where)
-            .order_by(FlashSale.starts_at, FlashSale.id)
-        )
-        views = []
-        for row in rows:
-            sale = sale_terms(row)
-            phase, until = _phase(sale, now)
-            seconds = max(0, int((until - now).total_seconds())) if until else 0
-            views.append(
-                SaleView(
-                    sale_id=sale.sale_id,
-                    item_id=sale.item_id,
-                    sku=row.sku,
-                    title=row.title,
-                    kind=row.kind,
-                    regular_price=int(row.price_points),
-                    sale_price=sale.sale_price,
-                    quantity=sale.quantity,
-                    remaining=sale.remaining,
-                    mode=sale.mode,
-                    starts_at=sale.starts_at,
-                    ends_at=sale.ends_at,
-                    entry_ends_at=sale.entry_ends_at,
-                    status=sale.status,
-                    phase=phase,
-                    seconds_left=seconds,
-                    # A cancelled sale's entries keep their status (their points are
-                    # back): nobody is in its draw.
-                    entrants=0 if sale.status == "cancelled" else int(row.entrants),
-                    titles=dict(row.titles or {}),
-                    draw_seed_hash=row.draw_seed_hash,
-                    draw_seed=row.draw_seed if sale.status == "drawn" else None,
-                )
-            )
-        return tuple(views)
-
     async def enter(self, sale_id: int, member_id: int, now: datetime) -> EntryResult:
         """Enter the member in a draw, holding the sale price; once per member and sale.
 
         Refused like a redemption would be (frozen, tier, limit, points, sold out), and
         ``not_available`` outside the entry window.
         """
-        sale_id = _sale_id(sale_id)
+        sale_id = sale_id_of(sale_id)
         validation.member_id(member_id)
         validation.instant(now)
         key = f"sale-entry:{sale_id}:{member_id}"
@@ -892,7 +901,7 @@ class FlashSales:
         redemption paid by their hold; the others get their points back. A second call
         returns the first result and changes nothing.
         """
-        sale_id = _sale_id(sale_id)
+        sale_id = sale_id_of(sale_id)
         validation.instant(now)
         if not isinstance(rng, random.Random):
             raise InvalidInput("rng must be a random.Random", field="rng")
@@ -918,7 +927,7 @@ class FlashSales:
         ``unknown_sale`` when the member did not enter it (or it is no such draw); before the
         draw, only the seed's hash and the text that will be signed.
         """
-        sale_id = _sale_id(sale_id)
+        sale_id = sale_id_of(sale_id)
         validation.member_id(member_id)
         async with self.db.read() as conn:
             sale = (

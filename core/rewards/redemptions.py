@@ -280,6 +280,31 @@ def read_token(key: bytes | None, member_id: int, token: object) -> TokenClaims:
     return TokenClaims(item_id, sale_id or None, issued_at)
 
 
+def offer_of(
+    key: bytes,
+    member: MemberState,
+    item: ItemRecord,
+    view: ItemView,
+    flash_sale_id: int | None,
+    now: datetime,
+) -> Offer:
+    """The confirmation for ``member`` redeeming ``item`` as ``view`` (``assess``) sees it,
+    with a confirm token signed with ``key``; or the error of its ``blocked_reason``."""
+    refuse_if_blocked(view, member)
+    token = issue_token(key, member.member_id, item.item_id, flash_sale_id, now)
+    return Offer(
+        token=token,
+        item=view,
+        points=view.points,
+        cash_minor=item.cash_minor,
+        balance_after=member.balance - view.points,
+        needs_address=item.kind == "physical",
+        needs_approval=view.needs_approval,
+        needs_payment=item.cash_minor > 0,
+        flash_sale_id=flash_sale_id,
+    )
+
+
 # --- Reading redemptions -----------------------------------------------------------------------
 
 
@@ -470,26 +495,20 @@ class Redemptions:
             or not 0 < flash_sale_id < _MAX_ID
         ):
             raise UnknownSale(f"no sale {flash_sale_id!r}", sale_id=str(flash_sale_id))
-        key = await self._signing_key(now)
-        assert key is not None
+        key = await self.issuing_key(now)
         async with self.db.read() as conn:
             member = await read_member(conn, member_id)
             item = await load_item(conn, item_id)
             sale = await _sale_of(conn, item, flash_sale_id)
             view = await assess(conn, self.config, member, item, sale, now)
-        refuse_if_blocked(view, member)
-        token = issue_token(key, member_id, item_id, flash_sale_id, now)
-        return Offer(
-            token=token,
-            item=view,
-            points=view.points,
-            cash_minor=item.cash_minor,
-            balance_after=member.balance - view.points,
-            needs_address=item.kind == "physical",
-            needs_approval=view.needs_approval,
-            needs_payment=item.cash_minor > 0,
-            flash_sale_id=flash_sale_id,
-        )
+        return offer_of(key, member, item, view, flash_sale_id, now)
+
+    async def issuing_key(self, now: datetime) -> bytes:
+        """The key confirm tokens are signed with (created on first use), for
+        :func:`offer_of`."""
+        key = await self._signing_key(now)
+        assert key is not None
+        return key
 
     async def redeem(
         self, member_id: int, token: str, now: datetime, address: str | None = None
