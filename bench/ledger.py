@@ -1430,18 +1430,19 @@ def aim_lines(backend: str, results: dict[str, KindResult]) -> list[str]:
         if r.raw_batched is None or r.batch is None or r.raw_batched.rate < r.raw.rate:
             why = "no group commit" if r.raw_batched is None else "batched raw was slower"
             lines.append(
-                f"{label}: {per_case:.2f} of raw per use case: {_verdict(per_case)} ({why})"
+                f"{label}: {per_case:.2f} of raw per use case: {verdict(per_case)} ({why})"
             )
             continue
         against = r.ours.rate / r.raw_batched.rate if r.raw_batched.rate else 0.0
         lines.append(
             f"{label}: {against:.2f} of raw batched ({r.batch:.1f} use cases per commit):"
-            f" {_verdict(against)}; {per_case:.2f} of raw per use case: {_verdict(per_case)}"
+            f" {verdict(against)}; {per_case:.2f} of raw per use case: {verdict(per_case)}"
         )
     return lines
 
 
-def _verdict(value: float) -> str:
+def verdict(value: float) -> str:
+    """Issue 14's aim against a ratio: "met" or "not met" (bench/mall.py says it the same way)."""
     return "met" if value >= AIM else "not met"
 
 

@@ -73,6 +73,7 @@ for _path in (str(ROOT), str(BENCH)):
         sys.path.insert(0, _path)
 
 from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
+    AIM,
     APPLY,
     CLAIM,
     CREDIT,
@@ -103,6 +104,7 @@ from ledger import (  # noqa: E402  (bench/ledger.py: the shared helpers)
     recreate_postgres,
     server_version,
     table,
+    verdict,
 )
 from ledger import DRAW as LOT_DRAW  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
@@ -1210,9 +1212,6 @@ async def bench_backend(
 # --- Report -----------------------------------------------------------------------------------
 
 
-AIM = 0.5  # issue 14: the mall at >= 0.5 of the raw driver's rate
-
-
 def rows_of(result: BackendResult) -> list[list[str]]:
     mall = result.sides["mall"]
     batched = result.sides.get(BATCHED)
@@ -1267,10 +1266,6 @@ def print_table(rows: list[list[str]]) -> None:
         "round trips",
     ]
     print(table(header, rows))
-
-
-def verdict(value: float) -> str:
-    return "met" if value >= AIM else "not met"
 
 
 def aim_lines(result: BackendResult) -> list[str]:
